@@ -1,0 +1,1 @@
+"""The running application: HTTP/websocket surface, CLI and background jobs."""

@@ -1,0 +1,212 @@
+"""`baton serve | migrate | demo | schema | user | token`."""
+import argparse
+import asyncio
+import os
+import sys
+
+import uvicorn
+
+from api.settings import Settings
+
+
+def app_factory():
+    """uvicorn's factory: every worker builds its app from the environment."""
+    from api.app import create_app
+
+    return create_app(Settings(), migrate=False)
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    if args.workers > 1 and settings.broadcast_url.startswith("memory"):
+        print(
+            "baton: --workers > 1 needs a shared broadcast backend: memory:// only reaches one process.\n"
+            "Set BATON_BROADCAST_URL=postgres://... (with PostgreSQL storage) or redis://..., "
+            "or run a single worker.",
+            file=sys.stderr,
+        )
+        return 2
+    if args.workers > 1 and settings.is_sqlite:
+        print("baton: --workers > 1 needs PostgreSQL storage (BATON_DATABASE_URL=postgresql://...).", file=sys.stderr)
+        return 2
+    asyncio.run(_prepare(settings, demo=args.demo))
+    url = f"http://{'localhost' if args.host in ('0.0.0.0', '127.0.0.1') else args.host}:{args.port}/"
+    print(f"Baton is running at {url}  (GraphQL: {url}graphql)", flush=True)
+    if args.demo:
+        from api.demo import DEMO_PASSWORD, DEMO_USERS
+
+        print(f"Demo sign-ins (password {DEMO_PASSWORD}): " + ", ".join(e for e, *_ in DEMO_USERS), flush=True)
+    uvicorn.run(
+        "api.cli:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers,
+        log_level=args.log_level, ws_per_message_deflate=False,
+    )
+    return 0
+
+
+async def _prepare(settings: Settings, *, demo: bool) -> None:
+    from db.engine import Database
+    from db.migrate import upgrade
+
+    print(f"Applying migrations to {_redact(settings.database_url)} ...", flush=True)
+    await upgrade(settings.database_url)
+    if demo:
+        from api.demo import seed_demo
+
+        db = Database(settings.database_url)
+        try:
+            seeded = await seed_demo(db)
+        finally:
+            await db.dispose()
+        print("Seeded the demo organization." if seeded else "Demo organization already present.", flush=True)
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def cmd_migrate(args, settings: Settings) -> int:
+    asyncio.run(_prepare(settings, demo=False))
+    print("Database is up to date.")
+    return 0
+
+
+def cmd_demo(args, settings: Settings) -> int:
+    asyncio.run(_prepare(settings, demo=True))
+    return 0
+
+
+def cmd_schema(args, settings: Settings) -> int:
+    from schema import schema
+
+    print(schema.as_str())
+    return 0
+
+
+async def _with_org(settings: Settings, org_name: str | None, work):
+    from sqlalchemy import select
+
+    from db import models as m
+    from db.engine import Database
+    from db.migrate import upgrade
+
+    await upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        async with db.write() as session:
+            stmt = select(m.Organization).order_by(m.Organization.id)
+            if org_name:
+                stmt = stmt.where(m.Organization.name == org_name)
+            org = (await session.execute(stmt.limit(1))).scalar_one_or_none()
+            if org is None:
+                from resolvers.setup import create_organization
+
+                if not org_name:
+                    raise SystemExit("baton: no organization yet; pass --org NAME to create one")
+                org = await create_organization(session, org_name)
+            return await work(session, org)
+    finally:
+        await db.dispose()
+
+
+def cmd_user_create(args, settings: Settings) -> int:
+    from resolvers.setup import create_user
+
+    password = args.password or os.environ.get("BATON_NEW_PASSWORD")
+    if not password:
+        raise SystemExit("baton: give --password or set BATON_NEW_PASSWORD")
+
+    async def work(session, org):
+        user = await create_user(
+            session, org, email=args.email, name=args.name, department_key=args.department, role=args.role,
+            password=password, handle=args.handle,
+        )
+        return f"Created {user.email} ({user.role}, {args.department}) in {org.name}"
+
+    try:
+        print(asyncio.run(_with_org(settings, args.org, work)))
+    except ValueError as exc:
+        print(f"baton: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_token_create(args, settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from db import models as m
+    from db.types import utcnow
+    from resolvers.auth import issue_token
+
+    async def work(session, org):
+        stmt = select(m.User).where(m.User.org_id == org.id)
+        stmt = stmt.where(m.User.email == args.user.lower()) if args.user else stmt.where(m.User.role == "ADMIN")
+        user = (await session.execute(stmt.order_by(m.User.id).limit(1))).scalar_one_or_none()
+        if user is None:
+            raise SystemExit(f"baton: no user {args.user or '(admin)'} in {org.name}")
+        department_id = None
+        if args.department:
+            department_id = (
+                await session.execute(
+                    select(m.Department.id).where(m.Department.org_id == org.id, m.Department.key == args.department)
+                )
+            ).scalar_one_or_none()
+            if department_id is None:
+                raise SystemExit(f"baton: no department {args.department!r} in {org.name}")
+        token, _ = await issue_token(
+            session, user, kind="api", now=utcnow(), name=args.name, scope=args.scope, department_id=department_id
+        )
+        return token
+
+    token = asyncio.run(_with_org(settings, args.org, work))
+    print(f"Token {args.name!r} ({args.scope}) created; it is shown only once:", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="baton", description="Baton: a live deal board for every department.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server (applies pending migrations first)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--demo", action="store_true", help="seed the demo organization first (once)")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(run=cmd_serve)
+
+    sub.add_parser("migrate", help="apply pending database migrations").set_defaults(run=cmd_migrate)
+    sub.add_parser("demo", help="seed the demo organization (once) without serving").set_defaults(run=cmd_demo)
+    sub.add_parser("schema", help="print the GraphQL schema (SDL)").set_defaults(run=cmd_schema)
+
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
+    create = user.add_parser("create", help="create a user")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--department", required=True, help="department key, e.g. sales")
+    create.add_argument("--role", default="MEMBER", choices=["ADMIN", "MANAGER", "MEMBER", "VIEWER"])
+    create.add_argument("--password", help="or set BATON_NEW_PASSWORD")
+    create.add_argument("--handle", help="@mention handle (default: from the email)")
+    create.add_argument("--org", help="organization name (created when missing)")
+    create.set_defaults(run=cmd_user_create)
+
+    token = sub.add_parser("token", help="manage API tokens").add_subparsers(dest="action", required=True)
+    tcreate = token.add_parser("create", help="create a long-lived API token for a tool")
+    tcreate.add_argument("--name", required=True)
+    tcreate.add_argument("--scope", default="read", choices=["read", "write"])
+    tcreate.add_argument("--department", help="limit its subscriptions to one department's events")
+    tcreate.add_argument("--user", help="email of the user it acts as (default: the first admin)")
+    tcreate.add_argument("--org", help="organization name (default: the first)")
+    tcreate.set_defaults(run=cmd_token_create)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args, Settings())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

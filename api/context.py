@@ -1,0 +1,28 @@
+"""Per-request and per-connection context: who is asking, storage, the hub."""
+from starlette.requests import HTTPConnection
+
+from resolvers.auth import viewer_for_token
+from resolvers.context import Ctx
+
+
+def bearer(value: str | None) -> str | None:
+    if value and value[:7].lower() == "bearer ":
+        return value[7:].strip() or None
+    return None
+
+
+def new_context(app_state, request: HTTPConnection | None = None) -> Ctx:
+    settings = app_state.settings
+    return Ctx(
+        db=app_state.db,
+        publish=app_state.hub.publish,
+        clock=app_state.clock,
+        max_page_size=settings.max_page_size,
+        session_hours=settings.session_hours,
+        request=request,
+    )
+
+
+async def authenticate(ctx: Ctx, authorization: str | None) -> None:
+    token = bearer(authorization)
+    ctx.viewer = await viewer_for_token(ctx, token) if token else None

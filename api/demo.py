@@ -1,0 +1,88 @@
+"""The demo organization: seeded once, through the same rules the API uses."""
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from db import models as m
+from db.engine import Database
+from resolvers import comments, opportunities, tasks
+from resolvers.context import Ctx, Viewer
+from resolvers.errors import UserErrors
+from resolvers.ids import to_global
+from resolvers.setup import DEFAULT_STAGES, create_organization, create_user
+
+DEMO_ORG = "Demo"
+DEMO_PASSWORD = "baton-demo"
+DEMO_USERS = [
+    # email, name, department, role
+    ("admin@demo.baton", "Ada Admin", "sales", "ADMIN"),
+    ("sales@demo.baton", "Sam Sales", "sales", "MEMBER"),
+    ("marketing@demo.baton", "Mia Marketing", "marketing", "MEMBER"),
+    ("product@demo.baton", "Pat Product", "product", "MEMBER"),
+    ("legal@demo.baton", "Lee Legal", "legal", "MEMBER"),
+    ("finance@demo.baton", "Fay Finance", "finance", "MEMBER"),
+    ("viewer@demo.baton", "Vic Viewer", "sales", "VIEWER"),
+]
+
+# title, account, amount, stage, priority, tags, days to close, extra moves
+DEMO_DEALS = [
+    ("Fleet telematics pilot", "Northwind Logistics", None, "lead", "MEDIUM", ["pilot"], None),
+    ("Data platform renewal", "Contoso Retail", None, "lead", "HIGH", ["renewal"], None),
+    ("EU expansion seats", "Fabrikam GmbH", None, "qualified", "MEDIUM", ["expansion", "eu"], None),
+    ("Analytics add-on", "Tailspin Toys", None, "qualified", "LOW", ["upsell"], None),
+    ("Hospital scheduling suite", "Lakeshore Health", Decimal("180000"), "proposal", "URGENT", ["healthcare"], 30),
+    ("Warehouse robotics integration", "Northwind Logistics", Decimal("95000"), "proposal", "HIGH", ["integration"], 45),
+    ("Campus-wide licence", "Woodgrove University", Decimal("240000"), "negotiation", "HIGH", ["education"], 20),
+    ("Payments gateway", "Adventure Works", Decimal("64000"), "negotiation", "MEDIUM", ["fintech"], 25),
+    ("Store analytics rollout", "Contoso Retail", Decimal("52000"), "won", "MEDIUM", ["retail"], -10),
+    ("Claims automation", "Margie's Insurance", Decimal("130000"), "won", "HIGH", ["insurance"], -30),
+    ("Field service app", "Litware Energy", Decimal("40000"), "lost", "LOW", ["energy"], -5),
+    ("Shop-floor IoT", "Proseware Manufacturing", None, "lead", "MEDIUM", ["iot", "pilot"], None),
+]
+
+
+async def seed_demo(db: Database) -> bool:
+    """Create the demo organization unless it exists. Returns True when it seeded."""
+    async with db.write() as session:
+        if (await session.execute(select(m.Organization).where(m.Organization.name == DEMO_ORG))).first():
+            return False
+        org = await create_organization(session, DEMO_ORG)
+        users = {}
+        for email, name, dept, role in DEMO_USERS:
+            users[email.split("@")[0]] = await create_user(
+                session, org, email=email, name=name, department_key=dept, role=role, password=DEMO_PASSWORD
+            )
+    ctx = Ctx(db=db, viewer=Viewer(user=users["sales"]))
+    stage_order = [key for key, *_ in DEFAULT_STAGES]
+    today = date.today()
+    for title, account, amount, stage, priority, tags, days in DEMO_DEALS:
+        opp = _ok(await opportunities.create_opportunity(ctx, {
+            "title": title, "account_name": account, "amount": amount, "priority": priority, "tags": tags,
+            "expected_close_date": today + timedelta(days=days) if days is not None else None,
+            "probability": {"lead": 10, "qualified": 25, "proposal": 40, "negotiation": 60, "won": 100, "lost": 0}[stage],
+        }))
+        # Walk the card through the stages so its history reads like a real deal's.
+        path = stage_order[1:stage_order.index(stage) + 1] if stage not in ("won", "lost") else ["qualified", "proposal", stage]
+        for key in path:
+            opp = _ok(await opportunities.move_opportunity(ctx, {
+                "id": to_global("Opportunity", opp.id), "version": opp.version, "stage_key": key,
+                "lost_reason": "Chose a cheaper competitor" if key == "lost" else None,
+            }))
+        gid = to_global("Opportunity", opp.id)
+        if stage in ("proposal", "negotiation"):
+            _ok(await tasks.create_task(ctx, {
+                "opportunity_id": gid, "title": "Send pricing sheet", "assignee_id": to_global("User", users["sales"].id),
+                "due_at": ctx.clock() + timedelta(days=2),
+            }))
+            _ok(await comments.add_comment(ctx, {
+                "opportunity_id": gid, "body": "@legal please look at their redlines before the next call",
+            }))
+    return True
+
+
+def _ok(result):
+    value, errors = result
+    if errors:
+        raise UserErrors(errors)
+    return value

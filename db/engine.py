@@ -1,0 +1,61 @@
+"""Engine and sessions: one `Database` per process."""
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+
+def normalize_url(url: str) -> str:
+    """Accept the plain URLs people paste and pick the async drivers."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://"):]
+    return url
+
+
+class Database:
+    def __init__(self, url: str, **engine_kw):
+        self.url = normalize_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if not self.is_sqlite:
+            engine_kw.setdefault("pool_size", 10)
+            engine_kw.setdefault("max_overflow", 20)
+            engine_kw.setdefault("pool_pre_ping", True)
+        self.engine = create_async_engine(self.url, **engine_kw)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite allows one writer: writers of this process queue here instead of
+        # failing with "database is locked"; busy_timeout covers other processes.
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessionmaker() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: commits when the block ends, rolls back on any exception."""
+        if self._write_lock is None:
+            async with self.sessionmaker() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock:
+            async with self.sessionmaker() as session, session.begin():
+                yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,111 @@
+"""Batched loads for one request (or one live event): every per-parent field goes
+through here, so a query costs the same number of SQL statements for 10 cards as
+for 200. Each batch opens its own short session, so loaders may run concurrently."""
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import Select, select
+from strawberry.dataloader import DataLoader
+
+from db import models as m
+from db.engine import Database
+
+
+class Loaders:
+    def __init__(self, db: Database, org_id: int):
+        self.db = db
+        self.org_id = org_id
+        self._custom: dict[str, DataLoader] = {}
+
+    async def all(self, stmt: Select) -> list[Any]:
+        async with self.db.read() as session:
+            return list((await session.execute(stmt)).scalars())
+
+    async def rows(self, stmt: Select) -> list[Any]:
+        async with self.db.read() as session:
+            return list(await session.execute(stmt))
+
+    def custom(self, name: str, batch: Callable[[Sequence[Hashable]], Awaitable[list]]) -> DataLoader:
+        """A loader defined elsewhere (e.g. a resolver's paged list), cached per request."""
+        loader = self._custom.get(name)
+        if loader is None:
+            loader = self._custom[name] = DataLoader(load_fn=batch)
+        return loader
+
+    def _by_id(self, model, org_clause=None) -> DataLoader:
+        async def load(ids):
+            stmt = select(model).where(model.id.in_(ids))
+            stmt = stmt.where(org_clause if org_clause is not None else model.org_id == self.org_id)
+            found = {row.id: row for row in await self.all(stmt)}
+            return [found.get(i) for i in ids]
+
+        return DataLoader(load_fn=load)
+
+    def _grouped(self, model, column, order_by) -> DataLoader:
+        async def load(keys):
+            stmt = select(model).where(column.in_(keys)).order_by(order_by)
+            groups = defaultdict(list)
+            for row in await self.all(stmt):
+                groups[getattr(row, column.key)].append(row)
+            return [groups.get(k, []) for k in keys]
+
+        return DataLoader(load_fn=load)
+
+    @cached_property
+    def user(self) -> DataLoader:
+        return self._by_id(m.User)
+
+    @cached_property
+    def department(self) -> DataLoader:
+        return self._by_id(m.Department)
+
+    @cached_property
+    def account(self) -> DataLoader:
+        return self._by_id(m.Account)
+
+    @cached_property
+    def pipeline(self) -> DataLoader:
+        return self._by_id(m.Pipeline)
+
+    @cached_property
+    def stage(self) -> DataLoader:
+        in_org = m.Stage.pipeline_id.in_(select(m.Pipeline.id).where(m.Pipeline.org_id == self.org_id))
+        return self._by_id(m.Stage, in_org)
+
+    @cached_property
+    def opportunity(self) -> DataLoader:
+        return self._by_id(m.Opportunity)
+
+    @cached_property
+    def task(self) -> DataLoader:
+        return self._by_id(m.Task)
+
+    @cached_property
+    def comment(self) -> DataLoader:
+        return self._by_id(m.Comment)
+
+    @cached_property
+    def handoff(self) -> DataLoader:
+        return self._by_id(m.Handoff)
+
+    @cached_property
+    def approval(self) -> DataLoader:
+        return self._by_id(m.Approval)
+
+    @cached_property
+    def stages_by_pipeline(self) -> DataLoader:
+        return self._grouped(m.Stage, m.Stage.pipeline_id, m.Stage.position)
+
+    @cached_property
+    def steps_by_approval(self) -> DataLoader:
+        return self._grouped(m.ApprovalStep, m.ApprovalStep.approval_id, m.ApprovalStep.position)
+
+    @cached_property
+    def handoffs_by_opportunity(self) -> DataLoader:
+        return self._grouped(m.Handoff, m.Handoff.opportunity_id, m.Handoff.id)
+
+    @cached_property
+    def approvals_by_opportunity(self) -> DataLoader:
+        return self._grouped(m.Approval, m.Approval.opportunity_id, m.Approval.id)

@@ -1,0 +1,26 @@
+"""Apply alembic migrations programmatically (`baton migrate`, `baton serve`, tests)."""
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from db.engine import normalize_url
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["url"] = normalize_url(url)
+    return cfg
+
+
+def upgrade_sync(url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(url), revision)
+
+
+async def upgrade(url: str, revision: str = "head") -> None:
+    # alembic's env.py runs its own event loop, so it gets a thread of its own.
+    await asyncio.to_thread(upgrade_sync, url, revision)

@@ -1,0 +1,267 @@
+"""Baton's tables. Plain SQLAlchemy: no GraphQL and no rules live here."""
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from db.types import JSONType, UTCDateTime, utcnow
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict: JSONType, list: JSONType}
+
+
+def fk(target: str, **kw):
+    return mapped_column(ForeignKey(target, ondelete="CASCADE"), **kw)
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # Last event seq handed out; updated in each writing transaction, its row
+    # lock serializes the organization's writers so seqs commit in order.
+    event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Department(Base):
+    __tablename__ = "departments"
+    __table_args__ = (UniqueConstraint("org_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id", index=True)
+    key: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("org_id", "handle"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id", index=True)
+    department_id: Mapped[int] = fk("departments.id")
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    handle: Mapped[str] = mapped_column(String(60))
+    role: Mapped[str] = mapped_column(String(10))  # ADMIN, MANAGER, MEMBER, VIEWER
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token: a login session or a long-lived token for a tool. Only its hash is kept."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id", index=True)
+    user_id: Mapped[int] = fk("users.id", index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # session | api
+    name: Mapped[str] = mapped_column(String(100), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(10), default="write")  # read | write
+    department_id: Mapped[int | None] = fk("departments.id")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Pipeline(Base):
+    __tablename__ = "pipelines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id", index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class Stage(Base):
+    __tablename__ = "stages"
+    __table_args__ = (UniqueConstraint("pipeline_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pipeline_id: Mapped[int] = fk("pipelines.id", index=True)
+    key: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(100))
+    position: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(10), default="OPEN")  # OPEN, WON, LOST
+    required_fields: Mapped[list] = mapped_column(default=list)
+    required_approvals: Mapped[list] = mapped_column(default=list)
+    stale_after_hours: Mapped[int | None]
+    # Approval opened automatically when a card asks to enter this stage:
+    # {"kind": "contract", "departmentKeys": ["legal", "finance"], "mode": "SEQUENTIAL"}
+    auto_approval: Mapped[dict | None]
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("org_id", "normalized_name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id", index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    normalized_name: Mapped[str] = mapped_column(String(200))
+    industry: Mapped[str | None] = mapped_column(String(100))
+    region: Mapped[str | None] = mapped_column(String(100))
+
+
+class Opportunity(Base):
+    __tablename__ = "opportunities"
+    __table_args__ = (
+        UniqueConstraint("org_id", "created_by_id", "client_mutation_id"),
+        Index("ix_opportunities_board", "org_id", "stage_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id")
+    pipeline_id: Mapped[int] = fk("pipelines.id")
+    stage_id: Mapped[int] = fk("stages.id")
+    account_id: Mapped[int] = fk("accounts.id", index=True)
+    owner_id: Mapped[int] = fk("users.id", index=True)
+    department_id: Mapped[int] = fk("departments.id")
+    created_by_id: Mapped[int] = fk("users.id")
+    title: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    probability: Mapped[int | None]
+    expected_close_date: Mapped[date | None]
+    priority: Mapped[str] = mapped_column(String(10), default="MEDIUM")
+    tags: Mapped[list] = mapped_column(default=list)
+    next_step: Mapped[str | None] = mapped_column(String(500))
+    lost_reason: Mapped[str | None] = mapped_column(String(500))
+    client_mutation_id: Mapped[str | None] = mapped_column(String(100))
+    stage_entered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id", index=True)
+    opportunity_id: Mapped[int] = fk("opportunities.id", index=True)
+    department_id: Mapped[int] = fk("departments.id")
+    assignee_id: Mapped[int | None] = fk("users.id", index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default="OPEN")
+    due_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id")
+    opportunity_id: Mapped[int] = fk("opportunities.id", index=True)
+    task_id: Mapped[int | None] = fk("tasks.id")
+    author_id: Mapped[int] = fk("users.id")
+    body: Mapped[str] = mapped_column(Text)
+    mention_user_ids: Mapped[list] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Handoff(Base):
+    __tablename__ = "handoffs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id", index=True)
+    opportunity_id: Mapped[int] = fk("opportunities.id", index=True)
+    from_department_id: Mapped[int] = fk("departments.id")
+    to_department_id: Mapped[int] = fk("departments.id")
+    requested_by_id: Mapped[int] = fk("users.id")
+    assignee_id: Mapped[int | None] = fk("users.id")
+    responded_by_id: Mapped[int | None] = fk("users.id")
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="PENDING")
+    response_note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    responded_at: Mapped[datetime | None]
+
+
+class Approval(Base):
+    __tablename__ = "approvals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id", index=True)
+    opportunity_id: Mapped[int] = fk("opportunities.id", index=True)
+    requested_by_id: Mapped[int] = fk("users.id")
+    kind: Mapped[str] = mapped_column(String(40))
+    mode: Mapped[str] = mapped_column(String(10), default="SEQUENTIAL")
+    status: Mapped[str] = mapped_column(String(10), default="PENDING")
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+
+
+class ApprovalStep(Base):
+    __tablename__ = "approval_steps"
+    __table_args__ = (UniqueConstraint("approval_id", "position"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    approval_id: Mapped[int] = fk("approvals.id", index=True)
+    position: Mapped[int]
+    department_id: Mapped[int] = fk("departments.id")
+    status: Mapped[str] = mapped_column(String(10), default="PENDING")
+    # Set when the step becomes decidable (at once for PARALLEL, in turn for SEQUENTIAL).
+    opened_at: Mapped[datetime | None]
+    decided_by_id: Mapped[int | None] = fk("users.id")
+    decided_at: Mapped[datetime | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_inbox", "user_id", "read_at", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id")
+    user_id: Mapped[int] = fk("users.id")
+    kind: Mapped[str] = mapped_column(String(20))  # mention, assigned, handoff, approval, alert
+    message: Mapped[str] = mapped_column(String(500))
+    opportunity_id: Mapped[int | None] = fk("opportunities.id")
+    event_seq: Mapped[int | None]
+    read_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Event(Base):
+    """The event log: one row per committed change, gapless `seq` per organization."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("org_id", "seq"),
+        Index("ix_events_opportunity", "opportunity_id", "seq"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id")
+    seq: Mapped[int]
+    type: Mapped[str] = mapped_column(String(30))
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = fk("users.id")
+    # Plain ids, not foreign keys: the log outlives what it describes.
+    opportunity_id: Mapped[int | None]
+    task_id: Mapped[int | None]
+    comment_id: Mapped[int | None]
+    handoff_id: Mapped[int | None]
+    approval_id: Mapped[int | None]
+    department_keys: Mapped[list] = mapped_column(default=list)
+    changes: Mapped[dict | None]
+
+
+class Alert(Base):
+    """Conditions already alerted on, so each alerts once until it changes."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("org_id", "subject", "fingerprint"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id")
+    subject: Mapped[str] = mapped_column(String(100))  # e.g. "stale:opportunity:12"
+    fingerprint: Mapped[str] = mapped_column(String(100))  # changes when the condition changes
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow)

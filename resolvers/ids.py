@@ -1,0 +1,25 @@
+"""Relay global ids: base64("Type:pk"), opaque to clients."""
+import base64
+import binascii
+
+from resolvers.errors import NOT_FOUND, fail
+
+
+def to_global(type_name: str, pk: int) -> str:
+    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
+def parse_global(gid: str) -> tuple[str, int] | None:
+    try:
+        type_name, _, pk = base64.b64decode(gid, validate=True).decode().partition(":")
+        return type_name, int(pk)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+
+
+def decode(gid: str, type_name: str, field: str) -> int:
+    """The primary key behind `gid`, or a NOT_FOUND user error naming `field`."""
+    parsed = parse_global(gid) if isinstance(gid, str) else None
+    if parsed is None or parsed[0] != type_name:
+        fail(NOT_FOUND, f"No {type_name} with id {gid!r}", field)
+    return parsed[1]

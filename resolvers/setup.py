@@ -1,0 +1,80 @@
+"""Creating organizations (with the default departments and pipeline) and users."""
+import re
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import models as m
+from resolvers.auth import hash_password
+
+DEFAULT_DEPARTMENTS = [
+    ("sales", "Sales"),
+    ("marketing", "Marketing"),
+    ("product", "Product"),
+    ("legal", "Legal"),
+    ("finance", "Finance"),
+]
+
+# Stages as data: (key, name, kind, required fields, required approvals, stale hours, auto approval)
+DEFAULT_STAGES = [
+    ("lead", "Lead", "OPEN", [], [], 72, None),
+    ("qualified", "Qualified", "OPEN", [], [], 120, None),
+    ("proposal", "Proposal", "OPEN", ["amount", "expectedCloseDate"], [], 120, None),
+    ("negotiation", "Negotiation", "OPEN", [], [], 168, None),
+    (
+        "contract", "Contract", "OPEN", [], ["contract"], 168,
+        {"kind": "contract", "departmentKeys": ["legal", "finance"], "mode": "SEQUENTIAL"},
+    ),
+    ("won", "Won", "WON", ["amount"], [], None, None),
+    ("lost", "Lost", "LOST", ["lostReason"], [], None, None),
+]
+
+ROLES = ("ADMIN", "MANAGER", "MEMBER", "VIEWER")
+
+
+async def create_organization(session: AsyncSession, name: str) -> m.Organization:
+    org = m.Organization(name=name, event_seq=0)
+    session.add(org)
+    await session.flush()
+    for key, dept_name in DEFAULT_DEPARTMENTS:
+        session.add(m.Department(org_id=org.id, key=key, name=dept_name))
+    pipeline = m.Pipeline(org_id=org.id, name="Sales pipeline", position=0)
+    session.add(pipeline)
+    await session.flush()
+    for position, (key, stage_name, kind, fields, approvals, stale, auto) in enumerate(DEFAULT_STAGES):
+        session.add(
+            m.Stage(
+                pipeline_id=pipeline.id, key=key, name=stage_name, position=position, kind=kind,
+                required_fields=fields, required_approvals=approvals, stale_after_hours=stale,
+                auto_approval=auto,
+            )
+        )
+    await session.flush()
+    return org
+
+
+def handle_for(email: str) -> str:
+    return re.sub(r"[^a-z0-9_]", "", email.split("@")[0].lower().replace(".", "_").replace("-", "_")) or "user"
+
+
+async def create_user(
+    session: AsyncSession, org: m.Organization, *, email: str, name: str, department_key: str,
+    role: str = "MEMBER", password: str | None = None, handle: str | None = None,
+) -> m.User:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    department = (
+        await session.execute(
+            select(m.Department).where(m.Department.org_id == org.id, m.Department.key == department_key)
+        )
+    ).scalar_one_or_none()
+    if department is None:
+        raise ValueError(f"no department {department_key!r} in {org.name}")
+    user = m.User(
+        org_id=org.id, department_id=department.id, name=name, email=email.lower(),
+        handle=handle or handle_for(email), role=role,
+        password_hash=hash_password(password) if password else None,
+    )
+    session.add(user)
+    await session.flush()
+    return user

@@ -1,0 +1,153 @@
+"""Tasks on an opportunity: create, edit, complete; list by assignee/department/status."""
+from sqlalchemy import func, select
+
+from db import models as m
+from resolvers import validate
+from resolvers.context import Ctx
+from resolvers.errors import CONFLICT, NOT_FOUND, VALIDATION, fail
+from resolvers.ids import decode, parse_global
+from resolvers.opportunities import department_keys, jsonable, locked_opportunity, org_user
+from resolvers.paging import Page, child_page, keyset, page_size, to_page
+from resolvers.uow import UnitOfWork, mutate
+
+STATUSES = ("OPEN", "IN_PROGRESS", "DONE", "CANCELLED")
+ACTIVE = ("OPEN", "IN_PROGRESS")
+
+
+async def _department(session, org_id: int, key: str) -> m.Department:
+    dept = (
+        await session.execute(select(m.Department).where(m.Department.org_id == org_id, m.Department.key == key))
+    ).scalar_one_or_none()
+    if dept is None:
+        fail(VALIDATION, f"Unknown department {key!r}", "departmentKey")
+    return dept
+
+
+async def create_task(ctx: Ctx, data: dict):
+    async def work(uow: UnitOfWork) -> m.Task:
+        viewer = ctx.require_writer()
+        opp = await locked_opportunity(uow, data["opportunity_id"])
+        title = validate.text(data.get("title"), "title", max_len=200, required=True)
+        description = validate.text(data.get("description"), "description", max_len=5000)
+        assignee = await org_user(uow.session, uow.org_id, data["assignee_id"], "assigneeId") if data.get("assignee_id") else None
+        if data.get("department_key"):
+            department_id = (await _department(uow.session, uow.org_id, data["department_key"])).id
+        else:
+            department_id = assignee.department_id if assignee else opp.department_id
+        now = uow.now
+        task = m.Task(
+            org_id=uow.org_id, opportunity_id=opp.id, department_id=department_id,
+            assignee_id=assignee.id if assignee else None, title=title, description=description,
+            status="OPEN", due_at=data.get("due_at"), created_at=now, updated_at=now, version=1,
+        )
+        uow.session.add(task)
+        await uow.session.flush()
+        event = await uow.append_event(
+            "TASK_CREATED", opportunity_id=opp.id, task_id=task.id,
+            department_keys=await department_keys(uow.session, department_id, opp.department_id),
+        )
+        if assignee:
+            uow.notify([assignee.id], "assigned", f"{viewer.user.name} assigned you “{title}” on {opp.title}", opportunity_id=opp.id, event=event)
+        return task
+
+    return await mutate(ctx, work)
+
+
+async def update_task(ctx: Ctx, data: dict):
+    async def work(uow: UnitOfWork) -> m.Task:
+        viewer = ctx.require_writer()
+        pk = decode(data["id"], "Task", "id")
+        task = (
+            await uow.session.execute(
+                select(m.Task).where(m.Task.id == pk, m.Task.org_id == uow.org_id).with_for_update()
+            )
+        ).scalar_one_or_none()
+        if task is None:
+            fail(NOT_FOUND, f"No task with id {data['id']!r}", "id")
+        if task.version != data["version"]:
+            fail(CONFLICT, f"Someone else changed this task (now version {task.version}); reload and retry", "version")
+        changes = {}
+
+        def change(attr, api_name, new):
+            old = getattr(task, attr)
+            if new != old:
+                changes[api_name] = [jsonable(old), jsonable(new)]
+                setattr(task, attr, new)
+
+        if "title" in data:
+            change("title", "title", validate.text(data["title"], "title", max_len=200, required=True))
+        if "description" in data:
+            change("description", "description", validate.text(data["description"], "description", max_len=5000))
+        if "due_at" in data:
+            change("due_at", "dueAt", data["due_at"])
+        if "status" in data and data["status"] is not None:
+            change("status", "status", data["status"])
+            task.completed_at = uow.now if task.status == "DONE" else None
+        assignee = None
+        if "assignee_id" in data:
+            assignee = await org_user(uow.session, uow.org_id, data["assignee_id"], "assigneeId") if data["assignee_id"] else None
+            change("assignee_id", "assignee", assignee.id if assignee else None)
+        if not changes:
+            return task
+        task.version += 1
+        task.updated_at = uow.now
+        opp = await uow.session.get(m.Opportunity, task.opportunity_id)
+        event = await uow.append_event(
+            "TASK_UPDATED", opportunity_id=task.opportunity_id, task_id=task.id, changes=changes,
+            department_keys=await department_keys(uow.session, task.department_id, opp.department_id),
+        )
+        if assignee is not None and "assignee" in changes:
+            uow.notify([assignee.id], "assigned", f"{viewer.user.name} assigned you “{task.title}” on {opp.title}", opportunity_id=opp.id, event=event)
+        return task
+
+    return await mutate(ctx, work)
+
+
+def is_overdue(task: m.Task, now) -> bool:
+    return task.status in ACTIVE and task.due_at is not None and task.due_at < now
+
+
+async def list_tasks(ctx: Ctx, assignee_gid, department_key, statuses, first, after) -> Page:
+    org_id = ctx.require_viewer().org_id
+    conds = [m.Task.org_id == org_id]
+    if assignee_gid:
+        parsed = parse_global(assignee_gid)
+        conds.append(m.Task.assignee_id == (parsed[1] if parsed and parsed[0] == "User" else -1))
+    if department_key:
+        conds.append(
+            m.Task.department_id.in_(select(m.Department.id).where(m.Department.org_id == org_id, m.Department.key == department_key))
+        )
+    if statuses:
+        conds.append(m.Task.status.in_(statuses))
+    size = page_size(first, ctx.max_page_size)
+    rows = await ctx.loaders.all(keyset(select(m.Task).where(*conds), m.Task.id, size, after))
+
+    async def count() -> int:
+        return (await ctx.loaders.rows(select(func.count()).select_from(m.Task).where(*conds)))[0][0]
+
+    return to_page(rows, size, after, count=count)
+
+
+async def opportunity_tasks(ctx: Ctx, opportunity_id: int, first, after) -> Page:
+    """A card's tasks, oldest first; every card's tasks load in one statement."""
+    size = page_size(first, ctx.max_page_size)
+    return await child_page(ctx.loaders, "tasks", m.Task, m.Task.opportunity_id, opportunity_id, size, after, newest_first=False)
+
+
+def open_task_stats(ctx: Ctx):
+    """(open tasks, overdue tasks) per opportunity, for the board's badges."""
+
+    async def batch(ids):
+        now = ctx.clock()
+        rows = await ctx.loaders.rows(
+            select(m.Task.opportunity_id, m.Task.due_at)
+            .where(m.Task.opportunity_id.in_(ids), m.Task.status.in_(ACTIVE))
+        )
+        stats = {i: [0, 0] for i in ids}
+        for opp_id, due_at in rows:
+            stats[opp_id][0] += 1
+            if due_at is not None and due_at < now:
+                stats[opp_id][1] += 1
+        return [tuple(stats[i]) for i in ids]
+
+    return ctx.loaders.custom("open_task_stats", batch)

@@ -1,0 +1,129 @@
+"""The unit of work: one transaction that writes a change, appends its event (and
+any notifications) and, only after commit, announces it on the broadcast channel."""
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import models as m
+from resolvers.context import Ctx
+from resolvers.errors import UserError, UserErrors
+
+log = logging.getLogger("baton.events")
+T = TypeVar("T")
+
+
+@dataclass
+class UnitOfWork:
+    ctx: Ctx
+    session: AsyncSession
+    org_id: int
+    actor_id: int | None
+    events: list[m.Event] = field(default_factory=list)
+    notified: set[int] = field(default_factory=set)
+
+    @property
+    def now(self):
+        return self.ctx.clock()
+
+    async def append_event(
+        self,
+        type: str,
+        *,
+        opportunity_id: int | None = None,
+        task_id: int | None = None,
+        comment_id: int | None = None,
+        handoff_id: int | None = None,
+        approval_id: int | None = None,
+        department_keys: list[str] | tuple[str, ...] = (),
+        changes: dict | None = None,
+        actor_id=...,  # default: the unit of work's actor; None for system events
+    ) -> m.Event:
+        # The counter row's lock is held until commit: writers of one organization
+        # queue here, so seqs are gapless and commit in order.
+        seq = (
+            await self.session.execute(
+                update(m.Organization)
+                .where(m.Organization.id == self.org_id)
+                .values(event_seq=m.Organization.event_seq + 1)
+                .returning(m.Organization.event_seq)
+            )
+        ).scalar_one()
+        event = m.Event(
+            org_id=self.org_id,
+            seq=seq,
+            type=type,
+            occurred_at=self.now,
+            actor_id=self.actor_id if actor_id is ... else actor_id,
+            opportunity_id=opportunity_id,
+            task_id=task_id,
+            comment_id=comment_id,
+            handoff_id=handoff_id,
+            approval_id=approval_id,
+            department_keys=sorted(set(department_keys)),
+            changes=changes,
+        )
+        self.session.add(event)
+        self.events.append(event)
+        if opportunity_id is not None:
+            await self.session.execute(
+                update(m.Opportunity)
+                .where(m.Opportunity.id == opportunity_id)
+                .values(last_activity_at=self.now)
+            )
+        return event
+
+    def notify(self, user_ids, kind: str, message: str, *, opportunity_id: int | None, event: m.Event) -> None:
+        """Queue an inbox entry per user (never the actor), tied to `event`."""
+        for user_id in sorted(set(user_ids)):
+            if user_id == self.actor_id:
+                continue
+            self.session.add(
+                m.Notification(
+                    org_id=self.org_id,
+                    user_id=user_id,
+                    kind=kind,
+                    message=message[:500],
+                    opportunity_id=opportunity_id,
+                    event_seq=event.seq,
+                    created_at=self.now,
+                )
+            )
+            self.notified.add(user_id)
+
+
+async def run_in_transaction(
+    ctx: Ctx, work: Callable[[UnitOfWork], Awaitable[T]], *, actor_id=..., org_id: int | None = None
+) -> T:
+    """Run `work` in one transaction, then publish its events. UserErrors roll back."""
+    viewer = ctx.viewer
+    uow_org = org_id if org_id is not None else ctx.require_viewer().org_id
+    actor = (viewer.id if viewer else None) if actor_id is ... else actor_id
+    async with ctx.db.write() as session:
+        uow = UnitOfWork(ctx, session, uow_org, actor)
+        result = await work(uow)
+        await session.flush()
+    await publish_events(ctx, uow)
+    return result
+
+
+async def publish_events(ctx: Ctx, uow: UnitOfWork) -> None:
+    if not uow.events:
+        return
+    # Small messages: ids and seqs only. Subscribers load what they may see.
+    message = {"seq": [e.seq for e in uow.events], "users": sorted(uow.notified)}
+    try:
+        await ctx.publish(uow.org_id, message)
+    except Exception:  # noqa: BLE001 - the log holds the event; subscribers catch up
+        log.exception("publishing events %s failed; subscribers will catch up from the log", message["seq"])
+
+
+async def mutate(ctx: Ctx, work: Callable[[UnitOfWork], Awaitable[T]]) -> tuple[T | None, list[UserError]]:
+    """A mutation's shape: (result, []) after commit, or (None, errors) with nothing written."""
+    try:
+        return await run_in_transaction(ctx, work), []
+    except UserErrors as exc:
+        return None, exc.errors

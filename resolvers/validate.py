@@ -1,0 +1,77 @@
+"""Input checks at the edge: each returns the clean value or raises a VALIDATION user error."""
+import re
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from resolvers.errors import VALIDATION, fail
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_AMOUNT = Decimal("1e16")
+MAX_TAGS = 20
+
+
+def text(value: str | None, field: str, *, max_len: int, required: bool = False) -> str | None:
+    if value is None:
+        if required:
+            fail(VALIDATION, f"{field} is required", field)
+        return None
+    if _CONTROL.search(value):
+        fail(VALIDATION, f"{field} contains control characters", field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        fail(VALIDATION, f"{field} is not valid Unicode", field)
+    value = value.strip()
+    if required and not value:
+        fail(VALIDATION, f"{field} must not be blank", field)
+    if len(value) > max_len:
+        fail(VALIDATION, f"{field} is longer than {max_len} characters", field)
+    return value or None
+
+
+def amount(value: Decimal | None, field: str = "amount") -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        if not value.is_finite():
+            raise InvalidOperation
+        quantized = value.quantize(Decimal("0.01"))
+    except InvalidOperation:
+        fail(VALIDATION, f"{field} is not a number", field)
+    if quantized < 0:
+        fail(VALIDATION, f"{field} must not be negative", field)
+    if quantized >= MAX_AMOUNT or quantized != value:
+        fail(VALIDATION, f"{field} allows at most 16 digits and 2 decimals", field)
+    return quantized
+
+
+def probability(value: int | None) -> int | None:
+    if value is not None and not 0 <= value <= 100:
+        fail(VALIDATION, "probability must be between 0 and 100", "probability")
+    return value
+
+
+def currency(value: str | None) -> str:
+    value = (value or "USD").strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", value):
+        fail(VALIDATION, "currency must be a three-letter ISO code such as USD or CNY", "currency")
+    return value
+
+
+def close_date(value: date | None, field: str = "expectedCloseDate") -> date | None:
+    if value is not None and not date(2000, 1, 1) <= value <= date(2100, 12, 31):
+        fail(VALIDATION, f"{field} must be between 2000 and 2100", field)
+    return value
+
+
+def tags(values: list[str] | None) -> list[str]:
+    if not values:
+        return []
+    if len(values) > MAX_TAGS:
+        fail(VALIDATION, f"at most {MAX_TAGS} tags", "tags")
+    clean = []
+    for value in values:
+        tag = text(value, "tags", max_len=40, required=True).lower()
+        if tag not in clean:
+            clean.append(tag)
+    return clean

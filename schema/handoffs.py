@@ -1,0 +1,55 @@
+"""Handoffs between departments."""
+import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from db import models as m
+from schema.people import Department, User
+from schema.relay import Node, global_id
+
+if TYPE_CHECKING:
+    from schema.opportunities import Opportunity
+
+
+@strawberry.enum
+class HandoffStatus(str, Enum):
+    PENDING = "PENDING"
+    ACCEPTED = "ACCEPTED"
+    DECLINED = "DECLINED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.type
+class Handoff(Node):
+    id: strawberry.ID = global_id("Handoff")
+    note: str | None
+    status: HandoffStatus
+    response_note: str | None
+    created_at: datetime.datetime
+    responded_at: datetime.datetime | None
+
+    @strawberry.field
+    async def opportunity(self, info: strawberry.Info) -> Annotated["Opportunity", strawberry.lazy("schema.opportunities")]:
+        return await info.context.loaders.opportunity.load(self.opportunity_id)
+
+    @strawberry.field
+    async def from_department(self, info: strawberry.Info) -> Department:
+        return await info.context.loaders.department.load(self.from_department_id)
+
+    @strawberry.field
+    async def to_department(self, info: strawberry.Info) -> Department:
+        return await info.context.loaders.department.load(self.to_department_id)
+
+    @strawberry.field
+    async def requested_by(self, info: strawberry.Info) -> User:
+        return await info.context.loaders.user.load(self.requested_by_id)
+
+    @strawberry.field
+    async def assignee(self, info: strawberry.Info) -> User | None:
+        return await info.context.loaders.user.load(self.assignee_id) if self.assignee_id else None
+
+    @classmethod
+    def is_type_of(cls, obj, info) -> bool:
+        return isinstance(obj, m.Handoff)

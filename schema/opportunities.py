@@ -1,0 +1,281 @@
+"""Pipelines, stages, accounts, opportunities and the board."""
+import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from sqlalchemy import select
+from strawberry.scalars import JSON
+
+from db import models as m
+from resolvers import comments as comment_rules
+from resolvers import events as event_rules
+from resolvers import opportunities as rules
+from resolvers import tasks as task_rules
+from schema.errors import SIGNED_IN, UserError
+from schema.inputs import to_data
+from schema.people import Department, User
+from schema.relay import Connection, Node, global_id
+
+if TYPE_CHECKING:
+    from schema.approvals import Approval
+    from schema.comments import Comment
+    from schema.events import BoardEvent
+    from schema.handoffs import Handoff
+    from schema.tasks import Task
+
+
+@strawberry.enum
+class StageKind(str, Enum):
+    OPEN = "OPEN"
+    WON = "WON"
+    LOST = "LOST"
+
+
+@strawberry.enum
+class Priority(str, Enum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    URGENT = "URGENT"
+
+
+@strawberry.type
+class Stage(Node):
+    id: strawberry.ID = global_id("Stage")
+    key: str
+    name: str
+    position: int
+    kind: StageKind
+    required_fields: list[str]
+    required_approvals: list[str]
+    stale_after_hours: int | None
+    auto_approval: JSON | None = strawberry.field(
+        description="Approval opened automatically when a card asks to enter this stage"
+    )
+
+    @classmethod
+    def is_type_of(cls, obj, info) -> bool:
+        return isinstance(obj, m.Stage)
+
+
+@strawberry.type
+class Pipeline(Node):
+    id: strawberry.ID = global_id("Pipeline")
+    name: str
+
+    @strawberry.field
+    async def stages(self, info: strawberry.Info) -> list[Stage]:
+        return await info.context.loaders.stages_by_pipeline.load(self.id)
+
+    @classmethod
+    def is_type_of(cls, obj, info) -> bool:
+        return isinstance(obj, m.Pipeline)
+
+
+@strawberry.type
+class Account(Node):
+    id: strawberry.ID = global_id("Account")
+    name: str
+    industry: str | None
+    region: str | None
+
+    @classmethod
+    def is_type_of(cls, obj, info) -> bool:
+        return isinstance(obj, m.Account)
+
+
+@strawberry.type
+class Opportunity(Node):
+    id: strawberry.ID = global_id("Opportunity")
+    title: str
+    amount: Decimal | None
+    currency: str
+    probability: int | None
+    expected_close_date: datetime.date | None
+    priority: Priority
+    tags: list[str]
+    next_step: str | None
+    lost_reason: str | None
+    last_activity_at: datetime.datetime
+    stage_entered_at: datetime.datetime
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    version: int
+
+    @strawberry.field
+    async def account(self, info: strawberry.Info) -> Account:
+        return await info.context.loaders.account.load(self.account_id)
+
+    @strawberry.field
+    async def pipeline(self, info: strawberry.Info) -> Pipeline:
+        return await info.context.loaders.pipeline.load(self.pipeline_id)
+
+    @strawberry.field
+    async def stage(self, info: strawberry.Info) -> Stage:
+        return await info.context.loaders.stage.load(self.stage_id)
+
+    @strawberry.field
+    async def owner(self, info: strawberry.Info) -> User:
+        return await info.context.loaders.user.load(self.owner_id)
+
+    @strawberry.field(description="The department that holds the baton now")
+    async def department(self, info: strawberry.Info) -> Department:
+        return await info.context.loaders.department.load(self.department_id)
+
+    @strawberry.field
+    async def tasks(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated["Task", strawberry.lazy("schema.tasks")]]:
+        return Connection(page=await task_rules.opportunity_tasks(info.context, self.id, first, after))
+
+    @strawberry.field
+    async def comments(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated["Comment", strawberry.lazy("schema.comments")]]:
+        return Connection(page=await comment_rules.opportunity_comments(info.context, self.id, first, after))
+
+    @strawberry.field
+    async def handoffs(self, info: strawberry.Info) -> list[Annotated["Handoff", strawberry.lazy("schema.handoffs")]]:
+        return await info.context.loaders.handoffs_by_opportunity.load(self.id)
+
+    @strawberry.field
+    async def approvals(self, info: strawberry.Info) -> list[Annotated["Approval", strawberry.lazy("schema.approvals")]]:
+        return await info.context.loaders.approvals_by_opportunity.load(self.id)
+
+    @strawberry.field(description="The card's timeline from the event log, newest first")
+    async def history(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated["BoardEvent", strawberry.lazy("schema.events")]]:
+        return Connection(page=await event_rules.opportunity_history(info.context, self.id, first, after))
+
+    @strawberry.field(description="Tasks not yet done or cancelled")
+    async def open_task_count(self, info: strawberry.Info) -> int:
+        return (await task_rules.open_task_stats(info.context).load(self.id))[0]
+
+    @strawberry.field(description="Open tasks past their due time")
+    async def overdue_task_count(self, info: strawberry.Info) -> int:
+        return (await task_rules.open_task_stats(info.context).load(self.id))[1]
+
+    @classmethod
+    def is_type_of(cls, obj, info) -> bool:
+        return isinstance(obj, m.Opportunity)
+
+
+@strawberry.type
+class BoardColumn:
+    stage: Stage
+    total_count: int
+    total_amount: Decimal
+
+    @strawberry.field
+    async def opportunities(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Opportunity]:
+        return Connection(page=await rules.column_cards(info.context, self, first, after))
+
+
+@strawberry.type
+class Board:
+    pipeline: Pipeline
+    columns: list[BoardColumn]
+
+
+@strawberry.input
+class OpportunityFilter:
+    owner_ids: list[strawberry.ID] | None = strawberry.UNSET
+    department_keys: list[str] | None = strawberry.UNSET
+    stage_keys: list[str] | None = strawberry.UNSET
+    tags: list[str] | None = strawberry.UNSET
+    priority: list[Priority] | None = strawberry.UNSET
+    search: str | None = strawberry.UNSET
+    stale_only: bool | None = strawberry.UNSET
+
+
+@strawberry.input
+class CreateOpportunityInput:
+    title: str
+    account_name: str
+    amount: Decimal | None = strawberry.UNSET
+    currency: str | None = strawberry.UNSET
+    probability: int | None = strawberry.UNSET
+    expected_close_date: datetime.date | None = strawberry.UNSET
+    priority: Priority | None = strawberry.UNSET
+    tags: list[str] | None = strawberry.UNSET
+    next_step: str | None = strawberry.UNSET
+    owner_id: strawberry.ID | None = strawberry.UNSET
+    pipeline_id: strawberry.ID | None = strawberry.UNSET
+    stage_key: str | None = strawberry.UNSET
+    client_mutation_id: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class UpdateOpportunityInput:
+    id: strawberry.ID
+    version: int
+    title: str | None = strawberry.UNSET
+    amount: Decimal | None = strawberry.UNSET
+    probability: int | None = strawberry.UNSET
+    expected_close_date: datetime.date | None = strawberry.UNSET
+    priority: Priority | None = strawberry.UNSET
+    tags: list[str] | None = strawberry.UNSET
+    next_step: str | None = strawberry.UNSET
+    owner_id: strawberry.ID | None = strawberry.UNSET
+
+
+@strawberry.input
+class MoveOpportunityInput:
+    id: strawberry.ID
+    version: int
+    stage_key: str
+    lost_reason: str | None = strawberry.UNSET
+
+
+@strawberry.type
+class OpportunityPayload:
+    opportunity: Opportunity | None
+    user_errors: list[UserError]
+
+
+def payload(result) -> OpportunityPayload:
+    opportunity, errors = result
+    return OpportunityPayload(opportunity=opportunity, user_errors=errors)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(**SIGNED_IN)
+    async def pipelines(self, info: strawberry.Info) -> list[Pipeline]:
+        ctx = info.context
+        return await ctx.loaders.all(
+            select(m.Pipeline).where(m.Pipeline.org_id == ctx.viewer.org_id).order_by(m.Pipeline.position, m.Pipeline.id)
+        )
+
+    @strawberry.field(**SIGNED_IN)
+    async def board(
+        self, info: strawberry.Info, pipeline_id: strawberry.ID | None = None, filter: OpportunityFilter | None = None
+    ) -> Board:
+        pipeline, columns = await rules.board(info.context, pipeline_id, to_data(filter))
+        return Board(pipeline=pipeline, columns=columns)
+
+    @strawberry.field(**SIGNED_IN)
+    async def opportunities(
+        self, info: strawberry.Info, filter: OpportunityFilter | None = None, first: int | None = None, after: str | None = None
+    ) -> Connection[Opportunity]:
+        return Connection(page=await rules.list_opportunities(info.context, to_data(filter), first, after))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(**SIGNED_IN)
+    async def create_opportunity(self, info: strawberry.Info, input: CreateOpportunityInput) -> OpportunityPayload:
+        return payload(await rules.create_opportunity(info.context, to_data(input)))
+
+    @strawberry.mutation(**SIGNED_IN)
+    async def update_opportunity(self, info: strawberry.Info, input: UpdateOpportunityInput) -> OpportunityPayload:
+        return payload(await rules.update_opportunity(info.context, to_data(input)))
+
+    @strawberry.mutation(**SIGNED_IN)
+    async def move_opportunity(self, info: strawberry.Info, input: MoveOpportunityInput) -> OpportunityPayload:
+        return payload(await rules.move_opportunity(info.context, to_data(input)))
