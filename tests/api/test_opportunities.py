@@ -1,0 +1,173 @@
+"""Opportunities through the real HTTP API on SQLite and PostgreSQL."""
+from sqlalchemy import func, select
+
+from db import models as m
+
+CREATE = """
+mutation($input: CreateOpportunityInput!) {
+  createOpportunity(input: $input) {
+    opportunity { id title version amount currency priority tags stage { key } owner { handle } department { key } account { name } }
+    userErrors { field code message }
+  }
+}"""
+
+MOVE = """
+mutation($input: MoveOpportunityInput!) {
+  moveOpportunity(input: $input) {
+    opportunity { id version stage { key } lostReason }
+    userErrors { field code message }
+  }
+}"""
+
+UPDATE = """
+mutation($input: UpdateOpportunityInput!) {
+  updateOpportunity(input: $input) {
+    opportunity { id version title amount expectedCloseDate }
+    userErrors { field code message }
+  }
+}"""
+
+
+async def create(gql, as_="sales_member", **fields):
+    data = {"title": "Fleet pilot", "accountName": "Northwind", **fields}
+    return (await gql.ok(CREATE, {"input": data}, as_=as_))["createOpportunity"]
+
+
+async def event_count(org) -> int:
+    async with org.db.read() as s:
+        return await s.scalar(select(func.count()).select_from(m.Event).where(m.Event.org_id == org.id))
+
+
+async def test_create_defaults_to_first_stage_owner_and_department(gql):
+    result = await create(gql, amount="1200.5", tags=["Pilot", "pilot", "eu"])
+    assert result["userErrors"] == []
+    opp = result["opportunity"]
+    assert opp["stage"]["key"] == "lead"
+    assert opp["owner"]["handle"] == "sales_member"
+    assert opp["department"]["key"] == "sales"
+    assert opp["amount"] == "1200.50"
+    assert opp["currency"] == "USD"
+    assert opp["tags"] == ["pilot", "eu"]
+    assert opp["version"] == 1
+
+
+async def test_validation_errors_write_nothing(gql, org):
+    before = await event_count(org)
+    for fields, code, field in [
+        ({"title": "   "}, "VALIDATION", "title"),
+        ({"amount": "-5"}, "VALIDATION", "amount"),
+        ({"probability": 101}, "VALIDATION", "probability"),
+        ({"stageKey": "nope"}, "VALIDATION", "stageKey"),
+        ({"title": "bad\x00byte"}, "VALIDATION", "title"),
+        ({"ownerId": "VXNlcjo5OTk5OTk="}, "NOT_FOUND", "ownerId"),
+    ]:
+        result = await create(gql, **fields)
+        assert result["opportunity"] is None
+        assert [(e["code"], e["field"]) for e in result["userErrors"]] == [(code, [field])], fields
+    assert await event_count(org) == before
+    async with org.db.read() as s:
+        assert await s.scalar(select(func.count()).select_from(m.Opportunity).where(m.Opportunity.org_id == org.id)) == 0
+
+
+async def test_viewer_role_cannot_write(gql):
+    result = await create(gql, as_="sales_viewer")
+    assert result["opportunity"] is None
+    assert result["userErrors"][0]["code"] == "FORBIDDEN"
+
+
+async def test_anonymous_gets_unauthenticated(gql):
+    body = await gql("{ opportunities { totalCount } }", as_=None)
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_client_mutation_id_makes_create_idempotent(gql, org):
+    first = await create(gql, clientMutationId="retry-1")
+    again = await create(gql, clientMutationId="retry-1", title="Something else")
+    assert again["opportunity"]["id"] == first["opportunity"]["id"]
+    assert again["opportunity"]["title"] == "Fleet pilot"
+    assert await event_count(org) == 1
+
+
+async def test_update_checks_version_and_records_changes(gql, org):
+    opp = (await create(gql))["opportunity"]
+    ok = (await gql.ok(UPDATE, {"input": {"id": opp["id"], "version": 1, "amount": "5000", "title": "Fleet rollout"}}))["updateOpportunity"]
+    assert ok["userErrors"] == [] and ok["opportunity"]["version"] == 2
+    stale = (await gql.ok(UPDATE, {"input": {"id": opp["id"], "version": 1, "title": "Lost update"}}))["updateOpportunity"]
+    assert stale["opportunity"] is None and stale["userErrors"][0]["code"] == "CONFLICT"
+    async with org.db.read() as s:
+        last = (await s.execute(select(m.Event).where(m.Event.org_id == org.id).order_by(m.Event.seq.desc()))).scalars().first()
+    assert last.type == "OPPORTUNITY_UPDATED"
+    assert last.changes == {"amount": [None, "5000.00"], "title": ["Fleet pilot", "Fleet rollout"]}
+
+
+async def test_move_enforces_field_gates_and_lost_reason(gql):
+    opp = (await create(gql))["opportunity"]
+    gated = (await gql.ok(MOVE, {"input": {"id": opp["id"], "version": 1, "stageKey": "proposal"}}))["moveOpportunity"]
+    assert gated["opportunity"] is None
+    err = gated["userErrors"][0]
+    assert err["code"] == "STAGE_GATE"
+    assert err["field"] == ["amount", "expectedCloseDate"]
+    assert "amount" in err["message"] and "expected close date" in err["message"]
+
+    await gql.ok(UPDATE, {"input": {"id": opp["id"], "version": 1, "amount": "10", "expectedCloseDate": "2030-01-31"}})
+    moved = (await gql.ok(MOVE, {"input": {"id": opp["id"], "version": 2, "stageKey": "proposal"}}))["moveOpportunity"]
+    assert moved["userErrors"] == [] and moved["opportunity"]["stage"]["key"] == "proposal"
+
+    no_reason = (await gql.ok(MOVE, {"input": {"id": opp["id"], "version": 3, "stageKey": "lost"}}))["moveOpportunity"]
+    assert no_reason["userErrors"][0]["code"] == "STAGE_GATE" and no_reason["userErrors"][0]["field"] == ["lostReason"]
+    lost = (await gql.ok(MOVE, {"input": {"id": opp["id"], "version": 3, "stageKey": "lost", "lostReason": "Budget cut"}}))["moveOpportunity"]
+    assert lost["opportunity"]["lostReason"] == "Budget cut"
+
+
+async def test_contract_stage_needs_an_approved_contract_approval(gql):
+    opp = (await create(gql, amount="10", expectedCloseDate="2030-01-31"))["opportunity"]
+    result = (await gql.ok(MOVE, {"input": {"id": opp["id"], "version": 1, "stageKey": "contract"}}))["moveOpportunity"]
+    assert result["userErrors"][0]["code"] == "STAGE_GATE"
+    assert result["userErrors"][0]["field"] == ["approval:contract"]
+
+
+async def test_only_owner_manager_or_admin_moves(gql):
+    opp = (await create(gql))["opportunity"]
+    for who, allowed in [("marketing_member", False), ("legal_manager", False), ("sales_manager", True)]:
+        current = (await gql.ok("query($id: ID!) { node(id: $id) { ... on Opportunity { version stage { key } } } }", {"id": opp["id"]}))["node"]
+        target = "qualified" if current["stage"]["key"] == "lead" else "lead"
+        result = (await gql.ok(MOVE, {"input": {"id": opp["id"], "version": current["version"], "stageKey": target}}, as_=who))["moveOpportunity"]
+        assert (result["userErrors"] == []) is allowed, (who, result)
+        if not allowed:
+            assert result["userErrors"][0]["code"] == "FORBIDDEN"
+
+
+async def test_filter_and_paginate(gql):
+    for i in range(5):
+        await create(gql, title=f"Deal {i}", accountName="Acme" if i % 2 else "Globex", tags=["hot"] if i < 2 else [], priority="HIGH" if i == 4 else "LOW")
+    query = """query($f: OpportunityFilter, $after: String) { opportunities(filter: $f, first: 2, after: $after) {
+        totalCount pageInfo { hasNextPage endCursor } edges { node { title } } } }"""
+    titles, after = [], None
+    while True:
+        page = (await gql.ok(query, {"f": None, "after": after}))["opportunities"]
+        assert page["totalCount"] == 5
+        titles += [e["node"]["title"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert titles == [f"Deal {i}" for i in reversed(range(5))]
+
+    async def titles_for(flt):
+        return sorted(e["node"]["title"] for e in (await gql.ok(query, {"f": flt}))["opportunities"]["edges"])
+
+    assert await titles_for({"search": "acm"}) == ["Deal 1", "Deal 3"]
+    assert await titles_for({"tags": ["HOT"]}) == ["Deal 0", "Deal 1"]
+    assert await titles_for({"priority": ["HIGH"]}) == ["Deal 4"]
+    assert await titles_for({"stageKeys": ["qualified"]}) == []
+    assert await titles_for({"departmentKeys": ["sales"], "search": "deal 2"}) == ["Deal 2"]
+
+
+async def test_other_organizations_ids_are_not_found(gql, db):
+    from tests.conftest import make_org
+
+    opp = (await create(gql))["opportunity"]
+    stranger = await make_org(db)
+    body = await gql.ok("query($id: ID!) { node(id: $id) { id } }", {"id": opp["id"]}, token=stranger.tokens["sales_admin"])
+    assert body["node"] is None
+    moved = (await gql.ok(MOVE, {"input": {"id": opp["id"], "version": 1, "stageKey": "qualified"}}, token=stranger.tokens["sales_admin"]))["moveOpportunity"]
+    assert moved["userErrors"][0]["code"] == "NOT_FOUND"

@@ -1,0 +1,198 @@
+"""Shared fixtures. Storage tests run on SQLite and on PostgreSQL: each run makes its
+own uniquely named PostgreSQL database and drops it at the end. Every test gets a
+fresh organization, so tests never see each other's data or event seqs."""
+import asyncio
+import itertools
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import httpx
+import pytest
+
+from api.app import create_app
+from api.settings import Settings
+from db.engine import Database
+from db.migrate import upgrade
+from resolvers.auth import issue_token
+from resolvers.context import Ctx, Viewer
+from resolvers.setup import create_organization, create_user
+
+PG_ADMIN_DSN = os.environ.get("BATON_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+PASSWORD = "correct horse battery"
+_counter = itertools.count(1)
+
+
+class Clock:
+    """An injectable clock: tests move time instead of sleeping."""
+
+    def __init__(self):
+        self.now = datetime.now(timezone.utc).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw) -> None:
+        self.now += timedelta(**kw)
+
+
+async def _pg_reachable() -> bool:
+    try:
+        conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+@pytest.fixture(scope="session")
+async def pg_url():
+    """A fresh PostgreSQL database for this test run (dropped afterwards)."""
+    if not await _pg_reachable():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_DSN}; CI needs it")
+        pytest.skip("PostgreSQL is not reachable")
+    name = f"baton_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
+    url = f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://", 1)
+    await upgrade(url)
+    yield url
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def sqlite_url(tmp_path_factory):
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'baton.db'}"
+    await upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"], scope="session")
+def backend(request):
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def database_url(backend, request):
+    return request.getfixturevalue("pg_url" if backend == "postgres" else "sqlite_url")
+
+
+@pytest.fixture(scope="session")
+async def db(database_url):
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@dataclass
+class Org:
+    """A fresh organization with one user per (department, role) and their tokens."""
+
+    db: Database
+    id: int
+    users: dict = field(default_factory=dict)  # "sales_member" -> User
+    tokens: dict = field(default_factory=dict)  # "sales_member" -> bearer token
+
+    def ctx(self, who: str, clock=None) -> Ctx:
+        ctx = Ctx(db=self.db, viewer=Viewer(user=self.users[who]))
+        if clock is not None:
+            ctx.clock = clock
+        return ctx
+
+
+ROLE_SET = [("sales", "ADMIN"), ("sales", "MANAGER"), ("sales", "MEMBER"), ("sales", "VIEWER"),
+            ("marketing", "MEMBER"), ("product", "MEMBER"), ("legal", "MEMBER"), ("legal", "MANAGER"),
+            ("finance", "MEMBER")]
+
+
+async def make_org(db: Database) -> Org:
+    n = next(_counter)
+    tag = uuid.uuid4().hex[:8]
+    async with db.write() as session:
+        org_row = await create_organization(session, f"Org {tag}")
+        org = Org(db=db, id=org_row.id)
+        for dept, role in ROLE_SET:
+            key = f"{dept}_{role.lower()}"
+            user = await create_user(
+                session, org_row, email=f"{key}.{tag}.{n}@example.test", name=f"{dept.title()} {role.title()}",
+                department_key=dept, role=role, handle=key,
+                # argon2 is slow on purpose: only the user the sign-in tests use gets a password.
+                password=PASSWORD if key == "sales_member" else None,
+            )
+            org.users[key] = user
+            org.tokens[key], _ = await issue_token(session, user, kind="session", now=datetime.now(timezone.utc), hours=24)
+    return org
+
+
+@pytest.fixture
+async def org(db) -> Org:
+    return await make_org(db)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def app(database_url, clock):
+    """The real Starlette app (lifespan run) on the test database, memory broadcast."""
+    application = create_app(Settings(database_url=database_url, broadcast_url="memory://"), migrate=False, clock=clock)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app):
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://baton.test") as c:
+        yield c
+
+
+class GQL:
+    """POST GraphQL as a given user; returns the JSON body."""
+
+    def __init__(self, client: httpx.AsyncClient, org: Org):
+        self.client = client
+        self.org = org
+
+    async def __call__(self, query: str, variables: dict | None = None, *, as_: str | None = "sales_member", token=None) -> dict:
+        headers = {}
+        token = token or (self.org.tokens[as_] if as_ else None)
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        response = await self.client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def ok(self, query: str, variables: dict | None = None, **kw) -> dict:
+        body = await self(query, variables, **kw)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+
+@pytest.fixture
+def gql(client, org) -> GQL:
+    return GQL(client, org)
+
+
+def wait_for(predicate, timeout: float = 10.0):
+    """Poll an async predicate until it is truthy (for live delivery across processes)."""
+
+    async def run():
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            value = await predicate()
+            if value:
+                return value
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("condition not met in time")
+            await asyncio.sleep(0.05)
+
+    return run()
