@@ -33,6 +33,8 @@ def amount(value: Decimal | None, field: str = "amount") -> Decimal | None:
     if value is None:
         return None
     try:
+        if not isinstance(value, Decimal):
+            value = Decimal(str(value).strip())
         if not value.is_finite():
             raise InvalidOperation
         quantized = value.quantize(Decimal("0.01"))

@@ -1,0 +1,91 @@
+// GraphQL over HTTP (queries, mutations) and graphql-ws (subscriptions).
+import { createClient } from '../vendor/graphql-ws/client.js';
+
+const TOKEN_KEY = 'baton.token';
+
+export function getToken() { return sessionStorage.getItem(TOKEN_KEY); }
+export function setToken(token) {
+  if (token) sessionStorage.setItem(TOKEN_KEY, token); else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+export class AuthError extends Error {}
+
+/** Run a query or mutation; resolves with `data`, rejects with a readable Error. */
+export async function gql(query, variables = {}) {
+  const headers = { 'content-type': 'application/json', accept: 'application/json' };
+  const token = getToken();
+  if (token) headers.authorization = `Bearer ${token}`;
+  let response;
+  try {
+    response = await fetch('/graphql', { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+  } catch (err) {
+    throw new Error('The server cannot be reached. Check your connection and try again.');
+  }
+  let body;
+  try { body = await response.json(); } catch (err) {
+    throw new Error(`The server answered ${response.status} ${response.statusText} instead of data.`);
+  }
+  if (body.errors && body.errors.length) {
+    const messages = body.errors.map((e) => e.message);
+    const unauth = body.errors.some((e) => /auth|sign in|token|not logged/i.test(e.message) || e.extensions?.code === 'UNAUTHENTICATED');
+    const err = unauth && !body.data ? new AuthError(messages.join('; ')) : new Error(messages.join('; '));
+    err.graphQLErrors = body.errors;
+    err.data = body.data;
+    throw err;
+  }
+  if (!response.ok) throw new Error(`The server answered ${response.status} ${response.statusText}.`);
+  return body.data;
+}
+
+/** Format a payload's userErrors as one sentence. */
+export function describeUserErrors(errors) {
+  return (errors || []).map((e) => e.message).join(' ');
+}
+
+let wsClient = null;
+const statusListeners = new Set();
+let wsStatus = 'offline';
+
+function setWsStatus(status) {
+  wsStatus = status;
+  statusListeners.forEach((fn) => fn(status));
+}
+export function onWsStatus(fn) { statusListeners.add(fn); fn(wsStatus); return () => statusListeners.delete(fn); }
+
+/** The shared graphql-ws client; reconnects forever with a short back-off. */
+export function ws() {
+  if (wsClient) return wsClient;
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`;
+  let everConnected = false;
+  wsClient = createClient({
+    url,
+    lazy: false,
+    keepAlive: 10000,
+    retryAttempts: Infinity,
+    shouldRetry: () => true,
+    retryWait: async (retries) => {
+      await new Promise((r) => setTimeout(r, Math.min(500 * (retries + 1), 3000) + Math.random() * 300));
+    },
+    connectionParams: () => ({ authorization: `Bearer ${getToken()}` }),
+    on: {
+      connecting: () => setWsStatus(everConnected ? 'reconnecting' : 'connecting'),
+      connected: () => { everConnected = true; setWsStatus('connected'); },
+      closed: () => setWsStatus(everConnected ? 'reconnecting' : 'connecting'),
+      error: () => setWsStatus(everConnected ? 'reconnecting' : 'connecting'),
+    },
+  });
+  return wsClient;
+}
+
+export function closeWs() {
+  if (wsClient) { wsClient.dispose(); wsClient = null; }
+  setWsStatus('offline');
+}
+
+/**
+ * Subscribe; `payload` is kept by graphql-ws and re-sent on every reconnect,
+ * so callers may update payload.variables (e.g. `after`) as events arrive.
+ */
+export function subscribe(payload, sink) {
+  return ws().subscribe(payload, sink);
+}
