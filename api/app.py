@@ -1,5 +1,6 @@
 """create_app(settings) -> Starlette: /graphql, the board, health and readiness."""
 import contextlib
+import functools
 import logging
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from api.settings import Settings
 from db.engine import Database
 from db.migrate import upgrade
 from db.types import utcnow
+from resolvers.live import log_head
 from schema import schema as default_schema
 
 log = logging.getLogger("baton")
@@ -61,7 +63,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
     state.settings = settings
     state.clock = clock
     state.db = Database(settings.database_url)
-    state.hub = Hub(settings.broadcast_url)
+    state.hub = Hub(
+        settings.broadcast_url,
+        subscriber_buffer=settings.subscriber_buffer,
+        catch_up_seconds=settings.catch_up_seconds,
+        log_head=functools.partial(log_head, state.db),
+    )
     graphql = BatonGraphQL(state, default_schema)
 
     @contextlib.asynccontextmanager

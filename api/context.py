@@ -16,11 +16,23 @@ def new_context(app_state, request: HTTPConnection | None = None) -> Ctx:
     return Ctx(
         db=app_state.db,
         publish=app_state.hub.publish,
+        subscribe=app_state.hub.subscribe,
         clock=app_state.clock,
         max_page_size=settings.max_page_size,
         session_hours=settings.session_hours,
         request=request,
+        close_connection=_closer(request) if request is not None and request.scope["type"] == "websocket" else None,
     )
+
+
+def _closer(websocket):
+    async def close(code: int, reason: str) -> None:
+        try:
+            await websocket.close(code=code, reason=reason)
+        except Exception:  # noqa: BLE001 - already closed or the client is gone: nothing to close
+            pass
+
+    return close
 
 
 async def authenticate(ctx: Ctx, authorization: str | None) -> None:

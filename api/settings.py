@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = 20
     # Events buffered for one subscriber before it is disconnected (4429).
     subscriber_buffer: int = 500
+    # Seconds between checks that each live channel has seen the log's newest event
+    # (recovers events whose announcement was lost, e.g. a failed publish).
+    catch_up_seconds: float = 5.0
     # Seconds between graphql-ws keep-alive messages (graphql-transport-ws clients ping themselves).
     keep_alive_seconds: float = 15.0
     # Seconds a websocket may take to send connection_init.

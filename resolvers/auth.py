@@ -61,7 +61,9 @@ async def login(ctx: Ctx, email: str, password: str) -> tuple[str | None, m.User
         if not verify_password(user.password_hash if user else None, password):
             return None, None, [UserError(VALIDATION, "Email or password is wrong", ["password"])]
         token, _ = await issue_token(session, user, kind="session", now=ctx.clock(), hours=ctx.session_hours)
-        return token, user, []
+    # The rest of this request (the payload's nested fields) sees the new session.
+    ctx.viewer = Viewer(user=user)
+    return token, user, []
 
 
 async def viewer_for_token(ctx: Ctx, token: str) -> Viewer | None:

@@ -18,6 +18,12 @@ async def _no_publish(org_id: int, message: dict) -> None:
     return None
 
 
+# subscribe(org_id, on_overflow) -> async context manager yielding a feed whose
+# `await feed.next()` returns the announcements (seqs, notified users) since the last
+# call, or raises when the subscriber fell too far behind. Injected by api/ (the Hub).
+Subscribe = Callable[..., Any]
+
+
 @dataclass
 class Viewer:
     user: User
@@ -47,6 +53,7 @@ class Ctx:
     db: Database
     viewer: Viewer | None = None
     publish: Publish = _no_publish
+    subscribe: Subscribe | None = None
     clock: Callable[[], datetime] = utcnow
     max_page_size: int = 100
     session_hours: int = 24 * 14
@@ -54,6 +61,8 @@ class Ctx:
     request: Any = None
     response: Any = None
     connection_params: Any = None
+    # Websockets only: close the whole connection with a code (e.g. 4429 for a slow consumer).
+    close_connection: Callable[[int, str], Awaitable[None]] | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
 
     @property

@@ -251,6 +251,8 @@ async def update_opportunity(ctx: Ctx, data: dict):
 
 
 async def move_opportunity(ctx: Ctx, data: dict):
+    auto = {}  # the stage's automatic approval to open once the refused move has rolled back
+
     async def work(uow: UnitOfWork) -> m.Opportunity:
         viewer = ctx.require_writer()
         opp = await locked_opportunity(uow, data["id"], data["version"])
@@ -268,7 +270,17 @@ async def move_opportunity(ctx: Ctx, data: dict):
             opp.lost_reason = lost_reason
         missing_fields, missing_approvals = await gate_problems(uow.session, opp, target)
         if missing_fields or missing_approvals:
-            raise UserErrors([gate_error(target, missing_fields, missing_approvals)])
+            error = gate_error(target, missing_fields, missing_approvals)
+            rule = target.auto_approval
+            if rule and rule.get("kind") in missing_approvals:
+                from resolvers.approvals import has_approval
+
+                if await has_approval(uow.session, opp.id, rule["kind"], ("PENDING",)):
+                    error = UserError(error.code, f"{error.message} (a {rule['kind']} approval is pending)", error.field)
+                else:
+                    auto.update(opportunity_id=opp.id, rule=rule)
+                    error = UserError(error.code, f"{error.message}; a {rule['kind']} approval has been requested", error.field)
+            raise UserErrors([error])
         changes = {"stage": [current.key, target.key]}
         if target.kind == "LOST":
             changes["lostReason"] = [None, opp.lost_reason]
@@ -286,7 +298,12 @@ async def move_opportunity(ctx: Ctx, data: dict):
         )
         return opp
 
-    return await mutate(ctx, work)
+    result = await mutate(ctx, work)
+    if auto:
+        from resolvers.approvals import auto_request
+
+        await auto_request(ctx, auto["opportunity_id"], auto["rule"])
+    return result
 
 
 # ---------------------------------------------------------------- queries

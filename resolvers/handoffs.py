@@ -1,0 +1,135 @@
+"""Handoffs: one department passes the baton (Opportunity.department) to another.
+
+Lock order everywhere: the opportunity row first, then the handoff, then the
+organization's event counter (in append_event), so concurrent writers queue
+instead of deadlocking."""
+from sqlalchemy import exists, select
+
+from db import models as m
+from resolvers import validate
+from resolvers.access import ensure_can_edit
+from resolvers.context import Ctx
+from resolvers.errors import DUPLICATE, FORBIDDEN, INVALID_TRANSITION, NOT_FOUND, VALIDATION, fail
+from resolvers.ids import decode, to_global
+from resolvers.notifications import department_member_ids
+from resolvers.opportunities import locked_opportunity, org_user
+from resolvers.uow import UnitOfWork, mutate
+
+
+async def department_by_key(session, org_id: int, key: str | None, field: str) -> m.Department:
+    dept = (
+        await session.execute(select(m.Department).where(m.Department.org_id == org_id, m.Department.key == (key or "").strip()))
+    ).scalar_one_or_none()
+    if dept is None:
+        fail(VALIDATION, f"Unknown department {key!r}", field)
+    return dept
+
+
+async def request_handoff(ctx: Ctx, data: dict):
+    async def work(uow: UnitOfWork) -> m.Handoff:
+        viewer = ctx.require_writer()
+        s = uow.session
+        opp = await locked_opportunity(uow, data["opportunity_id"])
+        ensure_can_edit(viewer, opp, await s.get(m.User, opp.owner_id))
+        to_dept = await department_by_key(s, uow.org_id, data.get("to_department_key"), "toDepartmentKey")
+        if to_dept.id == opp.department_id:
+            fail(VALIDATION, f"{to_dept.name} already holds this opportunity", "toDepartmentKey")
+        note = validate.text(data.get("note"), "note", max_len=5000)
+        assignee = None
+        if data.get("assignee_id"):
+            assignee = await org_user(s, uow.org_id, data["assignee_id"], "assigneeId")
+            if assignee.department_id != to_dept.id:
+                fail(VALIDATION, f"The assignee must belong to {to_dept.name}", "assigneeId")
+        # The opportunity row is locked, so this check cannot race another request.
+        pending = await s.scalar(select(exists().where(
+            m.Handoff.opportunity_id == opp.id, m.Handoff.to_department_id == to_dept.id, m.Handoff.status == "PENDING",
+        )))
+        if pending:
+            fail(DUPLICATE, f"A handoff to {to_dept.name} is already pending", "toDepartmentKey")
+        from_dept = await s.get(m.Department, opp.department_id)
+        handoff = m.Handoff(
+            org_id=uow.org_id, opportunity_id=opp.id, from_department_id=from_dept.id, to_department_id=to_dept.id,
+            requested_by_id=viewer.id, assignee_id=assignee.id if assignee else None, note=note, status="PENDING",
+            created_at=uow.now,
+        )
+        s.add(handoff)
+        await s.flush()
+        event = await uow.append_event(
+            "HANDOFF_REQUESTED", opportunity_id=opp.id, handoff_id=handoff.id,
+            department_keys=[from_dept.key, to_dept.key],
+        )
+        uow.notify(await department_member_ids(s, to_dept.id), "handoff",
+                   f"{viewer.user.name} hands {opp.title} from {from_dept.name} to {to_dept.name}", opportunity_id=opp.id, event=event)
+        if assignee:
+            uow.notify([assignee.id], "assigned", f"{viewer.user.name} assigned you the handoff of {opp.title}", opportunity_id=opp.id, event=event)
+        return handoff
+
+    return await mutate(ctx, work)
+
+
+async def _locked_handoff(uow: UnitOfWork, gid: str) -> tuple[m.Handoff, m.Opportunity]:
+    pk = decode(gid, "Handoff", "id")
+    found = await uow.session.get(m.Handoff, pk)
+    if found is None or found.org_id != uow.org_id:
+        fail(NOT_FOUND, f"No handoff with id {gid!r}", "id")
+    opp = await locked_opportunity(uow, to_global("Opportunity", found.opportunity_id))
+    handoff = (
+        await uow.session.execute(select(m.Handoff).where(m.Handoff.id == pk).with_for_update().execution_options(populate_existing=True))
+    ).scalar_one()
+    if handoff.status != "PENDING":
+        fail(INVALID_TRANSITION, f"This handoff is already {handoff.status.lower()}", "id")
+    return handoff, opp
+
+
+async def _resolved(uow: UnitOfWork, handoff: m.Handoff, opp: m.Opportunity, changes: dict) -> m.Event:
+    s = uow.session
+    from_dept = await s.get(m.Department, handoff.from_department_id)
+    to_dept = await s.get(m.Department, handoff.to_department_id)
+    return await uow.append_event(
+        "HANDOFF_RESOLVED", opportunity_id=opp.id, handoff_id=handoff.id,
+        department_keys=[from_dept.key, to_dept.key], changes=changes,
+    )
+
+
+async def respond_handoff(ctx: Ctx, data: dict):
+    async def work(uow: UnitOfWork) -> m.Handoff:
+        viewer = ctx.require_writer()
+        handoff, opp = await _locked_handoff(uow, data["id"])
+        if not (viewer.is_admin or viewer.user.department_id == handoff.to_department_id):
+            fail(FORBIDDEN, "Only the receiving department (or an admin) can respond to this handoff")
+        note = validate.text(data.get("note"), "note", max_len=5000)
+        accept = bool(data["accept"])
+        handoff.status = "ACCEPTED" if accept else "DECLINED"
+        handoff.response_note = note
+        handoff.responded_by_id = viewer.id
+        handoff.responded_at = uow.now
+        changes = {"status": ["PENDING", handoff.status]}
+        if accept and opp.department_id != handoff.to_department_id:
+            # Accepting passes the baton: the card now belongs to the receiving department.
+            keys = {d.id: d.key for d in [await uow.session.get(m.Department, i) for i in (opp.department_id, handoff.to_department_id)]}
+            changes["department"] = [keys[opp.department_id], keys[handoff.to_department_id]]
+            opp.department_id = handoff.to_department_id
+            opp.version += 1
+            opp.updated_at = uow.now
+        event = await _resolved(uow, handoff, opp, changes)
+        verb = "accepted" if accept else "declined"
+        uow.notify([handoff.requested_by_id], "handoff", f"{viewer.user.name} {verb} the handoff of {opp.title}" + (f": {note}" if note else ""),
+                   opportunity_id=opp.id, event=event)
+        return handoff
+
+    return await mutate(ctx, work)
+
+
+async def cancel_handoff(ctx: Ctx, data: dict):
+    async def work(uow: UnitOfWork) -> m.Handoff:
+        viewer = ctx.require_writer()
+        handoff, opp = await _locked_handoff(uow, data["id"])
+        if not (viewer.is_admin or viewer.id == handoff.requested_by_id):
+            fail(FORBIDDEN, "Only the requester (or an admin) can cancel this handoff")
+        handoff.status = "CANCELLED"
+        handoff.responded_at = uow.now
+        handoff.responded_by_id = viewer.id
+        await _resolved(uow, handoff, opp, {"status": ["PENDING", "CANCELLED"]})
+        return handoff
+
+    return await mutate(ctx, work)

@@ -1,0 +1,52 @@
+"""The `baton` command line, run as a real subprocess on a fresh SQLite file."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def baton(tmp_path: Path, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "BATON_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", "PYTHONPATH": str(ROOT)}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli")
+    first = baton(path, "demo")
+    assert first.returncode == 0, first.stderr
+    assert "Seeded the demo organization." in first.stdout
+    return path
+
+
+def test_demo_seeds_once(seeded):
+    again = baton(seeded, "demo")
+    assert again.returncode == 0 and "already present" in again.stdout
+
+
+def test_user_create_and_errors(seeded):
+    ok = baton(seeded, "user", "create", "--email", "Kim@Demo.Baton", "--name", "Kim", "--department", "legal", "--password", "pw-123456")
+    assert ok.returncode == 0, ok.stderr
+    assert "kim@demo.baton" in ok.stdout
+    bad = baton(seeded, "user", "create", "--email", "x@demo.baton", "--name", "X", "--department", "hr", "--password", "pw")
+    assert bad.returncode == 2 and "no department 'hr'" in bad.stderr
+
+
+def test_token_create_prints_token_alone_on_last_line(seeded):
+    result = baton(seeded, "token", "create", "--name", "finance-erp", "--scope", "read", "--department", "finance")
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("bt_") and " " not in last
+    assert "shown only once" in result.stderr
+
+
+def test_migrate_is_idempotent(tmp_path):
+    for _ in range(2):
+        result = baton(tmp_path, "migrate")
+        assert result.returncode == 0, result.stderr
+        assert "up to date" in result.stdout

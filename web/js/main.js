@@ -1,0 +1,240 @@
+// Baton browser board: sign-in, app shell, routing, live connection.
+import { gql, getToken, setToken, AuthError, closeWs, onWsStatus, subscribe, describeUserErrors } from './api.js';
+import { BOOT, LOGIN, LAST_EVENTS, BOARD_EVENTS } from './queries.js';
+import { store, emitBoardEvent } from './state.js';
+import { esc, $, toast } from './util.js';
+import { mountBoard } from './board.js';
+import { mountLens } from './lens.js';
+import { mountInbox, startInbox, stopInbox } from './inbox.js';
+import { mountAnalytics } from './analytics.js';
+import { initDrawer, closeDrawer } from './drawer.js';
+
+const app = document.getElementById('app');
+let unmountView = null;
+let boardSub = null;
+let subState = 'idle';
+let wsState = 'offline';
+let resubscribeTimer = null;
+
+window.addEventListener('error', (e) => toast(`Something went wrong: ${e.message}`, 'error'));
+window.addEventListener('unhandledrejection', (e) => {
+  const err = e.reason;
+  if (err instanceof AuthError) { signOut('Your session has ended. Please sign in again.'); return; }
+  toast(err?.message || String(err), 'error');
+});
+
+// ------------------------------------------------------------- sign in
+
+function renderLogin(message = '') {
+  teardown();
+  app.innerHTML = `
+    <main class="login">
+      <form class="login-card" id="login-form" novalidate>
+        <h1 class="brand-big"><span class="brand-mark" aria-hidden="true"></span>Baton</h1>
+        <p class="muted">Sign in to the live deal board.</p>
+        <label>Email <input type="email" name="email" autocomplete="username" required data-testid="login-email" autofocus></label>
+        <label>Password <input type="password" name="password" autocomplete="current-password" required data-testid="login-password"></label>
+        <p class="form-error" id="login-error" role="alert">${esc(message)}</p>
+        <button type="submit" class="btn btn-primary" data-testid="login-submit">Sign in</button>
+      </form>
+    </main>`;
+  const form = $('#login-form');
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const email = form.email.value.trim();
+    const password = form.password.value;
+    const errorEl = $('#login-error');
+    if (!email || !password) { errorEl.textContent = 'Enter your email and password.'; return; }
+    const button = form.querySelector('button');
+    button.disabled = true;
+    button.textContent = 'Signing in…';
+    try {
+      const { login } = await gql(LOGIN, { input: { email, password } });
+      if (!login.token) {
+        errorEl.textContent = describeUserErrors(login.userErrors) || 'Those details did not work.';
+        return;
+      }
+      setToken(login.token);
+      await start();
+    } catch (err) {
+      errorEl.textContent = err.message;
+    } finally {
+      button.disabled = false;
+      button.textContent = 'Sign in';
+    }
+  });
+}
+
+function signOut(message = '') {
+  setToken(null);
+  store.viewer = null;
+  renderLogin(message);
+}
+
+// ------------------------------------------------------------- shell
+
+function renderShell() {
+  const v = store.viewer;
+  app.innerHTML = `
+    <header class="topbar">
+      <a class="brand" href="#/board"><span class="brand-mark" aria-hidden="true"></span>Baton</a>
+      <nav class="nav" aria-label="Main">
+        <a href="#/board" data-route="board">Board</a>
+        <a href="#/lens/${esc(v.department.key)}" data-route="lens">Queues</a>
+        <a href="#/analytics" data-route="analytics">Analytics</a>
+      </nav>
+      <span class="spacer"></span>
+      <span class="live-status" id="live-status" data-testid="live-status" data-state="connecting" title="Live updates">connecting</span>
+      <a class="inbox-btn" href="#/inbox" data-route="inbox" aria-label="Inbox">
+        <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true"><path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1Z"/></svg>
+        <span class="badge-count" data-testid="inbox-count" data-count="0">0</span>
+      </a>
+      <span class="who" title="${esc(v.email)}">${esc(v.name)} <span class="muted">· ${esc(v.department.name)}</span></span>
+      <button type="button" class="btn btn-ghost" id="sign-out">Sign out</button>
+    </header>
+    <main id="view" class="view"></main>
+    <div id="drawer-backdrop" class="drawer-backdrop" hidden></div>
+    <aside id="drawer" class="drawer" data-testid="drawer" hidden aria-label="Card details" tabindex="-1"></aside>
+    <div id="menu-layer"></div>`;
+  $('#sign-out').addEventListener('click', () => signOut());
+  initDrawer();
+}
+
+function renderLiveStatus() {
+  const el = document.getElementById('live-status');
+  if (!el) return;
+  let text;
+  if (wsState === 'connected' && subState === 'live') text = 'live';
+  else if (wsState === 'connected' && subState === 'unavailable') text = 'offline';
+  else if (wsState === 'reconnecting') text = 'reconnecting';
+  else if (wsState === 'connected') text = 'connecting';
+  else text = wsState === 'offline' ? 'offline' : 'connecting';
+  el.textContent = text;
+  el.dataset.state = text;
+  el.title = text === 'live' ? 'Live: changes by others appear as they happen'
+    : text === 'offline' ? 'Live updates are not available; the board refreshes when you act' : 'Trying to reach the server…';
+}
+
+// ------------------------------------------------------------- live
+
+async function lastSeq() {
+  // The newest seq: page through `events` from the start (only seq is fetched).
+  let after = 0;
+  for (let i = 0; i < 200; i += 1) {
+    const { events } = await gql(LAST_EVENTS, { after, first: 500 });
+    const edges = events.edges;
+    if (edges.length) after = edges[edges.length - 1].node.seq;
+    if (!events.pageInfo.hasNextPage || !edges.length) break;
+  }
+  return after;
+}
+
+function startLive() {
+  stopLive();
+  const payload = { query: BOARD_EVENTS, variables: { after: store.lastSeq } };
+  subState = 'subscribing';
+  let cancelled = false;
+  const dispose = subscribe(payload, {
+    next(result) {
+      if (result.errors?.length) { toast(`Live updates: ${result.errors.map((e) => e.message).join('; ')}`, 'error'); return; }
+      const evt = result.data?.boardEvents;
+      if (!evt) return;
+      if (store.lastSeq != null && evt.seq <= store.lastSeq) return; // already applied
+      store.lastSeq = evt.seq;
+      payload.variables.after = evt.seq; // graphql-ws re-sends this payload when it reconnects
+      emitBoardEvent(evt);
+    },
+    error(err) {
+      if (cancelled) return;
+      const message = Array.isArray(err) ? err.map((e) => e.message).join('; ') : (err?.reason || err?.message || 'connection closed');
+      if (err?.code === 4403 || err?.code === 4401) { signOut('Your session has ended. Please sign in again.'); return; }
+      subState = 'unavailable';
+      renderLiveStatus();
+      console.warn('boardEvents subscription failed:', message);
+      resubscribeTimer = setTimeout(startLive, 5000);
+    },
+    complete() { if (!cancelled) { subState = 'unavailable'; renderLiveStatus(); resubscribeTimer = setTimeout(startLive, 5000); } },
+  });
+  boardSub = () => { cancelled = true; dispose(); };
+  renderLiveStatus();
+}
+
+function stopLive() {
+  clearTimeout(resubscribeTimer);
+  if (boardSub) { boardSub(); boardSub = null; }
+}
+
+onWsStatus((status) => {
+  const wasLive = wsState === 'connected';
+  wsState = status;
+  if (status === 'connected' && subState !== 'unavailable') subState = 'live';
+  if (status !== 'connected' && subState === 'live') subState = 'subscribing';
+  renderLiveStatus();
+  if (status === 'connected' && !wasLive && store.viewer) {
+    // Back online: the subscription replays from `after`; also refresh views for anything not in events.
+    emitBoardEvent({ type: 'RECONNECTED' });
+  }
+});
+
+// ------------------------------------------------------------- routing
+
+function route() {
+  if (!store.viewer) return;
+  const hash = location.hash.replace(/^#\/?/, '') || defaultRoute();
+  const [name, arg] = hash.split('/');
+  if (unmountView) { try { unmountView(); } catch (err) { console.error(err); } unmountView = null; }
+  const view = document.getElementById('view');
+  view.innerHTML = '';
+  view.className = `view view-${name}`;
+  document.querySelectorAll('[data-route]').forEach((a) => a.classList.toggle('active', a.dataset.route === name));
+  try {
+    if (name === 'lens') unmountView = mountLens(view, arg || store.viewer.department.key);
+    else if (name === 'inbox') unmountView = mountInbox(view);
+    else if (name === 'analytics') unmountView = mountAnalytics(view);
+    else unmountView = mountBoard(view);
+  } catch (err) {
+    view.innerHTML = `<div class="empty error">This page could not be shown: ${esc(err.message)}</div>`;
+  }
+}
+
+function defaultRoute() {
+  // Sales lives on the board; other departments land on what waits on them.
+  const key = store.viewer.department.key;
+  return key === 'sales' ? 'board' : `lens/${key}`;
+}
+
+function teardown() {
+  stopLive();
+  stopInbox();
+  closeWs();
+  if (unmountView) { try { unmountView(); } catch (err) { /* ignore */ } unmountView = null; }
+}
+
+// ------------------------------------------------------------- start
+
+async function start() {
+  const bootMsg = document.getElementById('boot-message');
+  try {
+    const data = await gql(BOOT);
+    store.viewer = data.viewer;
+    store.departments = data.departments;
+    store.users = data.users;
+    store.pipeline = data.pipelines[0] || null;
+    store.stages = (store.pipeline?.stages || []).slice().sort((a, b) => a.position - b.position);
+  } catch (err) {
+    if (err instanceof AuthError) { signOut(getToken() ? 'Your session has ended. Please sign in again.' : ''); return; }
+    if (bootMsg) bootMsg.textContent = `Baton could not load: ${err.message}`;
+    else app.innerHTML = `<div class="boot"><p class="boot-title">Baton</p><p>Baton could not load: ${esc(err.message)}</p></div>`;
+    setTimeout(start, 5000);
+    return;
+  }
+  renderShell();
+  route();
+  try { store.lastSeq = await lastSeq(); } catch (err) { store.lastSeq = null; }
+  startLive();
+  startInbox();
+}
+
+window.addEventListener('hashchange', () => { closeDrawer(); route(); });
+
+if (getToken()) start(); else renderLogin();

@@ -1,0 +1,112 @@
+// GraphQL documents used by the board.
+
+export const CARD = `
+fragment Card on Opportunity {
+  id title amount currency priority tags version probability expectedCloseDate nextStep lostReason
+  lastActivityAt stageEnteredAt updatedAt openTaskCount overdueTaskCount
+  account { id name }
+  owner { id name handle }
+  department { id key name }
+  stage { id key name kind }
+  handoffs { id status createdAt fromDepartment { key name } toDepartment { key name } }
+  approvals { id kind status createdAt steps { position status openedAt decidedAt department { key name } } }
+}`;
+
+const STAGE = 'id key name position kind requiredFields requiredApprovals staleAfterHours autoApproval';
+
+export const BOOT = `
+query Boot {
+  viewer { id name email handle role department { id key name } }
+  departments { id key name }
+  users { id name handle email department { key name } }
+  pipelines { id name stages { ${STAGE} } }
+}`;
+
+export const BOARD = `
+query Board($filter: OpportunityFilter) {
+  board(filter: $filter) {
+    pipeline { id name }
+    columns {
+      stage { ${STAGE} }
+      totalCount totalAmount
+      opportunities(first: 200) { edges { node { ...Card } } }
+    }
+  }
+}
+${CARD}`;
+
+export const CARD_BY_ID = `query CardById($id: ID!) { node(id: $id) { ...Card } } ${CARD}`;
+
+export const DETAIL = `
+query Detail($id: ID!) {
+  node(id: $id) {
+    ...Card
+    ... on Opportunity {
+      createdAt
+      account { industry region }
+      tasks(first: 100) { edges { node { id title description status dueAt completedAt overdue version
+        assignee { id name } department { key name } } } }
+      comments(first: 100) { edges { node { id body createdAt author { id name handle } mentions { id handle } } } }
+      handoffs { id status note responseNote createdAt respondedAt
+        fromDepartment { key name } toDepartment { key name } requestedBy { id name } assignee { id name } }
+      approvals { id kind mode status createdAt decidedAt requestedBy { id name }
+        steps { position status openedAt decidedAt comment department { key name } decidedBy { id name } } }
+      history(first: 60) { edges { node { seq type occurredAt changes actor { id name } } } }
+    }
+  }
+}
+${CARD}`;
+
+export const LOGIN = `
+mutation Login($input: LoginInput!) {
+  login(input: $input) { token user { id name } userErrors { field code message } }
+}`;
+
+const ERR = 'userErrors { field code message }';
+
+export const MOVE = `mutation Move($input: MoveOpportunityInput!) { moveOpportunity(input: $input) { opportunity { ...Card } ${ERR} } } ${CARD}`;
+export const UPDATE = `mutation Update($input: UpdateOpportunityInput!) { updateOpportunity(input: $input) { opportunity { ...Card } ${ERR} } } ${CARD}`;
+export const CREATE_OPP = `mutation Create($input: CreateOpportunityInput!) { createOpportunity(input: $input) { opportunity { ...Card } ${ERR} } } ${CARD}`;
+export const CREATE_TASK = `mutation CreateTask($input: CreateTaskInput!) { createTask(input: $input) { task { id } ${ERR} } }`;
+export const UPDATE_TASK = `mutation UpdateTask($input: UpdateTaskInput!) { updateTask(input: $input) { task { id status version } ${ERR} } }`;
+export const ADD_COMMENT = `mutation AddComment($input: AddCommentInput!) { addComment(input: $input) { comment { id } ${ERR} } }`;
+export const REQUEST_HANDOFF = `mutation RequestHandoff($input: RequestHandoffInput!) { requestHandoff(input: $input) { handoff { id status } ${ERR} } }`;
+export const RESPOND_HANDOFF = `mutation RespondHandoff($input: RespondHandoffInput!) { respondHandoff(input: $input) { handoff { id status } ${ERR} } }`;
+export const REQUEST_APPROVAL = `mutation RequestApproval($input: RequestApprovalInput!) { requestApproval(input: $input) { approval { id status } ${ERR} } }`;
+export const DECIDE_APPROVAL = `mutation DecideApproval($input: DecideApprovalInput!) { decideApproval(input: $input) { approval { id status steps { position status } } ${ERR} } }`;
+export const MARK_READ = `mutation MarkRead($input: MarkNotificationsReadInput!) { markNotificationsRead(input: $input) { unreadCount ${ERR} } }`;
+
+export const LAST_EVENTS = `query LastEvents($after: Int, $first: Int) { events(after: $after, first: $first) { edges { node { seq } } pageInfo { hasNextPage } } }`;
+
+export const LENS = `
+query Lens($dept: String!) {
+  opportunities(first: 500) { edges { node { ...Card
+    ... on Opportunity {
+      handoffs { id status note createdAt fromDepartment { key name } toDepartment { key name } requestedBy { name } }
+      approvals { id kind mode status createdAt requestedBy { name }
+        steps { position status openedAt decidedAt comment department { key name } decidedBy { name } } }
+    } } } }
+  tasks(departmentKey: $dept, status: [OPEN, IN_PROGRESS], first: 200) { edges { node {
+    id title status dueAt overdue version assignee { id name } opportunity { id title account { name } } } } }
+}
+${CARD}`;
+
+export const NOTIFICATIONS = `
+query Notifications { notifications(first: 50) { unreadCount totalCount edges { node {
+  id kind message read createdAt opportunity { id title } } } } }`;
+
+export const UNREAD = `query Unread { notifications(unreadOnly: true, first: 1) { unreadCount } }`;
+
+export const ANALYTICS = `
+query Analytics { analytics {
+  funnel { stage { key name kind position } entered current amount conversionToNext medianHoursInStage }
+  winRate medianCycleDays lossReasons medianHandoffResponseHours medianApprovalHours } }`;
+
+export const BOARD_EVENTS = `
+subscription BoardEvents($after: Int) {
+  boardEvents(after: $after) { seq type occurredAt departmentKeys actor { id name }
+    opportunity { id title } }
+}`;
+
+export const NOTIFICATION_ADDED = `
+subscription NotificationAdded { notificationAdded { id kind message read createdAt opportunity { id title } } }`;

@@ -1,0 +1,98 @@
+// Small DOM and formatting helpers.
+
+export function esc(value) {
+  return String(value ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+}
+
+export const $ = (sel, root = document) => root.querySelector(sel);
+export const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+export function money(amount, currency = 'USD', compact = false) {
+  if (amount === null || amount === undefined || amount === '') return '';
+  const n = Number(amount);
+  if (!Number.isFinite(n)) return String(amount);
+  try {
+    return new Intl.NumberFormat(undefined, {
+      style: 'currency', currency: currency || 'USD', maximumFractionDigits: 0,
+      notation: compact && Math.abs(n) >= 10000 ? 'compact' : 'standard',
+    }).format(n);
+  } catch (err) {
+    return `${n.toLocaleString()} ${currency || ''}`.trim();
+  }
+}
+
+/** "3h", "2d", "5m" since an ISO time. */
+export function since(iso, now = Date.now()) {
+  if (!iso) return '';
+  const ms = Math.max(0, now - new Date(iso).getTime());
+  const min = Math.floor(ms / 60000);
+  if (min < 1) return 'just now';
+  if (min < 60) return `${min}m`;
+  const h = Math.floor(min / 60);
+  if (h < 48) return `${h}h`;
+  return `${Math.floor(h / 24)}d`;
+}
+
+export function when(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+}
+
+export function day(iso) {
+  if (!iso) return '';
+  const d = new Date(iso.length === 10 ? `${iso}T00:00:00` : iso);
+  return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric', year: 'numeric' });
+}
+
+export function initials(name) {
+  return String(name || '?').split(/\s+/).map((p) => p[0]).join('').slice(0, 2).toUpperCase();
+}
+
+export function titleCase(s) {
+  return String(s || '').toLowerCase().replace(/_/g, ' ').replace(/^\w/, (c) => c.toUpperCase());
+}
+
+const FIELD_WORDS = {
+  amount: 'an amount', expectedCloseDate: 'an expected close date', lostReason: 'a reason for losing',
+  probability: 'a probability', nextStep: 'a next step', ownerId: 'an owner', title: 'a title',
+};
+export function fieldWords(field) {
+  if (field.startsWith('approval:')) return `an approved ${field.slice(9)} approval`;
+  return FIELD_WORDS[field] || field.replace(/([A-Z])/g, ' $1').toLowerCase();
+}
+export function listWords(items) {
+  if (items.length <= 1) return items.join('');
+  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+/** Toasts: role=status region, errors stay longer. */
+export function toast(message, kind = 'info', ms) {
+  const region = document.getElementById('toasts');
+  if (!region) { console.error(message); return; }
+  const item = document.createElement('div');
+  item.className = `toast toast-${kind}`;
+  item.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+  item.textContent = message;
+  const close = document.createElement('button');
+  close.type = 'button';
+  close.className = 'toast-close';
+  close.setAttribute('aria-label', 'Dismiss');
+  close.textContent = '×';
+  close.addEventListener('click', () => item.remove());
+  item.append(close);
+  region.append(item);
+  setTimeout(() => item.remove(), ms ?? (kind === 'error' ? 9000 : 4500));
+}
+
+export function debounce(fn, ms) {
+  let t;
+  return (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
+}
+
+/** Build an element from an HTML string (single root). */
+export function html(markup) {
+  const t = document.createElement('template');
+  t.innerHTML = markup.trim();
+  return t.content.firstElementChild;
+}
