@@ -12,6 +12,7 @@ from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
+from api import jobs
 from api.context import authenticate, new_context
 from api.realtime import Hub
 from api.settings import Settings
@@ -76,9 +77,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
         if migrate:
             await upgrade(settings.database_url)
         await state.hub.connect()
+        alerts = jobs.start(state)
         try:
             yield
         finally:
+            await jobs.stop(alerts)
             await state.hub.disconnect()
             await state.db.dispose()
 

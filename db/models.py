@@ -265,3 +265,51 @@ class Alert(Base):
     subject: Mapped[str] = mapped_column(String(100))  # e.g. "stale:opportunity:12"
     fingerprint: Mapped[str] = mapped_column(String(100))  # changes when the condition changes
     raised_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Webhook(Base):
+    """An outgoing webhook endpoint. `cursor_seq` is the last event seq enqueued for it,
+    so deliveries are derived from the event log and a restart loses none."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id", index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    # Kept in clear: it signs each delivery (HMAC-SHA256). Shown to the admin once.
+    secret: Mapped[str] = mapped_column(String(100))
+    event_types: Mapped[list] = mapped_column(default=list)  # empty: every type
+    department_keys: Mapped[list] = mapped_column(default=list)  # empty: every department
+    enabled: Mapped[bool] = mapped_column(default=True)
+    cursor_seq: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(String(500))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: its signed body and the delivery attempts so far."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_log", "webhook_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id")
+    webhook_id: Mapped[int] = fk("webhooks.id")
+    event_seq: Mapped[int]
+    event_id: Mapped[str] = mapped_column(String(40))  # "<org_id>:<seq>", stable across retries
+    event_type: Mapped[str] = mapped_column(String(30))
+    body: Mapped[str] = mapped_column(Text)  # the exact JSON posted (signed per attempt)
+    status: Mapped[str] = mapped_column(String(10), default="PENDING")  # PENDING, DELIVERED, FAILED
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None]
+    redelivery_of_id: Mapped[int | None]  # set on a manual redelivery (a fresh delivery of the same event)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

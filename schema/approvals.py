@@ -6,6 +6,9 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from db import models as m
+from resolvers import approvals as rules
+from schema.errors import SIGNED_IN, UserError
+from schema.inputs import to_data
 from schema.people import Department, User
 from schema.relay import Node, global_id
 
@@ -70,3 +73,59 @@ class Approval(Node):
     @classmethod
     def is_type_of(cls, obj, info) -> bool:
         return isinstance(obj, m.Approval)
+
+
+@strawberry.input
+class RequestApprovalInput:
+    opportunity_id: strawberry.ID
+    kind: str
+    department_keys: list[str]
+    mode: ApprovalMode | None = strawberry.UNSET
+    comment: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class DecideApprovalInput:
+    id: strawberry.ID
+    approve: bool
+    comment: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class CancelApprovalInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class ApprovalPayload:
+    approval: Approval | None
+    user_errors: list[UserError]
+
+
+def payload(result) -> ApprovalPayload:
+    approval, errors = result
+    return ApprovalPayload(approval=approval, user_errors=errors)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(**SIGNED_IN, description="Approvals, newest first; with departmentKey, those with a step for it")
+    async def approvals(
+        self, info: strawberry.Info, department_key: str | None = None, status: list[ApprovalStatus] | None = None
+    ) -> list[Approval]:
+        return await rules.list_approvals(info.context, department_key, [s.value for s in status] if status else None)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(**SIGNED_IN)
+    async def request_approval(self, info: strawberry.Info, input: RequestApprovalInput) -> ApprovalPayload:
+        return payload(await rules.request_approval(info.context, to_data(input)))
+
+    @strawberry.mutation(**SIGNED_IN)
+    async def decide_approval(self, info: strawberry.Info, input: DecideApprovalInput) -> ApprovalPayload:
+        return payload(await rules.decide_approval(info.context, to_data(input)))
+
+    @strawberry.mutation(**SIGNED_IN, description="The requester (or an admin) withdraws a pending approval")
+    async def cancel_approval(self, info: strawberry.Info, input: CancelApprovalInput) -> ApprovalPayload:
+        return payload(await rules.cancel_approval(info.context, to_data(input)))

@@ -1,5 +1,6 @@
-"""The event log as GraphQL: BoardEvent, the `events` query."""
+"""The event log as GraphQL: BoardEvent, the `events` query and the live subscriptions."""
 import datetime
+from collections.abc import AsyncGenerator
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
@@ -7,6 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from resolvers import events as rules
+from resolvers import live
 from schema.errors import SIGNED_IN
 from schema.people import User
 from schema.relay import Connection
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
     from schema.approvals import Approval
     from schema.comments import Comment
     from schema.handoffs import Handoff
+    from schema.notifications import Notification
     from schema.opportunities import Opportunity
     from schema.tasks import Task
 
@@ -59,3 +62,31 @@ class Query:
     @strawberry.field(**SIGNED_IN, description="Events with seq > after, oldest first (for clients that poll)")
     async def events(self, info: strawberry.Info, after: int | None = None, first: int | None = None) -> Connection[BoardEvent]:
         return Connection(page=await rules.list_events(info.context, after, first))
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        **SIGNED_IN,
+        description=(
+            "Every event the viewer may see, optionally narrowed. With `after`, first replays stored events "
+            "with seq > after, then continues live, with no gap and no duplicate."
+        ),
+    )
+    async def board_events(
+        self,
+        info: strawberry.Info,
+        after: int | None = None,
+        department_keys: list[str] | None = None,
+        types: list[BoardEventType] | None = None,
+        opportunity_id: strawberry.ID | None = None,
+    ) -> AsyncGenerator[BoardEvent, None]:
+        async for event in live.board_events(info.context, after, department_keys, types, opportunity_id):
+            yield event
+
+    @strawberry.subscription(**SIGNED_IN, description="The viewer's new notifications, as they happen")
+    async def notification_added(
+        self, info: strawberry.Info
+    ) -> AsyncGenerator[Annotated["Notification", strawberry.lazy("schema.notifications")], None]:
+        async for notification in live.notification_added(info.context):
+            yield notification

@@ -6,6 +6,9 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from db import models as m
+from resolvers import handoffs as rules
+from schema.errors import SIGNED_IN, UserError
+from schema.inputs import to_data
 from schema.people import Department, User
 from schema.relay import Node, global_id
 
@@ -53,3 +56,49 @@ class Handoff(Node):
     @classmethod
     def is_type_of(cls, obj, info) -> bool:
         return isinstance(obj, m.Handoff)
+
+
+@strawberry.input
+class RequestHandoffInput:
+    opportunity_id: strawberry.ID
+    to_department_key: str
+    assignee_id: strawberry.ID | None = strawberry.UNSET
+    note: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class RespondHandoffInput:
+    id: strawberry.ID
+    accept: bool
+    note: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class CancelHandoffInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class HandoffPayload:
+    handoff: Handoff | None
+    user_errors: list[UserError]
+
+
+def payload(result) -> HandoffPayload:
+    handoff, errors = result
+    return HandoffPayload(handoff=handoff, user_errors=errors)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(**SIGNED_IN)
+    async def request_handoff(self, info: strawberry.Info, input: RequestHandoffInput) -> HandoffPayload:
+        return payload(await rules.request_handoff(info.context, to_data(input)))
+
+    @strawberry.mutation(**SIGNED_IN)
+    async def respond_handoff(self, info: strawberry.Info, input: RespondHandoffInput) -> HandoffPayload:
+        return payload(await rules.respond_handoff(info.context, to_data(input)))
+
+    @strawberry.mutation(**SIGNED_IN, description="The requester (or an admin) withdraws a pending handoff")
+    async def cancel_handoff(self, info: strawberry.Info, input: CancelHandoffInput) -> HandoffPayload:
+        return payload(await rules.cancel_handoff(info.context, to_data(input)))

@@ -5,7 +5,9 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from db import models as m
-from schema.relay import Node, global_id
+from resolvers import notifications as rules
+from schema.errors import SIGNED_IN, UserError
+from schema.relay import Connection, Node, global_id
 
 if TYPE_CHECKING:
     from schema.opportunities import Opportunity
@@ -29,3 +31,42 @@ class Notification(Node):
     @classmethod
     def is_type_of(cls, obj, info) -> bool:
         return isinstance(obj, m.Notification)
+
+
+@strawberry.type(name="NotificationConnection")
+class NotificationConnection(Connection[Notification]):
+    """The inbox page plus how many notifications are unread in all."""
+
+    @strawberry.field
+    async def unread_count(self, info: strawberry.Info) -> int:
+        return await rules.unread_count(info.context)
+
+
+@strawberry.input
+class MarkNotificationsReadInput:
+    ids: list[strawberry.ID] | None = strawberry.field(default=None, description="all when omitted")
+
+
+@strawberry.type
+class MarkNotificationsReadPayload:
+    unread_count: int
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(**SIGNED_IN, description="The viewer's inbox, newest first")
+    async def notifications(
+        self, info: strawberry.Info, unread_only: bool | None = None, first: int | None = None, after: str | None = None
+    ) -> NotificationConnection:
+        return NotificationConnection(page=await rules.list_notifications(info.context, unread_only, first, after))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(**SIGNED_IN)
+    async def mark_notifications_read(self, info: strawberry.Info, input: MarkNotificationsReadInput) -> MarkNotificationsReadPayload:
+        count, errors = await rules.mark_read(info.context, input.ids)
+        if count is None:
+            count = await rules.unread_count(info.context)
+        return MarkNotificationsReadPayload(unread_count=count, user_errors=errors)

@@ -196,3 +196,75 @@ def wait_for(predicate, timeout: float = 10.0):
             await asyncio.sleep(0.05)
 
     return run()
+
+
+# --- Real servers on real sockets (tests/realtime) -------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    """A uvicorn server running the real app in this process, on a free port."""
+
+    app: object
+    settings: Settings
+    port: int
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    @property
+    def hub(self):
+        return self.app.state.baton.hub
+
+
+def start_server(settings: Settings, clock=None):
+    """Async context manager: serve `settings` on a free port until the block ends."""
+    import contextlib
+
+    import uvicorn
+
+    @contextlib.asynccontextmanager
+    async def run():
+        app = create_app(settings, migrate=False, clock=clock or (lambda: datetime.now(timezone.utc)))
+        port = free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+            ws_per_message_deflate=False, timeout_graceful_shutdown=1,
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        deadline = asyncio.get_running_loop().time() + 10
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("uvicorn exited before it started")
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError("uvicorn did not start in 10 s")
+            await asyncio.sleep(0.01)
+        try:
+            yield LiveServer(app=app, settings=settings, port=port)
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 10)
+
+    return run()
+
+
+@pytest.fixture
+async def live_server(database_url):
+    """The app on a real port (memory broadcast) on the backend-parametrized database."""
+    async with start_server(Settings(database_url=database_url, broadcast_url="memory://", catch_up_seconds=0.5)) as srv:
+        yield srv

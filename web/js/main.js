@@ -15,6 +15,7 @@ let boardSub = null;
 let subState = 'idle';
 let wsState = 'offline';
 let resubscribeTimer = null;
+let everConnected = false;
 
 window.addEventListener('error', (e) => toast(`Something went wrong: ${e.message}`, 'error'));
 window.addEventListener('unhandledrejection', (e) => {
@@ -166,11 +167,13 @@ function stopLive() {
 
 onWsStatus((status) => {
   const wasLive = wsState === 'connected';
+  const first = !everConnected;
+  if (status === 'connected') everConnected = true;
   wsState = status;
   if (status === 'connected' && subState !== 'unavailable') subState = 'live';
   if (status !== 'connected' && subState === 'live') subState = 'subscribing';
   renderLiveStatus();
-  if (status === 'connected' && !wasLive && store.viewer) {
+  if (status === 'connected' && !wasLive && !first && store.viewer) {
     // Back online: the subscription replays from `after`; also refresh views for anything not in events.
     emitBoardEvent({ type: 'RECONNECTED' });
   }
@@ -204,6 +207,7 @@ function defaultRoute() {
 }
 
 function teardown() {
+  everConnected = false;
   stopLive();
   stopInbox();
   closeWs();
@@ -228,9 +232,9 @@ async function start() {
     setTimeout(start, 5000);
     return;
   }
+  try { store.lastSeq = await lastSeq(); } catch (err) { store.lastSeq = null; }
   renderShell();
   route();
-  try { store.lastSeq = await lastSeq(); } catch (err) { store.lastSeq = null; }
   startLive();
   startInbox();
 }

@@ -1,0 +1,61 @@
+"""Background loops. Alerts run every `alerts_interval_seconds` on one process at
+a time: on PostgreSQL the leader holds an advisory lock for the round; SQLite is
+single-host, so every round simply runs."""
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import text
+
+from resolvers.alerts import raise_alerts
+
+log = logging.getLogger("baton.jobs")
+ALERTS_LOCK_KEY = 0x62617400  # "bat\0": an arbitrary, fixed advisory lock id
+
+
+@contextlib.asynccontextmanager
+async def leadership(db, key: int = ALERTS_LOCK_KEY):
+    """Yields True when this process may run the job now (and holds the lock while it does)."""
+    if db.is_sqlite:
+        yield True
+        return
+    async with db.engine.connect() as conn:
+        got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
+        await conn.commit()
+        try:
+            yield bool(got)
+        finally:
+            if got:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                await conn.commit()
+
+
+async def alerts_round(state) -> int:
+    async with leadership(state.db) as leader:
+        if not leader:
+            return 0
+        return await raise_alerts(state.db, state.clock(), state.settings, publish=state.hub.publish)
+
+
+async def alerts_loop(state) -> None:
+    # Sleep first: a process that just started does not race its peers at boot.
+    while True:
+        await asyncio.sleep(state.settings.alerts_interval_seconds)
+        try:
+            await alerts_round(state)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - one bad round must not stop the loop
+            log.exception("alerts round failed")
+
+
+def start(state) -> asyncio.Task:
+    return asyncio.create_task(alerts_loop(state), name="baton-alerts")
+
+
+async def stop(task: asyncio.Task | None) -> None:
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,131 @@
+"""System alerts: stale deals, overdue tasks, slow handoffs and approval steps.
+
+Each condition alerts once until it changes: the Alert table remembers
+(subject, fingerprint), and the fingerprint is what would change if the
+condition were resolved and came back (last activity, due time, open time)."""
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+
+from db import models as m
+from db.engine import Database
+from resolvers.context import Ctx
+from resolvers.notifications import department_member_ids
+from resolvers.uow import UnitOfWork, run_in_transaction
+
+log = logging.getLogger("baton.alerts")
+ACTIVE_TASKS = ("OPEN", "IN_PROGRESS")
+
+
+@dataclass
+class Condition:
+    subject: str
+    fingerprint: str
+    kind: str  # stale | overdue_task | handoff_pending | approval_pending
+    message: str
+    opportunity_id: int
+    user_ids: list[int] = field(default_factory=list)
+    department_ids: list[int] = field(default_factory=list)
+    task_id: int | None = None
+    handoff_id: int | None = None
+    approval_id: int | None = None
+
+
+async def find_conditions(session, org_id: int, now: datetime, settings) -> list[Condition]:
+    found: list[Condition] = []
+    # Stale deals: no activity for the stage's staleAfterHours, open stages only.
+    rows = await session.execute(
+        select(m.Opportunity, m.Stage).join(m.Stage, m.Stage.id == m.Opportunity.stage_id)
+        .where(m.Opportunity.org_id == org_id, m.Stage.kind == "OPEN", m.Stage.stale_after_hours.is_not(None))
+    )
+    for opp, stage in rows:
+        if opp.last_activity_at < now - timedelta(hours=stage.stale_after_hours):
+            found.append(Condition(
+                f"stale:opportunity:{opp.id}", opp.last_activity_at.isoformat(), "stale",
+                f"{opp.title} has had no activity for over {stage.stale_after_hours} hours in {stage.name}",
+                opp.id, [opp.owner_id], [opp.department_id],
+            ))
+    rows = await session.execute(
+        select(m.Task, m.Opportunity).join(m.Opportunity, m.Opportunity.id == m.Task.opportunity_id)
+        .where(m.Task.org_id == org_id, m.Task.status.in_(ACTIVE_TASKS), m.Task.due_at < now)
+    )
+    for task, opp in rows:
+        found.append(Condition(
+            f"overdue:task:{task.id}", task.due_at.isoformat(), "overdue_task", f"Task “{task.title}” on {opp.title} is overdue",
+            opp.id, [u for u in (task.assignee_id, opp.owner_id) if u], [task.department_id], task_id=task.id,
+        ))
+    rows = await session.execute(
+        select(m.Handoff, m.Opportunity).join(m.Opportunity, m.Opportunity.id == m.Handoff.opportunity_id)
+        .where(m.Handoff.org_id == org_id, m.Handoff.status == "PENDING",
+               m.Handoff.created_at < now - timedelta(hours=settings.handoff_alert_hours))
+    )
+    for handoff, opp in rows:
+        found.append(Condition(
+            f"handoff:{handoff.id}", handoff.created_at.isoformat(), "handoff_pending",
+            f"The handoff of {opp.title} has waited over {settings.handoff_alert_hours} hours",
+            opp.id, [handoff.requested_by_id, opp.owner_id], [handoff.to_department_id], handoff_id=handoff.id,
+        ))
+    rows = await session.execute(
+        select(m.ApprovalStep, m.Approval, m.Opportunity)
+        .join(m.Approval, m.Approval.id == m.ApprovalStep.approval_id)
+        .join(m.Opportunity, m.Opportunity.id == m.Approval.opportunity_id)
+        .where(m.Approval.org_id == org_id, m.Approval.status == "PENDING", m.ApprovalStep.status == "PENDING",
+               m.ApprovalStep.opened_at < now - timedelta(hours=settings.approval_alert_hours))
+    )
+    for step, approval, opp in rows:
+        found.append(Condition(
+            f"approval_step:{step.id}", step.opened_at.isoformat(), "approval_pending",
+            f"The {approval.kind} approval on {opp.title} has waited over {settings.approval_alert_hours} hours",
+            opp.id, [opp.owner_id], [step.department_id], approval_id=approval.id,
+        ))
+    return found
+
+
+async def _raise_one(uow: UnitOfWork, cond: Condition) -> None:
+    s = uow.session
+    s.add(m.Alert(org_id=uow.org_id, subject=cond.subject, fingerprint=cond.fingerprint, raised_at=uow.now))
+    opp = await s.get(m.Opportunity, cond.opportunity_id)
+    last_activity = opp.last_activity_at
+    keys = (await s.execute(select(m.Department.key).where(m.Department.id.in_(set(cond.department_ids))))).scalars()
+    event = await uow.append_event(
+        "ALERT_RAISED", opportunity_id=cond.opportunity_id, task_id=cond.task_id, handoff_id=cond.handoff_id,
+        approval_id=cond.approval_id, department_keys=list(keys), changes={"alert": cond.kind, "message": cond.message},
+    )
+    # An alert is not activity on the deal: keep its staleness (and fingerprint) as it was.
+    await s.execute(update(m.Opportunity).where(m.Opportunity.id == opp.id).values(last_activity_at=last_activity))
+    members = await department_member_ids(s, *cond.department_ids)
+    uow.notify([*cond.user_ids, *members], "alert", cond.message, opportunity_id=cond.opportunity_id, event=event)
+
+
+async def raise_alerts(db: Database, now: datetime, settings, *, publish=None) -> int:
+    """Raise every new alert in every organization; returns how many were raised."""
+    ctx = Ctx(db=db, clock=lambda: now)
+    if publish is not None:
+        ctx.publish = publish
+    async with db.read() as s:
+        org_ids = list((await s.execute(select(m.Organization.id).order_by(m.Organization.id))).scalars())
+    raised = 0
+    for org_id in org_ids:
+        async with db.read() as s:
+            conditions = await find_conditions(s, org_id, now, settings)
+            if not conditions:
+                continue
+            seen = set(await s.execute(
+                select(m.Alert.subject, m.Alert.fingerprint).where(
+                    m.Alert.org_id == org_id,
+                    tuple_(m.Alert.subject, m.Alert.fingerprint).in_([(c.subject, c.fingerprint) for c in conditions]),
+                )
+            ))
+        for cond in conditions:
+            if (cond.subject, cond.fingerprint) in seen:
+                continue
+            try:
+                # One transaction per alert: a race on the unique (subject, fingerprint) loses only that one.
+                await run_in_transaction(ctx, lambda uow, c=cond: _raise_one(uow, c), actor_id=None, org_id=org_id)
+                raised += 1
+            except IntegrityError:
+                log.info("alert %s already raised by another process", cond.subject)
+    return raised

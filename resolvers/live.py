@@ -1,0 +1,176 @@
+"""Live subscriptions: `boardEvents` and `notificationAdded`.
+
+The event log is the source of truth; broadcast messages only say "the log moved".
+A subscriber listens first, then reads the log after its starting point, then keeps
+reading the log each time it is told it moved, always from the last seq it has
+passed. Reading ranges (seq > last) instead of the announced seqs is what makes the
+replay->live seam safe: a seq is never yielded twice, and one announced late, out of
+order or never (a failed publish, a dropped connection) is read anyway."""
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from db import models as m
+from db.engine import Database
+from resolvers.context import Ctx
+from resolvers.errors import UserErrors
+from resolvers.ids import decode
+from resolvers.paging import BadInput
+
+PAGE = 200  # events read from the log per query
+SLOW_CONSUMER_CODE = 4429
+
+
+async def log_head(db: Database, org_id: int) -> int:
+    """The organization's newest event seq (0 before any event)."""
+    async with db.read() as session:
+        return await session.scalar(select(m.Organization.event_seq).where(m.Organization.id == org_id)) or 0
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    types: frozenset[str] | None = None
+    department_keys: frozenset[str] | None = None  # any of these
+    scope_key: str | None = None  # a department-scoped viewer: this one, always
+    opportunity_id: int | None = None
+
+    def matches(self, event: m.Event) -> bool:
+        keys = set(event.department_keys or ())
+        if self.scope_key is not None and self.scope_key not in keys:
+            return False
+        if self.types is not None and event.type not in self.types:
+            return False
+        if self.department_keys is not None and not keys & self.department_keys:
+            return False
+        return self.opportunity_id is None or event.opportunity_id == self.opportunity_id
+
+
+async def _scope_key(ctx: Ctx) -> str | None:
+    viewer = ctx.require_viewer()
+    if viewer.department_id is None:
+        return None
+    async with ctx.db.read() as session:
+        return await session.scalar(select(m.Department.key).where(m.Department.id == viewer.department_id))
+
+
+async def event_filter(ctx: Ctx, department_keys, types, opportunity_id) -> EventFilter:
+    try:
+        opp_id = decode(opportunity_id, "Opportunity", "opportunityId") if opportunity_id is not None else None
+    except UserErrors as exc:
+        raise BadInput(exc.errors[0].message) from None
+    return EventFilter(
+        types=frozenset(str(getattr(t, "value", t)) for t in types) if types is not None else None,
+        department_keys=frozenset(department_keys) if department_keys is not None else None,
+        scope_key=await _scope_key(ctx),
+        opportunity_id=opp_id,
+    )
+
+
+def _require_live(ctx: Ctx) -> None:
+    if ctx.subscribe is None:
+        raise RuntimeError("live subscriptions need a hub (ctx.subscribe)")
+
+
+def _on_overflow(ctx: Ctx):
+    """Close the websocket with 4429 at once: the subscription's task may be stuck
+    sending to the very client that stopped reading."""
+    if ctx.close_connection is None:
+        return None
+    tasks: set[asyncio.Task] = set()
+
+    def overflow() -> None:
+        task = asyncio.get_running_loop().create_task(
+            ctx.close_connection(SLOW_CONSUMER_CODE, "Subscriber too slow; resubscribe with `after`")
+        )
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    return overflow
+
+
+async def _events_after(db: Database, org_id: int, last: int, upto: int) -> AsyncIterator[list[m.Event]]:
+    """Pages of the log with last < seq <= upto, oldest first."""
+    while last < upto:
+        async with db.read() as session:
+            rows = list(
+                (
+                    await session.execute(
+                        select(m.Event)
+                        .where(m.Event.org_id == org_id, m.Event.seq > last, m.Event.seq <= upto)
+                        .order_by(m.Event.seq)
+                        .limit(PAGE)
+                    )
+                ).scalars()
+            )
+        if not rows:
+            return
+        yield rows
+        last = rows[-1].seq
+
+
+async def _target(ctx: Ctx, org_id: int, batch) -> int:
+    """How far the log is known to reach after an announcement."""
+    if batch.catch_up or not batch.seqs:
+        return await log_head(ctx.db, org_id)
+    return max(batch.seqs)
+
+
+async def board_events(
+    ctx: Ctx, after: int | None, department_keys: list[str] | None, types: list | None, opportunity_id: str | None
+) -> AsyncIterator[m.Event]:
+    """Stored events with seq > after (or none, without `after`), then live ones."""
+    viewer = ctx.require_viewer()
+    _require_live(ctx)
+    if after is not None and after < 0:
+        raise BadInput("after must not be negative")
+    flt = await event_filter(ctx, department_keys, types, opportunity_id)
+    org_id = viewer.org_id
+    # Listen before reading the log: whatever commits from now on is announced.
+    async with ctx.subscribe(org_id, _on_overflow(ctx)) as feed:
+        head = await log_head(ctx.db, org_id)
+        last = head if after is None else after
+        upto = head
+        while True:
+            async for rows in _events_after(ctx.db, org_id, last, upto):
+                ctx.fresh_loaders()  # nested fields resolve current data
+                for event in rows:
+                    last = event.seq
+                    if flt.matches(event):
+                        yield event
+            last = max(last, upto)
+            upto = await _target(ctx, org_id, await feed.next())
+
+
+async def notification_added(ctx: Ctx) -> AsyncIterator[m.Notification]:
+    """The viewer's new inbox entries, as their events commit."""
+    viewer = ctx.require_viewer()
+    _require_live(ctx)
+    org_id = viewer.org_id
+    async with ctx.subscribe(org_id, _on_overflow(ctx)) as feed:
+        last = await log_head(ctx.db, org_id)
+        while True:
+            batch = await feed.next()
+            upto = await _target(ctx, org_id, batch)
+            if upto <= last:
+                continue
+            # Look when named, told to catch up, or when announcements were skipped
+            # (a lost message might have named us).
+            if batch.catch_up or viewer.id in batch.users or not batch.seqs >= set(range(last + 1, upto + 1)):
+                async with ctx.db.read() as session:
+                    rows = (
+                        await session.execute(
+                            select(m.Notification)
+                            .where(
+                                m.Notification.user_id == viewer.id,
+                                m.Notification.event_seq > last,
+                                m.Notification.event_seq <= upto,
+                            )
+                            .order_by(m.Notification.event_seq, m.Notification.id)
+                        )
+                    ).scalars().all()
+                ctx.fresh_loaders()
+                for row in rows:
+                    yield row
+            last = upto

@@ -1,0 +1,61 @@
+"""GraphQL documents and helpers shared by the workflow tests."""
+from sqlalchemy import func, select
+
+from db import models as m
+
+CREATE = """mutation($input: CreateOpportunityInput!) { createOpportunity(input: $input) {
+  opportunity { id version } userErrors { field code message } } }"""
+UPDATE = """mutation($input: UpdateOpportunityInput!) { updateOpportunity(input: $input) {
+  opportunity { id version } userErrors { field code message } } }"""
+MOVE = """mutation($input: MoveOpportunityInput!) { moveOpportunity(input: $input) {
+  opportunity { id version stage { key } } userErrors { field code message } } }"""
+OPP = """query($id: ID!) { node(id: $id) { ... on Opportunity { id version stage { key } department { key }
+  handoffs { status } approvals { id kind status steps { position status department { key } } } } } }"""
+HANDOFF_FIELDS = "handoff { id status note responseNote respondedAt fromDepartment { key } toDepartment { key } assignee { handle } opportunity { version department { key } } } userErrors { field code message }"
+REQUEST_HANDOFF = "mutation($input: RequestHandoffInput!) { requestHandoff(input: $input) { %s } }" % HANDOFF_FIELDS
+RESPOND_HANDOFF = "mutation($input: RespondHandoffInput!) { respondHandoff(input: $input) { %s } }" % HANDOFF_FIELDS
+CANCEL_HANDOFF = "mutation($input: CancelHandoffInput!) { cancelHandoff(input: $input) { %s } }" % HANDOFF_FIELDS
+APPROVAL_FIELDS = "approval { id kind mode status decidedAt steps { position status department { key } decidedBy { handle } comment } } userErrors { field code message }"
+REQUEST_APPROVAL = "mutation($input: RequestApprovalInput!) { requestApproval(input: $input) { %s } }" % APPROVAL_FIELDS
+DECIDE = "mutation($input: DecideApprovalInput!) { decideApproval(input: $input) { %s } }" % APPROVAL_FIELDS
+CANCEL_APPROVAL = "mutation($input: CancelApprovalInput!) { cancelApproval(input: $input) { %s } }" % APPROVAL_FIELDS
+INBOX = """query($unread: Boolean, $first: Int, $after: String) { notifications(unreadOnly: $unread, first: $first, after: $after) {
+  totalCount unreadCount pageInfo { hasNextPage endCursor } edges { cursor node { id kind message read opportunity { id } } } } }"""
+MARK_READ = "mutation($input: MarkNotificationsReadInput!) { markNotificationsRead(input: $input) { unreadCount userErrors { code field } } }"
+
+
+async def create(gql, as_="sales_member", **fields) -> dict:
+    data = {"title": "Fleet pilot", "accountName": "Northwind", **fields}
+    result = (await gql.ok(CREATE, {"input": data}, as_=as_))["createOpportunity"]
+    assert result["userErrors"] == [], result
+    return result["opportunity"]
+
+
+async def opp(gql, gid: str) -> dict:
+    return (await gql.ok(OPP, {"id": gid}))["node"]
+
+
+async def move(gql, gid: str, stage: str, as_="sales_member", **extra) -> dict:
+    current = await opp(gql, gid)
+    return (await gql.ok(MOVE, {"input": {"id": gid, "version": current["version"], "stageKey": stage, **extra}}, as_=as_))["moveOpportunity"]
+
+
+async def mutate(gql, doc: str, name: str, as_="sales_member", **data) -> dict:
+    return (await gql.ok(doc, {"input": data}, as_=as_))[name]
+
+
+async def events(org, type_: str | None = None) -> list[m.Event]:
+    async with org.db.read() as s:
+        stmt = select(m.Event).where(m.Event.org_id == org.id).order_by(m.Event.seq)
+        if type_:
+            stmt = stmt.where(m.Event.type == type_)
+        return list((await s.execute(stmt)).scalars())
+
+
+async def event_count(org) -> int:
+    async with org.db.read() as s:
+        return await s.scalar(select(func.count()).select_from(m.Event).where(m.Event.org_id == org.id))
+
+
+async def inbox(gql, as_: str, unread=None) -> dict:
+    return (await gql.ok(INBOX, {"unread": unread}, as_=as_))["notifications"]

@@ -1,0 +1,120 @@
+"""A small GraphQL-over-websocket client for the tests (graphql-transport-ws and the
+legacy graphql-ws protocol), on the `websockets` package, plus an HTTP helper."""
+import asyncio
+import itertools
+import json
+
+import httpx
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+TRANSPORT_WS = "graphql-transport-ws"
+LEGACY_WS = "graphql-ws"
+
+BOARD_EVENTS = """
+subscription($after: Int, $departmentKeys: [String!], $types: [BoardEventType!], $opportunityId: ID) {
+  boardEvents(after: $after, departmentKeys: $departmentKeys, types: $types, opportunityId: $opportunityId) {
+    seq type departmentKeys opportunity { id title }
+  }
+}"""
+
+CREATE = """
+mutation($input: CreateOpportunityInput!) {
+  createOpportunity(input: $input) { opportunity { id title } userErrors { code message } }
+}"""
+
+
+class Socket:
+    def __init__(self, ws, protocol: str):
+        self.ws = ws
+        self.protocol = protocol
+        self._ids = itertools.count(1)
+
+    async def send(self, message: dict) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def recv(self, timeout: float = 10.0) -> dict:
+        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    async def subscribe(self, query: str, variables: dict | None = None) -> str:
+        op_id = str(next(self._ids))
+        kind = "subscribe" if self.protocol == TRANSPORT_WS else "start"
+        await self.send({"id": op_id, "type": kind, "payload": {"query": query, "variables": variables or {}}})
+        return op_id
+
+    async def next_data(self, timeout: float = 10.0) -> tuple[str, dict]:
+        """The next data message as (operation id, data); fails on errors."""
+        while True:
+            message = await self.recv(timeout)
+            if message["type"] in ("next", "data"):
+                payload = message["payload"]
+                assert not payload.get("errors"), payload
+                return message["id"], payload["data"]
+            if message["type"] in ("ka", "ping", "pong"):
+                continue
+            raise AssertionError(f"unexpected message {message}")
+
+    async def take(self, count: int, timeout: float = 10.0) -> list[dict]:
+        return [(await self.next_data(timeout))[1] for _ in range(count)]
+
+    async def seqs(self, count: int, timeout: float = 10.0) -> list[int]:
+        return [d["boardEvents"]["seq"] for d in await self.take(count, timeout)]
+
+    async def nothing_within(self, seconds: float) -> None:
+        """Assert no data message arrives for `seconds` (used after a marker proves delivery works)."""
+        try:
+            message = await self.next_data(seconds)
+        except asyncio.TimeoutError:
+            return
+        raise AssertionError(f"expected nothing, got {message}")
+
+    async def closed_code(self, timeout: float = 10.0) -> int:
+        """Read until the server closes; return its close code."""
+        try:
+            async with asyncio.timeout(timeout):
+                async for _ in self.ws:
+                    pass
+        except ConnectionClosed:
+            pass
+        return self.ws.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+async def open_socket(url: str, token: str | None, protocol: str = TRANSPORT_WS, **kw) -> Socket:
+    """Connect and send connection_init; waits for the ack when a token is given."""
+    ws = await connect(url, subprotocols=[protocol], open_timeout=10, **kw)
+    sock = Socket(ws, protocol)
+    payload = {"authorization": f"Bearer {token}"} if token else {}
+    await sock.send({"type": "connection_init", "payload": payload})
+    if token:
+        ack = await sock.recv()
+        assert ack["type"] == "connection_ack", ack
+    return sock
+
+
+class Http:
+    """POST GraphQL to a live server over a real socket."""
+
+    def __init__(self, base_url: str, org):
+        self.client = httpx.AsyncClient(base_url=base_url, timeout=10)
+        self.org = org
+
+    async def ok(self, query: str, variables: dict | None = None, as_: str = "sales_member") -> dict:
+        response = await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}},
+            headers={"authorization": f"Bearer {self.org.tokens[as_]}"},
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    async def create(self, title: str = "Fleet pilot", as_: str = "sales_member") -> dict:
+        data = await self.ok(CREATE, {"input": {"title": title, "accountName": "Northwind"}}, as_=as_)
+        assert data["createOpportunity"]["userErrors"] == []
+        return data["createOpportunity"]["opportunity"]
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

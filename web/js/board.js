@@ -1,0 +1,483 @@
+// The board: one column per stage, drag and drop, filters, live refresh.
+import Sortable from '../vendor/sortablejs/sortable.esm.js';
+import { gql, describeUserErrors } from './api.js';
+import { BOARD, CARD_BY_ID, MOVE, UPDATE, REQUEST_APPROVAL, CREATE_OPP } from './queries.js';
+import { store, stageByKey, onBoardEvent, deptName } from './state.js';
+import { esc, $, $$, money, toast, debounce, since, fieldWords, listWords } from './util.js';
+import { cardInner, openModal } from './ui.js';
+import { openDrawer, refreshDrawerIfShowing } from './drawer.js';
+
+const FILTER_KEY = 'baton.filter';
+const cards = new Map(); // id -> card data
+const cardEls = new Map(); // id -> element
+let root = null;
+let dragging = false;
+let refetchPending = false;
+let sortables = [];
+let loadSeq = 0;
+
+function loadFilter() {
+  try { return JSON.parse(sessionStorage.getItem(FILTER_KEY)) || {}; } catch (err) { return {}; }
+}
+function saveFilter(f) { sessionStorage.setItem(FILTER_KEY, JSON.stringify(f)); }
+
+function filterInput(f) {
+  const out = {};
+  if (f.mine) out.ownerIds = [store.viewer.id];
+  else if (f.owner) out.ownerIds = [f.owner];
+  if (f.department) out.departmentKeys = [f.department];
+  if (f.tag) out.tags = [f.tag.replace(/^#/, '').trim()];
+  if (f.priority) out.priority = [f.priority];
+  if (f.search) out.search = f.search;
+  if (f.staleOnly) out.staleOnly = true;
+  return Object.keys(out).length ? out : null;
+}
+
+export function mountBoard(view) {
+  root = view;
+  cards.clear();
+  cardEls.clear();
+  const f = loadFilter();
+  const opt = (value, label, selected) => `<option value="${esc(value)}"${selected ? ' selected' : ''}>${esc(label)}</option>`;
+  view.innerHTML = `
+    <form class="filters" id="filters" role="search" aria-label="Filter the board">
+      <label class="check"><input type="checkbox" name="mine" ${f.mine ? 'checked' : ''}> My cards</label>
+      <select name="department" aria-label="Department">${opt('', 'All departments')}${store.departments.map((d) => opt(d.key, d.name, f.department === d.key)).join('')}</select>
+      <select name="owner" aria-label="Owner">${opt('', 'All owners')}${store.users.map((u) => opt(u.id, u.name, f.owner === u.id)).join('')}</select>
+      <input name="tag" list="tag-list" placeholder="Tag" aria-label="Tag" value="${esc(f.tag || '')}" size="8">
+      <datalist id="tag-list"></datalist>
+      <select name="priority" aria-label="Priority">${opt('', 'Any priority')}${['URGENT', 'HIGH', 'MEDIUM', 'LOW'].map((p) => opt(p, p[0] + p.slice(1).toLowerCase(), f.priority === p)).join('')}</select>
+      <input type="search" name="search" placeholder="Search title or account" aria-label="Search" value="${esc(f.search || '')}">
+      <label class="check"><input type="checkbox" name="staleOnly" ${f.staleOnly ? 'checked' : ''}> Stale only</label>
+      <button type="button" class="btn btn-ghost" id="clear-filters">Clear</button>
+      <span class="spacer"></span>
+      <button type="button" class="btn btn-primary" id="new-card">+ New deal</button>
+    </form>
+    <div class="board" id="board" aria-busy="true">
+      ${store.stages.map((s) => `
+        <section class="column kind-${esc(s.kind)}" data-testid="column-${esc(s.key)}" data-stage="${esc(s.key)}" aria-label="${esc(s.name)}">
+          <header class="column-head">
+            <h2>${esc(s.name)}</h2>
+            <span class="col-count" title="Cards">0</span>
+            <span class="col-total" title="Total amount"></span>
+            ${gateHint(s)}
+          </header>
+          <div class="cards" data-stage="${esc(s.key)}"></div>
+        </section>`).join('')}
+    </div>`;
+  const form = $('#filters', view);
+  const apply = () => {
+    const next = {
+      mine: form.mine.checked, department: form.department.value, owner: form.owner.value,
+      tag: form.tag.value.trim(), priority: form.priority.value, search: form.search.value.trim(), staleOnly: form.staleOnly.checked,
+    };
+    form.owner.disabled = next.mine;
+    saveFilter(next);
+    load();
+  };
+  form.owner.disabled = !!f.mine;
+  form.addEventListener('change', apply);
+  form.addEventListener('submit', (e) => { e.preventDefault(); apply(); });
+  form.search.addEventListener('input', debounce(apply, 300));
+  $('#clear-filters', view).addEventListener('click', () => { form.reset(); $$('select,input', form).forEach((i) => { if (i.type === 'checkbox') i.checked = false; else i.value = ''; }); apply(); });
+  $('#new-card', view).addEventListener('click', newCardDialog);
+
+  const board = $('#board', view);
+  board.addEventListener('click', onBoardClick);
+  board.addEventListener('keydown', onBoardKey);
+
+  sortables = $$('.cards', board).map((list) => Sortable.create(list, {
+    group: 'board',
+    sort: false,
+    animation: 180,
+    forceFallback: true, // pointer-event driven: the same path for mouse, touch and pen
+    fallbackTolerance: 4,
+    delayOnTouchOnly: true,
+    delay: 180, // touch: a short press starts a drag, a swipe scrolls the board
+    filter: '.move-btn',
+    preventOnFilter: false,
+    ghostClass: 'card-ghost',
+    chosenClass: 'card-chosen',
+    dragClass: 'card-drag',
+    onStart: () => { dragging = true; board.classList.add('is-dragging'); },
+    onEnd: onDrop,
+  }));
+
+  const offEvent = onBoardEvent((evt) => {
+    if (evt.type === 'RECONNECTED') { scheduleRefetch(); return; }
+    scheduleRefetch();
+    if (evt.opportunity?.id) refreshDrawerIfShowing(evt.opportunity.id);
+  });
+  load();
+  const tick = setInterval(() => cards.forEach((c, id) => refreshBadges(id)), 60000);
+  return () => {
+    offEvent();
+    clearInterval(tick);
+    sortables.forEach((s) => s.destroy());
+    sortables = [];
+    root = null;
+  };
+}
+
+function gateHint(stage) {
+  const needs = [...(stage.requiredFields || []).map(fieldWords), ...(stage.requiredApprovals || []).map((k) => `${k} approval`)];
+  return needs.length ? `<p class="gate-hint" title="To enter this stage a card needs ${esc(listWords(needs))}">Needs ${esc(listWords(needs))}</p>` : '';
+}
+
+// ------------------------------------------------------------- data
+
+async function load() {
+  if (!root) return;
+  const mine = ++loadSeq;
+  const boardEl = $('#board', root);
+  try {
+    const data = await gql(BOARD, { filter: filterInput(loadFilter()) });
+    if (mine !== loadSeq || !root) return;
+    render(data.board);
+    boardEl.removeAttribute('aria-busy');
+    $('.board-error', root)?.remove();
+  } catch (err) {
+    if (!root) return;
+    boardEl.removeAttribute('aria-busy');
+    let banner = $('.board-error', root);
+    if (!banner) {
+      banner = document.createElement('p');
+      banner.className = 'board-error banner-error';
+      boardEl.before(banner);
+    }
+    banner.textContent = `The board could not be loaded: ${err.message}`;
+  }
+}
+
+const scheduleRefetch = debounce(() => {
+  if (dragging) { refetchPending = true; return; }
+  load();
+}, 120);
+
+function render(board) {
+  const byStage = new Map(board.columns.map((c) => [c.stage.key, c]));
+  const before = new Map();
+  cardEls.forEach((el, id) => before.set(id, { rect: el.getBoundingClientRect(), stage: el.closest('.cards')?.dataset.stage }));
+  const seen = new Set();
+  const tags = new Set();
+  for (const colEl of $$('.column', root)) {
+    const key = colEl.dataset.stage;
+    const col = byStage.get(key);
+    const list = $('.cards', colEl);
+    const nodes = col ? col.opportunities.edges.map((e) => e.node) : [];
+    $('.col-count', colEl).textContent = col ? col.totalCount : 0;
+    $('.col-total', colEl).textContent = col ? money(col.totalAmount, nodes[0]?.currency || 'USD', true) : '';
+    let prev = null;
+    for (const card of nodes) {
+      seen.add(card.id);
+      (card.tags || []).forEach((t) => tags.add(t));
+      const el = upsertCard(card);
+      const want = prev ? prev.nextSibling : list.firstChild;
+      if (want !== el) list.insertBefore(el, want);
+      prev = el;
+    }
+  }
+  for (const [id, el] of cardEls) {
+    if (!seen.has(id)) { el.remove(); cardEls.delete(id); cards.delete(id); }
+  }
+  const dl = $('#tag-list', root);
+  if (dl) dl.innerHTML = [...tags].sort().map((t) => `<option value="${esc(t)}">`).join('');
+  // FLIP: cards that moved glide from where they were.
+  cardEls.forEach((el, id) => {
+    const old = before.get(id);
+    if (!old) return;
+    const now = el.getBoundingClientRect();
+    const dx = old.rect.left - now.left;
+    const dy = old.rect.top - now.top;
+    if (Math.abs(dx) < 1 && Math.abs(dy) < 1) return;
+    const crossed = old.stage !== el.closest('.cards')?.dataset.stage;
+    el.animate([{ transform: `translate(${dx}px, ${dy}px)` }, { transform: 'translate(0, 0)' }],
+      { duration: crossed ? 450 : 250, easing: 'cubic-bezier(.2,.8,.2,1)' });
+    if (crossed) flash(el);
+  });
+}
+
+function flash(el) {
+  el.classList.remove('arrived');
+  void el.offsetWidth; // restart the highlight animation
+  el.classList.add('arrived');
+}
+
+function signature(card) { return JSON.stringify(card); }
+
+function upsertCard(card) {
+  cards.set(card.id, card);
+  let el = cardEls.get(card.id);
+  const sig = signature(card);
+  if (!el) {
+    el = document.createElement('article');
+    el.className = 'card';
+    el.dataset.testid = 'card';
+    el.setAttribute('data-testid', 'card');
+    el.tabIndex = 0;
+    cardEls.set(card.id, el);
+  }
+  if (el.dataset.sig !== sig) {
+    el.dataset.id = card.id;
+    el.dataset.sig = sig;
+    el.dataset.version = card.version;
+    el.className = `card prio-${card.priority}${card.overdueTaskCount ? ' has-overdue' : ''}`;
+    el.setAttribute('aria-label', `${card.title}, ${card.account?.name || ''}. Press Enter for details.`);
+    el.innerHTML = cardInner(card);
+  }
+  return el;
+}
+
+function refreshBadges(id) {
+  const el = cardEls.get(id);
+  const card = cards.get(id);
+  if (el && card) { el.dataset.sig = ''; upsertCard(card); }
+}
+
+async function refetchCard(id) {
+  try {
+    const { node } = await gql(CARD_BY_ID, { id });
+    if (node) { upsertCard(node); }
+  } catch (err) { /* the board refetch below reports errors */ }
+  scheduleRefetch();
+}
+
+// ------------------------------------------------------------- interactions
+
+function onBoardClick(e) {
+  const btn = e.target.closest('.move-btn');
+  const cardEl = e.target.closest('.card');
+  if (!cardEl) return;
+  if (btn) { e.stopPropagation(); openMoveMenu(cardEl, btn); return; }
+  openDrawer(cardEl.dataset.id);
+}
+
+function onBoardKey(e) {
+  const cardEl = e.target.closest('.card');
+  if (!cardEl || e.target !== cardEl) return;
+  if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); openDrawer(cardEl.dataset.id); }
+  if (e.key === 'm' || e.key === 'M') { e.preventDefault(); openMoveMenu(cardEl, $('.move-btn', cardEl)); }
+}
+
+function onDrop(evt) {
+  dragging = false;
+  $('#board', root)?.classList.remove('is-dragging');
+  const id = evt.item.dataset.id;
+  const toKey = evt.to.dataset.stage;
+  if (evt.from === evt.to) {
+    if (refetchPending) { refetchPending = false; load(); }
+    return;
+  }
+  const revert = () => {
+    const ref = evt.from.children[evt.oldIndex] || null;
+    evt.from.insertBefore(evt.item, ref);
+  };
+  moveCard(id, toKey, { revert });
+  if (refetchPending) refetchPending = false;
+}
+
+/** moveOpportunity with the card's version; explains gates and conflicts. */
+export async function moveCard(id, stageKey, { revert, lostReason } = {}) {
+  const card = cards.get(id) || (await gql(CARD_BY_ID, { id })).node;
+  const stage = stageByKey(stageKey);
+  const el = cardEls.get(id);
+  el?.classList.add('is-saving');
+  try {
+    const input = { id, version: card.version, stageKey };
+    if (lostReason) input.lostReason = lostReason;
+    const { moveOpportunity: res } = await gql(MOVE, { input });
+    const err = res.userErrors?.[0];
+    if (!err) {
+      if (res.opportunity) upsertCard(res.opportunity);
+      toast(`Moved “${card.title}” to ${stage?.name || stageKey}.`, 'ok', 2500);
+      scheduleRefetch();
+      refreshDrawerIfShowing(id);
+      return true;
+    }
+    if (revert) revert();
+    if (err.code === 'STAGE_GATE') {
+      await refetchCard(id);
+      gateDialog(cards.get(id) || card, stage, err);
+    } else if (err.code === 'CONFLICT') {
+      await refetchCard(id);
+      toast(`Someone else changed “${card.title}” just now, so it was not moved. The card now shows their change; try again if it still applies.`, 'warn', 8000);
+    } else {
+      toast(`“${card.title}” could not be moved: ${describeUserErrors(res.userErrors)}`, 'error');
+      scheduleRefetch();
+    }
+    return false;
+  } catch (err) {
+    if (revert) revert();
+    toast(`“${card.title}” could not be moved: ${err.message}`, 'error');
+    scheduleRefetch();
+    return false;
+  } finally {
+    el?.classList.remove('is-saving');
+  }
+}
+
+// ------------------------------------------------------------- move menu (keyboard)
+
+function openMoveMenu(cardEl, button) {
+  closeMenu();
+  const id = cardEl.dataset.id;
+  const card = cards.get(id);
+  const layer = document.getElementById('menu-layer');
+  const menu = document.createElement('div');
+  menu.className = 'menu';
+  menu.setAttribute('role', 'menu');
+  menu.setAttribute('aria-label', `Move ${card?.title || 'card'} to`);
+  menu.dataset.testid = 'move-menu';
+  menu.setAttribute('data-testid', 'move-menu');
+  menu.innerHTML = `<p class="menu-title">Move to…</p>` + store.stages.map((s) => `
+    <button type="button" role="menuitem" data-stage="${esc(s.key)}" ${card?.stage.key === s.key ? 'disabled aria-current="true"' : ''}>
+      ${esc(s.name)}${card?.stage.key === s.key ? ' <span class="muted">(here)</span>' : ''}</button>`).join('');
+  layer.append(menu);
+  const r = button.getBoundingClientRect();
+  const top = Math.min(r.bottom + 4, window.innerHeight - menu.offsetHeight - 8);
+  const left = Math.min(r.left, window.innerWidth - menu.offsetWidth - 8);
+  menu.style.top = `${Math.max(8, top)}px`;
+  menu.style.left = `${Math.max(8, left)}px`;
+  const items = $$('button:not([disabled])', menu);
+  items[0]?.focus();
+  menu.addEventListener('keydown', (e) => {
+    const i = items.indexOf(document.activeElement);
+    if (e.key === 'ArrowDown') { e.preventDefault(); items[(i + 1) % items.length].focus(); }
+    else if (e.key === 'ArrowUp') { e.preventDefault(); items[(i - 1 + items.length) % items.length].focus(); }
+    else if (e.key === 'Escape' || e.key === 'Tab') { e.preventDefault(); closeMenu(); button.focus(); }
+  });
+  menu.addEventListener('click', (e) => {
+    const item = e.target.closest('button[data-stage]');
+    if (!item) return;
+    closeMenu();
+    moveCard(id, item.dataset.stage).then(() => cardEls.get(id)?.focus());
+  });
+  setTimeout(() => document.addEventListener('mousedown', outside, true), 0);
+  function outside(e) { if (!menu.contains(e.target)) closeMenu(); }
+  menu._cleanup = () => document.removeEventListener('mousedown', outside, true);
+}
+
+function closeMenu() {
+  $$('#menu-layer .menu').forEach((m) => { m._cleanup?.(); m.remove(); });
+}
+
+// ------------------------------------------------------------- stage gate
+
+const UPDATABLE = {
+  amount: { label: 'Amount', type: 'number', attrs: 'min="0" step="any" inputmode="decimal"' },
+  expectedCloseDate: { label: 'Expected close date', type: 'date', attrs: '' },
+  probability: { label: 'Probability (%)', type: 'number', attrs: 'min="0" max="100"' },
+  nextStep: { label: 'Next step', type: 'text', attrs: '' },
+  title: { label: 'Title', type: 'text', attrs: '' },
+};
+
+function gateDialog(card, stage, err) {
+  const fields = (err.field || []).filter((f) => !f.startsWith('approval:'));
+  const approvals = (err.field || []).filter((f) => f.startsWith('approval:')).map((f) => f.slice(9));
+  const stageName = stage?.name || 'that stage';
+  const needs = (err.field || []).map(fieldWords);
+  const modal = openModal({ title: `“${card.title}” can’t enter ${stageName} yet`, testid: 'gate-dialog', className: 'gate' });
+  const fieldRows = fields.map((f) => {
+    if (f === 'lostReason') {
+      return `<label>Why was it lost? <input name="lostReason" required placeholder="e.g. Chose a cheaper competitor" data-field="lostReason"></label>`;
+    }
+    const spec = UPDATABLE[f] || { label: fieldWords(f), type: 'text', attrs: '' };
+    return `<label>${esc(spec.label)} <input name="${esc(f)}" type="${spec.type}" ${spec.attrs} required data-field="${esc(f)}"></label>`;
+  }).join('');
+  const approvalRows = approvals.map((kind) => {
+    const pending = (card.approvals || []).find((a) => a.kind === kind && a.status === 'PENDING');
+    if (pending) {
+      const open = pending.steps.filter((s) => s.status === 'PENDING' && s.openedAt);
+      const who = open.map((s) => `${s.department.name} (for ${since(s.openedAt)})`);
+      return `<div class="gate-approval" data-kind="${esc(kind)}"><p><strong>${esc(kind)} approval</strong> is requested and waiting on ${esc(listWords(who) || 'the approvers')}. The card can move once it is approved.</p></div>`;
+    }
+    const auto = stage?.autoApproval && stage.autoApproval.kind === kind ? stage.autoApproval : null;
+    const chosen = auto?.departmentKeys || [];
+    return `<div class="gate-approval" data-kind="${esc(kind)}">
+      <p><strong>${esc(kind)} approval</strong> is needed. Ask the approving departments${auto?.mode === 'SEQUENTIAL' ? ' (in order)' : ''}:</p>
+      <div class="dept-picks">${store.departments.map((d) => `<label class="check"><input type="checkbox" value="${esc(d.key)}" ${chosen.includes(d.key) ? 'checked' : ''}> ${esc(d.name)}</label>`).join('')}</div>
+      <button type="button" class="btn request-approval" data-kind="${esc(kind)}" data-mode="${esc(auto?.mode || 'SEQUENTIAL')}">Request ${esc(kind)} approval</button>
+    </div>`;
+  }).join('');
+  modal.body.innerHTML = `
+    <p class="gate-message" data-testid="gate-message">${esc(err.message)}</p>
+    <p>To enter <strong>${esc(stageName)}</strong> this card needs ${esc(listWords(needs))}.</p>
+    <form class="stack" id="gate-form">
+      ${fieldRows}
+      ${approvalRows}
+      <p class="form-error" role="alert"></p>
+      <div class="actions">
+        ${fields.length ? `<button type="submit" class="btn btn-primary">Save and move to ${esc(stageName)}</button>` : ''}
+        <button type="button" class="btn btn-ghost" id="gate-cancel">${fields.length ? 'Cancel' : 'Close'}</button>
+      </div>
+    </form>`;
+  const form = $('#gate-form', modal.body);
+  const errorEl = $('.form-error', form);
+  $('#gate-cancel', form).addEventListener('click', modal.close);
+  $('input', form)?.focus();
+  $$('.request-approval', form).forEach((btn) => btn.addEventListener('click', async () => {
+    const box = btn.closest('.gate-approval');
+    const keys = $$('input:checked', box).map((i) => i.value);
+    if (!keys.length) { errorEl.textContent = 'Pick at least one department to approve.'; return; }
+    btn.disabled = true;
+    try {
+      const { requestApproval: res } = await gql(REQUEST_APPROVAL, { input: { opportunityId: card.id, kind: btn.dataset.kind, departmentKeys: keys, mode: btn.dataset.mode } });
+      if (res.userErrors?.length) { errorEl.textContent = describeUserErrors(res.userErrors); btn.disabled = false; return; }
+      box.innerHTML = `<p><strong>${esc(btn.dataset.kind)} approval</strong> requested from ${esc(listWords(keys.map(deptName)))}. The card can move once it is approved.</p>`;
+      toast(`Requested ${btn.dataset.kind} approval for “${card.title}”.`, 'ok');
+      scheduleRefetch();
+    } catch (e) { errorEl.textContent = e.message; btn.disabled = false; }
+  }));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    errorEl.textContent = '';
+    const values = {};
+    for (const input of $$('input[data-field]', form)) {
+      if (!input.value.trim()) { errorEl.textContent = `Fill in ${fieldWords(input.dataset.field)}.`; input.focus(); return; }
+      values[input.dataset.field] = input.value.trim();
+    }
+    const { lostReason, ...update } = values;
+    if (update.probability) update.probability = Number(update.probability);
+    try {
+      let current = cards.get(card.id) || card;
+      if (Object.keys(update).length) {
+        const { updateOpportunity: res } = await gql(UPDATE, { input: { id: card.id, version: current.version, ...update } });
+        if (res.userErrors?.length) { errorEl.textContent = describeUserErrors(res.userErrors); return; }
+        current = res.opportunity;
+        upsertCard(current);
+      }
+      modal.close();
+      await moveCard(card.id, stage.key, { lostReason });
+    } catch (e2) { errorEl.textContent = e2.message; }
+  });
+}
+
+// ------------------------------------------------------------- new card
+
+function newCardDialog() {
+  const modal = openModal({ title: 'New deal', testid: 'new-card-dialog' });
+  modal.body.innerHTML = `
+    <form class="stack" id="new-form">
+      <label>Title <input name="title" required maxlength="200"></label>
+      <label>Account <input name="accountName" required maxlength="200"></label>
+      <label>Amount <input name="amount" type="number" min="0" step="any" inputmode="decimal"></label>
+      <label>Priority <select name="priority"><option>MEDIUM</option><option>LOW</option><option>HIGH</option><option>URGENT</option></select></label>
+      <p class="form-error" role="alert"></p>
+      <div class="actions"><button class="btn btn-primary" type="submit">Create</button></div>
+    </form>`;
+  const form = $('#new-form', modal.body);
+  form.title.focus();
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const input = { title: form.title.value.trim(), accountName: form.accountName.value.trim(), priority: form.priority.value, clientMutationId: crypto.randomUUID?.() || String(Date.now()) };
+    if (form.amount.value) input.amount = form.amount.value;
+    if (!input.title || !input.accountName) { $('.form-error', form).textContent = 'A deal needs a title and an account.'; return; }
+    try {
+      const { createOpportunity: res } = await gql(CREATE_OPP, { input });
+      if (res.userErrors?.length) { $('.form-error', form).textContent = describeUserErrors(res.userErrors); return; }
+      modal.close();
+      scheduleRefetch();
+      toast(`Created “${input.title}”.`, 'ok');
+    } catch (err) { $('.form-error', form).textContent = err.message; }
+  });
+}
