@@ -36,8 +36,25 @@ class BatonGraphQL(GraphQL):
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
             # Queries only over GET: mutations must be POSTed.
             allow_queries_via_get=True,
+            # The GraphQL multipart request spec (importOpportunities takes an Upload).
+            multipart_uploads_enabled=True,
         )
         self.app_state = app_state
+        from api.persisted import PersistedQueries
+
+        self.persisted = PersistedQueries.from_settings(settings)
+
+    async def execute_single(self, request, request_adapter, sub_response, context, root_value, request_data):
+        # Persisted queries (APQ and the operator's allow-list): api/persisted.py.
+        from api.persisted import apply
+
+        refused = apply(self.persisted, request_data)
+        if refused is not None:
+            return refused
+        return await super().execute_single(
+            request=request, request_adapter=request_adapter, sub_response=sub_response, context=context,
+            root_value=root_value, request_data=request_data,
+        )
 
     async def get_context(self, request, response):
         ctx = new_context(self.app_state, request)
@@ -51,7 +68,29 @@ class BatonGraphQL(GraphQL):
         await authenticate(context, params.get("authorization") or params.get("Authorization"))
         if context.viewer is None:
             raise ConnectionRejectionError()
+        # Open sockets per user (api/ratelimit.py releases the slot when the socket ends).
+        if not self.app_state.limiter.ws.acquire(context.viewer.id, context.request.scope):
+            raise ConnectionRejectionError()
         return None
+
+
+async def _export_csv(state, request):
+    from api.export import export_csv
+
+    return await export_csv(state, request)
+
+
+def hardened_schema(settings: Settings, *extra):
+    """The schema with the configured query limits and operation timeout (schema/limits.py)."""
+    from schema import build_schema
+    from schema.limits import limit_extensions
+
+    built = build_schema(extensions=[*limit_extensions(
+        max_depth=settings.max_query_depth, max_aliases=settings.max_aliases, max_tokens=settings.max_tokens,
+        max_cost=settings.max_query_cost, max_page=settings.max_page_size, introspection=settings.introspection,
+    ), *extra])
+    built.operation_timeout = settings.operation_timeout_seconds
+    return built
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=utcnow) -> Starlette:
@@ -70,19 +109,29 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
         catch_up_seconds=settings.catch_up_seconds,
         log_head=functools.partial(log_head, state.db),
     )
-    graphql = BatonGraphQL(state, default_schema)
+    # Limits (schema/limits.py) and sign-in attempts (api/ratelimit.py): docs/security.md.
+    from api.ratelimit import Limiter, LoginAttempts, RateLimit
+    from api.security import RequestGuard, SecurityHeaders
+
+    state.limiter = Limiter(settings)
+    graphql = BatonGraphQL(state, hardened_schema(settings, LoginAttempts(state.limiter)))
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         if migrate:
             await upgrade(settings.database_url)
         await state.hub.connect()
+        from api import webhooks
+
+        webhook_task = webhooks.start(state)
         alerts = jobs.start(state)
         try:
             yield
         finally:
             await jobs.stop(alerts)
+            await webhooks.stop(webhook_task)
             await state.hub.disconnect()
+            await state.limiter.close()
             await state.db.dispose()
 
     async def healthz(request):
@@ -103,10 +152,21 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
+        Route("/export/opportunities.csv", functools.partial(_export_csv, state)),
         Route("/readyz", readyz),
         Route("/", index),
         Mount("/static", StaticFiles(directory=settings.web_dir, check_dir=False), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    from starlette.middleware import Middleware
+    from starlette.middleware.cors import CORSMiddleware
+
+    middleware = [
+        Middleware(SecurityHeaders),
+        *([Middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                      allow_headers=["authorization", "content-type"], max_age=600)] if settings.cors_origins else []),
+        Middleware(RateLimit, limiter=state.limiter),
+        Middleware(RequestGuard, max_body_bytes=settings.max_body_bytes),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.baton = state
     return app

@@ -1,4 +1,4 @@
-"""`baton serve | migrate | demo | schema | user | token`."""
+"""`baton serve | migrate | demo | schema | user | token | import | export`."""
 import argparse
 import asyncio
 import os
@@ -38,6 +38,8 @@ def cmd_serve(args, settings: Settings) -> int:
     uvicorn.run(
         "api.cli:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers,
         log_level=args.log_level, ws_per_message_deflate=False,
+        # Inbound websocket messages larger than this close the socket (1009); see docs/security.md.
+        ws_max_size=settings.ws_max_message_bytes,
     )
     return 0
 
@@ -165,6 +167,117 @@ def cmd_token_create(args, settings: Settings) -> int:
     return 0
 
 
+async def _org_ctx(settings: Settings, org_name: str | None, as_email: str | None):
+    """(Database, Ctx acting as `as_email` or the organization's first admin) for import/export."""
+    from sqlalchemy import select
+
+    from db import models as m
+    from db.engine import Database
+    from db.migrate import upgrade
+    from resolvers.context import Ctx, Viewer
+
+    await upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    async with db.read() as session:
+        stmt = select(m.Organization).order_by(m.Organization.id)
+        if org_name:
+            stmt = stmt.where(m.Organization.name == org_name)
+        org = (await session.execute(stmt.limit(1))).scalar_one_or_none()
+        if org is None:
+            await db.dispose()
+            raise SystemExit(f"baton: no organization {org_name or ''}".rstrip())
+        stmt = select(m.User).where(m.User.org_id == org.id)
+        stmt = stmt.where(m.User.email == as_email.lower()) if as_email else stmt.where(m.User.role == "ADMIN")
+        user = (await session.execute(stmt.order_by(m.User.id).limit(1))).scalar_one_or_none()
+    if user is None:
+        await db.dispose()
+        raise SystemExit(f"baton: no user {as_email or '(admin)'} in {org.name}")
+    return db, Ctx(db=db, viewer=Viewer(user=user), max_page_size=settings.max_page_size)
+
+
+def _progress_bar(done: int, total: int) -> None:
+    if total < 1000:  # small files: no bar
+        return
+    width = 30
+    filled = width * done // max(total, 1)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {100 * done // max(total, 1):3d}%")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def cmd_import_opportunities(args, settings: Settings) -> int:
+    from pathlib import Path
+
+    from resolvers.spreadsheets import SpreadsheetError, import_opportunities
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"baton: no file {path}", file=sys.stderr)
+        return 2
+
+    async def run():
+        db, ctx = await _org_ctx(settings, args.org, args.as_email)
+        try:
+            return await import_opportunities(
+                ctx, path.read_bytes(), path.name, dry_run=args.dry_run, partial=args.partial, progress=_progress_bar
+            )
+        finally:
+            await db.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except SpreadsheetError as exc:
+        print(f"baton: {path.name}: {exc}", file=sys.stderr)
+        return 2
+    for rejection in report.rejected:
+        print(f"rejected {rejection}", file=sys.stderr)
+    if report.unknown_columns:
+        print(f"ignored columns: {', '.join(report.unknown_columns)}", file=sys.stderr)
+    summary = f"{report.rows} rows, {report.valid} valid, {len(report.rejected)} rejected"
+    if args.dry_run:
+        print(f"Dry run: {summary}; nothing written.")
+    elif report.written:
+        print(f"Imported {report.created} opportunities ({report.accounts_created} new accounts); {summary}.")
+    else:
+        print(f"Nothing imported: {summary}." + (" Fix the rows or pass --partial." if report.rejected else ""))
+    return 1 if report.rejected and not args.partial else 0
+
+
+def cmd_export_opportunities(args, settings: Settings) -> int:
+    from resolvers.spreadsheets import export_rows, to_csv, to_xlsx
+
+    flt = {}
+    if args.stage:
+        flt["stage_keys"] = args.stage
+    if args.department:
+        flt["department_keys"] = args.department
+    if args.tag:
+        flt["tags"] = args.tag
+    if args.priority:
+        flt["priority"] = [p.upper() for p in args.priority]
+    if args.search:
+        flt["search"] = args.search
+
+    async def run():
+        db, ctx = await _org_ctx(settings, args.org, None)
+        try:
+            return await export_rows(ctx, flt, chinese=args.chinese_headers)
+        finally:
+            await db.dispose()
+
+    header, rows = asyncio.run(run())
+    data = to_xlsx(header, rows) if args.format == "xlsx" else to_csv(header, rows)
+    if args.output:
+        with open(args.output, "wb") as fh:
+            fh.write(data)
+        print(f"Exported {len(rows)} opportunities to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="baton", description="Baton: a live deal board for every department.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -200,6 +313,28 @@ def build_parser() -> argparse.ArgumentParser:
     tcreate.add_argument("--user", help="email of the user it acts as (default: the first admin)")
     tcreate.add_argument("--org", help="organization name (default: the first)")
     tcreate.set_defaults(run=cmd_token_create)
+
+    imp = sub.add_parser("import", help="import data from spreadsheets").add_subparsers(dest="what", required=True)
+    iopp = imp.add_parser("opportunities", help="import opportunities from a .csv or .xlsx file (English or Chinese headers)")
+    iopp.add_argument("file")
+    iopp.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
+    iopp.add_argument("--partial", action="store_true", help="import the valid rows even if some are rejected")
+    iopp.add_argument("--org", help="organization name (default: the first)")
+    iopp.add_argument("--as", dest="as_email", help="email of the importing user (default: the first admin)")
+    iopp.set_defaults(run=cmd_import_opportunities)
+
+    exp = sub.add_parser("export", help="export data to spreadsheets").add_subparsers(dest="what", required=True)
+    eopp = exp.add_parser("opportunities", help="export opportunities as CSV (UTF-8 with BOM) or XLSX")
+    eopp.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    eopp.add_argument("--output", "-o", help="file to write (default: stdout)")
+    eopp.add_argument("--org", help="organization name (default: the first)")
+    eopp.add_argument("--stage", action="append", help="stage key (repeatable)")
+    eopp.add_argument("--department", action="append", help="department key holding the card (repeatable)")
+    eopp.add_argument("--tag", action="append", help="tag (repeatable; any matches)")
+    eopp.add_argument("--priority", action="append", help="LOW, MEDIUM, HIGH or URGENT (repeatable)")
+    eopp.add_argument("--search", help="title or account name contains")
+    eopp.add_argument("--chinese-headers", action="store_true", help="write the column headers in Chinese")
+    eopp.set_defaults(run=cmd_export_opportunities)
     return parser
 
 

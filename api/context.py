@@ -20,6 +20,7 @@ def new_context(app_state, request: HTTPConnection | None = None) -> Ctx:
         clock=app_state.clock,
         max_page_size=settings.max_page_size,
         session_hours=settings.session_hours,
+        webhook_allow_private=getattr(settings, "webhook_allow_private", False),
         request=request,
         close_connection=_closer(request) if request is not None and request.scope["type"] == "websocket" else None,
     )

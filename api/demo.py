@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from db import models as m
 from db.engine import Database
-from resolvers import comments, opportunities, tasks
+from resolvers import approvals, comments, handoffs, opportunities, tasks
 from resolvers.context import Ctx, Viewer
 from resolvers.errors import UserErrors
 from resolvers.ids import to_global
@@ -39,6 +39,7 @@ DEMO_DEALS = [
     ("Claims automation", "Margie's Insurance", Decimal("130000"), "won", "HIGH", ["insurance"], -30),
     ("Field service app", "Litware Energy", Decimal("40000"), "lost", "LOW", ["energy"], -5),
     ("Shop-floor IoT", "Proseware Manufacturing", None, "lead", "MEDIUM", ["iot", "pilot"], None),
+    ("Security operations platform", "Fourth Coffee", Decimal("310000"), "contract", "URGENT", ["security"], 14),
 ]
 
 
@@ -60,11 +61,13 @@ async def seed_demo(db: Database) -> bool:
         opp = _ok(await opportunities.create_opportunity(ctx, {
             "title": title, "account_name": account, "amount": amount, "priority": priority, "tags": tags,
             "expected_close_date": today + timedelta(days=days) if days is not None else None,
-            "probability": {"lead": 10, "qualified": 25, "proposal": 40, "negotiation": 60, "won": 100, "lost": 0}[stage],
+            "probability": {"lead": 10, "qualified": 25, "proposal": 40, "negotiation": 60, "contract": 80, "won": 100, "lost": 0}[stage],
         }))
         # Walk the card through the stages so its history reads like a real deal's.
         path = stage_order[1:stage_order.index(stage) + 1] if stage not in ("won", "lost") else ["qualified", "proposal", stage]
         for key in path:
+            if key == "contract":
+                await _contract_approval(db, ctx, users, opp)
             opp = _ok(await opportunities.move_opportunity(ctx, {
                 "id": to_global("Opportunity", opp.id), "version": opp.version, "stage_key": key,
                 "lost_reason": "Chose a cheaper competitor" if key == "lost" else None,
@@ -78,7 +81,31 @@ async def seed_demo(db: Database) -> bool:
             _ok(await comments.add_comment(ctx, {
                 "opportunity_id": gid, "body": "@legal please look at their redlines before the next call",
             }))
+        # Badges on the board: a pending handoff and a pending approval.
+        if title == "Campus-wide licence":
+            _ok(await handoffs.request_handoff(ctx, {
+                "opportunity_id": gid, "to_department_key": "legal", "note": "Their procurement wants our standard MSA",
+                "assignee_id": to_global("User", users["legal"].id),
+            }))
+        if title == "Payments gateway":
+            _ok(await approvals.request_approval(ctx, {
+                "opportunity_id": gid, "kind": "discount", "department_keys": ["finance"], "comment": "15% multi-year discount",
+            }))
     return True
+
+
+async def _contract_approval(db: Database, ctx: Ctx, users: dict, opp: m.Opportunity) -> None:
+    """Ask for the contract stage (the gate opens the legal → finance approval), then approve it."""
+    refused = await opportunities.move_opportunity(ctx, {"id": to_global("Opportunity", opp.id), "version": opp.version, "stage_key": "contract"})
+    assert refused[1], "the contract gate should have asked for an approval first"
+    async with db.read() as session:
+        approval = (await session.execute(
+            select(m.Approval).where(m.Approval.opportunity_id == opp.id, m.Approval.kind == "contract", m.Approval.status == "PENDING")
+        )).scalar_one()
+    for who in ("legal", "finance"):
+        _ok(await approvals.decide_approval(Ctx(db=db, viewer=Viewer(user=users[who])), {
+            "id": to_global("Approval", approval.id), "approve": True, "comment": "Looks good",
+        }))
 
 
 def _ok(result):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import asyncpg
 from broadcaster import Broadcast
 from broadcaster._backends.postgres import PostgresBackend
+from broadcaster._backends.redis import RedisBackend
 
 log = logging.getLogger("baton.realtime")
 
@@ -144,6 +145,9 @@ class Hub:
         if broadcast_url.startswith(("postgres://", "postgresql://")):
             self.backend = ReconnectingPostgresBackend(broadcast_url, on_reconnect=self.catch_up_all)
             self.broadcast = Broadcast(backend=self.backend)
+        elif broadcast_url.startswith(("redis://", "rediss://")):
+            self.backend = None
+            self.broadcast = Broadcast(backend=SubscribedRedisBackend(broadcast_url))
         else:
             self.backend = None
             self.broadcast = Broadcast(broadcast_url)
@@ -273,3 +277,13 @@ class ReconnectingPostgresBackend(PostgresBackend):
             log.info("broadcast LISTEN connection re-established (%d channels)", len(self._channels))
             self._on_reconnect()
             return
+
+
+class SubscribedRedisBackend(RedisBackend):
+    """broadcaster 0.3.1 wakes its reader before SUBSCRIBE is sent; redis-py's
+    listen() then sees no subscription, returns at once, and the reader sleeps
+    forever: no message is ever delivered. Subscribe first, then wake it."""
+
+    async def subscribe(self, channel: str) -> None:
+        await self._pubsub.subscribe(channel)
+        self._ready.set()

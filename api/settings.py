@@ -37,6 +37,46 @@ class Settings(BaseSettings):
     approval_alert_hours: int = 48
     alerts_interval_seconds: float = 60.0
 
+    # --- Hardening (docs/security.md) ---
+    # Query limits: nesting depth, aliases, lexer tokens, estimated cost (nested `first`
+    # multiplied), seconds per query/mutation (TIMEOUT error after that).
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 5000
+    max_query_cost: int = 50000
+    operation_timeout_seconds: float = 15.0
+    # GraphQL introspection (and the GraphiQL page that relies on it).
+    introspection: bool = True
+    # Request bodies larger than this are refused with 413.
+    max_body_bytes: int = 256 * 1024
+    # Origins allowed by CORS (JSON list, e.g. '["https://board.example"]'); none by default.
+    cors_origins: list[str] = []
+    # Rate limits (token buckets): sustained requests per second and burst, per token and per IP.
+    rate_limit_enabled: bool = True
+    rate_limit_per_token: float = 20.0
+    rate_limit_token_burst: int = 60
+    rate_limit_per_ip: float = 50.0
+    rate_limit_ip_burst: int = 150
+    # Sign-in attempts per email+IP: burst, then one more every `login_refill_seconds`.
+    login_attempts: int = 5
+    login_refill_seconds: float = 60.0
+    # Shared buckets across processes (redis://...); falls back to BATON_BROADCAST_URL when that
+    # is redis://, else buckets are per process.
+    rate_limit_redis_url: str | None = None
+    # Websockets: open connections per user; inbound message size (uvicorn ws_max_size).
+    max_ws_connections_per_user: int = 10
+    ws_max_message_bytes: int = 64 * 1024
+    # Outgoing webhooks: allow private-network/loopback targets (tests, on-premise receivers),
+    # the delivery loop's period and one attempt's timeout, in seconds.
+    webhook_allow_private: bool = False
+    webhook_interval_seconds: float = 5.0
+    webhook_timeout_seconds: float = 10.0
+    # Persisted queries: only operations listed in the JSON manifest {sha256: query} run.
+    persisted_queries_only: bool = False
+    persisted_queries_file: Path | None = None
+    # Automatic persisted queries (APQ) kept in memory per process.
+    apq_cache_size: int = 1000
+
     @cached_property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

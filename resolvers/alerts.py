@@ -100,22 +100,25 @@ async def _raise_one(uow: UnitOfWork, cond: Condition) -> None:
     uow.notify([*cond.user_ids, *members], "alert", cond.message, opportunity_id=cond.opportunity_id, event=event)
 
 
-async def raise_alerts(db: Database, now: datetime, settings, *, publish=None) -> int:
-    """Raise every new alert in every organization; returns how many were raised."""
+async def raise_alerts(db: Database, now: datetime, settings, *, publish=None, org_id: int | None = None) -> int:
+    """Raise every new alert (in every organization, or just `org_id`); returns how many were raised."""
     ctx = Ctx(db=db, clock=lambda: now)
     if publish is not None:
         ctx.publish = publish
-    async with db.read() as s:
-        org_ids = list((await s.execute(select(m.Organization.id).order_by(m.Organization.id))).scalars())
-    raised = 0
-    for org_id in org_ids:
+    if org_id is not None:
+        org_ids = [org_id]
+    else:
         async with db.read() as s:
-            conditions = await find_conditions(s, org_id, now, settings)
+            org_ids = list((await s.execute(select(m.Organization.id).order_by(m.Organization.id))).scalars())
+    raised = 0
+    for oid in org_ids:
+        async with db.read() as s:
+            conditions = await find_conditions(s, oid, now, settings)
             if not conditions:
                 continue
             seen = set(await s.execute(
                 select(m.Alert.subject, m.Alert.fingerprint).where(
-                    m.Alert.org_id == org_id,
+                    m.Alert.org_id == oid,
                     tuple_(m.Alert.subject, m.Alert.fingerprint).in_([(c.subject, c.fingerprint) for c in conditions]),
                 )
             ))
@@ -124,7 +127,7 @@ async def raise_alerts(db: Database, now: datetime, settings, *, publish=None) -
                 continue
             try:
                 # One transaction per alert: a race on the unique (subject, fingerprint) loses only that one.
-                await run_in_transaction(ctx, lambda uow, c=cond: _raise_one(uow, c), actor_id=None, org_id=org_id)
+                await run_in_transaction(ctx, lambda uow, c=cond: _raise_one(uow, c), actor_id=None, org_id=oid)
                 raised += 1
             except IntegrityError:
                 log.info("alert %s already raised by another process", cond.subject)

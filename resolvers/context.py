@@ -57,6 +57,8 @@ class Ctx:
     clock: Callable[[], datetime] = utcnow
     max_page_size: int = 100
     session_hours: int = 24 * 14
+    # Webhook endpoints may point at private networks / loopback (BATON_WEBHOOK_ALLOW_PRIVATE).
+    webhook_allow_private: bool = False
     # Set by the transport: the Starlette request or websocket, and graphql-ws init params.
     request: Any = None
     response: Any = None

@@ -4,18 +4,21 @@ import strawberry
 from strawberry.tools import merge_types
 
 from schema import (
+    analytics,
     approvals,
     comments,
     events,
     handoffs,
+    integrations,
     nodes,
     notifications,
     opportunities,
     people,
+    pipelines,
     tasks,
 )
 
-DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, events)
+DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations)
 
 
 def _root(name: str):
@@ -25,8 +28,9 @@ def _root(name: str):
 
 def build_schema(extensions: list | None = None) -> strawberry.Schema:
     from schema.errors import MaskServerErrors
+    from schema.limits import TimedSchema
 
-    return strawberry.Schema(
+    return TimedSchema(
         query=_root("Query"),
         mutation=_root("Mutation"),
         subscription=_root("Subscription"),
@@ -34,7 +38,7 @@ def build_schema(extensions: list | None = None) -> strawberry.Schema:
         types=[
             people.Department, people.User, opportunities.Stage, opportunities.Pipeline, opportunities.Account,
             opportunities.Opportunity, tasks.Task, comments.Comment, handoffs.Handoff, approvals.Approval,
-            notifications.Notification,
+            notifications.Notification, integrations.ApiToken, integrations.Webhook, integrations.WebhookDelivery,
         ],
         extensions=[MaskServerErrors, *(extensions or [])],
     )

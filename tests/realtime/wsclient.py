@@ -82,13 +82,15 @@ class Socket:
         await self.ws.close()
 
 
-async def open_socket(url: str, token: str | None, protocol: str = TRANSPORT_WS, **kw) -> Socket:
-    """Connect and send connection_init; waits for the ack when a token is given."""
+async def open_socket(
+    url: str, token: str | None, protocol: str = TRANSPORT_WS, *, expect_ack: bool | None = None, **kw
+) -> Socket:
+    """Connect and send connection_init; waits for the ack (by default when a token is given)."""
     ws = await connect(url, subprotocols=[protocol], open_timeout=10, **kw)
     sock = Socket(ws, protocol)
     payload = {"authorization": f"Bearer {token}"} if token else {}
     await sock.send({"type": "connection_init", "payload": payload})
-    if token:
+    if token if expect_ack is None else expect_ack:
         ack = await sock.recv()
         assert ack["type"] == "connection_ack", ack
     return sock

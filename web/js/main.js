@@ -143,6 +143,9 @@ function startLive() {
       if (store.lastSeq != null && evt.seq <= store.lastSeq) return; // already applied
       store.lastSeq = evt.seq;
       payload.variables.after = evt.seq; // graphql-ws re-sends this payload when it reconnects
+      const oppId = evt.opportunity?.id || evt.approval?.opportunity?.id || evt.handoff?.opportunity?.id
+        || evt.task?.opportunity?.id || evt.comment?.opportunity?.id;
+      if (oppId && !evt.opportunity) evt.opportunity = { id: oppId };
       emitBoardEvent(evt);
     },
     error(err) {

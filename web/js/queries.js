@@ -105,7 +105,9 @@ query Analytics { analytics {
 export const BOARD_EVENTS = `
 subscription BoardEvents($after: Int) {
   boardEvents(after: $after) { seq type occurredAt departmentKeys actor { id name }
-    opportunity { id title } }
+    opportunity { id title }
+    task { id opportunity { id } } comment { id opportunity { id } }
+    handoff { id opportunity { id } } approval { id opportunity { id } } }
 }`;
 
 export const NOTIFICATION_ADDED = `

@@ -1,0 +1,144 @@
+"""HTTP hygiene as pure-ASGI middleware (docs/security.md).
+
+- `SecurityHeaders`: CSP, X-Content-Type-Options, Referrer-Policy, X-Frame-Options on
+  every HTTP response; the GraphiQL page (GET /graphql answering HTML) gets a CSP
+  relaxed just enough for its CDN scripts and inline bootstrap.
+- `RequestGuard`: bodies over `max_body_bytes` -> 413 (by Content-Length, and by
+  counting for chunked bodies); POST /graphql only with a JSON or GraphQL content
+  type, or multipart (uploads) when the request carries an Authorization header
+  (which a cross-site form cannot add) -> otherwise 415. Form and text/plain
+  bodies are what a cross-site <form> can send without a CORS preflight, so they
+  are refused (CSRF).
+"""
+import json
+
+BOARD_CSP = (
+    "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+    "style-src 'self'; frame-ancestors 'none'"
+)
+# GraphiQL (Strawberry's page) loads React and GraphiQL from unpkg and boots with an inline script.
+GRAPHIQL_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
+    "style-src 'self' 'unsafe-inline' https://unpkg.com; font-src 'self' data: https://unpkg.com; "
+    "connect-src 'self' ws: wss:; img-src 'self' data: https://unpkg.com; frame-ancestors 'none'"
+)
+STATIC_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+JSON_TYPES = ("application/json", "application/graphql-response+json", "application/graphql")
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def send_json(send, status: int, body: dict, headers: list | None = None) -> None:
+    data = json.dumps(body).encode()
+    await send({
+        "type": "http.response.start", "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *(headers or [])],
+    })
+    await send({"type": "http.response.body", "body": data})
+
+
+def graphql_error(message: str, code: str, **extra) -> dict:
+    return {"data": None, "errors": [{"message": message, "extensions": {"code": code, **extra}}]}
+
+
+class SecurityHeaders:
+    def __init__(self, app, *, graphql_path: str = "/graphql"):
+        self.app = app
+        self.graphql_path = graphql_path
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _OURS]
+                content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                graphiql = (
+                    scope["method"] == "GET" and scope["path"] == self.graphql_path and content_type.startswith(b"text/html")
+                )
+                headers.append((b"content-security-policy", (GRAPHIQL_CSP if graphiql else BOARD_CSP).encode()))
+                headers.extend(STATIC_HEADERS)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+_OURS = {b"content-security-policy", b"x-content-type-options", b"referrer-policy", b"x-frame-options"}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class RequestGuard:
+    def __init__(self, app, *, max_body_bytes: int, graphql_path: str = "/graphql"):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.graphql_path = graphql_path
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.max_body_bytes
+        length = _header(scope, b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await self.too_large(send)
+        if scope["method"] == "POST" and scope["path"] == self.graphql_path:
+            refused = self.content_type_problem(scope)
+            if refused:
+                return await send_json(send, 415, graphql_error(refused, "UNSUPPORTED_MEDIA_TYPE"))
+
+        received = 0
+        started = False
+
+        async def counting_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self.too_large(send)
+
+    async def too_large(self, send):
+        await send_json(
+            send, 413,
+            graphql_error(f"Request body larger than {self.max_body_bytes} bytes", "PAYLOAD_TOO_LARGE", limit=self.max_body_bytes),
+        )
+
+    @staticmethod
+    def content_type_problem(scope) -> str | None:
+        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if content_type in JSON_TYPES:
+            return None
+        if content_type == "multipart/form-data":
+            if _header(scope, b"authorization"):
+                return None
+            return "Multipart uploads need an Authorization header"
+        return (
+            f"POST /graphql needs Content-Type application/json (got {content_type or 'none'}); "
+            "form and text/plain bodies are refused (CSRF)"
+        )

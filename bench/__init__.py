@@ -1,0 +1,1 @@
+"""Baton benchmarks: `python -m bench all --quick|--full` (not part of the test run)."""

@@ -1,0 +1,122 @@
+"""Pipeline analytics from the event log, computed in Python over a few statements
+so SQLite and PostgreSQL agree (no dialect-specific percentile functions).
+
+The cohort is the pipeline's opportunities created within [from, to] (UTC dates,
+inclusive). A card's stage timeline starts at its creation stage (the first
+move's "from", or its current stage if it never moved)."""
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from statistics import median
+
+from sqlalchemy import select
+
+from db import models as m
+from resolvers.context import Ctx
+from resolvers.ids import parse_global
+from resolvers.paging import BadInput
+
+HOUR = 3600.0
+
+
+@dataclass
+class FunnelRow:
+    stage: m.Stage
+    entered: int
+    current: int
+    amount: Decimal
+    conversion_to_next: float | None
+    median_hours_in_stage: float | None
+
+
+@dataclass
+class AnalyticsData:
+    funnel: list[FunnelRow]
+    win_rate: float | None
+    median_cycle_days: float | None
+    loss_reasons: dict
+    median_handoff_response_hours: float | None
+    median_approval_hours: float | None
+
+
+def _median(values: list[float]) -> float | None:
+    return round(median(values), 4) if values else None
+
+
+async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end: date | None) -> AnalyticsData:
+    org_id = ctx.require_viewer().org_id
+    stmt = select(m.Pipeline).where(m.Pipeline.org_id == org_id)
+    if pipeline_gid:
+        parsed = parse_global(pipeline_gid)
+        if not parsed or parsed[0] != "Pipeline":
+            raise BadInput(f"Invalid pipeline id {pipeline_gid!r}")
+        stmt = stmt.where(m.Pipeline.id == parsed[1])
+    pipelines = await ctx.loaders.all(stmt.order_by(m.Pipeline.position, m.Pipeline.id).limit(1))
+    if not pipelines:
+        raise BadInput("No such pipeline")
+    stages = await ctx.loaders.all(select(m.Stage).where(m.Stage.pipeline_id == pipelines[0].id).order_by(m.Stage.position))
+    by_key = {st.key: st for st in stages}
+
+    conds = [m.Opportunity.org_id == org_id, m.Opportunity.pipeline_id == pipelines[0].id]
+    if start:
+        conds.append(m.Opportunity.created_at >= datetime.combine(start, time(), timezone.utc))
+    if end:
+        conds.append(m.Opportunity.created_at < datetime.combine(end + timedelta(days=1), time(), timezone.utc))
+    opps = {o.id: o for o in await ctx.loaders.all(select(m.Opportunity).where(*conds))}
+    ids = list(opps)
+    moves = await ctx.loaders.all(
+        select(m.Event).where(m.Event.org_id == org_id, m.Event.opportunity_id.in_(ids),
+                              m.Event.type.in_(("OPPORTUNITY_MOVED", "OPPORTUNITY_LOST"))).order_by(m.Event.seq)
+    ) if ids else []
+    handoffs = await ctx.loaders.all(select(m.Handoff).where(m.Handoff.opportunity_id.in_(ids), m.Handoff.status.in_(("ACCEPTED", "DECLINED")))) if ids else []
+    approvals = await ctx.loaders.all(select(m.Approval).where(m.Approval.opportunity_id.in_(ids), m.Approval.status.in_(("APPROVED", "REJECTED")))) if ids else []
+
+    # Timeline per card: [(stage key, entered at)], oldest first.
+    timelines: dict[int, list[tuple[str, datetime]]] = {}
+    moves_by_opp = defaultdict(list)
+    for ev in moves:
+        moves_by_opp[ev.opportunity_id].append(ev)
+    current_key = {st.id: st.key for st in stages}
+    for oid, opp in opps.items():
+        evs = moves_by_opp.get(oid, [])
+        first = evs[0].changes["stage"][0] if evs else current_key[opp.stage_id]
+        timelines[oid] = [(first, opp.created_at)] + [(ev.changes["stage"][1], ev.occurred_at) for ev in evs]
+
+    funnel = []
+    for st in stages:
+        entered, converted, durations = 0, 0, []
+        for tl in timelines.values():
+            entries = [i for i, (key, _) in enumerate(tl) if key == st.key]
+            if not entries:
+                continue
+            entered += 1
+            later = tl[entries[0] + 1:]
+            if any(by_key[k].position > st.position and by_key[k].kind in ("OPEN", "WON") for k, _ in later if k in by_key):
+                converted += 1
+            # Completed stays only: a card still in the stage has no duration yet.
+            durations += [(tl[i + 1][1] - tl[i][1]).total_seconds() / HOUR for i in entries if i + 1 < len(tl)]
+        here = [o for o in opps.values() if o.stage_id == st.id]
+        funnel.append(FunnelRow(
+            stage=st, entered=entered, current=len(here),
+            amount=sum((o.amount or Decimal(0) for o in here), Decimal(0)).quantize(Decimal("0.01")),
+            conversion_to_next=round(converted / entered, 4) if entered and st.kind == "OPEN" else None,
+            median_hours_in_stage=_median(durations),
+        ))
+
+    kind_of = {st.id: st.kind for st in stages}
+    won = [o for o in opps.values() if kind_of[o.stage_id] == "WON"]
+    lost = [o for o in opps.values() if kind_of[o.stage_id] == "LOST"]
+    cycle_days = []
+    for o in won:
+        won_at = [at for key, at in timelines[o.id] if by_key.get(key) is not None and by_key[key].kind == "WON"]
+        if won_at:
+            cycle_days.append((won_at[-1] - o.created_at).total_seconds() / 86400)
+    return AnalyticsData(
+        funnel=funnel,
+        win_rate=round(len(won) / (len(won) + len(lost)), 4) if won or lost else None,
+        median_cycle_days=_median(cycle_days),
+        loss_reasons=dict(Counter(o.lost_reason or "unspecified" for o in lost)),
+        median_handoff_response_hours=_median([(h.responded_at - h.created_at).total_seconds() / HOUR for h in handoffs]),
+        median_approval_hours=_median([(a.decided_at - a.created_at).total_seconds() / HOUR for a in approvals]),
+    )

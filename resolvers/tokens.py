@@ -1,0 +1,89 @@
+"""Long-lived API tokens for departmental tools, managed by admins through the API.
+(`baton token create` issues them from the command line.) Only the hash is kept;
+the token itself is returned once, at creation."""
+from sqlalchemy import select
+
+from db import models as m
+from resolvers import validate
+from resolvers.auth import issue_token
+from resolvers.context import Ctx, Viewer
+from resolvers.errors import FORBIDDEN, NOT_FOUND, VALIDATION, UserError, UserErrors, fail
+from resolvers.ids import decode
+from resolvers.opportunities import org_user
+from resolvers.paging import BadInput
+
+SCOPES = ("read", "write")
+
+
+class Forbidden(BadInput):
+    """A query only admins may run: a GraphQL error with code FORBIDDEN (not masked)."""
+
+    extensions = {"code": "FORBIDDEN"}
+
+
+def require_admin_query(ctx: Ctx) -> Viewer:
+    viewer = ctx.require_viewer()
+    if not viewer.is_admin:
+        raise Forbidden("Only an admin can see this")
+    return viewer
+
+
+def require_admin(ctx: Ctx) -> Viewer:
+    """For mutations: a FORBIDDEN user error unless an admin with a writing token asks."""
+    viewer = ctx.require_writer()
+    if not viewer.is_admin:
+        fail(FORBIDDEN, "Only an admin can do this")
+    return viewer
+
+
+async def department_by_key(session, org_id: int, key: str, field: str) -> m.Department:
+    dept = (
+        await session.execute(select(m.Department).where(m.Department.org_id == org_id, m.Department.key == key))
+    ).scalar_one_or_none()
+    if dept is None:
+        fail(NOT_FOUND, f"No department {key!r}", field)
+    return dept
+
+
+async def create_api_token(ctx: Ctx, data: dict) -> tuple[str | None, m.ApiToken | None, list[UserError]]:
+    try:
+        viewer = require_admin(ctx)
+        name = validate.text(data.get("name"), "name", max_len=100, required=True)
+        scope = (data.get("scope") or "READ").lower()
+        if scope not in SCOPES:
+            fail(VALIDATION, "scope must be READ or WRITE", "scope")
+        async with ctx.db.write() as session:
+            department_id = None
+            if data.get("department_key"):
+                department_id = (await department_by_key(session, viewer.org_id, data["department_key"], "departmentKey")).id
+            user = await org_user(session, viewer.org_id, data["user_id"], "userId") if data.get("user_id") else viewer.user
+            token, row = await issue_token(
+                session, user, kind="api", now=ctx.clock(), name=name, scope=scope, department_id=department_id
+            )
+        return token, row, []
+    except UserErrors as exc:
+        return None, None, exc.errors
+
+
+async def revoke_api_token(ctx: Ctx, data: dict) -> tuple[m.ApiToken | None, list[UserError]]:
+    try:
+        viewer = require_admin(ctx)
+        pk = decode(data.get("id"), "ApiToken", "id")
+        async with ctx.db.write() as session:
+            row = await session.get(m.ApiToken, pk)
+            if row is None or row.org_id != viewer.org_id or row.kind != "api":
+                fail(NOT_FOUND, f"No API token with id {data.get('id')!r}", "id")
+            if row.revoked_at is None:
+                row.revoked_at = ctx.clock()
+        return row, []
+    except UserErrors as exc:
+        return None, exc.errors
+
+
+async def list_api_tokens(ctx: Ctx, include_revoked: bool = False) -> list[m.ApiToken]:
+    viewer = require_admin_query(ctx)
+    stmt = select(m.ApiToken).where(m.ApiToken.org_id == viewer.org_id, m.ApiToken.kind == "api")
+    if not include_revoked:
+        stmt = stmt.where(m.ApiToken.revoked_at.is_(None))
+    async with ctx.db.read() as session:
+        return list((await session.execute(stmt.order_by(m.ApiToken.id))).scalars())

@@ -1,0 +1,209 @@
+"""Outgoing webhooks: endpoints admins register, and their delivery log.
+
+Deliveries are derived from the event log: each endpoint keeps `cursor_seq`, the
+last event seq enqueued for it, so nothing is lost across restarts (at-least-once;
+receivers deduplicate on the stable event id "<org_id>:<seq>"). Posting happens in
+api/webhooks.py."""
+import ipaddress
+import json
+import secrets
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from db import models as m
+from resolvers import validate
+from resolvers.context import Ctx
+from resolvers.errors import NOT_FOUND, VALIDATION, UserError, UserErrors, fail
+from resolvers.events import EVENT_TYPES
+from resolvers.ids import decode, to_global
+from resolvers.paging import Page, keyset, page_size, to_page
+from resolvers.tokens import department_by_key, require_admin, require_admin_query
+
+PRIVATE_HOST_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
+
+
+def is_private_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def check_url(url: str | None, *, allow_private: bool, field: str = "url") -> str:
+    """A clean http(s) URL, refusing private-network and loopback targets unless allowed.
+    Host names are resolved again at each delivery (api/webhooks.py), against DNS rebinding."""
+    url = validate.text(url, field, max_len=2000, required=True)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        fail(VALIDATION, "The URL must start with http:// or https:// and name a host", field)
+    try:
+        parts.port
+    except ValueError:
+        fail(VALIDATION, "The URL's port is not valid", field)
+    if parts.username or parts.password:
+        fail(VALIDATION, "Put credentials in the receiver's check of the signature, not in the URL", field)
+    if not allow_private:
+        host = parts.hostname.lower().rstrip(".")
+        try:
+            private = is_private_address(host)
+        except ValueError:
+            private = host == "localhost" or host.endswith(PRIVATE_HOST_SUFFIXES) or "." not in host
+        if private:
+            fail(VALIDATION, "Private-network and loopback addresses are not allowed as webhook targets", field)
+    return url
+
+
+def _event_types(values) -> list[str]:
+    values = list(dict.fromkeys(values or []))
+    unknown = [v for v in values if v not in EVENT_TYPES]
+    if unknown:
+        fail(VALIDATION, f"Unknown event types: {', '.join(unknown)}", "eventTypes")
+    return values
+
+
+async def _department_keys(session, org_id: int, keys) -> list[str]:
+    keys = list(dict.fromkeys(keys or []))
+    for key in keys:
+        await department_by_key(session, org_id, key, "departmentKeys")
+    return keys
+
+
+def matches(webhook: m.Webhook, event: m.Event) -> bool:
+    if webhook.event_types and event.type not in webhook.event_types:
+        return False
+    if webhook.department_keys and not set(webhook.department_keys) & set(event.department_keys or []):
+        return False
+    return True
+
+
+def event_id(event: m.Event) -> str:
+    return f"{event.org_id}:{event.seq}"
+
+
+def event_body(event: m.Event) -> str:
+    """The JSON posted for an event (its exact bytes are signed)."""
+    payload = {
+        "id": event_id(event),
+        "type": event.type,
+        "seq": event.seq,
+        "occurredAt": event.occurred_at.isoformat(),
+        "departmentKeys": list(event.department_keys or []),
+        "changes": event.changes,
+        "opportunityId": to_global("Opportunity", event.opportunity_id) if event.opportunity_id else None,
+        "actorId": to_global("User", event.actor_id) if event.actor_id else None,
+        "taskId": to_global("Task", event.task_id) if event.task_id else None,
+        "commentId": to_global("Comment", event.comment_id) if event.comment_id else None,
+        "handoffId": to_global("Handoff", event.handoff_id) if event.handoff_id else None,
+        "approvalId": to_global("Approval", event.approval_id) if event.approval_id else None,
+    }
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+async def _webhook(session, org_id: int, gid: str) -> m.Webhook:
+    pk = decode(gid, "Webhook", "id")
+    row = await session.get(m.Webhook, pk)
+    if row is None or row.org_id != org_id:
+        fail(NOT_FOUND, f"No webhook with id {gid!r}", "id")
+    return row
+
+
+async def create_webhook(ctx: Ctx, data: dict) -> tuple[m.Webhook | None, str | None, list[UserError]]:
+    try:
+        viewer = require_admin(ctx)
+        url = check_url(data.get("url"), allow_private=ctx.webhook_allow_private)
+        types = _event_types(data.get("event_types"))
+        now = ctx.clock()
+        async with ctx.db.write() as session:
+            keys = await _department_keys(session, viewer.org_id, data.get("department_keys"))
+            org = await session.get(m.Organization, viewer.org_id)
+            secret = "whsec_" + secrets.token_urlsafe(32)
+            row = m.Webhook(
+                org_id=viewer.org_id, url=url, secret=secret, event_types=types, department_keys=keys, enabled=True,
+                # Only events after registration are delivered.
+                cursor_seq=org.event_seq, created_by_id=viewer.id, created_at=now, updated_at=now,
+            )
+            session.add(row)
+            await session.flush()
+        return row, secret, []
+    except UserErrors as exc:
+        return None, None, exc.errors
+
+
+async def update_webhook(ctx: Ctx, data: dict) -> tuple[m.Webhook | None, list[UserError]]:
+    try:
+        viewer = require_admin(ctx)
+        async with ctx.db.write() as session:
+            row = await _webhook(session, viewer.org_id, data.get("id"))
+            if data.get("url") is not None:
+                row.url = check_url(data["url"], allow_private=ctx.webhook_allow_private)
+            if "event_types" in data:
+                row.event_types = _event_types(data["event_types"])
+            if "department_keys" in data:
+                row.department_keys = await _department_keys(session, viewer.org_id, data["department_keys"])
+            if data.get("enabled") is not None:
+                if data["enabled"] and not row.enabled:
+                    row.failing_since = None
+                    row.disabled_at = None
+                    row.disabled_reason = None
+                row.enabled = data["enabled"]
+            row.updated_at = ctx.clock()
+        return row, []
+    except UserErrors as exc:
+        return None, exc.errors
+
+
+async def delete_webhook(ctx: Ctx, data: dict) -> tuple[str | None, list[UserError]]:
+    try:
+        viewer = require_admin(ctx)
+        async with ctx.db.write() as session:
+            row = await _webhook(session, viewer.org_id, data.get("id"))
+            await session.delete(row)
+        return data["id"], []
+    except UserErrors as exc:
+        return None, exc.errors
+
+
+async def redeliver(ctx: Ctx, data: dict) -> tuple[m.WebhookDelivery | None, list[UserError]]:
+    """A fresh delivery of the same event (same event id and body), due now."""
+    try:
+        viewer = require_admin(ctx)
+        pk = decode(data.get("delivery_id"), "WebhookDelivery", "deliveryId")
+        now = ctx.clock()
+        async with ctx.db.write() as session:
+            original = await session.get(m.WebhookDelivery, pk)
+            if original is None or original.org_id != viewer.org_id:
+                fail(NOT_FOUND, f"No delivery with id {data.get('delivery_id')!r}", "deliveryId")
+            webhook = await session.get(m.Webhook, original.webhook_id)
+            if not webhook.enabled:
+                fail(VALIDATION, "The webhook is disabled; enable it first", "deliveryId")
+            row = m.WebhookDelivery(
+                org_id=original.org_id, webhook_id=original.webhook_id, event_seq=original.event_seq,
+                event_id=original.event_id, event_type=original.event_type, body=original.body, status="PENDING",
+                attempts=0, next_attempt_at=now, redelivery_of_id=original.id, created_at=now,
+            )
+            session.add(row)
+            await session.flush()
+        return row, []
+    except UserErrors as exc:
+        return None, exc.errors
+
+
+async def list_webhooks(ctx: Ctx) -> list[m.Webhook]:
+    viewer = require_admin_query(ctx)
+    async with ctx.db.read() as session:
+        return list(
+            (await session.execute(select(m.Webhook).where(m.Webhook.org_id == viewer.org_id).order_by(m.Webhook.id))).scalars()
+        )
+
+
+async def deliveries(ctx: Ctx, webhook_id: int, status: list[str] | None, first: int | None, after: str | None) -> Page:
+    """An endpoint's delivery log, newest first."""
+    require_admin_query(ctx)
+    size = page_size(first, ctx.max_page_size)
+    conds = [m.WebhookDelivery.webhook_id == webhook_id]
+    if status:
+        conds.append(m.WebhookDelivery.status.in_(status))
+    async with ctx.db.read() as session:
+        rows = list((await session.execute(keyset(select(m.WebhookDelivery).where(*conds), m.WebhookDelivery.id, size, after))).scalars())
+    return to_page(rows, size, after)

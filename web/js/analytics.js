@@ -1,0 +1,116 @@
+// Analytics: funnel, win rate, cycle time, loss reasons, turnaround — inline SVG drawn here.
+import { gql } from './api.js';
+import { ANALYTICS } from './queries.js';
+import { esc, money } from './util.js';
+import { onBoardEvent } from './state.js';
+
+const W = 560;
+
+function fmtHours(h) {
+  if (h === null || h === undefined) return '—';
+  if (h < 1) return `${Math.round(h * 60)} min`;
+  if (h < 48) return `${h.toFixed(h < 10 ? 1 : 0)} h`;
+  return `${(h / 24).toFixed(1)} days`;
+}
+const pct = (x) => (x === null || x === undefined ? '—' : `${Math.round(x * 100)}%`);
+
+function trunc(s, n) { s = String(s); return s.length > n ? `${s.slice(0, n - 1)}…` : s; }
+
+function funnelChart(funnel) {
+  const rows = funnel.filter((f) => f.stage.kind !== 'LOST');
+  const max = Math.max(1, ...rows.map((f) => f.entered));
+  const rowH = 44;
+  const left = 110;
+  const barW = W - left - 150;
+  const h = rows.length * rowH + 10;
+  const bars = rows.map((f, i) => {
+    const y = i * rowH + 6;
+    const we = Math.max(2, (f.entered / max) * barW);
+    const wc = Math.max(f.current ? 2 : 0, (f.current / max) * barW);
+    const x0 = left + (barW - we) / 2;
+    const xc = left + (barW - wc) / 2;
+    const conv = f.conversionToNext != null && i < rows.length - 1
+      ? `<text x="${left + barW / 2}" y="${y + rowH - 2}" class="svg-conv" text-anchor="middle">↓ ${pct(f.conversionToNext)} go on</text>` : '';
+    return `
+      <text x="${left - 10}" y="${y + 18}" text-anchor="end" class="svg-label">${esc(trunc(f.stage.name, 14))}</text>
+      <rect x="${x0}" y="${y + 4}" width="${we}" height="22" rx="4" class="bar-entered ${f.stage.kind === 'WON' ? 'won' : ''}"><title>${esc(f.stage.name)}: ${f.entered} entered</title></rect>
+      <rect x="${xc}" y="${y + 4}" width="${wc}" height="22" rx="4" class="bar-current"><title>${esc(f.stage.name)}: ${f.current} there now</title></rect>
+      <text x="${left + barW + 10}" y="${y + 14}" class="svg-value">${f.entered} entered · ${f.current} now</text>
+      <text x="${left + barW + 10}" y="${y + 28}" class="svg-sub">${esc(money(f.amount, 'USD', true))}</text>
+      ${conv}`;
+  }).join('');
+  return `<svg viewBox="0 0 ${W} ${h}" class="chart" role="img" aria-label="Funnel by stage">${bars}</svg>
+    <p class="legend"><span class="key key-entered"></span>ever entered <span class="key key-current"></span>there now</p>`;
+}
+
+function donut(rate) {
+  const r = 52;
+  const c = 2 * Math.PI * r;
+  const v = rate == null ? 0 : Math.max(0, Math.min(1, rate));
+  return `<svg viewBox="0 0 140 140" class="chart donut" role="img" aria-label="Win rate ${pct(rate)}">
+    <circle cx="70" cy="70" r="${r}" class="donut-track" fill="none" stroke-width="16"/>
+    <circle cx="70" cy="70" r="${r}" class="donut-value" fill="none" stroke-width="16" stroke-linecap="round"
+      stroke-dasharray="${(v * c).toFixed(1)} ${c.toFixed(1)}" transform="rotate(-90 70 70)"/>
+    <text x="70" y="76" text-anchor="middle" class="donut-text">${pct(rate)}</text>
+    <text x="70" y="96" text-anchor="middle" class="svg-sub">won of closed</text>
+  </svg>`;
+}
+
+function hbars(items, { unit = '', format = (v) => `${v}${unit}`, cls = '' } = {}) {
+  if (!items.length) return '<p class="muted">No data yet.</p>';
+  const max = Math.max(1e-9, ...items.map((i) => i.value));
+  const rowH = 30;
+  const left = 170;
+  const barW = W - left - 90;
+  const h = items.length * rowH + 6;
+  return `<svg viewBox="0 0 ${W} ${h}" class="chart" role="img">${items.map((it, i) => {
+    const y = i * rowH + 4;
+    const w = Math.max(2, (it.value / max) * barW);
+    return `<text x="${left - 10}" y="${y + 16}" text-anchor="end" class="svg-label">${esc(trunc(it.label, 24))}<title>${esc(it.label)}</title></text>
+      <rect x="${left}" y="${y + 3}" width="${w}" height="18" rx="3" class="bar ${cls}"/>
+      <text x="${left + w + 8}" y="${y + 16}" class="svg-value">${esc(format(it.value))}</text>`;
+  }).join('')}</svg>`;
+}
+
+export function mountAnalytics(view) {
+  let alive = true;
+  view.innerHTML = '<div class="analytics" aria-busy="true"><p class="muted">Loading analytics…</p></div>';
+  const box = view.firstElementChild;
+  async function load() {
+    try {
+      const { analytics: a } = await gql(ANALYTICS);
+      if (!alive) return;
+      const funnel = a.funnel.slice().sort((x, y) => x.stage.position - y.stage.position);
+      const reasons = Object.entries(a.lossReasons || {}).map(([label, value]) => ({ label, value: Number(value) })).sort((x, y) => y.value - x.value);
+      const inStage = funnel.filter((f) => f.medianHoursInStage != null && f.stage.kind === 'OPEN').map((f) => ({ label: f.stage.name, value: f.medianHoursInStage }));
+      const turnaround = [
+        { label: 'Handoff response', value: a.medianHandoffResponseHours },
+        { label: 'Approval decision', value: a.medianApprovalHours },
+      ].filter((t) => t.value != null);
+      box.removeAttribute('aria-busy');
+      box.innerHTML = `
+        <h1>Analytics</h1>
+        <div class="kpis">
+          <div class="kpi"><p class="kpi-label">Win rate</p><p class="kpi-value">${pct(a.winRate)}</p></div>
+          <div class="kpi"><p class="kpi-label">Median cycle time</p><p class="kpi-value">${a.medianCycleDays == null ? '—' : `${a.medianCycleDays.toFixed(1)} days`}</p></div>
+          <div class="kpi"><p class="kpi-label">Handoff response</p><p class="kpi-value">${fmtHours(a.medianHandoffResponseHours)}</p><p class="kpi-sub">median</p></div>
+          <div class="kpi"><p class="kpi-label">Approval turnaround</p><p class="kpi-value">${fmtHours(a.medianApprovalHours)}</p><p class="kpi-sub">median</p></div>
+        </div>
+        <div class="chart-grid">
+          <section class="panel wide" data-testid="chart-funnel"><h2>Funnel by stage</h2>${funnelChart(funnel)}</section>
+          <section class="panel" data-testid="chart-winrate"><h2>Win rate</h2>${donut(a.winRate)}</section>
+          <section class="panel" data-testid="chart-loss"><h2>Why deals were lost</h2>${hbars(reasons, { format: (v) => `${v} deal${v === 1 ? '' : 's'}`, cls: 'bar-loss' })}</section>
+          <section class="panel" data-testid="chart-stage-time"><h2>Median time in stage</h2>${hbars(inStage, { format: fmtHours })}</section>
+          <section class="panel" data-testid="chart-turnaround"><h2>Handoff and approval turnaround</h2>${hbars(turnaround, { format: fmtHours, cls: 'bar-turn' })}</section>
+        </div>`;
+    } catch (err) {
+      if (!alive) return;
+      box.removeAttribute('aria-busy');
+      box.innerHTML = `<h1>Analytics</h1><p class="banner-error">Analytics could not be loaded: ${esc(err.message)}</p>`;
+    }
+  }
+  let t = null;
+  const off = onBoardEvent(() => { clearTimeout(t); t = setTimeout(load, 1500); });
+  load();
+  return () => { alive = false; off(); clearTimeout(t); };
+}

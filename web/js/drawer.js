@@ -1,0 +1,530 @@
+// The card drawer: details and edit, tasks, comments, handoffs, approvals, history.
+import { gql, describeUserErrors } from './api.js';
+import {
+  DETAIL, UPDATE, CREATE_TASK, UPDATE_TASK, ADD_COMMENT, REQUEST_HANDOFF, RESPOND_HANDOFF, REQUEST_APPROVAL, DECIDE_APPROVAL,
+} from './queries.js';
+import { store, onBoardEvent, deptName } from './state.js';
+import { esc, $, $$, money, toast, since, when, day, titleCase, debounce, listWords } from './util.js';
+import { deptChip, priorityLabel, waitBadges } from './ui.js';
+import { moveCard } from './board.js';
+
+let drawer = null;
+let backdrop = null;
+let currentId = null;
+let current = null;
+let tab = 'details';
+let loadToken = 0;
+let lastFocus = null;
+
+const TABS = [
+  ['details', 'Details'], ['tasks', 'Tasks'], ['comments', 'Comments'], ['baton', 'Handoffs & approvals'], ['history', 'History'],
+];
+
+export function initDrawer() {
+  drawer = document.getElementById('drawer');
+  backdrop = document.getElementById('drawer-backdrop');
+  backdrop.addEventListener('click', closeDrawer);
+  drawer.addEventListener('keydown', (e) => { if (e.key === 'Escape' && !e.target.closest('.mention-list')) closeDrawer(); });
+  onBoardEvent((evt) => {
+    if (!currentId) return;
+    if (evt.type === 'RECONNECTED' || evt.opportunity?.id === currentId) refreshSoon();
+  });
+}
+
+const refreshSoon = debounce(() => { if (currentId) load(currentId, true); }, 150);
+
+export function refreshDrawerIfShowing(id) { if (id && id === currentId) refreshSoon(); }
+
+export function openDrawer(id, openTab) {
+  if (!drawer) return;
+  lastFocus = document.activeElement;
+  currentId = id;
+  current = null;
+  if (openTab) tab = openTab;
+  drawer.hidden = false;
+  backdrop.hidden = false;
+  document.body.classList.add('drawer-open');
+  drawer.innerHTML = '<div class="drawer-loading">Loading the card…</div>';
+  drawer.focus();
+  load(id, false);
+}
+
+export function closeDrawer() {
+  if (!drawer || drawer.hidden) return;
+  drawer.hidden = true;
+  backdrop.hidden = true;
+  document.body.classList.remove('drawer-open');
+  currentId = null;
+  current = null;
+  if (lastFocus && document.body.contains(lastFocus)) lastFocus.focus();
+}
+
+async function load(id, quiet) {
+  const mine = ++loadToken;
+  try {
+    const { node } = await gql(DETAIL, { id });
+    if (mine !== loadToken || id !== currentId) return;
+    if (!node) { drawer.innerHTML = `<div class="drawer-loading">This card no longer exists or you cannot see it.</div>`; return; }
+    current = node;
+    render(quiet);
+  } catch (err) {
+    if (mine !== loadToken) return;
+    if (quiet && current) { toast(`The card could not be refreshed: ${err.message}`, 'error'); return; }
+    drawer.innerHTML = `<header class="drawer-head"><h2>Card</h2><button type="button" class="icon-btn" data-close aria-label="Close">×</button></header>
+      <p class="banner-error">The card could not be loaded: ${esc(err.message)}</p>`;
+    $('[data-close]', drawer).addEventListener('click', closeDrawer);
+  }
+}
+
+function render(quiet) {
+  const o = current;
+  // Keep what the user is typing across live refreshes.
+  const drafts = {};
+  if (quiet) {
+    $$('[data-draft]', drawer).forEach((el) => { drafts[el.dataset.draft] = el.value; });
+    const details = $('#details-form', drawer);
+    if (details && details.dataset.dirty === '1') drafts.__detailsDirty = true;
+  }
+  const focusedDraft = document.activeElement?.dataset?.draft;
+  const scroll = $('.drawer-body', drawer)?.scrollTop || 0;
+  drawer.innerHTML = `
+    <header class="drawer-head">
+      <div class="drawer-title">
+        <p class="muted small">${esc(o.account.name)} · ${esc(o.stage.name)}</p>
+        <h2>${esc(o.title)}</h2>
+        <p class="drawer-sub">${o.amount != null ? `<strong>${esc(money(o.amount, o.currency))}</strong>` : '<span class="muted">No amount</span>'}
+          <span class="prio prio-${esc(o.priority)}">${esc(priorityLabel(o.priority))}</span> ${deptChip(o.department)}
+          <span class="muted">Owner ${esc(o.owner.name)}</span></p>
+        <div class="waits">${waitBadges(o)}</div>
+      </div>
+      <button type="button" class="icon-btn" data-close aria-label="Close the card">×</button>
+    </header>
+    <nav class="tabs" role="tablist">
+      ${TABS.map(([k, label]) => `<button type="button" role="tab" data-tab="${k}" aria-selected="${tab === k}" class="${tab === k ? 'active' : ''}">${esc(label)}${tabCount(k)}</button>`).join('')}
+    </nav>
+    <div class="drawer-body">
+      <section class="pane" data-pane="details" ${tab === 'details' ? '' : 'hidden'}>${detailsPane(o)}</section>
+      <section class="pane" data-pane="tasks" ${tab === 'tasks' ? '' : 'hidden'}>${tasksPane(o)}</section>
+      <section class="pane" data-pane="comments" ${tab === 'comments' ? '' : 'hidden'}>${commentsPane(o)}</section>
+      <section class="pane" data-pane="baton" ${tab === 'baton' ? '' : 'hidden'}>${handoffsPane(o)}${approvalsPane(o)}</section>
+      <section class="pane" data-pane="history" ${tab === 'history' ? '' : 'hidden'}>${historyPane(o)}</section>
+    </div>`;
+  $('[data-close]', drawer).addEventListener('click', closeDrawer);
+  $$('[role=tab]', drawer).forEach((b) => b.addEventListener('click', () => {
+    tab = b.dataset.tab;
+    $$('[role=tab]', drawer).forEach((x) => { x.classList.toggle('active', x === b); x.setAttribute('aria-selected', String(x === b)); });
+    $$('.pane', drawer).forEach((p) => { p.hidden = p.dataset.pane !== tab; });
+  }));
+  for (const [k, v] of Object.entries(drafts)) {
+    const el = $(`[data-draft="${k}"]`, drawer);
+    if (el) el.value = v;
+  }
+  if (drafts.__detailsDirty) $('#details-note', drawer).textContent = 'Someone changed this card while you were editing; saving will tell you if your edit conflicts.';
+  if (focusedDraft) $(`[data-draft="${focusedDraft}"]`, drawer)?.focus();
+  $('.drawer-body', drawer).scrollTop = scroll;
+  wireDetails();
+  wireTasks();
+  wireComments();
+  wireBaton();
+}
+
+function tabCount(k) {
+  const o = current;
+  const n = k === 'tasks' ? o.tasks.edges.filter((e) => !['DONE', 'CANCELLED'].includes(e.node.status)).length
+    : k === 'comments' ? o.comments.edges.length
+      : k === 'baton' ? o.handoffs.filter((h) => h.status === 'PENDING').length + o.approvals.filter((a) => a.status === 'PENDING').length : 0;
+  return n ? ` <span class="count-pill">${n}</span>` : '';
+}
+
+// ------------------------------------------------------------- details
+
+function detailsPane(o) {
+  const opt = (v, label, sel) => `<option value="${esc(v)}"${sel ? ' selected' : ''}>${esc(label)}</option>`;
+  return `
+    <dl class="facts">
+      <dt>Stage</dt><dd>${esc(o.stage.name)} <span class="muted">since ${esc(since(o.stageEnteredAt))}</span></dd>
+      <dt>Holds the baton</dt><dd>${esc(o.department.name)}</dd>
+      <dt>Expected close</dt><dd>${o.expectedCloseDate ? esc(day(o.expectedCloseDate)) : '<span class="muted">not set</span>'}</dd>
+      <dt>Last activity</dt><dd>${esc(when(o.lastActivityAt))}</dd>
+      ${o.lostReason ? `<dt>Lost because</dt><dd>${esc(o.lostReason)}</dd>` : ''}
+      ${o.account.industry || o.account.region ? `<dt>Account</dt><dd>${esc([o.account.industry, o.account.region].filter(Boolean).join(' · '))}</dd>` : ''}
+    </dl>
+    <div class="move-row">
+      <label>Move to <select id="drawer-move" aria-label="Move to stage">${store.stages.map((s) => opt(s.key, s.name, s.key === o.stage.key)).join('')}</select></label>
+    </div>
+    <form class="grid-form" id="details-form">
+      <label class="wide">Title <input name="title" value="${esc(o.title)}" required maxlength="200"></label>
+      <label>Amount (${esc(o.currency)}) <input name="amount" type="number" min="0" step="any" value="${esc(o.amount ?? '')}"></label>
+      <label>Probability % <input name="probability" type="number" min="0" max="100" value="${esc(o.probability ?? '')}"></label>
+      <label>Expected close <input name="expectedCloseDate" type="date" value="${esc(o.expectedCloseDate ?? '')}"></label>
+      <label>Priority <select name="priority">${['LOW', 'MEDIUM', 'HIGH', 'URGENT'].map((p) => opt(p, priorityLabel(p), o.priority === p)).join('')}</select></label>
+      <label>Owner <select name="ownerId">${store.users.map((u) => opt(u.id, `${u.name} (${u.department.name})`, u.id === o.owner.id)).join('')}</select></label>
+      <label>Tags <input name="tags" value="${esc((o.tags || []).join(', '))}" placeholder="comma, separated"></label>
+      <label class="wide">Next step <input name="nextStep" value="${esc(o.nextStep ?? '')}" maxlength="500"></label>
+      <p class="form-note wide" id="details-note" role="status"></p>
+      <div class="actions wide"><button type="submit" class="btn btn-primary">Save changes</button></div>
+    </form>`;
+}
+
+function wireDetails() {
+  const form = $('#details-form', drawer);
+  const note = $('#details-note', drawer);
+  form.addEventListener('input', () => { form.dataset.dirty = '1'; });
+  $('#drawer-move', drawer).addEventListener('change', async (e) => {
+    const key = e.target.value;
+    if (key === current.stage.key) return;
+    await moveCard(current.id, key);
+    refreshSoon();
+  });
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const o = current;
+    const input = { id: o.id, version: o.version };
+    const title = form.title.value.trim();
+    if (!title) { note.textContent = 'A card needs a title.'; return; }
+    if (title !== o.title) input.title = title;
+    if (form.amount.value !== String(o.amount ?? '')) { if (form.amount.value) input.amount = form.amount.value; }
+    if (form.probability.value !== String(o.probability ?? '') && form.probability.value !== '') input.probability = Number(form.probability.value);
+    if (form.expectedCloseDate.value && form.expectedCloseDate.value !== (o.expectedCloseDate ?? '')) input.expectedCloseDate = form.expectedCloseDate.value;
+    if (form.priority.value !== o.priority) input.priority = form.priority.value;
+    if (form.ownerId.value !== o.owner.id) input.ownerId = form.ownerId.value;
+    const tags = form.tags.value.split(',').map((t) => t.trim().replace(/^#/, '')).filter(Boolean);
+    if (tags.join(',') !== (o.tags || []).join(',')) input.tags = tags;
+    if (form.nextStep.value.trim() !== (o.nextStep ?? '')) input.nextStep = form.nextStep.value.trim();
+    if (Object.keys(input).length === 2) { note.textContent = 'Nothing to save.'; return; }
+    try {
+      const { updateOpportunity: res } = await gql(UPDATE, { input });
+      const err = res.userErrors?.[0];
+      if (err?.code === 'CONFLICT') {
+        form.dataset.dirty = '';
+        toast('Someone else changed this card while you were editing. It now shows their version; make your change again if it still applies.', 'warn', 8000);
+        await load(o.id, false);
+        return;
+      }
+      if (err) { note.textContent = describeUserErrors(res.userErrors); return; }
+      form.dataset.dirty = '';
+      toast('Saved.', 'ok', 2000);
+      await load(o.id, false);
+    } catch (err2) { note.textContent = err2.message; }
+  });
+}
+
+// ------------------------------------------------------------- tasks
+
+function userOptions(selectedId, blank = 'Unassigned') {
+  return `<option value="">${esc(blank)}</option>` + store.users.map((u) => `<option value="${esc(u.id)}"${u.id === selectedId ? ' selected' : ''}>${esc(u.name)} · ${esc(u.department.name)}</option>`).join('');
+}
+
+function tasksPane(o) {
+  const tasks = o.tasks.edges.map((e) => e.node);
+  const rows = tasks.map((t) => `
+    <li class="task ${t.status === 'DONE' ? 'done' : ''} ${t.overdue ? 'overdue' : ''}" data-task="${esc(t.id)}" data-version="${t.version}">
+      <label class="check task-done"><input type="checkbox" ${t.status === 'DONE' ? 'checked' : ''} ${t.status === 'CANCELLED' ? 'disabled' : ''} aria-label="Done: ${esc(t.title)}">
+        <span class="task-title">${esc(t.title)}</span></label>
+      <span class="task-meta">${esc(t.department.name)}${t.dueAt ? ` · due ${esc(when(t.dueAt))}` : ''}${t.overdue ? ' · <strong class="overdue-text">overdue</strong>' : ''}${t.status === 'CANCELLED' ? ' · cancelled' : ''}</span>
+      <select class="task-assignee" aria-label="Assignee of ${esc(t.title)}">${userOptions(t.assignee?.id)}</select>
+    </li>`).join('');
+  return `
+    <ul class="task-list">${rows || '<li class="empty">No tasks yet.</li>'}</ul>
+    <form class="inline-form" id="task-form">
+      <input name="title" placeholder="New task" required aria-label="Task title" data-draft="task-title">
+      <select name="assigneeId" aria-label="Assignee">${userOptions(null)}</select>
+      <input name="dueAt" type="datetime-local" aria-label="Due">
+      <button class="btn" type="submit">Add task</button>
+      <p class="form-error" role="alert"></p>
+    </form>`;
+}
+
+function wireTasks() {
+  $$('.task', drawer).forEach((li) => {
+    const id = li.dataset.task;
+    const version = Number(li.dataset.version);
+    $('input[type=checkbox]', li).addEventListener('change', (e) => updateTask({ id, version, status: e.target.checked ? 'DONE' : 'OPEN' }));
+    $('.task-assignee', li).addEventListener('change', (e) => updateTask({ id, version, assigneeId: e.target.value || null }));
+  });
+  const form = $('#task-form', drawer);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const input = { opportunityId: current.id, title: form.title.value.trim() };
+    if (!input.title) return;
+    if (form.assigneeId.value) input.assigneeId = form.assigneeId.value;
+    if (form.dueAt.value) input.dueAt = new Date(form.dueAt.value).toISOString();
+    try {
+      const { createTask: res } = await gql(CREATE_TASK, { input });
+      if (res.userErrors?.length) { $('.form-error', form).textContent = describeUserErrors(res.userErrors); return; }
+      form.title.value = '';
+      await load(current.id, true);
+    } catch (err) { $('.form-error', form).textContent = err.message; }
+  });
+}
+
+async function updateTask(input) {
+  try {
+    const { updateTask: res } = await gql(UPDATE_TASK, { input });
+    const err = res.userErrors?.[0];
+    if (err?.code === 'CONFLICT') toast('Someone else changed that task; it now shows their version.', 'warn');
+    else if (err) toast(describeUserErrors(res.userErrors), 'error');
+  } catch (err) { toast(err.message, 'error'); }
+  await load(current.id, true);
+}
+
+// ------------------------------------------------------------- comments
+
+function commentBody(text) {
+  return esc(text).replace(/(^|\s)@([a-z0-9_]+)/gi, '$1<span class="mention">@$2</span>');
+}
+
+function commentsPane(o) {
+  const items = o.comments.edges.map((e) => e.node);
+  return `
+    <ol class="comments">${items.map((c) => `
+      <li class="comment"><p class="comment-head"><strong>${esc(c.author.name)}</strong> <span class="muted">${esc(when(c.createdAt))}</span></p>
+        <p class="comment-body">${commentBody(c.body)}</p></li>`).join('') || '<li class="empty">No comments yet.</li>'}</ol>
+    <form class="comment-form" id="comment-form">
+      <div class="mention-wrap">
+        <textarea name="body" rows="3" placeholder="Write a comment — type @ to mention someone" aria-label="Comment" data-draft="comment" aria-autocomplete="list"></textarea>
+        <ul class="mention-list" role="listbox" hidden></ul>
+      </div>
+      <div class="actions"><button class="btn btn-primary" type="submit">Comment</button></div>
+      <p class="form-error" role="alert"></p>
+    </form>`;
+}
+
+function wireComments() {
+  const form = $('#comment-form', drawer);
+  const area = form.body;
+  const list = $('.mention-list', form);
+  let matches = [];
+  let active = 0;
+  let start = -1;
+  const hide = () => { list.hidden = true; matches = []; };
+  const show = () => {
+    list.innerHTML = matches.map((u, i) => `<li role="option" data-i="${i}" class="${i === active ? 'active' : ''}" aria-selected="${i === active}">
+      <strong>@${esc(u.handle)}</strong> <span class="muted">${esc(u.name)} · ${esc(u.department.name)}</span></li>`).join('');
+    list.hidden = matches.length === 0;
+  };
+  const pick = (i) => {
+    const u = matches[i];
+    if (!u) return;
+    const caret = area.selectionStart;
+    area.value = `${area.value.slice(0, start)}@${u.handle} ${area.value.slice(caret)}`;
+    const pos = start + u.handle.length + 2;
+    area.setSelectionRange(pos, pos);
+    hide();
+    area.focus();
+  };
+  area.addEventListener('input', () => {
+    const upto = area.value.slice(0, area.selectionStart);
+    const m = /(^|\s)@([a-z0-9_]*)$/i.exec(upto);
+    if (!m) { hide(); return; }
+    start = upto.length - m[2].length - 1;
+    const q = m[2].toLowerCase();
+    matches = store.users.filter((u) => u.handle.toLowerCase().startsWith(q) || u.name.toLowerCase().includes(q)).slice(0, 6);
+    active = 0;
+    show();
+  });
+  area.addEventListener('keydown', (e) => {
+    if (list.hidden) {
+      if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); form.requestSubmit(); }
+      return;
+    }
+    if (e.key === 'ArrowDown') { e.preventDefault(); active = (active + 1) % matches.length; show(); }
+    else if (e.key === 'ArrowUp') { e.preventDefault(); active = (active - 1 + matches.length) % matches.length; show(); }
+    else if (e.key === 'Enter' || e.key === 'Tab') { e.preventDefault(); pick(active); }
+    else if (e.key === 'Escape') { e.preventDefault(); e.stopPropagation(); hide(); }
+  });
+  list.addEventListener('mousedown', (e) => { const li = e.target.closest('li'); if (li) { e.preventDefault(); pick(Number(li.dataset.i)); } });
+  area.addEventListener('blur', () => setTimeout(hide, 150));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const body = area.value.trim();
+    if (!body) return;
+    try {
+      const { addComment: res } = await gql(ADD_COMMENT, { input: { opportunityId: current.id, body } });
+      if (res.userErrors?.length) { $('.form-error', form).textContent = describeUserErrors(res.userErrors); return; }
+      area.value = '';
+      await load(current.id, true);
+    } catch (err) { $('.form-error', form).textContent = err.message; }
+  });
+}
+
+// ------------------------------------------------------------- handoffs & approvals
+
+const STATUS_WORD = { PENDING: 'Pending', ACCEPTED: 'Accepted', DECLINED: 'Declined', CANCELLED: 'Cancelled', APPROVED: 'Approved', REJECTED: 'Rejected' };
+
+function handoffsPane(o) {
+  const mine = store.viewer.department.key;
+  const rows = o.handoffs.slice().reverse().map((h) => `
+    <li class="handoff status-${esc(h.status)}" data-handoff="${esc(h.id)}" data-testid="handoff">
+      <p><strong>${esc(h.fromDepartment.name)} → ${esc(h.toDepartment.name)}</strong>
+        <span class="status status-${esc(h.status)}">${esc(STATUS_WORD[h.status] || h.status)}</span></p>
+      <p class="muted small">Asked by ${esc(h.requestedBy.name)} ${esc(since(h.createdAt))} ago${h.assignee ? ` for ${esc(h.assignee.name)}` : ''}${h.respondedAt ? ` · answered ${esc(when(h.respondedAt))}` : h.status === 'PENDING' ? ` · waiting ${esc(since(h.createdAt))}` : ''}</p>
+      ${h.note ? `<p class="note">“${esc(h.note)}”</p>` : ''}
+      ${h.responseNote ? `<p class="note">Reply: “${esc(h.responseNote)}”</p>` : ''}
+      ${h.status === 'PENDING' && h.toDepartment.key === mine ? respondForm(h) : ''}
+    </li>`).join('');
+  const opts = store.departments.filter((d) => d.key !== o.department.key).map((d) => `<option value="${esc(d.key)}">${esc(d.name)}</option>`).join('');
+  return `
+    <h3 class="pane-title">Handoffs</h3>
+    <ul class="handoffs">${rows || '<li class="empty">No handoffs yet.</li>'}</ul>
+    <form class="inline-form" id="handoff-form" data-testid="handoff-form">
+      <label>Hand the baton to <select name="toDepartmentKey" data-testid="handoff-department">${opts}</select></label>
+      <input name="note" placeholder="Note (what you need)" aria-label="Handoff note" data-draft="handoff-note">
+      <button class="btn" type="submit" data-testid="request-handoff">Request handoff</button>
+      <p class="form-error" role="alert"></p>
+    </form>`;
+}
+
+export function respondForm(h) {
+  return `<div class="respond" data-respond="${esc(h.id)}">
+      <input name="note" placeholder="Reply (optional)" aria-label="Reply note">
+      <button type="button" class="btn btn-primary" data-accept="1" data-testid="handoff-accept">Accept</button>
+      <button type="button" class="btn btn-danger" data-accept="0" data-testid="handoff-decline">Decline</button>
+    </div>`;
+}
+
+export function openStepFor(approval, deptKey) {
+  if (approval.status !== 'PENDING') return null;
+  return approval.steps.find((s) => s.status === 'PENDING' && s.openedAt && s.department.key === deptKey) || null;
+}
+
+export function stepsMarkup(a) {
+  return `<ol class="steps">${a.steps.slice().sort((x, y) => x.position - y.position).map((s) => {
+    const state = s.status === 'PENDING' ? (s.openedAt ? 'open' : 'waiting') : s.status.toLowerCase();
+    const words = s.status === 'PENDING'
+      ? (s.openedAt ? `open · waiting ${since(s.openedAt)}` : 'waits for the step before')
+      : `${STATUS_WORD[s.status] || s.status}${s.decidedBy ? ` by ${s.decidedBy.name}` : ''}${s.decidedAt ? ` · ${when(s.decidedAt)}` : ''}`;
+    return `<li class="step step-${state}" data-testid="approval-step" data-department="${esc(s.department.key)}" data-status="${esc(s.status)}">
+      <span class="step-dot" aria-hidden="true"></span><strong>${esc(s.department.name)}</strong> <span class="muted">${esc(words)}</span>
+      ${s.comment ? `<p class="note">“${esc(s.comment)}”</p>` : ''}</li>`;
+  }).join('')}</ol>`;
+}
+
+export function decideForm(a) {
+  return `<div class="decide" data-decide="${esc(a.id)}">
+      <textarea name="comment" rows="2" placeholder="Comment for the record" aria-label="Approval comment"></textarea>
+      <div class="actions">
+        <button type="button" class="btn btn-primary" data-approve="1" data-testid="approve">Approve</button>
+        <button type="button" class="btn btn-danger" data-approve="0" data-testid="reject">Reject</button>
+      </div>
+    </div>`;
+}
+
+function approvalsPane(o) {
+  const mine = store.viewer.department.key;
+  const rows = o.approvals.slice().reverse().map((a) => `
+    <li class="approval status-${esc(a.status)}" data-approval="${esc(a.id)}" data-testid="approval" data-status="${esc(a.status)}">
+      <p><strong>${esc(titleCase(a.kind))} approval</strong> <span class="status status-${esc(a.status)}" data-testid="approval-status">${esc(STATUS_WORD[a.status] || a.status)}</span>
+        <span class="muted small">${a.mode === 'SEQUENTIAL' ? 'in order' : 'in parallel'} · asked by ${esc(a.requestedBy.name)} ${esc(since(a.createdAt))} ago</span></p>
+      ${stepsMarkup(a)}
+      ${openStepFor(a, mine) ? decideForm(a) : ''}
+    </li>`).join('');
+  const kinds = new Set(['contract', 'discount', 'pricing']);
+  store.stages.forEach((s) => (s.requiredApprovals || []).forEach((k) => kinds.add(k)));
+  return `
+    <h3 class="pane-title">Approvals</h3>
+    <ul class="approvals">${rows || '<li class="empty">No approvals requested.</li>'}</ul>
+    <form class="stack" id="approval-form" data-testid="approval-form">
+      <div class="inline-form">
+        <label>Request <input name="kind" list="approval-kinds" value="contract" size="10" aria-label="Approval kind" data-testid="approval-kind"></label>
+        <datalist id="approval-kinds">${[...kinds].map((k) => `<option value="${esc(k)}">`).join('')}</datalist>
+        <select name="mode" aria-label="Order"><option value="SEQUENTIAL">in order</option><option value="PARALLEL">in parallel</option></select>
+      </div>
+      <div class="dept-picks" aria-label="Approving departments">${store.departments.map((d) => `<label class="check"><input type="checkbox" name="dept" value="${esc(d.key)}" ${['legal', 'finance'].includes(d.key) ? 'checked' : ''}> ${esc(d.name)}</label>`).join('')}</div>
+      <input name="comment" placeholder="Comment (optional)" aria-label="Approval request comment" data-draft="approval-comment">
+      <div class="actions"><button class="btn" type="submit" data-testid="request-approval">Request approval</button></div>
+      <p class="form-error" role="alert"></p>
+    </form>`;
+}
+
+/** Wire accept/decline and approve/reject buttons inside `scope`; `after` runs on success. */
+export function wireDecisions(scope, after) {
+  $$('[data-respond]', scope).forEach((box) => {
+    $$('button[data-accept]', box).forEach((btn) => btn.addEventListener('click', async () => {
+      const accept = btn.dataset.accept === '1';
+      $$('button', box).forEach((b) => { b.disabled = true; });
+      try {
+        const { respondHandoff: res } = await gql(RESPOND_HANDOFF, { input: { id: box.dataset.respond, accept, note: $('input', box).value.trim() || null } });
+        if (res.userErrors?.length) throw new Error(describeUserErrors(res.userErrors));
+        toast(accept ? 'Handoff accepted: your department holds the baton.' : 'Handoff declined.', 'ok');
+        after();
+      } catch (err) { toast(`The handoff could not be answered: ${err.message}`, 'error'); $$('button', box).forEach((b) => { b.disabled = false; }); }
+    }));
+  });
+  $$('[data-decide]', scope).forEach((box) => {
+    $$('button[data-approve]', box).forEach((btn) => btn.addEventListener('click', async () => {
+      const approve = btn.dataset.approve === '1';
+      const comment = $('textarea', box).value.trim();
+      if (!approve && !comment) { toast('Say why you reject it, so the requester knows what to change.', 'warn'); $('textarea', box).focus(); return; }
+      $$('button', box).forEach((b) => { b.disabled = true; });
+      try {
+        const { decideApproval: res } = await gql(DECIDE_APPROVAL, { input: { id: box.dataset.decide, approve, comment: comment || null } });
+        if (res.userErrors?.length) throw new Error(describeUserErrors(res.userErrors));
+        toast(approve ? 'Approved.' : 'Rejected.', 'ok');
+        after();
+      } catch (err) { toast(`The decision was not recorded: ${err.message}`, 'error'); $$('button', box).forEach((b) => { b.disabled = false; }); }
+    }));
+  });
+}
+
+function wireBaton() {
+  wireDecisions(drawer, () => load(current.id, true));
+  const hf = $('#handoff-form', drawer);
+  hf.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const input = { opportunityId: current.id, toDepartmentKey: hf.toDepartmentKey.value };
+    if (hf.note.value.trim()) input.note = hf.note.value.trim();
+    try {
+      const { requestHandoff: res } = await gql(REQUEST_HANDOFF, { input });
+      if (res.userErrors?.length) { $('.form-error', hf).textContent = describeUserErrors(res.userErrors); return; }
+      hf.note.value = '';
+      toast(`Asked ${deptName(input.toDepartmentKey)} to take the baton.`, 'ok');
+      await load(current.id, true);
+    } catch (err) { $('.form-error', hf).textContent = err.message; }
+  });
+  const af = $('#approval-form', drawer);
+  af.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const keys = $$('input[name=dept]:checked', af).map((i) => i.value);
+    const kind = af.kind.value.trim();
+    if (!kind) { $('.form-error', af).textContent = 'Name the kind of approval (e.g. contract).'; return; }
+    if (!keys.length) { $('.form-error', af).textContent = 'Pick at least one approving department.'; return; }
+    const input = { opportunityId: current.id, kind, departmentKeys: keys, mode: af.mode.value };
+    if (af.comment.value.trim()) input.comment = af.comment.value.trim();
+    try {
+      const { requestApproval: res } = await gql(REQUEST_APPROVAL, { input });
+      if (res.userErrors?.length) { $('.form-error', af).textContent = describeUserErrors(res.userErrors); return; }
+      af.comment.value = '';
+      toast(`Requested ${kind} approval from ${listWords(keys.map(deptName))}.`, 'ok');
+      await load(current.id, true);
+    } catch (err) { $('.form-error', af).textContent = err.message; }
+  });
+}
+
+// ------------------------------------------------------------- history
+
+const EVENT_WORDS = {
+  OPPORTUNITY_CREATED: 'created the card', OPPORTUNITY_UPDATED: 'edited the card', OPPORTUNITY_MOVED: 'moved the card',
+  OPPORTUNITY_LOST: 'marked it lost', TASK_CREATED: 'added a task', TASK_UPDATED: 'updated a task', COMMENT_ADDED: 'commented',
+  HANDOFF_REQUESTED: 'requested a handoff', HANDOFF_RESOLVED: 'answered a handoff', APPROVAL_REQUESTED: 'requested an approval',
+  APPROVAL_DECIDED: 'decided an approval', ALERT_RAISED: 'raised an alert',
+};
+
+function fmtValue(v) {
+  if (v === null || v === undefined || v === '') return '—';
+  if (Array.isArray(v)) return v.join(', ') || '—';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+function historyPane(o) {
+  const items = o.history.edges.map((e) => e.node);
+  return `<ol class="timeline">${items.map((ev) => {
+    const changes = ev.changes && typeof ev.changes === 'object' ? Object.entries(ev.changes) : [];
+    return `<li class="tl-item tl-${esc(ev.type)}">
+      <span class="tl-dot" aria-hidden="true"></span>
+      <p><strong>${esc(ev.actor?.name || 'Baton')}</strong> ${esc(EVENT_WORDS[ev.type] || titleCase(ev.type))} <span class="muted small">${esc(when(ev.occurredAt))}</span></p>
+      ${changes.length ? `<ul class="changes">${changes.map(([k, v]) => `<li><span class="muted">${esc(k)}:</span> ${Array.isArray(v) && v.length === 2 ? `${esc(fmtValue(v[0]))} → ${esc(fmtValue(v[1]))}` : esc(fmtValue(v))}</li>`).join('')}</ul>` : ''}
+    </li>`;
+  }).join('') || '<li class="empty">No history yet.</li>'}</ol>`;
+}

@@ -1,0 +1,96 @@
+// Inbox: unread badge (live via notificationAdded), list, mark read.
+import { gql, subscribe, describeUserErrors } from './api.js';
+import { NOTIFICATIONS, UNREAD, MARK_READ, NOTIFICATION_ADDED } from './queries.js';
+import { esc, $, $$, when, toast } from './util.js';
+import { openDrawer } from './drawer.js';
+
+let unread = 0;
+let dispose = null;
+let retry = null;
+let listRefresh = null;
+
+function setCount(n) {
+  unread = Math.max(0, n);
+  const el = document.querySelector('[data-testid="inbox-count"]');
+  if (el) {
+    el.textContent = unread > 99 ? '99+' : String(unread);
+    el.dataset.count = String(unread);
+    el.closest('a')?.setAttribute('aria-label', `Inbox, ${unread} unread`);
+  }
+}
+
+export async function startInbox() {
+  stopInbox();
+  try {
+    const { notifications } = await gql(UNREAD);
+    setCount(notifications.unreadCount);
+  } catch (err) { console.warn('Inbox unavailable:', err.message); }
+  const go = () => {
+    dispose = subscribe({ query: NOTIFICATION_ADDED }, {
+      next(result) {
+        const n = result.data?.notificationAdded;
+        if (!n) return;
+        if (!n.read) setCount(unread + 1);
+        toast(n.message, 'info');
+        if (listRefresh) listRefresh();
+      },
+      error(err) { console.warn('notificationAdded failed', err); retry = setTimeout(go, 5000); },
+      complete() {},
+    });
+  };
+  go();
+}
+
+export function stopInbox() {
+  clearTimeout(retry);
+  if (dispose) { dispose(); dispose = null; }
+}
+
+export function mountInbox(view) {
+  let alive = true;
+  view.innerHTML = `
+    <div class="inbox-head"><h1>Inbox</h1><button type="button" class="btn" id="mark-all" data-testid="mark-all-read">Mark all read</button></div>
+    <ul class="inbox" id="inbox-list" aria-busy="true"><li class="empty">Loading…</li></ul>`;
+  const list = $('#inbox-list', view);
+  async function load() {
+    try {
+      const { notifications } = await gql(NOTIFICATIONS);
+      if (!alive) return;
+      setCount(notifications.unreadCount);
+      list.removeAttribute('aria-busy');
+      list.innerHTML = notifications.edges.map(({ node: n }) => `
+        <li class="note-item ${n.read ? 'read' : 'unread'}" data-testid="notification" data-id="${esc(n.id)}">
+          <span class="kind kind-${esc(n.kind)}">${esc(n.kind)}</span>
+          <div class="note-main"><p>${esc(n.message)}</p>
+            <p class="muted small">${esc(when(n.createdAt))}${n.opportunity ? ` · <button type="button" class="link" data-open="${esc(n.opportunity.id)}">${esc(n.opportunity.title)}</button>` : ''}</p></div>
+          ${n.read ? '' : `<button type="button" class="btn btn-ghost" data-read="${esc(n.id)}">Mark read</button>`}
+        </li>`).join('') || '<li class="empty">Nothing here. Mentions, handoffs, approvals and alerts will show up here.</li>';
+    } catch (err) {
+      if (!alive) return;
+      list.removeAttribute('aria-busy');
+      list.innerHTML = `<li class="banner-error">The inbox could not be loaded: ${esc(err.message)}</li>`;
+    }
+  }
+  async function mark(ids) {
+    try {
+      const { markNotificationsRead: res } = await gql(MARK_READ, { input: ids ? { ids } : {} });
+      if (res.userErrors?.length) { toast(describeUserErrors(res.userErrors), 'error'); return; }
+      setCount(res.unreadCount);
+      load();
+    } catch (err) { toast(`Could not mark read: ${err.message}`, 'error'); }
+  }
+  list.addEventListener('click', (e) => {
+    const r = e.target.closest('[data-read]');
+    if (r) { mark([r.dataset.read]); return; }
+    const o = e.target.closest('[data-open]');
+    if (o) {
+      const item = o.closest('[data-id]');
+      if (item?.classList.contains('unread')) mark([item.dataset.id]);
+      openDrawer(o.dataset.open);
+    }
+  });
+  $('#mark-all', view).addEventListener('click', () => mark(null));
+  listRefresh = load;
+  load();
+  return () => { alive = false; listRefresh = null; };
+}

@@ -1,0 +1,101 @@
+// Department lens: what waits on one department — handoffs to it, its open approval steps, its tasks.
+import { gql } from './api.js';
+import { LENS, UPDATE_TASK } from './queries.js';
+import { store, onBoardEvent, deptName } from './state.js';
+import { esc, $, $$, since, when, money, debounce, toast, titleCase } from './util.js';
+import { openDrawer, respondForm, decideForm, stepsMarkup, openStepFor, wireDecisions } from './drawer.js';
+
+export function mountLens(view, deptKey) {
+  let alive = true;
+  const mine = deptKey === store.viewer.department.key;
+  view.innerHTML = `
+    <div class="lens-head">
+      <nav class="dept-tabs" aria-label="Department queues">
+        ${store.departments.map((d) => `<a href="#/lens/${esc(d.key)}" class="dept-tab dept-${esc(d.key)} ${d.key === deptKey ? 'active' : ''}" data-testid="lens-${esc(d.key)}">${esc(d.name)}${d.key === store.viewer.department.key ? ' <span class="muted">(you)</span>' : ''}</a>`).join('')}
+      </nav>
+      <h1 class="lens-title">Waiting on ${esc(deptName(deptKey))}</h1>
+    </div>
+    <div class="lens" id="lens" data-testid="lens" data-department="${esc(deptKey)}" aria-busy="true">
+      <section class="lens-col"><h2>Handoffs <span class="count-pill" id="n-handoffs">…</span></h2><ul id="lens-handoffs" class="lens-list"></ul></section>
+      <section class="lens-col"><h2>Approvals <span class="count-pill" id="n-approvals">…</span></h2><ul id="lens-approvals" class="lens-list"></ul></section>
+      <section class="lens-col"><h2>Tasks <span class="count-pill" id="n-tasks">…</span></h2><ul id="lens-tasks" class="lens-list"></ul></section>
+    </div>`;
+  const lens = $('#lens', view);
+
+  async function load() {
+    try {
+      const data = await gql(LENS, { dept: deptKey });
+      if (!alive) return;
+      render(data);
+      lens.removeAttribute('aria-busy');
+      $('.banner-error', view)?.remove();
+    } catch (err) {
+      if (!alive) return;
+      lens.removeAttribute('aria-busy');
+      let b = $('.banner-error', view);
+      if (!b) { b = document.createElement('p'); b.className = 'banner-error'; lens.before(b); }
+      b.textContent = `This queue could not be loaded: ${err.message}`;
+    }
+  }
+
+  function cardLine(o) {
+    return `<button type="button" class="link open-card" data-open="${esc(o.id)}">${esc(o.title)}</button>
+      <span class="muted small">${esc(o.account?.name || '')}${o.amount != null ? ` · ${esc(money(o.amount, o.currency))}` : ''}${o.stage ? ` · ${esc(o.stage.name)}` : ''}</span>`;
+  }
+
+  function render(data) {
+    const opps = data.opportunities.edges.map((e) => e.node);
+    const handoffs = [];
+    const approvals = [];
+    for (const o of opps) {
+      for (const h of o.handoffs) if (h.status === 'PENDING' && h.toDepartment.key === deptKey) handoffs.push({ o, h });
+      for (const a of o.approvals) {
+        const step = openStepFor(a, deptKey);
+        if (step) approvals.push({ o, a, step });
+      }
+    }
+    handoffs.sort((x, y) => x.h.createdAt.localeCompare(y.h.createdAt));
+    approvals.sort((x, y) => x.step.openedAt.localeCompare(y.step.openedAt));
+    const tasks = data.tasks.edges.map((e) => e.node).sort((x, y) => (y.overdue - x.overdue) || String(x.dueAt || '9').localeCompare(String(y.dueAt || '9')));
+    $('#n-handoffs', view).textContent = handoffs.length;
+    $('#n-approvals', view).textContent = approvals.length;
+    $('#n-tasks', view).textContent = tasks.length;
+    $('#lens-handoffs', view).innerHTML = handoffs.map(({ o, h }) => `
+      <li class="lens-item" data-testid="lens-handoff" data-id="${esc(o.id)}">
+        ${cardLine(o)}
+        <p class="small">From <strong>${esc(h.fromDepartment.name)}</strong> (${esc(h.requestedBy.name)}) · <span class="age">waiting ${esc(since(h.createdAt))}</span></p>
+        ${h.note ? `<p class="note">“${esc(h.note)}”</p>` : ''}
+        ${mine ? respondForm(h) : ''}
+      </li>`).join('') || `<li class="empty">No handoffs waiting on ${esc(deptName(deptKey))}.</li>`;
+    $('#lens-approvals', view).innerHTML = approvals.map(({ o, a, step }) => `
+      <li class="lens-item" data-testid="lens-approval" data-id="${esc(o.id)}" data-approval="${esc(a.id)}">
+        ${cardLine(o)}
+        <p class="small"><strong>${esc(titleCase(a.kind))} approval</strong> asked by ${esc(a.requestedBy.name)} · <span class="age">open ${esc(since(step.openedAt))}</span></p>
+        ${stepsMarkup(a)}
+        ${mine ? decideForm(a) : ''}
+      </li>`).join('') || `<li class="empty">No approvals waiting on ${esc(deptName(deptKey))}.</li>`;
+    $('#lens-tasks', view).innerHTML = tasks.map((t) => `
+      <li class="lens-item task ${t.overdue ? 'overdue' : ''}" data-testid="lens-task" data-task="${esc(t.id)}" data-version="${t.version}">
+        <label class="check"><input type="checkbox" aria-label="Done: ${esc(t.title)}"> <span class="task-title">${esc(t.title)}</span></label>
+        <p class="small">${t.opportunity ? `<button type="button" class="link open-card" data-open="${esc(t.opportunity.id)}">${esc(t.opportunity.title)}</button> · ` : ''}
+          ${t.assignee ? esc(t.assignee.name) : '<span class="muted">unassigned</span>'}${t.dueAt ? ` · due ${esc(when(t.dueAt))}` : ''}${t.overdue ? ' · <strong class="overdue-text">overdue</strong>' : ''}</p>
+      </li>`).join('') || `<li class="empty">No open tasks for ${esc(deptName(deptKey))}.</li>`;
+    wireDecisions(lens, load);
+    $$('#lens-tasks .task', view).forEach((li) => $('input', li).addEventListener('change', async () => {
+      try {
+        const { updateTask: res } = await gql(UPDATE_TASK, { input: { id: li.dataset.task, version: Number(li.dataset.version), status: 'DONE' } });
+        if (res.userErrors?.length) toast(res.userErrors.map((e) => e.message).join(' '), 'error');
+      } catch (err) { toast(err.message, 'error'); }
+      load();
+    }));
+  }
+
+  lens.addEventListener('click', (e) => {
+    const b = e.target.closest('[data-open]');
+    if (b) openDrawer(b.dataset.open, 'baton');
+  });
+  const refresh = debounce(load, 200);
+  const off = onBoardEvent(() => refresh());
+  load();
+  return () => { alive = false; off(); };
+}
