@@ -44,6 +44,10 @@ class BatonGraphQL(GraphQL):
 
         self.persisted = PersistedQueries.from_settings(settings)
 
+    def should_render_graphql_ide(self, request) -> bool:
+        # A GET carrying only a persisted-query hash is an operation, not a visit to GraphiQL.
+        return super().should_render_graphql_ide(request) and request.query_params.get("extensions") is None
+
     async def execute_single(self, request, request_adapter, sub_response, context, root_value, request_data):
         # Persisted queries (APQ and the operator's allow-list): api/persisted.py.
         from api.persisted import apply

@@ -137,7 +137,7 @@ def start_floor(port: int) -> Proc:
 
 
 async def run(ds, baton_url: str, baton_pid: int, floor_url: str, floor_pid: int, sizes: list[int], mutations: int,
-              timeout: float = 30.0) -> list[dict]:
+              timeout: float = 15.0) -> list[dict]:
     ws_baton = baton_url.replace("http://", "ws://")
     ws_floor = floor_url.replace("http://", "ws://").replace("/healthz", "/ws")
     opp = ds.writer_opps[0][0]

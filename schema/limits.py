@@ -9,8 +9,9 @@
   (`first`, clamped to the server's page cap; the default page size when
   absent; the cap when given through a variable that is not set).
 - `HostileStrings` refuses NUL bytes and invalid Unicode (lone surrogates,
-  which JSON can carry as "\\ud800") in any argument before a resolver or the
-  database sees them: on a mutation whose payload has `userErrors` the answer
+  which JSON can carry as "\\ud800"), datetimes without a time zone and dates
+  outside 1970..2200 in root-field arguments before a resolver or the database
+  sees them (nested arguments are cursors and page sizes, parsed by resolvers): on a mutation whose payload has `userErrors` the answer
   is a VALIDATION user error naming the field; elsewhere a GraphQL error with
   code VALIDATION.
 - `TimedSchema` runs each query/mutation under `asyncio.timeout`; past it the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import logging
 
 import strawberry
@@ -33,7 +35,6 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
-from graphql.language import StringValueNode, visit, Visitor
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -135,6 +136,9 @@ def QueryCost(max_cost: int, *, default_page: int = 25, max_page: int = 100):  #
 
 # --------------------------------------------------------------------------- hostile strings
 
+# Dates and datetimes in arguments: anything outside these years is a mistake or an attack.
+MIN_YEAR, MAX_YEAR = 1970, 2200
+
 
 def bad_string(value: str) -> str | None:
     """Why `value` may not reach storage, or None when it is fine."""
@@ -147,10 +151,22 @@ def bad_string(value: str) -> str | None:
     return None
 
 
+def bad_time(value) -> str | None:
+    """Why a date or datetime argument may not reach storage, or None."""
+    if isinstance(value, datetime.datetime) and (value.tzinfo is None or value.utcoffset() is None):
+        return "needs a time zone offset (for example 2030-01-31T17:00:00Z)"
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        return f"must be between the years {MIN_YEAR} and {MAX_YEAR}"
+    return None
+
+
 def find_bad(value, path: tuple = ()) -> tuple[tuple, str] | None:
-    """(path, reason) of the first unacceptable string inside `value`."""
+    """(path, reason) of the first unacceptable string, date or datetime inside `value`."""
     if isinstance(value, str):
         reason = bad_string(value)
+        return (path, reason) if reason else None
+    if isinstance(value, datetime.date):
+        reason = bad_time(value)
         return (path, reason) if reason else None
     if isinstance(value, dict):
         items = value.items()
@@ -174,32 +190,12 @@ def _camel(name) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _document_has_bad_literal(document) -> bool:
-    found = []
-
-    class Scan(Visitor):
-        def enter_string_value(self, node: StringValueNode, *_):
-            if bad_string(node.value):
-                found.append(node)
-                return self.BREAK
-            return None
-
-    visit(document, Scan())
-    return bool(found)
-
-
 class HostileStrings(SchemaExtension):
-    """Refuse NUL bytes and lone surrogates in arguments before they reach a resolver."""
-
-    def on_execute(self):
-        ec = self.execution_context
-        self.suspect = bool(find_bad(ec.variables or {})) or (
-            ec.graphql_document is not None and _document_has_bad_literal(ec.graphql_document)
-        )
-        yield
+    """Refuse NUL bytes, invalid Unicode, naive datetimes and absurd dates in the
+    arguments of root fields before they reach a resolver (or the database)."""
 
     def resolve(self, _next, root, info, *args, **kwargs):
-        if not getattr(self, "suspect", False) or info.path.prev is not None:
+        if info.path.prev is not None or not kwargs:
             return _next(root, info, *args, **kwargs)
         found = find_bad(kwargs)
         if not found:

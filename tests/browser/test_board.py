@@ -56,7 +56,7 @@ async def baton_stage(baton, opp_id):
 
 
 async def test_handoff_and_approval_through_the_lenses(baton, browser, artifacts):
-    title = "Campus-wide licence"
+    title = "Hospital scheduling suite"  # proposal, nothing pending yet
     opp = baton.card_id(title, baton.token("sales@demo.baton"))
     sales = await sign_in(browser, baton, "sales", route="board")
     await expect(sales.get_by_test_id("live-status")).to_have_text("live", timeout=LIVE_TIMEOUT)
@@ -69,7 +69,9 @@ async def test_handoff_and_approval_through_the_lenses(baton, browser, artifacts
     await drawer.get_by_test_id("handoff-department").select_option("legal")
     await drawer.get_by_placeholder("Note (what you need)").fill("Please review their redlines")
     await drawer.get_by_test_id("request-handoff").click()
+    await expect(drawer.get_by_test_id("handoff")).to_have_count(1)
     await expect(drawer.get_by_test_id("handoff")).to_contain_text("Sales → Legal")
+    await expect(drawer.get_by_test_id("handoff")).to_contain_text("Please review their redlines")
     await expect(drawer.get_by_test_id("handoff")).to_contain_text("Pending")
     await drawer.get_by_test_id("approval-kind").fill("contract")
     await drawer.get_by_test_id("request-approval").click()
@@ -109,7 +111,7 @@ async def test_handoff_and_approval_through_the_lenses(baton, browser, artifacts
 
     # With the approval in place the card may enter Contract.
     await sales.get_by_role("button", name="Close the card").click()
-    await drag(sales, card(sales, opp["id"], "negotiation"), sales.get_by_test_id("column-contract").locator(".cards"))
+    await drag(sales, card(sales, opp["id"], "proposal"), sales.get_by_test_id("column-contract").locator(".cards"))
     await expect(card(sales, opp["id"], "contract")).to_be_visible()
 
     # The inbox counts what reached sales (approval decisions, handoff answers).

@@ -39,7 +39,7 @@ function funnelChart(funnel) {
       <text x="${left + barW + 10}" y="${y + 28}" class="svg-sub">${esc(money(f.amount, 'USD', true))}</text>
       ${conv}`;
   }).join('');
-  return `<svg viewBox="0 0 ${W} ${h}" class="chart" role="img" aria-label="Funnel by stage">${bars}</svg>
+  return `<svg viewBox="0 0 ${W} ${h}" width="${W}" class="chart" role="img" aria-label="Funnel by stage">${bars}</svg>
     <p class="legend"><span class="key key-entered"></span>ever entered <span class="key key-current"></span>there now</p>`;
 }
 
@@ -47,28 +47,29 @@ function donut(rate) {
   const r = 52;
   const c = 2 * Math.PI * r;
   const v = rate == null ? 0 : Math.max(0, Math.min(1, rate));
-  return `<svg viewBox="0 0 140 140" class="chart donut" role="img" aria-label="Win rate ${pct(rate)}">
+  return `<svg viewBox="0 0 140 140" width="180" class="chart donut" role="img" aria-label="Win rate ${pct(rate)}">
     <circle cx="70" cy="70" r="${r}" class="donut-track" fill="none" stroke-width="16"/>
     <circle cx="70" cy="70" r="${r}" class="donut-value" fill="none" stroke-width="16" stroke-linecap="round"
       stroke-dasharray="${(v * c).toFixed(1)} ${c.toFixed(1)}" transform="rotate(-90 70 70)"/>
-    <text x="70" y="76" text-anchor="middle" class="donut-text">${pct(rate)}</text>
-    <text x="70" y="96" text-anchor="middle" class="svg-sub">won of closed</text>
+    <text x="70" y="74" text-anchor="middle" class="donut-text">${pct(rate)}</text>
+    <text x="70" y="90" text-anchor="middle" class="donut-sub">won of closed</text>
   </svg>`;
 }
 
-function hbars(items, { unit = '', format = (v) => `${v}${unit}`, cls = '' } = {}) {
+// Horizontal bars with the label above each bar, so long labels (loss reasons) stay readable.
+function hbars(items, { format = (v) => String(v), cls = '', width = 400, label = 'Bar chart' } = {}) {
   if (!items.length) return '<p class="muted">No data yet.</p>';
   const max = Math.max(1e-9, ...items.map((i) => i.value));
-  const rowH = 30;
-  const left = 170;
-  const barW = W - left - 90;
-  const h = items.length * rowH + 6;
-  return `<svg viewBox="0 0 ${W} ${h}" class="chart" role="img">${items.map((it, i) => {
-    const y = i * rowH + 4;
-    const w = Math.max(2, (it.value / max) * barW);
-    return `<text x="${left - 10}" y="${y + 16}" text-anchor="end" class="svg-label">${esc(trunc(it.label, 24))}<title>${esc(it.label)}</title></text>
-      <rect x="${left}" y="${y + 3}" width="${w}" height="18" rx="3" class="bar ${cls}"/>
-      <text x="${left + w + 8}" y="${y + 16}" class="svg-value">${esc(format(it.value))}</text>`;
+  const rowH = 42;
+  const barW = width - 110;
+  const h = items.length * rowH + 4;
+  return `<svg viewBox="0 0 ${width} ${h}" width="${width}" class="chart" role="img" aria-label="${esc(label)}">${items.map((it, i) => {
+    const y = i * rowH;
+    const w = Math.max(3, (it.value / max) * barW);
+    return `<text x="0" y="${y + 14}" class="svg-label">${esc(trunc(it.label, 48))}<title>${esc(it.label)}</title></text>
+      <rect x="0" y="${y + 20}" width="${barW}" height="14" rx="3" class="bar-track"/>
+      <rect x="0" y="${y + 20}" width="${w}" height="14" rx="3" class="bar ${cls}"/>
+      <text x="${barW + 8}" y="${y + 32}" class="svg-value">${esc(format(it.value))}</text>`;
   }).join('')}</svg>`;
 }
 
@@ -99,9 +100,9 @@ export function mountAnalytics(view) {
         <div class="chart-grid">
           <section class="panel wide" data-testid="chart-funnel"><h2>Funnel by stage</h2>${funnelChart(funnel)}</section>
           <section class="panel" data-testid="chart-winrate"><h2>Win rate</h2>${donut(a.winRate)}</section>
-          <section class="panel" data-testid="chart-loss"><h2>Why deals were lost</h2>${hbars(reasons, { format: (v) => `${v} deal${v === 1 ? '' : 's'}`, cls: 'bar-loss' })}</section>
-          <section class="panel" data-testid="chart-stage-time"><h2>Median time in stage</h2>${hbars(inStage, { format: fmtHours })}</section>
-          <section class="panel" data-testid="chart-turnaround"><h2>Handoff and approval turnaround</h2>${hbars(turnaround, { format: fmtHours, cls: 'bar-turn' })}</section>
+          <section class="panel" data-testid="chart-loss"><h2>Why deals were lost</h2>${hbars(reasons, { format: (v) => `${v} deal${v === 1 ? '' : 's'}`, cls: 'bar-loss', label: 'Loss reasons' })}</section>
+          <section class="panel" data-testid="chart-stage-time"><h2>Median time in stage</h2>${hbars(inStage, { format: fmtHours, width: 560, label: 'Median time in stage' })}</section>
+          <section class="panel" data-testid="chart-turnaround"><h2>Handoff and approval turnaround</h2>${hbars(turnaround, { format: fmtHours, cls: 'bar-turn', label: 'Turnaround' })}</section>
         </div>`;
     } catch (err) {
       if (!alive) return;

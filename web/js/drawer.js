@@ -4,7 +4,7 @@ import {
   DETAIL, UPDATE, CREATE_TASK, UPDATE_TASK, ADD_COMMENT, REQUEST_HANDOFF, RESPOND_HANDOFF, REQUEST_APPROVAL, DECIDE_APPROVAL,
 } from './queries.js';
 import { store, onBoardEvent, deptName } from './state.js';
-import { esc, $, $$, money, toast, since, when, day, titleCase, debounce, listWords } from './util.js';
+import { esc, $, $$, money, toast, since, ago, when, day, titleCase, debounce, listWords } from './util.js';
 import { deptChip, priorityLabel, waitBadges } from './ui.js';
 import { moveCard } from './board.js';
 
@@ -358,7 +358,7 @@ function handoffsPane(o) {
     <li class="handoff status-${esc(h.status)}" data-handoff="${esc(h.id)}" data-testid="handoff">
       <p><strong>${esc(h.fromDepartment.name)} → ${esc(h.toDepartment.name)}</strong>
         <span class="status status-${esc(h.status)}">${esc(STATUS_WORD[h.status] || h.status)}</span></p>
-      <p class="muted small">Asked by ${esc(h.requestedBy.name)} ${esc(since(h.createdAt))} ago${h.assignee ? ` for ${esc(h.assignee.name)}` : ''}${h.respondedAt ? ` · answered ${esc(when(h.respondedAt))}` : h.status === 'PENDING' ? ` · waiting ${esc(since(h.createdAt))}` : ''}</p>
+      <p class="muted small">Asked by ${esc(h.requestedBy.name)} ${esc(ago(h.createdAt))}${h.assignee ? ` for ${esc(h.assignee.name)}` : ''}${h.respondedAt ? ` · answered ${esc(when(h.respondedAt))}` : h.status === 'PENDING' ? ` · waiting ${esc(since(h.createdAt))}` : ''}</p>
       ${h.note ? `<p class="note">“${esc(h.note)}”</p>` : ''}
       ${h.responseNote ? `<p class="note">Reply: “${esc(h.responseNote)}”</p>` : ''}
       ${h.status === 'PENDING' && h.toDepartment.key === mine ? respondForm(h) : ''}
@@ -415,7 +415,7 @@ function approvalsPane(o) {
   const rows = o.approvals.slice().reverse().map((a) => `
     <li class="approval status-${esc(a.status)}" data-approval="${esc(a.id)}" data-testid="approval" data-status="${esc(a.status)}">
       <p><strong>${esc(titleCase(a.kind))} approval</strong> <span class="status status-${esc(a.status)}" data-testid="approval-status">${esc(STATUS_WORD[a.status] || a.status)}</span>
-        <span class="muted small">${a.mode === 'SEQUENTIAL' ? 'in order' : 'in parallel'} · asked by ${esc(a.requestedBy.name)} ${esc(since(a.createdAt))} ago</span></p>
+        <span class="muted small">${a.mode === 'SEQUENTIAL' ? 'in order' : 'in parallel'} · asked by ${esc(a.requestedBy.name)} ${esc(ago(a.createdAt))}</span></p>
       ${stepsMarkup(a)}
       ${openStepFor(a, mine) ? decideForm(a) : ''}
     </li>`).join('');

@@ -33,6 +33,11 @@ export function since(iso, now = Date.now()) {
   return `${Math.floor(h / 24)}d`;
 }
 
+export function ago(iso, now = Date.now()) {
+  const s = since(iso, now);
+  return s === 'just now' || !s ? s : `${s} ago`;
+}
+
 export function when(iso) {
   if (!iso) return '';
   const d = new Date(iso);
