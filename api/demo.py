@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from db import models as m
 from db.engine import Database
+from db.types import utcnow
 from resolvers import approvals, comments, handoffs, opportunities, tasks
 from resolvers.context import Ctx, Viewer
 from resolvers.errors import UserErrors
@@ -25,7 +26,7 @@ DEMO_USERS = [
     ("viewer@demo.baton", "Vic Viewer", "sales", "VIEWER"),
 ]
 
-# title, account, amount, stage, priority, tags, days to close, extra moves
+# title, account, amount, stage, priority, tags, days to close
 DEMO_DEALS = [
     ("Fleet telematics pilot", "Northwind Logistics", None, "lead", "MEDIUM", ["pilot"], None),
     ("Data platform renewal", "Contoso Retail", None, "lead", "HIGH", ["renewal"], None),
@@ -43,6 +44,24 @@ DEMO_DEALS = [
 ]
 
 
+class StoryClock:
+    """Seeds the demo as if its deals had unfolded over the past weeks, so the
+    history, analytics, overdue tasks and stale-deal alerts have something to show."""
+
+    def __init__(self):
+        self.end = utcnow() - timedelta(minutes=5)
+        self.now = self.end
+
+    def __call__(self):
+        return self.now
+
+    def start_deal(self, days_ago: float) -> None:
+        self.now = self.end - timedelta(days=days_ago)
+
+    def advance(self, hours: float) -> None:
+        self.now = min(self.now + timedelta(hours=hours), self.end)
+
+
 async def seed_demo(db: Database) -> bool:
     """Create the demo organization unless it exists. Returns True when it seeded."""
     async with db.write() as session:
@@ -54,10 +73,12 @@ async def seed_demo(db: Database) -> bool:
             users[email.split("@")[0]] = await create_user(
                 session, org, email=email, name=name, department_key=dept, role=role, password=DEMO_PASSWORD
             )
-    ctx = Ctx(db=db, viewer=Viewer(user=users["sales"]))
+    clock = StoryClock()
+    ctx = Ctx(db=db, viewer=Viewer(user=users["sales"]), clock=clock)
     stage_order = [key for key, *_ in DEFAULT_STAGES]
     today = date.today()
-    for title, account, amount, stage, priority, tags, days in DEMO_DEALS:
+    for n, (title, account, amount, stage, priority, tags, days) in enumerate(DEMO_DEALS):
+        clock.start_deal(days_ago=60 - 4 * n)
         opp = _ok(await opportunities.create_opportunity(ctx, {
             "title": title, "account_name": account, "amount": amount, "priority": priority, "tags": tags,
             "expected_close_date": today + timedelta(days=days) if days is not None else None,
@@ -65,7 +86,8 @@ async def seed_demo(db: Database) -> bool:
         }))
         # Walk the card through the stages so its history reads like a real deal's.
         path = stage_order[1:stage_order.index(stage) + 1] if stage not in ("won", "lost") else ["qualified", "proposal", stage]
-        for key in path:
+        for step, key in enumerate(path):
+            clock.advance(hours=20 + 26 * ((n + step) % 4))
             if key == "contract":
                 await _contract_approval(db, ctx, users, opp)
             opp = _ok(await opportunities.move_opportunity(ctx, {
@@ -73,6 +95,7 @@ async def seed_demo(db: Database) -> bool:
                 "lost_reason": "Chose a cheaper competitor" if key == "lost" else None,
             }))
         gid = to_global("Opportunity", opp.id)
+        clock.advance(hours=6)
         if stage in ("proposal", "negotiation"):
             _ok(await tasks.create_task(ctx, {
                 "opportunity_id": gid, "title": "Send pricing sheet", "assignee_id": to_global("User", users["sales"].id),
@@ -103,7 +126,8 @@ async def _contract_approval(db: Database, ctx: Ctx, users: dict, opp: m.Opportu
             select(m.Approval).where(m.Approval.opportunity_id == opp.id, m.Approval.kind == "contract", m.Approval.status == "PENDING")
         )).scalar_one()
     for who in ("legal", "finance"):
-        _ok(await approvals.decide_approval(Ctx(db=db, viewer=Viewer(user=users[who])), {
+        ctx.clock.advance(hours=18)
+        _ok(await approvals.decide_approval(Ctx(db=db, viewer=Viewer(user=users[who]), clock=ctx.clock), {
             "id": to_global("Approval", approval.id), "approve": True, "comment": "Looks good",
         }))
 

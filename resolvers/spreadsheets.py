@@ -8,7 +8,8 @@ one step from the organization's counter, so they stay gapless and in order).
 
 Stage gates are NOT applied to imports: they load historic data (a card already in
 "Won" with its contract approved outside Baton, say). Only the fields' own rules are.
-Accounts are deduplicated by normalized name (resolvers.opportunities.account_for).
+Accounts are deduplicated by normalized name, the rule of resolvers.opportunities.account_for
+(applied in bulk here).
 """
 import csv
 import io
@@ -24,7 +25,7 @@ from db import models as m
 from resolvers import validate
 from resolvers.context import Ctx, Viewer
 from resolvers.errors import UserErrors
-from resolvers.opportunities import PRIORITIES, account_for, filter_conditions, normalize_account_name
+from resolvers.opportunities import PRIORITIES, filter_conditions, normalize_account_name
 
 # field -> accepted headers (compared case-insensitively, spaces/underscores ignored)
 HEADERS = {
@@ -360,17 +361,23 @@ async def _write(ctx: Ctx, viewer: Viewer, lookups: Lookups, good: list, report:
     now = ctx.clock()
     org_id = viewer.org_id
     async with ctx.db.write() as session:
-        accounts: dict[str, int] = {}
-        existing = (await session.execute(select(m.Account.normalized_name).where(m.Account.org_id == org_id))).scalars()
-        known = set(existing)
+        # Accounts: the same dedup rule as account_for (normalized name per organization),
+        # done in bulk: one read of the existing ones, one batched insert of the new ones.
+        accounts: dict[str, int] = dict(
+            (await session.execute(select(m.Account.normalized_name, m.Account.id).where(m.Account.org_id == org_id))).all()
+        )
+        new_accounts: dict[str, m.Account] = {}
+        for _, row in good:
+            key = normalize_account_name(row["account_name"])
+            if key not in accounts and key not in new_accounts:
+                new_accounts[key] = m.Account(org_id=org_id, name=row["account_name"], normalized_name=key)
+        session.add_all(new_accounts.values())
+        await session.flush()
+        accounts.update({key: account.id for key, account in new_accounts.items()})
+        report.accounts_created = len(new_accounts)
         opportunities = []
         for number, row in good:
             key = normalize_account_name(row["account_name"])
-            if key not in accounts:
-                accounts[key] = (await account_for(session, org_id, row["account_name"])).id
-                if key not in known:
-                    report.accounts_created += 1
-                    known.add(key)
             owner = row["owner"]
             stage = row["stage"]
             opportunities.append(
