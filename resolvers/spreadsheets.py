@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from db import models as m
 from resolvers import validate
@@ -375,23 +375,29 @@ async def _write(ctx: Ctx, viewer: Viewer, lookups: Lookups, good: list, report:
         await session.flush()
         accounts.update({key: account.id for key, account in new_accounts.items()})
         report.accounts_created = len(new_accounts)
-        opportunities = []
-        for number, row in good:
-            key = normalize_account_name(row["account_name"])
-            owner = row["owner"]
-            stage = row["stage"]
-            opportunities.append(
-                m.Opportunity(
-                    org_id=org_id, pipeline_id=stage.pipeline_id, stage_id=stage.id, account_id=accounts[key],
-                    owner_id=owner.id, department_id=owner.department_id, created_by_id=viewer.id,
-                    title=row["title"], amount=row["amount"], currency=row["currency"], probability=row["probability"],
-                    expected_close_date=row["expected_close_date"], priority=row["priority"], tags=row["tags"],
-                    next_step=row["next_step"], lost_reason=row["lost_reason"] if stage.kind == "LOST" else None,
-                    stage_entered_at=now, last_activity_at=now, created_at=now, updated_at=now, version=1,
+        values = []
+        for _, row in good:
+            owner, stage = row["owner"], row["stage"]
+            values.append(dict(
+                org_id=org_id, pipeline_id=stage.pipeline_id, stage_id=stage.id,
+                account_id=accounts[normalize_account_name(row["account_name"])],
+                owner_id=owner.id, department_id=owner.department_id, created_by_id=viewer.id,
+                title=row["title"], amount=row["amount"], currency=row["currency"], probability=row["probability"],
+                expected_close_date=row["expected_close_date"], priority=row["priority"], tags=row["tags"],
+                next_step=row["next_step"], lost_reason=row["lost_reason"] if stage.kind == "LOST" else None,
+                client_mutation_id=None, stage_entered_at=now, last_activity_at=now, created_at=now, updated_at=now,
+                version=1,
+            ))
+        # Core bulk inserts (batched INSERT ... RETURNING), in chunks to bound memory.
+        opportunities: list[tuple[int, int]] = []  # (id, department id)
+        for chunk in range(0, len(values), 2000):
+            part = values[chunk:chunk + 2000]
+            ids = (
+                await session.execute(
+                    insert(m.Opportunity).returning(m.Opportunity.id, sort_by_parameter_order=True), part
                 )
-            )
-        session.add_all(opportunities)
-        await session.flush()
+            ).scalars().all()
+            opportunities.extend(zip(ids, (v["department_id"] for v in part), strict=True))
         # All seqs at once from the organization's counter (its row lock is held to commit).
         last = (
             await session.execute(
@@ -402,15 +408,16 @@ async def _write(ctx: Ctx, viewer: Viewer, lookups: Lookups, good: list, report:
             )
         ).scalar_one()
         first = last - len(opportunities) + 1
-        session.add_all(
-            m.Event(
+        events = [
+            dict(
                 org_id=org_id, seq=first + i, type="OPPORTUNITY_CREATED", occurred_at=now, actor_id=viewer.id,
-                opportunity_id=opp.id, department_keys=[lookups.departments[opp.department_id]],
-                changes={"source": [None, "import"]},
+                opportunity_id=opp_id, task_id=None, comment_id=None, handoff_id=None, approval_id=None,
+                department_keys=[lookups.departments[department_id]], changes={"source": [None, "import"]},
             )
-            for i, opp in enumerate(opportunities)
-        )
-        await session.flush()
+            for i, (opp_id, department_id) in enumerate(opportunities)
+        ]
+        for chunk in range(0, len(events), 2000):
+            await session.execute(insert(m.Event), events[chunk:chunk + 2000])
     report.created = len(opportunities)
     report.written = True
     if progress:

@@ -27,7 +27,7 @@ def mut(name, input_type, payload):
 # name -> (document, build input from the targets, roles allowed)
 MATRIX = {
     "createOpportunity": (mut("createOpportunity", "CreateOpportunityInput", "opportunity { id }"),
-                          lambda t: {"title": "New", "accountName": "Acme", "ownerId": t["owner"]}, WRITERS - {"marketing_member", "product_member", "legal_member", "legal_manager", "finance_member"} | {"marketing_member", "product_member", "legal_member", "legal_manager", "finance_member"}),
+                          lambda t: {"title": "New", "accountName": "Acme", "ownerId": t["owner"]}, WRITERS),
     "updateOpportunity": (mut("updateOpportunity", "UpdateOpportunityInput", "opportunity { id }"),
                           lambda t: {"id": t["opp"], "version": t["version"], "title": "Renamed"}, EDITORS),
     "moveOpportunity": (mut("moveOpportunity", "MoveOpportunityInput", "opportunity { id }"),
@@ -73,9 +73,11 @@ def outcome(body, name):
 async def test_authorization_matrix(gql, org, name):
     document, build, allowed = MATRIX[name]
     wrong = []
+    t = await targets(gql, org)
     for role in ROLES:
-        t = await targets(gql, org)  # fresh objects: an allowed call changes state
         got = outcome(await gql(document, {"input": build(t)}, as_=role), name)
+        if got == "OK":
+            t = await targets(gql, org)  # fresh objects: an allowed call changed state (a refusal writes nothing)
         want = "OK" if role in allowed else "FORBIDDEN"
         if got != want:
             wrong.append((role, want, got))

@@ -92,13 +92,13 @@ async def test_event_through_one_process_reaches_subscriber_on_another(pg_url, t
             await via_a.create(f"From A {i}")
         await via_b.create("From B")
         # Replay may cover some of these; live delivery across processes covers the rest.
-        assert await on_b.seqs(4, timeout=3) == [start + 1, start + 2, start + 3, start + 4]
-        assert await on_a.seqs(4, timeout=3) == [start + 1, start + 2, start + 3, start + 4]
+        assert await on_b.seqs(4, timeout=5) == [start + 1, start + 2, start + 3, start + 4]
+        assert await on_a.seqs(4, timeout=5) == [start + 1, start + 2, start + 3, start + 4]
         # Strictly live: subscribed at the head, then a mutation on the other process.
         live_b = await open_socket(f"ws://127.0.0.1:{b.port}/graphql", org.tokens["product_member"])
         await live_b.subscribe(BOARD_EVENTS, {"after": start + 4})
         await via_a.create("Live from A")
-        assert await live_b.seqs(1, timeout=3) == [start + 5]
+        assert await live_b.seqs(1, timeout=5) == [start + 5]
         for sock in (on_a, on_b, live_b):
             await sock.close()
         await via_a.aclose()
