@@ -11,6 +11,10 @@
   are refused (CSRF).
 """
 import json
+import logging
+import uuid
+
+log = logging.getLogger("baton.errors")
 
 BOARD_CSP = (
     "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
@@ -122,6 +126,22 @@ class RequestGuard:
         except BodyTooLarge:
             if not started:
                 await self.too_large(send)
+        except Exception as exc:
+            # A fault outside GraphQL execution (e.g. the database is down while the bearer
+            # token is checked): a clear, masked JSON answer with a logged request id, not a trace.
+            if started:
+                raise
+            request_id = uuid.uuid4().hex[:12]
+            log.error("request %s failed outside GraphQL execution", request_id, exc_info=exc)
+            unavailable = isinstance(exc, (OSError, TimeoutError)) or type(exc).__module__.startswith(("sqlalchemy", "asyncpg"))
+            await send_json(
+                send, 503 if unavailable else 500,
+                graphql_error(
+                    f"{'Service unavailable' if unavailable else 'Internal server error'} (request id {request_id})",
+                    "SERVICE_UNAVAILABLE" if unavailable else "INTERNAL_SERVER_ERROR", requestId=request_id,
+                ),
+                [(b"retry-after", b"1")] if unavailable else [],
+            )
 
     async def too_large(self, send):
         await send_json(

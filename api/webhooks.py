@@ -246,15 +246,22 @@ async def run_loop(state) -> None:
     interval = getattr(settings, "webhook_interval_seconds", 5.0)
     if interval <= 0:
         return
-    async with httpx.AsyncClient() as client:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await deliver_due(state.db, state.clock(), client, settings, publish=state.hub.publish)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - keep delivering; the next pass retries
-                log.exception("webhook delivery pass failed")
+    from db.engine import Database
+
+    # An engine of its own: slow receivers never hold the request pool's connections.
+    db = Database(state.db.url, **({} if state.db.is_sqlite else {"pool_size": 2, "max_overflow": 2}))
+    try:
+        async with httpx.AsyncClient() as client:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await deliver_due(db, state.clock(), client, settings, publish=state.hub.publish)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - keep delivering; the next pass retries
+                    log.exception("webhook delivery pass failed")
+    finally:
+        await db.dispose()
 
 
 def start(state) -> asyncio.Task:

@@ -272,3 +272,22 @@ async def test_private_and_invalid_targets_are_refused(gql, org, db, clock, rece
     assert stats["failed"] >= 1 and receiver.received == []
     (delivery,) = await deliveries(org, (await webhook_row(org, hook["webhook"]["id"])).id)
     assert "private" in delivery.last_error
+
+
+async def test_background_loop_started_by_the_app_delivers(database_url, org, clock, receiver, monkeypatch):
+    from api.app import create_app
+    from tests.conftest import GQL, wait_for
+
+    monkeypatch.setenv("BATON_WEBHOOK_INTERVAL_SECONDS", "0.1")
+    app = create_app(Settings(database_url=database_url), migrate=False, clock=clock)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://baton.test") as client:
+            gql = GQL(client, org)
+            await register(gql, receiver.url, eventTypes=["OPPORTUNITY_CREATED"])
+            await gql.ok(NEW_CARD % "Looped")
+
+            async def arrived():
+                return receiver.received
+
+            await wait_for(arrived, timeout=10)
+    assert receiver.bodies()[0]["type"] == "OPPORTUNITY_CREATED"
