@@ -14,18 +14,21 @@ from strawberry.exceptions import ConnectionRejectionError
 
 from api import jobs
 from api.context import authenticate, new_context
-from api.realtime import Hub
+from api.realtime import Hub, SharedResultsTransportWS, install_shared_execution
 from api.settings import Settings
 from db.engine import Database
 from db.migrate import upgrade
 from db.types import utcnow
-from resolvers.live import log_head
+from resolvers.live import events_between, log_head
 from schema import schema as default_schema
 
 log = logging.getLogger("baton")
 
 
 class BatonGraphQL(GraphQL):
+    # Live events: one serialization per shared result (api/realtime.py).
+    graphql_transport_ws_handler_class = SharedResultsTransportWS
+
     def __init__(self, app_state, schema):
         settings = app_state.settings
         super().__init__(
@@ -94,6 +97,7 @@ def hardened_schema(settings: Settings, *extra):
         max_cost=settings.max_query_cost, max_page=settings.max_page_size, introspection=settings.introspection,
     ), *extra])
     built.operation_timeout = settings.operation_timeout_seconds
+    install_shared_execution(built)  # live events: one execution per distinct subscription
     return built
 
 
@@ -112,6 +116,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
         subscriber_buffer=settings.subscriber_buffer,
         catch_up_seconds=settings.catch_up_seconds,
         log_head=functools.partial(log_head, state.db),
+        read_log=functools.partial(events_between, state.db),  # one shared read per page
     )
     # Limits (schema/limits.py) and sign-in attempts (api/ratelimit.py): docs/security.md.
     from api.ratelimit import Limiter, LoginAttempts, RateLimit

@@ -27,6 +27,8 @@ from broadcaster._backends.redis import RedisBackend
 log = logging.getLogger("baton.realtime")
 
 LogHead = Callable[[int], Awaitable[int]]
+# read_log(org_id, after, upto) -> the log's events with after < seq <= upto, oldest first
+ReadLog = Callable[[int, int, int], Awaitable[list]]
 
 
 def channel(org_id: int) -> str:
@@ -37,28 +39,58 @@ class SlowConsumer(Exception):
     """The subscriber fell more than `subscriber_buffer` messages behind."""
 
 
+@dataclass(eq=False)
+class Page:
+    """What one channel learnt from the log in one step, handed to every local feed.
+
+    `rows` are exactly the log's events with after < seq <= upto, oldest first, read
+    ONCE per channel per process; every subscriber of the organization gets the same
+    list. `rows is None` means "not read here" (no reader configured, the range was
+    too long to hold, or the read failed): subscribers read that range themselves.
+    `shared` is scratch space for everyone handling this page (resolvers keep one
+    loader cache and one execution result per distinct subscription there)."""
+
+    after: int
+    upto: int
+    rows: list | None
+    seqs: frozenset = frozenset()  # the seqs announced (a lost message leaves a hole)
+    users: frozenset = frozenset()  # users named by those announcements
+    catch_up: bool = False  # announcements may have been lost
+    shared: dict = field(default_factory=dict)
+
+
 @dataclass
 class Batch:
-    """Everything announced since the subscriber last looked, merged."""
+    """Every page offered since the subscriber last looked, in order."""
 
-    seqs: set[int] = field(default_factory=set)
-    users: set[int] = field(default_factory=set)
-    catch_up: bool = False  # messages may have been lost: read the log to its head
+    pages: list[Page] = field(default_factory=list)
+
+    @property
+    def seqs(self) -> set[int]:
+        return set().union(*(p.seqs for p in self.pages))
+
+    @property
+    def users(self) -> set[int]:
+        return set().union(*(p.users for p in self.pages))
+
+    @property
+    def catch_up(self) -> bool:
+        return any(p.catch_up for p in self.pages)
 
 
 class Feed:
-    """One subscriber's bounded buffer of announcements."""
+    """One subscriber's bounded buffer of pages."""
 
     def __init__(self, maxsize: int, on_overflow: Callable[[], None] | None):
-        self._queue: asyncio.Queue[dict] = asyncio.Queue(maxsize=max(1, maxsize))
+        self._queue: asyncio.Queue[Page] = asyncio.Queue(maxsize=max(1, maxsize))
         self._on_overflow = on_overflow
         self.overflowed = False
 
-    def offer(self, message: dict) -> None:
+    def offer(self, page: Page) -> None:
         if self.overflowed:
             return
         try:
-            self._queue.put_nowait(message)
+            self._queue.put_nowait(page)
         except asyncio.QueueFull:
             self.overflowed = True
             log.warning("subscriber buffer full: disconnecting a slow consumer")
@@ -67,45 +99,69 @@ class Feed:
                 self._on_overflow()
 
     async def next(self) -> Batch:
-        """Wait for at least one announcement, then take all that are pending."""
-        message = await self._queue.get()
+        """Wait for at least one page, then take all that are pending."""
+        page = await self._queue.get()
         batch = Batch()
         while True:
             if self.overflowed:
                 raise SlowConsumer("subscriber buffer overflowed")
-            batch.seqs.update(message.get("seq", ()))
-            batch.users.update(message.get("users", ()))
-            batch.catch_up |= bool(message.get("catch_up"))
+            batch.pages.append(page)
             try:
-                message = self._queue.get_nowait()
+                page = self._queue.get_nowait()
             except asyncio.QueueEmpty:
                 return batch
 
 
-CATCH_UP = {"catch_up": True}
+# Longest range a channel reads into memory for its subscribers; beyond it (a long
+# outage) each subscriber pages through the log itself, as on replay.
+SHARED_READ_LIMIT = 5000
 
 
 class _Channel:
-    """One organization's broadcaster subscription in this process, and its feeds."""
+    """One organization's broadcaster subscription in this process, and its feeds.
+
+    Announcements only move `target`; one pump task per channel reads the log range
+    (read_upto, target] once and offers the same Page to every feed, so the cost of
+    reading the log per event does not grow with the number of local subscribers."""
 
     def __init__(self, hub: "Hub", org_id: int):
         self.hub = hub
         self.org_id = org_id
         self.feeds: set[Feed] = set()
-        self.head = 0  # highest seq announced on this channel that we have seen
+        self.read_upto = 0  # the log up to here has been handed out (or was there before)
+        self.target = 0  # highest seq announced (or known to exist)
+        self._seqs: set[int] = set()
+        self._users: set[int] = set()
+        self._catch_up = False
+        self._need_head = False
+        self._wake = asyncio.Event()
         self.ready = asyncio.Event()
         self.task = asyncio.create_task(self._run(), name=f"hub:{channel(org_id)}")
+        self._pump_task: asyncio.Task | None = None
+
+    @property
+    def head(self) -> int:
+        return max(self.read_upto, self.target)
 
     def fan_out(self, message: dict) -> None:
-        self.head = max([self.head, *message.get("seq", ())])
-        for feed in list(self.feeds):
-            feed.offer(message)
+        """Note an announcement; the pump reads and hands out what it names."""
+        seqs = message.get("seq", ())
+        if seqs:
+            self.target = max(self.target, *seqs)
+            self._seqs.update(seqs)
+        self._users.update(message.get("users", ()))
+        if message.get("catch_up"):
+            self._catch_up = True
+            self._need_head |= "head" not in message
+            self.target = max(self.target, message.get("head", 0))
+        self._wake.set()
 
     async def _run(self) -> None:
         try:
             async with self.hub.broadcast.subscribe(channel(self.org_id)) as subscriber:
                 if self.hub.log_head is not None:
-                    self.head = await self.hub.log_head(self.org_id)
+                    self.read_upto = self.target = await self.hub.log_head(self.org_id)
+                self._pump_task = asyncio.create_task(self._pump(), name=f"hub-pump:{channel(self.org_id)}")
                 self.ready.set()
                 async for event in subscriber:
                     try:
@@ -115,18 +171,56 @@ class _Channel:
                         continue
                     self.fan_out(message)
         except asyncio.CancelledError:
+            if self._pump_task is not None:
+                self._pump_task.cancel()
             raise
         except Exception:  # noqa: BLE001 - subscribers still poll the log via catch-up
             log.exception("broadcast subscription for %s failed", channel(self.org_id))
+            if self._pump_task is None:
+                self._pump_task = asyncio.create_task(self._pump(), name=f"hub-pump:{channel(self.org_id)}")
             self.ready.set()
+
+    async def _pump(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            seqs, users, catch_up, need_head = self._seqs, self._users, self._catch_up, self._need_head
+            self._seqs, self._users, self._catch_up, self._need_head = set(), set(), False, False
+            try:
+                if need_head and self.hub.log_head is not None:
+                    self.target = max(self.target, await self.hub.log_head(self.org_id))
+                after, upto = self.read_upto, self.target
+                if upto <= after:
+                    continue  # late or repeated announcement: already handed out
+                rows = None
+                if self.hub.read_log is not None and upto - after <= SHARED_READ_LIMIT:
+                    try:
+                        rows = await self.hub.read_log(self.org_id, after, upto)
+                    except Exception:  # noqa: BLE001 - subscribers read the range themselves
+                        log.exception("reading %s (%s, %s] failed", channel(self.org_id), after, upto)
+                        rows = None
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - try again on the next hint
+                log.exception("pump for %s failed", channel(self.org_id))
+                continue
+            self.read_upto = upto
+            page = Page(after, upto, rows, frozenset(seqs), frozenset(users), catch_up or need_head)
+            for feed in list(self.feeds):
+                feed.offer(page)
 
     async def check_head(self) -> None:
         """A publish may have failed: if the log is ahead of what we saw, say so."""
         head = await self.hub.log_head(self.org_id)
         if head > self.head:
             log.info("%s: log head %s is ahead of announced %s; catching up", channel(self.org_id), head, self.head)
-            self.head = head
-            self.fan_out(CATCH_UP)
+            self.fan_out({"catch_up": True, "head": head})
+
+    def cancel(self) -> list[asyncio.Task]:
+        tasks = [self.task] + ([self._pump_task] if self._pump_task is not None else [])
+        for task in tasks:
+            task.cancel()
+        return tasks
 
 
 class Hub:
@@ -137,10 +231,12 @@ class Hub:
         subscriber_buffer: int = 500,
         catch_up_seconds: float = 5.0,
         log_head: LogHead | None = None,
+        read_log: ReadLog | None = None,
     ):
         self.subscriber_buffer = subscriber_buffer
         self.catch_up_seconds = catch_up_seconds
         self.log_head = log_head
+        self.read_log = read_log
         self.channels: dict[int, _Channel] = {}
         if broadcast_url.startswith(("postgres://", "postgresql://")):
             self.backend = ReconnectingPostgresBackend(broadcast_url, on_reconnect=self.catch_up_all)
@@ -159,11 +255,10 @@ class Hub:
             self._ticker = asyncio.create_task(self._tick(), name="hub:catch-up")
 
     async def disconnect(self) -> None:
-        tasks = [c.task for c in self.channels.values()]
+        tasks = [t for c in self.channels.values() for t in c.cancel()]
         if self._ticker is not None:
+            self._ticker.cancel()
             tasks.append(self._ticker)
-        for task in tasks:
-            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.channels.clear()
         await self.broadcast.disconnect()
@@ -173,8 +268,10 @@ class Hub:
 
     @contextlib.asynccontextmanager
     async def subscribe(self, org_id: int, on_overflow: Callable[[], None] | None = None) -> AsyncIterator[Feed]:
-        """A bounded feed of the organization's announcements. Once this returns, the
-        channel is listened to: anything committed afterwards will be announced."""
+        """A bounded feed of the organization's log, in pages (see `Page`). Once this
+        returns, the channel is listened to: anything committed afterwards reaches
+        the feed (a page may start after where the subscriber is; it fills that gap
+        from the log itself)."""
         feed = Feed(self.subscriber_buffer, on_overflow)
         chan = self.channels.get(org_id)
         if chan is None or chan.task.done():
@@ -185,14 +282,15 @@ class Hub:
             yield feed
         finally:
             chan.feeds.discard(feed)
-            if not chan.feeds and self.channels.get(org_id) is chan:
+            if not chan.feeds:
                 # The last local subscriber left: stop listening to the channel.
-                del self.channels[org_id]
-                chan.task.cancel()
+                if self.channels.get(org_id) is chan:
+                    del self.channels[org_id]
+                chan.cancel()
 
     def catch_up_all(self) -> None:
         for chan in list(self.channels.values()):
-            chan.fan_out(CATCH_UP)
+            chan.fan_out({"catch_up": True})
 
     async def _tick(self) -> None:
         while True:
@@ -287,3 +385,144 @@ class SubscribedRedisBackend(RedisBackend):
     async def subscribe(self, channel: str) -> None:
         await self._pubsub.subscribe(channel)
         self._ready.set()
+
+
+# --- One execution and one serialization per distinct subscription per event -------
+#
+# resolvers/live.py hands every subscriber of an organization the same Event rows for
+# a page the Hub read once, marked with the page's `shared` dict (live.SHARED). Two
+# small hooks into Strawberry/graphql-core (no fork) then make the per-subscriber cost
+# of a live event a dictionary lookup and a websocket send:
+#
+# - SharedEventExecutor (the schema's `execution_context_class`): graphql-core builds
+#   a per-event executor for every event of every subscription. For a shared row it
+#   looks up (document, operation name, variables, visibility, seq) in the page's
+#   dict; the first subscriber executes (in its own task, so a subscriber leaving
+#   does not cancel it for the others), everybody with the same key gets that same
+#   ExecutionResult. Visibility is (organization, department scope): data does not
+#   depend on anything else about the viewer (scope filters events, not fields).
+#   Replayed rows (read by the subscriber itself) are never shared: they resolve
+#   current data as before.
+# - SharedResultsTransportWS (the view's graphql-transport-ws handler): a shared
+#   result's `data` is a SharedData dict that remembers its JSON text, so the `next`
+#   message is the operation id spliced into the same text for every socket. The
+#   bytes are what the view's encode_json would produce for the message.
+
+
+class SharedData(dict):
+    """A shared result's `data`; remembers its encoded text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.text = None
+
+
+class _Done:
+    """A per-event executor stand-in returning a result computed for someone else."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result):
+        self.result = result
+
+    def execute_operation(self, serially=None):
+        return self.result
+
+
+def _shared_result(result):
+    if getattr(result, "errors", None) or not isinstance(getattr(result, "data", None), dict):
+        return result
+    from graphql import ExecutionResult
+
+    return ExecutionResult(SharedData(result.data), None, result.extensions)
+
+
+def _executor_class():
+    from graphql import print_ast
+    from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+    from resolvers.live import SHARED
+
+    class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
+        _baton_key = None
+
+        def _share_key(self):
+            key = self._baton_key
+            if key is None:
+                op = self.operation
+                source = op.loc.source.body if op.loc is not None else print_ast(op) + "".join(
+                    print_ast(f) for f in self.fragments.values()
+                )
+                variables = getattr(self.variable_values, "coerced", self.variable_values)
+                viewer = getattr(self.context_value, "viewer", None)
+                key = self._baton_key = (
+                    source,
+                    op.name.value if op.name else None,
+                    repr(sorted((variables or {}).items())),
+                    getattr(viewer, "org_id", None),
+                    getattr(viewer, "department_id", None),
+                )
+            return key
+
+        def build_per_event_executor(self, payload):
+            shared = getattr(payload, SHARED, None)
+            if shared is None:
+                return super().build_per_event_executor(payload)
+            key = (self._share_key(), payload.seq)
+            done = shared.get(key)
+            if done is None:
+                result = super().build_per_event_executor(payload).execute_operation(False)
+                if self.is_awaitable(result):
+
+                    async def run(result=result):
+                        return _shared_result(await result)
+
+                    task = asyncio.ensure_future(run())
+                    done = shared[key] = task
+
+                else:
+                    done = shared[key] = _shared_result(result)
+            if isinstance(done, asyncio.Future):
+                if done.done() and not done.cancelled() and done.exception() is None:
+                    return _Done(done.result())
+                return _Done(asyncio.shield(done))
+            return _Done(done)
+
+    return SharedEventExecutor
+
+
+def install_shared_execution(schema) -> None:
+    """Make `schema` execute each distinct live subscription once per shared event."""
+    schema.execution_context_class = _executor_class()
+
+
+def _transport_ws_handler_class():
+    from starlette.websockets import WebSocketDisconnect
+    from strawberry.http.exceptions import WebSocketDisconnected
+    from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+
+    class SharedResultsTransportWS(BaseGraphQLTransportWSHandler):
+        async def send_message(self, message) -> None:
+            if message.get("type") == "next":
+                payload = message["payload"]
+                data = payload.get("data")
+                if type(data) is SharedData and len(payload) == 1:
+                    text = data.text
+                    if text is None:
+                        text = data.text = self.view.encode_json(data)
+                    if isinstance(text, str):
+                        try:
+                            await self.websocket.ws.send_text(
+                                '{"id": ' + json.dumps(message["id"]) + ', "type": "next", "payload": {"data": ' + text + "}}"
+                            )
+                        except WebSocketDisconnect as exc:
+                            raise WebSocketDisconnected from exc
+                        return
+            await super().send_message(message)
+
+    return SharedResultsTransportWS
+
+
+SharedResultsTransportWS = _transport_ws_handler_class()

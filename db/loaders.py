@@ -13,6 +13,16 @@ from db import models as m
 from db.engine import Database
 
 
+def ready(loader: DataLoader, key):
+    """The loaded value when it is already cached (returned as is: no task, no
+    await), else the loader's awaitable. Field resolvers return this, so rows
+    prefetched for the board resolve synchronously."""
+    future = loader.cache_map.get(key)
+    if future is not None and future.done() and not future.cancelled() and future.exception() is None:
+        return future.result()
+    return loader.load(key)
+
+
 class Loaders:
     def __init__(self, db: Database, org_id: int):
         self.db = db
@@ -108,4 +118,28 @@ class Loaders:
 
     @cached_property
     def approvals_by_opportunity(self) -> DataLoader:
-        return self._grouped(m.Approval, m.Approval.opportunity_id, m.Approval.id)
+        """Approvals with their steps in one statement (steps are primed)."""
+
+        async def load(keys):
+            stmt = (
+                select(m.Approval, m.ApprovalStep)
+                .outerjoin(m.ApprovalStep, m.ApprovalStep.approval_id == m.Approval.id)
+                .where(m.Approval.opportunity_id.in_(keys))
+                .order_by(m.Approval.id, m.ApprovalStep.position)
+            )
+            approvals, steps = defaultdict(dict), defaultdict(list)
+            for approval, step in await self.rows(stmt):
+                approvals[approval.opportunity_id][approval.id] = approval
+                if step is not None:
+                    steps[approval.id].append(step)
+            for by_id in approvals.values():
+                for approval_id in by_id:
+                    self.steps_by_approval.prime(approval_id, steps[approval_id])
+            return [list(approvals[k].values()) for k in keys]
+
+        return DataLoader(load_fn=load)
+
+    def prime(self, loader_name: str, rows) -> None:
+        loader = getattr(self, loader_name)
+        for row in rows:
+            loader.prime(row.id, row)

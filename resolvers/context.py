@@ -78,6 +78,12 @@ class Ctx:
         self._loaders = None
         return self.loaders
 
+    def use_loaders(self, loaders: Loaders) -> Loaders:
+        """Resolve with a loader cache shared with other subscribers of the same
+        organization (live events: one cache per page of the log, see resolvers/live.py)."""
+        self._loaders = loaders
+        return loaders
+
     def require_viewer(self) -> Viewer:
         if self.viewer is None:
             raise Unauthenticated("Sign in first: send Authorization: Bearer <token>")

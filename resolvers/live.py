@@ -1,11 +1,12 @@
 """Live subscriptions: `boardEvents` and `notificationAdded`.
 
 The event log is the source of truth; broadcast messages only say "the log moved".
-A subscriber listens first, then reads the log after its starting point, then keeps
-reading the log each time it is told it moved, always from the last seq it has
-passed. Reading ranges (seq > last) instead of the announced seqs is what makes the
-replay->live seam safe: a seq is never yielded twice, and one announced late, out of
-order or never (a failed publish, a dropped connection) is read anyway."""
+A subscriber listens first, then reads the log after its starting point, then takes
+the pages the Hub reads once per organization and process (api/realtime.py), always
+from the last seq it has passed, reading any gap before a page itself. Reading
+ranges (seq > last) instead of the announced seqs is what makes the replay->live
+seam safe: a seq is never yielded twice, and one announced late, out of order or
+never (a failed publish, a dropped connection) is read anyway."""
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from resolvers.errors import UserErrors
 from resolvers.ids import decode
 from resolvers.paging import BadInput
 
-PAGE = 200  # events read from the log per query
+PAGE = 2000  # events read from the log per query
 SLOW_CONSUMER_CODE = 4429
 
 
@@ -90,57 +91,117 @@ def _on_overflow(ctx: Ctx):
     return overflow
 
 
-async def _events_after(db: Database, org_id: int, last: int, upto: int) -> AsyncIterator[list[m.Event]]:
-    """Pages of the log with last < seq <= upto, oldest first."""
-    while last < upto:
+async def _target(ctx: Ctx, org_id: int, batch) -> int:
+    """How far the log is known to reach after a batch of pages."""
+    upto = max(page.upto for page in batch.pages)
+    if batch.catch_up and all(page.rows is None for page in batch.pages):
+        upto = max(upto, await log_head(ctx.db, org_id))  # the Hub could not tell
+    return upto
+
+
+async def events_between(db: Database, org_id: int, after: int, upto: int) -> list[m.Event]:
+    """Every event with after < seq <= upto, oldest first (the Hub's one shared read)."""
+    rows: list[m.Event] = []
+    async for page in _events_after(db, org_id, after, upto):
+        rows.extend(page)
+    return rows
+
+
+async def _events_after(db: Database, org_id: int, last: int, upto: int | None) -> AsyncIterator[list[m.Event]]:
+    """Pages of the log with last < seq <= upto (to the end when upto is None), oldest first."""
+    while upto is None or last < upto:
+        stmt = select(m.Event).where(m.Event.org_id == org_id, m.Event.seq > last)
+        if upto is not None:
+            stmt = stmt.where(m.Event.seq <= upto)
         async with db.read() as session:
-            rows = list(
-                (
-                    await session.execute(
-                        select(m.Event)
-                        .where(m.Event.org_id == org_id, m.Event.seq > last, m.Event.seq <= upto)
-                        .order_by(m.Event.seq)
-                        .limit(PAGE)
-                    )
-                ).scalars()
-            )
+            rows = list((await session.execute(stmt.order_by(m.Event.seq).limit(PAGE))).scalars())
         if not rows:
             return
         yield rows
         last = rows[-1].seq
+        if len(rows) < PAGE:
+            return
 
 
-async def _target(ctx: Ctx, org_id: int, batch) -> int:
-    """How far the log is known to reach after an announcement."""
-    if batch.catch_up or not batch.seqs:
-        return await log_head(ctx.db, org_id)
-    return max(batch.seqs)
+# Attribute set on the Event rows of a page the Hub read once for everybody: the
+# page's `shared` dict. The websocket layer (api/realtime.py: SharedEventExecutor)
+# uses it to execute each distinct subscription once per event and serialize once.
+SHARED = "_baton_shared"
+
+
+def _share(page) -> list[m.Event]:
+    """The page's rows, marked as shared; loaders for them are shared too."""
+    if not page.shared.get("marked"):
+        for row in page.rows:
+            setattr(row, SHARED, page.shared)
+        page.shared["marked"] = True
+    return page.rows
+
+
+def _page_loaders(ctx: Ctx, page):
+    """One loader cache per page and organization: every viewer of the organization
+    sees the same data (department scope filters events, not data), so the first
+    subscriber's field loads serve the others."""
+    loaders = page.shared.get("loaders")
+    if loaders is None:
+        loaders = page.shared["loaders"] = ctx.fresh_loaders()
+    else:
+        ctx.use_loaders(loaders)
+    return loaders
 
 
 async def board_events(
     ctx: Ctx, after: int | None, department_keys: list[str] | None, types: list | None, opportunity_id: str | None
 ) -> AsyncIterator[m.Event]:
-    """Stored events with seq > after (or none, without `after`), then live ones."""
+    """Stored events with seq > after (or none, without `after`), then live ones.
+
+    The seam: `last` is the highest seq passed (yielded or filtered out). Own reads
+    always start after `last`; a page from the Hub covers exactly (page.after,
+    page.upto], so rows <= last are skipped and a gap (last, page.after] is read from
+    the log first. Hence no seq twice and none missing, however pages and replay
+    interleave."""
     viewer = ctx.require_viewer()
     _require_live(ctx)
     if after is not None and after < 0:
         raise BadInput("after must not be negative")
     flt = await event_filter(ctx, department_keys, types, opportunity_id)
+    matches = flt.matches
     org_id = viewer.org_id
     # Listen before reading the log: whatever commits from now on is announced.
     async with ctx.subscribe(org_id, _on_overflow(ctx)) as feed:
-        head = await log_head(ctx.db, org_id)
-        last = head if after is None else after
-        upto = head
-        while True:
-            async for rows in _events_after(ctx.db, org_id, last, upto):
+        last = await log_head(ctx.db, org_id)
+        if after is not None:
+            # Replay to the end of the log (it may have grown since the head was read).
+            async for rows in _events_after(ctx.db, org_id, after, None):
                 ctx.fresh_loaders()  # nested fields resolve current data
                 for event in rows:
-                    last = event.seq
-                    if flt.matches(event):
+                    if matches(event):
                         yield event
-            last = max(last, upto)
-            upto = await _target(ctx, org_id, await feed.next())
+                after = rows[-1].seq
+            last = max(last, after)
+        while True:
+            for page in (await feed.next()).pages:
+                upto = page.upto
+                if page.catch_up and page.rows is None:
+                    upto = max(upto, await log_head(ctx.db, org_id))
+                if upto <= last:
+                    continue
+                if page.rows is None or page.after > last:
+                    # Not read for us (or not all of it): read from where we are.
+                    stop = upto if page.rows is None else page.after
+                    async for rows in _events_after(ctx.db, org_id, last, stop):
+                        ctx.fresh_loaders()
+                        for event in rows:
+                            if matches(event):
+                                yield event
+                    last = stop
+                if page.rows:
+                    _page_loaders(ctx, page)
+                    for event in _share(page):
+                        if event.seq > last and matches(event):
+                            last = event.seq
+                            yield event
+                last = max(last, upto)
 
 
 async def notification_added(ctx: Ctx) -> AsyncIterator[m.Notification]:

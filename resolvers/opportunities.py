@@ -1,4 +1,5 @@
 """Opportunities: create, edit, move through stage gates; list, filter and the board."""
+import asyncio
 import json
 import re
 from datetime import timedelta
@@ -6,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import and_, exists, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from db import models as m
 from resolvers import validate
@@ -13,7 +15,7 @@ from resolvers.access import ensure_can_edit, ensure_can_move
 from resolvers.context import Ctx
 from resolvers.errors import CONFLICT, INVALID_TRANSITION, NOT_FOUND, STAGE_GATE, VALIDATION, UserError, UserErrors, fail
 from resolvers.ids import decode, parse_global
-from resolvers.paging import BadInput, Page, keyset, page_size, to_page, window_pages
+from resolvers.paging import BadInput, Page, decode_cursor, keyset, page_size, to_page
 from resolvers.uow import UnitOfWork, mutate
 
 PRIORITIES = ("LOW", "MEDIUM", "HIGH", "URGENT")
@@ -380,22 +382,28 @@ async def list_opportunities(ctx: Ctx, flt: dict | None, first: int | None, afte
 
 
 async def board(ctx: Ctx, pipeline_gid: str | None, flt: dict | None):
-    """The pipeline and, per stage, its card count and total amount (one grouped query)."""
+    """The pipeline with its stages (one statement) and, per stage, its card
+    count and total amount (one grouped statement)."""
     viewer = ctx.require_viewer()
-    pipeline_id = None
+    stmt = (
+        select(m.Stage, m.Pipeline)
+        .join(m.Pipeline, m.Pipeline.id == m.Stage.pipeline_id)
+        .where(m.Pipeline.org_id == viewer.org_id)
+        .order_by(m.Pipeline.position, m.Pipeline.id, m.Stage.position)
+    )
     if pipeline_gid:
         parsed = parse_global(pipeline_gid)
         if not parsed or parsed[0] != "Pipeline":
             raise BadInput(f"Invalid pipeline id {pipeline_gid!r}")
-        pipeline_id = parsed[1]
-    stmt = select(m.Pipeline).where(m.Pipeline.org_id == viewer.org_id)
-    if pipeline_id is not None:
-        stmt = stmt.where(m.Pipeline.id == pipeline_id)
-    pipelines = await ctx.loaders.all(stmt.order_by(m.Pipeline.position, m.Pipeline.id).limit(1))
-    if not pipelines:
+        stmt = stmt.where(m.Pipeline.id == parsed[1])
+    rows = await ctx.loaders.rows(stmt)
+    if not rows:
         raise BadInput("No such pipeline")
-    pipeline = pipelines[0]
-    stages = await ctx.loaders.stages_by_pipeline.load(pipeline.id)
+    pipeline = rows[0][1]
+    stages = [stage for stage, p in rows if p.id == pipeline.id]
+    ctx.loaders.pipeline.prime(pipeline.id, pipeline)
+    ctx.loaders.stages_by_pipeline.prime(pipeline.id, stages)
+    ctx.loaders.prime("stage", stages)
     conds = await filter_conditions(ctx, flt)
     totals = {
         stage_id: (count, amount)
@@ -405,10 +413,8 @@ async def board(ctx: Ctx, pipeline_gid: str | None, flt: dict | None):
             .group_by(m.Opportunity.stage_id)
         )
     }
-    columns = [
-        BoardColumnData(stage, *totals.get(stage.id, (0, Decimal(0))), filter_key=json.dumps(flt or {}, sort_keys=True, default=str))
-        for stage in stages
-    ]
+    filter_key = json.dumps(flt or {}, sort_keys=True, default=str)
+    columns = [BoardColumnData(stage, *totals.get(stage.id, (0, Decimal(0))), filter_key=filter_key) for stage in stages]
     return pipeline, columns
 
 
@@ -421,7 +427,10 @@ class BoardColumnData:
 
 
 async def column_cards(ctx: Ctx, column: BoardColumnData, first: int | None, after: str | None) -> Page:
-    """Cards of one column; all columns of a board load in one statement."""
+    """Cards of one column. All columns of a board load in one statement that also
+    brings each card's account, owner and departments; the cards' badges (tasks,
+    handoffs, approvals) follow in one statement each. Everything is primed into
+    the loaders, so the cards' fields then resolve without further awaits."""
     size = page_size(first, ctx.max_page_size)
 
     async def batch(keys):
@@ -429,7 +438,7 @@ async def column_cards(ctx: Ctx, column: BoardColumnData, first: int | None, aft
         for filter_key, page_first, page_after in {k[1:] for k in keys}:
             conds = await filter_conditions(ctx, json.loads(filter_key))
             stage_ids = [k[0] for k in keys if k[1:] == (filter_key, page_first, page_after)]
-            pages = await window_pages(ctx.loaders.all, m.Opportunity, m.Opportunity.stage_id, stage_ids, conds, page_first, page_after)
+            pages = await _card_pages(ctx, stage_ids, conds, page_first, page_after)
             for stage_id, page in pages.items():
                 results[(stage_id, filter_key, page_first, page_after)] = page
         return [results[k] for k in keys]
@@ -437,3 +446,43 @@ async def column_cards(ctx: Ctx, column: BoardColumnData, first: int | None, aft
     page = await ctx.loaders.custom("column_cards", batch).load((column.stage.id, column.filter_key, size, after))
     page.count = column.total_count
     return page
+
+
+async def _card_pages(ctx: Ctx, stage_ids: list[int], conds: list, first: int, after: str | None) -> dict[int, Page]:
+    from resolvers.tasks import open_task_stats  # here: resolvers.tasks imports this module
+
+    after_id = decode_cursor(after)
+    numbered = select(
+        m.Opportunity, func.row_number().over(partition_by=m.Opportunity.stage_id, order_by=m.Opportunity.id.desc()).label("rn")
+    ).where(m.Opportunity.stage_id.in_(stage_ids), *conds)
+    if after_id is not None:
+        numbered = numbered.where(m.Opportunity.id < after_id)
+    sub = numbered.subquery()
+    card = aliased(m.Opportunity, sub)
+    holder, owner_dept = aliased(m.Department), aliased(m.Department)
+    rows = await ctx.loaders.rows(
+        select(card, m.Account, m.User, holder, owner_dept)
+        .join(m.Account, m.Account.id == card.account_id)
+        .join(m.User, m.User.id == card.owner_id)
+        .join(holder, holder.id == card.department_id)
+        .join(owner_dept, owner_dept.id == m.User.department_id)
+        .where(sub.c.rn <= first + 1)
+        .order_by(sub.c.stage_id, sub.c.rn)
+    )
+    loaders = ctx.loaders
+    grouped: dict[int, list] = {stage_id: [] for stage_id in stage_ids}
+    for opp, account, owner, holding, owners_department in rows:
+        grouped[opp.stage_id].append(opp)
+        loaders.account.prime(account.id, account)
+        loaders.user.prime(owner.id, owner)
+        loaders.department.prime(holding.id, holding)
+        loaders.department.prime(owners_department.id, owners_department)
+    shown = [opp.id for items in grouped.values() for opp in items[:first]]
+    if shown:
+        # Start the badge loads together; their results land in the loaders' caches.
+        await asyncio.gather(
+            loaders.handoffs_by_opportunity.load_many(shown),
+            loaders.approvals_by_opportunity.load_many(shown),
+            open_task_stats(ctx).load_many(shown),
+        )
+    return {stage_id: to_page(items, first, after) for stage_id, items in grouped.items()}

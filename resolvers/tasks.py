@@ -1,5 +1,5 @@
 """Tasks on an opportunity: create, edit, complete; list by assignee/department/status."""
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from db import models as m
 from resolvers import validate
@@ -139,15 +139,13 @@ def open_task_stats(ctx: Ctx):
 
     async def batch(ids):
         now = ctx.clock()
+        overdue = case((m.Task.due_at < now, 1), else_=0)
         rows = await ctx.loaders.rows(
-            select(m.Task.opportunity_id, m.Task.due_at)
+            select(m.Task.opportunity_id, func.count(), func.sum(overdue))
             .where(m.Task.opportunity_id.in_(ids), m.Task.status.in_(ACTIVE))
+            .group_by(m.Task.opportunity_id)
         )
-        stats = {i: [0, 0] for i in ids}
-        for opp_id, due_at in rows:
-            stats[opp_id][0] += 1
-            if due_at is not None and due_at < now:
-                stats[opp_id][1] += 1
-        return [tuple(stats[i]) for i in ids]
+        stats = {opp_id: (count, int(late or 0)) for opp_id, count, late in rows}
+        return [stats.get(i, (0, 0)) for i in ids]
 
     return ctx.loaders.custom("open_task_stats", batch)

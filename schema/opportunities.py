@@ -9,6 +9,7 @@ from sqlalchemy import select
 from strawberry.scalars import JSON
 
 from db import models as m
+from db.loaders import ready
 from resolvers import comments as comment_rules
 from resolvers import events as event_rules
 from resolvers import opportunities as rules
@@ -24,6 +25,17 @@ if TYPE_CHECKING:
     from schema.events import BoardEvent
     from schema.handoffs import Handoff
     from schema.tasks import Task
+
+
+def _nth(value, n: int):
+    """Item n of a loaded tuple, or of one still loading."""
+    if isinstance(value, tuple):
+        return value[n]
+
+    async def later():
+        return (await value)[n]
+
+    return later()
 
 
 @strawberry.enum
@@ -66,8 +78,8 @@ class Pipeline(Node):
     name: str
 
     @strawberry.field
-    async def stages(self, info: strawberry.Info) -> list[Stage]:
-        return await info.context.loaders.stages_by_pipeline.load(self.id)
+    def stages(self, info: strawberry.Info) -> list[Stage]:
+        return ready(info.context.loaders.stages_by_pipeline, self.id)
 
     @classmethod
     def is_type_of(cls, obj, info) -> bool:
@@ -105,24 +117,24 @@ class Opportunity(Node):
     version: int
 
     @strawberry.field
-    async def account(self, info: strawberry.Info) -> Account:
-        return await info.context.loaders.account.load(self.account_id)
+    def account(self, info: strawberry.Info) -> Account:
+        return ready(info.context.loaders.account, self.account_id)
 
     @strawberry.field
-    async def pipeline(self, info: strawberry.Info) -> Pipeline:
-        return await info.context.loaders.pipeline.load(self.pipeline_id)
+    def pipeline(self, info: strawberry.Info) -> Pipeline:
+        return ready(info.context.loaders.pipeline, self.pipeline_id)
 
     @strawberry.field
-    async def stage(self, info: strawberry.Info) -> Stage:
-        return await info.context.loaders.stage.load(self.stage_id)
+    def stage(self, info: strawberry.Info) -> Stage:
+        return ready(info.context.loaders.stage, self.stage_id)
 
     @strawberry.field
-    async def owner(self, info: strawberry.Info) -> User:
-        return await info.context.loaders.user.load(self.owner_id)
+    def owner(self, info: strawberry.Info) -> User:
+        return ready(info.context.loaders.user, self.owner_id)
 
     @strawberry.field(description="The department that holds the baton now")
-    async def department(self, info: strawberry.Info) -> Department:
-        return await info.context.loaders.department.load(self.department_id)
+    def department(self, info: strawberry.Info) -> Department:
+        return ready(info.context.loaders.department, self.department_id)
 
     @strawberry.field
     async def tasks(
@@ -137,12 +149,12 @@ class Opportunity(Node):
         return Connection(page=await comment_rules.opportunity_comments(info.context, self.id, first, after))
 
     @strawberry.field
-    async def handoffs(self, info: strawberry.Info) -> list[Annotated["Handoff", strawberry.lazy("schema.handoffs")]]:
-        return await info.context.loaders.handoffs_by_opportunity.load(self.id)
+    def handoffs(self, info: strawberry.Info) -> list[Annotated["Handoff", strawberry.lazy("schema.handoffs")]]:
+        return ready(info.context.loaders.handoffs_by_opportunity, self.id)
 
     @strawberry.field
-    async def approvals(self, info: strawberry.Info) -> list[Annotated["Approval", strawberry.lazy("schema.approvals")]]:
-        return await info.context.loaders.approvals_by_opportunity.load(self.id)
+    def approvals(self, info: strawberry.Info) -> list[Annotated["Approval", strawberry.lazy("schema.approvals")]]:
+        return ready(info.context.loaders.approvals_by_opportunity, self.id)
 
     @strawberry.field(description="The card's timeline from the event log, newest first")
     async def history(
@@ -151,12 +163,12 @@ class Opportunity(Node):
         return Connection(page=await event_rules.opportunity_history(info.context, self.id, first, after))
 
     @strawberry.field(description="Tasks not yet done or cancelled")
-    async def open_task_count(self, info: strawberry.Info) -> int:
-        return (await task_rules.open_task_stats(info.context).load(self.id))[0]
+    def open_task_count(self, info: strawberry.Info) -> int:
+        return _nth(ready(task_rules.open_task_stats(info.context), self.id), 0)
 
     @strawberry.field(description="Open tasks past their due time")
-    async def overdue_task_count(self, info: strawberry.Info) -> int:
-        return (await task_rules.open_task_stats(info.context).load(self.id))[1]
+    def overdue_task_count(self, info: strawberry.Info) -> int:
+        return _nth(ready(task_rules.open_task_stats(info.context), self.id), 1)
 
     @classmethod
     def is_type_of(cls, obj, info) -> bool:
