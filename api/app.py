@@ -87,7 +87,7 @@ async def _export_csv(state, request):
     return await export_csv(state, request)
 
 
-def hardened_schema(settings: Settings, *extra):
+def hardened_schema(settings: Settings, *root_field_extensions):
     """The schema with the configured query limits and operation timeout (schema/limits.py)."""
     from schema import build_schema
     from schema.limits import limit_extensions
@@ -95,7 +95,7 @@ def hardened_schema(settings: Settings, *extra):
     built = build_schema(extensions=[*limit_extensions(
         max_depth=settings.max_query_depth, max_aliases=settings.max_aliases, max_tokens=settings.max_tokens,
         max_cost=settings.max_query_cost, max_page=settings.max_page_size, introspection=settings.introspection,
-    ), *extra])
+    )], root_field_extensions=list(root_field_extensions))
     built.operation_timeout = settings.operation_timeout_seconds
     install_shared_execution(built)  # live events: one execution per distinct subscription
     return built

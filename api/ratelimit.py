@@ -3,7 +3,7 @@
 - Token buckets per bearer token and per client IP on /graphql (HTTP requests and
   websocket connection attempts): over the limit -> 429 with Retry-After (a
   websocket is closed with 4429 before it is accepted).
-- Sign-in attempts per email+IP (`LoginAttempts`, a schema extension on the
+- Sign-in attempts per email+IP (`LoginAttempts`, a field extension on the
   `login` field): over the limit -> GraphQL error RATE_LIMITED, HTTP 429 and
   Retry-After, and the password is not checked.
 - Open websockets per user (`WsConnections`): the app acquires a slot when the
@@ -24,9 +24,9 @@ import time
 from collections import Counter
 
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
 
 from api.security import graphql_error, send_json
+from schema.limits import RootFieldExtension
 
 log = logging.getLogger("baton.ratelimit")
 
@@ -213,35 +213,29 @@ class RateLimit:
         return await self.app(scope, receive, send)
 
 
-def LoginAttempts(limiter: Limiter):  # noqa: N802 - reads like a class
-    """Schema extension: at most `login_attempts` sign-ins per email+IP, refilled slowly."""
+class LoginAttempts(RootFieldExtension):
+    """At most `login_attempts` sign-ins per email+IP, refilled slowly (on `login` only)."""
 
-    class _LoginAttempts(SchemaExtension):
-        def resolve(self, _next, root, info, *args, **kwargs):
-            if info.path.prev is None and info.field_name == "login":
-                return self.login(_next, root, info, *args, **kwargs)
-            return _next(root, info, *args, **kwargs)
+    only = frozenset({"login"})
 
-        async def login(self, _next, root, info, *args, **kwargs):
-            s = limiter.settings
-            data = kwargs.get("input")
-            email = data.get("email") if isinstance(data, dict) else getattr(data, "email", None)
-            request = getattr(info.context, "request", None)
-            ip = client_ip(request.scope) if request is not None else "unknown"
-            digest = hashlib.sha256(f"{str(email).strip().lower()}|{ip}".encode("utf-8", "replace")).hexdigest()[:24]
-            allowed, wait = await limiter.take("login:" + digest, 1.0 / s.login_refill_seconds, s.login_attempts)
-            if not allowed:
-                response = getattr(info.context, "response", None)
-                if response is not None:
-                    response.status_code = 429
-                    response.headers["Retry-After"] = retry_after(wait)
-                raise GraphQLError(
-                    f"Too many sign-in attempts; retry in {retry_after(wait)} s",
-                    extensions={"code": "RATE_LIMITED", "retryAfter": int(retry_after(wait))},
-                )
-            result = _next(root, info, *args, **kwargs)
-            if hasattr(result, "__await__"):
-                result = await result
-            return result
+    def __init__(self, limiter: Limiter):
+        self.limiter = limiter
 
-    return _LoginAttempts
+    async def resolve_async(self, next_, source, info, **kwargs):
+        s = self.limiter.settings
+        data = kwargs.get("input")
+        email = data.get("email") if isinstance(data, dict) else getattr(data, "email", None)
+        request = getattr(info.context, "request", None)
+        ip = client_ip(request.scope) if request is not None else "unknown"
+        digest = hashlib.sha256(f"{str(email).strip().lower()}|{ip}".encode("utf-8", "replace")).hexdigest()[:24]
+        allowed, wait = await self.limiter.take("login:" + digest, 1.0 / s.login_refill_seconds, s.login_attempts)
+        if not allowed:
+            response = getattr(info.context, "response", None)
+            if response is not None:
+                response.status_code = 429
+                response.headers["Retry-After"] = retry_after(wait)
+            raise GraphQLError(
+                f"Too many sign-in attempts; retry in {retry_after(wait)} s",
+                extensions={"code": "RATE_LIMITED", "retryAfter": int(retry_after(wait))},
+            )
+        return await next_(source, info, **kwargs)

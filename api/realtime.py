@@ -504,6 +504,19 @@ def _transport_ws_handler_class():
     from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
     class SharedResultsTransportWS(BaseGraphQLTransportWSHandler):
+        _envelopes: dict | None = None
+
+        def _envelope(self, op_id: str):
+            """The view's encoding of this operation's `next` message around its data."""
+            if self._envelopes is None:
+                self._envelopes = {}
+            env = self._envelopes.get(op_id)
+            if env is None:
+                text = self.view.encode_json({"id": op_id, "type": "next", "payload": {"data": None}})
+                head, null, tail = text.rpartition("null") if isinstance(text, str) else ("", "", "")
+                env = self._envelopes[op_id] = (head, tail) if null else False
+            return env
+
         async def send_message(self, message) -> None:
             if message.get("type") == "next":
                 payload = message["payload"]
@@ -512,11 +525,10 @@ def _transport_ws_handler_class():
                     text = data.text
                     if text is None:
                         text = data.text = self.view.encode_json(data)
-                    if isinstance(text, str):
+                    env = self._envelope(message["id"]) if isinstance(text, str) else False
+                    if env:
                         try:
-                            await self.websocket.ws.send_text(
-                                '{"id": ' + json.dumps(message["id"]) + ', "type": "next", "payload": {"data": ' + text + "}}"
-                            )
+                            await self.websocket.ws.send_text(env[0] + text + env[1])
                         except WebSocketDisconnect as exc:
                             raise WebSocketDisconnected from exc
                         return

@@ -3,6 +3,8 @@ fields, merged here into the root types."""
 import strawberry
 from strawberry.tools import merge_types
 
+from schema.limits import HostileStrings, RootFieldExtension, TimedSchema
+
 from schema import (
     analytics,
     approvals,
@@ -21,18 +23,30 @@ from schema import (
 DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations)
 
 
-def _root(name: str):
+def _root(name: str, field_extensions=()):
     parts = tuple(getattr(module, name) for module in DOMAINS if hasattr(module, name))
-    return merge_types(name, parts) if parts else None
+    if not parts:
+        return None
+    merged = merge_types(name, parts)
+    for field in merged.__strawberry_definition__.fields:
+        # Root fields are shared by every schema built in this process; Strawberry
+        # binds a field's extensions when it builds a schema, so replacing ours
+        # here leaves schemas built earlier untouched.
+        field.extensions = [e for e in field.extensions if not isinstance(e, RootFieldExtension)] + [
+            e for e in field_extensions if e.only is None or field.python_name in e.only or field.name in e.only
+        ]
+    return merged
 
 
-def build_schema(extensions: list | None = None) -> strawberry.Schema:
+def build_schema(extensions: list | None = None, root_field_extensions: list | None = None) -> strawberry.Schema:
+    """The schema with schema-wide `extensions` and per-root-field ones (see
+    schema.limits.RootFieldExtension); HostileStrings guards every root field."""
     from schema.errors import MaskServerErrors
-    from schema.limits import TimedSchema
 
+    field_extensions = [HostileStrings(), *(root_field_extensions or [])]
     return TimedSchema(
-        query=_root("Query"),
-        mutation=_root("Mutation"),
+        query=_root("Query", field_extensions),
+        mutation=_root("Mutation", field_extensions),
         subscription=_root("Subscription"),
         # Types reachable only through the Node interface or lazily.
         types=[

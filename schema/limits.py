@@ -8,7 +8,7 @@
   `first` argument) multiplies the cost of its children by its page size
   (`first`, clamped to the server's page cap; the default page size when
   absent; the cap when given through a variable that is not set).
-- `HostileStrings` refuses NUL bytes and invalid Unicode (lone surrogates,
+- `HostileStrings` (a root-field extension) refuses NUL bytes and invalid Unicode (lone surrogates,
   which JSON can carry as "\\ud800"), datetimes without a time zone and dates
   outside 1970..2200 in root-field arguments before a resolver or the database
   sees them (nested arguments are cursors and page sizes, parsed by resolvers): on a mutation whose payload has `userErrors` the answer
@@ -42,6 +42,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
+from strawberry.extensions.field_extension import FieldExtension
 from strawberry.types import ExecutionResult
 
 log = logging.getLogger("baton.limits")
@@ -190,26 +191,43 @@ def _camel(name) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-class HostileStrings(SchemaExtension):
+class RootFieldExtension(FieldExtension):
+    """A field extension that build_schema attaches to root fields only (all of
+    them, or those named in `only`): a schema extension's `resolve` hook would
+    run for every field of every result, which the board cannot afford."""
+
+    only: frozenset[str] | None = None
+
+
+class HostileStrings(RootFieldExtension):
     """Refuse NUL bytes, invalid Unicode, naive datetimes and absurd dates in the
     arguments of root fields before they reach a resolver (or the database)."""
 
-    def resolve(self, _next, root, info, *args, **kwargs):
-        if info.path.prev is not None or not kwargs:
-            return _next(root, info, *args, **kwargs)
-        found = find_bad(kwargs)
+    def refusal(self, info, kwargs):
+        """None when the arguments are acceptable; else the payload to answer with (or raises)."""
+        found = find_bad(kwargs) if kwargs else None
         if not found:
-            return _next(root, info, *args, **kwargs)
+            return None
         path, reason = found
         names = [_camel(p) for p in path if not isinstance(p, int)]
         if names and names[0] == "input":
             names = names[1:]
         field = names[-1] if names else info.field_name
         message = f"{field} {reason}"
-        payload = _payload_with_error(info, names or [field], message)
+        payload = _payload_with_error(info._raw_info, names or [field], message)
         if payload is not None:
             return payload
         raise GraphQLError(message, extensions={"code": "VALIDATION", "field": names or [field]})
+
+    def resolve(self, next_, source, info, **kwargs):
+        refused = self.refusal(info, kwargs)
+        return refused if refused is not None else next_(source, info, **kwargs)
+
+    async def resolve_async(self, next_, source, info, **kwargs):
+        refused = self.refusal(info, kwargs)
+        if refused is not None:
+            return refused
+        return await next_(source, info, **kwargs)
 
 
 def _payload_with_error(info, field: list[str], message: str):
@@ -292,7 +310,6 @@ def limit_extensions(
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
         QueryCost(max_cost, default_page=default_page, max_page=max_page),
-        HostileStrings,
     ]
     if not introspection:
         from graphql.validation import NoSchemaIntrospectionCustomRule
