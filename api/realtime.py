@@ -8,10 +8,13 @@ per organization channel per process and fans each message out to small bounded
 overflowed and its owner is told (the websocket is closed with 4429), so a slow
 consumer never slows the others.
 
-Messages are only hints: subscribers read the event log for the seqs they have not
-seen. So a lost message (failed publish, dropped LISTEN connection) costs nothing
-but latency: the Hub periodically compares each channel with the log's head and
-sends a catch-up hint, and it sends one to everybody after reconnecting."""
+Messages are only hints: on each, the channel reads the announced range of the log
+ONCE and hands the same rows (a `Page`) to every feed; subscribers skip what they
+already passed and read any gap themselves. So a lost message (failed publish,
+dropped LISTEN connection) costs nothing but latency: the Hub periodically compares
+each channel with the log's head and reads up to it, and does so for every channel
+after reconnecting. The end of this module shares execution and serialization of
+identical subscriptions per event (SharedEventExecutor, SharedResultsTransportWS)."""
 import asyncio
 import contextlib
 import json
