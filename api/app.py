@@ -15,6 +15,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from api import jobs
 from api.context import authenticate, new_context
 from api.realtime import Hub, SharedResultsTransportWS, install_shared_execution
+from api.result_cache import ResultCache
 from api.settings import Settings
 from db.engine import Database
 from db.migrate import upgrade
@@ -46,6 +47,7 @@ class BatonGraphQL(GraphQL):
         from api.persisted import PersistedQueries
 
         self.persisted = PersistedQueries.from_settings(settings)
+        self.results = ResultCache(settings.result_cache_size)
 
     def should_render_graphql_ide(self, request) -> bool:
         # A GET carrying only a persisted-query hash is an operation, not a visit to GraphiQL.
@@ -58,10 +60,17 @@ class BatonGraphQL(GraphQL):
         refused = apply(self.persisted, request_data)
         if refused is not None:
             return refused
-        return await super().execute_single(
+        key = self.results.key(context, request_data)
+        cached = self.results.get(key) if key is not None else None
+        if cached is not None:
+            return cached
+        result = await super().execute_single(
             request=request, request_adapter=request_adapter, sub_response=sub_response, context=context,
             root_value=root_value, request_data=request_data,
         )
+        if key is not None:
+            self.results.put(key, result)
+        return result
 
     async def get_context(self, request, response):
         ctx = new_context(self.app_state, request)

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # Persisted queries: only operations listed in the JSON manifest {sha256: query} run.
     persisted_queries_only: bool = False
     persisted_queries_file: Path | None = None
+    # Query results kept per process, keyed by viewer and the organization's event
+    # seq (exact invalidation: every change bumps the seq); 0 switches it off.
+    result_cache_size: int = 256
     # Automatic persisted queries (APQ) kept in memory per process.
     apq_cache_size: int = 1000
 

@@ -72,21 +72,24 @@ async def viewer_for_token(ctx: Ctx, token: str) -> Viewer | None:
     async with ctx.db.read() as session:
         row = (
             await session.execute(
-                select(m.ApiToken, m.User)
+                select(m.ApiToken, m.User, m.Organization.event_seq)
                 .join(m.User, m.User.id == m.ApiToken.user_id)
+                .join(m.Organization, m.Organization.id == m.User.org_id)
                 .where(m.ApiToken.token_hash == token_hash(token), m.ApiToken.revoked_at.is_(None))
             )
         ).first()
     if row is None:
         return None
-    api_token, user = row
+    api_token, user, org_seq = row
     if api_token.expires_at is not None and api_token.expires_at <= now:
         return None
     if api_token.kind == "api" and (api_token.last_used_at is None or now - api_token.last_used_at > timedelta(minutes=1)):
         # Last-used time at minute precision: one write per token per minute at most.
         async with ctx.db.write() as session:
             await session.execute(update(m.ApiToken).where(m.ApiToken.id == api_token.id).values(last_used_at=now))
-    return Viewer(user=user, scope=api_token.scope, department_id=api_token.department_id, token_id=api_token.id)
+    return Viewer(
+        user=user, scope=api_token.scope, department_id=api_token.department_id, token_id=api_token.id, org_seq=org_seq
+    )
 
 
 async def revoke_token(ctx: Ctx, token: str) -> bool:

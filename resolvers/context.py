@@ -30,6 +30,9 @@ class Viewer:
     scope: str = "write"  # read | write (API tokens may be read-only)
     department_id: int | None = None  # a department-scoped API token sees only that department
     token_id: int | None = None
+    # The organization's event seq when this request was authenticated: every
+    # committed change bumps it, so it versions whatever the request reads.
+    org_seq: int | None = None
 
     @property
     def id(self) -> int:

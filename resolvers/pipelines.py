@@ -80,11 +80,24 @@ async def _apply(uow: UnitOfWork, stage: m.Stage, data: dict) -> None:
         stage.auto_approval = await _auto(uow.session, uow.org_id, data["auto_approval"])
 
 
+STAGE_FIELDS = {"name": "name", "required_fields": "requiredFields", "required_approvals": "requiredApprovals",
+                "stale_after_hours": "staleAfterHours", "auto_approval": "autoApproval"}
+
+
+async def _announce(uow: UnitOfWork, stage: m.Stage, changes: dict) -> None:
+    """Boards redraw their columns and gates from this event (and cached results expire)."""
+    await uow.append_event("PIPELINE_UPDATED", changes={"stage": [None, stage.key], **changes})
+
+
 async def update_stage(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Stage:
         _admin(ctx)
         stage = await _stage(uow, data["id"])
+        before = {attr: getattr(stage, attr) for attr in STAGE_FIELDS}
         await _apply(uow, stage, data)
+        changes = {api: [before[attr], getattr(stage, attr)] for attr, api in STAGE_FIELDS.items() if before[attr] != getattr(stage, attr)}
+        if changes:
+            await _announce(uow, stage, changes)
         return stage
 
     return await mutate(ctx, work)
@@ -118,6 +131,7 @@ async def create_stage(ctx: Ctx, data: dict):
         await _apply(uow, stage, data)
         s.add(stage)
         await s.flush()
+        await _announce(uow, stage, {"position": [None, position]})
         return stage
 
     return await mutate(ctx, work)

@@ -8,21 +8,13 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 from strawberry.permission import BasePermission
 
-from resolvers.errors import Unauthenticated
+from resolvers.errors import CODES, Unauthenticated
 from resolvers.paging import BadInput
 
 log = logging.getLogger("baton.errors")
 
 
-@strawberry.enum
-class UserErrorCode(str, Enum):
-    VALIDATION = "VALIDATION"
-    NOT_FOUND = "NOT_FOUND"
-    FORBIDDEN = "FORBIDDEN"
-    CONFLICT = "CONFLICT"
-    STAGE_GATE = "STAGE_GATE"
-    INVALID_TRANSITION = "INVALID_TRANSITION"
-    DUPLICATE = "DUPLICATE"
+UserErrorCode = strawberry.enum(Enum("UserErrorCode", {code: code for code in CODES}, type=str))
 
 
 @strawberry.type

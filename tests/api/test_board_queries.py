@@ -1,10 +1,12 @@
 """The board query's SQL statement count must not grow with the number of cards."""
-import pytest
-from sqlalchemy import event
+from datetime import date
 
-from api.demo import seed_demo  # noqa: F401  (keeps the demo importable in the suite)
+import pytest
+
 from resolvers import opportunities as rules
+from resolvers import tasks
 from resolvers.ids import to_global
+from tests.sqlcount import StatementCounter
 
 BOARD = """
 query { board { pipeline { name stages { key } } columns {
@@ -19,28 +21,8 @@ query { board { pipeline { name stages { key } } columns {
 } } }"""
 
 
-class StatementCounter:
-    def __init__(self, engine):
-        self.engine = engine.sync_engine
-        self.count = 0
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._hit)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._hit)
-
-    def _hit(self, *args):
-        self.count += 1
-
-
 async def add_cards(org, n: int, stages=("lead", "qualified", "proposal", "negotiation")):
-    from datetime import date
-
     ctx = org.ctx("sales_member")
-    from resolvers import tasks
-
     for i in range(n):
         opp, errors = await rules.create_opportunity(ctx, {
             "title": f"Deal {i}", "account_name": f"Account {i % 7}", "amount": 100 + i,

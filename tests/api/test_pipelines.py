@@ -45,3 +45,16 @@ async def test_admin_creates_a_stage(gql):
     assert dup["userErrors"][0]["code"] == "DUPLICATE"
     denied = (await gql.ok(CREATE_STAGE, {"input": {"pipelineId": pipeline_id, "key": "other"}}, as_="sales_member"))["createStage"]
     assert denied["userErrors"][0]["code"] == "FORBIDDEN"
+
+
+async def test_stage_edits_are_events_and_refusals_are_not(gql):
+    _, by_key = await stages(gql)
+    events = "{ events(first: 100) { edges { node { seq type changes } } } }"
+    before = len((await gql.ok(events))["events"]["edges"])
+    await gql.ok(UPDATE_STAGE, {"input": {"id": by_key["lead"]["id"], "staleAfterHours": 5}}, as_="sales_manager")  # FORBIDDEN
+    await gql.ok(UPDATE_STAGE, {"input": {"id": by_key["lead"]["id"], "staleAfterHours": 5}}, as_="sales_admin")
+    await gql.ok(UPDATE_STAGE, {"input": {"id": by_key["lead"]["id"], "staleAfterHours": 5}}, as_="sales_admin")  # no change
+    edges = (await gql.ok(events))["events"]["edges"][before:]
+    assert [(e["node"]["type"], e["node"]["changes"]) for e in edges] == [
+        ("PIPELINE_UPDATED", {"stage": [None, "lead"], "staleAfterHours": [72, 5]}),
+    ]

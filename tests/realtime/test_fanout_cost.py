@@ -4,33 +4,14 @@ load through one loader cache per page, and identical subscriptions are executed
 once per event (api/realtime.py, resolvers/live.py)."""
 import asyncio
 
-from sqlalchemy import event
-
 from api.settings import Settings
 from tests.conftest import start_server, wait_for
+from tests.sqlcount import StatementCounter
 from tests.realtime.wsclient import BOARD_EVENTS, Http, open_socket
 
 # A second, different document: executed separately, but its nested `opportunity`
 # loads through the same per-page loaders as BOARD_EVENTS'.
 WITH_ACTOR = "subscription { boardEvents { seq actor { handle } opportunity { title account { name } } } }"
-
-
-class StatementCounter:
-    """SQL statements on the app's engine (as tests/api/test_board_queries.py counts)."""
-
-    def __init__(self, engine):
-        self.engine = engine.sync_engine
-        self.count = 0
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._hit)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._hit)
-
-    def _hit(self, *args):
-        self.count += 1
 
 
 async def _deliver(http, sockets, title: str) -> None:

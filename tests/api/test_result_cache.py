@@ -1,0 +1,58 @@
+"""Query results are reused until the organization's next change, per viewer."""
+from tests.sqlcount import StatementCounter
+
+BOARD = "{ board { columns { stage { key } totalCount opportunities { edges { node { title version } } } } } }"
+CREATE = 'mutation($t: String!) { createOpportunity(input: {title: $t, accountName: "Acme"}) { opportunity { id } } }'
+
+
+def titles(data) -> list[str]:
+    return [e["node"]["title"] for c in data["board"]["columns"] for e in c["opportunities"]["edges"]]
+
+
+async def test_repeat_query_is_served_from_cache_until_a_change(app, gql):
+    engine = app.state.baton.db.engine
+    await gql.ok(CREATE, {"t": "First"})
+    first = await gql.ok(BOARD)
+    with StatementCounter(engine) as counter:
+        again = await gql.ok(BOARD)
+    assert again == first
+    assert counter.count == 1  # authentication only: the board came from the cache
+
+    await gql.ok(CREATE, {"t": "Second"}, as_="sales_manager")  # another user's change bumps the seq
+    with StatementCounter(engine) as counter:
+        fresh = await gql.ok(BOARD)
+    assert sorted(titles(fresh)) == ["First", "Second"]
+    assert counter.count > 1
+
+
+async def test_results_are_per_viewer(gql):
+    assert (await gql.ok("{ viewer { handle } }"))["viewer"]["handle"] == "sales_member"
+    assert (await gql.ok("{ viewer { handle } }", as_="legal_member"))["viewer"]["handle"] == "legal_member"
+
+
+async def test_mutations_are_never_replayed_from_cache(gql):
+    a = await gql.ok(CREATE, {"t": "Same"})
+    b = await gql.ok(CREATE, {"t": "Same"})
+    assert a["createOpportunity"]["opportunity"]["id"] != b["createOpportunity"]["opportunity"]["id"]
+
+
+async def test_time_derived_fields_refresh_with_the_clock(gql, clock):
+    opp = (await gql.ok(CREATE, {"t": "Timed"}))["createOpportunity"]["opportunity"]["id"]
+    # Due right now: not overdue yet, overdue once the clock moves on (with no new event).
+    await gql.ok('mutation($o: ID!, $d: DateTime!) { createTask(input: {opportunityId: $o, title: "Call", dueAt: $d}) { task { id } } }',
+                 {"o": opp, "d": (clock.now.replace(microsecond=0)).isoformat()})
+    query = "{ opportunities { edges { node { overdueTaskCount } } } }"
+    assert (await gql.ok(query))["opportunities"]["edges"][0]["node"]["overdueTaskCount"] == 0
+    clock.advance(minutes=2)
+    assert (await gql.ok(query))["opportunities"]["edges"][0]["node"]["overdueTaskCount"] == 1
+
+
+async def test_personal_state_is_never_cached(gql, org):
+    from resolvers import comments
+
+    opp = (await gql.ok(CREATE, {"t": "Ping"}))["createOpportunity"]["opportunity"]["id"]
+    await comments.add_comment(org.ctx("sales_manager"), {"opportunity_id": opp, "body": "@sales_member look"})
+    inbox = "{ notifications { unreadCount } }"
+    assert (await gql.ok(inbox))["notifications"]["unreadCount"] == 1
+    await gql.ok("mutation { markNotificationsRead(input: {}) { unreadCount } }")  # appends no event
+    assert (await gql.ok(inbox))["notifications"]["unreadCount"] == 0
