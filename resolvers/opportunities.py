@@ -448,26 +448,29 @@ async def column_cards(ctx: Ctx, column: BoardColumnData, first: int | None, aft
     return page
 
 
+_HOLDER, _OWNERS_DEPARTMENT = aliased(m.Department), aliased(m.Department)
+
+
 async def _card_pages(ctx: Ctx, stage_ids: list[int], conds: list, first: int, after: str | None) -> dict[int, Page]:
     from resolvers.tasks import open_task_stats  # here: resolvers.tasks imports this module
 
     after_id = decode_cursor(after)
+    # Number only the ids (a narrow subquery), then join the rows each card shows.
     numbered = select(
-        m.Opportunity, func.row_number().over(partition_by=m.Opportunity.stage_id, order_by=m.Opportunity.id.desc()).label("rn")
+        m.Opportunity.id, func.row_number().over(partition_by=m.Opportunity.stage_id, order_by=m.Opportunity.id.desc()).label("rn")
     ).where(m.Opportunity.stage_id.in_(stage_ids), *conds)
     if after_id is not None:
         numbered = numbered.where(m.Opportunity.id < after_id)
-    sub = numbered.subquery()
-    card = aliased(m.Opportunity, sub)
-    holder, owner_dept = aliased(m.Department), aliased(m.Department)
+    numbered = numbered.subquery()
     rows = await ctx.loaders.rows(
-        select(card, m.Account, m.User, holder, owner_dept)
-        .join(m.Account, m.Account.id == card.account_id)
-        .join(m.User, m.User.id == card.owner_id)
-        .join(holder, holder.id == card.department_id)
-        .join(owner_dept, owner_dept.id == m.User.department_id)
-        .where(sub.c.rn <= first + 1)
-        .order_by(sub.c.stage_id, sub.c.rn)
+        select(m.Opportunity, m.Account, m.User, _HOLDER, _OWNERS_DEPARTMENT)
+        .join(numbered, numbered.c.id == m.Opportunity.id)
+        .join(m.Account, m.Account.id == m.Opportunity.account_id)
+        .join(m.User, m.User.id == m.Opportunity.owner_id)
+        .join(_HOLDER, _HOLDER.id == m.Opportunity.department_id)
+        .join(_OWNERS_DEPARTMENT, _OWNERS_DEPARTMENT.id == m.User.department_id)
+        .where(numbered.c.rn <= first + 1)
+        .order_by(m.Opportunity.stage_id, m.Opportunity.id.desc())
     )
     loaders = ctx.loaders
     grouped: dict[int, list] = {stage_id: [] for stage_id in stage_ids}

@@ -1,6 +1,7 @@
 """The GraphQL schema: each domain module contributes Query/Mutation/Subscription
 fields, merged here into the root types."""
 import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 
 from schema.limits import HostileStrings, RootFieldExtension, TimedSchema
@@ -54,7 +55,9 @@ def build_schema(extensions: list | None = None, root_field_extensions: list | N
             opportunities.Opportunity, tasks.Task, comments.Comment, handoffs.Handoff, approvals.Approval,
             notifications.Notification, integrations.ApiToken, integrations.Webhook, integrations.WebhookDelivery,
         ],
-        extensions=[MaskServerErrors, *(extensions or [])],
+        # Parsing and validating the board's document cost more than resolving a
+        # third of its fields: both are cached per document text.
+        extensions=[MaskServerErrors, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512), *(extensions or [])],
     )
 
 
