@@ -4,6 +4,7 @@ import functools
 import logging
 from datetime import timedelta
 
+import orjson
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse
@@ -49,6 +50,13 @@ class BatonGraphQL(GraphQL):
         self.persisted = PersistedQueries.from_settings(settings)
         self.results = ResultCache(settings.result_cache_size)
 
+    # orjson: encoding a board's JSON was a seventh of its cost with the stdlib.
+    def encode_json(self, data: object) -> str:
+        return orjson.dumps(data).decode()
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
+
     def should_render_graphql_ide(self, request) -> bool:
         # A GET carrying only a persisted-query hash is an operation, not a visit to GraphiQL.
         return super().should_render_graphql_ide(request) and request.query_params.get("extensions") is None
@@ -60,17 +68,13 @@ class BatonGraphQL(GraphQL):
         refused = apply(self.persisted, request_data)
         if refused is not None:
             return refused
-        key = self.results.key(context, request_data)
-        cached = self.results.get(key) if key is not None else None
-        if cached is not None:
-            return cached
-        result = await super().execute_single(
-            request=request, request_adapter=request_adapter, sub_response=sub_response, context=context,
-            root_value=root_value, request_data=request_data,
+        return await self.results.get_or_compute(
+            self.results.key(context, request_data),
+            lambda: super(BatonGraphQL, self).execute_single(
+                request=request, request_adapter=request_adapter, sub_response=sub_response, context=context,
+                root_value=root_value, request_data=request_data,
+            ),
         )
-        if key is not None:
-            self.results.put(key, result)
-        return result
 
     async def get_context(self, request, response):
         ctx = new_context(self.app_state, request)

@@ -1,14 +1,17 @@
-"""Query results cached per (viewer, organization event seq, clock minute, document,
-variables, operation).
+"""Query results cached per (organization, its event seq, clock minute, document,
+variables, operation), shared by everyone in the organization.
 
 Every committed change bumps the organization's seq, which each request reads
 while authenticating (no extra statement). A result computed after reading seq N
 reflects at least N, so serving it to later requests that also read N is exact;
-the first request after a change reads N+1, misses, and computes afresh. The
+the first request after a change reads N+1, misses, and computes afresh; requests
+that arrive while it computes wait for that one computation (single flight). The
 minute in the key bounds how long time-derived fields (`overdue`, `staleOnly`)
 can lag. Only error-free results of queries whose root fields all read
-event-versioned data are kept: per-user state (notifications, tokens, the
-viewer) and rows written without an event (users, webhooks) are never cached."""
+event-versioned, organization-wide data are kept (everyone in an organization
+sees the same board): per-user state (notifications, tokens, the viewer) and
+rows written without an event (users, webhooks) are never cached."""
+import asyncio
 import json
 from collections import OrderedDict
 from functools import lru_cache
@@ -39,6 +42,7 @@ class ResultCache:
     def __init__(self, size: int):
         self.size = size
         self._entries: OrderedDict[tuple, object] = OrderedDict()
+        self._computing: dict[tuple, asyncio.Future] = {}
         self.hits = self.misses = 0
 
     def key(self, ctx, request_data) -> tuple | None:
@@ -49,7 +53,32 @@ class ResultCache:
             return None
         minute = ctx.clock().replace(second=0, microsecond=0)
         variables = json.dumps(request_data.variables or {}, sort_keys=True, default=str)
-        return (viewer.id, viewer.org_seq, minute, request_data.query, variables, request_data.operation_name)
+        return (viewer.org_id, viewer.org_seq, minute, request_data.query, variables, request_data.operation_name)
+
+    async def get_or_compute(self, key: tuple | None, compute):
+        """The cached result for `key`, the one being computed for it, or a new one."""
+        if key is None:
+            return await compute()
+        cached = self.get(key)
+        if cached is not None:
+            return cached
+        pending = self._computing.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future = asyncio.get_running_loop().create_future()
+        self._computing[key] = future
+        try:
+            result = await compute()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark it retrieved: asyncio warns about unread exceptions
+            raise
+        else:
+            future.set_result(result)
+            self.put(key, result)
+            return result
+        finally:
+            del self._computing[key]
 
     def get(self, key: tuple):
         result = self._entries.get(key)

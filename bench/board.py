@@ -62,11 +62,11 @@ class Target:
         self.write_body = write_body  # (opp id, version, n) -> dict
 
 
-def baton_target(url: str, pid: int, token: str) -> Target:
+def baton_target(url: str, pid: int, token: str, name: str = "baton") -> Target:
     def write(opp_id, version, n):
         return {"query": UPDATE, "variables": {"input": {"id": gid("Opportunity", opp_id), "version": version, "nextStep": f"Call back #{n}"}}}
 
-    return Target("baton", url, pid, {"authorization": f"Bearer {token}", "content-type": "application/json"},
+    return Target(name, url, pid, {"authorization": f"Bearer {token}", "content-type": "application/json"},
                   {"query": BOARD}, baton_cards, write)
 
 
@@ -171,7 +171,8 @@ async def count_board_statements(ds) -> dict:
     from api.app import create_app
     from api.settings import Settings
 
-    app = create_app(Settings(database_url=ds.url, broadcast_url="memory://"), migrate=False)
+    # Result cache off: count what computing the board costs, not a cache hit.
+    app = create_app(Settings(database_url=ds.url, broadcast_url="memory://", result_cache_size=0), migrate=False)
     engine = app.state.baton.db.engine.sync_engine
     seen: list[str] = []
 

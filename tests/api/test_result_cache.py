@@ -25,9 +25,24 @@ async def test_repeat_query_is_served_from_cache_until_a_change(app, gql):
     assert counter.count > 1
 
 
-async def test_results_are_per_viewer(gql):
+async def test_the_organization_shares_results_but_personal_fields_are_not_cached(app, gql):
+    await gql.ok(CREATE, {"t": "Shared"})
+    first = await gql.ok(BOARD, as_="sales_member")
+    with StatementCounter(app.state.baton.db.engine) as counter:
+        assert await gql.ok(BOARD, as_="legal_member") == first
+    assert counter.count == 1  # legal's sign-in only: sales' result served
     assert (await gql.ok("{ viewer { handle } }"))["viewer"]["handle"] == "sales_member"
     assert (await gql.ok("{ viewer { handle } }", as_="legal_member"))["viewer"]["handle"] == "legal_member"
+
+
+async def test_concurrent_misses_compute_once(app, gql):
+    import asyncio
+
+    await gql.ok(CREATE, {"t": "Herd"})
+    with StatementCounter(app.state.baton.db.engine) as counter:
+        results = await asyncio.gather(*(gql.ok(BOARD, as_=who) for who in ("sales_member", "legal_member", "finance_member", "product_member")))
+    assert all(r == results[0] for r in results)
+    assert counter.count == 4 + 6  # four sign-ins, one board
 
 
 async def test_mutations_are_never_replayed_from_cache(gql):
