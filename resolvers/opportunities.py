@@ -428,8 +428,8 @@ class BoardColumnData:
 
 async def column_cards(ctx: Ctx, column: BoardColumnData, first: int | None, after: str | None) -> Page:
     """Cards of one column. All columns of a board load in one statement that also
-    brings each card's account, owner and departments; the cards' badges (tasks,
-    handoffs, approvals) follow in one statement each. Everything is primed into
+    brings each card's account, owner, departments and open/overdue task counts;
+    the handoff and approval badges follow in one statement each. Everything is primed into
     the loaders, so the cards' fields then resolve without further awaits."""
     size = page_size(first, ctx.max_page_size)
 
@@ -452,7 +452,7 @@ _HOLDER, _OWNERS_DEPARTMENT = aliased(m.Department), aliased(m.Department)
 
 
 async def _card_pages(ctx: Ctx, stage_ids: list[int], conds: list, first: int, after: str | None) -> dict[int, Page]:
-    from resolvers.tasks import open_task_stats  # here: resolvers.tasks imports this module
+    from resolvers.tasks import ACTIVE as ACTIVE_TASK, open_task_stats  # here: resolvers.tasks imports this module
 
     after_id = decode_cursor(after)
     # Number only the ids (a narrow subquery), then join the rows each card shows.
@@ -462,8 +462,11 @@ async def _card_pages(ctx: Ctx, stage_ids: list[int], conds: list, first: int, a
     if after_id is not None:
         numbered = numbered.where(m.Opportunity.id < after_id)
     numbered = numbered.subquery()
+    active = (m.Task.opportunity_id == m.Opportunity.id, m.Task.status.in_(ACTIVE_TASK))
+    open_tasks = select(func.count()).where(*active).correlate(m.Opportunity).scalar_subquery()
+    overdue_tasks = select(func.count()).where(*active, m.Task.due_at < ctx.clock()).correlate(m.Opportunity).scalar_subquery()
     rows = await ctx.loaders.rows(
-        select(m.Opportunity, m.Account, m.User, _HOLDER, _OWNERS_DEPARTMENT)
+        select(m.Opportunity, m.Account, m.User, _HOLDER, _OWNERS_DEPARTMENT, open_tasks, overdue_tasks)
         .join(numbered, numbered.c.id == m.Opportunity.id)
         .join(m.Account, m.Account.id == m.Opportunity.account_id)
         .join(m.User, m.User.id == m.Opportunity.owner_id)
@@ -474,8 +477,10 @@ async def _card_pages(ctx: Ctx, stage_ids: list[int], conds: list, first: int, a
     )
     loaders = ctx.loaders
     grouped: dict[int, list] = {stage_id: [] for stage_id in stage_ids}
-    for opp, account, owner, holding, owners_department in rows:
+    task_stats = open_task_stats(ctx)
+    for opp, account, owner, holding, owners_department, open_count, overdue_count in rows:
         grouped[opp.stage_id].append(opp)
+        task_stats.prime(opp.id, (open_count, overdue_count))
         loaders.account.prime(account.id, account)
         loaders.user.prime(owner.id, owner)
         loaders.department.prime(holding.id, holding)
@@ -486,6 +491,5 @@ async def _card_pages(ctx: Ctx, stage_ids: list[int], conds: list, first: int, a
         await asyncio.gather(
             loaders.handoffs_by_opportunity.load_many(shown),
             loaders.approvals_by_opportunity.load_many(shown),
-            open_task_stats(ctx).load_many(shown),
         )
     return {stage_id: to_page(items, first, after) for stage_id, items in grouped.items()}

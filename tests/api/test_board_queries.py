@@ -53,6 +53,6 @@ async def test_board_statement_count_is_constant(app, gql, org, db, small, large
     cards = sum(len(c["opportunities"]["edges"]) for c in data["board"]["columns"])
     assert cards == large
     assert many == few, f"board took {few} statements for {small} cards but {many} for {large}"
-    # the bearer token's lookup, then the board's six: pipeline+stages, totals, cards with
-    # account/owner/departments, open-task counts, handoffs, approvals+steps
-    assert few <= 7, few
+    # the bearer token's lookup, then the board's five: pipeline+stages, totals, cards with
+    # account/owner/departments/task counts, handoffs, approvals+steps
+    assert few <= 6, few
