@@ -110,6 +110,14 @@ async def seed_demo(db: Database) -> bool:
                 "opportunity_id": gid, "to_department_key": "legal", "note": "Their procurement wants our standard MSA",
                 "assignee_id": to_global("User", users["legal"].id),
             }))
+        if title == "Security operations platform":  # a handoff answered, for the turnaround figures
+            handoff = _ok(await handoffs.request_handoff(ctx, {
+                "opportunity_id": gid, "to_department_key": "legal", "note": "Countersigned copy needs filing",
+            }))
+            clock.advance(hours=20)
+            _ok(await handoffs.respond_handoff(Ctx(db=db, viewer=Viewer(user=users["legal"]), clock=clock), {
+                "id": to_global("Handoff", handoff.id), "accept": True, "note": "Filed with the master agreement",
+            }))
         if title == "Payments gateway":
             _ok(await approvals.request_approval(ctx, {
                 "opportunity_id": gid, "kind": "discount", "department_keys": ["finance"], "comment": "15% multi-year discount",
