@@ -187,7 +187,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
         *([Middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                       allow_headers=["authorization", "content-type"], max_age=600)] if settings.cors_origins else []),
         Middleware(RateLimit, limiter=state.limiter),
-        Middleware(RequestGuard, max_body_bytes=settings.max_body_bytes),
+        Middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.baton = state

@@ -86,18 +86,21 @@ class BodyTooLarge(Exception):
 
 
 class RequestGuard:
-    def __init__(self, app, *, max_body_bytes: int, graphql_path: str = "/graphql"):
+    def __init__(self, app, *, max_body_bytes: int, max_upload_bytes: int | None = None, graphql_path: str = "/graphql"):
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Spreadsheet imports arrive as multipart uploads and may be larger than any query.
+        self.max_upload_bytes = max(max_upload_bytes or max_body_bytes, max_body_bytes)
         self.graphql_path = graphql_path
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.max_body_bytes
+        is_upload = (_header(scope, b"content-type") or "").split(";")[0].strip().lower() == "multipart/form-data"
+        limit = self.max_upload_bytes if is_upload else self.max_body_bytes
         length = _header(scope, b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            return await self.too_large(send)
+            return await self.too_large(send, limit)
         if scope["method"] == "POST" and scope["path"] == self.graphql_path:
             refused = self.content_type_problem(scope)
             if refused:
@@ -125,7 +128,7 @@ class RequestGuard:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self.too_large(send)
+                await self.too_large(send, limit)
         except Exception as exc:
             # A fault outside GraphQL execution (e.g. the database is down while the bearer
             # token is checked): a clear, masked JSON answer with a logged request id, not a trace.
@@ -143,10 +146,10 @@ class RequestGuard:
                 [(b"retry-after", b"1")] if unavailable else [],
             )
 
-    async def too_large(self, send):
+    async def too_large(self, send, limit: int):
         await send_json(
             send, 413,
-            graphql_error(f"Request body larger than {self.max_body_bytes} bytes", "PAYLOAD_TOO_LARGE", limit=self.max_body_bytes),
+            graphql_error(f"Request body larger than {limit} bytes", "PAYLOAD_TOO_LARGE", limit=limit),
         )
 
     @staticmethod

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     introspection: bool = True
     # Request bodies larger than this are refused with 413.
     max_body_bytes: int = 256 * 1024
+    # Multipart uploads (spreadsheet imports) may be this large.
+    max_upload_bytes: int = 20 * 1024 * 1024
     # Origins allowed by CORS (JSON list, e.g. '["https://board.example"]'); none by default.
     cors_origins: list[str] = []
     # Rate limits (token buckets): sustained requests per second and burst, per token and per IP.
