@@ -16,6 +16,7 @@ MOVERS = {"sales_admin", "sales_manager", "sales_member"}  # owner, owner's mana
 LEGAL = {"sales_admin", "legal_member", "legal_manager"}  # receiving department or admin
 FINANCE = {"sales_admin", "finance_member"}  # the step's department or admin
 REQUESTER = {"sales_admin", "sales_member"}  # who requested, or admin
+ADMINS = {"sales_admin"}
 
 ERRS = "userErrors { code field message }"
 
@@ -46,8 +47,21 @@ MATRIX = {
     "markNotificationsRead": ("mutation($input: MarkNotificationsReadInput!) { markNotificationsRead(input: $input) { unreadCount " + ERRS + " } }",
                               lambda t: {"ids": t["notifications"]}, set(ROLES)),
 }
-# Admin mutations (settings, users, tokens, webhooks) are not in the served schema yet; add them here when they are.
-ADMIN_ONLY: dict = {}
+# Administration: pipelines and gates, API tokens, webhooks.
+MATRIX.update({
+    "updateStage": (mut("updateStage", "UpdateStageInput", "stage { id }"), lambda t: {"id": t["stage"], "staleAfterHours": 99}, ADMINS),
+    "createApiToken": (mut("createApiToken", "CreateApiTokenInput", "token"), lambda t: {"name": "erp", "userId": t["owner"]}, ADMINS),
+    "createWebhook": (mut("createWebhook", "CreateWebhookInput", "webhook { id }"),
+                      lambda t: {"url": "https://hooks.example.test/baton", "eventTypes": ["APPROVAL_DECIDED"]}, ADMINS),
+})
+# From another organization: NOT_FOUND for this organization's objects; admin-only
+# mutations may refuse a non-admin first, and createWebhook names no object at all.
+OTHER_ORG = {
+    "markNotificationsRead": {"OK", "NOT_FOUND"},
+    "updateStage": {"NOT_FOUND", "FORBIDDEN"},
+    "createApiToken": {"NOT_FOUND", "FORBIDDEN"},
+    "createWebhook": {"OK", "FORBIDDEN"},
+}
 
 
 async def targets(gql, org) -> dict:
@@ -59,7 +73,8 @@ async def targets(gql, org) -> dict:
                              {"input": {"opportunityId": opp["id"], "kind": "discount", "departmentKeys": ["finance"]}}))["requestApproval"]["approval"]
     owner = (await gql.ok("{ viewer { id } }"))["viewer"]["id"]
     notes = (await gql.ok("{ notifications(first: 5) { edges { node { id } } } }", as_="legal_member"))["notifications"]["edges"]
-    return {"opp": opp["id"], "version": opp["version"], "task": task["id"], "handoff": handoff["id"], "approval": approval["id"],
+    stage = (await gql.ok("{ pipelines { stages { id } } }"))["pipelines"][0]["stages"][0]["id"]
+    return {"stage": stage, "opp": opp["id"], "version": opp["version"], "task": task["id"], "handoff": handoff["id"], "approval": approval["id"],
             "owner": owner, "notifications": [e["node"]["id"] for e in notes]}
 
 
@@ -87,7 +102,7 @@ async def test_authorization_matrix(gql, org, name):
     t = await targets(gql, org)
     for role in ("sales_admin", "sales_member"):
         got = outcome(await gql(document, {"input": build(t)}, token=other.tokens[role]), name)
-        expected = {"markNotificationsRead": {"OK", "NOT_FOUND"}}.get(name, {"NOT_FOUND"})
+        expected = OTHER_ORG.get(name, {"NOT_FOUND"})
         assert got in expected, (role, got)
     if name == "markNotificationsRead":
         # Marking another organization's ids read leaves them unread.
