@@ -23,9 +23,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import asyncpg
-from broadcaster import Broadcast
+from broadcaster import Broadcast, Event
 from broadcaster._backends.postgres import PostgresBackend
 from broadcaster._backends.redis import RedisBackend
+from redis.exceptions import RedisError
 
 log = logging.getLogger("baton.realtime")
 
@@ -246,7 +247,7 @@ class Hub:
             self.broadcast = Broadcast(backend=self.backend)
         elif broadcast_url.startswith(("redis://", "rediss://")):
             self.backend = None
-            self.broadcast = Broadcast(backend=SubscribedRedisBackend(broadcast_url))
+            self.broadcast = Broadcast(backend=SubscribedRedisBackend(broadcast_url, on_reconnect=self.catch_up_all))
         else:
             self.backend = None
             self.broadcast = Broadcast(broadcast_url)
@@ -383,11 +384,82 @@ class ReconnectingPostgresBackend(PostgresBackend):
 class SubscribedRedisBackend(RedisBackend):
     """broadcaster 0.3.1 wakes its reader before SUBSCRIBE is sent; redis-py's
     listen() then sees no subscription, returns at once, and the reader sleeps
-    forever: no message is ever delivered. Subscribe first, then wake it."""
+    forever: no message is ever delivered. Subscribe first, then wake it.
+
+    Its reader task also dies on the first connection error (Redis restarted or
+    unreachable) and is never restarted: every later announcement in this process
+    was silently dropped, leaving only the periodic catch-up (none with
+    BATON_CATCH_UP_SECONDS=0: events never arrived). So, like the Postgres backend
+    above: keep reading, reconnect with backoff (redis-py SUBSCRIBEs its channels
+    again on connect), and on every reconnection, ours or redis-py's own retry,
+    tell the hub, whose subscribers then catch up from the log
+    (tests/faults/test_redis_broadcast_outage.py)."""
+
+    def __init__(self, url: str, on_reconnect: Callable[[], None] | None = None):
+        super().__init__(url)
+        self._on_reconnect = on_reconnect
+        self._wanted: set[str] = set()
+        self._lost = False
+        self.reconnects = 0
+
+    async def connect(self) -> None:
+        await super().connect()
+        self._watch()
+
+    def _watch(self) -> None:
+        if self._pubsub.connection is not None:  # idempotent (redis-py keeps a WeakMethod once)
+            self._pubsub.connection.register_connect_callback(self._reconnected)
+
+    def _reconnected(self, _connection) -> None:
+        self.reconnects += 1
+        log.info("redis broadcast connection re-established (%d channels)", len(self._wanted))
+        if self._on_reconnect is not None:
+            self._on_reconnect()
 
     async def subscribe(self, channel: str) -> None:
-        await self._pubsub.subscribe(channel)
+        self._wanted.add(channel)
+        try:
+            await self._pubsub.subscribe(channel)
+        except (RedisError, OSError) as exc:
+            # Redis is down: the reader subscribes it when it reconnects.
+            log.warning("redis SUBSCRIBE %s failed (%s); will retry", channel, exc)
+            self._lost = True
+        self._watch()
         self._ready.set()
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._wanted.discard(channel)
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.unsubscribe(channel)
+
+    async def _pubsub_listener(self) -> None:
+        delay = 0.1
+        while True:
+            await self._ready.wait()
+            try:
+                if self._lost:
+                    await self._pubsub.connect()
+                    self._watch()
+                    have = {c.decode() if isinstance(c, bytes) else c for c in self._pubsub.channels}
+                    if self._wanted - have:
+                        await self._pubsub.subscribe(*(self._wanted - have))
+                    self._lost, delay = False, 0.1
+                async for message in self._pubsub.listen():
+                    if message["type"] == "message":
+                        await self._queue.put(Event(channel=message["channel"].decode(), message=message["data"].decode()))
+            except (RedisError, OSError) as exc:
+                if not self._lost:
+                    log.warning("redis broadcast connection lost (%s); reconnecting", exc)
+                self._lost = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if self._wanted:  # listen() ended with channels wanted: they are not subscribed
+                self._lost = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            else:
+                self._ready.clear()  # nothing subscribed: wait for a channel
 
 
 # --- One execution and one serialization per distinct subscription per event -------
@@ -406,6 +478,19 @@ class SubscribedRedisBackend(RedisBackend):
 #   depend on anything else about the viewer (scope filters events, not fields).
 #   Replayed rows (read by the subscriber itself) are never shared: they resolve
 #   current data as before.
+# - Replays in batches: a subscriber's own reads of the log (replay with `after`, gap
+#   reads) reach the executor as one payload per page (live.ReplayBatch). The executor
+#   executes every event of it (each on its own, as graphql-core would) and returns
+#   one result whose `data` is a ResultBatch; the transport sends each event's result
+#   as its own `next` message. So Strawberry's per-result stream machinery runs once
+#   per page of up to live.PAGE events instead of once per event.
+# - Plain selections: a selection made only of an event's attribute fields (seq,
+#   type, occurredAt, departmentKeys, changes, __typename; no directives, fragments,
+#   arguments or middleware) is completed straight from the row with the schema's own
+#   resolvers and scalar serializers (`_plain_plan`), not through graphql-core's
+#   executor; anything it cannot complete (a null in a non-null field, a serializer
+#   error) goes through graphql-core for that event, errors and all.
+#   tests/realtime/test_replay_fast_path.py checks it against graphql-core's output.
 # - SharedResultsTransportWS (the view's graphql-transport-ws handler): a shared
 #   result's `data` is a SharedData dict that remembers its JSON text, so the `next`
 #   message is the operation id spliced into the same text for every socket. The
@@ -434,6 +519,120 @@ class _Done:
         return self.result
 
 
+class ResultBatch(list):
+    """The results of a replay batch, one per event, carried as one result's `data`:
+    a plain dict (the `data` of an error-free result) or a graphql-core ExecutionResult."""
+
+    __slots__ = ()
+
+
+class _Bail(Exception):
+    """A plain plan cannot complete this value; graphql-core does it instead."""
+
+
+def _completer(gtype):
+    """graphql-core's complete_value for leaf, list and non-null types, or None."""
+    from graphql import GraphQLList, GraphQLNonNull, Undefined, is_leaf_type
+
+    if isinstance(gtype, GraphQLNonNull):
+        inner = _completer(gtype.of_type)
+        if inner is None:
+            return None
+
+        def non_null(value):
+            if value is None:
+                raise _Bail
+            result = inner(value)
+            if result is None:
+                raise _Bail
+            return result
+
+        return non_null
+    if isinstance(gtype, GraphQLList):
+        item = _completer(gtype.of_type)
+        if item is None:
+            return None
+
+        def listed(value):
+            if value is None:
+                return None
+            if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+                raise _Bail
+            return [item(v) for v in value]
+
+        return listed
+    if is_leaf_type(gtype):
+        serialize = gtype.serialize
+
+        def leaf(value):
+            if value is None:
+                return None
+            try:
+                result = serialize(value)
+            except Exception:  # noqa: BLE001 - graphql-core reports it, with masking
+                raise _Bail from None
+            if result is Undefined or result is None:
+                raise _Bail
+            return result
+
+        return leaf
+    return None
+
+
+def _plain_plan(executor):
+    """For a subscription whose selection is only attribute fields of the event type:
+    a function event -> data dict equal to graphql-core's, or None when it cannot
+    complete the event. None (no plan) for any other selection."""
+    from graphql import FieldNode, GraphQLNonNull, GraphQLObjectType, OperationType
+
+    op = executor.operation
+    mm = executor.middleware_manager
+    if op.operation is not OperationType.SUBSCRIPTION or (mm is not None and mm.middlewares):
+        return None
+    roots = op.selection_set.selections
+    if len(roots) != 1 or not isinstance(roots[0], FieldNode) or roots[0].directives or roots[0].selection_set is None:
+        return None
+    root = roots[0]
+    sub_type = executor.schema.subscription_type
+    gfield = sub_type.fields.get(root.name.value) if sub_type is not None else None
+    definition = (gfield.extensions or {}).get("strawberry-definition") if gfield is not None else None
+    if definition is None or not definition.is_subscription:
+        return None  # the per-event resolver is Strawberry's `lambda event: event`
+    obj = gfield.type.of_type if isinstance(gfield.type, GraphQLNonNull) else gfield.type
+    if not isinstance(obj, GraphQLObjectType) or obj.is_type_of is not None:
+        return None
+    steps = []
+    for node in root.selection_set.selections:
+        if not isinstance(node, FieldNode) or node.directives or node.arguments or node.selection_set is not None:
+            return None
+        key = node.alias.value if node.alias else node.name.value
+        if node.name.value == "__typename":
+            steps.append((key, None, obj.name))
+            continue
+        ofield = obj.fields.get(node.name.value)
+        if ofield is None or not getattr(ofield.resolve, "_is_default", False):
+            return None  # a resolver (it may load, check permissions, raise)
+        complete = _completer(ofield.type)
+        if complete is None:
+            return None
+        steps.append((key, ofield.resolve, complete))
+    root_key = root.alias.value if root.alias else root.name.value
+    steps = tuple(steps)
+
+    def plan(event):
+        if event is None:
+            return None
+        out = {}
+        try:
+            for key, resolve, complete in steps:
+                out[key] = complete if resolve is None else complete(resolve(event, None))
+        except Exception:  # noqa: BLE001 - _Bail or a failing attribute: graphql-core decides
+            return None
+        return {root_key: out}
+
+    return plan
+
+
 def _shared_result(result):
     if getattr(result, "errors", None) or not isinstance(getattr(result, "data", None), dict):
         return result
@@ -443,13 +642,55 @@ def _shared_result(result):
 
 
 def _executor_class():
-    from graphql import print_ast
+    from graphql import ExecutionResult, print_ast
     from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-    from resolvers.live import SHARED
+    from resolvers.live import SHARED, ReplayBatch
 
     class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
         _baton_key = None
+        _baton_plan = None
+
+        def _plan(self):
+            plan = self._baton_plan
+            if plan is None:
+                plan = self._baton_plan = _plain_plan(self) or False
+            return plan
+
+        def _execute_one(self, payload):
+            """graphql-core's result for one event (maybe awaitable), by the plain plan if it can."""
+            plan = self._plan()
+            if plan:
+                data = plan(payload)
+                if data is not None:
+                    return ExecutionResult(data, None)
+            return super().build_per_event_executor(payload).execute_operation(False)
+
+        def _execute_batch(self, rows):
+            """One result for a ReplayBatch: `data` is a ResultBatch, one entry per event."""
+            out = ResultBatch()
+            plan = self._plan()
+            if plan:
+                for row in rows:
+                    data = plan(row)
+                    if data is None:
+                        break
+                    out.append(data)
+                else:
+                    return _Done(ExecutionResult(out, None))
+            is_awaitable = self.is_awaitable
+            rest = rows[len(out):]
+
+            async def run():
+                for row in rest:  # one at a time, as the events came one by one before
+                    result = self._execute_one(row)
+                    if is_awaitable(result):
+                        result = await result
+                    out.append(result.data if not result.errors and type(result.data) is dict
+                               and not result.extensions else result)
+                return ExecutionResult(out, None)
+
+            return _Done(run())
 
         def _share_key(self):
             key = self._baton_key
@@ -470,13 +711,19 @@ def _executor_class():
             return key
 
         def build_per_event_executor(self, payload):
+            if type(payload) is ReplayBatch:
+                return self._execute_batch(payload)
             shared = getattr(payload, SHARED, None)
             if shared is None:
+                plan = self._plan()
+                data = plan(payload) if plan else None
+                if data is not None:
+                    return _Done(ExecutionResult(data, None))
                 return super().build_per_event_executor(payload)
             key = (self._share_key(), payload.seq)
             done = shared.get(key)
             if done is None:
-                result = super().build_per_event_executor(payload).execute_operation(False)
+                result = self._execute_one(payload)
                 if self.is_awaitable(result):
 
                     async def run(result=result):
@@ -496,9 +743,44 @@ def _executor_class():
     return SharedEventExecutor
 
 
+def _runner_class():
+    from strawberry.extensions.base_extension import SchemaExtension
+    from strawberry.extensions.runner import SchemaExtensionsRunner
+
+    plain_results = SchemaExtension.get_results
+    done = contextlib.nullcontext()
+
+    class LiveResultsRunner(SchemaExtensionsRunner):
+        """Strawberry's extension runner, minus per-result work that does nothing:
+        - results of extensions none of which defines `get_results` are `{}`;
+        - `on_stream_result` for a result without errors whose data is shared or a
+          replay batch: the only stream hook in use (MaskErrors) acts on errors only."""
+
+        def __init__(self, execution_context, extensions=None):
+            super().__init__(execution_context, extensions)
+            self._no_results = all(type(e).get_results is plain_results for e in self.extensions)
+
+        async def get_extensions_results(self, ctx):
+            if self._no_results and not ctx.extensions_results:
+                return {}
+            return await super().get_extensions_results(ctx)
+
+        def on_stream_result(self, result):
+            if not getattr(result, "errors", None) and type(getattr(result, "data", None)) in (SharedData, ResultBatch):
+                return done
+            return super().on_stream_result(result)
+
+    return LiveResultsRunner
+
+
 def install_shared_execution(schema) -> None:
-    """Make `schema` execute each distinct live subscription once per shared event."""
+    """Make `schema` execute each distinct live subscription once per shared event,
+    replay in batches (the transport must be SharedResultsTransportWS; it tells the
+    resolvers so through the context) and skip extension work that does nothing."""
     schema.execution_context_class = _executor_class()
+    runner = _runner_class()
+    schema.create_extensions_runner = lambda execution_context, extensions: runner(execution_context, extensions)
+    schema.baton_replay_batches = True
 
 
 def _transport_ws_handler_class():
@@ -520,10 +802,56 @@ def _transport_ws_handler_class():
                 env = self._envelopes[op_id] = (head, tail) if null else False
             return env
 
+        async def handle_subscribe(self, message) -> None:
+            # Resolvers may hand replayed events over in batches (live.ReplayBatch):
+            # this handler sends each event's result as its own `next` message.
+            if getattr(self.schema, "baton_replay_batches", False) and not getattr(self.context, "batch_replay", False):
+                with contextlib.suppress(AttributeError, TypeError):
+                    self.context.batch_replay = True
+            await super().handle_subscribe(message)
+
+        def _masked(self, errors):
+            """What Strawberry's stream does to a result's errors: log, then mask."""
+            from strawberry.extensions import MaskErrors
+
+            self.schema._process_errors(errors)
+            for extension in self.schema.get_extensions():
+                if isinstance(extension, MaskErrors):
+                    errors = extension._process_errors(errors)
+            return errors
+
+        async def _send_batch(self, op_id: str, batch: ResultBatch, extensions) -> None:
+            """One `next` message per event, each what Operation.send_next would send."""
+            env = self._envelope(op_id) if not extensions else False
+            encode = self.view.encode_json
+            send_text = self.websocket.ws.send_text
+            for item in batch:
+                if type(item) is dict:
+                    data, errors = item, None
+                else:
+                    data, errors = item.data, item.errors
+                if env and not errors:
+                    text = encode(data)
+                    if isinstance(text, str):
+                        try:
+                            await send_text(env[0] + text + env[1])
+                        except WebSocketDisconnect as exc:
+                            raise WebSocketDisconnected from exc
+                        continue
+                payload = {"data": data}
+                if errors:
+                    payload["errors"] = [err.formatted for err in self._masked(errors)]
+                if extensions:
+                    payload["extensions"] = extensions
+                await super().send_message({"id": op_id, "type": "next", "payload": payload})
+
         async def send_message(self, message) -> None:
             if message.get("type") == "next":
                 payload = message["payload"]
                 data = payload.get("data")
+                if type(data) is ResultBatch and "errors" not in payload:
+                    await self._send_batch(message["id"], data, payload.get("extensions"))
+                    return
                 if type(data) is SharedData and len(payload) == 1:
                     text = data.text
                     if text is None:

@@ -129,6 +129,23 @@ async def _events_after(db: Database, org_id: int, last: int, upto: int | None) 
 SHARED = "_baton_shared"
 
 
+class ReplayBatch(list):
+    """Events a subscriber read from the log itself (replay, gap), yielded as ONE item
+    when the transport can take it (ctx.batch_replay, set by api/realtime.py's
+    SharedResultsTransportWS): the executor executes each event and the transport
+    sends each result as its own `next` message, in order."""
+
+    __slots__ = ()
+
+
+def _own_reads(ctx: Ctx, rows: list[m.Event], matches):
+    """What to yield for rows read by this subscriber: one batch, or the events."""
+    if getattr(ctx, "batch_replay", False):
+        picked = ReplayBatch(event for event in rows if matches(event))
+        return (picked,) if picked else ()
+    return [event for event in rows if matches(event)]
+
+
 def _share(page) -> list[m.Event]:
     """The page's rows, marked as shared; loaders for them are shared too."""
     if not page.shared.get("marked"):
@@ -174,9 +191,8 @@ async def board_events(
             # Replay to the end of the log (it may have grown since the head was read).
             async for rows in _events_after(ctx.db, org_id, after, None):
                 ctx.fresh_loaders()  # nested fields resolve current data
-                for event in rows:
-                    if matches(event):
-                        yield event
+                for item in _own_reads(ctx, rows, matches):
+                    yield item
                 after = rows[-1].seq
             last = max(last, after)
         while True:
@@ -191,9 +207,8 @@ async def board_events(
                     stop = upto if page.rows is None else page.after
                     async for rows in _events_after(ctx.db, org_id, last, stop):
                         ctx.fresh_loaders()
-                        for event in rows:
-                            if matches(event):
-                                yield event
+                        for item in _own_reads(ctx, rows, matches):
+                            yield item
                     last = stop
                 if page.rows:
                     _page_loaders(ctx, page)

@@ -81,8 +81,10 @@ class Subscription:
         types: list[BoardEventType] | None = None,
         opportunity_id: strawberry.ID | None = None,
     ) -> AsyncGenerator[BoardEvent, None]:
-        async for event in live.board_events(info.context, after, department_keys, types, opportunity_id):
-            yield event
+        # The resolver's own generator, not a re-yielding wrapper: one async generator
+        # step less per delivered event. (With a batch-capable transport, replayed
+        # events arrive as live.ReplayBatch items; see api/realtime.py.)
+        return live.board_events(info.context, after, department_keys, types, opportunity_id)
 
     @strawberry.subscription(**SIGNED_IN, description="The viewer's new notifications, as they happen")
     async def notification_added(
