@@ -14,6 +14,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./baton.db"
     # Live fan-out: memory:// for one process, postgres://... or redis://... for several.
     broadcast_url: str = "memory://"
+    # Reserved for server-side signing; nothing uses it yet (see README).
     secret_key: str = "change-me"
     web_dir: Path = WEB_DIR
 
