@@ -305,14 +305,19 @@ def limit_extensions(
     introspection: bool = True, default_page: int = 25,
 ) -> list:
     # Factories, not instances: Strawberry builds each extension afresh per request.
-    extensions = [
-        lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
-        QueryCost(max_cost, default_page=default_page, max_page=max_page),
+    # The depth and alias limiters each build a validation-rule class in __init__;
+    # build them once here, so an operation (a live subscription holds its own for
+    # as long as it runs) carries one light extension instead of two rule classes.
+    rules = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
     ]
     if not introspection:
         from graphql.validation import NoSchemaIntrospectionCustomRule
 
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    return extensions
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return [
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        lambda: AddValidationRules(rules),
+        QueryCost(max_cost, default_page=default_page, max_page=max_page),
+    ]
