@@ -109,10 +109,6 @@ class Webhook(Node):
         return isinstance(obj, m.Webhook)
 
 
-def _errors(errors: list[RuleError]) -> list[UserError]:
-    return [UserError(field=e.field, code=e.code, message=e.message) for e in errors]
-
-
 @strawberry.input
 class CreateApiTokenInput:
     name: str
@@ -230,32 +226,32 @@ class Mutation:
     @strawberry.mutation(**SIGNED_IN)
     async def create_api_token(self, info: strawberry.Info, input: CreateApiTokenInput) -> CreateApiTokenPayload:
         token, row, errors = await token_rules.create_api_token(info.context, to_data(input))
-        return CreateApiTokenPayload(token=token, api_token=row, user_errors=_errors(errors))
+        return CreateApiTokenPayload(token=token, api_token=row, user_errors=errors)
 
     @strawberry.mutation(**SIGNED_IN)
     async def revoke_api_token(self, info: strawberry.Info, input: RevokeApiTokenInput) -> ApiTokenPayload:
         row, errors = await token_rules.revoke_api_token(info.context, to_data(input))
-        return ApiTokenPayload(api_token=row, user_errors=_errors(errors))
+        return ApiTokenPayload(api_token=row, user_errors=errors)
 
     @strawberry.mutation(**SIGNED_IN)
     async def create_webhook(self, info: strawberry.Info, input: CreateWebhookInput) -> CreateWebhookPayload:
         row, secret, errors = await webhook_rules.create_webhook(info.context, to_data(input))
-        return CreateWebhookPayload(webhook=row, secret=secret, user_errors=_errors(errors))
+        return CreateWebhookPayload(webhook=row, secret=secret, user_errors=errors)
 
     @strawberry.mutation(**SIGNED_IN)
     async def update_webhook(self, info: strawberry.Info, input: UpdateWebhookInput) -> WebhookPayload:
         row, errors = await webhook_rules.update_webhook(info.context, to_data(input))
-        return WebhookPayload(webhook=row, user_errors=_errors(errors))
+        return WebhookPayload(webhook=row, user_errors=errors)
 
     @strawberry.mutation(**SIGNED_IN)
     async def delete_webhook(self, info: strawberry.Info, input: DeleteWebhookInput) -> DeleteWebhookPayload:
         deleted, errors = await webhook_rules.delete_webhook(info.context, to_data(input))
-        return DeleteWebhookPayload(deleted_id=deleted, user_errors=_errors(errors))
+        return DeleteWebhookPayload(deleted_id=deleted, user_errors=errors)
 
     @strawberry.mutation(**SIGNED_IN, description="Post a delivery's event again (same event id)")
     async def redeliver_webhook(self, info: strawberry.Info, input: RedeliverWebhookInput) -> RedeliverWebhookPayload:
         row, errors = await webhook_rules.redeliver(info.context, to_data(input))
-        return RedeliverWebhookPayload(delivery=row, user_errors=_errors(errors))
+        return RedeliverWebhookPayload(delivery=row, user_errors=errors)
 
     @strawberry.mutation(
         **SIGNED_IN,
@@ -269,7 +265,7 @@ class Mutation:
             return ImportOpportunitiesPayload(
                 rows=report.rows, valid=report.valid, created=report.created, accounts_created=report.accounts_created,
                 dry_run=report.dry_run, rejected=[ImportRejection(row=r.row, reasons=r.reasons) for r in report.rejected],
-                user_errors=_errors(list(errors)),
+                user_errors=list(errors),
             )
 
         try:
