@@ -86,10 +86,33 @@ def cmd_schema(args, settings: Settings) -> int:
     return 0
 
 
-async def _with_org(settings: Settings, org_name: str | None, work):
+async def _find_org(session, org_name: str | None):
+    """The organization called `org_name`, or the first one."""
     from sqlalchemy import select
 
     from db import models as m
+
+    stmt = select(m.Organization).order_by(m.Organization.id)
+    if org_name:
+        stmt = stmt.where(m.Organization.name == org_name)
+    return (await session.execute(stmt.limit(1))).scalar_one_or_none()
+
+
+async def _acting_user(session, org, email: str | None):
+    """The user called `email` in `org`, or its first admin; exits when there is none."""
+    from sqlalchemy import select
+
+    from db import models as m
+
+    stmt = select(m.User).where(m.User.org_id == org.id)
+    stmt = stmt.where(m.User.email == email.lower()) if email else stmt.where(m.User.role == "ADMIN")
+    user = (await session.execute(stmt.order_by(m.User.id).limit(1))).scalar_one_or_none()
+    if user is None:
+        raise SystemExit(f"baton: no user {email or '(admin)'} in {org.name}")
+    return user
+
+
+async def _with_org(settings: Settings, org_name: str | None, work):
     from db.engine import Database
     from db.migrate import upgrade
 
@@ -97,10 +120,7 @@ async def _with_org(settings: Settings, org_name: str | None, work):
     db = Database(settings.database_url)
     try:
         async with db.write() as session:
-            stmt = select(m.Organization).order_by(m.Organization.id)
-            if org_name:
-                stmt = stmt.where(m.Organization.name == org_name)
-            org = (await session.execute(stmt.limit(1))).scalar_one_or_none()
+            org = await _find_org(session, org_name)
             if org is None:
                 from resolvers.setup import create_organization
 
@@ -142,11 +162,7 @@ def cmd_token_create(args, settings: Settings) -> int:
     from resolvers.auth import issue_token
 
     async def work(session, org):
-        stmt = select(m.User).where(m.User.org_id == org.id)
-        stmt = stmt.where(m.User.email == args.user.lower()) if args.user else stmt.where(m.User.role == "ADMIN")
-        user = (await session.execute(stmt.order_by(m.User.id).limit(1))).scalar_one_or_none()
-        if user is None:
-            raise SystemExit(f"baton: no user {args.user or '(admin)'} in {org.name}")
+        user = await _acting_user(session, org, args.user)
         department_id = None
         if args.department:
             department_id = (
@@ -169,9 +185,6 @@ def cmd_token_create(args, settings: Settings) -> int:
 
 async def _org_ctx(settings: Settings, org_name: str | None, as_email: str | None):
     """(Database, Ctx acting as `as_email` or the organization's first admin) for import/export."""
-    from sqlalchemy import select
-
-    from db import models as m
     from db.engine import Database
     from db.migrate import upgrade
     from resolvers.context import Ctx, Viewer
@@ -179,19 +192,14 @@ async def _org_ctx(settings: Settings, org_name: str | None, as_email: str | Non
     await upgrade(settings.database_url)
     db = Database(settings.database_url)
     async with db.read() as session:
-        stmt = select(m.Organization).order_by(m.Organization.id)
-        if org_name:
-            stmt = stmt.where(m.Organization.name == org_name)
-        org = (await session.execute(stmt.limit(1))).scalar_one_or_none()
-        if org is None:
+        org = await _find_org(session, org_name)
+        try:
+            if org is None:
+                raise SystemExit(f"baton: no organization {org_name or ''}".rstrip())
+            user = await _acting_user(session, org, as_email)
+        except SystemExit:
             await db.dispose()
-            raise SystemExit(f"baton: no organization {org_name or ''}".rstrip())
-        stmt = select(m.User).where(m.User.org_id == org.id)
-        stmt = stmt.where(m.User.email == as_email.lower()) if as_email else stmt.where(m.User.role == "ADMIN")
-        user = (await session.execute(stmt.order_by(m.User.id).limit(1))).scalar_one_or_none()
-    if user is None:
-        await db.dispose()
-        raise SystemExit(f"baton: no user {as_email or '(admin)'} in {org.name}")
+            raise
     return db, Ctx(db=db, viewer=Viewer(user=user), max_page_size=settings.max_page_size)
 
 
