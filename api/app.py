@@ -22,7 +22,6 @@ from db.engine import Database
 from db.migrate import upgrade
 from db.types import utcnow
 from resolvers.live import events_between, log_head
-from schema import schema as default_schema
 
 log = logging.getLogger("baton")
 

@@ -8,7 +8,7 @@ import httpx
 from websockets.asyncio.client import connect
 
 from bench.board import UPDATE, current_versions, gid
-from bench.common import BENCH, PY, Proc, check, cpu_seconds, latency_summary, percentile, rss_kib, wait_http
+from bench.common import PY, Proc, check, cpu_seconds, percentile, rss_kib
 
 SUBSCRIPTION = "subscription { boardEvents { seq type } }"
 CONNECT_CONCURRENCY = 50

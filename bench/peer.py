@@ -3,7 +3,6 @@
 Installed on first use into bench/.peer/ (git-ignored) with `npm install postgraphile@^5`."""
 import json
 import subprocess
-from pathlib import Path
 
 from bench.common import BENCH, Proc, db_url
 

@@ -5,7 +5,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 
 from bench.board import baton_target, current_versions, run_load
 from bench.common import db_url

@@ -1,5 +1,4 @@
 """Sign-in, tokens and the HTTP surface."""
-from datetime import timedelta
 
 from sqlalchemy import select
 

@@ -6,7 +6,6 @@ import os
 from datetime import timezone
 
 import httpx
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis_graphql import from_schema, nodes
 

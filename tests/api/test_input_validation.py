@@ -4,7 +4,6 @@ on SQLite and PostgreSQL. Bodies are sent as raw JSON so lone surrogates ("\\ud8
 travel exactly as an attacker would send them."""
 import json
 
-import pytest
 
 from tests.api.workflow_helpers import create
 from tests.invariants import check_invariants
