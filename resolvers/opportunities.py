@@ -312,10 +312,16 @@ async def move_opportunity(ctx: Ctx, data: dict):
 
 
 async def org_stages(ctx: Ctx) -> list[m.Stage]:
-    org_id = ctx.require_viewer().org_id
-    return await ctx.loaders.all(
-        select(m.Stage).join(m.Pipeline, m.Pipeline.id == m.Stage.pipeline_id).where(m.Pipeline.org_id == org_id)
-    )
+    """Every stage of the organization, loaded once per request (the board applies
+    its filter twice: for the column totals and for the cards)."""
+
+    async def batch(org_ids):
+        stages = await ctx.loaders.all(
+            select(m.Stage).join(m.Pipeline, m.Pipeline.id == m.Stage.pipeline_id).where(m.Pipeline.org_id.in_(org_ids))
+        )
+        return [stages for _ in org_ids]  # one organization per request
+
+    return await ctx.loaders.custom("org_stages", batch).load(ctx.require_viewer().org_id)
 
 
 async def filter_conditions(ctx: Ctx, flt: dict | None) -> list:

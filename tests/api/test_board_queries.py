@@ -56,3 +56,15 @@ async def test_board_statement_count_is_constant(app, gql, org, db, small, large
     # the bearer token's lookup, then the board's five: pipeline+stages, totals, cards with
     # account/owner/departments/task counts, handoffs, approvals+steps
     assert few <= 6, few
+
+
+async def test_stage_filters_load_the_stages_once(app, gql, org):
+    await add_cards(org, 8)
+    plain, _ = await board_statements(app, gql)
+    filtered = BOARD.replace("query { board {", 'query { board(filter: {stageKeys: ["lead", "proposal"]}) {')
+    with StatementCounter(app.state.baton.db.engine) as counter:
+        data = await gql.ok(filtered)
+    assert data["board"]["columns"]
+    # the unfiltered board's statements plus one to read the organization's stages,
+    # although the filter needs them twice: for the totals and again for the cards
+    assert counter.count == plain + 1, (plain, counter.count)
