@@ -43,7 +43,6 @@ class ResultCache:
         self.size = size
         self._entries: OrderedDict[tuple, object] = OrderedDict()
         self._computing: dict[tuple, asyncio.Future] = {}
-        self.hits = self.misses = 0
 
     def key(self, ctx, request_data) -> tuple | None:
         viewer = ctx.viewer
@@ -83,9 +82,7 @@ class ResultCache:
     def get(self, key: tuple):
         result = self._entries.get(key)
         if result is None:
-            self.misses += 1
             return None
-        self.hits += 1
         self._entries.move_to_end(key)
         return result
 
