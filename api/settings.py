@@ -14,6 +14,10 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./baton.db"
     # Live fan-out: memory:// for one process, postgres://... or redis://... for several.
     broadcast_url: str = "memory://"
+    # PostgreSQL connections this process keeps open. Connections beyond the pool
+    # are opened and closed per use, which costs a connect per request, so size it
+    # to the concurrent requests one process serves (a request may hold two).
+    db_pool_size: int = 30
     # Reserved for server-side signing; nothing uses it yet (see README).
     secret_key: str = "change-me"
     web_dir: Path = WEB_DIR

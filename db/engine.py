@@ -3,7 +3,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -22,9 +22,8 @@ class Database:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         if not self.is_sqlite:
-            engine_kw.setdefault("pool_size", 10)
-            engine_kw.setdefault("max_overflow", 20)
-            engine_kw.setdefault("pool_pre_ping", True)
+            engine_kw.setdefault("pool_size", 30)
+            engine_kw.setdefault("max_overflow", 10)
         self.engine = create_async_engine(self.url, **engine_kw)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite allows one writer: writers of this process queue here instead of
@@ -32,6 +31,8 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            event.listen(self.engine.sync_engine, "checkout", _skip_closed)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -51,6 +52,14 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _skip_closed(dbapi_connection, _record, _proxy) -> None:
+    """A pooled connection the server closed (restart, failover, terminate) is
+    replaced at checkout. asyncpg notices the close as it happens, so this costs no
+    round trip, unlike pool_pre_ping's query per checkout."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise exc.DisconnectionError("connection closed by the server")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
