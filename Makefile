@@ -25,4 +25,5 @@ test: install-test browser
 	$(VENV)/bin/pytest
 
 bench: install-test
+	$(VENV)/bin/pip install -q -e '.[test,bench]'
 	$(VENV)/bin/python -m bench all --quick

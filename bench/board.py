@@ -4,6 +4,7 @@ import json
 import random
 import time
 
+import aiohttp
 import asyncpg
 import httpx
 
@@ -88,13 +89,16 @@ async def verify(target: Target) -> int:
 async def run_load(target: Target, seconds: float, *, clients: int = CLIENTS, write_every: int = 0,
                    opp_groups: list[list[int]] | None = None, versions: dict[int, int] | None = None,
                    warmup: float = 2.0) -> dict:
-    """`clients` loops for `seconds`; with write_every=k, each client's every k-th request is a write."""
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    """`clients` loops for `seconds`; with write_every=k, each client's every k-th request is a write.
+
+    The load comes from aiohttp: httpx costs the client several times the CPU per
+    request, and on 2 cores a busy client process was what the board run measured
+    (61 vs 284 req/s against the same server, with multi-second tails from the client)."""
     read_lat, write_lat, errors = [], [], [0]
     stop_at = [0.0]
     measuring = [False]
 
-    async def client_loop(k: int, client: httpx.AsyncClient):
+    async def client_loop(k: int, session: aiohttp.ClientSession):
         rnd = random.Random(k)
         n = 0
         mine = (opp_groups or [[]])[k % len(opp_groups)] if opp_groups else []
@@ -106,8 +110,8 @@ async def run_load(target: Target, seconds: float, *, clients: int = CLIENTS, wr
                 if is_write:
                     opp = mine[rnd.randrange(len(mine))]
                     body = target.write_body(opp, versions.get(opp, 1) if versions else 1, n)
-                    r = await client.post(target.url, json=body, headers=target.headers)
-                    payload = r.json()
+                    async with session.post(target.url, data=json.dumps(body), headers=target.headers) as r:
+                        payload = json.loads(await r.read())
                     data = payload.get("data") or {}
                     res = data.get("updateOpportunity")
                     if res is not None:
@@ -121,25 +125,27 @@ async def run_load(target: Target, seconds: float, *, clients: int = CLIENTS, wr
                     elif payload.get("errors"):
                         errors[0] += 1
                 else:
-                    r = await client.post(target.url, content=target.board_body, headers=target.headers)
-                    if r.status_code != 200 or b'"errors"' in r.content[:200]:
+                    async with session.post(target.url, data=target.board_body, headers=target.headers) as r:
+                        content = await r.read()
+                    if r.status != 200 or b'"errors"' in content[:200]:
                         errors[0] += 1
-            except httpx.HTTPError:
+            except (aiohttp.ClientError, ValueError):
                 errors[0] += 1
                 continue
             if measuring[0]:
                 (write_lat if is_write else read_lat).append(time.perf_counter() - t0)
 
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
         # warm-up (connections, plan caches), then the measured window
         stop_at[0] = time.monotonic() + warmup
-        await asyncio.gather(*(client_loop(k, client) for k in range(clients)))
+        await asyncio.gather(*(client_loop(k, session) for k in range(clients)))
         errors[0] = 0
         measuring[0] = True
         cpu0 = cpu_seconds(target.pid)
         t0 = time.monotonic()
         stop_at[0] = t0 + seconds
-        await asyncio.gather(*(client_loop(k, client) for k in range(clients)))
+        await asyncio.gather(*(client_loop(k, session) for k in range(clients)))
         elapsed = time.monotonic() - t0
         cpu = cpu_seconds(target.pid) - cpu0
     total = len(read_lat) + len(write_lat)
