@@ -104,7 +104,8 @@ async def run_load(target: Target, seconds: float, *, clients: int = CLIENTS, wr
         mine = (opp_groups or [[]])[k % len(opp_groups)] if opp_groups else []
         while time.monotonic() < stop_at[0]:
             n += 1
-            is_write = bool(write_every and mine and n % write_every == 0)
+            # clients are staggered so writes start in the first round, not after 10 reads each
+            is_write = bool(write_every and mine and (n + k) % write_every == 0)
             t0 = time.perf_counter()
             try:
                 if is_write:

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from db import models as m
@@ -95,7 +95,7 @@ async def _raise_one(uow: UnitOfWork, cond: Condition) -> None:
         approval_id=cond.approval_id, department_keys=list(keys), changes={"alert": cond.kind, "message": cond.message},
     )
     # An alert is not activity on the deal: keep its staleness (and fingerprint) as it was.
-    await s.execute(update(m.Opportunity).where(m.Opportunity.id == opp.id).values(last_activity_at=last_activity))
+    opp.last_activity_at = last_activity
     members = await department_member_ids(s, *cond.department_ids)
     uow.notify([*cond.user_ids, *members], "alert", cond.message, opportunity_id=cond.opportunity_id, event=event)
 

@@ -1,7 +1,7 @@
 """Handoffs: one department passes the baton (Opportunity.department) to another.
 
 Lock order everywhere: the opportunity row first, then the handoff, then the
-organization's event counter (in append_event), so concurrent writers queue
+organization's event counter (last, in UnitOfWork.write_log), so concurrent writers queue
 instead of deadlocking."""
 from sqlalchemy import exists, select
 

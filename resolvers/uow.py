@@ -23,6 +23,7 @@ class UnitOfWork:
     org_id: int
     actor_id: int | None
     events: list[m.Event] = field(default_factory=list)
+    notifications: list[tuple[m.Event, m.Notification]] = field(default_factory=list)
     notified: set[int] = field(default_factory=set)
 
     @property
@@ -42,19 +43,9 @@ class UnitOfWork:
         changes: dict | None = None,
         actor_id=...,  # default: the unit of work's actor; None for system events
     ) -> m.Event:
-        # The counter row's lock is held until commit: writers of one organization
-        # queue here, so seqs are gapless and commit in order.
-        seq = (
-            await self.session.execute(
-                update(m.Organization)
-                .where(m.Organization.id == self.org_id)
-                .values(event_seq=m.Organization.event_seq + 1)
-                .returning(m.Organization.event_seq)
-            )
-        ).scalar_one()
+        """Queue an event for the log; it gets its seq when the work is done (`write_log`)."""
         event = m.Event(
             org_id=self.org_id,
-            seq=seq,
             type=type,
             occurred_at=self.now,
             actor_id=self.actor_id if actor_id is ... else actor_id,
@@ -66,14 +57,17 @@ class UnitOfWork:
             department_keys=sorted(set(department_keys)),
             changes=changes,
         )
-        self.session.add(event)
         self.events.append(event)
         if opportunity_id is not None:
-            await self.session.execute(
-                update(m.Opportunity)
-                .where(m.Opportunity.id == opportunity_id)
-                .values(last_activity_at=self.now)
-            )
+            loaded = self.session.identity_map.get(self.session.identity_key(m.Opportunity, opportunity_id))
+            if loaded is not None:
+                loaded.last_activity_at = self.now  # written with the change's own UPDATE
+            else:
+                await self.session.execute(
+                    update(m.Opportunity)
+                    .where(m.Opportunity.id == opportunity_id)
+                    .values(last_activity_at=self.now)
+                )
         return event
 
     def notify(self, user_ids, kind: str, message: str, *, opportunity_id: int | None, event: m.Event) -> None:
@@ -81,18 +75,40 @@ class UnitOfWork:
         for user_id in sorted(set(user_ids)):
             if user_id == self.actor_id:
                 continue
-            self.session.add(
-                m.Notification(
-                    org_id=self.org_id,
-                    user_id=user_id,
-                    kind=kind,
-                    message=message[:500],
-                    opportunity_id=opportunity_id,
-                    event_seq=event.seq,
-                    created_at=self.now,
-                )
+            note = m.Notification(
+                org_id=self.org_id,
+                user_id=user_id,
+                kind=kind,
+                message=message[:500],
+                opportunity_id=opportunity_id,
+                created_at=self.now,
             )
+            self.notifications.append((event, note))
             self.notified.add(user_id)
+
+    async def write_log(self) -> None:
+        """Number the queued events from the organization's counter and write them with
+        their notifications, last in the transaction. The counter row's lock is held
+        from here to commit: writers of one organization queue only for these few
+        statements (not for the change itself), seqs are gapless and commit in order,
+        and the counter is always the last lock taken, so lock order stays the same."""
+        if not self.events:
+            return
+        await self.session.flush()  # the change itself, before the counter's lock
+        last = (
+            await self.session.execute(
+                update(m.Organization)
+                .where(m.Organization.id == self.org_id)
+                .values(event_seq=m.Organization.event_seq + len(self.events))
+                .returning(m.Organization.event_seq)
+            )
+        ).scalar_one()
+        for i, event in enumerate(self.events):
+            event.seq = last - len(self.events) + 1 + i
+        for event, note in self.notifications:
+            note.event_seq = event.seq
+        self.session.add_all(self.events)
+        self.session.add_all(note for _, note in self.notifications)
 
 
 async def run_in_transaction(
@@ -105,6 +121,7 @@ async def run_in_transaction(
     async with ctx.db.write() as session:
         uow = UnitOfWork(ctx, session, uow_org, actor)
         result = await work(uow)
+        await uow.write_log()
         await session.flush()
     await publish_events(ctx, uow)
     return result

@@ -90,3 +90,31 @@ async def test_concurrent_writers_keep_seq_gapless_and_ordered(gql, org):
     for seqs in snapshots:
         assert seqs == list(range(1, len(seqs) + 1)), seqs
     await check_invariants(org.db, [org.id])
+
+
+async def test_event_counter_is_locked_last(app, gql, org):
+    """Writers of one organization queue on its counter row until commit, so nothing but
+    the log's own inserts may run between taking it and committing."""
+    from sqlalchemy import event as sa_event
+
+    opp = await create(gql)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(" ".join(statement.split()[:3]).upper())
+
+    def committed(conn):
+        statements.append("COMMIT")
+
+    engine = app.state.baton.db.engine.sync_engine
+    sa_event.listen(engine, "before_cursor_execute", seen)
+    sa_event.listen(engine, "commit", committed)
+    try:
+        await gql.ok(MOVE, {"input": {"id": opp["id"], "version": opp["version"], "stageKey": "qualified"}}, as_="sales_member")
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", seen)
+        sa_event.remove(engine, "commit", committed)
+    counter = next(i for i, s in enumerate(statements) if s.startswith("UPDATE ORGANIZATIONS"))
+    window = statements[counter + 1:statements.index("COMMIT", counter)]
+    assert window and all(s.startswith(("INSERT INTO EVENTS", "INSERT INTO NOTIFICATIONS")) for s in window), statements
+    assert any(s.startswith("UPDATE OPPORTUNITIES") for s in statements[:counter]), statements
