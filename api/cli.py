@@ -13,7 +13,25 @@ def app_factory():
     """uvicorn's factory: every worker builds its app from the environment."""
     from api.app import create_app
 
-    return create_app(Settings(), migrate=False)
+    app = create_app(Settings(), migrate=False)
+    settle_garbage_collector()
+    return app
+
+
+def settle_garbage_collector() -> None:
+    """Keep the collector off what lives as long as the process.
+
+    Modules, the schema and the app (~165,000 objects) never die, yet every full
+    collection walked them all: in-process, collections took about a third of an
+    uncached board's CPU. They are moved to the permanent generation (gc.freeze),
+    and the youngest generation is collected every 20,000 allocations instead of
+    700, so most objects of a request die by reference count before a collection
+    sees them."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
 
 
 def cmd_serve(args, settings: Settings) -> int:

@@ -40,6 +40,20 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def read_one(self) -> AsyncIterator[AsyncSession]:
+        """A session for ONE read statement. On PostgreSQL its connection runs in
+        autocommit, so the statement is its own transaction and costs one round trip
+        instead of three (no BEGIN, no ROLLBACK); elsewhere it is read()."""
+        if self.is_sqlite:
+            async with self.sessionmaker() as session:
+                yield session
+            return
+        async with self.engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            async with self.sessionmaker(bind=connection) as session:
+                yield session
+
+    @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One transaction: commits when the block ends, rolls back on any exception."""
         if self._write_lock is None:

@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from strawberry.dataloader import DataLoader
 
 from db import models as m
@@ -30,12 +31,20 @@ class Loaders:
         self._custom: dict[str, DataLoader] = {}
 
     async def all(self, stmt: Select) -> list[Any]:
-        async with self.db.read() as session:
+        async with self.db.read_one() as session:
             return list((await session.execute(stmt)).scalars())
 
-    async def rows(self, stmt: Select) -> list[Any]:
-        async with self.db.read() as session:
-            return list(await session.execute(stmt))
+    async def rows(self, stmt: Select, params: dict | None = None) -> list[Any]:
+        async with self.db.read_one() as session:
+            return list(await session.execute(stmt, params))
+
+    def among(self, column, keys: Sequence):
+        """`column IN keys`; on PostgreSQL `column = ANY(:keys)`: one array parameter
+        however many keys, where an IN list is rendered and bound key by key on every
+        execution (~0.7 ms of CPU for a board's 175 cards)."""
+        if self.db.is_sqlite:
+            return column.in_(keys)
+        return column == any_(bindparam(None, list(keys), type_=ARRAY(column.type)))
 
     def custom(self, name: str, batch: Callable[[Sequence[Hashable]], Awaitable[list]]) -> DataLoader:
         """A loader defined elsewhere (e.g. a resolver's paged list), cached per request."""
@@ -46,7 +55,7 @@ class Loaders:
 
     def _by_id(self, model, org_clause=None) -> DataLoader:
         async def load(ids):
-            stmt = select(model).where(model.id.in_(ids))
+            stmt = select(model).where(self.among(model.id, ids))
             stmt = stmt.where(org_clause if org_clause is not None else model.org_id == self.org_id)
             found = {row.id: row for row in await self.all(stmt)}
             return [found.get(i) for i in ids]
@@ -55,7 +64,7 @@ class Loaders:
 
     def _grouped(self, model, column, order_by) -> DataLoader:
         async def load(keys):
-            stmt = select(model).where(column.in_(keys)).order_by(order_by)
+            stmt = select(model).where(self.among(column, keys)).order_by(order_by)
             groups = defaultdict(list)
             for row in await self.all(stmt):
                 groups[getattr(row, column.key)].append(row)
@@ -124,7 +133,7 @@ class Loaders:
             stmt = (
                 select(m.Approval, m.ApprovalStep)
                 .outerjoin(m.ApprovalStep, m.ApprovalStep.approval_id == m.Approval.id)
-                .where(m.Approval.opportunity_id.in_(keys))
+                .where(self.among(m.Approval.opportunity_id, keys))
                 .order_by(m.Approval.id, m.ApprovalStep.position)
             )
             approvals, steps = defaultdict(dict), defaultdict(list)

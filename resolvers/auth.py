@@ -78,7 +78,7 @@ _SIGN_IN = (
 async def viewer_for_token(ctx: Ctx, token: str) -> Viewer | None:
     """The viewer a bearer token stands for, or None if it is unknown, expired or revoked."""
     now = ctx.clock()
-    async with ctx.db.read() as session:
+    async with ctx.db.read_one() as session:
         row = (await session.execute(_SIGN_IN, {"token_hash": token_hash(token)})).first()
     if row is None:
         return None

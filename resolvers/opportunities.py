@@ -5,7 +5,8 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, exists, false, func, or_, select
+from sqlalchemy import Integer, Select, and_, any_, bindparam, exists, false, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -442,7 +443,8 @@ async def column_cards(ctx: Ctx, column: BoardColumnData, first: int | None, aft
     async def batch(keys):
         results = {}
         for filter_key, page_first, page_after in {k[1:] for k in keys}:
-            conds = await filter_conditions(ctx, json.loads(filter_key))
+            flt = json.loads(filter_key)
+            conds = await filter_conditions(ctx, flt) if flt else None
             stage_ids = [k[0] for k in keys if k[1:] == (filter_key, page_first, page_after)]
             pages = await _card_pages(ctx, stage_ids, conds, page_first, page_after)
             for stage_id, page in pages.items():
@@ -457,45 +459,88 @@ async def column_cards(ctx: Ctx, column: BoardColumnData, first: int | None, aft
 _HOLDER, _OWNERS_DEPARTMENT = aliased(m.Department), aliased(m.Department)
 
 
-async def _card_pages(ctx: Ctx, stage_ids: list[int], conds: list, first: int, after: str | None) -> dict[int, Page]:
-    from resolvers.tasks import ACTIVE as ACTIVE_TASK, open_task_stats  # here: resolvers.tasks imports this module
+async def _prefetch(loader, keys: list) -> None:
+    """Load `keys` with the loader's batch function and prime its cache with them."""
+    loader.prime_many(dict(zip(keys, await loader.load_fn(keys), strict=True)))
 
-    after_id = decode_cursor(after)
+
+# The unfiltered cards statement, built once per (database kind, paged): building and
+# keying a statement this size costs about a millisecond per board.
+_UNFILTERED_CARDS: dict[tuple[bool, bool], Select] = {}
+
+
+def _cards_statement(sqlite: bool, conds: list, paged: bool) -> Select:
+    """Every column's cards (numbered per stage, newest first) with account, owner,
+    both departments and open/overdue task counts. Parameters: stage_ids, limit,
+    now and, when paged, after_id."""
+    from resolvers.tasks import ACTIVE as ACTIVE_TASK  # here: resolvers.tasks imports this module
+
+    in_stages = (
+        m.Opportunity.stage_id.in_(bindparam("stage_ids", expanding=True)) if sqlite
+        else m.Opportunity.stage_id == any_(bindparam("stage_ids", type_=ARRAY(Integer)))
+    )
     # Number only the ids (a narrow subquery), then join the rows each card shows.
     numbered = select(
         m.Opportunity.id, func.row_number().over(partition_by=m.Opportunity.stage_id, order_by=m.Opportunity.id.desc()).label("rn")
-    ).where(m.Opportunity.stage_id.in_(stage_ids), *conds)
-    if after_id is not None:
-        numbered = numbered.where(m.Opportunity.id < after_id)
+    ).where(in_stages, *conds)
+    if paged:
+        numbered = numbered.where(m.Opportunity.id < bindparam("after_id"))
     numbered = numbered.subquery()
     active = (m.Task.opportunity_id == m.Opportunity.id, m.Task.status.in_(ACTIVE_TASK))
     open_tasks = select(func.count()).where(*active).correlate(m.Opportunity).scalar_subquery()
-    overdue_tasks = select(func.count()).where(*active, m.Task.due_at < ctx.clock()).correlate(m.Opportunity).scalar_subquery()
-    rows = await ctx.loaders.rows(
+    overdue_tasks = select(func.count()).where(*active, m.Task.due_at < bindparam("now")).correlate(m.Opportunity).scalar_subquery()
+    return (
         select(m.Opportunity, m.Account, m.User, _HOLDER, _OWNERS_DEPARTMENT, open_tasks, overdue_tasks)
         .join(numbered, numbered.c.id == m.Opportunity.id)
         .join(m.Account, m.Account.id == m.Opportunity.account_id)
         .join(m.User, m.User.id == m.Opportunity.owner_id)
         .join(_HOLDER, _HOLDER.id == m.Opportunity.department_id)
         .join(_OWNERS_DEPARTMENT, _OWNERS_DEPARTMENT.id == m.User.department_id)
-        .where(numbered.c.rn <= first + 1)
+        .where(numbered.c.rn <= bindparam("limit"))
         .order_by(m.Opportunity.stage_id, m.Opportunity.id.desc())
     )
+
+
+async def _card_pages(
+    ctx: Ctx, stage_ids: list[int], conds: list | None, first: int, after: str | None
+) -> dict[int, Page]:
+    """The first page of cards of each stage; `conds` None: no filter."""
+    from resolvers.tasks import open_task_stats  # here: resolvers.tasks imports this module
+
+    after_id = decode_cursor(after)
+    params = {"stage_ids": stage_ids, "limit": first + 1, "now": ctx.clock()}
+    if after_id is not None:
+        params["after_id"] = after_id
+    sqlite, paged = ctx.db.is_sqlite, after_id is not None
+    if conds is None:
+        stmt = _UNFILTERED_CARDS.get((sqlite, paged))
+        if stmt is None:
+            in_org = [m.Opportunity.org_id == bindparam("org_id")]
+            stmt = _UNFILTERED_CARDS[(sqlite, paged)] = _cards_statement(sqlite, in_org, paged)
+        params["org_id"] = ctx.require_viewer().org_id
+    else:
+        stmt = _cards_statement(sqlite, conds, paged)
+    rows = await ctx.loaders.rows(stmt, params)
     loaders = ctx.loaders
     grouped: dict[int, list] = {stage_id: [] for stage_id in stage_ids}
-    task_stats = open_task_stats(ctx)
+    stats, accounts, owners, departments = {}, {}, {}, {}
     for opp, account, owner, holding, owners_department, open_count, overdue_count in rows:
         grouped[opp.stage_id].append(opp)
-        task_stats.prime(opp.id, (open_count, overdue_count))
-        loaders.account.prime(account.id, account)
-        loaders.user.prime(owner.id, owner)
-        loaders.department.prime(holding.id, holding)
-        loaders.department.prime(owners_department.id, owners_department)
+        stats[opp.id] = (open_count, overdue_count)
+        accounts[account.id] = account
+        owners[owner.id] = owner
+        departments[holding.id] = holding
+        departments[owners_department.id] = owners_department
+    open_task_stats(ctx).prime_many(stats)
+    loaders.account.prime_many(accounts)
+    loaders.user.prime_many(owners)
+    loaders.department.prime_many(departments)
     shown = [opp.id for items in grouped.values() for opp in items[:first]]
     if shown:
-        # Start the badge loads together; their results land in the loaders' caches.
+        # The badge loads run together, straight through the loaders' batch functions
+        # (no future per card), and their results are primed into the loaders' caches.
         await asyncio.gather(
-            loaders.handoffs_by_opportunity.load_many(shown),
-            loaders.approvals_by_opportunity.load_many(shown),
+            _prefetch(loaders.handoffs_by_opportunity, shown),
+            _prefetch(loaders.approvals_by_opportunity, shown),
         )
     return {stage_id: to_page(items, first, after) for stage_id, items in grouped.items()}
