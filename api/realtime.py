@@ -526,64 +526,13 @@ class ResultBatch(list):
     __slots__ = ()
 
 
-class _Bail(Exception):
-    """A plain plan cannot complete this value; graphql-core does it instead."""
-
-
-def _completer(gtype):
-    """graphql-core's complete_value for leaf, list and non-null types, or None."""
-    from graphql import GraphQLList, GraphQLNonNull, Undefined, is_leaf_type
-
-    if isinstance(gtype, GraphQLNonNull):
-        inner = _completer(gtype.of_type)
-        if inner is None:
-            return None
-
-        def non_null(value):
-            if value is None:
-                raise _Bail
-            result = inner(value)
-            if result is None:
-                raise _Bail
-            return result
-
-        return non_null
-    if isinstance(gtype, GraphQLList):
-        item = _completer(gtype.of_type)
-        if item is None:
-            return None
-
-        def listed(value):
-            if value is None:
-                return None
-            if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
-                raise _Bail
-            return [item(v) for v in value]
-
-        return listed
-    if is_leaf_type(gtype):
-        serialize = gtype.serialize
-
-        def leaf(value):
-            if value is None:
-                return None
-            try:
-                result = serialize(value)
-            except Exception:  # noqa: BLE001 - graphql-core reports it, with masking
-                raise _Bail from None
-            if result is Undefined or result is None:
-                raise _Bail
-            return result
-
-        return leaf
-    return None
-
-
 def _plain_plan(executor):
     """For a subscription whose selection is only attribute fields of the event type:
     a function event -> data dict equal to graphql-core's, or None when it cannot
     complete the event. None (no plan) for any other selection."""
     from graphql import FieldNode, GraphQLNonNull, GraphQLObjectType, OperationType
+
+    from schema.plain import _completer
 
     op = executor.operation
     mm = executor.middleware_manager
@@ -643,11 +592,11 @@ def _shared_result(result):
 
 def _executor_class():
     from graphql import ExecutionResult, print_ast
-    from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
     from resolvers.live import SHARED, ReplayBatch
+    from schema.plain import PlainCompletionExecutor
 
-    class SharedEventExecutor(StrawberryGraphQLCoreExecutionContext):
+    class SharedEventExecutor(PlainCompletionExecutor):
         _baton_key = None
         _baton_plan = None
 
