@@ -15,7 +15,7 @@ from strawberry.exceptions import ConnectionRejectionError
 
 from api import jobs
 from api.context import authenticate, new_context
-from api.realtime import Hub, SharedResultsTransportWS, install_shared_execution
+from api.realtime import Hub, RawWebSocketSend, SharedResultsTransportWS, install_shared_execution
 from api.result_cache import ResultCache
 from api.settings import Settings
 from db.engine import Database
@@ -181,6 +181,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
     from starlette.middleware.cors import CORSMiddleware
 
     middleware = [
+        Middleware(RawWebSocketSend),  # live events skip the send wrappers below (api/realtime.py)
         Middleware(SecurityHeaders),
         *([Middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                       allow_headers=["authorization", "content-type"], max_age=600)] if settings.cors_origins else []),

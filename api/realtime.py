@@ -16,9 +16,12 @@ each channel with the log's head and reads up to it, and does so for every chann
 after reconnecting. The end of this module shares execution and serialization of
 identical subscriptions per event (SharedEventExecutor, SharedResultsTransportWS)."""
 import asyncio
+import collections
 import contextlib
+import contextvars
 import json
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -83,42 +86,78 @@ class Batch:
 
 
 class Feed:
-    """One subscriber's bounded buffer of pages."""
+    """One subscriber's bounded buffer of pages.
 
-    def __init__(self, maxsize: int, on_overflow: Callable[[], None] | None):
-        self._queue: asyncio.Queue[Page] = asyncio.Queue(maxsize=max(1, maxsize))
+    A feed with a `tap` (a graphql-transport-ws subscription: `_LiveTap` below) can
+    also be served without waking its subscriber: while the subscriber waits with
+    nothing pending (`park`), the channel's pump hands a page that starts where the
+    subscriber is (page.after <= last) to the tap, which writes the events that match
+    `filter` straight to the socket and moves `last` on. Any other page (a gap, a range
+    the channel did not read, a result the tap cannot send) is queued as before and
+    wakes the subscriber, which first takes `last` back (resolvers/live.py)."""
+
+    __slots__ = ("_pages", "_maxsize", "_waiter", "_on_overflow", "overflowed", "tap", "parked", "last", "filter")
+
+    def __init__(self, maxsize: int, on_overflow: Callable[[], None] | None, tap=None):
+        self._pages: list[Page] = []
+        self._maxsize = max(1, maxsize)
+        self._waiter: asyncio.Future | None = None
         self._on_overflow = on_overflow
         self.overflowed = False
+        self.tap = tap
+        self.parked = False
+        self.last = 0  # while parked: every seq <= last has been passed (sent or filtered out)
+        self.filter = None  # while parked: which events the subscriber wants (has .matches(event))
+
+    def park(self, last: int, flt) -> None:
+        """The subscriber has passed every seq <= last and waits for the next page."""
+        if self.tap is not None and not self._pages and not self.overflowed:
+            self.last, self.filter, self.parked = last, flt, True
 
     def offer(self, page: Page) -> None:
         if self.overflowed:
             return
-        try:
-            self._queue.put_nowait(page)
-        except asyncio.QueueFull:
-            self.overflowed = True
-            log.warning("subscriber buffer full: disconnecting a slow consumer")
-            # The reader is not waiting (its queue is full); it raises on its next look.
-            if self._on_overflow is not None:
-                self._on_overflow()
+        self.parked = False
+        if len(self._pages) >= self._maxsize:
+            self.overflow()
+            return
+        self._pages.append(page)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def overflow(self) -> None:
+        """Give up on this subscriber: its socket is closed (4429) by `on_overflow`."""
+        if self.overflowed:
+            return
+        self.overflowed = True
+        self.parked = False
+        log.warning("subscriber buffer full: disconnecting a slow consumer")
+        # The reader is not waiting (its buffer is full) or is parked; it raises on its next look.
+        if self._on_overflow is not None:
+            self._on_overflow()
 
     async def next(self) -> Batch:
         """Wait for at least one page, then take all that are pending."""
-        page = await self._queue.get()
-        batch = Batch()
-        while True:
-            if self.overflowed:
-                raise SlowConsumer("subscriber buffer overflowed")
-            batch.pages.append(page)
+        while not self._pages:
+            self._waiter = asyncio.get_running_loop().create_future()
             try:
-                page = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return batch
+                await self._waiter
+            finally:
+                self._waiter = None
+        self.parked = False
+        if self.overflowed:
+            raise SlowConsumer("subscriber buffer overflowed")
+        batch = Batch(self._pages)
+        self._pages = []
+        return batch
 
 
 # Longest range a channel reads into memory for its subscribers; beyond it (a long
 # outage) each subscriber pages through the log itself, as on replay.
 SHARED_READ_LIMIT = 5000
+# The pump lets other tasks run after handing a page to this many feeds.
+YIELD_EVERY = 1000
 
 
 class _Channel:
@@ -140,6 +179,8 @@ class _Channel:
         self._need_head = False
         self._wake = asyncio.Event()
         self.ready = asyncio.Event()
+        self.pages = 0  # pages handed out
+        self.direct_deliveries = 0  # of those, deliveries written straight to a socket by the pump (Feed.tap)
         self.task = asyncio.create_task(self._run(), name=f"hub:{channel(org_id)}")
         self._pump_task: asyncio.Task | None = None
 
@@ -210,8 +251,40 @@ class _Channel:
                 continue
             self.read_upto = upto
             page = Page(after, upto, rows, frozenset(seqs), frozenset(users), catch_up or need_head)
-            for feed in list(self.feeds):
+            self.pages += 1
+            later = None
+            for i, feed in enumerate(list(self.feeds), 1):
+                if i % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # thousands of sockets: let requests in between
+                if feed.parked and rows is not None and feed.last >= after:
+                    done = self._direct(feed, page)
+                    if done is True:
+                        continue
+                    if done is not False:  # the tap is computing the page's results
+                        later = later or []
+                        later.append((feed, done))
+                        continue
                 feed.offer(page)
+            if later:
+                # Results that load data (nested fields): wait for them, once per
+                # distinct subscription, then write. Later pages wait, so order holds.
+                await asyncio.wait({done for _, done in later})
+                for feed, _ in later:
+                    if feed in self.feeds and (not feed.parked or self._direct(feed, page) is not True):
+                        feed.offer(page)
+
+    def _direct(self, feed: Feed, page: Page):
+        """Hand a page straight to a parked feed's tap: True when written (or queued on
+        its socket), False when the subscriber must take it itself, or an awaitable to
+        wait for before asking again."""
+        try:
+            done = feed.tap.deliver(page, feed)
+        except Exception:  # noqa: BLE001 - the subscriber's own path still works
+            log.exception("direct delivery on %s failed", channel(self.org_id))
+            return False
+        if done is True:
+            self.direct_deliveries += 1
+        return done
 
     async def check_head(self) -> None:
         """A publish may have failed: if the log is ahead of what we saw, say so."""
@@ -276,7 +349,14 @@ class Hub:
         returns, the channel is listened to: anything committed afterwards reaches
         the feed (a page may start after where the subscriber is; it fills that gap
         from the log itself)."""
-        feed = Feed(self.subscriber_buffer, on_overflow)
+        # A graphql-transport-ws subscription being set up in this task may take pages
+        # straight to its socket (see Feed and _LiveTap).
+        tap = _TAP.get(None)
+        if tap is not None and (tap.executor is None or tap.feed is not None):
+            tap = None
+        feed = Feed(self.subscriber_buffer, on_overflow, tap)
+        if tap is not None:
+            tap.feed = feed
         chan = self.channels.get(org_id)
         if chan is None or chan.task.done():
             chan = self.channels[org_id] = _Channel(self, org_id)
@@ -285,6 +365,7 @@ class Hub:
             await chan.ready.wait()
             yield feed
         finally:
+            feed.tap, feed.parked = None, False
             chan.feeds.discard(feed)
             if not chan.feeds:
                 # The last local subscriber left: stop listening to the channel.
@@ -649,15 +730,24 @@ def _executor_class():
                     print_ast(f) for f in self.fragments.values()
                 )
                 variables = getattr(self.variable_values, "coerced", self.variable_values)
+                used = _data_variables(op, self.fragments)  # not those only choosing events
                 viewer = getattr(self.context_value, "viewer", None)
                 key = self._baton_key = (
                     source,
                     op.name.value if op.name else None,
-                    repr(sorted((variables or {}).items())),
+                    repr(sorted((k, v) for k, v in (variables or {}).items() if k in used)),
                     getattr(viewer, "org_id", None),
                     getattr(viewer, "department_id", None),
                 )
             return key
+
+        def cancellable_iterable(self, iterable):
+            # A subscription's source stream is ready: its transport's live tap (if it
+            # made one for this operation) writes shared results with this executor.
+            tap = _TAP.get(None)
+            if tap is not None and tap.executor is None:
+                tap.executor = self
+            return super().cancellable_iterable(iterable)
 
         def build_per_event_executor(self, payload):
             if type(payload) is ReplayBatch:
@@ -696,14 +786,69 @@ def _runner_class():
     from strawberry.extensions.base_extension import SchemaExtension
     from strawberry.extensions.runner import SchemaExtensionsRunner
 
+    import functools
+    import inspect
+
+    from strawberry.extensions.context import OperationContextManager, WrappedHook
+
     plain_results = SchemaExtension.get_results
     done = contextlib.nullcontext()
+
+    class ListExitStack(contextlib.AsyncExitStack):
+        """contextlib's stack on a list instead of a deque (which alone is ~600 bytes):
+        a live subscription keeps its operation's stack for as long as it runs."""
+
+        def __init__(self):
+            self._exit_callbacks = []
+
+    class GeneratorHook:
+        """A generator hook entered and exited once: what @contextmanager makes, minus
+        what that keeps to be re-created (function, arguments, docstring) and the
+        wrapper function Strawberry makes per hook and operation. Exits exactly as
+        contextlib's does (same __exit__)."""
+
+        __slots__ = ("gen",)
+
+        def __init__(self, fn, extension):
+            self.gen = fn(extension)
+
+        def __enter__(self):
+            try:
+                return next(self.gen)
+            except StopIteration:
+                raise RuntimeError("generator didn't yield") from None
+
+        __exit__ = contextlib._GeneratorContextManager.__exit__
+
+    class Operation(OperationContextManager):
+        """Strawberry's on_operation hooks around an operation, kept lighter for as long
+        as it runs (a live subscription: its whole life): generator hooks as
+        GeneratorHook, on a ListExitStack, and the hook list dropped once entered."""
+
+        __slots__ = ()
+
+        def get_hook(self, extension):
+            fn = getattr(type(extension), self.HOOK_NAME)
+            if fn is not self.default_hook and inspect.isgeneratorfunction(fn):
+                return WrappedHook(extension, functools.partial(GeneratorHook, fn, extension), False)
+            return super().get_hook(extension)
+
+        async def __aenter__(self) -> None:
+            self.async_exit_stack = stack = ListExitStack()
+            await stack.__aenter__()
+            for hook in self.hooks:
+                if hook.is_async:
+                    await stack.enter_async_context(hook.hook())
+                else:
+                    stack.enter_context(hook.hook())
+            self.hooks = ()
 
     class LiveResultsRunner(SchemaExtensionsRunner):
         """Strawberry's extension runner, minus per-result work that does nothing:
         - results of extensions none of which defines `get_results` are `{}`;
         - `on_stream_result` for a result without errors whose data is shared or a
-          replay batch: the only stream hook in use (MaskErrors) acts on errors only."""
+          replay batch: the only stream hook in use (MaskErrors) acts on errors only;
+        - and the operation's hooks are kept on a lighter stack (`Operation`)."""
 
         def __init__(self, execution_context, extensions=None):
             super().__init__(execution_context, extensions)
@@ -719,6 +864,9 @@ def _runner_class():
                 return done
             return super().on_stream_result(result)
 
+        def operation(self):
+            return Operation(self.extensions)
+
     return LiveResultsRunner
 
 
@@ -730,26 +878,421 @@ def install_shared_execution(schema) -> None:
     runner = _runner_class()
     schema.create_extensions_runner = lambda execution_context, extensions: runner(execution_context, extensions)
     schema.baton_replay_batches = True
+    # Live pages straight to graphql-transport-ws sockets (_LiveTap): only when no
+    # extension adds results to each `next` message (those go through Strawberry).
+    from strawberry.extensions.base_extension import SchemaExtension
+
+    schema.baton_direct_writes = all(
+        type(ext).get_results is SchemaExtension.get_results for ext in schema.get_extensions()
+    )
+
+
+# --- Live pages straight to the socket -----------------------------------------------
+#
+# Per delivered event, waking a subscription's task and passing the shared bytes up
+# its generator chain (live generator -> graphql-core -> Strawberry's stream -> the
+# transport) cost several times what writing them does. So for graphql-transport-ws
+# subscriptions the channel's pump writes live pages itself while the subscription
+# waits caught up (Feed.park): SharedResultsTransportWS makes a _LiveTap per
+# `subscribe`, the operation's task finds it through the _TAP context variable
+# (SharedEventExecutor.cancellable_iterable gives it the executor, Hub.subscribe the
+# Feed), and every message of the socket goes through one _SocketWriter, so the
+# order on the socket is the order of writing whichever path writes.
+#
+# A socket that does not take a message at once (its transport is paused: the client
+# reads slowly or not at all) is never waited on by the pump: the rest of that send
+# continues in the writer's own task and later messages queue behind it, at most
+# `subscriber_buffer` deliveries; one more closes the socket with 4429, as a full
+# Feed does.
+
+_TAP: contextvars.ContextVar = contextvars.ContextVar("baton_live_tap", default=None)
+
+# Where RawWebSocketSend keeps the server's `send` of a websocket in its scope.
+RAW_SEND = "baton.ws_send"
+
+
+class RawWebSocketSend:
+    """ASGI middleware (outermost): remembers the server's own `send` of each websocket
+    in its scope, so live messages are written without passing through every
+    middleware's send wrapper. None of them changes a `websocket.send` message."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, scope, receive, send):
+        # Not a coroutine function: no frame of its own kept for each socket's life.
+        if scope["type"] == "websocket":
+            scope[RAW_SEND] = send
+        return self.app(scope, receive, send)
+
+
+def _data_variables(op, fragments) -> frozenset:
+    """The variables a subscription's per-event execution can depend on: all but those
+    used only in the root field's arguments (`after`, filters), which choose events."""
+    from graphql import FieldNode, Visitor, visit
+
+    names: set[str] = set()
+
+    class Collect(Visitor):
+        def enter_variable(self, node, *_):
+            names.add(node.name.value)
+
+    roots = op.selection_set.selections
+    if len(roots) == 1 and isinstance(roots[0], FieldNode):
+        for directive in roots[0].directives or ():
+            visit(directive, Collect())
+        if roots[0].selection_set is not None:
+            visit(roots[0].selection_set, Collect())
+    else:
+        visit(op.selection_set, Collect())
+    for fragment in fragments.values():
+        visit(fragment, Collect())
+    return frozenset(names)
+
+
+class _Resume:
+    """The rest of a coroutine started by hand (coro.send(None)) that suspended on
+    `waiting`: awaiting this runs it to its end in the awaiting task."""
+
+    __slots__ = ("coro", "waiting")
+
+    def __init__(self, coro, waiting):
+        self.coro, self.waiting = coro, waiting
+
+    def __await__(self):
+        coro, waiting = self.coro, self.waiting
+        while True:
+            try:
+                sent = yield waiting
+            except BaseException as exc:  # noqa: BLE001 - the awaiting task's cancellation: pass it on
+                try:
+                    waiting = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    waiting = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+_END = object()  # in a writer's queue: the end of one delivery's messages
+
+
+class _SocketWriter:
+    """Every message one websocket is sent, in order.
+
+    A message is written at once when the socket takes it without waiting (the ASGI
+    send runs eagerly and finishes without suspending). When it suspends (the
+    transport is paused), the rest of that send goes on in the writer's task and
+    later messages queue behind it: `post` (the pump, for a delivery) never waits and
+    gives up on the socket after `limit` queued deliveries; `send` (a subscription's
+    own task, other messages) waits until its message is written."""
+
+    __slots__ = ("_send", "_pending", "_task", "backlog", "limit", "closed", "_on_overflow")
+
+    def __init__(self, send, limit: int, on_overflow: Callable[[], None]):
+        self._send = send
+        self._pending: collections.deque | None = None  # made when first needed (idle sockets: most)
+        self._task: asyncio.Task | None = None
+        self.backlog = 0  # deliveries queued
+        self.limit = max(1, limit)
+        self.closed = False
+        self._on_overflow = on_overflow
+
+    def _try(self, text: str) -> bool:
+        """Write `text` now, or start the writer's task with the suspended send. False: socket gone."""
+        coro = self._send({"type": "websocket.send", "text": text})
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return True
+        except Exception:  # noqa: BLE001 - disconnected or closed: nothing more goes out
+            self._gone()
+            return False
+        if self._pending is None:
+            self._pending = collections.deque()
+        self._task = asyncio.get_running_loop().create_task(self._drain(_Resume(coro, waiting)))
+        return True
+
+    def post(self, texts: list[str]) -> None:
+        """One delivery's messages: written now if the socket takes them, else queued."""
+        if self.closed:
+            return
+        if self._task is None:
+            for i, text in enumerate(texts):
+                if not self._try(text):
+                    return
+                if self._task is not None:
+                    texts = texts[i + 1:]
+                    break
+            else:
+                return
+        self._pending.extend(texts)
+        self._pending.append(_END)
+        self.backlog += 1
+        if self.backlog > self.limit:
+            self._give_up()
+            self._on_overflow()
+
+    def send(self, text: str):
+        """Write one message in turn; returns once it is written (WebSocketDisconnected when it cannot be)."""
+        return self.send_many((text,))
+
+    async def send_many(self, texts) -> None:
+        """`send` for several messages (a replayed page): no coroutine per message."""
+        if not self.closed and self._task is None:
+            for i, text in enumerate(texts):
+                if not self._try(text):
+                    break
+                if self._task is not None:
+                    texts = texts[i + 1:]
+                    break
+            else:
+                return
+        await self._wait_written(texts)
+
+    async def _wait_written(self, texts) -> None:
+        from strawberry.http.exceptions import WebSocketDisconnected
+
+        if self.closed:
+            raise WebSocketDisconnected
+        self._pending.extend(texts)
+        written = asyncio.get_running_loop().create_future()
+        self._pending.append(written)
+        if not await written:
+            raise WebSocketDisconnected
+
+    async def _drain(self, first: _Resume) -> None:
+        try:
+            await first
+            pending, send = self._pending, self._send
+            while pending:  # (None once given up)
+                item = pending.popleft()
+                if type(item) is str:
+                    await send({"type": "websocket.send", "text": item})
+                elif item is _END:
+                    self.backlog -= 1
+                elif not item.done():
+                    item.set_result(True)
+        except Exception:  # noqa: BLE001 - disconnected or closed
+            self._gone()
+        finally:
+            self._task = None
+            if not self._pending:
+                self._pending = None
+
+    def _give_up(self) -> None:
+        self.closed = True
+        pending, self._pending = self._pending, None
+        for item in pending or ():
+            if isinstance(item, asyncio.Future) and not item.done():
+                item.set_result(False)
+        if pending:
+            pending.clear()
+        self.backlog = 0
+
+    def _gone(self) -> None:
+        self._give_up()
+
+    def close(self) -> None:
+        self._give_up()
+        if self._task is not None:
+            self._task.cancel()
+
+
+class _Group:
+    """Subscriptions that get the same `next` data for the same events: same shared
+    execution key (document, data variables, visibility) and the same event filter."""
+
+    __slots__ = ("key", "__weakref__")
+
+    def __init__(self, key):
+        self.key = key
+
+
+_GROUPS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_MISSING = object()
+
+
+def _group(key) -> _Group:
+    group = _GROUPS.get(key)
+    if group is None:
+        group = _GROUPS[key] = _Group(key)
+    return group
+
+
+class _LiveTap:
+    """One graphql-transport-ws subscription's way from the channel's pump to its socket.
+
+    `deliver(page, feed)` computes, once per page and `_Group`, the data text of every
+    event of the page the group wants (the shared result SharedEventExecutor makes for
+    everyone), then writes this operation's `next` message for each event after
+    feed.last: byte for byte what SharedResultsTransportWS would send for it."""
+
+    __slots__ = ("handler", "op_id", "head", "tail", "executor", "feed", "group", "live")
+
+    def __init__(self, handler, op_id: str, head: str, tail: str):
+        self.handler = handler
+        self.op_id = op_id
+        self.head, self.tail = head, tail  # the operation's `next` message around its data text
+        self.executor = None  # SharedEventExecutor.cancellable_iterable
+        self.feed = None  # Hub.subscribe
+        self.group = None
+        self.live = True  # False once the operation is over (complete, error, socket gone)
+
+    def deliver(self, page: Page, feed: Feed):
+        """True: the page is done for this subscriber; False: it must take the page
+        itself; an awaitable: results are being computed, ask again when it is done."""
+        if not self.live:
+            return True  # the operation is over: nothing more goes out for it
+        writer = self.handler._writer
+        if writer is None:
+            return False
+        group = self.group
+        if group is None:
+            group = self.group = _group((self.executor._share_key(), feed.filter))
+        shared = page.shared
+        out = shared.get(group, _MISSING)
+        if out is _MISSING:
+            out = shared[group] = self._render(page, feed.filter)
+        if type(out) is not list:
+            if out is None:
+                return False
+            if not out.done():
+                return out
+            out = out.result() if not out.cancelled() and out.exception() is None else None
+            if out is None:
+                return False
+        last = feed.last
+        if out:
+            head, tail = self.head, self.tail
+            texts = [head + text + tail for seq, text in out if seq > last]
+            if texts:
+                writer.post(texts)
+        if page.upto > last:
+            feed.last = page.upto
+        return True
+
+    def _render(self, page: Page, flt):
+        """[(seq, data text)] for the page's events that `flt` matches; None when one of
+        them has errors or extensions (the subscriber sends those itself); or a task."""
+        from resolvers.live import shared_rows
+
+        matches = flt.matches
+        rows = [row for row in page.rows if matches(row)]
+        if not rows:
+            return []
+        executor = self.executor
+        shared_rows(executor.context_value, page)
+        results = [executor.build_per_event_executor(row).execute_operation(False) for row in rows]
+        encode = self.handler.view.encode_json
+        is_awaitable = executor.is_awaitable
+        if not any(is_awaitable(result) for result in results):
+            return _texts(rows, results, encode)
+
+        async def finish():
+            done = [await result if is_awaitable(result) else result for result in results]
+            return _texts(rows, done, encode)
+
+        return asyncio.ensure_future(finish())
+
+
+def _texts(rows, results, encode):
+    out = []
+    for row, result in zip(rows, results):
+        data = result.data
+        if type(data) is not SharedData or result.errors or result.extensions:
+            return None
+        text = data.text
+        if text is None:
+            text = data.text = encode(data)
+        if not isinstance(text, str):
+            return None
+        out.append((row.seq, text))
+    return out
 
 
 def _transport_ws_handler_class():
-    from starlette.websockets import WebSocketDisconnect
-    from strawberry.http.exceptions import WebSocketDisconnected
     from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 
     class SharedResultsTransportWS(BaseGraphQLTransportWSHandler):
-        _envelopes: dict | None = None
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            # Set here, not later: attributes added after __init__ cost each handler a dict.
+            self._envelopes: dict | None = None
+            self._writer: _SocketWriter | None = None  # every message of this socket goes through it
+            self._taps: dict | None = None  # operation id -> _LiveTap
+
+        def _out(self) -> _SocketWriter:
+            writer = self._writer
+            if writer is None:
+                ws = self.websocket.ws
+                hub = getattr(getattr(self.view, "app_state", None), "hub", None)
+                writer = self._writer = _SocketWriter(
+                    ws.scope.get(RAW_SEND) or ws.send, getattr(hub, "subscriber_buffer", 500), self._overflowed
+                )
+            return writer
+
+        def _overflowed(self) -> None:
+            """The socket took none of `subscriber_buffer` deliveries: close it with 4429
+            (through each subscription's Feed, as when its own buffer overflows)."""
+            feeds = [tap.feed for tap in (self._taps or {}).values() if tap.feed is not None]
+            for feed in feeds:
+                feed.overflow()
+            if not feeds:
+                from resolvers.live import SLOW_CONSUMER_CODE
+
+                closing = asyncio.get_running_loop().create_task(
+                    self.websocket.close(SLOW_CONSUMER_CODE, "Subscriber too slow; resubscribe with `after`")
+                )
+                _closing.add(closing)
+                closing.add_done_callback(_closing.discard)
+
+        def _drop_tap(self, op_id) -> None:
+            tap = self._taps.pop(op_id, None) if self._taps else None
+            if tap is not None:
+                tap.live = False
+            if self._envelopes:
+                self._envelopes.pop(op_id, None)
+
+        def forget_id(self, id: str) -> None:
+            self._drop_tap(id)
+            super().forget_id(id)
+
+        async def cleanup_operation(self, operation_id: str) -> None:
+            self._drop_tap(operation_id)
+            await super().cleanup_operation(operation_id)
+
+        async def shutdown(self) -> None:
+            await super().shutdown()
+            if self._writer is not None:
+                self._writer.close()
+
+        async def handle_connection_init(self, message) -> None:
+            await super().handle_connection_init(message)
+            # Signed in (or refused): the cancelled timeout task (with its traceback)
+            # and the init payload are not needed for the rest of the socket's life.
+            self.connection_init_timeout_task = None
+            with contextlib.suppress(AttributeError):
+                self.context.connection_params = None
 
         def _envelope(self, op_id: str):
             """The view's encoding of this operation's `next` message around its data."""
+            tap = self._taps.get(op_id) if self._taps else None
+            if tap is not None:
+                return tap.head, tap.tail
             if self._envelopes is None:
                 self._envelopes = {}
             env = self._envelopes.get(op_id)
             if env is None:
-                text = self.view.encode_json({"id": op_id, "type": "next", "payload": {"data": None}})
-                head, null, tail = text.rpartition("null") if isinstance(text, str) else ("", "", "")
-                env = self._envelopes[op_id] = (head, tail) if null else False
+                env = self._envelopes[op_id] = self._new_envelope(op_id)
             return env
+
+        def _new_envelope(self, op_id: str):
+            text = self.view.encode_json({"id": op_id, "type": "next", "payload": {"data": None}})
+            head, null, tail = text.rpartition("null") if isinstance(text, str) else ("", "", "")
+            return (head, tail) if null else False
 
         async def handle_subscribe(self, message) -> None:
             # Resolvers may hand replayed events over in batches (live.ReplayBatch):
@@ -757,7 +1300,26 @@ def _transport_ws_handler_class():
             if getattr(self.schema, "baton_replay_batches", False) and not getattr(self.context, "batch_replay", False):
                 with contextlib.suppress(AttributeError, TypeError):
                     self.context.batch_replay = True
-            await super().handle_subscribe(message)
+            # Live pages may be written for this subscription by the channel's pump.
+            op_id = message.get("id")
+            tap = None
+            if getattr(self.schema, "baton_direct_writes", False) and isinstance(op_id, str) and (
+                op_id not in self.operations
+            ):
+                env = self._new_envelope(op_id)  # kept by the tap (see _envelope)
+                tap = _LiveTap(self, op_id, *env) if env else None
+            token = _TAP.set(tap)
+            try:
+                await super().handle_subscribe(message)
+            finally:
+                _TAP.reset(token)
+            if tap is not None:
+                if op_id in self.operations:
+                    if self._taps is None:
+                        self._taps = {}
+                    self._taps[op_id] = tap
+                else:
+                    tap.live = False
 
         def _masked(self, errors):
             """What Strawberry's stream does to a result's errors: log, then mask."""
@@ -773,7 +1335,8 @@ def _transport_ws_handler_class():
             """One `next` message per event, each what Operation.send_next would send."""
             env = self._envelope(op_id) if not extensions else False
             encode = self.view.encode_json
-            send_text = self.websocket.ws.send_text
+            send_many = self._out().send_many
+            texts: list[str] = []
             for item in batch:
                 if type(item) is dict:
                     data, errors = item, None
@@ -782,17 +1345,19 @@ def _transport_ws_handler_class():
                 if env and not errors:
                     text = encode(data)
                     if isinstance(text, str):
-                        try:
-                            await send_text(env[0] + text + env[1])
-                        except WebSocketDisconnect as exc:
-                            raise WebSocketDisconnected from exc
+                        texts.append(env[0] + text + env[1])
                         continue
+                if texts:
+                    await send_many(texts)
+                    texts = []
                 payload = {"data": data}
                 if errors:
                     payload["errors"] = [err.formatted for err in self._masked(errors)]
                 if extensions:
                     payload["extensions"] = extensions
-                await super().send_message({"id": op_id, "type": "next", "payload": payload})
+                await self.send_message({"id": op_id, "type": "next", "payload": payload})
+            if texts:
+                await send_many(texts)
 
         async def send_message(self, message) -> None:
             if message.get("type") == "next":
@@ -807,14 +1372,16 @@ def _transport_ws_handler_class():
                         text = data.text = self.view.encode_json(data)
                     env = self._envelope(message["id"]) if isinstance(text, str) else False
                     if env:
-                        try:
-                            await self.websocket.ws.send_text(env[0] + text + env[1])
-                        except WebSocketDisconnect as exc:
-                            raise WebSocketDisconnected from exc
+                        await self._out().send(env[0] + text + env[1])
                         return
-            await super().send_message(message)
+            text = self.view.encode_json(message)
+            if isinstance(text, str):
+                await self._out().send(text)
+            else:
+                await super().send_message(message)
 
     return SharedResultsTransportWS
 
 
+_closing: set[asyncio.Task] = set()
 SharedResultsTransportWS = _transport_ws_handler_class()

@@ -59,10 +59,13 @@ class SecurityHeaders:
         self.app = app
         self.graphql_path = graphql_path
 
-    async def __call__(self, scope, receive, send):
+    def __call__(self, scope, receive, send):
+        # Websockets pass straight through: no frame of ours is kept for a socket's life.
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
 
+    async def _http(self, scope, receive, send):
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _OURS]
@@ -93,9 +96,13 @@ class RequestGuard:
         self.max_upload_bytes = max(max_upload_bytes or max_body_bytes, max_body_bytes)
         self.graphql_path = graphql_path
 
-    async def __call__(self, scope, receive, send):
+    def __call__(self, scope, receive, send):
+        # Websockets pass straight through: no frame of ours is kept for a socket's life.
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope, receive, send):
         is_upload = (_header(scope, b"content-type") or "").split(";")[0].strip().lower() == "multipart/form-data"
         limit = self.max_upload_bytes if is_upload else self.max_body_bytes
         length = _header(scope, b"content-length")

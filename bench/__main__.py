@@ -186,6 +186,17 @@ def table(report: dict) -> tuple[str, list[dict]]:
                 rows.append((f"  undelivered at {n}", b["missing"], "", f["missing"], ""))
         rows.append((f"Memory per 1,000 idle subs at {n} (KiB)", b["rss_kib_per_1000"], "", f["rss_kib_per_1000"],
                      fmt(b["rss_kib_per_1000"] / f["rss_kib_per_1000"], "x") if f["rss_kib_per_1000"] else ""))
+        st = fo.get("baton_stalled")
+        if st and b["p99_ms"]:
+            p99_r = st["p99_ms"] / b["p99_ms"] if st["p99_ms"] is not None else None
+            rows.append((f"  with 1 stalled subscriber: p50 / p99 / last (ms)", f"{st['p50_ms']} / {st['p99_ms']} / {st['last_ms']}",
+                         "", "", fmt(p99_r, "x p99 without it")))
+            rows.append(("  stalled: RSS growth during the mutations (KiB) / its unread bytes",
+                         f"{st['rss_kib_growth_during_mutations']} / {st['stalled_unread_bytes']}", "", "", ""))
+            targets.append((f"one stalled subscriber among {n}: healthy p99 <= 1.2x without it, memory bounded",
+                            f"p99 {st['p99_ms']} vs {b['p99_ms']} ms ({fmt(p99_r, 'x')}), undelivered {st['missing']}, "
+                            f"RSS +{st['rss_kib_growth_during_mutations']} KiB",
+                            verdict(p99_r is not None and p99_r <= 1.2 and not st["missing"])))
         if n == 1000 and b["mutations"]:
             cpu_r = b["cpu_us_per_delivery"] / f["cpu_us_per_delivery"] if f["cpu_us_per_delivery"] else None
             p99_r = b["p99_ms"] / f["p99_ms"] if f["p99_ms"] else None

@@ -1,7 +1,13 @@
 """Fan-out (one writer, N subscribers) and memory per idle subscription: Baton vs a raw
-Starlette websocket floor (bench/floor_server.py) pushing the same bytes."""
+Starlette websocket floor (bench/floor_server.py) pushing the same bytes. At 1,000 it
+also runs Baton again with one stalled subscriber among them (a raw socket that
+subscribes, replays thousands of events and never reads) and compares."""
 import asyncio
+import base64
 import json
+import os
+import socket
+import struct
 import time
 
 import httpx
@@ -12,6 +18,8 @@ from bench.common import PY, Proc, check, cpu_seconds, percentile, rss_kib
 
 SUBSCRIPTION = "subscription { boardEvents { seq type } }"
 CONNECT_CONCURRENCY = 50
+STALLED_AT = 1000  # fan-out size that is also measured with one stalled subscriber
+STALLED_REPLAY = 10_000  # events the stalled subscriber asks to replay (a few MB: fills its buffers)
 
 
 class Subscriber:
@@ -47,6 +55,66 @@ async def open_baton_subscriber(url: str, token: str, query: str = SUBSCRIPTION,
     await sub.ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables or {}}}))
     sub.task = asyncio.create_task(sub.reader())
     return sub
+
+
+def _client_frame(text: str) -> bytes:
+    """A masked text frame (clients must mask)."""
+    data = text.encode()
+    mask = os.urandom(4)
+    n = len(data)
+    head = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack("!H", n))
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+class StalledSubscriber:
+    """A raw socket that signs in, subscribes to live events like everyone else and
+    three times to a replay of stored events (more than every buffer on the way
+    takes), then never reads."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    def unread_bytes(self) -> int:
+        import fcntl
+        import termios
+
+        return struct.unpack("I", fcntl.ioctl(self.sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+async def open_stalled_subscriber(url: str, token: str, query: str, replay_after: int) -> StalledSubscriber:
+    loop = asyncio.get_running_loop()
+    host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await loop.sock_connect(sock, (host, int(port)))
+    key = base64.b64encode(os.urandom(16)).decode()
+    await loop.sock_sendall(sock, (
+        f"GET /graphql HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+    ).encode())
+    buf = b""
+
+    async def read_until(marker: bytes) -> None:
+        nonlocal buf
+        while marker not in buf:
+            chunk = await asyncio.wait_for(loop.sock_recv(sock, 4096), 30)
+            if not chunk:
+                raise RuntimeError(f"stalled subscriber: closed before {marker!r} ({buf[:300]!r})")
+            buf += chunk
+
+    await read_until(b"\r\n\r\n")  # 101 Switching Protocols
+    await loop.sock_sendall(sock, _client_frame(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})))
+    await read_until(b"connection_ack")
+    replay = "subscription($after: Int) { boardEvents(after: $after) { seq type occurredAt departmentKeys changes } }"
+    await loop.sock_sendall(sock, _client_frame(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}})))
+    for op_id in ("2", "3", "4"):  # more than the kernel's socket buffers take (a few MB)
+        await loop.sock_sendall(sock, _client_frame(json.dumps(
+            {"id": op_id, "type": "subscribe", "payload": {"query": replay, "variables": {"after": replay_after}}})))
+    return StalledSubscriber(sock)
 
 
 async def open_floor_subscriber(url: str) -> Subscriber:
@@ -94,13 +162,20 @@ def settle_rss(pid: int, seconds: float = 1.5) -> int:
     return rss_kib(pid)
 
 
-async def measure_side(name: str, pid: int, n: int, opener, trigger, mutations: int, timeout: float) -> dict:
-    """Connect n subscribers, read RSS growth, then `mutations` times: trigger -> arrival at every subscriber."""
+async def measure_side(name: str, pid: int, n: int, opener, trigger, mutations: int, timeout: float,
+                       stall=None) -> dict:
+    """Connect n subscribers, read RSS growth, then `mutations` times: trigger -> arrival at every subscriber.
+    With `stall` (an async function returning a StalledSubscriber), one more subscriber
+    that never reads joins after the others; RSS is then also read after the mutations."""
     rss0 = await asyncio.to_thread(settle_rss, pid)
     t0 = time.monotonic()
     subs = await open_many(n, opener)
     connect_s = time.monotonic() - t0
+    stalled = None
     try:
+        if stall is not None:
+            stalled = await stall()
+            await asyncio.sleep(3)  # its replay fills the socket's buffers
         # subscriptions are live once a first event reaches everyone (also warms up)
         seq = await trigger(0)
         missing_warm = await wait_delivered(subs, seq[0], timeout)
@@ -117,7 +192,13 @@ async def measure_side(name: str, pid: int, n: int, opener, trigger, mutations: 
             await asyncio.sleep(0.05)
         cpu = cpu_seconds(pid) - cpu0
         deliveries = max(1, mutations * n - missing)
+        extra = {}
+        if stalled is not None:
+            rss2 = await asyncio.to_thread(settle_rss, pid)
+            extra = {"stalled_unread_bytes": stalled.unread_bytes(), "rss_kib_after_mutations": rss2,
+                     "rss_kib_growth_during_mutations": rss2 - rss1}
         return {
+            **extra,
             "side": name, "subscribers": n, "connect_s": round(connect_s, 2), "mutations": mutations,
             "missing": missing, "missing_warmup": missing_warm,
             "p50_ms": round(percentile(lat, 50) * 1000, 2) if lat else None,
@@ -129,6 +210,8 @@ async def measure_side(name: str, pid: int, n: int, opener, trigger, mutations: 
             "rss_kib_per_1000": round((rss1 - rss0) * 1000 / n, 0),
         }
     finally:
+        if stalled is not None:
+            stalled.close()
         await close_all(subs)
 
 
@@ -176,6 +259,19 @@ async def run(ds, baton_url: str, baton_pid: int, floor_url: str, floor_pid: int
                   f"{b['cpu_us_per_delivery']} us/delivery, {b['rss_kib_per_1000']} KiB/1000 | floor p50 {f['p50_ms']} "
                   f"p99 {f['p99_ms']} last {f['last_ms']} ms, {f['cpu_us_per_delivery']} us/delivery, {f['rss_kib_per_1000']} KiB/1000",
                   flush=True)
+            if n == STALLED_AT and mutations:
+                head = await _head(ds)
+
+                async def stall():
+                    return await open_stalled_subscriber(ws_baton, tokens[0], SUBSCRIPTION, max(0, head - STALLED_REPLAY))
+
+                s_ = await measure_side("baton+stalled", baton_pid, n, lambda i: open_baton_subscriber(ws_baton, tokens[i % len(tokens)]),
+                                        baton_trigger, mutations, timeout, stall=stall)
+                results[-1]["baton_stalled"] = s_
+                print(f"  fan-out {n} + 1 stalled: baton p50 {s_['p50_ms']} p99 {s_['p99_ms']} last {s_['last_ms']} ms, "
+                      f"{s_['cpu_us_per_delivery']} us/delivery, undelivered {s_['missing']}, stalled socket unread "
+                      f"{s_['stalled_unread_bytes']} B, RSS growth during the mutations {s_['rss_kib_growth_during_mutations']} KiB",
+                      flush=True)
     return results
 
 

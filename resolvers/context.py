@@ -68,6 +68,8 @@ class Ctx:
     connection_params: Any = None
     # Websockets only: close the whole connection with a code (e.g. 4429 for a slow consumer).
     close_connection: Callable[[int, str], Awaitable[None]] | None = None
+    # Websockets only: the transport takes replayed events in batches (live.ReplayBatch).
+    batch_replay: bool = False
     _loaders: Loaders | None = field(default=None, repr=False)
 
     @property

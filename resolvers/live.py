@@ -8,6 +8,7 @@ ranges (seq > last) instead of the announced seqs is what makes the replay->live
 seam safe: a seq is never yielded twice, and one announced late, out of order or
 never (a failed publish, a dropped connection) is read anyway."""
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -74,21 +75,23 @@ def _require_live(ctx: Ctx) -> None:
         raise RuntimeError("live subscriptions need a hub (ctx.subscribe)")
 
 
+_closing: set[asyncio.Task] = set()
+
+
+def _close_slow(ctx: Ctx) -> None:
+    task = asyncio.get_running_loop().create_task(
+        ctx.close_connection(SLOW_CONSUMER_CODE, "Subscriber too slow; resubscribe with `after`")
+    )
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
 def _on_overflow(ctx: Ctx):
     """Close the websocket with 4429 at once: the subscription's task may be stuck
     sending to the very client that stopped reading."""
     if ctx.close_connection is None:
         return None
-    tasks: set[asyncio.Task] = set()
-
-    def overflow() -> None:
-        task = asyncio.get_running_loop().create_task(
-            ctx.close_connection(SLOW_CONSUMER_CODE, "Subscriber too slow; resubscribe with `after`")
-        )
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    return overflow
+    return functools.partial(_close_slow, ctx)
 
 
 async def _target(ctx: Ctx, org_id: int, batch) -> int:
@@ -102,19 +105,30 @@ async def _target(ctx: Ctx, org_id: int, batch) -> int:
 async def events_between(db: Database, org_id: int, after: int, upto: int) -> list[m.Event]:
     """Every event with after < seq <= upto, oldest first (the Hub's one shared read)."""
     rows: list[m.Event] = []
-    async for page in _events_after(db, org_id, after, upto):
+    async for page in _events_after(db, org_id, after, upto, orm=True):
         rows.extend(page)
     return rows
 
 
-async def _events_after(db: Database, org_id: int, last: int, upto: int | None) -> AsyncIterator[list[m.Event]]:
-    """Pages of the log with last < seq <= upto (to the end when upto is None), oldest first."""
+# A subscriber's own reads (replay, gaps) are only read: plain rows with the Event
+# columns as attributes, without building an ORM object per event (most of the cost
+# of reading a page of the log). The Hub's shared pages stay ORM rows (marked, see _share).
+_EVENT_COLUMNS = tuple(m.Event.__table__.columns)
+
+
+async def _events_after(
+    db: Database, org_id: int, last: int, upto: int | None, *, orm: bool = False
+) -> AsyncIterator[list]:
+    """Pages of the log with last < seq <= upto (to the end when upto is None), oldest
+    first: ORM Events with orm=True, else rows with the same attributes."""
     while upto is None or last < upto:
-        stmt = select(m.Event).where(m.Event.org_id == org_id, m.Event.seq > last)
+        stmt = select(m.Event) if orm else select(*_EVENT_COLUMNS)
+        stmt = stmt.where(m.Event.org_id == org_id, m.Event.seq > last)
         if upto is not None:
             stmt = stmt.where(m.Event.seq <= upto)
         async with db.read() as session:
-            rows = list((await session.execute(stmt.order_by(m.Event.seq).limit(PAGE))).scalars())
+            result = await session.execute(stmt.order_by(m.Event.seq).limit(PAGE))
+            rows = list(result.scalars() if orm else result)
         if not rows:
             return
         yield rows
@@ -153,6 +167,13 @@ def _share(page) -> list[m.Event]:
             setattr(row, SHARED, page.shared)
         page.shared["marked"] = True
     return page.rows
+
+
+def shared_rows(ctx: Ctx, page) -> list[m.Event]:
+    """A page's rows, marked as shared, with `ctx` loading nested fields through the
+    page's loaders (also used by api/realtime.py when it writes a page to sockets)."""
+    _page_loaders(ctx, page)
+    return _share(page)
 
 
 def _page_loaders(ctx: Ctx, page):
@@ -196,7 +217,12 @@ async def board_events(
                 after = rows[-1].seq
             last = max(last, after)
         while True:
-            for page in (await feed.next()).pages:
+            # While it waits, the Hub may write pages that start where it is straight to
+            # its socket (graphql-transport-ws), moving `feed.last` on without waking it.
+            feed.park(last, flt)
+            batch = await feed.next()
+            last = max(last, feed.last)
+            for page in batch.pages:
                 upto = page.upto
                 if page.catch_up and page.rows is None:
                     upto = max(upto, await log_head(ctx.db, org_id))
@@ -211,8 +237,7 @@ async def board_events(
                             yield item
                     last = stop
                 if page.rows:
-                    _page_loaders(ctx, page)
-                    for event in _share(page):
+                    for event in shared_rows(ctx, page):
                         if event.seq > last and matches(event):
                             last = event.seq
                             yield event
