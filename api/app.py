@@ -66,13 +66,17 @@ class BatonGraphQL(GraphQL):
         refused = apply(self.persisted, request_data)
         if refused is not None:
             return refused
-        return await self.results.get_or_compute(
-            self.results.key(context, request_data),
-            lambda: super(BatonGraphQL, self).execute_single(
-                request=request, request_adapter=request_adapter, sub_response=sub_response, context=context,
-                root_value=root_value, request_data=request_data,
-            ),
-        )
+        try:
+            return await self.results.get_or_compute(
+                self.results.key(context, request_data),
+                lambda: super(BatonGraphQL, self).execute_single(
+                    request=request, request_adapter=request_adapter, sub_response=sub_response, context=context,
+                    root_value=root_value, request_data=request_data,
+                ),
+            )
+        finally:
+            # The request's rows go now, not at the next full garbage collection.
+            context.release_loaders()
 
     async def get_context(self, request, response):
         ctx = new_context(self.app_state, request)

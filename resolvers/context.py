@@ -83,6 +83,13 @@ class Ctx:
         self._loaders = None
         return self.loaders
 
+    def release_loaders(self) -> None:
+        """Forget this request's loads once it is answered (see Loaders.release).
+        Not for a context using shared loaders (use_loaders)."""
+        loaders, self._loaders = self._loaders, None
+        if loaders is not None:
+            loaders.release()
+
     def use_loaders(self, loaders: Loaders) -> Loaders:
         """Resolve with a loader cache shared with other subscribers of the same
         organization (live events: one cache per page of the log, see resolvers/live.py)."""

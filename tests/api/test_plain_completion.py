@@ -2,6 +2,7 @@
 compiled plan instead of graphql-core's per-field execution. The JSON must be
 byte for byte what graphql-core produces (values, key order, aliases, __typename,
 errors and their masking), and the plan must actually run for the board's cards."""
+import gc
 import re
 from datetime import date, datetime, timedelta, timezone
 
@@ -283,3 +284,25 @@ async def test_board_columns_page_through_their_cards(uncached, org, flt):
             break
         after = lead["pageInfo"]["endCursor"]
     assert seen == [f"Deal {i}" for i in reversed(range(12))]
+
+
+async def test_an_answered_board_leaves_no_rows_to_the_garbage_collector(uncached, org):
+    """The request's loaders are released when it is answered: the rows they held are
+    freed by reference counting, not kept in reference cycles until a full collection."""
+    await add_cards(org, 6)
+    await post(uncached, BENCH_BOARD)
+    gc.collect()
+    gc.disable()
+    try:
+        assert '"title"' in await post(uncached, BENCH_BOARD)
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        rows = [o for o in gc.garbage if isinstance(o, m.Base)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    # at most the signed-in user: the request's context (held by per-request cycles)
+    # keeps its viewer, not the board's rows
+    signed_in = org.users["sales_member"].id
+    assert [row for row in rows if not (isinstance(row, m.User) and row.id == signed_in)] == []
