@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     # PostgreSQL connections this process keeps open. Connections beyond the pool
     # are opened and closed per use, which costs a connect per request, so size it
     # to the concurrent requests one process serves (a request may hold two).
-    db_pool_size: int = 30
+    db_pool_size: int = 20
     # Reserved for server-side signing; nothing uses it yet (see README).
     secret_key: str = "change-me"
     web_dir: Path = WEB_DIR

@@ -22,7 +22,7 @@ class Database:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         if not self.is_sqlite:
-            engine_kw.setdefault("pool_size", 30)
+            engine_kw.setdefault("pool_size", 20)
             engine_kw.setdefault("max_overflow", 10)
         self.engine = create_async_engine(self.url, **engine_kw)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
