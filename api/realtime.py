@@ -14,7 +14,9 @@ already passed and read any gap themselves. So a lost message (failed publish,
 dropped LISTEN connection) costs nothing but latency: the Hub periodically compares
 each channel with the log's head and reads up to it, and does so for every channel
 after reconnecting. The end of this module shares execution and serialization of
-identical subscriptions per event (SharedEventExecutor, SharedResultsTransportWS)."""
+identical subscriptions per event (SharedEventExecutor, SharedResultsTransportWS)
+and lets the pump write live pages straight to graphql-transport-ws sockets of
+subscriptions that wait caught up (Feed.park, _LiveTap, _SocketWriter)."""
 import asyncio
 import collections
 import contextlib

@@ -1,7 +1,7 @@
 """Fan-out (one writer, N subscribers) and memory per idle subscription: Baton vs a raw
 Starlette websocket floor (bench/floor_server.py) pushing the same bytes. At 1,000 it
-also runs Baton again with one stalled subscriber among them (a raw socket that
-subscribes, replays thousands of events and never reads) and compares."""
+also compares Baton without and with one stalled subscriber among them (a raw socket
+that subscribes, replays thousands of events and never reads), alternating."""
 import asyncio
 import base64
 import json
@@ -19,6 +19,8 @@ from bench.common import PY, Proc, check, cpu_seconds, percentile, rss_kib
 SUBSCRIPTION = "subscription { boardEvents { seq type } }"
 CONNECT_CONCURRENCY = 50
 STALLED_AT = 1000  # fan-out size that is also measured with one stalled subscriber
+WARM = 100  # subscribers open before memory is first read (see measure_side)
+PROBE_FROM = 5000  # from this many subscribers, queries are asked during the fan-out too
 STALLED_REPLAY = 10_000  # events the stalled subscriber asks to replay (a few MB: fills its buffers)
 
 
@@ -162,56 +164,120 @@ def settle_rss(pid: int, seconds: float = 1.5) -> int:
     return rss_kib(pid)
 
 
+async def _mutate(subs, trigger, first: int, mutations: int, timeout: float):
+    """`mutations` times: trigger -> arrival at every subscriber; (latencies, slowest per event, missing)."""
+    lat, last, missing = [], [], 0
+    for i in range(first, first + mutations):
+        seq, t_resp = await trigger(i)
+        missing += await wait_delivered(subs, seq, timeout)
+        got = [s.arrivals[seq] - t_resp for s in subs if seq in s.arrivals]
+        lat += got
+        if got:
+            last.append(max(got))
+        await asyncio.sleep(0.05)
+    return lat, last, missing
+
+
+def _stats(lat, last) -> dict:
+    return {
+        "p50_ms": round(percentile(lat, 50) * 1000, 2) if lat else None,
+        "p99_ms": round(percentile(lat, 99) * 1000, 2) if lat else None,
+        "last_ms": round(max(last) * 1000, 2) if last else None,
+    }
+
+
+async def _probe(query, stop: asyncio.Event, every: float = 0.1) -> dict:
+    """Ask `query()` every `every` s until `stop`: are requests answered during fan-out?"""
+    times, failed = [], 0
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        try:
+            await query()
+            times.append(time.perf_counter() - t0)
+        except Exception:  # noqa: BLE001 - counted
+            failed += 1
+        await asyncio.sleep(every)
+    return {"queries": len(times) + failed, "failed": failed,
+            "p99_ms": round(percentile(times, 99) * 1000, 1) if times else None,
+            "max_ms": round(max(times) * 1000, 1) if times else None}
+
+
 async def measure_side(name: str, pid: int, n: int, opener, trigger, mutations: int, timeout: float,
-                       stall=None) -> dict:
+                       query=None) -> dict:
     """Connect n subscribers, read RSS growth, then `mutations` times: trigger -> arrival at every subscriber.
-    With `stall` (an async function returning a StalledSubscriber), one more subscriber
-    that never reads joins after the others; RSS is then also read after the mutations."""
+    With `query`, a GraphQL query is also asked every 100 ms during the mutations."""
+    # Memory per subscription is the growth over n subscribers opened after WARM others
+    # (kept open meanwhile, so none of their memory is reused): one-off costs of a
+    # first burst of sign-ins (connection pool, caches, allocator arenas) stay out.
+    warm = await open_many(WARM, opener)
     rss0 = await asyncio.to_thread(settle_rss, pid)
     t0 = time.monotonic()
     subs = await open_many(n, opener)
     connect_s = time.monotonic() - t0
-    stalled = None
     try:
-        if stall is not None:
-            stalled = await stall()
-            await asyncio.sleep(3)  # its replay fills the socket's buffers
         # subscriptions are live once a first event reaches everyone (also warms up)
         seq = await trigger(0)
         missing_warm = await wait_delivered(subs, seq[0], timeout)
         rss1 = await asyncio.to_thread(settle_rss, pid)
-        lat, last, missing = [], [], 0
+        await close_all(warm)  # the fan-out is measured to exactly n
+        warm = []
+        stop = asyncio.Event()
+        probing = asyncio.create_task(_probe(query, stop)) if query is not None else None
         cpu0 = cpu_seconds(pid)
-        for i in range(1, mutations + 1):
-            seq, t_resp = await trigger(i)
-            missing += await wait_delivered(subs, seq, timeout)
-            got = [s.arrivals[seq] - t_resp for s in subs if seq in s.arrivals]
-            lat += got
-            if got:
-                last.append(max(got))
-            await asyncio.sleep(0.05)
+        lat, last, missing = await _mutate(subs, trigger, 1, mutations, timeout)
         cpu = cpu_seconds(pid) - cpu0
+        stop.set()
         deliveries = max(1, mutations * n - missing)
-        extra = {}
-        if stalled is not None:
-            rss2 = await asyncio.to_thread(settle_rss, pid)
-            extra = {"stalled_unread_bytes": stalled.unread_bytes(), "rss_kib_after_mutations": rss2,
-                     "rss_kib_growth_during_mutations": rss2 - rss1}
         return {
-            **extra,
+            **({"queries_during_fanout": await probing} if probing is not None else {}),
             "side": name, "subscribers": n, "connect_s": round(connect_s, 2), "mutations": mutations,
-            "missing": missing, "missing_warmup": missing_warm,
-            "p50_ms": round(percentile(lat, 50) * 1000, 2) if lat else None,
-            "p99_ms": round(percentile(lat, 99) * 1000, 2) if lat else None,
-            "last_ms": round(max(last) * 1000, 2) if last else None,
+            "missing": missing, "missing_warmup": missing_warm, **_stats(lat, last),
             "server_cpu_s": round(cpu, 3),
             "cpu_us_per_delivery": round(cpu * 1e6 / deliveries, 1),
             "rss_kib_before": rss0, "rss_kib_after": rss1,
             "rss_kib_per_1000": round((rss1 - rss0) * 1000 / n, 0),
         }
     finally:
-        if stalled is not None:
-            stalled.close()
+        await close_all(subs + warm)
+
+
+async def measure_stalled(pid: int, n: int, opener, trigger, mutations: int, timeout: float, stall, rounds: int = 2) -> dict:
+    """n healthy subscribers; `rounds` times: `mutations` events without, then with one
+    stalled subscriber (`stall()` opens it; it replays enough to fill every buffer and
+    never reads). Alternating on the same server and sockets keeps the comparison fair
+    on a busy machine. RSS is read before and after each stalled phase."""
+    subs = await open_many(n, opener)
+    out = {"subscribers": n, "mutations_per_phase": mutations, "rounds": rounds}
+    try:
+        seq = await trigger(0)
+        await wait_delivered(subs, seq[0], timeout)
+        phases = {"without": ([], [], 0, 0.0), "with": ([], [], 0, 0.0)}
+        growth, unread, k = [], [], 1
+        for _ in range(rounds):
+            for phase in ("without", "with"):
+                stalled = None
+                if phase == "with":
+                    stalled = await stall()
+                    await asyncio.sleep(3)  # its replays fill the socket's buffers
+                    rss_a = await asyncio.to_thread(settle_rss, pid)
+                cpu0 = cpu_seconds(pid)
+                lat, last, missing = await _mutate(subs, trigger, k, mutations, timeout)
+                cpu = cpu_seconds(pid) - cpu0
+                k += mutations
+                acc = phases[phase]
+                phases[phase] = (acc[0] + lat, acc[1] + last, acc[2] + missing, acc[3] + cpu)
+                if stalled is not None:
+                    growth.append(await asyncio.to_thread(settle_rss, pid) - rss_a)
+                    unread.append(stalled.unread_bytes())
+                    stalled.close()
+                    await asyncio.sleep(1)
+        for phase, (lat, last, missing, cpu) in phases.items():
+            out[phase] = {**_stats(lat, last), "missing": missing,
+                          "cpu_us_per_delivery": round(cpu * 1e6 / max(1, rounds * mutations * n - missing), 1)}
+        out["rss_kib_growth_while_stalled"] = max(growth)
+        out["stalled_unread_bytes"] = min(unread)
+        return out
+    finally:
         await close_all(subs)
 
 
@@ -249,12 +315,18 @@ async def run(ds, baton_url: str, baton_pid: int, floor_url: str, floor_pid: int
             r.raise_for_status()
             return (floor_seq[0], t) if i else (floor_seq[0],)
 
+        async def baton_query():
+            r = await client.post(baton_url, json={"query": "{ viewer { id } }"}, headers={"authorization": f"Bearer {tokens[0]}"})
+            check(r.json())
+
         for n in sizes:
             tokens = ds.subscriber_tokens
             b = await measure_side("baton", baton_pid, n, lambda i: open_baton_subscriber(ws_baton, tokens[i % len(tokens)]),
-                                   baton_trigger, mutations, timeout)
+                                   baton_trigger, mutations, timeout, query=baton_query if n >= PROBE_FROM else None)
             f = await measure_side("floor", floor_pid, n, lambda i: open_floor_subscriber(ws_floor), floor_trigger, mutations, timeout)
             results.append({"subscribers": n, "baton": b, "floor": f})
+            if "queries_during_fanout" in b:
+                print(f"  queries during fan-out to {n}: {b['queries_during_fanout']}", flush=True)
             print(f"  fan-out {n}: baton p50 {b['p50_ms']} p99 {b['p99_ms']} last {b['last_ms']} ms, "
                   f"{b['cpu_us_per_delivery']} us/delivery, {b['rss_kib_per_1000']} KiB/1000 | floor p50 {f['p50_ms']} "
                   f"p99 {f['p99_ms']} last {f['last_ms']} ms, {f['cpu_us_per_delivery']} us/delivery, {f['rss_kib_per_1000']} KiB/1000",
@@ -265,13 +337,16 @@ async def run(ds, baton_url: str, baton_pid: int, floor_url: str, floor_pid: int
                 async def stall():
                     return await open_stalled_subscriber(ws_baton, tokens[0], SUBSCRIPTION, max(0, head - STALLED_REPLAY))
 
-                s_ = await measure_side("baton+stalled", baton_pid, n, lambda i: open_baton_subscriber(ws_baton, tokens[i % len(tokens)]),
-                                        baton_trigger, mutations, timeout, stall=stall)
-                results[-1]["baton_stalled"] = s_
-                print(f"  fan-out {n} + 1 stalled: baton p50 {s_['p50_ms']} p99 {s_['p99_ms']} last {s_['last_ms']} ms, "
-                      f"{s_['cpu_us_per_delivery']} us/delivery, undelivered {s_['missing']}, stalled socket unread "
-                      f"{s_['stalled_unread_bytes']} B, RSS growth during the mutations {s_['rss_kib_growth_during_mutations']} KiB",
-                      flush=True)
+                # at least 10 events per phase: CPU time is read in 10 ms ticks
+                st = await measure_stalled(baton_pid, n, lambda i: open_baton_subscriber(ws_baton, tokens[i % len(tokens)]),
+                                           baton_trigger, max(mutations, 10), timeout, stall)
+                results[-1]["baton_stalled"] = st
+                w, s_ = st["without"], st["with"]
+                print(f"  fan-out {n}, alternating without / with 1 stalled subscriber: p50 {w['p50_ms']} / {s_['p50_ms']}, "
+                      f"p99 {w['p99_ms']} / {s_['p99_ms']}, last {w['last_ms']} / {s_['last_ms']} ms, "
+                      f"{w['cpu_us_per_delivery']} / {s_['cpu_us_per_delivery']} us/delivery, undelivered {w['missing']} / "
+                      f"{s_['missing']}; stalled socket unread {st['stalled_unread_bytes']} B, RSS growth while stalled "
+                      f"{st['rss_kib_growth_while_stalled']} KiB", flush=True)
     return results
 
 
