@@ -160,6 +160,8 @@ class Feed:
 SHARED_READ_LIMIT = 5000
 # The pump lets other tasks run after handing a page to this many feeds.
 YIELD_EVERY = 1000
+# Longest the pump waits for results that load data before leaving them to their subscribers.
+LATER_WAIT = 5.0
 
 
 class _Channel:
@@ -269,10 +271,13 @@ class _Channel:
                 feed.offer(page)
             if later:
                 # Results that load data (nested fields): wait for them, once per
-                # distinct subscription, then write. Later pages wait, so order holds.
-                await asyncio.wait({done for _, done in later})
-                for feed, _ in later:
-                    if feed in self.feeds and (not feed.parked or self._direct(feed, page) is not True):
+                # distinct subscription, then write. Later pages wait, so order holds;
+                # a result still loading after LATER_WAIT is left to its subscribers.
+                await asyncio.wait({done for _, done in later}, timeout=LATER_WAIT)
+                for feed, done in later:
+                    if feed in self.feeds and (
+                        not feed.parked or not done.done() or self._direct(feed, page) is not True
+                    ):
                         feed.offer(page)
 
     def _direct(self, feed: Feed, page: Page):
@@ -794,6 +799,7 @@ def _runner_class():
     from strawberry.extensions.context import OperationContextManager, WrappedHook
 
     plain_results = SchemaExtension.get_results
+    plain_stream = SchemaExtension.on_stream_result
     done = contextlib.nullcontext()
 
     class ListExitStack(contextlib.AsyncExitStack):
@@ -850,7 +856,8 @@ def _runner_class():
         - results of extensions none of which defines `get_results` are `{}`;
         - `on_stream_result` for a result without errors whose data is shared or a
           replay batch: the only stream hook in use (MaskErrors) acts on errors only;
-        - and the operation's hooks are kept on a lighter stack (`Operation`)."""
+        - the operation's hooks are kept on a lighter stack (`Operation`), and
+          extensions with no hook left to run are let go once execution starts."""
 
         def __init__(self, execution_context, extensions=None):
             super().__init__(execution_context, extensions)
@@ -868,6 +875,17 @@ def _runner_class():
 
         def operation(self):
             return Operation(self.extensions)
+
+        def executing(self):
+            manager = super().executing()
+            # After execution starts only stream and result hooks run: extensions with
+            # neither (parser and validation caches, cost check) need not live on for
+            # as long as a subscription does.
+            self.extensions = [
+                e for e in self.extensions
+                if type(e).on_stream_result is not plain_stream or type(e).get_results is not plain_results
+            ]
+            return manager
 
     return LiveResultsRunner
 

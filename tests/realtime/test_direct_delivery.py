@@ -214,6 +214,32 @@ async def test_stalled_socket_catches_up_in_order_when_it_reads_again(database_u
         await slow.close()
 
 
+async def test_results_still_loading_are_left_to_the_subscriber(live_server, org, monkeypatch):
+    """The pump waits at most LATER_WAIT for nested fields; past it the page goes to
+    the subscriber's own path, still once and in order."""
+    import api.realtime
+
+    monkeypatch.setattr(api.realtime, "LATER_WAIT", 0)
+    http = Http(live_server.http, org)
+    sockets = []
+    for who in ("product_member", "legal_member"):
+        sock = await open_socket(live_server.ws, org.tokens[who])
+        await sock.subscribe(BOARD_EVENTS)
+        sockets.append(sock)
+    await _parked(live_server, org.id, len(sockets))
+    chan = _channel(live_server, org.id)
+    start, before = await log_head(org.db, org.id), chan.direct_deliveries
+    created = [await http.create(f"Deal {i}") for i in range(3)]
+    for sock in sockets:
+        got = await sock.take(3)
+        assert [d["boardEvents"]["seq"] for d in got] == [start + 1, start + 2, start + 3]
+        assert [d["boardEvents"]["opportunity"] for d in got] == created
+        await sock.nothing_within(0.3)
+        await sock.close()
+    assert chan.direct_deliveries == before
+    await http.aclose()
+
+
 async def test_legacy_protocol_takes_the_subscribers_own_path(live_server, org):
     http = Http(live_server.http, org)
     start = await log_head(org.db, org.id)
