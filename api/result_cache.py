@@ -89,6 +89,13 @@ class ResultCache:
     def put(self, key: tuple, result) -> None:
         if result.errors:
             return
+        # Once a result for a newer seq or minute exists, requests never ask for the
+        # organization's older ones again: drop them now instead of at LRU eviction,
+        # so dead boards (thousands of objects each) don't stay for the garbage
+        # collector to walk on every full collection.
+        org, version = key[0], key[1:3]
+        for old in [k for k in self._entries if k[0] == org and k[1:3] < version]:
+            del self._entries[old]
         self._entries[key] = result
         while len(self._entries) > self.size:
             self._entries.popitem(last=False)

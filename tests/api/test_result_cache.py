@@ -71,3 +71,19 @@ async def test_personal_state_is_never_cached(gql, org):
     assert (await gql.ok(inbox))["notifications"]["unreadCount"] == 1
     await gql.ok("mutation { markNotificationsRead(input: {}) { unreadCount } }")  # appends no event
     assert (await gql.ok(inbox))["notifications"]["unreadCount"] == 0
+
+
+async def test_results_of_an_older_seq_are_dropped_when_a_newer_one_is_kept(app, gql):
+    from api.app import BatonGraphQL
+
+    cache = next(r.app for r in app.routes if isinstance(getattr(r, "app", None), BatonGraphQL)).results
+    await gql.ok(CREATE, {"t": "One"})
+    await gql.ok(BOARD)
+    await gql.ok("{ pipelines { name } }")
+    assert len(cache._entries) == 2
+    first_seq = next(iter(cache._entries))[1]
+    await gql.ok(CREATE, {"t": "Two"})
+    await gql.ok(BOARD)
+    kept = list(cache._entries)
+    assert len(kept) == 1 and kept[0][1] > first_seq  # the older board and pipelines are gone
+    assert sorted(titles(await gql.ok(BOARD))) == ["One", "Two"]
