@@ -95,7 +95,10 @@ async def main(which: str, mode: str, keep_db: bool) -> dict:
             groups = [g for g in ds.writer_opps if g]
             flat = [o for g in groups for o in g]
             client_groups = [flat[i::board.CLIENTS] for i in range(board.CLIENTS)]
-            for t in (bt, pt):
+            # Mixed: an admin's token, so every update is allowed and really writes
+            # (the reader, a sales member, may not edit other departments' cards).
+            wt = board.baton_target(url, baton.pid, ds.writer_tokens[0])
+            for t in (wt, pt):
                 versions = await board.current_versions(ds.url, flat)
                 R[f"mixed_{t.name}"] = await board.run_load(t, cfg["seconds"], write_every=11, opp_groups=client_groups, versions=versions)
                 print(f"[bench] mixed {t.name}: {R[f'mixed_{t.name}']}", flush=True)
