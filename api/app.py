@@ -125,7 +125,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
     state = State()
     state.settings = settings
     state.clock = clock
-    state.db = Database(settings.database_url, **({} if settings.is_sqlite else {"pool_size": settings.db_pool_size}))
+    state.db = Database(settings.database_url, pool_size=settings.db_pool_size)
     state.hub = Hub(
         settings.broadcast_url,
         subscriber_buffer=settings.subscriber_buffer,

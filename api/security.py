@@ -54,16 +54,21 @@ def graphql_error(message: str, code: str, **extra) -> dict:
     return {"data": None, "errors": [{"message": message, "extensions": {"code": code, **extra}}]}
 
 
-class SecurityHeaders:
-    def __init__(self, app, *, graphql_path: str = "/graphql"):
-        self.app = app
-        self.graphql_path = graphql_path
+class HttpMiddleware:
+    """ASGI middleware that acts on HTTP requests only (`_http`). Its __call__ is not a
+    coroutine function: websockets pass straight through, with no frame of ours kept
+    for a socket's life."""
 
     def __call__(self, scope, receive, send):
-        # Websockets pass straight through: no frame of ours is kept for a socket's life.
         if scope["type"] != "http":
             return self.app(scope, receive, send)
         return self._http(scope, receive, send)
+
+
+class SecurityHeaders(HttpMiddleware):
+    def __init__(self, app, *, graphql_path: str = "/graphql"):
+        self.app = app
+        self.graphql_path = graphql_path
 
     async def _http(self, scope, receive, send):
         async def send_with_headers(message):
@@ -88,19 +93,13 @@ class BodyTooLarge(Exception):
     pass
 
 
-class RequestGuard:
+class RequestGuard(HttpMiddleware):
     def __init__(self, app, *, max_body_bytes: int, max_upload_bytes: int | None = None, graphql_path: str = "/graphql"):
         self.app = app
         self.max_body_bytes = max_body_bytes
         # Spreadsheet imports arrive as multipart uploads and may be larger than any query.
         self.max_upload_bytes = max(max_upload_bytes or max_body_bytes, max_body_bytes)
         self.graphql_path = graphql_path
-
-    def __call__(self, scope, receive, send):
-        # Websockets pass straight through: no frame of ours is kept for a socket's life.
-        if scope["type"] != "http":
-            return self.app(scope, receive, send)
-        return self._http(scope, receive, send)
 
     async def _http(self, scope, receive, send):
         is_upload = (_header(scope, b"content-type") or "").split(";")[0].strip().lower() == "multipart/form-data"

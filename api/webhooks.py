@@ -249,7 +249,7 @@ async def run_loop(state) -> None:
     from db.engine import Database
 
     # An engine of its own: slow receivers never hold the request pool's connections.
-    db = Database(state.db.url, **({} if state.db.is_sqlite else {"pool_size": 2, "max_overflow": 2}))
+    db = Database(state.db.url, pool_size=2, max_overflow=2)
     try:
         async with httpx.AsyncClient() as client:
             while True:

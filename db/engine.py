@@ -18,12 +18,11 @@ def normalize_url(url: str) -> str:
 
 
 class Database:
-    def __init__(self, url: str, **engine_kw):
+    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10, **engine_kw):
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        if not self.is_sqlite:
-            engine_kw.setdefault("pool_size", 20)
-            engine_kw.setdefault("max_overflow", 10)
+        if not self.is_sqlite:  # SQLite keeps its own pool
+            engine_kw.update(pool_size=pool_size, max_overflow=max_overflow)
         self.engine = create_async_engine(self.url, **engine_kw)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite allows one writer: writers of this process queue here instead of

@@ -24,6 +24,16 @@ def ready(loader: DataLoader, key):
     return loader.load(key)
 
 
+def any_of(column, sqlite: bool, *, name: str | None = None, value: Sequence | None = None):
+    """`column IN (...)` on SQLite; on PostgreSQL `column = ANY(:array)`: one array
+    parameter however many keys, where an IN list is rendered and bound key by key on
+    every execution (~0.7 ms of CPU for a board's 175 cards). A named parameter
+    (`name`) lets a statement built once take its keys at execution."""
+    if sqlite:
+        return column.in_(bindparam(name, value, expanding=True))
+    return column == any_(bindparam(name, value, type_=ARRAY(column.type)))
+
+
 class Loaders:
     def __init__(self, db: Database, org_id: int):
         self.db = db
@@ -51,12 +61,8 @@ class Loaders:
         self._custom = {}
 
     def among(self, column, keys: Sequence):
-        """`column IN keys`; on PostgreSQL `column = ANY(:keys)`: one array parameter
-        however many keys, where an IN list is rendered and bound key by key on every
-        execution (~0.7 ms of CPU for a board's 175 cards)."""
-        if self.db.is_sqlite:
-            return column.in_(keys)
-        return column == any_(bindparam(None, list(keys), type_=ARRAY(column.type)))
+        """`column` is one of `keys` (see any_of)."""
+        return any_of(column, self.db.is_sqlite, value=list(keys))
 
     def custom(self, name: str, batch: Callable[[Sequence[Hashable]], Awaitable[list]]) -> DataLoader:
         """A loader defined elsewhere (e.g. a resolver's paged list), cached per request."""

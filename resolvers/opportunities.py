@@ -5,12 +5,12 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import Integer, Select, and_, any_, bindparam, exists, false, func, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Select, and_, bindparam, exists, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from db import models as m
+from db.loaders import any_of
 from resolvers import validate
 from resolvers.access import ensure_can_edit, ensure_can_move
 from resolvers.context import Ctx
@@ -475,10 +475,7 @@ def _cards_statement(sqlite: bool, conds: list, paged: bool) -> Select:
     now and, when paged, after_id."""
     from resolvers.tasks import ACTIVE as ACTIVE_TASK  # here: resolvers.tasks imports this module
 
-    in_stages = (
-        m.Opportunity.stage_id.in_(bindparam("stage_ids", expanding=True)) if sqlite
-        else m.Opportunity.stage_id == any_(bindparam("stage_ids", type_=ARRAY(Integer)))
-    )
+    in_stages = any_of(m.Opportunity.stage_id, sqlite, name="stage_ids")
     # Number only the ids (a narrow subquery), then join the rows each card shows.
     numbered = select(
         m.Opportunity.id, func.row_number().over(partition_by=m.Opportunity.stage_id, order_by=m.Opportunity.id.desc()).label("rn")
