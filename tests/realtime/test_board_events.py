@@ -1,6 +1,5 @@
 """boardEvents and notificationAdded over real websockets against a real uvicorn
 server, on SQLite and PostgreSQL (memory broadcast, one process)."""
-import asyncio
 from datetime import datetime, timezone
 
 import pytest
@@ -10,7 +9,7 @@ from db import models as m
 from resolvers.auth import issue_token
 from resolvers.live import log_head
 from tests.conftest import wait_for
-from tests.realtime.wsclient import BOARD_EVENTS, LEGACY_WS, Http, open_socket
+from tests.realtime.wsclient import BOARD_EVENTS, LEGACY_WS, Http, open_socket, subscribe_while_writing
 
 CREATE_TASK = """
 mutation($input: CreateTaskInput!) { createTask(input: $input) { task { id } userErrors { code message } } }"""
@@ -65,32 +64,12 @@ async def test_after_replays_stored_events_then_continues_live(live_server, org,
 
 async def test_replay_live_seam_has_no_gap_and_no_duplicate(live_server, org, http):
     """Mutations keep committing while subscribers switch from replay to live."""
-    start = await log_head(org.db, org.id)
-    total = 30
-
-    async def writer():
-        for i in range(total):
-            await http.create(f"Racing {i}")
-
-    writing = asyncio.create_task(writer())
-    sockets = []
-    for after in (start, start + 2, start + 5):
-        # Subscribe at staggered moments while the writer runs.
-        await wait_for(lambda after=after: _head_reached(org, after + 1))
-        sock = await open_socket(live_server.ws, org.tokens["product_member"])
-        await sock.subscribe(BOARD_EVENTS, {"after": after})
-        sockets.append((after, sock))
-    await writing
-    end = start + total
+    end, sockets = await subscribe_while_writing(live_server, org, http, BOARD_EVENTS, (0, 2, 5))
     assert await log_head(org.db, org.id) == end
     for after, sock in sockets:
         assert await sock.seqs(end - after) == list(range(after + 1, end + 1))
         await sock.nothing_within(0.3)
         await sock.close()
-
-
-async def _head_reached(org, seq: int) -> bool:
-    return await log_head(org.db, org.id) >= seq
 
 
 async def test_socket_without_token_is_closed_with_4403(live_server):

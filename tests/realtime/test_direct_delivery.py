@@ -18,7 +18,7 @@ from resolvers.auth import issue_token
 from resolvers.live import log_head
 from tests.conftest import start_server, wait_for
 from tests.realtime.test_slow_consumer import burst, stalled_socket
-from tests.realtime.wsclient import BOARD_EVENTS, LEGACY_WS, Http, open_socket
+from tests.realtime.wsclient import BOARD_EVENTS, LEGACY_WS, Http, open_socket, subscribe_while_writing
 
 PLAIN = "subscription($after: Int) { boardEvents(after: $after) { seq type departmentKeys } }"
 BIG = "subscription($after: Int) { boardEvents(after: $after) { seq changes } }"
@@ -40,31 +40,12 @@ async def _parked(server, org_id: int, count: int) -> None:
     await wait_for(ready)
 
 
-async def _head_reached(org, seq: int) -> bool:
-    return await log_head(org.db, org.id) >= seq
-
-
 @pytest.mark.parametrize("query", [PLAIN, BOARD_EVENTS], ids=["plain", "nested"])
 async def test_replay_to_live_seam_is_exact_on_the_direct_path(live_server, org, query):
     """Subscribers join at staggered moments while mutations commit; each gets every
     event after its `after` once, in order, and live pages reach them by the pump."""
     http = Http(live_server.http, org)
-    start = await log_head(org.db, org.id)
-    total = 30
-
-    async def writer():
-        for i in range(total):
-            await http.create(f"Racing {i}")
-
-    writing = asyncio.create_task(writer())
-    sockets = []
-    for after in (start, start + 3, start + 7):
-        await wait_for(lambda after=after: _head_reached(org, after + 1))
-        sock = await open_socket(live_server.ws, org.tokens["product_member"])
-        await sock.subscribe(query, {"after": after})
-        sockets.append((after, sock))
-    await writing
-    end = start + total
+    end, sockets = await subscribe_while_writing(live_server, org, http, query, (0, 3, 7))
     for after, sock in sockets:
         assert await sock.seqs(end - after) == list(range(after + 1, end + 1))
     # Everyone is caught up and waiting: the next event goes out by the direct path

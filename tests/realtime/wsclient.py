@@ -120,3 +120,30 @@ class Http:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+async def subscribe_while_writing(live_server, org, http, query: str, afters, total: int = 30):
+    """`total` creates commit while one subscriber per `after` joins, each once the log
+    has passed its `after` (the replay->live seam under racing writes). Returns the
+    log's end and [(after, socket)]."""
+    from resolvers.live import log_head
+    from tests.conftest import wait_for
+
+    start = await log_head(org.db, org.id)
+
+    async def writer():
+        for i in range(total):
+            await http.create(f"Racing {i}")
+
+    async def head_reached(seq: int) -> bool:
+        return await log_head(org.db, org.id) >= seq
+
+    writing = asyncio.create_task(writer())
+    sockets = []
+    for after in (start + a for a in afters):
+        await wait_for(lambda after=after: head_reached(after + 1))
+        sock = await open_socket(live_server.ws, org.tokens["product_member"])
+        await sock.subscribe(query, {"after": after})
+        sockets.append((after, sock))
+    await writing
+    return start + total, sockets
