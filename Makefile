@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test install install-test browser bench
+.PHONY: demo test install install-test browser bench mutation
 
 $(VENV)/bin/python:
 	$(PY) -m venv $(VENV)
@@ -27,3 +27,17 @@ test: install-test browser
 bench: install-test
 	$(VENV)/bin/pip install -q -e '.[test,bench]'
 	$(VENV)/bin/python -m bench all --quick
+
+# Mutation testing of the rules on SQLite (docs/testing.md); not part of `make test`.
+# Mutates approvals, handoffs, gates and the moves of opportunities, then prints the
+# kill rate per module. MUTATION_CHILDREN workers (the machine has two cores).
+MUTATION_CHILDREN ?= 2
+MUTANTS ?= 'resolvers.approvals.*' 'resolvers.handoffs.*' 'resolvers.gates.*' \
+	'resolvers.opportunities.x_move_opportunity*' 'resolvers.opportunities.x__stage*'
+
+mutation: install-test
+	$(VENV)/bin/pip install -q -e '.[test,mutation]'
+	rm -rf mutants && mkdir mutants
+	$(VENV)/bin/mutmut run --max-children $(MUTATION_CHILDREN) $(MUTANTS) > mutants/run.log 2>&1 \
+		|| { tail -c 3000 mutants/run.log; exit 1; }
+	$(VENV)/bin/python -m tests.mutation_report

@@ -2,9 +2,11 @@
 import contextlib
 import functools
 import logging
+import secrets
 from datetime import timedelta
 
 import orjson
+from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse
@@ -15,20 +17,24 @@ from strawberry.exceptions import ConnectionRejectionError
 
 from api import jobs
 from api.context import authenticate, new_context
-from api.realtime import Hub, RawWebSocketSend, SharedResultsTransportWS, install_shared_execution
+from api.live import Hub, LegacyTransportWS, RawWebSocketSend, SharedResultsTransportWS, install_shared_execution
+from api.live.revocation import Revocations
 from api.result_cache import ResultCache
+from api.security import redact_secrets_in_logs
 from api.settings import Settings
 from db.engine import Database
 from db.migrate import upgrade
 from db.types import utcnow
+from resolvers.auth import dead_tokens
 from resolvers.live import events_between, log_head
 
 log = logging.getLogger("baton")
 
 
 class BatonGraphQL(GraphQL):
-    # Live events: one serialization per shared result (api/realtime.py).
+    # Live events: one serialization per shared result (api/live/).
     graphql_transport_ws_handler_class = SharedResultsTransportWS
+    graphql_ws_handler_class = LegacyTransportWS  # the legacy protocol: init timeout, byte budget
 
     def __init__(self, app_state, schema):
         settings = app_state.settings
@@ -55,6 +61,14 @@ class BatonGraphQL(GraphQL):
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
 
+    def parse_json(self, data):
+        # Bodies (and multipart `operations`, GET `variables`) must be objects, or arrays
+        # (refused as batches): Strawberry would fail on `null`, `"x"` or `1` with a 500.
+        value = super().parse_json(data)
+        if not isinstance(value, (dict, list)):
+            raise HTTPException(400, "Expected a JSON object, e.g. {\"query\": \"{ viewer { id } }\"}")
+        return value
+
     def should_render_graphql_ide(self, request) -> bool:
         # A GET carrying only a persisted-query hash is an operation, not a visit to GraphiQL.
         return super().should_render_graphql_ide(request) and request.query_params.get("extensions") is None
@@ -78,6 +92,13 @@ class BatonGraphQL(GraphQL):
             # The request's rows go now, not at the next full garbage collection.
             context.release_loaders()
 
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if scope["type"] == "websocket":
+                self.app_state.revocations.release(scope)
+
     async def get_context(self, request, response):
         ctx = new_context(self.app_state, request)
         ctx.response = response
@@ -93,13 +114,15 @@ class BatonGraphQL(GraphQL):
         # Open sockets per user (api/ratelimit.py releases the slot when the socket ends).
         if not self.app_state.limiter.ws.acquire(context.viewer.id, context.request.scope):
             raise ConnectionRejectionError()
+        # Closed when its token is revoked, from any process (api/live/revocation.py).
+        self.app_state.revocations.track(context.viewer.token_id, context.request)
         return None
 
 
-async def _export_csv(state, request):
-    from api.export import export_csv
+async def _export(state, fmt, request):
+    from api.export import export_opportunities
 
-    return await export_csv(state, request)
+    return await export_opportunities(state, fmt, request)
 
 
 def hardened_schema(settings: Settings, *root_field_extensions):
@@ -125,6 +148,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
     state = State()
     state.settings = settings
     state.clock = clock
+    # Signs download links; unset, a key of this process's own (`baton serve` shares one with its workers).
+    state.secret_key = settings.secret_key or secrets.token_urlsafe(32)
+    redact_secrets_in_logs()
     state.db = Database(settings.database_url, pool_size=settings.db_pool_size)
     state.hub = Hub(
         settings.broadcast_url,
@@ -132,6 +158,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
         catch_up_seconds=settings.catch_up_seconds,
         log_head=functools.partial(log_head, state.db),
         read_log=functools.partial(events_between, state.db),  # one shared read per page
+    )
+    state.revocations = Revocations(
+        state.hub.broadcast, lambda token_ids: dead_tokens(state.db, token_ids, state.clock()), settings.catch_up_seconds
     )
     # Limits (schema/limits.py) and sign-in attempts (api/ratelimit.py): docs/security.md.
     from api.ratelimit import Limiter, LoginAttempts, RateLimit
@@ -145,6 +174,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
         if migrate:
             await upgrade(settings.database_url)
         await state.hub.connect()
+        state.revocations.start()
         from api import webhooks
 
         webhook_task = webhooks.start(state)
@@ -154,6 +184,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
         finally:
             await jobs.stop(alerts)
             await webhooks.stop(webhook_task)
+            await state.revocations.stop()
             await state.hub.disconnect()
             await state.limiter.close()
             await state.db.dispose()
@@ -176,7 +207,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
-        Route("/export/opportunities.csv", functools.partial(_export_csv, state)),
+        *[Route(f"/export/opportunities.{fmt}", functools.partial(_export, state, fmt)) for fmt in ("csv", "xlsx")],
         Route("/readyz", readyz),
         Route("/", index),
         Mount("/static", StaticFiles(directory=settings.web_dir, check_dir=False), name="static"),
@@ -185,7 +216,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
     from starlette.middleware.cors import CORSMiddleware
 
     middleware = [
-        Middleware(RawWebSocketSend),  # live events skip the send wrappers below (api/realtime.py)
+        Middleware(RawWebSocketSend),  # live events skip the send wrappers below (api/live/socket.py)
         Middleware(SecurityHeaders),
         *([Middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                       allow_headers=["authorization", "content-type"], max_age=600)] if settings.cors_origins else []),

@@ -47,6 +47,12 @@ def cmd_serve(args, settings: Settings) -> int:
         print("baton: --workers > 1 needs PostgreSQL storage (BATON_DATABASE_URL=postgresql://...).", file=sys.stderr)
         return 2
     asyncio.run(_prepare(settings, demo=args.demo))
+    fit_file_limit(settings.max_sockets)
+    if not settings.secret_key:
+        # One signing key for every worker this command starts (they read the environment).
+        import secrets
+
+        os.environ["BATON_SECRET_KEY"] = secrets.token_urlsafe(32)
     url = f"http://{'localhost' if args.host in ('0.0.0.0', '127.0.0.1') else args.host}:{args.port}/"
     print(f"Baton is running at {url}  (GraphQL: {url}graphql)", flush=True)
     if args.demo:
@@ -58,8 +64,31 @@ def cmd_serve(args, settings: Settings) -> int:
         log_level=args.log_level, ws_per_message_deflate=False,
         # Inbound websocket messages larger than this close the socket (1009); see docs/security.md.
         ws_max_size=settings.ws_max_message_bytes,
+        # Rate limits key on the client address: only listed proxies may rewrite it
+        # (uvicorn alone would believe any X-Forwarded-For sent from loopback).
+        proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=settings.trusted_proxies,
     )
     return 0
+
+
+FILE_HEADROOM = 1024  # files besides websockets: database connections, HTTP clients, logs
+
+
+def fit_file_limit(sockets: int) -> None:
+    """Let this process (and the workers it starts) hold BATON_MAX_SOCKETS websockets and
+    its other files: BATON_MAX_SOCKETS must bind before the descriptors run out, or
+    accept() fails for everyone, /healthz included. Raises the soft RLIMIT_NOFILE, up
+    to the hard limit; says so when even that is too low."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = sockets + FILE_HEADROOM
+    if soft != resource.RLIM_INFINITY and soft < need:
+        soft = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft != resource.RLIM_INFINITY and soft < need:
+        print(f"baton: open files are limited to {soft} (ulimit -n); lower BATON_MAX_SOCKETS to "
+              f"{max(0, soft - FILE_HEADROOM)} or raise the limit", file=sys.stderr)
 
 
 async def _prepare(settings: Settings, *, demo: bool) -> None:
@@ -169,6 +198,29 @@ def cmd_user_create(args, settings: Settings) -> int:
     except ValueError as exc:
         print(f"baton: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def cmd_user_sign_out(args, settings: Settings) -> int:
+    from db.types import utcnow
+    from resolvers.auth import revoke_sessions
+
+    async def run():
+        db, ctx = await _org_ctx(settings, args.org, args.email)
+        try:
+            async with db.write() as session:
+                revoked = await revoke_sessions(session, ctx.viewer.id, utcnow())
+        finally:
+            await db.dispose()
+        if revoked and not settings.broadcast_url.startswith("memory"):
+            from api.live.revocation import announce_once
+
+            # Servers close the sessions' open websockets now (else at their periodic check).
+            await announce_once(settings.broadcast_url, revoked)
+        return ctx.viewer.user, revoked
+
+    user, revoked = asyncio.run(run())
+    print(f"Signed out {user.email}: {len(revoked)} session(s) revoked.")
     return 0
 
 
@@ -330,6 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--handle", help="@mention handle (default: from the email)")
     create.add_argument("--org", help="organization name (created when missing)")
     create.set_defaults(run=cmd_user_create)
+    sign_out = user.add_parser("sign-out", help="revoke every sign-in session of a user (open websockets close)")
+    sign_out.add_argument("--email", required=True)
+    sign_out.add_argument("--org", help="organization name (default: the first)")
+    sign_out.set_defaults(run=cmd_user_sign_out)
 
     token = sub.add_parser("token", help="manage API tokens").add_subparsers(dest="action", required=True)
     tcreate = token.add_parser("create", help="create a long-lived API token for a tool")

@@ -1,6 +1,10 @@
 """Per-request and per-connection context: who is asking, storage, the hub."""
+import functools
+
 from starlette.requests import HTTPConnection
 
+from api.live import SLOW_CONSUMER, close_soon
+from api.live.socket import transport_of
 from resolvers.auth import viewer_for_token
 from resolvers.context import Ctx
 
@@ -20,20 +24,25 @@ def new_context(app_state, request: HTTPConnection | None = None) -> Ctx:
         clock=app_state.clock,
         max_page_size=settings.max_page_size,
         session_hours=settings.session_hours,
+        session_idle_hours=settings.session_idle_hours,
+        announce_revoked=app_state.revocations.announce,
         webhook_allow_private=getattr(settings, "webhook_allow_private", False),
+        secret_key=app_state.secret_key,
         request=request,
-        close_connection=_closer(request) if request is not None and request.scope["type"] == "websocket" else None,
+        drop_slow_subscriber=_dropper(request) if request is not None and request.scope["type"] == "websocket" else None,
     )
 
 
-def _closer(websocket):
+def _dropper(websocket):
+    """Close the websocket at once when one of its subscribers overflows."""
+
     async def close(code: int, reason: str) -> None:
         try:
             await websocket.close(code=code, reason=reason)
         except Exception:  # noqa: BLE001 - already closed or the client is gone: nothing to close
             pass
 
-    return close
+    return functools.partial(close_soon, close, SLOW_CONSUMER, transport_of(websocket.scope))
 
 
 async def authenticate(ctx: Ctx, authorization: str | None) -> None:

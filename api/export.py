@@ -1,20 +1,25 @@
-"""GET /export/opportunities.csv?stageKeys=...&departmentKeys=...&search=...
+"""GET /export/opportunities.csv (and .xlsx): the board's download. CSV is UTF-8 with
+a BOM (Excel opens Chinese text correctly).
 
-A link the board can offer: CSV in UTF-8 with a BOM (Excel opens Chinese text
-correctly). Authenticated like the API: `Authorization: Bearer <token>`, or a
-`token` query parameter for plain links. Query parameters mirror OpportunityFilter
+Authenticated by a link from the `createExportLink` mutation (`?ticket=...`: good
+once, for a minute; it carries the filter), or, for scripts, by
+`Authorization: Bearer <token>` with query parameters mirroring OpportunityFilter
 (ownerIds, departmentKeys, stageKeys, tags, priority: repeat or comma-separate;
-search; staleOnly=true), plus `headers=zh` for Chinese column names."""
+search; staleOnly=true), plus `headers=zh` for Chinese column names. Bearer tokens
+are never read from the URL: URLs end up in access logs, histories and proxies."""
 from starlette.responses import JSONResponse, Response
 
 from api.context import authenticate, new_context
+from resolvers.exports import BadTicket, redeem
 from resolvers.paging import BadInput
-from resolvers.spreadsheets import export_rows, to_csv
+from resolvers.spreadsheets import export_rows, to_csv, to_xlsx
 
 LIST_PARAMS = {
     "ownerIds": "owner_ids", "departmentKeys": "department_keys", "stageKeys": "stage_keys", "tags": "tags",
     "priority": "priority",
 }
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+SIGN_IN = "send Authorization: Bearer <token>, or use a link from the createExportLink mutation"
 
 
 def filter_from_query(params) -> dict:
@@ -30,27 +35,36 @@ def filter_from_query(params) -> dict:
     return flt
 
 
-async def export_csv(state, request) -> Response:
+def refused(message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def export_opportunities(state, fmt: str, request) -> Response:
     ctx = new_context(state, request)
-    authorization = request.headers.get("authorization")
-    if not authorization and request.query_params.get("token"):
-        authorization = f"Bearer {request.query_params['token']}"
-    await authenticate(ctx, authorization)
-    if ctx.viewer is None:
-        return JSONResponse(
-            {"error": "Sign in first: send Authorization: Bearer <token> or ?token=..."}, status_code=401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    params = request.query_params
+    if "ticket" in params:
+        try:
+            ctx.viewer, claims = await redeem(state.db, state.secret_key, params["ticket"], fmt, ctx.clock())
+        except BadTicket as exc:
+            return refused(str(exc))
+        flt, chinese = claims["f"], claims["h"]
+    else:
+        if "token" in params or "access_token" in params:
+            return refused(f"Tokens are not accepted in URLs: {SIGN_IN}")
+        await authenticate(ctx, request.headers.get("authorization"))
+        if ctx.viewer is None:
+            return refused(f"Sign in first: {SIGN_IN}")
+        flt, chinese = filter_from_query(params), params.get("headers") == "zh"
     try:
-        header, rows = await export_rows(ctx, filter_from_query(request.query_params), chinese=request.query_params.get("headers") == "zh")
+        header, rows = await export_rows(ctx, flt, chinese=chinese)
     except BadInput as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     stamp = ctx.clock().strftime("%Y%m%d-%H%M")
     return Response(
-        to_csv(header, rows),
-        media_type="text/csv; charset=utf-8",
+        to_xlsx(header, rows) if fmt == "xlsx" else to_csv(header, rows),
+        media_type=MEDIA_TYPES[fmt],
         headers={
-            "Content-Disposition": f'attachment; filename="opportunities-{stamp}.csv"',
+            "Content-Disposition": f'attachment; filename="opportunities-{stamp}.{fmt}"',
             "Cache-Control": "no-store",
             "Referrer-Policy": "no-referrer",
         },

@@ -6,9 +6,12 @@
 - Sign-in attempts per email+IP (`LoginAttempts`, a field extension on the
   `login` field): over the limit -> GraphQL error RATE_LIMITED, HTTP 429 and
   Retry-After, and the password is not checked.
-- Open websockets per user (`WsConnections`): the app acquires a slot when the
-  socket authenticates (api/app.py on_ws_connect) and this middleware releases
-  it when the socket ends; a refused socket is closed with 4429.
+- Open websockets (`WsConnections`), per process: at most `max_sockets` in all and
+  `max_unauthenticated_sockets_per_ip` per client address before they sign in,
+  checked at the handshake (refused with HTTP 503 and 429, before anything is
+  accepted or read), and `max_ws_connections_per_user` once signed in: the app
+  takes a user's slot when the socket authenticates (api/app.py on_ws_connect; a
+  refused socket is closed with 4429). This middleware releases them when it ends.
 
 Buckets live in Redis when BATON_RATE_LIMIT_REDIS_URL (or a redis:// broadcast
 URL) is configured, so every process shares them; otherwise per process. When
@@ -25,6 +28,7 @@ from collections import Counter
 
 from graphql import GraphQLError
 
+from api.live import TOO_MANY_ATTEMPTS, TOO_MANY_SOCKETS
 from api.security import graphql_error, send_json
 from schema.limits import RootFieldExtension
 
@@ -106,13 +110,39 @@ class RedisBuckets:
 
 
 class WsConnections:
-    """Open websockets per user in this process."""
+    """Open websockets in this process: in all, not yet signed in per client IP, and
+    signed in per user. A socket is admitted at its handshake, moves from its IP's
+    count to its user's when it signs in, and is released when it ends."""
 
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.open: Counter[int] = Counter()
+    def __init__(self, per_user: int, unauthenticated_per_ip: int = 20, total: int = 4000):
+        self.limit = per_user
+        self.unauthenticated_limit = unauthenticated_per_ip
+        self.total_limit = total
+        self.total = 0
+        self.unauthenticated: Counter[str] = Counter()  # client IP -> sockets not signed in yet
+        self.open: Counter[int] = Counter()  # user id -> signed-in sockets
+
+    def admit(self, scope: dict) -> int | None:
+        """At the handshake: None when admitted, else the HTTP status to refuse it with."""
+        if self.total >= self.total_limit:
+            return 503
+        ip = client_ip(scope)
+        if self.unauthenticated[ip] >= self.unauthenticated_limit:
+            return 429
+        self.total += 1
+        self.unauthenticated[ip] += 1
+        scope["baton.ws_admitted"] = True
+        scope["baton.ws_ip"] = ip  # while it is not signed in
+        return None
+
+    def _signed_in(self, scope: dict) -> None:
+        ip = scope.pop("baton.ws_ip", None)
+        if ip is not None:
+            _decrement(self.unauthenticated, ip)
 
     def acquire(self, user_id: int, scope: dict) -> bool:
+        """The socket signed in as this user: False (and refused) past the per-user cap."""
+        self._signed_in(scope)
         if self.open[user_id] >= self.limit:
             scope["baton.ws_refused"] = True
             return False
@@ -121,11 +151,18 @@ class WsConnections:
         return True
 
     def release(self, scope: dict) -> None:
+        self._signed_in(scope)
+        if scope.pop("baton.ws_admitted", False):
+            self.total -= 1
         user_id = scope.pop("baton.ws_user", None)
         if user_id is not None:
-            self.open[user_id] -= 1
-            if self.open[user_id] <= 0:
-                del self.open[user_id]
+            _decrement(self.open, user_id)
+
+
+def _decrement(counter: Counter, key) -> None:
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]
 
 
 class Limiter:
@@ -133,7 +170,9 @@ class Limiter:
         self.settings = settings
         url = settings.rate_limit_redis_url or (settings.broadcast_url if settings.broadcast_url.startswith("redis") else None)
         self.buckets = RedisBuckets(url) if url else MemoryBuckets()
-        self.ws = WsConnections(settings.max_ws_connections_per_user)
+        self.ws = WsConnections(
+            settings.max_ws_connections_per_user, settings.max_unauthenticated_sockets_per_ip, settings.max_sockets
+        )
 
     async def take(self, key: str, rate: float, burst: float) -> tuple[bool, float]:
         return await self.buckets.take(key, rate, burst)
@@ -198,12 +237,17 @@ class RateLimit:
             wait = await self.check(scope)
             if wait is not None:
                 await receive()  # websocket.connect
-                return await send({"type": "websocket.close", "code": 4429, "reason": "Too many connection attempts"})
+                code, reason = TOO_MANY_ATTEMPTS
+                return await send({"type": "websocket.close", "code": code, "reason": reason})
+            refused = self.limiter.ws.admit(scope)
+            if refused is not None:
+                return await refuse_socket(scope, receive, send, refused, self.limiter.settings)
 
             async def rewrite_close(message):
-                # A socket refused for too many connections is closed 4429, not 4403.
+                # A socket refused for too many connections is closed TOO_MANY, not FORBIDDEN.
                 if message["type"] == "websocket.close" and scope.get("baton.ws_refused"):
-                    message = {**message, "code": 4429, "reason": "Too many open connections for this user"}
+                    code, reason = TOO_MANY_SOCKETS
+                    message = {**message, "code": code, "reason": reason}
                 await send(message)
 
             try:
@@ -211,6 +255,25 @@ class RateLimit:
             finally:
                 self.limiter.ws.release(scope)
         return await self.app(scope, receive, send)
+
+
+SOCKET_REFUSALS = {
+    503: ("Too many open connections; retry later", "SERVICE_UNAVAILABLE"),
+    429: ("Too many connections not signed in from this address; send connection_init first", "RATE_LIMITED"),
+}
+
+
+async def refuse_socket(scope, receive, send, status: int, settings) -> None:
+    """Refuse a websocket at its handshake, before accepting it: an HTTP `status` with
+    Retry-After (the ASGI websocket denial response) where the server supports it,
+    else the server's plain refusal (403). Nothing else is read or kept for it."""
+    await receive()  # websocket.connect
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        return await send({"type": "websocket.close"})
+    message, code = SOCKET_REFUSALS[status]
+    wait = retry_after(settings.connection_init_timeout_seconds)
+    await send_json(send, status, graphql_error(message, code, retryAfter=int(wait)), [(b"retry-after", wait.encode())],
+                    kind="websocket.http")
 
 
 class LoginAttempts(RootFieldExtension):

@@ -1,8 +1,10 @@
-"""HTTP hygiene as pure-ASGI middleware (docs/security.md).
+"""HTTP hygiene: pure-ASGI middleware and a log filter (docs/security.md).
 
 - `SecurityHeaders`: CSP, X-Content-Type-Options, Referrer-Policy, X-Frame-Options on
   every HTTP response; the GraphiQL page (GET /graphql answering HTML) gets a CSP
   relaxed just enough for its CDN scripts and inline bootstrap.
+- `RedactSecrets`: a logging filter that masks secret query values (`token`,
+  `ticket`, `password`, `key`, `secret`, ...) and Baton's tokens in uvicorn's logs.
 - `RequestGuard`: bodies over `max_body_bytes` -> 413 (by Content-Length, and by
   counting for chunked bodies); POST /graphql only with a JSON or GraphQL content
   type, or multipart (uploads) when the request carries an Authorization header
@@ -12,9 +14,40 @@
 """
 import json
 import logging
+import re
 import uuid
 
 log = logging.getLogger("baton.errors")
+
+# Query parameters whose values are secrets, and Baton's own secrets wherever they appear.
+SECRET_PARAM = re.compile(
+    r"(?i)([?&;](?:token|access_token|refresh_token|ticket|password|passwd|key|api_key|apikey|secret|signature)=)[^&;#\s\"']*"
+)
+SECRET_VALUE = re.compile(r"\b(bt|whsec)_[A-Za-z0-9_-]{16,}")
+
+
+def redact(text: str) -> str:
+    return SECRET_VALUE.sub(r"\1_***", SECRET_PARAM.sub(r"\1***", text))
+
+
+class RedactSecrets(logging.Filter):
+    """Masks secrets in log records: uvicorn logs each request's path with its query string."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def redact_secrets_in_logs() -> None:
+    """Install RedactSecrets (once) on uvicorn's loggers: the access log and the error log
+    ("WebSocket /graphql?..." lines) write request paths with their query strings."""
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
 
 BOARD_CSP = (
     "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
@@ -41,13 +74,14 @@ def _header(scope, name: bytes) -> str | None:
     return None
 
 
-async def send_json(send, status: int, body: dict, headers: list | None = None) -> None:
+async def send_json(send, status: int, body: dict, headers: list | None = None, *, kind: str = "http") -> None:
+    """A JSON response; kind="websocket.http" refuses a websocket handshake with it."""
     data = json.dumps(body).encode()
     await send({
-        "type": "http.response.start", "status": status,
+        "type": f"{kind}.response.start", "status": status,
         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *(headers or [])],
     })
-    await send({"type": "http.response.body", "body": data})
+    await send({"type": f"{kind}.response.body", "body": data})
 
 
 def graphql_error(message: str, code: str, **extra) -> dict:

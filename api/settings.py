@@ -18,12 +18,15 @@ class Settings(BaseSettings):
     # are opened and closed per use, which costs a connect per request, so size it
     # to the concurrent requests one process serves (a request may hold two).
     db_pool_size: int = 20
-    # Reserved for server-side signing; nothing uses it yet (see README).
-    secret_key: str = "change-me"
+    # Signs the board's download links (createExportLink). Unset: each `baton serve` makes
+    # a random one for its workers; set it when several servers share links.
+    secret_key: str = ""
     web_dir: Path = WEB_DIR
 
-    # Sessions from `login` expire after this many hours.
+    # Sessions from `login` expire after this many hours, or once unused for
+    # `session_idle_hours` (0: no idle expiry).
     session_hours: int = 24 * 14
+    session_idle_hours: float = 72
     # Relay connections never return more than this many edges.
     max_page_size: int = 100
     # Subscriptions one websocket may hold at once.
@@ -44,13 +47,15 @@ class Settings(BaseSettings):
 
     # --- Hardening (docs/security.md) ---
     # Query limits: nesting depth, aliases, lexer tokens, estimated cost (nested `first`
-    # multiplied), seconds per query/mutation (TIMEOUT error after that).
+    # and list bounds multiplied: the board's own query is ~1.9 million at the bounds),
+    # seconds per query/mutation (TIMEOUT error after that).
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5000
-    max_query_cost: int = 50000
+    max_query_cost: int = 2_500_000
     operation_timeout_seconds: float = 15.0
-    # GraphQL introspection (and the GraphiQL page that relies on it).
+    # GraphQL introspection (which GraphiQL relies on) and "Did you mean ...?" suggestions,
+    # for signed-in viewers only: anonymous clients never get them. false: for nobody.
     introspection: bool = True
     # Request bodies larger than this are refused with 413.
     max_body_bytes: int = 256 * 1024
@@ -70,9 +75,19 @@ class Settings(BaseSettings):
     # Shared buckets across processes (redis://...); falls back to BATON_BROADCAST_URL when that
     # is redis://, else buckets are per process.
     rate_limit_redis_url: str | None = None
+    # Reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated addresses or
+    # networks, e.g. "10.0.0.5,127.0.0.1"); empty: the headers are ignored from everyone.
+    trusted_proxies: str = ""
     # Websockets: open connections per user; inbound message size (uvicorn ws_max_size).
     max_ws_connections_per_user: int = 10
     ws_max_message_bytes: int = 64 * 1024
+    # Websockets per process: not yet signed in per client address, and open in all; more
+    # are refused at the handshake (HTTP 429 and 503). Keep max_sockets below `ulimit -n`.
+    max_unauthenticated_sockets_per_ip: int = 20
+    max_sockets: int = 4000
+    # Bytes one websocket may have waiting to be written (a client that reads slowly or
+    # not at all) before it is closed with 4429, however many subscriptions it holds.
+    ws_connection_buffer_bytes: int = 4 * 1024 * 1024
     # Outgoing webhooks: allow private-network/loopback targets (tests, on-premise receivers),
     # the delivery loop's period and one attempt's timeout, in seconds.
     webhook_allow_private: bool = False

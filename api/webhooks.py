@@ -16,7 +16,6 @@ import hmac
 import logging
 import socket
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import select, update
@@ -24,7 +23,7 @@ from sqlalchemy import select, update
 from db import models as m
 from resolvers.context import Ctx
 from resolvers.uow import run_in_transaction
-from resolvers.webhooks import event_body, event_id, is_private_address, matches
+from resolvers.webhooks import event_body, event_id, host_address, is_public, matches
 
 log = logging.getLogger("baton.webhooks")
 
@@ -129,24 +128,39 @@ async def _claim(db, now: datetime) -> list[tuple[m.WebhookDelivery, m.Webhook]]
     return claimed
 
 
-async def _private_target(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    try:
-        return is_private_address(host)
-    except ValueError:
-        pass
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    return any(is_private_address(info[4][0]) for info in infos)
+class Refused(Exception):
+    """The target is a private-network or loopback address (and that is not allowed)."""
+
+
+async def resolve(host: str) -> list[str]:
+    """The addresses a host name resolves to (looked up once per delivery)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+async def checked_addresses(url: httpx.URL, allow_private: bool) -> list:
+    """Where a delivery may connect: the host's addresses, every one of them public
+    unless private targets are allowed. The post goes to these very addresses, so DNS
+    cannot answer differently between the check and the connection (rebinding)."""
+    host = url.raw_host.decode("ascii")
+    literal = host_address(host)
+    addresses = [literal] if literal else [host_address(a) for a in await resolve(host)]
+    if not allow_private and not all(map(is_public, addresses)):
+        raise Refused("Refused: the URL resolves to a private-network or loopback address")
+    return addresses
 
 
 async def _post(http_client: httpx.AsyncClient, delivery: m.WebhookDelivery, webhook: m.Webhook, now: datetime, settings) -> tuple[int | None, str | None]:
     """(HTTP status, error) of one attempt; error is None on a 2xx answer."""
     try:
-        if not getattr(settings, "webhook_allow_private", False) and await _private_target(webhook.url):
-            return None, "Refused: the URL resolves to a private-network or loopback address"
+        url = httpx.URL(webhook.url)
+        addresses = await checked_addresses(url, getattr(settings, "webhook_allow_private", False))
         body = delivery.body.encode()
         headers = {
+            "Host": url.netloc.decode("ascii"),
+            # A fresh connection per delivery: pooled connections are keyed by address,
+            # and one verified (TLS) for another host name must not carry this post.
+            "Connection": "close",
             "Content-Type": "application/json",
             "User-Agent": "Baton-Webhooks/1",
             "Baton-Event-Id": delivery.event_id,
@@ -154,11 +168,24 @@ async def _post(http_client: httpx.AsyncClient, delivery: m.WebhookDelivery, web
             "Baton-Delivery-Id": str(delivery.id),
             "Baton-Signature": sign(webhook.secret, int(now.timestamp()), body),
         }
-        response = await http_client.post(
-            webhook.url, content=body, headers=headers,
-            timeout=getattr(settings, "webhook_timeout_seconds", 10.0), follow_redirects=False,
-        )
-    except (httpx.HTTPError, OSError) as exc:
+
+        async def post(address) -> httpx.Response:
+            return await http_client.post(
+                url.copy_with(host=str(address)), content=body, headers=headers,
+                extensions={"sni_hostname": url.raw_host.decode("ascii")},  # TLS checks the name, not the address
+                timeout=getattr(settings, "webhook_timeout_seconds", 10.0), follow_redirects=False,
+            )
+
+        for address in addresses:  # like any client: the next address when one does not answer
+            try:
+                response = await post(address)
+                break
+            except httpx.ConnectError:
+                if address == addresses[-1]:
+                    raise
+    except Refused as exc:
+        return None, str(exc)
+    except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
         return None, f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
     if 200 <= response.status_code < 300:
         return response.status_code, None

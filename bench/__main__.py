@@ -1,4 +1,4 @@
-"""`python -m bench all|data|board|fanout|memory|write|catchup --quick|--full [--keep-db]`
+"""`python -m bench all|data|board|fanout|memory|write|catchup|stalled --quick|--full [--keep-db]`
 
 Generates an organization on a fresh PostgreSQL database (baton_bench_<time>), starts
 `baton serve` (one worker), PostGraphile 5 and the raw websocket floor as needed,
@@ -12,14 +12,14 @@ import platform
 import sys
 import time
 
-from bench import board, catchup, data, fanout, peer, profile, writes
+from bench import board, catchup, data, fanout, peer, profile, stalled_readers, writes
 from bench.common import BENCH, free_port, raise_fd_limit, start_baton, wait_http, drop_database
 
 MODES = {
     "quick": dict(scale="quick", seconds=10, fanout_sizes=[100, 1000], fanout_mutations=5, write_seconds=10, profile_seconds=8),
     "full": dict(scale="full", seconds=30, fanout_sizes=[100, 1000, 5000], fanout_mutations=10, write_seconds=30, profile_seconds=20),
 }
-BENCHMARKS = ("board", "fanout", "memory", "write", "catchup")
+BENCHMARKS = ("board", "fanout", "memory", "write", "catchup", "stalled")  # stalled last: it leaves the heap grown
 
 
 def machine() -> dict:
@@ -138,6 +138,10 @@ async def main(which: str, mode: str, keep_db: bool) -> dict:
         if "catchup" in selected:
             R["catchup"] = await catchup.run(ds, url)
             print(f"[bench] catch-up: {R['catchup']}", flush=True)
+
+        if "stalled" in selected:
+            R["stalled"] = await stalled_readers.run(url.replace("http://", "ws://"), baton.pid, ds.reader_token)
+            print(f"[bench] stalled readers: {stalled_readers.summary(R['stalled'])}", flush=True)
     finally:
         for p in procs:
             p.stop()
@@ -241,6 +245,15 @@ def table(report: dict) -> tuple[str, list[dict]]:
         rows.append((f"Catch-up {cu['behind']} events, subscription (ev/s)", cu["subscription"]["events_per_s"], "", "", ""))
         rows.append(("  same range via `events` query pages (ev/s)", cu["events_query"]["events_per_s"], "", "", ""))
         targets.append(("catch-up >= 20,000 events/s", f"{cu['subscription']['events_per_s']}/s", verdict(cu["subscription"]["events_per_s"] >= 20000)))
+    sr = R.get("stalled")
+    if sr:
+        grown = (sr["rss_kib_peak"] - sr["rss_kib_before"]) / 1024
+        per = grown / sr["sockets"]
+        rows.append((f"{sr['sockets']} stalled sockets x {sr['subscriptions_per_socket']} heavy replays: RSS before / peak / "
+                     "after closing (MiB)", f"{sr['rss_kib_before'] // 1024} / {sr['rss_kib_peak'] // 1024} / "
+                     f"{sr['rss_kib_after_close'] // 1024}", "", "", ""))
+        targets.append(("memory per stalled socket <= its buffer budget (4 MiB) + 4 MiB", f"{per:.1f} MiB ({sr['ended']})",
+                        verdict(per <= 8)))
     lines = ["| Measure | Baton | PostGraphile 5 | Floor | Ratio |", "|---|---|---|---|---|"]
     lines += [f"| {a} | {fmt(b)} | {fmt(c)} | {fmt(d)} | {e} |" for a, b, c, d, e in rows]
     lines += ["", "| Target | Measured | Verdict |", "|---|---|---|"]

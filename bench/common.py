@@ -193,10 +193,13 @@ def start_baton(db_name: str, port: int, broadcast_url: str = "memory://", extra
         "BATON_SECRET_KEY": "bench",
         "PYTHONUNBUFFERED": "1",
         # Capacity, not abuse protection, is measured: all load comes from one IP and a
-        # few tokens, so the per-IP/per-token rate limits and the per-user websocket cap
-        # (which would clip the benchmark at 50 req/s and 10 sockets a user) are lifted.
+        # few tokens, so the per-IP/per-token rate limits and the websocket caps (which
+        # would clip the benchmark at 50 req/s, 10 sockets a user, 20 sockets of one
+        # address opening at once and 4,000 in all) are lifted.
         "BATON_RATE_LIMIT_ENABLED": "false",
         "BATON_MAX_WS_CONNECTIONS_PER_USER": "100000",
+        "BATON_MAX_UNAUTHENTICATED_SOCKETS_PER_IP": "100000",
+        "BATON_MAX_SOCKETS": "100000",
         **(extra_env or {}),
     }
     argv = [PY, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--log-level", "warning"]

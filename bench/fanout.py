@@ -86,7 +86,8 @@ class StalledSubscriber:
         self.sock.close()
 
 
-async def open_stalled_subscriber(url: str, token: str, query: str, replay_after: int) -> StalledSubscriber:
+async def raw_signed_in_socket(url: str, token: str) -> socket.socket:
+    """A raw graphql-transport-ws socket with a 4 KiB receive buffer, signed in (acknowledged)."""
     loop = asyncio.get_running_loop()
     host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
     sock = socket.socket()
@@ -111,6 +112,12 @@ async def open_stalled_subscriber(url: str, token: str, query: str, replay_after
     await read_until(b"\r\n\r\n")  # 101 Switching Protocols
     await loop.sock_sendall(sock, _client_frame(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})))
     await read_until(b"connection_ack")
+    return sock
+
+
+async def open_stalled_subscriber(url: str, token: str, query: str, replay_after: int) -> StalledSubscriber:
+    loop = asyncio.get_running_loop()
+    sock = await raw_signed_in_socket(url, token)
     replay = "subscription($after: Int) { boardEvents(after: $after) { seq type occurredAt departmentKeys changes } }"
     await loop.sock_sendall(sock, _client_frame(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}})))
     for op_id in ("2", "3", "4"):  # more than the kernel's socket buffers take (a few MB)

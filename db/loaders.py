@@ -13,6 +13,21 @@ from strawberry.dataloader import DataLoader
 from db import models as m
 from db.engine import Database
 
+# Lists without pages return at most this many items: their resolvers stop there
+# (keeping the newest where it matters), and the query cost multiplies by them
+# (schema/limits.py). docs/security.md lists them.
+MAX_DEPARTMENTS = 10  # an organization's departments (setup creates 5); an approval has a step per department
+MAX_USERS = 1000  # the `users` list (by name)
+MAX_PIPELINES = 10
+MAX_STAGES = 20  # per pipeline (createStage refuses more): its stages, the board's columns, the funnel
+MAX_CARD_HANDOFFS = 20  # per opportunity, the newest
+MAX_CARD_APPROVALS = 10  # per opportunity, the newest
+MAX_MENTIONS = 20  # users per comment
+MAX_APPROVALS = 500  # the `approvals` query, newest first
+MAX_API_TOKENS = 200
+MAX_WEBHOOKS = 50
+MAX_IMPORT_REJECTIONS = 1000  # rejected rows reported by importOpportunities (all are counted)
+
 
 def ready(loader: DataLoader, key):
     """The loaded value when it is already cached (returned as is: no task, no
@@ -32,6 +47,10 @@ def any_of(column, sqlite: bool, *, name: str | None = None, value: Sequence | N
     if sqlite:
         return column.in_(bindparam(name, value, expanding=True))
     return column == any_(bindparam(name, value, type_=ARRAY(column.type)))
+
+
+def _at_most(rows: list, most: int, newest: bool = False) -> list:
+    return rows[-most:] if newest else rows[:most]
 
 
 class Loaders:
@@ -80,13 +99,15 @@ class Loaders:
 
         return DataLoader(load_fn=load)
 
-    def _grouped(self, model, column, order_by) -> DataLoader:
+    def _grouped(self, model, column, order_by, most: int, *, newest: bool = False) -> DataLoader:
+        """Rows per parent in `order_by` order, at most `most` of them (the last ones if `newest`)."""
+
         async def load(keys):
             stmt = select(model).where(self.among(column, keys)).order_by(order_by)
             groups = defaultdict(list)
             for row in await self.all(stmt):
                 groups[getattr(row, column.key)].append(row)
-            return [groups.get(k, []) for k in keys]
+            return [_at_most(groups.get(k, []), most, newest) for k in keys]
 
         return DataLoader(load_fn=load)
 
@@ -133,15 +154,15 @@ class Loaders:
 
     @cached_property
     def stages_by_pipeline(self) -> DataLoader:
-        return self._grouped(m.Stage, m.Stage.pipeline_id, m.Stage.position)
+        return self._grouped(m.Stage, m.Stage.pipeline_id, m.Stage.position, MAX_STAGES)
 
     @cached_property
     def steps_by_approval(self) -> DataLoader:
-        return self._grouped(m.ApprovalStep, m.ApprovalStep.approval_id, m.ApprovalStep.position)
+        return self._grouped(m.ApprovalStep, m.ApprovalStep.approval_id, m.ApprovalStep.position, MAX_DEPARTMENTS)
 
     @cached_property
     def handoffs_by_opportunity(self) -> DataLoader:
-        return self._grouped(m.Handoff, m.Handoff.opportunity_id, m.Handoff.id)
+        return self._grouped(m.Handoff, m.Handoff.opportunity_id, m.Handoff.id, MAX_CARD_HANDOFFS, newest=True)
 
     @cached_property
     def approvals_by_opportunity(self) -> DataLoader:
@@ -161,8 +182,8 @@ class Loaders:
                     steps[approval.id].append(step)
             for by_id in approvals.values():
                 for approval_id in by_id:
-                    self.steps_by_approval.prime(approval_id, steps[approval_id])
-            return [list(approvals[k].values()) for k in keys]
+                    self.steps_by_approval.prime(approval_id, steps[approval_id][:MAX_DEPARTMENTS])
+            return [_at_most(list(approvals[k].values()), MAX_CARD_APPROVALS, newest=True) for k in keys]
 
         return DataLoader(load_fn=load)
 

@@ -313,3 +313,12 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None]
     redelivery_of_id: Mapped[int | None]  # set on a manual redelivery (a fresh delivery of the same event)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExportTicket(Base):
+    """A used download link (createExportLink), by its nonce: a second use finds the row,
+    whichever process serves it. Rows past their expiry are deleted as new ones come."""
+
+    __tablename__ = "export_tickets"
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

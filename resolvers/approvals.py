@@ -4,8 +4,6 @@ SEQUENTIAL opens one step at a time (the next when the previous is approved);
 PARALLEL opens all at once. Every step must approve; one rejection rejects.
 A step is decidable once `opened_at` is set. Decisions lock the approval row
 so two concurrent decisions produce one outcome."""
-import logging
-
 from sqlalchemy import exists, select
 
 from db import models as m
@@ -15,10 +13,9 @@ from resolvers.context import Ctx
 from resolvers.errors import DUPLICATE, FORBIDDEN, INVALID_TRANSITION, NOT_FOUND, VALIDATION, fail
 from resolvers.ids import decode, to_global
 from resolvers.notifications import department_member_ids
-from resolvers.opportunities import locked_opportunity
-from resolvers.uow import UnitOfWork, mutate, run_in_transaction
+from resolvers.rows import locked_opportunity
+from resolvers.uow import UnitOfWork, mutate
 
-log = logging.getLogger("baton.approvals")
 MODES = ("SEQUENTIAL", "PARALLEL")
 
 
@@ -74,39 +71,30 @@ async def open_approval(uow: UnitOfWork, opp: m.Opportunity, kind: str, departme
     return approval
 
 
+def _kind(value: str | None) -> str:
+    return validate.text(value, "kind", max_len=40, required=True).lower()
+
+
+def _mode(value: str | None) -> str:
+    mode = value or "SEQUENTIAL"
+    if mode not in MODES:
+        fail(VALIDATION, "mode must be SEQUENTIAL or PARALLEL", "mode")
+    return mode
+
+
 async def request_approval(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Approval:
         viewer = ctx.require_writer()
         opp = await locked_opportunity(uow, data["opportunity_id"])
         ensure_can_edit(viewer, opp, await uow.session.get(m.User, opp.owner_id))
-        kind = validate.text(data.get("kind"), "kind", max_len=40, required=True).lower()
-        mode = data.get("mode") or "SEQUENTIAL"
-        if mode not in MODES:
-            fail(VALIDATION, "mode must be SEQUENTIAL or PARALLEL", "mode")
-        departments = await departments_for(uow.session, uow.org_id, data.get("department_keys"))
-        comment = validate.text(data.get("comment"), "comment", max_len=5000)
+        with validate.Checks() as check:
+            kind = check(_kind, data.get("kind"))
+            mode = check(_mode, data.get("mode"))
+            departments = await check.lookup(departments_for(uow.session, uow.org_id, data.get("department_keys")))
+            comment = check(validate.text, data.get("comment"), "comment", max_len=5000)
         return await open_approval(uow, opp, kind, departments, mode, comment)
 
     return await mutate(ctx, work)
-
-
-async def auto_request(ctx: Ctx, opportunity_id: int, rule: dict) -> m.Approval | None:
-    """The stage gate's automatic approval, in its own transaction (the refused move
-    rolled back). Re-checked under the lock: nothing happens when one already exists."""
-
-    async def work(uow: UnitOfWork) -> m.Approval | None:
-        opp = await locked_opportunity(uow, to_global("Opportunity", opportunity_id))
-        kind = rule["kind"]
-        if await has_approval(uow.session, opp.id, kind, ("PENDING", "APPROVED")):
-            return None
-        departments = await departments_for(uow.session, uow.org_id, rule.get("departmentKeys"))
-        return await open_approval(uow, opp, kind, departments, rule.get("mode") or "SEQUENTIAL", "Requested by the stage gate")
-
-    try:
-        return await run_in_transaction(ctx, work)
-    except Exception:  # noqa: BLE001 - a broken rule must not hide the gate's answer
-        log.exception("automatic %s approval for opportunity %s failed", rule.get("kind"), opportunity_id)
-        return None
 
 
 async def _locked_approval(uow: UnitOfWork, gid: str) -> tuple[m.Approval, list[m.ApprovalStep], m.Opportunity]:

@@ -6,9 +6,10 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from db import models as m
+from db.engine import Database
 from resolvers.context import Ctx, Viewer
 from resolvers.errors import VALIDATION, UserError
 
@@ -40,13 +41,13 @@ def token_hash(token: str) -> str:
 
 async def issue_token(
     session, user: m.User, *, kind: str, now, hours: int | None = None, name: str = "",
-    scope: str = "write", department_id: int | None = None,
+    scope: str = "write", department_id: int | None = None, expires_at=None,
 ) -> tuple[str, m.ApiToken]:
     token, digest = new_token()
     row = m.ApiToken(
         org_id=user.org_id, user_id=user.id, kind=kind, name=name, token_hash=digest, scope=scope,
         department_id=department_id, created_at=now,
-        expires_at=now + timedelta(hours=hours) if hours else None,
+        expires_at=expires_at or (now + timedelta(hours=hours) if hours else None),
     )
     session.add(row)
     await session.flush()
@@ -75,8 +76,14 @@ _SIGN_IN = (
 )
 
 
+# A token's last use is written at most this often, not on every request: admins see
+# an API token's (minute precision); a session needs it only for its idle expiry (hours).
+_TOUCH_EVERY = {"api": timedelta(minutes=1), "session": timedelta(minutes=5)}
+
+
 async def viewer_for_token(ctx: Ctx, token: str) -> Viewer | None:
-    """The viewer a bearer token stands for, or None if it is unknown, expired or revoked."""
+    """The viewer a bearer token stands for, or None if it is unknown, expired, revoked
+    or (a session) idle for longer than `ctx.session_idle_hours`."""
     now = ctx.clock()
     async with ctx.db.read_one() as session:
         row = (await session.execute(_SIGN_IN, {"token_hash": token_hash(token)})).first()
@@ -85,20 +92,65 @@ async def viewer_for_token(ctx: Ctx, token: str) -> Viewer | None:
     api_token, user, org_seq = row
     if api_token.expires_at is not None and api_token.expires_at <= now:
         return None
-    if api_token.kind == "api" and (api_token.last_used_at is None or now - api_token.last_used_at > timedelta(minutes=1)):
-        # Last-used time at minute precision: one write per token per minute at most.
+    # A session counts as used when it is issued; an API token shows "never used" until it is.
+    last_used = api_token.last_used_at or (api_token.created_at if api_token.kind == "session" else None)
+    if api_token.kind == "session" and ctx.session_idle_hours and now - last_used > timedelta(hours=ctx.session_idle_hours):
+        return None
+    if last_used is None or now - last_used > _TOUCH_EVERY[api_token.kind]:
         async with ctx.db.write() as session:
             await session.execute(update(m.ApiToken).where(m.ApiToken.id == api_token.id).values(last_used_at=now))
     return Viewer(
-        user=user, scope=api_token.scope, department_id=api_token.department_id, token_id=api_token.id, org_seq=org_seq
+        user=user, scope=api_token.scope, department_id=api_token.department_id, token_id=api_token.id,
+        kind=api_token.kind, expires_at=api_token.expires_at, org_seq=org_seq,
     )
 
 
 async def revoke_token(ctx: Ctx, token: str) -> bool:
     async with ctx.db.write() as session:
-        result = await session.execute(
+        revoked = list((await session.execute(
             update(m.ApiToken)
             .where(m.ApiToken.token_hash == token_hash(token), m.ApiToken.revoked_at.is_(None))
             .values(revoked_at=ctx.clock())
+            .returning(m.ApiToken.id)
+        )).scalars())
+    await ctx.announce_revoked(revoked)
+    return bool(revoked)
+
+
+async def revoke_sessions(session, user_id: int, now) -> list[int]:
+    """Revoke every live sign-in session of a user; the ids revoked."""
+    return list((await session.execute(
+        update(m.ApiToken)
+        .where(m.ApiToken.user_id == user_id, m.ApiToken.kind == "session", m.ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .returning(m.ApiToken.id)
+    )).scalars())
+
+
+async def logout(ctx: Ctx) -> bool:
+    """Revoke the token this request is signed in with and close its open websockets.
+    False when it was not revoked by this call (no token, or already revoked)."""
+    token_id = ctx.require_viewer().token_id
+    if token_id is None:
+        return False
+    async with ctx.db.write() as session:
+        result = await session.execute(
+            update(m.ApiToken).where(m.ApiToken.id == token_id, m.ApiToken.revoked_at.is_(None)).values(revoked_at=ctx.clock())
         )
-        return result.rowcount > 0
+    await ctx.announce_revoked([token_id])
+    return result.rowcount > 0
+
+
+async def dead_tokens(db: Database, token_ids, now) -> set[int]:
+    """Which of these tokens no longer sign anyone in: revoked or expired. (The periodic
+    check of open websockets; idle expiry is checked when a token is presented.)"""
+    ids = sorted(token_ids)
+    dead: set[int] = set()
+    async with db.read() as session:
+        for i in range(0, len(ids), 500):
+            dead.update((await session.execute(
+                select(m.ApiToken.id).where(
+                    m.ApiToken.id.in_(ids[i:i + 500]), or_(m.ApiToken.revoked_at.is_not(None), m.ApiToken.expires_at <= now)
+                )
+            )).scalars())
+    return dead

@@ -8,8 +8,8 @@ from resolvers import validate
 from resolvers.context import Ctx
 from resolvers.errors import NOT_FOUND, fail
 from resolvers.ids import decode
-from resolvers.opportunities import department_keys, locked_opportunity
 from resolvers.paging import Page, child_page, page_size
+from resolvers.rows import department_keys, locked_opportunity
 from resolvers.uow import UnitOfWork, mutate
 
 MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_][A-Za-z0-9_.-]*)")
@@ -33,17 +33,21 @@ async def resolve_mentions(session, org_id: int, body: str) -> tuple[list[m.User
     return users, departments
 
 
+async def _task_on(session, opp: m.Opportunity, gid: str) -> m.Task:
+    task = await session.get(m.Task, decode(gid, "Task", "taskId"))
+    if task is None or task.opportunity_id != opp.id:
+        fail(NOT_FOUND, "That task is not on this opportunity", "taskId")
+    return task
+
+
 async def add_comment(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Comment:
         viewer = ctx.require_writer()
         opp = await locked_opportunity(uow, data["opportunity_id"])
-        body = validate.text(data.get("body"), "body", max_len=10000, required=True)
-        task_id = None
-        if data.get("task_id"):
-            task_id = decode(data["task_id"], "Task", "taskId")
-            task = await uow.session.get(m.Task, task_id)
-            if task is None or task.opportunity_id != opp.id:
-                fail(NOT_FOUND, "That task is not on this opportunity", "taskId")
+        with validate.Checks() as check:
+            body = check(validate.text, data.get("body"), "body", max_len=10000, required=True)
+            task = await check.lookup(_task_on(uow.session, opp, data["task_id"])) if data.get("task_id") else None
+        task_id = task.id if task else None
         users, departments = await resolve_mentions(uow.session, uow.org_id, body)
         comment = m.Comment(
             org_id=uow.org_id, opportunity_id=opp.id, task_id=task_id, author_id=viewer.id, body=body,

@@ -1,6 +1,7 @@
 """What every resolver receives: who is asking, storage, loaders, the clock, and
 how to announce committed events. Built per request (or per websocket) by api/."""
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from db.loaders import Loaders
 from db.models import User
 from db.types import utcnow
 from resolvers.errors import FORBIDDEN, Unauthenticated, fail
+from resolvers.feeds import OnOverflow, Subscribe
 
 Publish = Callable[[int, dict], Awaitable[None]]
 
@@ -18,10 +20,11 @@ async def _no_publish(org_id: int, message: dict) -> None:
     return None
 
 
-# subscribe(org_id, on_overflow) -> async context manager yielding a feed whose
-# `await feed.next()` returns the announcements (seqs, notified users) since the last
-# call, or raises when the subscriber fell too far behind. Injected by api/ (the Hub).
-Subscribe = Callable[..., Any]
+async def _no_announce(token_ids: list[int]) -> None:
+    return None
+
+
+SCOPES = ("read", "write")  # narrowest first
 
 
 @dataclass
@@ -30,6 +33,10 @@ class Viewer:
     scope: str = "write"  # read | write (API tokens may be read-only)
     department_id: int | None = None  # a department-scoped API token sees only that department
     token_id: int | None = None
+    # "session" (sign-in; also the CLI and internal jobs) acts with its user's full rights;
+    # "api" is a token whose scope, department and expiry bound what it may delegate.
+    kind: str = "session"
+    expires_at: datetime | None = None
     # The organization's event seq when this request was authenticated: every
     # committed change bumps it, so it versions whatever the request reads.
     org_seq: int | None = None
@@ -50,6 +57,20 @@ class Viewer:
     def is_admin(self) -> bool:
         return self.user.role == "ADMIN"
 
+    def delegate(self, *, scope: str, department_id: int | None, user_id: int) -> datetime | None:
+        """Check that a token with these rights is no wider than this viewer's own, and
+        return the expiry it must have (None: no limit). FORBIDDEN otherwise: an API
+        token never mints a wider token, or one that outlives it."""
+        if self.kind == "session":
+            return None
+        if SCOPES.index(scope) > SCOPES.index(self.scope):
+            fail(FORBIDDEN, f"A {self.scope.upper()} token cannot create a {scope.upper()} token", "scope")
+        if self.department_id is not None and department_id != self.department_id:
+            fail(FORBIDDEN, "A department token can only create tokens for its own department", "departmentKey")
+        if user_id != self.id:
+            fail(FORBIDDEN, "A token cannot create tokens for another user", "userId")
+        return self.expires_at
+
 
 @dataclass
 class Ctx:
@@ -60,16 +81,26 @@ class Ctx:
     clock: Callable[[], datetime] = utcnow
     max_page_size: int = 100
     session_hours: int = 24 * 14
+    # A session unused for this long stops working (0: no idle expiry).
+    session_idle_hours: float = 72
+    # After revoking tokens: close their open websockets in every process (api/ sets it).
+    announce_revoked: Callable[[list[int]], Awaitable[None]] = _no_announce
     # Webhook endpoints may point at private networks / loopback (BATON_WEBHOOK_ALLOW_PRIVATE).
     webhook_allow_private: bool = False
+    # Signs download links (resolvers/exports.py); api/ sets it from BATON_SECRET_KEY.
+    secret_key: str = ""
     # Set by the transport: the Starlette request or websocket, and graphql-ws init params.
     request: Any = None
     response: Any = None
     connection_params: Any = None
-    # Websockets only: close the whole connection with a code (e.g. 4429 for a slow consumer).
-    close_connection: Callable[[int, str], Awaitable[None]] | None = None
+    # Websockets only: drop this connection because one of its subscribers fell too
+    # far behind (passed to `subscribe` as its on_overflow; api/ closes the socket).
+    drop_slow_subscriber: OnOverflow | None = None
     # Websockets only: the transport takes replayed events in batches (live.ReplayBatch).
     batch_replay: bool = False
+    # Websockets only: `async with replay_turn():` around each page a subscriber reads
+    # from the log itself, so a socket that does not read stops them (api/live/socket.py).
+    replay_turn: Callable[[], AbstractAsyncContextManager] | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
 
     @property

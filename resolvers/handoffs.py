@@ -12,7 +12,7 @@ from resolvers.context import Ctx
 from resolvers.errors import DUPLICATE, FORBIDDEN, INVALID_TRANSITION, NOT_FOUND, VALIDATION, fail
 from resolvers.ids import decode, to_global
 from resolvers.notifications import department_member_ids
-from resolvers.opportunities import locked_opportunity, org_user
+from resolvers.rows import locked_opportunity, org_user
 from resolvers.uow import UnitOfWork, mutate
 
 
@@ -25,21 +25,27 @@ async def department_by_key(session, org_id: int, key: str | None, field: str) -
     return dept
 
 
+async def _receiver(session, opp: m.Opportunity, key: str | None) -> m.Department:
+    dept = await department_by_key(session, opp.org_id, key, "toDepartmentKey")
+    if dept.id == opp.department_id:
+        fail(VALIDATION, f"{dept.name} already holds this opportunity", "toDepartmentKey")
+    return dept
+
+
 async def request_handoff(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Handoff:
         viewer = ctx.require_writer()
         s = uow.session
         opp = await locked_opportunity(uow, data["opportunity_id"])
         ensure_can_edit(viewer, opp, await s.get(m.User, opp.owner_id))
-        to_dept = await department_by_key(s, uow.org_id, data.get("to_department_key"), "toDepartmentKey")
-        if to_dept.id == opp.department_id:
-            fail(VALIDATION, f"{to_dept.name} already holds this opportunity", "toDepartmentKey")
-        note = validate.text(data.get("note"), "note", max_len=5000)
-        assignee = None
-        if data.get("assignee_id"):
-            assignee = await org_user(s, uow.org_id, data["assignee_id"], "assigneeId")
-            if assignee.department_id != to_dept.id:
-                fail(VALIDATION, f"The assignee must belong to {to_dept.name}", "assigneeId")
+        with validate.Checks() as check:
+            to_dept = await check.lookup(_receiver(s, opp, data.get("to_department_key")))
+            assignee = None
+            if data.get("assignee_id"):
+                assignee = await check.lookup(org_user(s, uow.org_id, data["assignee_id"], "assigneeId"))
+            note = check(validate.text, data.get("note"), "note", max_len=5000)
+        if assignee and assignee.department_id != to_dept.id:
+            fail(VALIDATION, f"The assignee must belong to {to_dept.name}", "assigneeId")
         # The opportunity row is locked, so this check cannot race another request.
         pending = await s.scalar(select(exists().where(
             m.Handoff.opportunity_id == opp.id, m.Handoff.to_department_id == to_dept.id, m.Handoff.status == "PENDING",

@@ -3,6 +3,7 @@ import base64
 import binascii
 
 from resolvers.errors import NOT_FOUND, fail
+from resolvers.paging import parse_key
 
 
 def to_global(type_name: str, pk: int) -> str:
@@ -10,11 +11,14 @@ def to_global(type_name: str, pk: int) -> str:
 
 
 def parse_global(gid: str) -> tuple[str, int] | None:
+    """(type name, primary key), or None when `gid` is not one of our ids (a key out
+    of the INTEGER range included: no row has it)."""
     try:
         type_name, _, pk = base64.b64decode(gid, validate=True).decode().partition(":")
-        return type_name, int(pk)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
+    key = parse_key(pk)
+    return None if key is None else (type_name, key)
 
 
 def decode(gid: str, type_name: str, field: str) -> int:

@@ -2,13 +2,13 @@
 
 The event log is the source of truth; broadcast messages only say "the log moved".
 A subscriber listens first, then reads the log after its starting point, then takes
-the pages the Hub reads once per organization and process (api/realtime.py), always
-from the last seq it has passed, reading any gap before a page itself. Reading
-ranges (seq > last) instead of the announced seqs is what makes the replay->live
-seam safe: a seq is never yielded twice, and one announced late, out of order or
-never (a failed publish, a dropped connection) is read anyway."""
-import asyncio
-import functools
+the pages the Hub reads once per organization and process (api/live/hub.py, through
+the contract in resolvers/feeds.py), always from the last seq it has passed,
+reading any gap before a page itself. Reading ranges (seq > last) instead of the
+announced seqs is what makes the replay->live seam safe: a seq is never yielded
+twice, and one announced late, out of order or never (a failed publish, a dropped
+connection) is read anyway."""
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,11 +18,11 @@ from db import models as m
 from db.engine import Database
 from resolvers.context import Ctx
 from resolvers.errors import UserErrors
+from resolvers.feeds import Batch, Page
 from resolvers.ids import decode
 from resolvers.paging import BadInput
 
 PAGE = 2000  # events read from the log per query
-SLOW_CONSUMER_CODE = 4429
 
 
 async def log_head(db: Database, org_id: int) -> int:
@@ -75,26 +75,7 @@ def _require_live(ctx: Ctx) -> None:
         raise RuntimeError("live subscriptions need a hub (ctx.subscribe)")
 
 
-_closing: set[asyncio.Task] = set()
-
-
-def _close_slow(ctx: Ctx) -> None:
-    task = asyncio.get_running_loop().create_task(
-        ctx.close_connection(SLOW_CONSUMER_CODE, "Subscriber too slow; resubscribe with `after`")
-    )
-    _closing.add(task)
-    task.add_done_callback(_closing.discard)
-
-
-def _on_overflow(ctx: Ctx):
-    """Close the websocket with 4429 at once: the subscription's task may be stuck
-    sending to the very client that stopped reading."""
-    if ctx.close_connection is None:
-        return None
-    return functools.partial(_close_slow, ctx)
-
-
-async def _target(ctx: Ctx, org_id: int, batch) -> int:
+async def _target(ctx: Ctx, org_id: int, batch: Batch) -> int:
     """How far the log is known to reach after a batch of pages."""
     upto = max(page.upto for page in batch.pages)
     if batch.catch_up and all(page.rows is None for page in batch.pages):
@@ -117,35 +98,43 @@ _EVENT_COLUMNS = tuple(m.Event.__table__.columns)
 
 
 async def _events_after(
-    db: Database, org_id: int, last: int, upto: int | None, *, orm: bool = False
+    db: Database, org_id: int, last: int, upto: int | None, *, orm: bool = False, turn=None
 ) -> AsyncIterator[list]:
     """Pages of the log with last < seq <= upto (to the end when upto is None), oldest
-    first: ORM Events with orm=True, else rows with the same attributes."""
+    first: ORM Events with orm=True, else rows with the same attributes. With `turn`
+    (Ctx.replay_turn), each page is read and handled within `async with turn()`."""
     while upto is None or last < upto:
         stmt = select(m.Event) if orm else select(*_EVENT_COLUMNS)
         stmt = stmt.where(m.Event.org_id == org_id, m.Event.seq > last)
         if upto is not None:
             stmt = stmt.where(m.Event.seq <= upto)
-        async with db.read() as session:
-            result = await session.execute(stmt.order_by(m.Event.seq).limit(PAGE))
-            rows = list(result.scalars() if orm else result)
-        if not rows:
-            return
-        yield rows
+        async with turn() if turn is not None else contextlib.nullcontext():
+            async with db.read() as session:
+                result = await session.execute(stmt.order_by(m.Event.seq).limit(PAGE))
+                rows = list(result.scalars() if orm else result)
+            if not rows:
+                return
+            yield rows  # the consumer asks for the next page once it has handled this one
         last = rows[-1].seq
         if len(rows) < PAGE:
             return
 
 
+def _own_pages(ctx: Ctx, org_id: int, last: int, upto: int | None):
+    """`async with` this: the pages a subscriber reads from the log itself, paced by its
+    socket (Ctx.replay_turn) and let go of as soon as the block ends."""
+    return contextlib.aclosing(_events_after(ctx.db, org_id, last, upto, turn=ctx.replay_turn))
+
+
 # Attribute set on the Event rows of a page the Hub read once for everybody: the
-# page's `shared` dict. The websocket layer (api/realtime.py: SharedEventExecutor)
+# page's `shared` dict. The websocket layer (api/live/execution.py: SharedEventExecutor)
 # uses it to execute each distinct subscription once per event and serialize once.
 SHARED = "_baton_shared"
 
 
 class ReplayBatch(list):
     """Events a subscriber read from the log itself (replay, gap), yielded as ONE item
-    when the transport can take it (ctx.batch_replay, set by api/realtime.py's
+    when the transport can take it (ctx.batch_replay, set by api/live/transport.py's
     SharedResultsTransportWS): the executor executes each event and the transport
     sends each result as its own `next` message, in order."""
 
@@ -160,7 +149,7 @@ def _own_reads(ctx: Ctx, rows: list[m.Event], matches):
     return [event for event in rows if matches(event)]
 
 
-def _share(page) -> list[m.Event]:
+def _share(page: Page) -> list[m.Event]:
     """The page's rows, marked as shared; loaders for them are shared too."""
     if not page.shared.get("marked"):
         for row in page.rows:
@@ -169,14 +158,14 @@ def _share(page) -> list[m.Event]:
     return page.rows
 
 
-def shared_rows(ctx: Ctx, page) -> list[m.Event]:
+def shared_rows(ctx: Ctx, page: Page) -> list[m.Event]:
     """A page's rows, marked as shared, with `ctx` loading nested fields through the
-    page's loaders (also used by api/realtime.py when it writes a page to sockets)."""
+    page's loaders (also used by api/live/tap.py when it writes a page to sockets)."""
     _page_loaders(ctx, page)
     return _share(page)
 
 
-def _page_loaders(ctx: Ctx, page):
+def _page_loaders(ctx: Ctx, page: Page):
     """One loader cache per page and organization: every viewer of the organization
     sees the same data (department scope filters events, not data), so the first
     subscriber's field loads serve the others."""
@@ -206,15 +195,16 @@ async def board_events(
     matches = flt.matches
     org_id = viewer.org_id
     # Listen before reading the log: whatever commits from now on is announced.
-    async with ctx.subscribe(org_id, _on_overflow(ctx)) as feed:
+    async with ctx.subscribe(org_id, ctx.drop_slow_subscriber) as feed:
         last = await log_head(ctx.db, org_id)
         if after is not None:
             # Replay to the end of the log (it may have grown since the head was read).
-            async for rows in _events_after(ctx.db, org_id, after, None):
-                ctx.fresh_loaders()  # nested fields resolve current data
-                for item in _own_reads(ctx, rows, matches):
-                    yield item
-                after = rows[-1].seq
+            async with _own_pages(ctx, org_id, after, None) as pages:
+                async for rows in pages:
+                    ctx.fresh_loaders()  # nested fields resolve current data
+                    for item in _own_reads(ctx, rows, matches):
+                        yield item
+                    after = rows[-1].seq
             last = max(last, after)
         while True:
             # While it waits, the Hub may write pages that start where it is straight to
@@ -231,10 +221,11 @@ async def board_events(
                 if page.rows is None or page.after > last:
                     # Not read for us (or not all of it): read from where we are.
                     stop = upto if page.rows is None else page.after
-                    async for rows in _events_after(ctx.db, org_id, last, stop):
-                        ctx.fresh_loaders()
-                        for item in _own_reads(ctx, rows, matches):
-                            yield item
+                    async with _own_pages(ctx, org_id, last, stop) as pages:
+                        async for rows in pages:
+                            ctx.fresh_loaders()
+                            for item in _own_reads(ctx, rows, matches):
+                                yield item
                     last = stop
                 if page.rows:
                     for event in shared_rows(ctx, page):
@@ -249,7 +240,7 @@ async def notification_added(ctx: Ctx) -> AsyncIterator[m.Notification]:
     viewer = ctx.require_viewer()
     _require_live(ctx)
     org_id = viewer.org_id
-    async with ctx.subscribe(org_id, _on_overflow(ctx)) as feed:
+    async with ctx.subscribe(org_id, ctx.drop_slow_subscriber) as feed:
         last = await log_head(ctx.db, org_id)
         while True:
             batch = await feed.next()

@@ -36,16 +36,30 @@ def encode_cursor(value: int) -> str:
     return base64.b64encode(f"c:{value}".encode()).decode()
 
 
+# Every id and seq is a PostgreSQL INTEGER: a key outside 0..MAX_KEY cannot name a row
+# (and would overflow the database driver), so it is the client's mistake.
+MAX_KEY = 2**31 - 1
+
+
+def parse_key(text: str) -> int | None:
+    """The key spelled by `text` (ASCII digits, within 0..MAX_KEY), or None."""
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_KEY))):
+        return None
+    key = int(text)
+    return key if key <= MAX_KEY else None
+
+
 def decode_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
     try:
         prefix, _, value = base64.b64decode(cursor, validate=True).decode().partition(":")
-        if prefix == "c":
-            return int(value)
-    except ValueError:
-        pass
-    raise BadInput(f"Invalid cursor {cursor!r}")
+    except ValueError:  # not base64, not UTF-8
+        prefix = value = ""
+    key = parse_key(value) if prefix == "c" else None
+    if key is None:
+        raise BadInput(f"Invalid cursor {cursor[:100]!r}")
+    return key
 
 
 def page_size(first: int | None, maximum: int, default: int = 25) -> int:
@@ -118,6 +132,7 @@ def count_loader(loaders, name: str, parent_col, where: tuple = ()):
 
 
 async def child_page(loaders, name: str, model, parent_col, parent_id: int, first: int, after: str | None, *, newest_first: bool) -> Page:
+    decode_cursor(after)  # a bad cursor fails this field alone, not the whole batch
     page = await children_loader(loaders, name, model, parent_col, newest_first=newest_first).load((parent_id, first, after))
     page.count = lambda: count_loader(loaders, name + ":count", parent_col).load(parent_id)
     return page

@@ -4,12 +4,13 @@ them, so they append none."""
 from sqlalchemy import select, update
 
 from db import models as m
+from db.loaders import MAX_STAGES
 from resolvers import validate
 from resolvers.approvals import MODES, departments_for
 from resolvers.context import Ctx
 from resolvers.errors import DUPLICATE, FORBIDDEN, NOT_FOUND, VALIDATION, fail
+from resolvers.gates import GATE_FIELDS
 from resolvers.ids import decode
-from resolvers.opportunities import GATE_FIELDS
 from resolvers.uow import UnitOfWork, mutate
 
 KINDS = ("OPEN", "WON", "LOST")
@@ -22,15 +23,20 @@ def _admin(ctx: Ctx):
     return viewer
 
 
-def _fields(values: list[str]) -> list[str]:
+def _name(value: str | None) -> str:
+    return validate.text(value, "name", max_len=100, required=True)
+
+
+def _fields(values: list[str] | None) -> list[str]:
+    values = values or []
     unknown = [f for f in values if f not in GATE_FIELDS]
     if unknown:
         fail(VALIDATION, f"Unknown gate field {', '.join(map(repr, unknown))}; known: {', '.join(GATE_FIELDS)}", "requiredFields")
     return list(dict.fromkeys(values))
 
 
-def _approvals(values: list[str]) -> list[str]:
-    return list(dict.fromkeys(validate.text(v, "requiredApprovals", max_len=40, required=True).lower() for v in values))
+def _approvals(values: list[str] | None) -> list[str]:
+    return list(dict.fromkeys(validate.text(v, "requiredApprovals", max_len=40, required=True).lower() for v in values or []))
 
 
 def _stale(value: int | None) -> int | None:
@@ -67,17 +73,38 @@ async def _stage(uow: UnitOfWork, gid: str) -> m.Stage:
     return stage
 
 
-async def _apply(uow: UnitOfWork, stage: m.Stage, data: dict) -> None:
-    if "name" in data:
-        stage.name = validate.text(data["name"], "name", max_len=100, required=True)
-    if "required_fields" in data:
-        stage.required_fields = _fields(data["required_fields"] or [])
-    if "required_approvals" in data:
-        stage.required_approvals = _approvals(data["required_approvals"] or [])
-    if "stale_after_hours" in data:
-        stage.stale_after_hours = _stale(data["stale_after_hours"])
+SETTINGS = {"name": _name, "required_fields": _fields, "required_approvals": _approvals, "stale_after_hours": _stale}
+
+
+async def _settings(check: validate.Checks, uow: UnitOfWork, data: dict) -> dict:
+    """Stage attribute -> clean value, for the settings `data` holds."""
+    clean = {attr: check(cleaner, data[attr]) for attr, cleaner in SETTINGS.items() if attr in data}
     if "auto_approval" in data:
-        stage.auto_approval = await _auto(uow.session, uow.org_id, data["auto_approval"])
+        clean["auto_approval"] = await check.lookup(_auto(uow.session, uow.org_id, data["auto_approval"]))
+    return clean
+
+
+def _key(value: str | None, stages: list[m.Stage]) -> str:
+    key = validate.text(value, "key", max_len=40, required=True).lower()
+    if not key.replace("_", "").replace("-", "").isalnum():
+        fail(VALIDATION, "key may hold letters, digits, - and _", "key")
+    if any(st.key == key for st in stages):
+        fail(DUPLICATE, f"The pipeline already has a stage {key!r}", "key")
+    return key
+
+
+def _kind(value: str | None) -> str:
+    kind = value or "OPEN"
+    if kind not in KINDS:
+        fail(VALIDATION, "kind must be OPEN, WON or LOST", "kind")
+    return kind
+
+
+def _position(value: int | None, stages: list[m.Stage]) -> int:
+    position = len(stages) if value is None else value
+    if not 0 <= position <= len(stages):
+        fail(VALIDATION, f"position must be between 0 and {len(stages)}", "position")
+    return position
 
 
 STAGE_FIELDS = {"name": "name", "required_fields": "requiredFields", "required_approvals": "requiredApprovals",
@@ -93,8 +120,11 @@ async def update_stage(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Stage:
         _admin(ctx)
         stage = await _stage(uow, data["id"])
+        with validate.Checks() as check:
+            settings = await _settings(check, uow, data)
         before = {attr: getattr(stage, attr) for attr in STAGE_FIELDS}
-        await _apply(uow, stage, data)
+        for attr, value in settings.items():
+            setattr(stage, attr, value)
         changes = {api: [before[attr], getattr(stage, attr)] for attr, api in STAGE_FIELDS.items() if before[attr] != getattr(stage, attr)}
         if changes:
             await _announce(uow, stage, changes)
@@ -110,25 +140,20 @@ async def create_stage(ctx: Ctx, data: dict):
         pipeline = await s.get(m.Pipeline, decode(data["pipeline_id"], "Pipeline", "pipelineId"))
         if pipeline is None or pipeline.org_id != uow.org_id:
             fail(NOT_FOUND, "No such pipeline", "pipelineId")
-        key = validate.text(data.get("key"), "key", max_len=40, required=True).lower()
-        if not key.replace("_", "").replace("-", "").isalnum():
-            fail(VALIDATION, "key may hold letters, digits, - and _", "key")
         stages = list((await s.execute(select(m.Stage).where(m.Stage.pipeline_id == pipeline.id).order_by(m.Stage.position))).scalars())
-        if any(st.key == key for st in stages):
-            fail(DUPLICATE, f"The pipeline already has a stage {key!r}", "key")
-        kind = data.get("kind") or "OPEN"
-        if kind not in KINDS:
-            fail(VALIDATION, "kind must be OPEN, WON or LOST", "kind")
-        position = data.get("position")
-        if position is None:
-            position = len(stages)
-        if not 0 <= position <= len(stages):
-            fail(VALIDATION, f"position must be between 0 and {len(stages)}", "position")
+        with validate.Checks() as check:
+            key = check(_key, data.get("key"), stages)
+            kind = check(_kind, data.get("kind"))
+            position = check(_position, data.get("position"), stages)
+            settings = await _settings(check, uow, data)
+        if len(stages) >= MAX_STAGES:
+            fail(VALIDATION, f"A pipeline has at most {MAX_STAGES} stages", "pipelineId")
         # Make room: later stages shift right.
         await s.execute(update(m.Stage).where(m.Stage.pipeline_id == pipeline.id, m.Stage.position >= position).values(position=m.Stage.position + 1))
         stage = m.Stage(pipeline_id=pipeline.id, key=key, name=key.title(), position=position, kind=kind,
                         required_fields=[], required_approvals=[], stale_after_hours=None, auto_approval=None)
-        await _apply(uow, stage, data)
+        for attr, value in settings.items():
+            setattr(stage, attr, value)
         s.add(stage)
         await s.flush()
         await _announce(uow, stage, {"position": [None, position]})

@@ -23,9 +23,11 @@ from sqlalchemy import insert, select, update
 
 from db import models as m
 from resolvers import validate
+from resolvers.board import filter_conditions
 from resolvers.context import Ctx, Viewer
-from resolvers.errors import UserErrors
-from resolvers.opportunities import PRIORITIES, filter_conditions, normalize_account_name
+from resolvers.errors import VALIDATION, fail
+from resolvers.ids import to_global
+from resolvers.opportunities import PRIORITIES, normalize_account_name
 
 # field -> accepted headers (compared case-insensitively, spaces/underscores ignored)
 HEADERS = {
@@ -239,8 +241,6 @@ def _priority(value):
 
 
 def _fail(field: str, message: str):
-    from resolvers.errors import VALIDATION, fail
-
     fail(VALIDATION, message, field)
 
 
@@ -271,13 +271,10 @@ def clean_row(cells: list, columns: dict[str, int], lookups: Lookups, default_ow
         index = columns.get(name)
         return cells[index] if index is not None and index < len(cells) else None
 
-    out, reasons = {}, []
+    out, checks = {}, validate.Checks()
 
     def check(name, fn):
-        try:
-            out[name] = fn(cell(name))
-        except UserErrors as exc:
-            reasons.extend(e.message for e in exc.errors)
+        out[name] = checks(fn, cell(name))
 
     check("title", lambda v: validate.text(_cell_text(v), "title", max_len=200, required=True))
     check("account_name", lambda v: validate.text(_cell_text(v), "accountName", max_len=200, required=True))
@@ -289,6 +286,7 @@ def clean_row(cells: list, columns: dict[str, int], lookups: Lookups, default_ow
     check("tags", _tags)
     check("next_step", lambda v: validate.text(_cell_text(v), "nextStep", max_len=500))
     check("lost_reason", lambda v: validate.text(_cell_text(v), "lostReason", max_len=500))
+    reasons = [e.message for e in checks.errors]
     stage_text = _cell_text(cell("stage"))
     if stage_text is None:
         out["stage"] = lookups.first_stage
@@ -434,8 +432,6 @@ async def _write(ctx: Ctx, viewer: Viewer, lookups: Lookups, good: list, report:
 
 async def export_rows(ctx: Ctx, flt: dict | None, *, chinese: bool = False) -> tuple[list[str], list[list]]:
     """(header, rows) of the opportunities matching an OpportunityFilter dict, oldest first."""
-    from resolvers.ids import to_global
-
     conds = await filter_conditions(ctx, flt)
     stmt = (
         select(m.Opportunity, m.Account.name, m.Stage.name, m.User.email, m.Department.key)

@@ -1,13 +1,13 @@
 """Tasks on an opportunity: create, edit, complete; list by assignee/department/status."""
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
 from db import models as m
 from resolvers import validate
 from resolvers.context import Ctx
 from resolvers.errors import CONFLICT, NOT_FOUND, VALIDATION, fail
 from resolvers.ids import decode, parse_global
-from resolvers.opportunities import department_keys, jsonable, locked_opportunity, org_user
 from resolvers.paging import Page, child_page, keyset, page_size, to_page
+from resolvers.rows import department_keys, jsonable, locked_opportunity, org_user
 from resolvers.uow import UnitOfWork, mutate
 
 STATUSES = ("OPEN", "IN_PROGRESS", "DONE", "CANCELLED")
@@ -23,17 +23,26 @@ async def _department(session, org_id: int, key: str) -> m.Department:
     return dept
 
 
+TEXT = {
+    "title": lambda v: validate.text(v, "title", max_len=200, required=True),
+    "description": lambda v: validate.text(v, "description", max_len=5000),
+}
+
+
 async def create_task(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Task:
         viewer = ctx.require_writer()
+        s = uow.session
         opp = await locked_opportunity(uow, data["opportunity_id"])
-        title = validate.text(data.get("title"), "title", max_len=200, required=True)
-        description = validate.text(data.get("description"), "description", max_len=5000)
-        assignee = await org_user(uow.session, uow.org_id, data["assignee_id"], "assigneeId") if data.get("assignee_id") else None
-        if data.get("department_key"):
-            department_id = (await _department(uow.session, uow.org_id, data["department_key"])).id
-        else:
-            department_id = assignee.department_id if assignee else opp.department_id
+        with validate.Checks() as check:
+            title = check(TEXT["title"], data.get("title"))
+            description = check(TEXT["description"], data.get("description"))
+            assignee = department = None
+            if data.get("assignee_id"):
+                assignee = await check.lookup(org_user(s, uow.org_id, data["assignee_id"], "assigneeId"))
+            if data.get("department_key"):
+                department = await check.lookup(_department(s, uow.org_id, data["department_key"]))
+        department_id = department.id if department else (assignee or opp).department_id
         now = uow.now
         task = m.Task(
             org_id=uow.org_id, opportunity_id=opp.id, department_id=department_id,
@@ -66,6 +75,11 @@ async def update_task(ctx: Ctx, data: dict):
             fail(NOT_FOUND, f"No task with id {data['id']!r}", "id")
         if task.version != data["version"]:
             fail(CONFLICT, f"Someone else changed this task (now version {task.version}); reload and retry", "version")
+        with validate.Checks() as check:
+            text = {key: check(clean, data[key]) for key, clean in TEXT.items() if key in data}
+            assignee = None
+            if data.get("assignee_id"):
+                assignee = await check.lookup(org_user(uow.session, uow.org_id, data["assignee_id"], "assigneeId"))
         changes = {}
 
         def change(attr, api_name, new):
@@ -74,18 +88,14 @@ async def update_task(ctx: Ctx, data: dict):
                 changes[api_name] = [jsonable(old), jsonable(new)]
                 setattr(task, attr, new)
 
-        if "title" in data:
-            change("title", "title", validate.text(data["title"], "title", max_len=200, required=True))
-        if "description" in data:
-            change("description", "description", validate.text(data["description"], "description", max_len=5000))
+        for key, value in text.items():
+            change(key, key, value)
         if "due_at" in data:
             change("due_at", "dueAt", data["due_at"])
         if "status" in data and data["status"] is not None:
             change("status", "status", data["status"])
             task.completed_at = uow.now if task.status == "DONE" else None
-        assignee = None
         if "assignee_id" in data:
-            assignee = await org_user(uow.session, uow.org_id, data["assignee_id"], "assigneeId") if data["assignee_id"] else None
             change("assignee_id", "assignee", assignee.id if assignee else None)
         if not changes:
             return task
@@ -132,20 +142,3 @@ async def opportunity_tasks(ctx: Ctx, opportunity_id: int, first, after) -> Page
     """A card's tasks, oldest first; every card's tasks load in one statement."""
     size = page_size(first, ctx.max_page_size)
     return await child_page(ctx.loaders, "tasks", m.Task, m.Task.opportunity_id, opportunity_id, size, after, newest_first=False)
-
-
-def open_task_stats(ctx: Ctx):
-    """(open tasks, overdue tasks) per opportunity, for the board's badges."""
-
-    async def batch(ids):
-        now = ctx.clock()
-        overdue = case((m.Task.due_at < now, 1), else_=0)
-        rows = await ctx.loaders.rows(
-            select(m.Task.opportunity_id, func.count(), func.sum(overdue))
-            .where(m.Task.opportunity_id.in_(ids), m.Task.status.in_(ACTIVE))
-            .group_by(m.Task.opportunity_id)
-        )
-        stats = {opp_id: (count, int(late or 0)) for opp_id, count, late in rows}
-        return [stats.get(i, (0, 0)) for i in ids]
-
-    return ctx.loaders.custom("open_task_stats", batch)

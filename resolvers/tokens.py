@@ -1,18 +1,17 @@
 """Long-lived API tokens for departmental tools, managed by admins through the API.
 (`baton token create` issues them from the command line.) Only the hash is kept;
-the token itself is returned once, at creation."""
+the token itself is returned once, at creation. A token creating tokens hands out
+at most its own rights (`Viewer.delegate`)."""
 from sqlalchemy import select
 
 from db import models as m
 from resolvers import validate
-from resolvers.auth import issue_token
-from resolvers.context import Ctx, Viewer
+from resolvers.auth import issue_token, revoke_sessions
+from resolvers.context import SCOPES, Ctx, Viewer
 from resolvers.errors import FORBIDDEN, NOT_FOUND, VALIDATION, UserError, UserErrors, fail
 from resolvers.ids import decode
-from resolvers.opportunities import org_user
 from resolvers.paging import BadInput
-
-SCOPES = ("read", "write")
+from resolvers.rows import org_user
 
 
 class Forbidden(BadInput):
@@ -45,20 +44,31 @@ async def department_by_key(session, org_id: int, key: str, field: str) -> m.Dep
     return dept
 
 
+def _scope(value: str | None) -> str:
+    scope = (value or "READ").lower()
+    if scope not in SCOPES:
+        fail(VALIDATION, "scope must be READ or WRITE", "scope")
+    return scope
+
+
 async def create_api_token(ctx: Ctx, data: dict) -> tuple[str | None, m.ApiToken | None, list[UserError]]:
     try:
         viewer = require_admin(ctx)
-        name = validate.text(data.get("name"), "name", max_len=100, required=True)
-        scope = (data.get("scope") or "READ").lower()
-        if scope not in SCOPES:
-            fail(VALIDATION, "scope must be READ or WRITE", "scope")
         async with ctx.db.write() as session:
-            department_id = None
-            if data.get("department_key"):
-                department_id = (await department_by_key(session, viewer.org_id, data["department_key"], "departmentKey")).id
-            user = await org_user(session, viewer.org_id, data["user_id"], "userId") if data.get("user_id") else viewer.user
+            with validate.Checks() as check:
+                name = check(validate.text, data.get("name"), "name", max_len=100, required=True)
+                scope = check(_scope, data.get("scope"))
+                department = None
+                if data.get("department_key"):
+                    department = await check.lookup(department_by_key(session, viewer.org_id, data["department_key"], "departmentKey"))
+                user = viewer.user
+                if data.get("user_id"):
+                    user = await check.lookup(org_user(session, viewer.org_id, data["user_id"], "userId"))
+            department_id = department.id if department else None
+            expires_at = viewer.delegate(scope=scope, department_id=department_id, user_id=user.id)
             token, row = await issue_token(
-                session, user, kind="api", now=ctx.clock(), name=name, scope=scope, department_id=department_id
+                session, user, kind="api", now=ctx.clock(), name=name, scope=scope, department_id=department_id,
+                expires_at=expires_at,
             )
         return token, row, []
     except UserErrors as exc:
@@ -75,9 +85,25 @@ async def revoke_api_token(ctx: Ctx, data: dict) -> tuple[m.ApiToken | None, lis
                 fail(NOT_FOUND, f"No API token with id {data.get('id')!r}", "id")
             if row.revoked_at is None:
                 row.revoked_at = ctx.clock()
+        # Also when it was revoked before: an earlier announcement may have been lost.
+        await ctx.announce_revoked([row.id])
         return row, []
     except UserErrors as exc:
         return None, exc.errors
+
+
+async def revoke_user_sessions(ctx: Ctx, data: dict) -> tuple[int, list[UserError]]:
+    """Sign a user out everywhere (admins): revoke their sessions, close their sockets.
+    Their API tokens stay; revoke those one by one."""
+    try:
+        viewer = require_admin(ctx)
+        async with ctx.db.write() as session:
+            user = await org_user(session, viewer.org_id, data.get("user_id"), "userId")
+            revoked = await revoke_sessions(session, user.id, ctx.clock())
+        await ctx.announce_revoked(revoked)
+        return len(revoked), []
+    except UserErrors as exc:
+        return 0, exc.errors
 
 
 async def list_api_tokens(ctx: Ctx, include_revoked: bool = False) -> list[m.ApiToken]:

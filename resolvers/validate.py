@@ -1,9 +1,14 @@
-"""Input checks at the edge: each returns the clean value or raises a VALIDATION user error."""
+"""Input checks at the edge: each returns the clean value or raises a VALIDATION user error.
+`Checks` runs several of them and reports every problem at once."""
 import re
+from collections.abc import Awaitable, Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
-from resolvers.errors import VALIDATION, fail
+from resolvers.errors import VALIDATION, UserError, UserErrors, fail
+
+T = TypeVar("T")
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_AMOUNT = Decimal("1e16")
@@ -77,3 +82,35 @@ def tags(values: list[str] | None) -> list[str]:
         if tag not in clean:
             clean.append(tag)
     return clean
+
+
+class Checks:
+    """Runs a form's checks and keeps the user errors they raise, so one answer lists
+    every problem instead of the first (the importer collects a row's problems the same
+    way). Leaving a `with Checks() as check:` block raises them all together."""
+
+    def __init__(self) -> None:
+        self.errors: list[UserError] = []
+
+    def __call__(self, clean: Callable[..., T], *args, **kwargs) -> T | None:
+        """clean(*args, **kwargs), or None when it raised (its errors are kept)."""
+        try:
+            return clean(*args, **kwargs)
+        except UserErrors as exc:
+            self.errors.extend(exc.errors)
+            return None
+
+    async def lookup(self, found: Awaitable[T]) -> T | None:
+        """The same for a lookup of a row the input names (an id, a key)."""
+        try:
+            return await found
+        except UserErrors as exc:
+            self.errors.extend(exc.errors)
+            return None
+
+    def __enter__(self) -> "Checks":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None and self.errors:
+            raise UserErrors(self.errors)

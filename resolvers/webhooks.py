@@ -6,7 +6,9 @@ receivers deduplicate on the stable event id "<org_id>:<seq>"). Posting happens 
 api/webhooks.py."""
 import ipaddress
 import json
+import re
 import secrets
+import socket
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -23,16 +25,40 @@ from resolvers.tokens import department_by_key, require_admin, require_admin_que
 PRIVATE_HOST_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
 
 
-def is_private_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
+# What inet_aton (and so getaddrinfo, curl, browsers) reads as IPv4: 127.1, 0177.0.0.1, 0x7f000001, 2130706433.
+_IPV4_NUMBERS = re.compile(r"[0-9a-fx.]+")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def host_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a URL host stands for when it is a literal, read the way an HTTP
+    client's resolver reads it; None for a name."""
+    host = host.lower().strip("[]").rstrip(".")
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    if _IPV4_NUMBERS.fullmatch(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            pass
+    return None
+
+
+def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """False for private, loopback, link-local, multicast, reserved and unspecified
+    addresses, including IPv4 ones wrapped in IPv6 (mapped, 6to4, NAT64)."""
+    if ip.version == 6:
+        ip = ip.ipv4_mapped or ip.sixtofour or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in _NAT64 else ip)
+    # is_global leaves out private, loopback, link-local and unspecified addresses, but
+    # not every multicast, reserved or site-local one.
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or getattr(ip, "is_site_local", False))
 
 
 def check_url(url: str | None, *, allow_private: bool, field: str = "url") -> str:
     """A clean http(s) URL, refusing private-network and loopback targets unless allowed.
-    Host names are resolved again at each delivery (api/webhooks.py), against DNS rebinding."""
+    Host names are resolved and checked at each delivery (api/webhooks.py)."""
     url = validate.text(url, field, max_len=2000, required=True)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -45,9 +71,10 @@ def check_url(url: str | None, *, allow_private: bool, field: str = "url") -> st
         fail(VALIDATION, "Put credentials in the receiver's check of the signature, not in the URL", field)
     if not allow_private:
         host = parts.hostname.lower().rstrip(".")
-        try:
-            private = is_private_address(host)
-        except ValueError:
+        address = host_address(host)
+        if address is not None:
+            private = not is_public(address)
+        else:
             private = host == "localhost" or host.endswith(PRIVATE_HOST_SUFFIXES) or "." not in host
         if private:
             fail(VALIDATION, "Private-network and loopback addresses are not allowed as webhook targets", field)
@@ -111,11 +138,12 @@ async def _webhook(session, org_id: int, gid: str) -> m.Webhook:
 async def create_webhook(ctx: Ctx, data: dict) -> tuple[m.Webhook | None, str | None, list[UserError]]:
     try:
         viewer = require_admin(ctx)
-        url = check_url(data.get("url"), allow_private=ctx.webhook_allow_private)
-        types = _event_types(data.get("event_types"))
         now = ctx.clock()
         async with ctx.db.write() as session:
-            keys = await _department_keys(session, viewer.org_id, data.get("department_keys"))
+            with validate.Checks() as check:
+                url = check(check_url, data.get("url"), allow_private=ctx.webhook_allow_private)
+                types = check(_event_types, data.get("event_types"))
+                keys = await check.lookup(_department_keys(session, viewer.org_id, data.get("department_keys")))
             org = await session.get(m.Organization, viewer.org_id)
             secret = "whsec_" + secrets.token_urlsafe(32)
             row = m.Webhook(
@@ -135,12 +163,16 @@ async def update_webhook(ctx: Ctx, data: dict) -> tuple[m.Webhook | None, list[U
         viewer = require_admin(ctx)
         async with ctx.db.write() as session:
             row = await _webhook(session, viewer.org_id, data.get("id"))
-            if data.get("url") is not None:
-                row.url = check_url(data["url"], allow_private=ctx.webhook_allow_private)
-            if "event_types" in data:
-                row.event_types = _event_types(data["event_types"])
-            if "department_keys" in data:
-                row.department_keys = await _department_keys(session, viewer.org_id, data["department_keys"])
+            # Nothing is set on the row before every check passed (the lookup would flush it).
+            with validate.Checks() as check:
+                url, types, keys = row.url, row.event_types, row.department_keys
+                if data.get("url") is not None:
+                    url = check(check_url, data["url"], allow_private=ctx.webhook_allow_private)
+                if "event_types" in data:
+                    types = check(_event_types, data["event_types"])
+                if "department_keys" in data:
+                    keys = await check.lookup(_department_keys(session, viewer.org_id, data["department_keys"]))
+            row.url, row.event_types, row.department_keys = url, types, keys
             if data.get("enabled") is not None:
                 if data["enabled"] and not row.enabled:
                     row.failing_since = None

@@ -1,6 +1,7 @@
 """The GraphQL schema: each domain module contributes Query/Mutation/Subscription
 fields, merged here into the root types."""
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 
@@ -11,6 +12,7 @@ from schema import (
     approvals,
     comments,
     events,
+    exports,
     handoffs,
     integrations,
     nodes,
@@ -21,7 +23,20 @@ from schema import (
     tasks,
 )
 
-DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations)
+DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations, exports)
+
+
+class _ParserCache(ParserCache):
+    """ParserCache, but a syntax error is left to Strawberry's own parse step: raised
+    here it would skip the operation hooks, so MaskServerErrors would not give it a code."""
+
+    def on_parse(self):
+        ec = self.execution_context
+        try:
+            ec.graphql_document = self.cached_parse_document(ec.query, **ec.parse_options)
+        except GraphQLError:
+            pass
+        yield
 
 
 def _root(name: str, field_extensions=()):
@@ -57,7 +72,7 @@ def build_schema(extensions: list | None = None, root_field_extensions: list | N
         ],
         # Parsing and validating the board's document cost more than resolving a
         # third of its fields: both are cached per document text.
-        extensions=[MaskServerErrors, lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512), *(extensions or [])],
+        extensions=[MaskServerErrors, lambda: _ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512), *(extensions or [])],
     )
 
 

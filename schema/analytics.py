@@ -6,8 +6,10 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
+from db.loaders import MAX_STAGES
 from resolvers import analytics as rules
 from schema.errors import SIGNED_IN
+from schema.limits import at_most
 from schema.opportunities import Stage
 
 
@@ -23,7 +25,7 @@ class FunnelStage:
 
 @strawberry.type
 class Analytics:
-    funnel: list[FunnelStage]
+    funnel: list[FunnelStage] = strawberry.field(metadata=at_most(MAX_STAGES))
     win_rate: float | None
     median_cycle_days: float | None
     loss_reasons: JSON
@@ -41,7 +43,7 @@ class Query:
     ) -> Analytics:
         data = await rules.analytics(info.context, pipeline_id, from_, to)
         return Analytics(
-            funnel=[FunnelStage(**vars(row)) for row in data.funnel], win_rate=data.win_rate,
+            funnel=[FunnelStage(**vars(row)) for row in data.funnel[:MAX_STAGES]], win_rate=data.win_rate,
             median_cycle_days=data.median_cycle_days, loss_reasons=data.loss_reasons,
             median_handoff_response_hours=data.median_handoff_response_hours, median_approval_hours=data.median_approval_hours,
         )

@@ -6,9 +6,11 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from db import models as m
+from db.loaders import MAX_APPROVALS, MAX_DEPARTMENTS
 from resolvers import approvals as rules
 from schema.errors import SIGNED_IN, UserError
 from schema.inputs import to_data
+from schema.limits import at_most
 from schema.people import Department, User
 from schema.relay import Node, global_id
 
@@ -62,7 +64,7 @@ class Approval(Node):
     async def opportunity(self, info: strawberry.Info) -> Annotated["Opportunity", strawberry.lazy("schema.opportunities")]:
         return await info.context.loaders.opportunity.load(self.opportunity_id)
 
-    @strawberry.field
+    @strawberry.field(metadata=at_most(MAX_DEPARTMENTS))
     async def steps(self, info: strawberry.Info) -> list[ApprovalStep]:
         return await info.context.loaders.steps_by_approval.load(self.id)
 
@@ -109,11 +111,15 @@ def payload(result) -> ApprovalPayload:
 
 @strawberry.type
 class Query:
-    @strawberry.field(**SIGNED_IN, description="Approvals, newest first; with departmentKey, those with a step for it")
+    @strawberry.field(
+        **SIGNED_IN, metadata=at_most(MAX_APPROVALS),
+        description="Approvals, newest first; with departmentKey, those with a step for it",
+    )
     async def approvals(
         self, info: strawberry.Info, department_key: str | None = None, status: list[ApprovalStatus] | None = None
     ) -> list[Approval]:
-        return await rules.list_approvals(info.context, department_key, [s.value for s in status] if status else None)
+        rows = await rules.list_approvals(info.context, department_key, [s.value for s in status] if status else None)
+        return rows[:MAX_APPROVALS]
 
 
 @strawberry.type

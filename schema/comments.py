@@ -5,9 +5,11 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from db import models as m
+from db.loaders import MAX_MENTIONS
 from resolvers import comments as rules
 from schema.errors import SIGNED_IN, UserError
 from schema.inputs import to_data
+from schema.limits import at_most
 from schema.people import User
 from schema.relay import Node, global_id
 from schema.tasks import Task
@@ -34,9 +36,9 @@ class Comment(Node):
     async def task(self, info: strawberry.Info) -> Task | None:
         return await info.context.loaders.task.load(self.task_id) if self.task_id else None
 
-    @strawberry.field
+    @strawberry.field(metadata=at_most(MAX_MENTIONS))
     async def mentions(self, info: strawberry.Info) -> list[User]:
-        users = await info.context.loaders.user.load_many(self.mention_user_ids or [])
+        users = await info.context.loaders.user.load_many((self.mention_user_ids or [])[:MAX_MENTIONS])
         return [u for u in users if u is not None]
 
     @classmethod

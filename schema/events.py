@@ -83,7 +83,7 @@ class Subscription:
     ) -> AsyncGenerator[BoardEvent, None]:
         # The resolver's own generator, not a re-yielding wrapper: one async generator
         # step less per delivered event. (With a batch-capable transport, replayed
-        # events arrive as live.ReplayBatch items; see api/realtime.py.)
+        # events arrive as live.ReplayBatch items; see api/live/execution.py.)
         return live.board_events(info.context, after, department_keys, types, opportunity_id)
 
     @strawberry.subscription(**SIGNED_IN, description="The viewer's new notifications, as they happen")

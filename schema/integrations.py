@@ -6,6 +6,7 @@ import strawberry
 from strawberry.file_uploads import Upload
 
 from db import models as m
+from db.loaders import MAX_API_TOKENS, MAX_IMPORT_REJECTIONS, MAX_WEBHOOKS
 from resolvers import spreadsheets
 from resolvers import tokens as token_rules
 from resolvers import webhooks as webhook_rules
@@ -16,6 +17,7 @@ from resolvers.tokens import require_admin
 from resolvers.errors import UserErrors
 from schema.errors import SIGNED_IN, UserError
 from schema.inputs import to_data
+from schema.limits import at_most
 from schema.people import Department, User
 from schema.relay import Connection, Node, global_id
 
@@ -206,19 +208,19 @@ class ImportOpportunitiesPayload:
     created: int
     accounts_created: int
     dry_run: bool
-    rejected: list[ImportRejection]
+    rejected: list[ImportRejection] = strawberry.field(metadata=at_most(MAX_IMPORT_REJECTIONS))
     user_errors: list[UserError]
 
 
 @strawberry.type
 class Query:
-    @strawberry.field(**SIGNED_IN, description="Long-lived API tokens of the organization (admins only)")
+    @strawberry.field(**SIGNED_IN, metadata=at_most(MAX_API_TOKENS), description="Long-lived API tokens of the organization (admins only)")
     async def api_tokens(self, info: strawberry.Info, include_revoked: bool = False) -> list[ApiToken]:
-        return await token_rules.list_api_tokens(info.context, include_revoked)
+        return (await token_rules.list_api_tokens(info.context, include_revoked))[:MAX_API_TOKENS]
 
-    @strawberry.field(**SIGNED_IN, description="Outgoing webhooks and their delivery logs (admins only)")
+    @strawberry.field(**SIGNED_IN, metadata=at_most(MAX_WEBHOOKS), description="Outgoing webhooks and their delivery logs (admins only)")
     async def webhooks(self, info: strawberry.Info) -> list[Webhook]:
-        return await webhook_rules.list_webhooks(info.context)
+        return (await webhook_rules.list_webhooks(info.context))[:MAX_WEBHOOKS]
 
 
 @strawberry.type
@@ -264,7 +266,8 @@ class Mutation:
             report = report or spreadsheets.ImportReport(dry_run=input.dry_run)
             return ImportOpportunitiesPayload(
                 rows=report.rows, valid=report.valid, created=report.created, accounts_created=report.accounts_created,
-                dry_run=report.dry_run, rejected=[ImportRejection(row=r.row, reasons=r.reasons) for r in report.rejected],
+                dry_run=report.dry_run,
+                rejected=[ImportRejection(row=r.row, reasons=r.reasons) for r in report.rejected[:MAX_IMPORT_REJECTIONS]],
                 user_errors=list(errors),
             )
 

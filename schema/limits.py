@@ -1,13 +1,15 @@
 """Query limits and hostile-input refusal at the GraphQL edge.
 
 - `limit_extensions(...)` returns the Strawberry extensions that enforce the
-  configured limits (depth, aliases, tokens, cost, optional introspection
-  switch-off, hostile strings).
+  configured limits (depth, aliases, tokens, cost) and `SchemaDisclosure`
+  (introspection and field suggestions for signed-in viewers only).
 - `QueryCost` multiplies nested `first` arguments: a field resolved once per
   parent object costs one unit per parent, and a paged field (one with a
   `first` argument) multiplies the cost of its children by its page size
   (`first`, clamped to the server's page cap; the default page size when
-  absent; the cap when given through a variable that is not set).
+  absent; the cap when given through a variable that is not set). A list
+  without pages multiplies by the bound it declares (`at_most`), so the cost
+  is an upper bound of the fields resolved.
 - `HostileStrings` (a root-field extension) refuses NUL bytes and invalid Unicode (lone surrogates,
   which JSON can carry as "\\ud800"), datetimes without a time zone and dates
   outside 1970..2200 in root-field arguments before a resolver or the database
@@ -23,6 +25,7 @@ import asyncio
 import dataclasses
 import datetime
 import logging
+import re
 
 import strawberry
 from graphql import (
@@ -35,6 +38,7 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -70,8 +74,10 @@ def operation_cost(schema, document, operation_name: str | None, variables: dict
     }[operation.operation.value]
 
     def page(field: FieldNode, field_def) -> int:
-        if field_def is None or "first" not in field_def.args:
+        if field_def is None:
             return 1
+        if "first" not in field_def.args:
+            return max_items(field_def) or 1
         for arg in field.arguments or ():
             if arg.name.value != "first":
                 continue
@@ -112,6 +118,17 @@ def operation_cost(schema, document, operation_name: str | None, variables: dict
     return walk(operation.selection_set, root, 1, 0, frozenset())
 
 
+def at_most(n: int) -> dict:
+    """Field metadata of a list without pages that never returns more than `n` items
+    (its resolver stops there): the cost of what is selected below it counts `n` times."""
+    return {"max_items": n}
+
+
+def max_items(field_def) -> int | None:
+    definition = (field_def.extensions or {}).get("strawberry-definition")
+    return (getattr(definition, "metadata", None) or {}).get("max_items")
+
+
 def refusal(message: str, code: str, **extra) -> ExecutionResult:
     return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code, **extra})])
 
@@ -133,6 +150,39 @@ def QueryCost(max_cost: int, *, default_page: int = 25, max_page: int = 100):  #
             yield
 
     return _QueryCost
+
+
+# --------------------------------------------------------------------------- schema disclosure
+
+SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
+
+
+def without_suggestions(error: GraphQLError) -> GraphQLError:
+    from schema.errors import copy_error
+
+    message = SUGGESTION.sub("", error.message)
+    return error if message == error.message else copy_error(error, message=message)
+
+
+def SchemaDisclosure(introspection: bool):  # noqa: N802 - reads like a class
+    """Introspection and "Did you mean ...?" suggestions for signed-in viewers only
+    (for nobody when `introspection` is off): an anonymous client learns no more of
+    the schema than the fields it already knows. Strawberry offers no switch for
+    graphql-core's suggestions, so they are cut from the messages."""
+
+    class _SchemaDisclosure(SchemaExtension):
+        def on_operation(self):
+            ec = self.execution_context
+            hidden = not introspection or getattr(ec.context, "viewer", None) is None
+            if hidden:
+                # A rule set of its own, so validation results cached per rule set stay apart.
+                ec.validation_rules = (*ec.validation_rules, NoSchemaIntrospectionCustomRule)
+            yield
+            result = ec.result
+            if hidden and result is not None and getattr(result, "errors", None):
+                result.errors = [without_suggestions(error) for error in result.errors]
+
+    return _SchemaDisclosure
 
 
 # --------------------------------------------------------------------------- hostile strings
@@ -281,7 +331,8 @@ class TimedSchema(strawberry.Schema):
 
         for error in errors:
             if not is_server_fault(error):
-                log.debug("client error: %s", error.message)
+                # graphql-core quotes the offending value after a colon (a password, say): not logged.
+                log.debug("client error: %s", error.message.split(":", 1)[0])
 
     async def execute(self, *args, **kwargs):
         if not self.operation_timeout:
@@ -312,12 +363,9 @@ def limit_extensions(
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
     ]
-    if not introspection:
-        from graphql.validation import NoSchemaIntrospectionCustomRule
-
-        rules.append(NoSchemaIntrospectionCustomRule)
     return [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: AddValidationRules(rules),
+        SchemaDisclosure(introspection),
         QueryCost(max_cost, default_page=default_page, max_page=max_page),
     ]

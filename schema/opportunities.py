@@ -9,13 +9,15 @@ from sqlalchemy import select
 from strawberry.scalars import JSON
 
 from db import models as m
-from db.loaders import ready
+from db.loaders import MAX_CARD_APPROVALS, MAX_CARD_HANDOFFS, MAX_PIPELINES, MAX_STAGES, ready
+from resolvers import board as board_rules
 from resolvers import comments as comment_rules
 from resolvers import events as event_rules
 from resolvers import opportunities as rules
 from resolvers import tasks as task_rules
 from schema.errors import SIGNED_IN, UserError
 from schema.inputs import to_data
+from schema.limits import at_most
 from schema.people import Department, User
 from schema.relay import Connection, Node, global_id
 
@@ -77,9 +79,11 @@ class Pipeline(Node):
     id: strawberry.ID = global_id("Pipeline")
     name: str
 
-    @strawberry.field
+    @strawberry.field(metadata=at_most(MAX_STAGES))
     def stages(self, info: strawberry.Info) -> list[Stage]:
-        return ready(info.context.loaders.stages_by_pipeline, self.id)
+        stages = ready(info.context.loaders.stages_by_pipeline, self.id)
+        # The loader stops at the bound; stages primed by the board arrive whole.
+        return stages[:MAX_STAGES] if isinstance(stages, list) else stages
 
     @classmethod
     def is_type_of(cls, obj, info) -> bool:
@@ -148,11 +152,11 @@ class Opportunity(Node):
     ) -> Connection[Annotated["Comment", strawberry.lazy("schema.comments")]]:
         return Connection(page=await comment_rules.opportunity_comments(info.context, self.id, first, after))
 
-    @strawberry.field
+    @strawberry.field(metadata=at_most(MAX_CARD_HANDOFFS))
     def handoffs(self, info: strawberry.Info) -> list[Annotated["Handoff", strawberry.lazy("schema.handoffs")]]:
         return ready(info.context.loaders.handoffs_by_opportunity, self.id)
 
-    @strawberry.field
+    @strawberry.field(metadata=at_most(MAX_CARD_APPROVALS))
     def approvals(self, info: strawberry.Info) -> list[Annotated["Approval", strawberry.lazy("schema.approvals")]]:
         return ready(info.context.loaders.approvals_by_opportunity, self.id)
 
@@ -164,11 +168,11 @@ class Opportunity(Node):
 
     @strawberry.field(description="Tasks not yet done or cancelled")
     def open_task_count(self, info: strawberry.Info) -> int:
-        return _nth(ready(task_rules.open_task_stats(info.context), self.id), 0)
+        return _nth(ready(board_rules.open_task_stats(info.context), self.id), 0)
 
     @strawberry.field(description="Open tasks past their due time")
     def overdue_task_count(self, info: strawberry.Info) -> int:
-        return _nth(ready(task_rules.open_task_stats(info.context), self.id), 1)
+        return _nth(ready(board_rules.open_task_stats(info.context), self.id), 1)
 
     @classmethod
     def is_type_of(cls, obj, info) -> bool:
@@ -185,13 +189,13 @@ class BoardColumn:
     async def opportunities(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
     ) -> Connection[Opportunity]:
-        return Connection(page=await rules.column_cards(info.context, self, first, after))
+        return Connection(page=await board_rules.column_cards(info.context, self, first, after))
 
 
 @strawberry.type
 class Board:
     pipeline: Pipeline
-    columns: list[BoardColumn]
+    columns: list[BoardColumn] = strawberry.field(metadata=at_most(MAX_STAGES))
 
 
 @strawberry.input
@@ -257,19 +261,20 @@ def payload(result) -> OpportunityPayload:
 
 @strawberry.type
 class Query:
-    @strawberry.field(**SIGNED_IN)
+    @strawberry.field(**SIGNED_IN, metadata=at_most(MAX_PIPELINES))
     async def pipelines(self, info: strawberry.Info) -> list[Pipeline]:
         ctx = info.context
         return await ctx.loaders.all(
-            select(m.Pipeline).where(m.Pipeline.org_id == ctx.viewer.org_id).order_by(m.Pipeline.position, m.Pipeline.id)
+            select(m.Pipeline).where(m.Pipeline.org_id == ctx.viewer.org_id)
+            .order_by(m.Pipeline.position, m.Pipeline.id).limit(MAX_PIPELINES)
         )
 
     @strawberry.field(**SIGNED_IN)
     async def board(
         self, info: strawberry.Info, pipeline_id: strawberry.ID | None = None, filter: OpportunityFilter | None = None
     ) -> Board:
-        pipeline, columns = await rules.board(info.context, pipeline_id, to_data(filter))
-        return Board(pipeline=pipeline, columns=columns)
+        pipeline, columns = await board_rules.board(info.context, pipeline_id, to_data(filter))
+        return Board(pipeline=pipeline, columns=columns[:MAX_STAGES])
 
     @strawberry.field(**SIGNED_IN)
     async def opportunities(

@@ -38,7 +38,7 @@ class Clock:
         self.now += timedelta(**kw)
 
 
-async def _pg_reachable() -> bool:
+async def pg_reachable() -> bool:
     try:
         conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
     except (OSError, asyncpg.PostgresError):
@@ -50,7 +50,7 @@ async def _pg_reachable() -> bool:
 @pytest.fixture(scope="session")
 async def pg_url():
     """A fresh PostgreSQL database for this test run (dropped afterwards)."""
-    if not await _pg_reachable():
+    if not await pg_reachable():
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_DSN}; CI needs it")
         pytest.skip("PostgreSQL is not reachable")

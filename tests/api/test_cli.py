@@ -50,3 +50,34 @@ def test_migrate_is_idempotent(tmp_path):
         result = baton(tmp_path, "migrate")
         assert result.returncode == 0, result.stderr
         assert "up to date" in result.stdout
+
+
+def test_user_sign_out_revokes_the_users_sessions(seeded):
+    import asyncio
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+
+    from db import models as m
+    from db.engine import Database
+    from resolvers.auth import issue_token
+
+    async def sessions(issue: int = 0) -> list:
+        db = Database(f"sqlite+aiosqlite:///{seeded / 'cli.db'}")
+        try:
+            async with db.write() as session:
+                user = (await session.execute(select(m.User).where(m.User.email == "sales@demo.baton"))).scalar_one()
+                for _ in range(issue):
+                    await issue_token(session, user, kind="session", now=datetime.now(timezone.utc), hours=1)
+                rows = await session.execute(select(m.ApiToken.revoked_at).where(m.ApiToken.user_id == user.id, m.ApiToken.kind == "session"))
+                return list(rows.scalars())
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(sessions(issue=2)) == [None, None]
+    result = baton(seeded, "user", "sign-out", "--email", "Sales@Demo.Baton")
+    assert result.returncode == 0, result.stderr
+    assert "Signed out sales@demo.baton: 2 session(s) revoked." in result.stdout
+    assert None not in asyncio.run(sessions())
+    unknown = baton(seeded, "user", "sign-out", "--email", "nobody@demo.baton")
+    assert unknown.returncode != 0 and "no user nobody@demo.baton" in unknown.stderr

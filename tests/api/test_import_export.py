@@ -1,8 +1,9 @@
 """Spreadsheet import (CSV/XLSX, English and Chinese headers) and export (CSV with BOM, XLSX)."""
+import base64
 import csv
 import io
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -197,12 +198,11 @@ async def test_export_csv_has_bom_honours_filters_and_round_trips(client, org, c
     assert rows[0][:6] == ["Title", "Account", "Amount", "Currency", "Stage", "Owner email"]
     assert len(rows) == 6 and {r[0] for r in rows[1:]} == {"智能工厂一期", "备件年度框架", "车队调度试点", "EU expansion", "会员系统升级"}
 
-    filtered = await client.get(
-        "/export/opportunities.csv", params={"token": org.tokens["sales_member"], "stageKeys": "proposal,qualified", "headers": "zh"}
-    )
+    member = {"authorization": f"Bearer {org.tokens['sales_member']}"}
+    filtered = await client.get("/export/opportunities.csv", params={"stageKeys": "proposal,qualified", "headers": "zh"}, headers=member)
     rows_zh = list(csv.reader(io.StringIO(filtered.content.decode("utf-8-sig"))))
     assert rows_zh[0][:3] == ["商机名称", "客户", "金额"] and {r[0] for r in rows_zh[1:]} == {"智能工厂一期", "备件年度框架"}
-    searched = await client.get("/export/opportunities.csv", params={"token": org.tokens["sales_member"], "search": "北辰"})
+    searched = await client.get("/export/opportunities.csv", params={"search": "北辰"}, headers=member)
     assert [r[0] for r in list(csv.reader(io.StringIO(searched.content.decode("utf-8-sig"))))[1:]] == ["车队调度试点"]
 
     # Round trip: importing the export again reproduces the same cards.
@@ -214,6 +214,51 @@ async def test_export_csv_has_bom_honours_filters_and_round_trips(client, org, c
     assert len(rows) == 10
     after = await cards(org)  # titles repeat, so the dict holds the re-imported copies
     assert after == before
+
+
+EXPORT_LINK = """mutation($input: CreateExportLinkInput!) { createExportLink(input: $input) { url expiresAt userErrors { code } } }"""
+
+
+async def test_export_links_are_signed_short_lived_and_single_use(client, gql, org, clock):
+    await import_opportunities(org.ctx("sales_admin", clock), EXAMPLE.read_bytes(), "pipeline.csv")
+    link = (await gql.ok(EXPORT_LINK, {"input": {"filter": {"stageKeys": ["proposal", "qualified"]}, "chineseHeaders": True}},
+                         as_="sales_viewer"))["createExportLink"]
+    assert link["userErrors"] == [] and link["url"].startswith("/export/opportunities.csv?ticket=")
+    assert datetime.fromisoformat(link["expiresAt"]) == clock.now + timedelta(seconds=60)
+    assert org.tokens["sales_viewer"] not in link["url"]
+    first = await client.get(link["url"])  # no Authorization header: the ticket is the credential
+    assert first.status_code == 200 and first.headers["cache-control"] == "no-store"
+    rows = list(csv.reader(io.StringIO(first.content.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["商机名称", "客户", "金额"] and {r[0] for r in rows[1:]} == {"智能工厂一期", "备件年度框架"}
+    again = await client.get(link["url"])
+    assert again.status_code == 401 and "already used" in again.json()["error"]
+
+    async def new_link(**fields):
+        return (await gql.ok(EXPORT_LINK, {"input": fields}))["createExportLink"]["url"]
+
+    xlsx = await new_link(format="XLSX")
+    workbook = await client.get(xlsx)
+    assert workbook.status_code == 200 and len(list(load_workbook(io.BytesIO(workbook.content)).active.iter_rows())) == 6
+    other_format = (await new_link()).replace(".csv?", ".xlsx?")
+    assert (await client.get(other_format)).status_code == 401
+    payload, signature = (await new_link()).split("ticket=")[1].split(".")
+    forged = json.loads(base64.urlsafe_b64decode(payload + "==="))
+    forged["u"] = org.users["sales_admin"].id
+    forged_payload = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+    assert (await client.get(f"/export/opportunities.csv?ticket={forged_payload}.{signature}")).status_code == 401
+    expiring = await new_link()
+    clock.advance(seconds=61)
+    late = await client.get(expiring)
+    assert late.status_code == 401 and "expired" in late.json()["error"]
+
+
+async def test_bearer_tokens_are_refused_in_urls(client, org):
+    for name in ("token", "access_token"):
+        r = await client.get("/export/opportunities.csv", params={name: org.tokens["sales_member"]})
+        assert r.status_code == 401 and "not accepted in URLs" in r.json()["error"]
+    # The header still works for scripts.
+    r = await client.get("/export/opportunities.csv", headers={"authorization": f"Bearer {org.tokens['sales_member']}"})
+    assert r.status_code == 200
 
 
 def test_cli_import_and_export(tmp_path):

@@ -1,5 +1,6 @@
 """Query limits: each refusal is a clear GraphQL error with a code, never a 500."""
 import asyncio
+import json
 import logging
 
 import httpx
@@ -131,6 +132,41 @@ async def test_introspection_can_be_switched_off(limited, org):
     body = (await post(off, "{ __schema { queryType { name } } }", token=token)).json()
     assert "introspection" in body["errors"][0]["message"].lower()
     assert "errors" not in (await post(off, "{ viewer { id } }", token=token)).json()
+
+
+async def test_schema_is_disclosed_to_signed_in_viewers_only(limited, org):
+    """Anonymous clients get neither introspection nor "Did you mean ...?" suggestions."""
+    from graphql import get_introspection_query
+
+    token = org.tokens["sales_member"]
+    typo = "{ viewr { id } }"
+    enum_typo = ("query($p: [Priority!]) { opportunities(filter: {priority: $p}) { totalCount } }", {"p": ["HIG"]})
+    literal_typo = '{ opportunities(filter: {prority: [HIGH]}) { totalCount } }'
+    app = await limited()
+    for who in (None, token):
+        intro = (await post(app, "{ __schema { queryType { name } } }", token=who)).json()
+        if who:
+            assert intro["data"]["__schema"]["queryType"]["name"] == "Query"
+        else:
+            assert "introspection" in intro["errors"][0]["message"].lower()
+            assert set(codes(intro)) == {"GRAPHQL_VALIDATION_FAILED"}
+        for query, variables in ((typo, None), enum_typo, (literal_typo, None)):
+            body = (await post(app, query, variables, token=who)).json()
+            messages = " ".join(e["message"] for e in body["errors"])
+            assert ("Did you mean" in messages) == bool(who), (who, body)
+            assert all(codes(body)), body
+    assert "__schema" not in json.dumps((await post(app, "{ __typename }")).json().get("errors", []))
+    # GraphiQL signs in through its headers editor; its introspection query then works.
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://baton.test") as c:
+            page = await c.get("/graphql", headers={"accept": "text/html"})
+    assert "isHeadersEditorEnabled: true" in page.text
+    schema = (await post(app, get_introspection_query(), token=token)).json()
+    assert "errors" not in schema and schema["data"]["__schema"]["types"]
+    # Switched off: nobody, signed in or not.
+    off = await limited(introspection=False)
+    body = (await post(off, typo, token=token)).json()
+    assert "Did you mean" not in body["errors"][0]["message"]
 
 
 async def test_masked_error_request_id_is_logged(gql, caplog, monkeypatch):

@@ -171,3 +171,86 @@ async def test_other_organizations_ids_are_not_found(gql, db):
     assert body["node"] is None
     moved = (await gql.ok(MOVE, {"input": {"id": opp["id"], "version": 1, "stageKey": "qualified"}}, token=stranger.tokens["sales_admin"]))["moveOpportunity"]
     assert moved["userErrors"][0]["code"] == "NOT_FOUND"
+
+
+# ---------------------------------------------------------------- moves: exact outcomes
+
+
+async def _move(gql, gid, version, stage, **extra):
+    return (await gql.ok(MOVE, {"input": {"id": gid, "version": version, "stageKey": stage, **extra}}))["moveOpportunity"]
+
+
+async def test_a_move_from_an_out_of_date_board_is_a_conflict(gql, org):
+    from tests.api.workflow_helpers import events
+
+    opp = (await create(gql))["opportunity"]
+    assert (await _move(gql, opp["id"], 1, "qualified"))["opportunity"]["version"] == 2
+    before = await event_count(org)
+    stale = await _move(gql, opp["id"], 1, "negotiation")
+    assert stale["opportunity"] is None
+    assert [(e["code"], e["field"]) for e in stale["userErrors"]] == [("CONFLICT", ["version"])]
+    assert await event_count(org) == before
+    assert [e.changes for e in await events(org, "OPPORTUNITY_MOVED")] == [{"stage": ["lead", "qualified"]}]
+
+
+async def test_moves_to_the_own_stage_or_an_unknown_stage_are_refused(gql, org):
+    opp = (await create(gql))["opportunity"]
+    same = await _move(gql, opp["id"], 1, "lead")
+    assert same["opportunity"] is None
+    assert same["userErrors"] == [{"field": ["stageKey"], "code": "INVALID_TRANSITION", "message": "The card is already in Lead"}]
+    unknown = await _move(gql, opp["id"], 1, "nope")
+    assert unknown["userErrors"] == [{
+        "field": ["stageKey"], "code": "VALIDATION",
+        "message": "Unknown stage 'nope'; the stages are lead, qualified, proposal, negotiation, contract, won, lost",
+    }]
+    assert await event_count(org) == 1
+
+
+async def test_move_and_loss_events_name_their_type_and_exact_changes(gql, org):
+    from tests.api.workflow_helpers import events, pk
+
+    opp = (await create(gql))["opportunity"]
+    # A lost reason sent with an ordinary move is not recorded.
+    moved = await _move(gql, opp["id"], 1, "qualified", lostReason="ignored")
+    assert moved["opportunity"] == {"id": opp["id"], "version": 2, "stage": {"key": "qualified"}, "lostReason": None}
+    lost = await _move(gql, opp["id"], 2, "lost", lostReason="  Budget cut  ")
+    assert lost["opportunity"] == {"id": opp["id"], "version": 3, "stage": {"key": "lost"}, "lostReason": "Budget cut"}
+    reopened = await _move(gql, opp["id"], 3, "qualified")
+    assert reopened["opportunity"] == {"id": opp["id"], "version": 4, "stage": {"key": "qualified"}, "lostReason": None}
+    again = await _move(gql, opp["id"], 4, "negotiation")
+    assert again["userErrors"] == []
+    log = [(e.type, e.changes, sorted(e.department_keys)) for e in await events(org)][1:]
+    assert {e.opportunity_id for e in await events(org)} == {pk(opp["id"])}
+    assert log == [
+        ("OPPORTUNITY_MOVED", {"stage": ["lead", "qualified"]}, ["sales"]),
+        ("OPPORTUNITY_LOST", {"stage": ["qualified", "lost"], "lostReason": [None, "Budget cut"]}, ["sales"]),
+        ("OPPORTUNITY_MOVED", {"stage": ["lost", "qualified"], "lostReason": ["Budget cut", None]}, ["sales"]),
+        ("OPPORTUNITY_MOVED", {"stage": ["qualified", "negotiation"]}, ["sales"]),
+    ]
+
+
+async def test_a_move_names_the_owners_and_the_holders_departments(gql, org):
+    from tests.api.workflow_helpers import events
+
+    # Owned by a sales member, held by legal after a handoff: both departments see the move.
+    opp = (await create(gql))["opportunity"]
+    async with org.db.write() as s:
+        legal = await s.scalar(select(m.Department.id).where(m.Department.org_id == org.id, m.Department.key == "legal"))
+        row = await s.scalar(select(m.Opportunity).where(m.Opportunity.org_id == org.id))
+        row.department_id = legal
+    assert (await _move(gql, opp["id"], 1, "qualified"))["userErrors"] == []
+    [event] = await events(org, "OPPORTUNITY_MOVED")
+    assert sorted(event.department_keys) == ["legal", "sales"]
+
+
+async def test_a_move_stamps_the_stage_entry_and_checks_the_lost_reason(gql, org, clock):
+    q = "query($id: ID!) { node(id: $id) { ... on Opportunity { stageEnteredAt updatedAt } } }"
+    opp = (await create(gql))["opportunity"]
+    created = (await gql.ok(q, {"id": opp["id"]}))["node"]
+    clock.advance(hours=1)
+    assert (await _move(gql, opp["id"], 1, "qualified"))["userErrors"] == []
+    moved = (await gql.ok(q, {"id": opp["id"]}))["node"]
+    assert moved["stageEnteredAt"] > created["stageEnteredAt"] and moved["updatedAt"] == moved["stageEnteredAt"]
+    too_long = await _move(gql, opp["id"], 2, "lost", lostReason="x" * 501)
+    assert [(e["code"], e["field"]) for e in too_long["userErrors"]] == [("VALIDATION", ["lostReason"])]
+    assert (await _move(gql, opp["id"], 2, "lost", lostReason="x" * 500))["opportunity"]["lostReason"] == "x" * 500

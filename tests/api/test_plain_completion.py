@@ -13,7 +13,7 @@ from strawberry.extensions import SchemaExtension
 
 import schema.opportunities as opportunity_schema
 from api.app import create_app
-from api.realtime import install_shared_execution
+from api.live.execution import install_shared_execution
 from api.settings import Settings
 from bench.board import BOARD as BENCH_BOARD
 from db import models as m

@@ -8,6 +8,7 @@ import pytest
 import websockets
 
 from api.app import create_app
+from api.live.codes import CloseCode
 from api.ratelimit import MemoryBuckets, RedisBuckets
 from api.settings import Settings
 from tests.conftest import PASSWORD, start_server
@@ -81,6 +82,39 @@ async def test_login_attempts_per_email_and_ip(database_url, clock, org):
             assert body["data"]["login"]["token"]
 
 
+@pytest.mark.multiprocess
+async def test_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path):
+    """`baton serve`: a rotating, spoofed X-Forwarded-For from loopback gets no fresh
+    sign-in allowance, unless loopback is a configured proxy (BATON_TRUSTED_PROXIES)."""
+    from tests.realtime.test_scale_out import Process
+
+    def serve_process(name, trusted):
+        env = {"BATON_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / name}.db", "BATON_BROADCAST_URL": "memory://",
+               "BATON_RATE_LIMIT_REDIS_URL": "", "BATON_LOGIN_ATTEMPTS": "3", "BATON_TRUSTED_PROXIES": trusted}
+        return Process(env, tmp_path, name)
+
+    async def statuses(process, forwarded_for):
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{process.port}") as c:
+            return [
+                (await c.post("/graphql", json={"query": LOGIN, "variables": {"e": "nobody@example.test", "p": "x"}},
+                              headers={"x-forwarded-for": ip})).status_code
+                for ip in forwarded_for
+            ]
+
+    rotating = [f"203.0.113.{i}" for i in range(1, 6)]
+    direct, proxied = serve_process("direct", ""), serve_process("proxied", "127.0.0.1")
+    try:
+        await asyncio.gather(direct.start(), proxied.start())
+        await asyncio.gather(direct.ready(), proxied.ready())
+        assert await statuses(direct, rotating) == [200, 200, 200, 429, 429]
+        # Behind a trusted proxy each forwarded client has its own allowance ...
+        assert await statuses(proxied, rotating) == [200] * 5
+        # ... and one client is still limited, whatever proxy hop it came through.
+        assert await statuses(proxied, ["198.51.100.7"] * 3 + ["198.51.100.7, 127.0.0.1"]) == [200, 200, 200, 429]
+    finally:
+        await asyncio.gather(direct.stop(), proxied.stop())
+
+
 async def test_redis_buckets_are_shared_and_survive_redis_outage():
     pytest.importorskip("redis")
     import redis.asyncio as redis
@@ -121,7 +155,7 @@ async def test_websocket_connections_per_user(database_url, org):
         await third.send(ws_init(org.tokens["sales_member"]))
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(third.recv(), 5)
-        assert closed.value.rcvd.code == 4429
+        assert closed.value.rcvd.code == CloseCode.TOO_MANY
         # Closing one frees a slot.
         await open_.pop().close()
         await asyncio.sleep(0.2)
@@ -140,14 +174,14 @@ async def test_websocket_init_timeout_duplicate_init_and_subscription_cap(databa
         silent = await websockets.connect(srv.ws, subprotocols=["graphql-transport-ws"])
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(silent.recv(), 5)
-        assert closed.value.rcvd.code == 4408
+        assert closed.value.rcvd.code == CloseCode.INIT_TIMEOUT
         ws = await websockets.connect(srv.ws, subprotocols=["graphql-transport-ws"])
         await ws.send(ws_init(org.tokens["sales_member"]))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         await ws.send(ws_init(org.tokens["sales_member"]))
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
-        assert closed.value.rcvd.code == 4429
+        assert closed.value.rcvd.code == CloseCode.TOO_MANY
         # Subscriptions per connection: the third is refused.
         ws = await websockets.connect(srv.ws, subprotocols=["graphql-transport-ws"])
         await ws.send(ws_init(org.tokens["sales_member"]))
@@ -159,7 +193,7 @@ async def test_websocket_init_timeout_duplicate_init_and_subscription_cap(databa
             reply = json.loads(await asyncio.wait_for(ws.recv(), 3))
             assert reply["type"] == "error" and reply["id"] == "2"
         except websockets.ConnectionClosed as exc:
-            assert exc.rcvd.code in (4400, 4429)
+            assert exc.rcvd.code in (CloseCode.BAD_REQUEST, CloseCode.TOO_MANY)
         await ws.close()
 
 

@@ -1,4 +1,5 @@
 """API tokens managed through GraphQL: admins only, shown once, scopes enforced."""
+import pytest
 from sqlalchemy import select
 
 from db import models as m
@@ -106,3 +107,76 @@ async def test_read_only_token_cannot_mutate_anything(gql, org):
         assert payload.get("token") is None and payload.get("secret") is None
     count = (await gql.ok("{ opportunities { totalCount edges { node { version title } } } }"))["opportunities"]
     assert count["totalCount"] == 1 and count["edges"][0]["node"] == {"version": 1, "title": "T"}
+
+
+WIDER = """
+mutation($input: CreateApiTokenInput!) {
+  createApiToken(input: $input) { token apiToken { scope department { key } user { handle } expiresAt } userErrors { field code } }
+}"""
+
+
+async def test_a_token_never_mints_a_wider_token(gql, org, clock):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from resolvers.ids import to_global
+
+    parent = await create(gql, name="finance-writer", scope="WRITE", departmentKey="finance")
+    # The parent expires: whatever it creates must expire with it at the latest.
+    async with org.db.write() as s:
+        await s.execute(update(m.ApiToken).where(m.ApiToken.token_hash == auth.token_hash(parent["token"]))
+                        .values(expires_at=clock() + timedelta(hours=1)))
+
+    async def mint(**fields):
+        data = await gql.ok(WIDER, {"input": {"name": "child", **fields}}, token=parent["token"])
+        return data["createApiToken"]
+
+    wider = [
+        ("departmentKey", {"scope": "WRITE"}),  # unscoped: the audit's escalation
+        ("departmentKey", {"scope": "READ", "departmentKey": "sales"}),
+        ("userId", {"scope": "READ", "departmentKey": "finance", "userId": to_global("User", org.users["sales_member"].id)}),
+    ]
+    for field, fields in wider:
+        result = await mint(**fields)
+        assert result["token"] is None and result["userErrors"] == [{"field": [field], "code": "FORBIDDEN"}], fields
+
+    for scope in ("WRITE", "READ"):
+        child = await mint(scope=scope, departmentKey="finance")
+        assert child["userErrors"] == [] and child["apiToken"]["department"] == {"key": "finance"}
+        assert child["apiToken"]["scope"] == scope and child["apiToken"]["user"]["handle"] == "sales_admin"
+        assert child["apiToken"]["expiresAt"] is not None
+        assert (await gql.ok("{ viewer { handle } }", token=child["token"]))["viewer"]["handle"] == "sales_admin"
+    # Once the parent has expired, so has the child.
+    clock.advance(hours=1)
+    body = await gql("{ viewer { handle } }", token=child["token"])
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    async with org.db.read() as s:
+        names = (await s.execute(select(m.ApiToken.name).where(m.ApiToken.org_id == org.id, m.ApiToken.kind == "api"))).scalars()
+        assert sorted(names) == ["child", "child", "finance-writer"]
+
+
+async def test_an_unscoped_api_token_keeps_to_its_user_and_lifetime(gql, org):
+    from resolvers.ids import to_global
+
+    parent = (await create(gql, name="ops", scope="WRITE"))["token"]
+    other = to_global("User", org.users["sales_member"].id)
+    result = (await gql.ok(WIDER, {"input": {"name": "as-member", "scope": "READ", "userId": other}}, token=parent))["createApiToken"]
+    assert result["token"] is None and result["userErrors"] == [{"field": ["userId"], "code": "FORBIDDEN"}]
+    # Its own user, any department, no expiry (the parent has none).
+    result = (await gql.ok(WIDER, {"input": {"name": "ops-2", "scope": "WRITE", "departmentKey": "legal"}}, token=parent))["createApiToken"]
+    assert result["userErrors"] == [] and result["apiToken"]["expiresAt"] is None
+
+
+def test_scope_order_read_below_write():
+    from resolvers.context import Viewer
+    from resolvers.errors import UserErrors
+
+    user = m.User(id=1, org_id=1, role="ADMIN")
+    reader = Viewer(user=user, kind="api", scope="read")
+    with pytest.raises(UserErrors) as refused:
+        reader.delegate(scope="write", department_id=None, user_id=1)
+    assert refused.value.errors[0].code == "FORBIDDEN" and refused.value.errors[0].field == ["scope"]
+    assert reader.delegate(scope="read", department_id=None, user_id=1) is None
+    # A sign-in session acts with its user's full rights.
+    assert Viewer(user=user).delegate(scope="write", department_id=None, user_id=2) is None

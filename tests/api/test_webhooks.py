@@ -291,3 +291,97 @@ async def test_background_loop_started_by_the_app_delivers(database_url, org, cl
 
             await wait_for(arrived, timeout=10)
     assert receiver.bodies()[0]["type"] == "OPPORTUNITY_CREATED"
+
+
+async def test_every_spelling_of_a_private_address_is_refused_at_creation(org, clock):
+    ctx = org.ctx("sales_admin", clock)  # webhook_allow_private defaults to False
+    loopback = ["127.1", "0177.0.0.1", "0x7f000001", "2130706433", "0x7f.1", "127.0.0.1.",
+                "[::127.0.0.1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[0:0:0:0:0:0:0:1]",
+                "[64:ff9b::127.0.0.1]", "[2002:7f00:1::]"]
+    others = ["0.0.0.0", "0", "[::]", "012.1.2.3", "2852039166", "100.64.0.1", "224.0.0.1", "240.0.0.1",
+              "255.255.255.255", "[fe80::1]", "[fec0::1]", "[fd00::1]", "[ff02::1]", "[::ffff:10.0.0.1]"]
+    for host in loopback + others:
+        for url in (f"http://{host}/x", f"https://{host}:8443/x"):
+            row, secret, errors = await rules.create_webhook(ctx, {"url": url})
+            assert row is None and secret is None and errors[0].code == "VALIDATION", url
+    for host in ("1.1.1.1", "16843009", "[2606:4700::1111]", "[::ffff:1.1.1.1]"):
+        row, _, errors = await rules.create_webhook(ctx, {"url": f"https://{host}/x"})
+        assert errors == [], host
+
+
+class FakeDns:
+    """Stands in for Baton's resolver: one answer per lookup, the last one repeated."""
+
+    def __init__(self, monkeypatch, *answers: list[str]):
+        self.answers = list(answers)
+        self.lookups: list[str] = []
+        monkeypatch.setattr("api.webhooks.resolve", self.resolve)
+
+    async def resolve(self, host: str) -> list[str]:
+        self.lookups.append(host)
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def recording_client(status=200, headers=None, follow_redirects=False):
+    """An httpx client whose transport records each request instead of connecting."""
+    sent: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(status, headers=headers, text="ok")
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handle), follow_redirects=follow_redirects), sent
+
+
+@pytest.fixture
+def strict(database_url):
+    return Settings(database_url=database_url, webhook_allow_private=False, webhook_timeout_seconds=5)
+
+
+async def test_a_name_resolving_to_a_private_address_is_refused_at_delivery(gql, org, db, clock, strict, monkeypatch):
+    FakeDns(monkeypatch, ["93.184.216.34", "::ffff:127.0.0.1"])  # one private answer is enough
+    hook = await register(gql, "https://hooks.example.com/baton")
+    await gql.ok(NEW_CARD % "Blocked")
+    client, sent = recording_client()
+    async with client:
+        stats = await deliver_due(db, clock(), client, strict)
+    assert stats["failed"] == 1 and sent == []
+    (delivery,) = await deliveries(org, (await webhook_row(org, hook["webhook"]["id"])).id)
+    assert "private" in delivery.last_error
+
+
+async def test_delivery_connects_to_the_address_it_checked(gql, org, db, clock, strict, monkeypatch):
+    # DNS rebinding: public when checked, loopback if the name were looked up again.
+    dns = FakeDns(monkeypatch, ["93.184.216.34"], ["127.0.0.1"])
+    await register(gql, "https://hooks.example.com:8443/baton?x=1")
+    await gql.ok(NEW_CARD % "Pinned")
+    client, sent = recording_client()
+    async with client:
+        assert (await deliver_due(db, clock(), client, strict))["delivered"] == 1
+    assert dns.lookups == ["hooks.example.com"]
+    (request,) = sent
+    assert str(request.url) == "https://93.184.216.34:8443/baton?x=1"
+    assert request.headers["host"] == "hooks.example.com:8443"
+    assert request.extensions["sni_hostname"] == "hooks.example.com"  # TLS verifies the name
+
+
+async def test_pinned_delivery_reaches_a_real_receiver_by_name(gql, org, db, clock, receiver, http, settings, monkeypatch):
+    # BATON_WEBHOOK_ALLOW_PRIVATE: a name resolving to loopback is allowed, and the
+    # post goes to the address Baton resolved, with the name in the Host header.
+    FakeDns(monkeypatch, ["127.0.0.1"])
+    await register(gql, f"http://receiver.test:{receiver.port}/hook")
+    await gql.ok(NEW_CARD % "By name")
+    assert (await deliver_due(db, clock(), http, settings))["delivered"] == 1
+    assert receiver.received[0][0]["host"] == f"receiver.test:{receiver.port}"
+
+
+async def test_redirects_are_not_followed(gql, org, db, clock, strict, monkeypatch):
+    FakeDns(monkeypatch, ["93.184.216.34"])
+    hook = await register(gql, "https://hooks.example.com/baton")
+    await gql.ok(NEW_CARD % "Moved")
+    client, sent = recording_client(302, {"location": "http://127.0.0.1:9/steal"}, follow_redirects=True)
+    async with client:
+        assert (await deliver_due(db, clock(), client, strict))["failed"] == 1
+    assert [str(r.url) for r in sent] == ["https://93.184.216.34/baton"]
+    (delivery,) = await deliveries(org, (await webhook_row(org, hook["webhook"]["id"])).id)
+    assert delivery.last_status_code == 302 and delivery.status == "PENDING"

@@ -3,7 +3,7 @@ import asyncio
 
 from resolvers import approvals as rules
 from tests.api.workflow_helpers import (
-    CANCEL_APPROVAL, DECIDE, REQUEST_APPROVAL, create, event_count, events, inbox, move, mutate, opp,
+    CANCEL_APPROVAL, DECIDE, REQUEST_APPROVAL, create, event_count, events, inbox, move, mutate, opp, pk,
 )
 
 
@@ -150,3 +150,181 @@ async def test_approvals_query_filters_by_department_and_status(gql):
     assert len((await gql.ok(q, {}))["approvals"]) == 2
     await decide(gql, a["id"], "legal_member")
     assert (await gql.ok(q, {"s": ["PENDING"]}))["approvals"] == [{"kind": "pricing", "status": "PENDING"}]
+
+
+# ---------------------------------------------------------------- exact outcomes
+
+
+def _messages(box: dict) -> list[str]:
+    return [e["node"]["message"] for e in box["edges"]]
+
+
+async def test_requester_hears_only_the_final_outcome_in_words(gql, org):
+    deal = await create(gql)
+    a = (await request(gql, deal["id"], kind=" Discount "))["approval"]
+    assert (a["kind"], a["mode"], a["status"], a["decidedAt"]) == ("discount", "SEQUENTIAL", "PENDING", None)
+    assert _messages(await inbox(gql, "legal_member")) == ["Your approval is needed: discount on Fleet pilot"]
+    [requested] = await events(org, "APPROVAL_REQUESTED")
+    assert requested.changes == {"kind": "discount", "mode": "SEQUENTIAL", "departmentKeys": ["legal", "finance"]}
+    assert (requested.opportunity_id, requested.approval_id) == (pk(deal["id"]), pk(a["id"]))
+    assert requested.department_keys == ["finance", "legal"]
+
+    await decide(gql, a["id"], "legal_member")
+    assert (await inbox(gql, "sales_member"))["totalCount"] == 0  # an intermediate step says nothing to the requester
+    assert _messages(await inbox(gql, "finance_member")) == ["Your approval is needed: discount on Fleet pilot"]
+    last = await decide(gql, a["id"], "finance_member")
+    assert [s["status"] for s in last["approval"]["steps"]] == ["APPROVED", "APPROVED"]
+    assert _messages(await inbox(gql, "sales_member")) == ["The discount approval on Fleet pilot was approved"]
+    for who in ("legal_member", "finance_member", "sales_member"):
+        assert {e["node"]["opportunity"]["id"] for e in (await inbox(gql, who))["edges"]} == {deal["id"]}
+    decided = await events(org, "APPROVAL_DECIDED")
+    assert [(sorted(e.department_keys), e.opportunity_id, e.approval_id) for e in decided] == [
+        (["finance", "legal"], pk(deal["id"]), pk(a["id"]))] * 2
+
+    other = (await request(gql, deal["id"], kind="pricing", depts=("legal",)))["approval"]
+    no = await decide(gql, other["id"], "legal_member", approve=False, comment="Too deep")
+    assert [(s["status"], s["comment"]) for s in no["approval"]["steps"]] == [("REJECTED", "Too deep")]
+    assert _messages(await inbox(gql, "sales_member"))[0] == "The pricing approval on Fleet pilot was rejected: Too deep"
+
+
+async def test_not_open_yet_and_already_decided_are_told_apart(gql, org):
+    deal = await create(gql)
+    a = (await request(gql, deal["id"], depts=("legal", "finance", "product")))["approval"]
+    before = await event_count(org)
+    early = await decide(gql, a["id"], "finance_member")
+    too_long = await decide(gql, a["id"], "legal_member", comment="c" * 5001)
+    assert [(e["code"], e["field"]) for e in too_long["userErrors"]] == [("VALIDATION", ["comment"])]
+    assert early["userErrors"] == [{"field": None, "code": "INVALID_TRANSITION",
+                                    "message": "Your step is not open yet: an earlier step must approve first"}]
+    assert await event_count(org) == before
+    await decide(gql, a["id"], "legal_member")
+    again = await decide(gql, a["id"], "legal_manager")
+    assert again["userErrors"] == [{"field": None, "code": "INVALID_TRANSITION", "message": "Your department's step is already decided"}]
+    # The admin decides the open step: finance's, not product's.
+    admin = await decide(gql, a["id"], "sales_admin")
+    assert [s["status"] for s in admin["approval"]["steps"]] == ["APPROVED", "APPROVED", "PENDING"]
+    assert admin["approval"]["status"] == "PENDING" and admin["approval"]["decidedAt"] is None
+    assert _messages(await inbox(gql, "product_member")) == ["Your approval is needed: discount on Fleet pilot"]
+
+
+async def test_a_decided_approval_cannot_be_cancelled(gql, org):
+    deal = await create(gql)
+    a = (await request(gql, deal["id"], depts=("legal",)))["approval"]
+    await decide(gql, a["id"], "legal_member")
+    before = await event_count(org)
+    for who in ("sales_member", "sales_admin"):
+        late = await mutate(gql, CANCEL_APPROVAL, "cancelApproval", as_=who, id=a["id"])
+        assert late["approval"] is None
+        assert late["userErrors"] == [{"field": ["id"], "code": "INVALID_TRANSITION", "message": "This approval is already approved"}]
+    assert await event_count(org) == before
+    assert (await opp(gql, deal["id"]))["approvals"][0]["status"] == "APPROVED"
+
+
+async def test_cancelling_closes_open_steps_and_logs_the_departments(gql, org):
+    deal = await create(gql)
+    a = (await request(gql, deal["id"], depts=("legal", "finance")))["approval"]
+    await decide(gql, a["id"], "legal_member")
+    done = await mutate(gql, CANCEL_APPROVAL, "cancelApproval", id=a["id"])
+    assert done["userErrors"] == []
+    assert (done["approval"]["status"], bool(done["approval"]["decidedAt"])) == ("CANCELLED", True)
+    assert [s["status"] for s in done["approval"]["steps"]] == ["APPROVED", "CANCELLED"]
+    cancelled = (await events(org, "APPROVAL_DECIDED"))[-1]
+    assert cancelled.changes == {"status": ["PENDING", "CANCELLED"]}
+    assert (cancelled.opportunity_id, cancelled.approval_id) == (pk(deal["id"]), pk(a["id"]))
+    assert sorted(cancelled.department_keys) == ["finance", "legal"]
+
+
+async def test_unknown_ids_and_blank_kinds_are_user_errors(gql, org):
+    from resolvers.ids import to_global
+
+    deal = await create(gql)
+    missing = to_global("Approval", 999999)
+    for doc, name, extra in ((DECIDE, "decideApproval", {"approve": True}), (CANCEL_APPROVAL, "cancelApproval", {})):
+        result = await mutate(gql, doc, name, as_="sales_admin", id=missing, **extra)
+        assert [(e["code"], e["field"]) for e in result["userErrors"]] == [("NOT_FOUND", ["id"])], name
+    for doc, name, extra in ((DECIDE, "decideApproval", {"approve": True}), (CANCEL_APPROVAL, "cancelApproval", {})):
+        wrong_type = await mutate(gql, doc, name, id=deal["id"], **extra)
+        assert [e["field"] for e in wrong_type["userErrors"]] == [["id"]], name
+    blank = await request(gql, deal["id"], kind="   ")
+    assert blank["userErrors"] == [{"field": ["kind"], "code": "VALIDATION", "message": "kind must not be blank"}]
+    bad = await mutate(gql, REQUEST_APPROVAL, "requestApproval", opportunityId=deal["id"], kind=" ", departmentKeys=["nope"], mode="SEQUENTIAL")
+    assert sorted((e["code"], e["field"][0]) for e in bad["userErrors"]) == [("VALIDATION", "departmentKeys"), ("VALIDATION", "kind")]
+    assert await event_count(org) == 1
+
+
+async def test_another_organizations_approval_is_not_found(gql, org, db):
+    from tests.conftest import make_org
+
+    deal = await create(gql)
+    a = (await request(gql, deal["id"], depts=("legal",)))["approval"]
+    stranger = await make_org(db)
+    for doc, name, extra in ((DECIDE, "decideApproval", {"approve": True}), (CANCEL_APPROVAL, "cancelApproval", {})):
+        body = await gql.ok(doc, {"input": {"id": a["id"], **extra}}, token=stranger.tokens["sales_admin"])
+        assert [(e["code"], e["field"]) for e in body[name]["userErrors"]] == [("NOT_FOUND", ["id"])], name
+    assert (await opp(gql, deal["id"]))["approvals"][0]["status"] == "PENDING"
+
+
+async def test_a_parallel_stage_rule_opens_a_parallel_approval(gql, org):
+    pipelines = (await gql.ok("{ pipelines { stages { id key } } }"))["pipelines"]
+    contract = next(st["id"] for st in pipelines[0]["stages"] if st["key"] == "contract")
+    rule = {"kind": "contract", "departmentKeys": ["legal", "finance"], "mode": "PARALLEL"}
+    update = "mutation($input: UpdateStageInput!) { updateStage(input: $input) { userErrors { code } } }"
+    assert (await gql.ok(update, {"input": {"id": contract, "autoApproval": rule}}, as_="sales_admin"))["updateStage"]["userErrors"] == []
+    deal = await create(gql, amount="10", expectedCloseDate="2030-01-31")
+    refused = await move(gql, deal["id"], "contract")
+    assert refused["userErrors"] == [{
+        "field": ["approval:contract"], "code": "STAGE_GATE",
+        "message": "Contract needs an approved contract approval first; a contract approval has been requested",
+    }]
+    [approval] = (await opp(gql, deal["id"]))["approvals"]
+    assert [(s["department"]["key"], s["status"]) for s in approval["steps"]] == [("legal", "PENDING"), ("finance", "PENDING")]
+    # Both steps are open at once: both departments are asked, and finance may decide first.
+    for who in ("legal_member", "finance_member"):
+        assert _messages(await inbox(gql, who)) == ["Your approval is needed: contract on Fleet pilot"]
+    assert (await decide(gql, approval["id"], "finance_member"))["userErrors"] == []
+    assert (await inbox(gql, "legal_member"))["totalCount"] == 1  # already open: not asked twice
+    [requested] = await events(org, "APPROVAL_REQUESTED")
+    assert requested.changes == {"kind": "contract", "mode": "PARALLEL", "departmentKeys": ["legal", "finance"]}
+
+
+async def test_request_checks_name_their_fields_and_defaults(gql, org):
+    deal = await create(gql)
+    for depts, message in (([], "Name at least one approver department"), (["legal", " legal"], "Each department may appear only once"),
+                           (["legal", "nope", "gone"], "Unknown department 'nope', 'gone'")):
+        bad = await request(gql, deal["id"], depts=depts)
+        assert bad["userErrors"] == [{"field": ["departmentKeys"], "code": "VALIDATION", "message": message}], depts
+    long_kind = await request(gql, deal["id"], kind="k" * 41)
+    assert [(e["code"], e["field"]) for e in long_kind["userErrors"]] == [("VALIDATION", ["kind"])]
+    forbidden = await request(gql, deal["id"], as_="marketing_member")
+    assert [e["code"] for e in forbidden["userErrors"]] == ["FORBIDDEN"]
+    assert await event_count(org) == 1
+    # Keys are trimmed, a 40-letter kind is fine and the mode defaults to SEQUENTIAL.
+    done = await mutate(gql, REQUEST_APPROVAL, "requestApproval", opportunityId=deal["id"], kind="k" * 40, departmentKeys=[" legal ", "finance"])
+    assert (done["approval"]["mode"], [s["department"]["key"] for s in done["approval"]["steps"]]) == ("SEQUENTIAL", ["legal", "finance"])
+    dup = await request(gql, deal["id"], kind="K" * 40)
+    assert dup["userErrors"] == [{"field": ["kind"], "code": "DUPLICATE", "message": f"A {'k' * 40} approval is already pending for this opportunity"}]
+
+
+async def test_approvals_are_listed_newest_first(gql):
+    deal = await create(gql)
+    for kind in ("first", "second", "third"):
+        await request(gql, deal["id"], kind=kind, depts=("legal",))
+    q = "query($d: String) { approvals(departmentKey: $d) { kind } }"
+    assert [a["kind"] for a in (await gql.ok(q, {}))["approvals"]] == ["third", "second", "first"]
+    assert (await gql.ok(q, {"d": "finance"}))["approvals"] == []
+
+
+async def test_the_approvals_list_stops_at_500(gql, org):
+    from sqlalchemy import insert, select
+
+    from db import models as m
+
+    await create(gql)
+    async with org.db.write() as s:
+        opp_id = await s.scalar(select(m.Opportunity.id).where(m.Opportunity.org_id == org.id))
+        await s.execute(insert(m.Approval), [
+            {"org_id": org.id, "opportunity_id": opp_id, "requested_by_id": org.users["sales_member"].id, "kind": f"k{i}"}
+            for i in range(501)
+        ])
+    listed = (await gql.ok("{ approvals { kind } }"))["approvals"]
+    assert (len(listed), listed[0]["kind"], listed[-1]["kind"]) == (500, "k500", "k1")

@@ -1,6 +1,6 @@
 """Handoffs pass the baton between departments."""
 from tests.api.workflow_helpers import (
-    CANCEL_HANDOFF, REQUEST_HANDOFF, RESPOND_HANDOFF, create, event_count, events, inbox, mutate, opp,
+    CANCEL_HANDOFF, REQUEST_HANDOFF, RESPOND_HANDOFF, create, event_count, events, inbox, mutate, opp, pk,
 )
 
 
@@ -14,6 +14,7 @@ async def test_accept_moves_the_baton_and_bumps_version(gql, org):
     assert req["userErrors"] == []
     h = req["handoff"]
     assert (h["status"], h["fromDepartment"]["key"], h["toDepartment"]["key"], h["assignee"]["handle"]) == ("PENDING", "sales", "legal", "legal_member")
+    assert (h["note"], h["responseNote"], h["respondedAt"]) == ("Please review the MSA", None, None)
     # The receiving department hears about it; the assignee is told it is theirs.
     kinds = sorted(e["node"]["kind"] for e in (await inbox(gql, "legal_member"))["edges"])
     assert kinds == ["assigned", "handoff"]
@@ -66,8 +67,9 @@ async def test_duplicate_pending_and_same_department_are_refused(gql, org):
     wrong_assignee = await request(gql, deal["id"], to="finance", assigneeId=_uid(org, "legal_member"))
     assert wrong_assignee["userErrors"][0]["field"] == ["assigneeId"]
     assert await event_count(org) == before
-    # A different target department is fine.
+    # A different target department is fine, and so is the same one for another card.
     assert (await request(gql, deal["id"], to="finance"))["userErrors"] == []
+    assert (await request(gql, (await create(gql))["id"]))["userErrors"] == []
 
 
 async def test_requester_cancels(gql):
@@ -81,7 +83,99 @@ async def test_requester_cancels(gql):
     assert (await request(gql, deal["id"]))["userErrors"] == []
 
 
+def _messages(box: dict) -> list[str]:
+    return [e["node"]["message"] for e in box["edges"]]
+
+
+async def test_every_party_is_told_in_words(gql, org):
+    deal = await create(gql)
+    h = (await request(gql, deal["id"], assigneeId=_uid(org, "legal_member")))["handoff"]
+    assert sorted(_messages(await inbox(gql, "legal_member"))) == [
+        "Sales Member assigned you the handoff of Fleet pilot", "Sales Member hands Fleet pilot from Sales to Legal",
+    ]
+    [requested] = await events(org, "HANDOFF_REQUESTED")
+    assert (requested.changes, sorted(requested.department_keys)) == (None, ["legal", "sales"])
+    assert (requested.opportunity_id, requested.handoff_id) == (pk(deal["id"]), pk(h["id"]))
+    await mutate(gql, RESPOND_HANDOFF, "respondHandoff", as_="legal_manager", id=h["id"], accept=False, note="Not ours yet")
+    assert _messages(await inbox(gql, "sales_member")) == ["Legal Manager declined the handoff of Fleet pilot: Not ours yet"]
+    for who in ("legal_member", "sales_member"):
+        assert {e["node"]["opportunity"]["id"] for e in (await inbox(gql, who))["edges"]} == {deal["id"]}
+    [declined] = await events(org, "HANDOFF_RESOLVED")
+    assert (declined.changes, sorted(declined.department_keys)) == ({"status": ["PENDING", "DECLINED"]}, ["legal", "sales"])
+    assert (declined.opportunity_id, declined.handoff_id) == (pk(deal["id"]), pk(h["id"]))
+
+    second = (await request(gql, deal["id"], to="finance"))["handoff"]
+    done = await mutate(gql, RESPOND_HANDOFF, "respondHandoff", as_="finance_member", id=second["id"], accept=True)
+    assert (done["handoff"]["responseNote"], done["handoff"]["opportunity"]) == (None, {"version": 2, "department": {"key": "finance"}})
+    assert _messages(await inbox(gql, "sales_member"))[0] == "Finance Member accepted the handoff of Fleet pilot"
+
+
+async def test_cancelling_logs_the_two_departments_and_the_status(gql, org):
+    deal = await create(gql)
+    h = (await request(gql, deal["id"], to="finance"))["handoff"]
+    done = await mutate(gql, CANCEL_HANDOFF, "cancelHandoff", as_="sales_admin", id=h["id"])
+    assert (done["handoff"]["status"], bool(done["handoff"]["respondedAt"])) == ("CANCELLED", True)
+    assert done["handoff"]["opportunity"] == {"version": 1, "department": {"key": "sales"}}
+    [cancelled] = await events(org, "HANDOFF_RESOLVED")
+    assert (cancelled.changes, sorted(cancelled.department_keys)) == ({"status": ["PENDING", "CANCELLED"]}, ["finance", "sales"])
+    assert (cancelled.opportunity_id, cancelled.handoff_id) == (pk(deal["id"]), pk(h["id"]))
+    before = await event_count(org)
+    for doc, name, extra in ((CANCEL_HANDOFF, "cancelHandoff", {}), (RESPOND_HANDOFF, "respondHandoff", {"accept": True})):
+        late = await mutate(gql, doc, name, as_="sales_admin", id=h["id"], **extra)
+        assert late["userErrors"] == [{"field": ["id"], "code": "INVALID_TRANSITION", "message": "This handoff is already cancelled"}], name
+    assert await event_count(org) == before
+
+
+async def test_unknown_and_foreign_handoff_ids_are_not_found(gql, org, db):
+    from resolvers.ids import to_global
+    from tests.conftest import make_org
+
+    deal = await create(gql)
+    h = (await request(gql, deal["id"]))["handoff"]
+    stranger = await make_org(db)
+    wrong_type = await mutate(gql, CANCEL_HANDOFF, "cancelHandoff", id=deal["id"])
+    assert [e["field"] for e in wrong_type["userErrors"]] == [["id"]]
+    for gid, token in ((to_global("Handoff", 999999), None), (h["id"], stranger.tokens["sales_admin"])):
+        for doc, name, extra in ((RESPOND_HANDOFF, "respondHandoff", {"accept": True}), (CANCEL_HANDOFF, "cancelHandoff", {})):
+            body = await gql.ok(doc, {"input": {"id": gid, **extra}}, as_="sales_admin", token=token)
+            assert body[name]["handoff"] is None
+            assert [(e["code"], e["field"]) for e in body[name]["userErrors"]] == [("NOT_FOUND", ["id"])], (name, gid)
+    assert (await opp(gql, deal["id"]))["handoffs"] == [{"status": "PENDING"}]
+
+
+async def test_request_problems_are_reported_together(gql, org):
+    deal = await create(gql)
+    result = await request(gql, deal["id"], to="nope", assigneeId=to_global_user(999999))
+    assert sorted((e["code"], e["field"][0]) for e in result["userErrors"]) == [("NOT_FOUND", "assigneeId"), ("VALIDATION", "toDepartmentKey")]
+    assert await event_count(org) == 1
+
+
+def to_global_user(pk: int) -> str:
+    from resolvers.ids import to_global
+
+    return to_global("User", pk)
+
+
 def _uid(org, who):
     from resolvers.ids import to_global
 
     return to_global("User", org.users[who].id)
+
+
+async def test_responder_and_canceller_are_recorded(gql, org):
+    from sqlalchemy import select
+
+    from db import models as m
+
+    deal = await create(gql)
+    first = (await request(gql, deal["id"], to=" legal "))["handoff"]
+    assert first["toDepartment"] == {"key": "legal"}
+    await mutate(gql, RESPOND_HANDOFF, "respondHandoff", as_="legal_member", id=first["id"], accept=False)
+    second = (await request(gql, deal["id"], to="legal"))["handoff"]
+    await mutate(gql, CANCEL_HANDOFF, "cancelHandoff", as_="sales_admin", id=second["id"])
+    async with org.db.read() as s:
+        rows = (await s.execute(select(m.Handoff).where(m.Handoff.org_id == org.id).order_by(m.Handoff.id))).scalars().all()
+    assert [(h.status, h.responded_by_id, h.requested_by_id) for h in rows] == [
+        ("DECLINED", org.users["legal_member"].id, org.users["sales_member"].id),
+        ("CANCELLED", org.users["sales_admin"].id, org.users["sales_member"].id),
+    ]

@@ -2,6 +2,7 @@
 from sqlalchemy import func, select
 
 from db import models as m
+from resolvers.ids import parse_global
 
 CREATE = """mutation($input: CreateOpportunityInput!) { createOpportunity(input: $input) {
   opportunity { id version } userErrors { field code message } } }"""
@@ -22,6 +23,11 @@ CANCEL_APPROVAL = "mutation($input: CancelApprovalInput!) { cancelApproval(input
 INBOX = """query($unread: Boolean, $first: Int, $after: String) { notifications(unreadOnly: $unread, first: $first, after: $after) {
   totalCount unreadCount pageInfo { hasNextPage endCursor } edges { cursor node { id kind message read opportunity { id } } } } }"""
 MARK_READ = "mutation($input: MarkNotificationsReadInput!) { markNotificationsRead(input: $input) { unreadCount userErrors { code field } } }"
+
+
+def pk(gid: str) -> int:
+    """The primary key inside a global id (events hold plain ids)."""
+    return parse_global(gid)[1]
 
 
 async def create(gql, as_="sales_member", **fields) -> dict:

@@ -1,7 +1,9 @@
 """Browser fixtures: a real `baton serve --demo` subprocess and Debian's Chromium.
 
-Each test gets its own server (temp dir, SQLite file, free port). The server can
-be stopped and started again on the same port with the same database file.
+Each test gets its own server (temp dir, SQLite file, free port); `shared_baton` is
+one server for a whole module, for tests that only read or whose changes do not
+meet. The server can be stopped and started again on the same port with the same
+database file.
 """
 import os
 import socket
@@ -9,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -99,8 +102,8 @@ class BatonServer:
         return next(e["node"] for e in data["opportunities"]["edges"] if e["node"]["title"] == title)
 
 
-@pytest.fixture
-def baton():
+@contextmanager
+def running_server():
     with tempfile.TemporaryDirectory(prefix="baton-browser-") as tmp:
         server = BatonServer(Path(tmp), free_port())
         server.start()
@@ -108,6 +111,24 @@ def baton():
             yield server
         finally:
             server.stop()
+
+
+@pytest.fixture
+def baton():
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def shared_baton():
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    from tests.browser import axe
+    return axe.install().read_text()
 
 
 @pytest.fixture
@@ -128,13 +149,19 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-async def sign_in(browser, server: BatonServer, who: str, *, viewport=None, route: str | None = None):
-    """A fresh context signed in as <who>@demo.baton through the login form; returns the page."""
+async def open_board(browser, server: BatonServer, *, viewport=None):
+    """A fresh context on the sign-in page; page.errors collects uncaught page errors."""
     context = await browser.new_context(viewport=viewport or {"width": 1440, "height": 900})
     page = await context.new_page()
     page.errors = []
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     await page.goto(server.base + "/")
+    return page
+
+
+async def sign_in(browser, server: BatonServer, who: str, *, viewport=None, route: str | None = None):
+    """A fresh context signed in as <who>@demo.baton through the login form; returns the page."""
+    page = await open_board(browser, server, viewport=viewport)
     await page.get_by_test_id("login-email").fill(f"{who}@demo.baton")
     await page.get_by_test_id("login-password").fill(PASSWORD)
     await page.get_by_test_id("login-submit").click()

@@ -1,4 +1,7 @@
 """The browser board against a real `baton serve --demo`, in headless Chromium."""
+from pathlib import Path
+
+import httpx
 import pytest
 from playwright.async_api import expect
 
@@ -162,6 +165,8 @@ async def test_board_reconnects_after_restart_and_catches_up(baton, browser, art
 
     baton.stop()
     await expect(status).to_have_text("reconnecting", timeout=LIVE_TIMEOUT)
+    announcer = sales.get_by_test_id("announcer")  # screen readers hear it too
+    await expect(announcer).to_contain_text("Connection lost. Reconnecting…")
 
     # While the board is cut off, someone moves a card (a second server on the same db file).
     from tests.browser.conftest import free_port
@@ -181,6 +186,7 @@ async def test_board_reconnects_after_restart_and_catches_up(baton, browser, art
 
     baton.start()  # same port, same db file
     await expect(status).to_have_text("live", timeout=30_000)
+    await expect(announcer).to_contain_text("Live updates are back")
     await expect(card(sales, opp["id"], "qualified")).to_be_visible(timeout=LIVE_TIMEOUT)
 
     # And it is live again for changes after the reconnect.
@@ -209,3 +215,20 @@ async def test_analytics_and_phone_layout(baton, browser, artifacts):
     assert box["width"] >= 389, box  # full screen on a phone
     await phone.screenshot(path=str(artifacts / "phone-drawer.png"))
     assert not sales.errors and not phone.errors
+
+
+async def test_export_button_downloads_the_filtered_cards_through_a_one_time_link(baton, browser):
+    sales = await sign_in(browser, baton, "sales", route="board")
+    await sales.get_by_role("searchbox", name="Search").fill("Hospital")
+    await expect(sales.get_by_test_id("card")).to_have_count(1)
+    async with sales.expect_download() as started:
+        await sales.get_by_test_id("export").click()
+    download = await started.value
+    token = await sales.evaluate("sessionStorage.getItem('baton.token')")
+    assert "ticket=" in download.url and token and token not in download.url
+    assert download.suggested_filename.startswith("opportunities-") and download.suggested_filename.endswith(".csv")
+    rows = (Path(await download.path()).read_bytes()).decode("utf-8-sig").splitlines()
+    assert rows[0].startswith("Title,Account") and len(rows) == 2 and "Hospital scheduling suite" in rows[1]
+    # The link was good once.
+    assert httpx.get(download.url).status_code == 401
+    assert not sales.errors, sales.errors

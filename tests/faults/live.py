@@ -12,7 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from db.migrate import upgrade
-from tests.conftest import PG_ADMIN_DSN, _pg_reachable, free_port, wait_for
+from tests.conftest import PG_ADMIN_DSN, pg_reachable, free_port, wait_for
 from tests.realtime.wsclient import BOARD_EVENTS, Http, open_socket
 
 EVENTS = "query($after: Int, $first: Int) { events(after: $after, first: $first) { edges { node { seq } } } }"
@@ -21,7 +21,7 @@ EVENTS = "query($after: Int, $first: Int) { events(after: $after, first: $first)
 @contextlib.asynccontextmanager
 async def fresh_database():
     """A uniquely named database on 127.0.0.1:5432, migrated; dropped at the end."""
-    if not await _pg_reachable():
+    if not await pg_reachable():
         pytest.skip("PostgreSQL is not reachable")
     name = f"baton_fault_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(PG_ADMIN_DSN)

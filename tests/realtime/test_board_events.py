@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
+from api.live.codes import CloseCode
 from db import models as m
 from resolvers.auth import issue_token
 from resolvers.live import log_head
@@ -74,12 +75,12 @@ async def test_replay_live_seam_has_no_gap_and_no_duplicate(live_server, org, ht
 
 async def test_socket_without_token_is_closed_with_4403(live_server):
     sock = await open_socket(live_server.ws, None)
-    assert await sock.closed_code() == 4403
+    assert await sock.closed_code() == CloseCode.FORBIDDEN
 
 
 async def test_socket_with_unknown_token_is_closed_with_4403(live_server):
     sock = await open_socket(live_server.ws, "not-a-token", expect_ack=False)
-    assert await sock.closed_code() == 4403
+    assert await sock.closed_code() == CloseCode.FORBIDDEN
 
 
 async def test_filters_by_type_department_and_opportunity(live_server, org, http):

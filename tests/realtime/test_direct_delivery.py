@@ -1,17 +1,18 @@
 """Live pages written straight to graphql-transport-ws sockets by the channel's pump
-(api/realtime.py: Feed.park, _LiveTap, _SocketWriter), bypassing each subscription's
+(api/live/: BoundedFeed.park, LiveTap, SocketWriter), bypassing each subscription's
 task: exactly once and in order across the replay->live seam, filters and department
 scope as on the subscriber's own path, and a socket that stops reading never holds
 up the others. Every test checks the channel's `direct_deliveries` counter, so it
 fails if the direct path silently never runs."""
-import asyncio
 from datetime import datetime, timezone
 
 import pytest
 from graphql import parse
 from sqlalchemy import select
 
-from api.realtime import _data_variables
+from api.live import hub
+from api.live.codes import SLOW_READER
+from api.live.selection import data_variables
 from api.settings import Settings
 from db import models as m
 from resolvers.auth import issue_token
@@ -126,7 +127,8 @@ async def test_direct_path_keeps_filters_and_department_scope(live_server, org):
 
 
 async def test_stalled_socket_is_closed_4429_without_holding_up_others_on_the_direct_path(database_url, org):
-    settings = Settings(database_url=database_url, broadcast_url="memory://", subscriber_buffer=2, catch_up_seconds=0)
+    settings = Settings(database_url=database_url, broadcast_url="memory://", ws_connection_buffer_bytes=256 * 1024,
+                        catch_up_seconds=0)
     async with start_server(settings) as server:
         fast = await open_socket(server.ws, org.tokens["marketing_member"])
         await fast.subscribe(BIG)
@@ -135,31 +137,24 @@ async def test_stalled_socket_is_closed_4429_without_holding_up_others_on_the_di
         await _parked(server, org.id, 2)
         chan = _channel(server, org.id)
         feeds = list(chan.feeds)
+        writers = {feed: feed.tap.handler.writer for feed in feeds}
         start = await log_head(org.db, org.id)
-        received: list[int] = []
-
-        async def read_fast():
-            while True:
-                received.extend(await fast.seqs(1))
-
-        reader = asyncio.create_task(read_fast())
-        try:
+        async with fast.collecting() as received:
             for _ in range(100):  # bounded: ~8 MB of events
                 await burst(org, server.hub, 20)
-                if any(feed.overflowed for feed in feeds):
+                if any(writer.closed for writer in writers.values()):
                     break
-            assert sum(feed.overflowed for feed in feeds) == 1, "exactly the stalled subscriber is given up"
-            stalled = next(feed for feed in feeds if feed.overflowed)
+            assert sum(writer.closed for writer in writers.values()) == 1, "exactly the stalled socket is given up"
+            stalled = next(feed for feed, writer in writers.items() if writer.closed)
             # It overflowed on its socket's queue, not on its own buffer: the pump wrote
             # for it directly and never woke its task.
-            assert stalled._pages == []
+            assert stalled._pages == [] and not stalled.overflowed
             assert chan.direct_deliveries > 0
             head = await log_head(org.db, org.id)
             await wait_for(lambda: _true(len(received) >= head - start), timeout=20)
             assert received == list(range(start + 1, head + 1))
-        finally:
-            reader.cancel()
-        assert await slow.closed_code(timeout=15) == 4429
+        assert await slow.closed_code(timeout=15) == SLOW_READER.code
+        assert slow.ws.close_reason == SLOW_READER.reason
         await fast.close()
 
 
@@ -167,7 +162,8 @@ async def test_stalled_socket_catches_up_in_order_when_it_reads_again(database_u
     """The socket's queue holds deliveries while the client does not read; messages of
     the subscriber's own path (a replay on a second subscription) queue behind them.
     Reading again, the client gets everything once, in order, per subscription."""
-    settings = Settings(database_url=database_url, broadcast_url="memory://", subscriber_buffer=1000, catch_up_seconds=0)
+    settings = Settings(database_url=database_url, broadcast_url="memory://", ws_connection_buffer_bytes=64 * 2**20,
+                        catch_up_seconds=0)
     async with start_server(settings) as server:
         start = await log_head(org.db, org.id)
         slow = await stalled_socket(server.ws, org.tokens["legal_member"])
@@ -175,12 +171,12 @@ async def test_stalled_socket_catches_up_in_order_when_it_reads_again(database_u
         await _parked(server, org.id, 1)
         chan = _channel(server, org.id)
         (feed,) = chan.feeds
-        writer = feed.tap.handler._writer
+        writer = feed.tap.handler.writer
         for _ in range(200):  # until the socket stops taking messages (bounded: ~16 MB)
             await burst(org, server.hub, 20)
-            if writer.backlog:
+            if writer.queued:
                 break
-        assert writer.backlog, "the socket never filled up"
+        assert writer.queued, "the socket never filled up"
         replay_op = await slow.subscribe(BIG, {"after": start})  # its replay waits behind the queue
         await burst(org, server.hub, 10)
         head = await log_head(org.db, org.id)
@@ -198,9 +194,7 @@ async def test_stalled_socket_catches_up_in_order_when_it_reads_again(database_u
 async def test_results_still_loading_are_left_to_the_subscriber(live_server, org, monkeypatch):
     """The pump waits at most LATER_WAIT for nested fields; past it the page goes to
     the subscriber's own path, still once and in order."""
-    import api.realtime
-
-    monkeypatch.setattr(api.realtime, "LATER_WAIT", 0)
+    monkeypatch.setattr(hub, "LATER_WAIT", 0)
     http = Http(live_server.http, org)
     sockets = []
     for who in ("product_member", "legal_member"):
@@ -241,7 +235,7 @@ def test_variables_only_choosing_events_do_not_split_shared_execution():
         doc = parse(query)
         op = doc.definitions[0]
         fragments = {d.name.value: d for d in doc.definitions[1:]}
-        return set(_data_variables(op, fragments))
+        return set(data_variables(op, fragments))
 
     assert data_vars("subscription($after: Int, $k: [String!]) { boardEvents(after: $after, departmentKeys: $k) { seq } }") == set()
     assert data_vars(

@@ -1,7 +1,7 @@
 """Live delivery costs the same SQL however many subscribers listen: the Hub reads
 each announced range of the log once per organization and process, nested fields
 load through one loader cache per page, and identical subscriptions are executed
-once per event (api/realtime.py, resolvers/live.py)."""
+once per event (api/live/, resolvers/live.py)."""
 import asyncio
 
 from api.settings import Settings

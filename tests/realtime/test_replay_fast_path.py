@@ -1,6 +1,6 @@
-"""The replay fast paths of api/realtime.py give clients exactly what graphql-core
+"""The replay fast paths of api/live/ give clients exactly what graphql-core
 would: a plain selection (only the event's attribute fields) is completed from the
-row directly (`_plain_plan`), replayed events reach the executor in batches
+row directly (`selection.plain_plan`), replayed events reach the executor in batches
 (live.ReplayBatch) and still leave as one `next` message each."""
 from datetime import datetime, timedelta, timezone
 
@@ -8,7 +8,8 @@ import pytest
 from graphql import parse
 from graphql.execution import Executor, MiddlewareManager
 
-from api.realtime import SharedData, _executor_class, install_shared_execution
+from api.live import execution
+from api.live.execution import SharedData, SharedEventExecutor, install_shared_execution
 from db import models as m
 from resolvers.live import log_head
 from schema import build_schema
@@ -54,15 +55,14 @@ def schema():
 
 
 def _executor(schema, query: str, variables: dict | None = None):
-    cls = _executor_class()
     # As Strawberry builds it: always with a (here empty) middleware manager.
-    return cls.build(schema._schema, parse(query), raw_variable_values=variables or {}, middleware=MiddlewareManager())
+    return SharedEventExecutor.build(schema._schema, parse(query), raw_variable_values=variables or {}, middleware=MiddlewareManager())
 
 
 @pytest.mark.parametrize("query", PLAIN)
 def test_plain_selection_equals_graphql_core(schema, query):
     executor = _executor(schema, query, {"after": 0})
-    plan = executor._plan()
+    plan = executor.plain_plan()
     assert plan, "expected the plain fast path"
     for event in _events():
         expected = Executor.build_per_event_executor(executor, event).execute_operation(False)
@@ -77,17 +77,17 @@ def test_plain_selection_equals_graphql_core(schema, query):
 
 @pytest.mark.parametrize("query", NOT_PLAIN)
 def test_other_selections_go_through_graphql_core(schema, query):
-    assert _executor(schema, query)._plan() is False
+    assert _executor(schema, query).plain_plan() is False
 
 
 def test_what_the_plan_cannot_complete_is_left_to_graphql_core(schema):
     executor = _executor(schema, "subscription { boardEvents { seq type } }")
     bad = m.Event(seq=None, type="OPPORTUNITY_CREATED", occurred_at=T0, department_keys=[], changes=None)
-    assert executor._plan()(bad) is None
+    assert executor.plain_plan()(bad) is None
     result = executor.build_per_event_executor(bad).execute_operation(False)
     assert result.data is None and result.errors  # graphql-core's own non-null error
     unknown = m.Event(seq=5, type="NOT_A_TYPE", occurred_at=T0, department_keys=[], changes=None)
-    assert executor._plan()(unknown) is None
+    assert executor.plain_plan()(unknown) is None
 
 
 def test_batch_of_events_equals_one_execution_each(schema):
@@ -139,7 +139,10 @@ async def test_replay_sends_one_message_per_event_equal_to_graphql_core(live_ser
         await http.aclose()
 
 
-async def test_replay_with_nested_fields_in_batches(live_server, org):
+@pytest.mark.parametrize("loaders_every", [100, 1], ids=["one-cache", "cache-dropped-between-events"])
+async def test_replay_with_nested_fields_in_batches(live_server, org, monkeypatch, loaders_every):
+    # Replayed events that load data drop their loaded rows every LOADERS_EVERY events.
+    monkeypatch.setattr(execution, "LOADERS_EVERY", loaders_every)
     http = Http(live_server.http, org)
     try:
         start = await log_head(org.db, org.id)

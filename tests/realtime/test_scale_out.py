@@ -1,5 +1,6 @@
 """Several processes on one PostgreSQL database, and the LISTEN connection dropping."""
 import asyncio
+import contextlib
 import os
 import sys
 
@@ -18,6 +19,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def broadcast_dsn(pg_url: str) -> str:
     return pg_url.replace("postgresql+asyncpg://", "postgres://", 1)
+
+
+async def broadcast_url(broadcast: str, pg_url: str) -> str:
+    """The BATON_BROADCAST_URL for "postgres" or "redis" (skips when Redis is not running)."""
+    if broadcast == "postgres":
+        return broadcast_dsn(pg_url)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", 6379), 3)
+        writer.close()
+    except OSError:
+        if os.environ.get("CI"):
+            pytest.fail("Redis is not reachable at 127.0.0.1:6379; CI needs it")
+        pytest.skip("Redis is not reachable")
+    return "redis://127.0.0.1:6379/0"
 
 
 class Process:
@@ -60,27 +75,28 @@ class Process:
         self.log.close()
 
 
-@pytest.mark.multiprocess
-@pytest.mark.parametrize("broadcast", ["postgres", "redis"])
-async def test_event_through_one_process_reaches_subscriber_on_another(pg_url, tmp_path, broadcast):
-    if broadcast == "redis":
-        url = "redis://127.0.0.1:6379/0"
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", 6379), 3)
-            writer.close()
-        except OSError:
-            if os.environ.get("CI"):
-                pytest.fail("Redis is not reachable at 127.0.0.1:6379; CI needs it")
-            pytest.skip("Redis is not reachable")
-    else:
-        url = broadcast_dsn(pg_url)
-    # Periodic catch-up off (60 s): only the broadcast can deliver within the bounds below.
+@contextlib.asynccontextmanager
+async def two_processes(pg_url: str, tmp_path, broadcast: str):
+    """(a, b, db): two ready `baton serve` processes on one PostgreSQL database, and a
+    handle on it. Periodic catch-up off (60 s): only the broadcast can deliver within
+    the tests' bounds."""
+    url = await broadcast_url(broadcast, pg_url)
     env = {"BATON_DATABASE_URL": pg_url, "BATON_BROADCAST_URL": url, "BATON_CATCH_UP_SECONDS": "60"}
     a, b = Process(env, tmp_path, "a"), Process(env, tmp_path, "b")
     db = Database(pg_url)
     try:
         await asyncio.gather(a.start(), b.start())
         await asyncio.gather(a.ready(), b.ready())
+        yield a, b, db
+    finally:
+        await asyncio.gather(a.stop(), b.stop())
+        await db.dispose()
+
+
+@pytest.mark.multiprocess
+@pytest.mark.parametrize("broadcast", ["postgres", "redis"])
+async def test_event_through_one_process_reaches_subscriber_on_another(pg_url, tmp_path, broadcast):
+    async with two_processes(pg_url, tmp_path, broadcast) as (a, b, db):
         org = await make_org(db)
         start = await log_head(db, org.id)
         on_b = await open_socket(f"ws://127.0.0.1:{b.port}/graphql", org.tokens["marketing_member"])
@@ -103,9 +119,6 @@ async def test_event_through_one_process_reaches_subscriber_on_another(pg_url, t
             await sock.close()
         await via_a.aclose()
         await via_b.aclose()
-    finally:
-        await asyncio.gather(a.stop(), b.stop())
-        await db.dispose()
 
 
 @pytest.mark.multiprocess

@@ -1,6 +1,7 @@
 """A small GraphQL-over-websocket client for the tests (graphql-transport-ws and the
 legacy graphql-ws protocol), on the `websockets` package, plus an HTTP helper."""
 import asyncio
+import contextlib
 import itertools
 import json
 
@@ -59,6 +60,22 @@ class Socket:
 
     async def seqs(self, count: int, timeout: float = 10.0) -> list[int]:
         return [d["boardEvents"]["seq"] for d in await self.take(count, timeout)]
+
+    @contextlib.asynccontextmanager
+    async def collecting(self):
+        """`async with sock.collecting() as seqs:` the boardEvents seqs this socket receives
+        while the block runs, read in the background."""
+        seqs: list[int] = []
+
+        async def read():
+            while True:
+                seqs.extend(await self.seqs(1, timeout=3600))
+
+        reader = asyncio.create_task(read())
+        try:
+            yield seqs
+        finally:
+            reader.cancel()
 
     async def nothing_within(self, seconds: float) -> None:
         """Assert no data message arrives for `seconds` (used after a marker proves delivery works)."""

@@ -39,7 +39,9 @@ function funnelChart(funnel) {
       <text x="${left + barW + 10}" y="${y + 28}" class="svg-sub">${esc(money(f.amount, 'USD', true))}</text>
       ${conv}`;
   }).join('');
-  return `<svg viewBox="0 0 ${W} ${h}" width="${W}" class="chart" role="img" aria-label="Funnel by stage">${bars}</svg>
+  // role=img hides the chart's own text from screen readers, so the label carries the figures.
+  const said = rows.map((f) => `${f.stage.name} ${f.entered} entered, ${f.current} now`).join('; ');
+  return `<svg viewBox="0 0 ${W} ${h}" width="${W}" class="chart" role="img" aria-label="Funnel by stage: ${esc(said)}">${bars}</svg>
     <p class="legend"><span class="key key-entered"></span>ever entered <span class="key key-current"></span>there now</p>`;
 }
 
@@ -63,7 +65,8 @@ function hbars(items, { format = (v) => String(v), cls = '', width = 400, label 
   const rowH = 42;
   const barW = width - 110;
   const h = items.length * rowH + 4;
-  return `<svg viewBox="0 0 ${width} ${h}" width="${width}" class="chart" role="img" aria-label="${esc(label)}">${items.map((it, i) => {
+  const said = items.map((it) => `${it.label} ${format(it.value)}`).join('; ');
+  return `<svg viewBox="0 0 ${width} ${h}" width="${width}" class="chart" role="img" aria-label="${esc(`${label}: ${said}`)}">${items.map((it, i) => {
     const y = i * rowH;
     const w = Math.max(3, (it.value / max) * barW);
     return `<text x="0" y="${y + 14}" class="svg-label">${esc(trunc(it.label, 48))}<title>${esc(it.label)}</title></text>
@@ -75,8 +78,8 @@ function hbars(items, { format = (v) => String(v), cls = '', width = 400, label 
 
 export function mountAnalytics(view) {
   let alive = true;
-  view.innerHTML = '<div class="analytics" aria-busy="true"><p class="muted">Loading analytics…</p></div>';
-  const box = view.firstElementChild;
+  view.innerHTML = '<h1 tabindex="-1">Analytics</h1><div class="analytics" aria-busy="true"><p class="muted">Loading analytics…</p></div>';
+  const box = view.lastElementChild;
   async function load() {
     try {
       const { analytics: a } = await gql(ANALYTICS);
@@ -90,7 +93,6 @@ export function mountAnalytics(view) {
       ].filter((t) => t.value != null);
       box.removeAttribute('aria-busy');
       box.innerHTML = `
-        <h1>Analytics</h1>
         <div class="kpis">
           <div class="kpi"><p class="kpi-label">Win rate</p><p class="kpi-value">${pct(a.winRate)}</p></div>
           <div class="kpi"><p class="kpi-label">Median cycle time</p><p class="kpi-value">${a.medianCycleDays == null ? '—' : `${a.medianCycleDays.toFixed(1)} days`}</p></div>
@@ -107,7 +109,7 @@ export function mountAnalytics(view) {
     } catch (err) {
       if (!alive) return;
       box.removeAttribute('aria-busy');
-      box.innerHTML = `<h1>Analytics</h1><p class="banner-error">Analytics could not be loaded: ${esc(err.message)}</p>`;
+      box.innerHTML = `<p class="banner-error">Analytics could not be loaded: ${esc(err.message)}</p>`;
     }
   }
   let t = null;

@@ -1,10 +1,11 @@
 // The board: one column per stage, drag and drop, filters, live refresh.
 import Sortable from '../vendor/sortablejs/sortable.esm.js';
 import { gql, describeUserErrors } from './api.js';
-import { BOARD, CARD_BY_ID, MOVE, UPDATE, REQUEST_APPROVAL, CREATE_OPP } from './queries.js';
+import { BOARD, CARD_BY_ID, MOVE, UPDATE, REQUEST_APPROVAL, CREATE_OPP, EXPORT_LINK } from './queries.js';
 import { store, stageByKey, onBoardEvent, deptName } from './state.js';
 import { esc, $, $$, money, toast, debounce, since, fieldWords, listWords } from './util.js';
 import { cardInner, openModal } from './ui.js';
+import { focusFirst, keepFocus, tabStops } from './focus.js';
 import { openDrawer, refreshDrawerIfShowing } from './drawer.js';
 
 const FILTER_KEY = 'baton.filter';
@@ -40,6 +41,7 @@ export function mountBoard(view) {
   const f = loadFilter();
   const opt = (value, label, selected) => `<option value="${esc(value)}"${selected ? ' selected' : ''}>${esc(label)}</option>`;
   view.innerHTML = `
+    <h1 class="sr-only" tabindex="-1">Deal board</h1>
     <form class="filters" id="filters" role="search" aria-label="Filter the board">
       <label class="check"><input type="checkbox" name="mine" ${f.mine ? 'checked' : ''}> My cards</label>
       <select name="department" aria-label="Department">${opt('', 'All departments')}${store.departments.map((d) => opt(d.key, d.name, f.department === d.key)).join('')}</select>
@@ -51,13 +53,14 @@ export function mountBoard(view) {
       <label class="check"><input type="checkbox" name="staleOnly" ${f.staleOnly ? 'checked' : ''}> Stale only</label>
       <button type="button" class="btn btn-ghost" id="clear-filters">Clear</button>
       <span class="spacer"></span>
+      <button type="button" class="btn btn-ghost" id="export-cards" data-testid="export" title="Download the filtered cards as CSV">Export CSV</button>
       <button type="button" class="btn btn-primary" id="new-card">+ New deal</button>
     </form>
     <div class="board" id="board" aria-busy="true">
       ${store.stages.map((s) => `
-        <section class="column kind-${esc(s.kind)}" data-testid="column-${esc(s.key)}" data-stage="${esc(s.key)}" aria-label="${esc(s.name)}">
+        <section class="column kind-${esc(s.kind)}" data-testid="column-${esc(s.key)}" data-stage="${esc(s.key)}" aria-labelledby="column-title-${esc(s.key)}">
           <header class="column-head">
-            <h2>${esc(s.name)}</h2>
+            <h2 id="column-title-${esc(s.key)}">${esc(s.name)}</h2>
             <span class="col-count" title="Cards">0</span>
             <span class="col-total" title="Total amount"></span>
             ${gateHint(s)}
@@ -81,6 +84,7 @@ export function mountBoard(view) {
   form.search.addEventListener('input', debounce(apply, 300));
   $('#clear-filters', view).addEventListener('click', () => { form.reset(); $$('select,input', form).forEach((i) => { if (i.type === 'checkbox') i.checked = false; else i.value = ''; }); apply(); });
   $('#new-card', view).addEventListener('click', newCardDialog);
+  $('#export-cards', view).addEventListener('click', exportCards);
 
   const board = $('#board', view);
   board.addEventListener('click', onBoardClick);
@@ -126,6 +130,22 @@ function gateHint(stage) {
 
 // ------------------------------------------------------------- data
 
+/** Download the filtered cards. The link is signed, one-time and short-lived: no bearer token in a URL. */
+async function exportCards() {
+  try {
+    const { createExportLink: link } = await gql(EXPORT_LINK, { input: { format: 'CSV', filter: filterInput(loadFilter()) } });
+    if (!link.url) { toast(describeUserErrors(link.userErrors) || 'The export could not start.', 'error'); return; }
+    const a = document.createElement('a');
+    a.href = link.url;
+    a.download = '';
+    document.body.append(a);
+    a.click();
+    a.remove();
+  } catch (err) {
+    toast(err.message, 'error');
+  }
+}
+
 async function load() {
   if (!root) return;
   const mine = ++loadSeq;
@@ -155,6 +175,11 @@ const scheduleRefetch = debounce(() => {
 }, 120);
 
 function render(board) {
+  // Cards move between lists here, and a moved element loses focus: keep the keyboard user's place.
+  keepFocus(root, () => renderColumns(board));
+}
+
+function renderColumns(board) {
   const byStage = new Map(board.columns.map((c) => [c.stage.key, c]));
   const before = new Map();
   cardEls.forEach((el, id) => before.set(id, { rect: el.getBoundingClientRect(), stage: el.closest('.cards')?.dataset.stage }));
@@ -222,7 +247,8 @@ function upsertCard(card) {
     el.dataset.sig = sig;
     el.dataset.version = card.version;
     el.className = `card prio-${card.priority}${card.overdueTaskCount ? ' has-overdue' : ''}`;
-    el.setAttribute('aria-label', `${card.title}, ${card.account?.name || ''}. Press Enter for details.`);
+    el.setAttribute('aria-label', `${card.title}, ${card.account?.name || ''}. Press Enter for details, M to move.`);
+    el.setAttribute('aria-keyshortcuts', 'M');
     el.innerHTML = cardInner(card);
   }
   return el;
@@ -289,6 +315,7 @@ export async function moveCard(id, stageKey, { revert, lostReason } = {}) {
     const err = res.userErrors?.[0];
     if (!err) {
       if (res.opportunity) upsertCard(res.opportunity);
+      focusFirst(() => cardEls.get(id)); // where the keyboard user left off (not while the drawer holds focus)
       toast(`Moved “${card.title}” to ${stage?.name || stageKey}.`, 'ok', 2500);
       scheduleRefetch();
       refreshDrawerIfShowing(id);
@@ -333,6 +360,7 @@ function openMoveMenu(cardEl, button) {
     <button type="button" role="menuitem" data-stage="${esc(s.key)}" ${card?.stage.key === s.key ? 'disabled aria-current="true"' : ''}>
       ${esc(s.name)}${card?.stage.key === s.key ? ' <span class="muted">(here)</span>' : ''}</button>`).join('');
   layer.append(menu);
+  button.setAttribute('aria-expanded', 'true');
   const r = button.getBoundingClientRect();
   const top = Math.min(r.bottom + 4, window.innerHeight - menu.offsetHeight - 8);
   const left = Math.min(r.left, window.innerWidth - menu.offsetWidth - 8);
@@ -344,17 +372,19 @@ function openMoveMenu(cardEl, button) {
     const i = items.indexOf(document.activeElement);
     if (e.key === 'ArrowDown') { e.preventDefault(); items[(i + 1) % items.length].focus(); }
     else if (e.key === 'ArrowUp') { e.preventDefault(); items[(i - 1 + items.length) % items.length].focus(); }
+    else if (e.key === 'Home' || e.key === 'End') { e.preventDefault(); items[e.key === 'Home' ? 0 : items.length - 1].focus(); }
     else if (e.key === 'Escape' || e.key === 'Tab') { e.preventDefault(); closeMenu(); button.focus(); }
   });
   menu.addEventListener('click', (e) => {
     const item = e.target.closest('button[data-stage]');
     if (!item) return;
     closeMenu();
-    moveCard(id, item.dataset.stage).then(() => cardEls.get(id)?.focus());
+    cardEls.get(id)?.focus(); // a gate dialog that opens returns here when it closes
+    moveCard(id, item.dataset.stage);
   });
   setTimeout(() => document.addEventListener('mousedown', outside, true), 0);
   function outside(e) { if (!menu.contains(e.target)) closeMenu(); }
-  menu._cleanup = () => document.removeEventListener('mousedown', outside, true);
+  menu._cleanup = () => { document.removeEventListener('mousedown', outside, true); button.setAttribute('aria-expanded', 'false'); };
 }
 
 function closeMenu() {
@@ -376,7 +406,9 @@ function gateDialog(card, stage, err) {
   const approvals = (err.field || []).filter((f) => f.startsWith('approval:')).map((f) => f.slice(9));
   const stageName = stage?.name || 'that stage';
   const needs = (err.field || []).map(fieldWords);
-  const modal = openModal({ title: `“${card.title}” can’t enter ${stageName} yet`, testid: 'gate-dialog', className: 'gate' });
+  const modal = openModal({
+    title: `“${card.title}” can’t enter ${stageName} yet`, testid: 'gate-dialog', className: 'gate', returnTo: () => cardEls.get(card.id),
+  });
   const fieldRows = fields.map((f) => {
     if (f === 'lostReason') {
       return `<label>Why was it lost? <input name="lostReason" required placeholder="e.g. Chose a cheaper competitor" data-field="lostReason"></label>`;
@@ -414,7 +446,7 @@ function gateDialog(card, stage, err) {
   const form = $('#gate-form', modal.body);
   const errorEl = $('.form-error', form);
   $('#gate-cancel', form).addEventListener('click', modal.close);
-  $('input', form)?.focus();
+  tabStops(form)[0]?.focus();
   $$('.request-approval', form).forEach((btn) => btn.addEventListener('click', async () => {
     const box = btn.closest('.gate-approval');
     const keys = $$('input:checked', box).map((i) => i.value);

@@ -7,6 +7,7 @@ import { store, onBoardEvent, deptName } from './state.js';
 import { esc, $, $$, money, toast, since, ago, when, day, titleCase, debounce, listWords } from './util.js';
 import { deptChip, priorityLabel, waitBadges } from './ui.js';
 import { moveCard } from './board.js';
+import { focusFirst, holdFocus, keepFocus, placeOf } from './focus.js';
 
 let drawer = null;
 let backdrop = null;
@@ -15,6 +16,7 @@ let current = null;
 let tab = 'details';
 let loadToken = 0;
 let lastFocus = null;
+let release = null; // undoes the drawer's hold on focus
 
 const TABS = [
   ['details', 'Details'], ['tasks', 'Tasks'], ['comments', 'Comments'], ['baton', 'Handoffs & approvals'], ['history', 'History'],
@@ -24,7 +26,6 @@ export function initDrawer() {
   drawer = document.getElementById('drawer');
   backdrop = document.getElementById('drawer-backdrop');
   backdrop.addEventListener('click', closeDrawer);
-  drawer.addEventListener('keydown', (e) => { if (e.key === 'Escape' && !e.target.closest('.mention-list')) closeDrawer(); });
   onBoardEvent((evt) => {
     if (!currentId) return;
     if (evt.type === 'RECONNECTED' || evt.opportunity?.id === currentId) refreshSoon();
@@ -37,7 +38,10 @@ export function refreshDrawerIfShowing(id) { if (id && id === currentId) refresh
 
 export function openDrawer(id, openTab) {
   if (!drawer) return;
-  lastFocus = document.activeElement;
+  if (drawer.hidden) {
+    lastFocus = document.activeElement;
+    release = holdFocus(drawer, { onEscape: closeDrawer });
+  }
   currentId = id;
   current = null;
   if (openTab) tab = openTab;
@@ -45,6 +49,8 @@ export function openDrawer(id, openTab) {
   backdrop.hidden = false;
   document.body.classList.add('drawer-open');
   drawer.innerHTML = '<div class="drawer-loading">Loading the card…</div>';
+  drawer.removeAttribute('aria-labelledby');
+  drawer.setAttribute('aria-label', 'Card details');
   drawer.focus();
   load(id, false);
 }
@@ -54,9 +60,13 @@ export function closeDrawer() {
   drawer.hidden = true;
   backdrop.hidden = true;
   document.body.classList.remove('drawer-open');
+  const id = currentId;
   currentId = null;
   current = null;
-  if (lastFocus && document.body.contains(lastFocus)) lastFocus.focus();
+  // Back to what opened the drawer; if a refresh replaced it, to its twin (the same card or link).
+  const twin = () => document.querySelector(`#view [data-open="${CSS.escape(id)}"], #view .card[data-id="${CSS.escape(id)}"]`);
+  release(lastFocus, twin, () => document.querySelector('#view h1'));
+  release = null;
 }
 
 async function load(id, quiet) {
@@ -70,13 +80,19 @@ async function load(id, quiet) {
   } catch (err) {
     if (mine !== loadToken) return;
     if (quiet && current) { toast(`The card could not be refreshed: ${err.message}`, 'error'); return; }
-    drawer.innerHTML = `<header class="drawer-head"><h2>Card</h2><button type="button" class="icon-btn" data-close aria-label="Close">×</button></header>
+    drawer.innerHTML = `<div class="drawer-head"><h2>Card</h2><button type="button" class="icon-btn" data-close aria-label="Close">×</button></div>
       <p class="banner-error">The card could not be loaded: ${esc(err.message)}</p>`;
     $('[data-close]', drawer).addEventListener('click', closeDrawer);
   }
 }
 
 function render(quiet) {
+  keepFocus(drawer, () => renderCard(quiet));
+  drawer.removeAttribute('aria-label');
+  drawer.setAttribute('aria-labelledby', 'drawer-title');
+}
+
+function renderCard(quiet) {
   const o = current;
   // Keep what the user is typing across live refreshes.
   const drafts = {};
@@ -85,47 +101,67 @@ function render(quiet) {
     const details = $('#details-form', drawer);
     if (details && details.dataset.dirty === '1') drafts.__detailsDirty = true;
   }
-  const focusedDraft = document.activeElement?.dataset?.draft;
   const scroll = $('.drawer-body', drawer)?.scrollTop || 0;
   drawer.innerHTML = `
-    <header class="drawer-head">
+    <div class="drawer-head">
       <div class="drawer-title">
         <p class="muted small">${esc(o.account.name)} · ${esc(o.stage.name)}</p>
-        <h2>${esc(o.title)}</h2>
+        <h2 id="drawer-title">${esc(o.title)}</h2>
         <p class="drawer-sub">${o.amount != null ? `<strong>${esc(money(o.amount, o.currency))}</strong>` : '<span class="muted">No amount</span>'}
           <span class="prio prio-${esc(o.priority)}">${esc(priorityLabel(o.priority))}</span> ${deptChip(o.department)}
           <span class="muted">Owner ${esc(o.owner.name)}</span></p>
         <div class="waits">${waitBadges(o)}</div>
       </div>
       <button type="button" class="icon-btn" data-close aria-label="Close the card">×</button>
-    </header>
-    <nav class="tabs" role="tablist">
-      ${TABS.map(([k, label]) => `<button type="button" role="tab" data-tab="${k}" aria-selected="${tab === k}" class="${tab === k ? 'active' : ''}">${esc(label)}${tabCount(k)}</button>`).join('')}
-    </nav>
+    </div>
+    <div class="tabs" role="tablist" aria-label="Card sections">
+      ${TABS.map(([k, label]) => `<button type="button" role="tab" id="tab-${k}" aria-controls="pane-${k}" data-tab="${k}"
+        aria-selected="${tab === k}" tabindex="${tab === k ? 0 : -1}" class="${tab === k ? 'active' : ''}">${esc(label)}${tabCount(k)}</button>`).join('')}
+    </div>
     <div class="drawer-body">
-      <section class="pane" data-pane="details" ${tab === 'details' ? '' : 'hidden'}>${detailsPane(o)}</section>
-      <section class="pane" data-pane="tasks" ${tab === 'tasks' ? '' : 'hidden'}>${tasksPane(o)}</section>
-      <section class="pane" data-pane="comments" ${tab === 'comments' ? '' : 'hidden'}>${commentsPane(o)}</section>
-      <section class="pane" data-pane="baton" ${tab === 'baton' ? '' : 'hidden'}>${handoffsPane(o)}${approvalsPane(o)}</section>
-      <section class="pane" data-pane="history" ${tab === 'history' ? '' : 'hidden'}>${historyPane(o)}</section>
+      ${TABS.map(([k]) => `<section class="pane" id="pane-${k}" role="tabpanel" aria-labelledby="tab-${k}" tabindex="0" data-pane="${k}" ${tab === k ? '' : 'hidden'}>${PANES[k](o)}</section>`).join('')}
     </div>`;
   $('[data-close]', drawer).addEventListener('click', closeDrawer);
-  $$('[role=tab]', drawer).forEach((b) => b.addEventListener('click', () => {
-    tab = b.dataset.tab;
-    $$('[role=tab]', drawer).forEach((x) => { x.classList.toggle('active', x === b); x.setAttribute('aria-selected', String(x === b)); });
-    $$('.pane', drawer).forEach((p) => { p.hidden = p.dataset.pane !== tab; });
-  }));
+  wireTabs();
   for (const [k, v] of Object.entries(drafts)) {
     const el = $(`[data-draft="${k}"]`, drawer);
     if (el) el.value = v;
   }
   if (drafts.__detailsDirty) $('#details-note', drawer).textContent = 'Someone changed this card while you were editing; saving will tell you if your edit conflicts.';
-  if (focusedDraft) $(`[data-draft="${focusedDraft}"]`, drawer)?.focus();
   $('.drawer-body', drawer).scrollTop = scroll;
   wireDetails();
   wireTasks();
   wireComments();
   wireBaton();
+}
+
+const PANES = {
+  details: detailsPane, tasks: tasksPane, comments: commentsPane, baton: (o) => handoffsPane(o) + approvalsPane(o), history: historyPane,
+};
+
+/** The WAI-ARIA tabs pattern: one tab in the Tab order, arrows/Home/End move between tabs and show their panel. */
+function wireTabs() {
+  const tabs = $$('[role=tab]', drawer);
+  const select = (b) => {
+    tab = b.dataset.tab;
+    tabs.forEach((x) => {
+      const on = x === b;
+      x.classList.toggle('active', on);
+      x.setAttribute('aria-selected', String(on));
+      x.tabIndex = on ? 0 : -1;
+    });
+    $$('.pane', drawer).forEach((pane) => { pane.hidden = pane.dataset.pane !== tab; });
+  };
+  tabs.forEach((b) => b.addEventListener('click', () => select(b)));
+  $('[role=tablist]', drawer).addEventListener('keydown', (e) => {
+    const i = tabs.indexOf(document.activeElement);
+    const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+    if (i < 0 || next === undefined) return;
+    e.preventDefault();
+    const b = tabs[(next + tabs.length) % tabs.length];
+    select(b);
+    b.focus();
+  });
 }
 
 function tabCount(k) {
@@ -150,7 +186,9 @@ function detailsPane(o) {
       ${o.account.industry || o.account.region ? `<dt>Account</dt><dd>${esc([o.account.industry, o.account.region].filter(Boolean).join(' · '))}</dd>` : ''}
     </dl>
     <div class="move-row">
-      <label>Move to <select id="drawer-move" aria-label="Move to stage">${store.stages.map((s) => opt(s.key, s.name, s.key === o.stage.key)).join('')}</select></label>
+      <label for="drawer-move">Move to</label>
+      <select id="drawer-move">${store.stages.map((s) => opt(s.key, s.name, s.key === o.stage.key)).join('')}</select>
+      <button type="button" class="btn" id="drawer-move-go">Move</button>
     </div>
     <form class="grid-form" id="details-form">
       <label class="wide">Title <input name="title" value="${esc(o.title)}" required maxlength="200"></label>
@@ -170,9 +208,10 @@ function wireDetails() {
   const form = $('#details-form', drawer);
   const note = $('#details-note', drawer);
   form.addEventListener('input', () => { form.dataset.dirty = '1'; });
-  $('#drawer-move', drawer).addEventListener('change', async (e) => {
-    const key = e.target.value;
-    if (key === current.stage.key) return;
+  // A button commits the move: a select that moved the card on change would move it on every arrow key.
+  $('#drawer-move-go', drawer).addEventListener('click', async () => {
+    const key = $('#drawer-move', drawer).value;
+    if (key === current.stage.key) { note.textContent = `The card is already in ${current.stage.name}.`; return; }
     await moveCard(current.id, key);
     refreshSoon();
   });
@@ -361,7 +400,7 @@ function handoffsPane(o) {
       <p class="muted small">Asked by ${esc(h.requestedBy.name)} ${esc(ago(h.createdAt))}${h.assignee ? ` for ${esc(h.assignee.name)}` : ''}${h.respondedAt ? ` · answered ${esc(when(h.respondedAt))}` : h.status === 'PENDING' ? ` · waiting ${esc(since(h.createdAt))}` : ''}</p>
       ${h.note ? `<p class="note">“${esc(h.note)}”</p>` : ''}
       ${h.responseNote ? `<p class="note">Reply: “${esc(h.responseNote)}”</p>` : ''}
-      ${h.status === 'PENDING' && h.toDepartment.key === mine ? respondForm(h) : ''}
+      ${h.status === 'PENDING' && h.toDepartment.key === mine ? respondForm(h, o.title) : ''}
     </li>`).join('');
   const opts = store.departments.filter((d) => d.key !== o.department.key).map((d) => `<option value="${esc(d.key)}">${esc(d.name)}</option>`).join('');
   return `
@@ -375,11 +414,13 @@ function handoffsPane(o) {
     </form>`;
 }
 
-export function respondForm(h) {
+// Per-item controls name their item (hidden words), so a list of them does not read "Accept, Accept, Accept".
+export function respondForm(h, title) {
+  const which = `the handoff of ${esc(title)}`;
   return `<div class="respond" data-respond="${esc(h.id)}">
-      <input name="note" placeholder="Reply (optional)" aria-label="Reply note">
-      <button type="button" class="btn btn-primary" data-accept="1" data-testid="handoff-accept">Accept</button>
-      <button type="button" class="btn btn-danger" data-accept="0" data-testid="handoff-decline">Decline</button>
+      <input name="note" placeholder="Reply (optional)" aria-label="Reply to ${which}">
+      <button type="button" class="btn btn-primary" data-accept="1" data-testid="handoff-accept">Accept<span class="sr-only"> ${which}</span></button>
+      <button type="button" class="btn btn-danger" data-accept="0" data-testid="handoff-decline">Decline<span class="sr-only"> ${which}</span></button>
     </div>`;
 }
 
@@ -400,12 +441,13 @@ export function stepsMarkup(a) {
   }).join('')}</ol>`;
 }
 
-export function decideForm(a) {
+export function decideForm(a, title) {
+  const which = `the ${esc(a.kind)} approval of ${esc(title)}`;
   return `<div class="decide" data-decide="${esc(a.id)}">
-      <textarea name="comment" rows="2" placeholder="Comment for the record" aria-label="Approval comment"></textarea>
+      <textarea name="comment" rows="2" placeholder="Comment for the record" aria-label="Comment on ${which}"></textarea>
       <div class="actions">
-        <button type="button" class="btn btn-primary" data-approve="1" data-testid="approve">Approve</button>
-        <button type="button" class="btn btn-danger" data-approve="0" data-testid="reject">Reject</button>
+        <button type="button" class="btn btn-primary" data-approve="1" data-testid="approve">Approve<span class="sr-only"> ${which}</span></button>
+        <button type="button" class="btn btn-danger" data-approve="0" data-testid="reject">Reject<span class="sr-only"> ${which}</span></button>
       </div>
     </div>`;
 }
@@ -417,12 +459,12 @@ function approvalsPane(o) {
       <p><strong>${esc(titleCase(a.kind))} approval</strong> <span class="status status-${esc(a.status)}" data-testid="approval-status">${esc(STATUS_WORD[a.status] || a.status)}</span>
         <span class="muted small">${a.mode === 'SEQUENTIAL' ? 'in order' : 'in parallel'} · asked by ${esc(a.requestedBy.name)} ${esc(ago(a.createdAt))}</span></p>
       ${stepsMarkup(a)}
-      ${openStepFor(a, mine) ? decideForm(a) : ''}
+      ${openStepFor(a, mine) ? decideForm(a, o.title) : ''}
     </li>`).join('');
   const kinds = new Set(['contract', 'discount', 'pricing']);
   store.stages.forEach((s) => (s.requiredApprovals || []).forEach((k) => kinds.add(k)));
   return `
-    <h3 class="pane-title">Approvals</h3>
+    <h3 class="pane-title" id="approvals-title" tabindex="-1">Approvals</h3>
     <ul class="approvals">${rows || '<li class="empty">No approvals requested.</li>'}</ul>
     <form class="stack" id="approval-form" data-testid="approval-form">
       <div class="inline-form">
@@ -437,23 +479,25 @@ function approvalsPane(o) {
     </form>`;
 }
 
-/** Wire accept/decline and approve/reject buttons inside `scope`; `after` runs on success. */
+/** Wire accept/decline and approve/reject buttons inside `scope`; `after(place)` runs on success, with the item's placeOf(). */
 export function wireDecisions(scope, after) {
   $$('[data-respond]', scope).forEach((box) => {
     $$('button[data-accept]', box).forEach((btn) => btn.addEventListener('click', async () => {
       const accept = btn.dataset.accept === '1';
+      const place = placeOf(box);
       $$('button', box).forEach((b) => { b.disabled = true; });
       try {
         const { respondHandoff: res } = await gql(RESPOND_HANDOFF, { input: { id: box.dataset.respond, accept, note: $('input', box).value.trim() || null } });
         if (res.userErrors?.length) throw new Error(describeUserErrors(res.userErrors));
         toast(accept ? 'Handoff accepted: your department holds the baton.' : 'Handoff declined.', 'ok');
-        after();
+        after(place);
       } catch (err) { toast(`The handoff could not be answered: ${err.message}`, 'error'); $$('button', box).forEach((b) => { b.disabled = false; }); }
     }));
   });
   $$('[data-decide]', scope).forEach((box) => {
     $$('button[data-approve]', box).forEach((btn) => btn.addEventListener('click', async () => {
       const approve = btn.dataset.approve === '1';
+      const place = placeOf(box);
       const comment = $('textarea', box).value.trim();
       if (!approve && !comment) { toast('Say why you reject it, so the requester knows what to change.', 'warn'); $('textarea', box).focus(); return; }
       $$('button', box).forEach((b) => { b.disabled = true; });
@@ -461,14 +505,18 @@ export function wireDecisions(scope, after) {
         const { decideApproval: res } = await gql(DECIDE_APPROVAL, { input: { id: box.dataset.decide, approve, comment: comment || null } });
         if (res.userErrors?.length) throw new Error(describeUserErrors(res.userErrors));
         toast(approve ? 'Approved.' : 'Rejected.', 'ok');
-        after();
+        after(place);
       } catch (err) { toast(`The decision was not recorded: ${err.message}`, 'error'); $$('button', box).forEach((b) => { b.disabled = false; }); }
     }));
   });
 }
 
 function wireBaton() {
-  wireDecisions(drawer, () => load(current.id, true));
+  // Decided: on to the next thing waiting on me here, else the approvals heading.
+  wireDecisions(drawer, async () => {
+    await load(current.id, true);
+    focusFirst(() => $('[data-decide] textarea, [data-respond] input', drawer), () => $('#approvals-title', drawer));
+  });
   const hf = $('#handoff-form', drawer);
   hf.addEventListener('submit', async (e) => {
     e.preventDefault();

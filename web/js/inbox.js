@@ -3,6 +3,7 @@ import { gql, subscribe, describeUserErrors } from './api.js';
 import { NOTIFICATIONS, UNREAD, MARK_READ, NOTIFICATION_ADDED } from './queries.js';
 import { esc, $, $$, when, toast } from './util.js';
 import { openDrawer } from './drawer.js';
+import { focusFirst, keepFocus } from './focus.js';
 
 let unread = 0;
 let dispose = null;
@@ -49,7 +50,7 @@ export function stopInbox() {
 export function mountInbox(view) {
   let alive = true;
   view.innerHTML = `
-    <div class="inbox-head"><h1>Inbox</h1><button type="button" class="btn" id="mark-all" data-testid="mark-all-read">Mark all read</button></div>
+    <div class="inbox-head"><h1 tabindex="-1">Inbox</h1><button type="button" class="btn" id="mark-all" data-testid="mark-all-read">Mark all read</button></div>
     <ul class="inbox" id="inbox-list" aria-busy="true"><li class="empty">Loading…</li></ul>`;
   const list = $('#inbox-list', view);
   async function load() {
@@ -58,13 +59,13 @@ export function mountInbox(view) {
       if (!alive) return;
       setCount(notifications.unreadCount);
       list.removeAttribute('aria-busy');
-      list.innerHTML = notifications.edges.map(({ node: n }) => `
+      keepFocus(list, () => { list.innerHTML = notifications.edges.map(({ node: n }) => `
         <li class="note-item ${n.read ? 'read' : 'unread'}" data-testid="notification" data-id="${esc(n.id)}">
           <span class="kind kind-${esc(n.kind)}">${esc(n.kind)}</span>
           <div class="note-main"><p>${esc(n.message)}</p>
             <p class="muted small">${esc(when(n.createdAt))}${n.opportunity ? ` · <button type="button" class="link" data-open="${esc(n.opportunity.id)}">${esc(n.opportunity.title)}</button>` : ''}</p></div>
-          ${n.read ? '' : `<button type="button" class="btn btn-ghost" data-read="${esc(n.id)}">Mark read</button>`}
-        </li>`).join('') || '<li class="empty">Nothing here. Mentions, handoffs, approvals and alerts will show up here.</li>';
+          ${n.read ? '' : `<button type="button" class="btn btn-ghost" data-read="${esc(n.id)}">Mark read<span class="sr-only">: ${esc(n.message)}</span></button>`}
+        </li>`).join('') || '<li class="empty">Nothing here. Mentions, handoffs, approvals and alerts will show up here.</li>'; });
     } catch (err) {
       if (!alive) return;
       list.removeAttribute('aria-busy');
@@ -76,12 +77,19 @@ export function mountInbox(view) {
       const { markNotificationsRead: res } = await gql(MARK_READ, { input: ids ? { ids } : {} });
       if (res.userErrors?.length) { toast(describeUserErrors(res.userErrors), 'error'); return; }
       setCount(res.unreadCount);
-      load();
+      await load();
     } catch (err) { toast(`Could not mark read: ${err.message}`, 'error'); }
   }
-  list.addEventListener('click', (e) => {
+  list.addEventListener('click', async (e) => {
     const r = e.target.closest('[data-read]');
-    if (r) { mark([r.dataset.read]); return; }
+    if (r) {
+      // Its button goes away once read: on to the next unread one, else the heading.
+      const index = Array.from(list.querySelectorAll('[data-read]')).indexOf(r);
+      await mark([r.dataset.read]);
+      const rest = list.querySelectorAll('[data-read]');
+      focusFirst(rest[Math.min(index, rest.length - 1)], () => $('h1', view));
+      return;
+    }
     const o = e.target.closest('[data-open]');
     if (o) {
       const item = o.closest('[data-id]');

@@ -4,6 +4,7 @@ import { LENS, UPDATE_TASK } from './queries.js';
 import { store, onBoardEvent, deptName } from './state.js';
 import { esc, $, $$, since, when, money, debounce, toast, titleCase } from './util.js';
 import { openDrawer, respondForm, decideForm, stepsMarkup, openStepFor, wireDecisions } from './drawer.js';
+import { focusItemAt, keepFocus, placeOf } from './focus.js';
 
 export function mountLens(view, deptKey) {
   let alive = true;
@@ -11,14 +12,14 @@ export function mountLens(view, deptKey) {
   view.innerHTML = `
     <div class="lens-head">
       <nav class="dept-tabs" aria-label="Department queues">
-        ${store.departments.map((d) => `<a href="#/lens/${esc(d.key)}" class="dept-tab dept-${esc(d.key)} ${d.key === deptKey ? 'active' : ''}" data-testid="lens-${esc(d.key)}">${esc(d.name)}${d.key === store.viewer.department.key ? ' <span class="muted">(you)</span>' : ''}</a>`).join('')}
+        ${store.departments.map((d) => `<a href="#/lens/${esc(d.key)}" class="dept-tab dept-${esc(d.key)} ${d.key === deptKey ? 'active' : ''}" data-testid="lens-${esc(d.key)}"${d.key === deptKey ? ' aria-current="page"' : ''}>${esc(d.name)}${d.key === store.viewer.department.key ? ' <span class="muted">(you)</span>' : ''}</a>`).join('')}
       </nav>
-      <h1 class="lens-title">Waiting on ${esc(deptName(deptKey))}</h1>
+      <h1 class="lens-title" tabindex="-1">Waiting on ${esc(deptName(deptKey))}</h1>
     </div>
     <div class="lens" id="lens" data-testid="lens" data-department="${esc(deptKey)}" aria-busy="true">
-      <section class="lens-col"><h2>Handoffs <span class="count-pill" id="n-handoffs">…</span></h2><ul id="lens-handoffs" class="lens-list"></ul></section>
-      <section class="lens-col"><h2>Approvals <span class="count-pill" id="n-approvals">…</span></h2><ul id="lens-approvals" class="lens-list"></ul></section>
-      <section class="lens-col"><h2>Tasks <span class="count-pill" id="n-tasks">…</span></h2><ul id="lens-tasks" class="lens-list"></ul></section>
+      <section class="lens-col"><h2 tabindex="-1">Handoffs <span class="count-pill" id="n-handoffs">…</span></h2><ul id="lens-handoffs" class="lens-list"></ul></section>
+      <section class="lens-col"><h2 tabindex="-1">Approvals <span class="count-pill" id="n-approvals">…</span></h2><ul id="lens-approvals" class="lens-list"></ul></section>
+      <section class="lens-col"><h2 tabindex="-1">Tasks <span class="count-pill" id="n-tasks">…</span></h2><ul id="lens-tasks" class="lens-list"></ul></section>
     </div>`;
   const lens = $('#lens', view);
 
@@ -26,7 +27,7 @@ export function mountLens(view, deptKey) {
     try {
       const data = await gql(LENS, { dept: deptKey });
       if (!alive) return;
-      render(data);
+      keepFocus(lens, () => render(data)); // live refreshes must not throw a keyboard user out of the queue
       lens.removeAttribute('aria-busy');
       $('.banner-error', view)?.remove();
     } catch (err) {
@@ -65,14 +66,14 @@ export function mountLens(view, deptKey) {
         ${cardLine(o)}
         <p class="small">From <strong>${esc(h.fromDepartment.name)}</strong> (${esc(h.requestedBy.name)}) · <span class="age">waiting ${esc(since(h.createdAt))}</span></p>
         ${h.note ? `<p class="note">“${esc(h.note)}”</p>` : ''}
-        ${mine ? respondForm(h) : ''}
+        ${mine ? respondForm(h, o.title) : ''}
       </li>`).join('') || `<li class="empty">No handoffs waiting on ${esc(deptName(deptKey))}.</li>`;
     $('#lens-approvals', view).innerHTML = approvals.map(({ o, a, step }) => `
       <li class="lens-item" data-testid="lens-approval" data-id="${esc(o.id)}" data-approval="${esc(a.id)}">
         ${cardLine(o)}
         <p class="small"><strong>${esc(titleCase(a.kind))} approval</strong> asked by ${esc(a.requestedBy.name)} · <span class="age">open ${esc(since(step.openedAt))}</span></p>
         ${stepsMarkup(a)}
-        ${mine ? decideForm(a) : ''}
+        ${mine ? decideForm(a, o.title) : ''}
       </li>`).join('') || `<li class="empty">No approvals waiting on ${esc(deptName(deptKey))}.</li>`;
     $('#lens-tasks', view).innerHTML = tasks.map((t) => `
       <li class="lens-item task ${t.overdue ? 'overdue' : ''}" data-testid="lens-task" data-task="${esc(t.id)}" data-version="${t.version}">
@@ -80,14 +81,21 @@ export function mountLens(view, deptKey) {
         <p class="small">${t.opportunity ? `<button type="button" class="link open-card" data-open="${esc(t.opportunity.id)}">${esc(t.opportunity.title)}</button> · ` : ''}
           ${t.assignee ? esc(t.assignee.name) : '<span class="muted">unassigned</span>'}${t.dueAt ? ` · due ${esc(when(t.dueAt))}` : ''}${t.overdue ? ' · <strong class="overdue-text">overdue</strong>' : ''}</p>
       </li>`).join('') || `<li class="empty">No open tasks for ${esc(deptName(deptKey))}.</li>`;
-    wireDecisions(lens, load);
+    wireDecisions(lens, reloadAfter);
     $$('#lens-tasks .task', view).forEach((li) => $('input', li).addEventListener('change', async () => {
+      const place = placeOf(li);
       try {
         const { updateTask: res } = await gql(UPDATE_TASK, { input: { id: li.dataset.task, version: Number(li.dataset.version), status: 'DONE' } });
         if (res.userErrors?.length) toast(res.userErrors.map((e) => e.message).join(' '), 'error');
       } catch (err) { toast(err.message, 'error'); }
-      load();
+      reloadAfter(place);
     }));
+  }
+
+  // The item just answered (or task done) leaves its list: focus goes on to the item that takes its place.
+  async function reloadAfter(place) {
+    await load();
+    focusItemAt(place, place.list.previousElementSibling);
   }
 
   lens.addEventListener('click', (e) => {

@@ -3,11 +3,13 @@ import { gql, getToken, setToken, AuthError, closeWs, onWsStatus, subscribe, des
 import { BOOT, LOGIN, LAST_EVENTS, BOARD_EVENTS } from './queries.js';
 import { store, emitBoardEvent } from './state.js';
 import { esc, $, toast } from './util.js';
+import { focusFirst } from './focus.js';
 import { mountBoard } from './board.js';
 import { mountLens } from './lens.js';
 import { mountInbox, startInbox, stopInbox } from './inbox.js';
 import { mountAnalytics } from './analytics.js';
 import { initDrawer, closeDrawer } from './drawer.js';
+import { announceChange, announceConnection, forgetConnection } from './announce.js';
 
 const app = document.getElementById('app');
 let unmountView = null;
@@ -56,7 +58,7 @@ function renderLogin(message = '') {
         return;
       }
       setToken(login.token);
-      await start();
+      await start({ signedIn: true });
     } catch (err) {
       errorEl.textContent = err.message;
     } finally {
@@ -77,6 +79,7 @@ function signOut(message = '') {
 function renderShell() {
   const v = store.viewer;
   app.innerHTML = `
+    <a class="skip-link" href="#main" id="skip-link">Skip to main content</a>
     <header class="topbar">
       <a class="brand" href="#/board"><span class="brand-mark" aria-hidden="true"></span>Baton</a>
       <nav class="nav" aria-label="Main">
@@ -93,11 +96,15 @@ function renderShell() {
       <span class="who" title="${esc(v.email)}">${esc(v.name)} <span class="muted">· ${esc(v.department.name)}</span></span>
       <button type="button" class="btn btn-ghost" id="sign-out">Sign out</button>
     </header>
-    <main id="view" class="view"></main>
-    <div id="drawer-backdrop" class="drawer-backdrop" hidden></div>
-    <aside id="drawer" class="drawer" data-testid="drawer" hidden aria-label="Card details" tabindex="-1"></aside>
-    <div id="menu-layer"></div>`;
+    <main id="main" tabindex="-1">
+      <div id="view" class="view"></div>
+      <div id="menu-layer"></div>
+    </main>
+    <div id="drawer-backdrop" class="drawer-backdrop" hidden data-keep-active></div>
+    <div id="drawer" class="drawer" data-testid="drawer" role="dialog" aria-modal="true" aria-label="Card details" tabindex="-1" hidden></div>`;
   $('#sign-out').addEventListener('click', () => signOut());
+  // The views route on the hash, so the skip link moves focus itself instead of changing the hash.
+  $('#skip-link').addEventListener('click', (e) => { e.preventDefault(); focusView(); });
   initDrawer();
 }
 
@@ -112,6 +119,7 @@ function renderLiveStatus() {
   else text = wsState === 'offline' ? 'offline' : 'connecting';
   el.textContent = text;
   el.dataset.state = text;
+  announceConnection(text);
   el.title = text === 'live' ? 'Live: changes by others appear as they happen'
     : text === 'offline' ? 'Live updates are not available; the board refreshes when you act' : 'Trying to reach the server…';
 }
@@ -143,10 +151,9 @@ function startLive() {
       if (store.lastSeq != null && evt.seq <= store.lastSeq) return; // already applied
       store.lastSeq = evt.seq;
       payload.variables.after = evt.seq; // graphql-ws re-sends this payload when it reconnects
-      const oppId = evt.opportunity?.id || evt.approval?.opportunity?.id || evt.handoff?.opportunity?.id
-        || evt.task?.opportunity?.id || evt.comment?.opportunity?.id;
-      if (oppId && !evt.opportunity) evt.opportunity = { id: oppId };
+      if (!evt.opportunity) evt.opportunity = evt.approval?.opportunity || evt.handoff?.opportunity || evt.task?.opportunity || evt.comment?.opportunity || null;
       emitBoardEvent(evt);
+      if (evt.actor && evt.actor.id !== store.viewer?.id) announceChange(evt);
     },
     error(err) {
       if (cancelled) return;
@@ -184,6 +191,13 @@ onWsStatus((status) => {
 
 // ------------------------------------------------------------- routing
 
+const VIEW_TITLES = { board: 'Board', lens: 'Queues', inbox: 'Inbox', analytics: 'Analytics' };
+
+/** Focus the view's heading (or the view): where a keyboard or screen reader user starts on a new page. */
+function focusView() {
+  focusFirst(() => document.querySelector('#view h1'), () => document.getElementById('main'));
+}
+
 function route() {
   if (!store.viewer) return;
   const hash = location.hash.replace(/^#\/?/, '') || defaultRoute();
@@ -192,7 +206,11 @@ function route() {
   const view = document.getElementById('view');
   view.innerHTML = '';
   view.className = `view view-${name}`;
-  document.querySelectorAll('[data-route]').forEach((a) => a.classList.toggle('active', a.dataset.route === name));
+  document.querySelectorAll('[data-route]').forEach((a) => {
+    a.classList.toggle('active', a.dataset.route === name);
+    if (a.dataset.route === name) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  });
+  document.title = `${VIEW_TITLES[name] || 'Board'} · Baton`;
   try {
     if (name === 'lens') unmountView = mountLens(view, arg || store.viewer.department.key);
     else if (name === 'inbox') unmountView = mountInbox(view);
@@ -211,6 +229,7 @@ function defaultRoute() {
 
 function teardown() {
   everConnected = false;
+  forgetConnection();
   stopLive();
   stopInbox();
   closeWs();
@@ -219,7 +238,7 @@ function teardown() {
 
 // ------------------------------------------------------------- start
 
-async function start() {
+async function start({ signedIn = false } = {}) {
   const bootMsg = document.getElementById('boot-message');
   try {
     const data = await gql(BOOT);
@@ -238,10 +257,11 @@ async function start() {
   try { store.lastSeq = await lastSeq(); } catch (err) { store.lastSeq = null; }
   renderShell();
   route();
+  if (signedIn) focusView();
   startLive();
   startInbox();
 }
 
-window.addEventListener('hashchange', () => { closeDrawer(); route(); });
+window.addEventListener('hashchange', () => { closeDrawer(); route(); focusView(); });
 
 if (getToken()) start(); else renderLogin();

@@ -74,6 +74,7 @@ export const REQUEST_HANDOFF = `mutation RequestHandoff($input: RequestHandoffIn
 export const RESPOND_HANDOFF = `mutation RespondHandoff($input: RespondHandoffInput!) { respondHandoff(input: $input) { handoff { id status } ${ERR} } }`;
 export const REQUEST_APPROVAL = `mutation RequestApproval($input: RequestApprovalInput!) { requestApproval(input: $input) { approval { id status } ${ERR} } }`;
 export const DECIDE_APPROVAL = `mutation DecideApproval($input: DecideApprovalInput!) { decideApproval(input: $input) { approval { id status steps { position status } } ${ERR} } }`;
+export const EXPORT_LINK = `mutation ExportLink($input: CreateExportLinkInput!) { createExportLink(input: $input) { url expiresAt ${ERR} } }`;
 export const MARK_READ = `mutation MarkRead($input: MarkNotificationsReadInput!) { markNotificationsRead(input: $input) { unreadCount ${ERR} } }`;
 
 export const LAST_EVENTS = `query LastEvents($after: Int, $first: Int) { events(after: $after, first: $first) { edges { node { seq } } pageInfo { hasNextPage } } }`;
@@ -105,9 +106,9 @@ query Analytics { analytics {
 export const BOARD_EVENTS = `
 subscription BoardEvents($after: Int) {
   boardEvents(after: $after) { seq type occurredAt departmentKeys actor { id name }
-    opportunity { id title }
-    task { id opportunity { id } } comment { id opportunity { id } }
-    handoff { id opportunity { id } } approval { id opportunity { id } } }
+    opportunity { id title stage { name } }
+    task { id opportunity { id title } } comment { id opportunity { id title } }
+    handoff { id opportunity { id title } } approval { id opportunity { id title } } }
 }`;
 
 export const NOTIFICATION_ADDED = `

@@ -1,6 +1,7 @@
 // Shared UI pieces: modal dialogs, card badges, department chips.
 import { esc, money, since, titleCase } from './util.js';
 import { waits } from './state.js';
+import { focusedSelector, holdFocus } from './focus.js';
 
 const PRIORITY_LABEL = { LOW: 'Low', MEDIUM: 'Medium', HIGH: 'High', URGENT: 'Urgent' };
 export const priorityLabel = (p) => PRIORITY_LABEL[p] || titleCase(p);
@@ -23,7 +24,7 @@ export function cardInner(card) {
     <div class="card-top">
       <span class="prio prio-${esc(card.priority)}">${esc(priorityLabel(card.priority))}</span>
       ${deptChip(card.department)}
-      <button type="button" class="move-btn" aria-haspopup="menu" title="Move to another stage">Move to…</button>
+      <button type="button" class="move-btn" aria-haspopup="menu" aria-expanded="false" title="Move to another stage (or press M on the card)">Move <span class="sr-only">${esc(card.title)} </span>to…<kbd class="key-hint" aria-hidden="true">M</kbd></button>
     </div>
     <h3 class="card-title">${esc(card.title)}</h3>
     <div class="card-account">${esc(card.account?.name)}</div>
@@ -35,28 +36,38 @@ export function cardInner(card) {
     <div class="waits">${waitBadges(card)}</div>`;
 }
 
-/** A modal dialog. Returns { el, body, close }. Escape and the backdrop close it. */
-export function openModal({ title, className = '', testid = 'modal', onClose }) {
+let modals = 0;
+
+/**
+ * A modal dialog. Returns { el, body, close }. The page behind is inert, Tab stays inside, Escape, the
+ * close button and the backdrop close it; focus then goes back to what opened it, or its twin if a
+ * refresh replaced it, or `returnTo()`, or the drawer when the dialog was opened over it.
+ */
+export function openModal({ title, className = '', testid = 'modal', onClose, returnTo }) {
   const layer = document.createElement('div');
   layer.className = 'modal-layer';
+  const titleId = `modal-title-${++modals}`;
+  // The head is a div, not a <header>: inside a dialog a header would count as a second banner landmark.
   layer.innerHTML = `
-    <div class="modal ${esc(className)}" role="dialog" aria-modal="true" aria-labelledby="modal-title" data-testid="${esc(testid)}">
-      <header class="modal-head"><h2 id="modal-title">${esc(title)}</h2>
-        <button type="button" class="icon-btn modal-close" aria-label="Close">×</button></header>
+    <div class="modal ${esc(className)}" role="dialog" aria-modal="true" aria-labelledby="${titleId}" data-testid="${esc(testid)}" tabindex="-1">
+      <div class="modal-head"><h2 id="${titleId}">${esc(title)}</h2>
+        <button type="button" class="icon-btn modal-close" aria-label="Close dialog">×</button></div>
       <div class="modal-body"></div>
     </div>`;
-  const previous = document.activeElement;
+  const opener = document.activeElement;
+  const twin = focusedSelector(document.body);
+  const dialog = layer.querySelector('.modal');
+  document.body.append(layer);
+  let release = null;
   const close = () => {
+    if (!layer.isConnected) return;
     layer.remove();
-    document.removeEventListener('keydown', onKey, true);
-    if (previous && previous.focus) previous.focus();
+    release(opener, () => twin && document.querySelector(twin), returnTo, () => document.querySelector('#drawer:not([hidden])'));
     if (onClose) onClose();
   };
-  const onKey = (e) => { if (e.key === 'Escape') { e.stopPropagation(); close(); } };
-  document.addEventListener('keydown', onKey, true);
+  release = holdFocus(layer, { onEscape: close });
   layer.addEventListener('mousedown', (e) => { if (e.target === layer) close(); });
   layer.querySelector('.modal-close').addEventListener('click', close);
-  document.body.append(layer);
-  const body = layer.querySelector('.modal-body');
-  return { el: layer.querySelector('.modal'), body, close };
+  dialog.focus();
+  return { el: dialog, body: layer.querySelector('.modal-body'), close };
 }

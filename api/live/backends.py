@@ -1,0 +1,169 @@
+"""broadcaster backends that survive their connection dropping: each reconnects,
+subscribes its channels again and calls `on_reconnect`, after which the hub makes
+every local subscriber catch up from the log (announcements may have been lost)."""
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import asyncpg
+from broadcaster import Event
+from broadcaster._backends.postgres import PostgresBackend
+from broadcaster._backends.redis import RedisBackend
+from redis.exceptions import RedisError
+
+log = logging.getLogger("baton.realtime")  # the name live-event logs have always had
+
+
+class ReconnectingPostgresBackend(PostgresBackend):
+    """broadcaster's LISTEN/NOTIFY backend, plus what it lacks: when its connection
+    drops (server restart, failover, pg_terminate_backend) reconnect, LISTEN again
+    and tell the hub, whose subscribers then catch up from the log."""
+
+    def __init__(self, url: str, on_reconnect: Callable[[], None]):
+        super().__init__(url)
+        self._on_reconnect = on_reconnect
+        self._channels: set[str] = set()
+        self._closing = False
+        self._reconnecting: asyncio.Task | None = None
+        self.reconnects = 0
+
+    async def connect(self) -> None:
+        await super().connect()
+        self._conn.add_termination_listener(self._terminated)
+
+    async def disconnect(self) -> None:
+        self._closing = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+        if not self._conn.is_closed():
+            await self._conn.close()
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+        if not self._conn.is_closed():
+            await super().subscribe(channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+        if not self._conn.is_closed():
+            await super().unsubscribe(channel)
+
+    async def publish(self, channel: str, message: str) -> None:
+        if self._conn.is_closed():
+            raise ConnectionError("the LISTEN/NOTIFY connection is down; reconnecting")
+        await super().publish(channel, message)
+
+    def _terminated(self, _conn) -> None:
+        if not self._closing:
+            log.warning("broadcast LISTEN connection lost; reconnecting")
+            self._start_reconnect()
+
+    async def ensure_connected(self) -> None:
+        """The periodic check, in case the termination callback never fired."""
+        if self._conn.is_closed() and not self._closing:
+            self._start_reconnect()
+
+    def _start_reconnect(self) -> None:
+        if self._reconnecting is None or self._reconnecting.done():
+            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delay = 0.1
+        while not self._closing:
+            try:
+                conn = await asyncpg.connect(self._url)
+                for name in sorted(self._channels):
+                    await conn.add_listener(name, self._listener)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("broadcast reconnect failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            conn.add_termination_listener(self._terminated)
+            self._conn = conn
+            self.reconnects += 1
+            log.info("broadcast LISTEN connection re-established (%d channels)", len(self._channels))
+            self._on_reconnect()
+            return
+
+
+class SubscribedRedisBackend(RedisBackend):
+    """broadcaster 0.3.1 wakes its reader before SUBSCRIBE is sent; redis-py's
+    listen() then sees no subscription, returns at once, and the reader sleeps
+    forever: no message is ever delivered. Subscribe first, then wake it.
+
+    Its reader task also dies on the first connection error (Redis restarted or
+    unreachable) and is never restarted: every later announcement in this process
+    was silently dropped, leaving only the periodic catch-up (none with
+    BATON_CATCH_UP_SECONDS=0: events never arrived). So, like the Postgres backend
+    above: keep reading, reconnect with backoff (redis-py SUBSCRIBEs its channels
+    again on connect), and on every reconnection, ours or redis-py's own retry,
+    tell the hub, whose subscribers then catch up from the log
+    (tests/faults/test_redis_broadcast_outage.py)."""
+
+    def __init__(self, url: str, on_reconnect: Callable[[], None] | None = None):
+        super().__init__(url)
+        self._on_reconnect = on_reconnect
+        self._wanted: set[str] = set()
+        self._lost = False
+        self.reconnects = 0
+
+    async def connect(self) -> None:
+        await super().connect()
+        self._watch()
+
+    def _watch(self) -> None:
+        if self._pubsub.connection is not None:  # idempotent (redis-py keeps a WeakMethod once)
+            self._pubsub.connection.register_connect_callback(self._reconnected)
+
+    def _reconnected(self, _connection) -> None:
+        self.reconnects += 1
+        log.info("redis broadcast connection re-established (%d channels)", len(self._wanted))
+        if self._on_reconnect is not None:
+            self._on_reconnect()
+
+    async def subscribe(self, channel: str) -> None:
+        self._wanted.add(channel)
+        try:
+            await self._pubsub.subscribe(channel)
+        except (RedisError, OSError) as exc:
+            # Redis is down: the reader subscribes it when it reconnects.
+            log.warning("redis SUBSCRIBE %s failed (%s); will retry", channel, exc)
+            self._lost = True
+        self._watch()
+        self._ready.set()
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._wanted.discard(channel)
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.unsubscribe(channel)
+
+    async def _pubsub_listener(self) -> None:
+        delay = 0.1
+        while True:
+            await self._ready.wait()
+            try:
+                if self._lost:
+                    await self._pubsub.connect()
+                    self._watch()
+                    have = {c.decode() if isinstance(c, bytes) else c for c in self._pubsub.channels}
+                    if self._wanted - have:
+                        await self._pubsub.subscribe(*(self._wanted - have))
+                    self._lost, delay = False, 0.1
+                async for message in self._pubsub.listen():
+                    if message["type"] == "message":
+                        await self._queue.put(Event(channel=message["channel"].decode(), message=message["data"].decode()))
+            except (RedisError, OSError) as exc:
+                if not self._lost:
+                    log.warning("redis broadcast connection lost (%s); reconnecting", exc)
+                self._lost = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if self._wanted:  # listen() ended with channels wanted: they are not subscribed
+                self._lost = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            else:
+                self._ready.clear()  # nothing subscribed: wait for a channel

@@ -1,0 +1,248 @@
+"""The board: a pipeline's columns with their totals and cards, the filters they
+share with lists and exports, and the cards' task badges."""
+import asyncio
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import Select, and_, bindparam, case, exists, false, func, or_, select
+from sqlalchemy.dialects.postgresql import array
+from sqlalchemy.orm import aliased
+
+from db import models as m
+from db.loaders import any_of
+from resolvers.context import Ctx
+from resolvers.ids import parse_global
+from resolvers.paging import BadInput, Page, decode_cursor, page_size, to_page
+from resolvers.tasks import ACTIVE as ACTIVE_TASK
+
+
+async def org_stages(ctx: Ctx) -> list[m.Stage]:
+    """Every stage of the organization, loaded once per request (the board applies
+    its filter twice: for the column totals and for the cards)."""
+
+    async def batch(org_ids):
+        stages = await ctx.loaders.all(
+            select(m.Stage).join(m.Pipeline, m.Pipeline.id == m.Stage.pipeline_id).where(m.Pipeline.org_id.in_(org_ids))
+        )
+        return [stages for _ in org_ids]  # one organization per request
+
+    return await ctx.loaders.custom("org_stages", batch).load(ctx.require_viewer().org_id)
+
+
+async def filter_conditions(ctx: Ctx, flt: dict | None) -> list:
+    """SQL conditions for an OpportunityFilter (as a dict of its set fields)."""
+    org_id = ctx.require_viewer().org_id
+    conds = [m.Opportunity.org_id == org_id]
+    if not flt:
+        return conds
+    if flt.get("owner_ids") is not None:
+        owners = [p[1] for p in map(parse_global, flt["owner_ids"]) if p and p[0] == "User"]
+        conds.append(m.Opportunity.owner_id.in_(owners) if owners else false())
+    if flt.get("department_keys") is not None:
+        conds.append(
+            m.Opportunity.department_id.in_(
+                select(m.Department.id).where(m.Department.org_id == org_id, m.Department.key.in_(flt["department_keys"]))
+            )
+        )
+    if flt.get("stage_keys") is not None:
+        stage_ids = [st.id for st in await org_stages(ctx) if st.key in flt["stage_keys"]]
+        conds.append(m.Opportunity.stage_id.in_(stage_ids) if stage_ids else false())
+    if flt.get("priority") is not None:
+        conds.append(m.Opportunity.priority.in_(flt["priority"]))
+    if flt.get("tags"):
+        conds.append(tags_match_any(ctx, [t.lower() for t in flt["tags"]]))
+    if flt.get("search"):
+        term = flt["search"].strip()
+        conds.append(
+            or_(
+                m.Opportunity.title.icontains(term, autoescape=True),
+                m.Opportunity.account_id.in_(
+                    select(m.Account.id).where(m.Account.org_id == org_id, m.Account.name.icontains(term, autoescape=True))
+                ),
+            )
+        )
+    if flt.get("stale_only"):
+        now = ctx.clock()
+        stale = [
+            and_(m.Opportunity.stage_id == st.id, m.Opportunity.last_activity_at < now - timedelta(hours=st.stale_after_hours))
+            for st in await org_stages(ctx)
+            if st.stale_after_hours
+        ]
+        conds.append(or_(*stale) if stale else false())
+    return conds
+
+
+def tags_match_any(ctx: Ctx, tags: list[str]):
+    if ctx.db.is_sqlite:
+        each = func.json_each(m.Opportunity.tags).table_valued("value")
+        return exists(select(each.c.value).where(each.c.value.in_(tags)))
+    return m.Opportunity.tags.op("?|")(array(tags))
+
+
+async def board(ctx: Ctx, pipeline_gid: str | None, flt: dict | None):
+    """The pipeline with its stages (one statement) and, per stage, its card
+    count and total amount (one grouped statement)."""
+    viewer = ctx.require_viewer()
+    stmt = (
+        select(m.Stage, m.Pipeline)
+        .join(m.Pipeline, m.Pipeline.id == m.Stage.pipeline_id)
+        .where(m.Pipeline.org_id == viewer.org_id)
+        .order_by(m.Pipeline.position, m.Pipeline.id, m.Stage.position)
+    )
+    if pipeline_gid:
+        parsed = parse_global(pipeline_gid)
+        if not parsed or parsed[0] != "Pipeline":
+            raise BadInput(f"Invalid pipeline id {pipeline_gid!r}")
+        stmt = stmt.where(m.Pipeline.id == parsed[1])
+    rows = await ctx.loaders.rows(stmt)
+    if not rows:
+        raise BadInput("No such pipeline")
+    pipeline = rows[0][1]
+    stages = [stage for stage, p in rows if p.id == pipeline.id]
+    ctx.loaders.pipeline.prime(pipeline.id, pipeline)
+    ctx.loaders.stages_by_pipeline.prime(pipeline.id, stages)
+    ctx.loaders.prime("stage", stages)
+    conds = await filter_conditions(ctx, flt)
+    totals = {
+        stage_id: (count, amount)
+        for stage_id, count, amount in await ctx.loaders.rows(
+            select(m.Opportunity.stage_id, func.count(), func.coalesce(func.sum(m.Opportunity.amount), 0))
+            .where(m.Opportunity.pipeline_id == pipeline.id, *conds)
+            .group_by(m.Opportunity.stage_id)
+        )
+    }
+    filter_key = json.dumps(flt or {}, sort_keys=True, default=str)
+    columns = [BoardColumnData(stage, *totals.get(stage.id, (0, Decimal(0))), filter_key=filter_key) for stage in stages]
+    return pipeline, columns
+
+
+class BoardColumnData:
+    def __init__(self, stage: m.Stage, count: int, amount, filter_key: str):
+        self.stage = stage
+        self.total_count = count
+        self.total_amount = Decimal(amount).quantize(Decimal("0.01"))
+        self.filter_key = filter_key
+
+
+async def column_cards(ctx: Ctx, column: BoardColumnData, first: int | None, after: str | None) -> Page:
+    """Cards of one column. All columns of a board load in one statement that also
+    brings each card's account, owner, departments and open/overdue task counts;
+    the handoff and approval badges follow in one statement each. Everything is primed into
+    the loaders, so the cards' fields then resolve without further awaits."""
+    size = page_size(first, ctx.max_page_size)
+
+    async def batch(keys):
+        results = {}
+        for filter_key, page_first, page_after in {k[1:] for k in keys}:
+            flt = json.loads(filter_key)
+            conds = await filter_conditions(ctx, flt) if flt else None
+            stage_ids = [k[0] for k in keys if k[1:] == (filter_key, page_first, page_after)]
+            pages = await _card_pages(ctx, stage_ids, conds, page_first, page_after)
+            for stage_id, page in pages.items():
+                results[(stage_id, filter_key, page_first, page_after)] = page
+        return [results[k] for k in keys]
+
+    page = await ctx.loaders.custom("column_cards", batch).load((column.stage.id, column.filter_key, size, after))
+    page.count = column.total_count
+    return page
+
+
+_HOLDER, _OWNERS_DEPARTMENT = aliased(m.Department), aliased(m.Department)
+
+
+async def _prefetch(loader, keys: list) -> None:
+    """Load `keys` with the loader's batch function and prime its cache with them."""
+    loader.prime_many(dict(zip(keys, await loader.load_fn(keys), strict=True)))
+
+
+# The unfiltered cards statement, built once per (database kind, paged): building and
+# keying a statement this size costs about a millisecond per board.
+_UNFILTERED_CARDS: dict[tuple[bool, bool], Select] = {}
+
+
+def _cards_statement(sqlite: bool, conds: list, paged: bool) -> Select:
+    """Every column's cards (numbered per stage, newest first) with account, owner,
+    both departments and open/overdue task counts. Parameters: stage_ids, limit,
+    now and, when paged, after_id."""
+    in_stages = any_of(m.Opportunity.stage_id, sqlite, name="stage_ids")
+    # Number only the ids (a narrow subquery), then join the rows each card shows.
+    numbered = select(
+        m.Opportunity.id, func.row_number().over(partition_by=m.Opportunity.stage_id, order_by=m.Opportunity.id.desc()).label("rn")
+    ).where(in_stages, *conds)
+    if paged:
+        numbered = numbered.where(m.Opportunity.id < bindparam("after_id"))
+    numbered = numbered.subquery()
+    active = (m.Task.opportunity_id == m.Opportunity.id, m.Task.status.in_(ACTIVE_TASK))
+    open_tasks = select(func.count()).where(*active).correlate(m.Opportunity).scalar_subquery()
+    overdue_tasks = select(func.count()).where(*active, m.Task.due_at < bindparam("now")).correlate(m.Opportunity).scalar_subquery()
+    return (
+        select(m.Opportunity, m.Account, m.User, _HOLDER, _OWNERS_DEPARTMENT, open_tasks, overdue_tasks)
+        .join(numbered, numbered.c.id == m.Opportunity.id)
+        .join(m.Account, m.Account.id == m.Opportunity.account_id)
+        .join(m.User, m.User.id == m.Opportunity.owner_id)
+        .join(_HOLDER, _HOLDER.id == m.Opportunity.department_id)
+        .join(_OWNERS_DEPARTMENT, _OWNERS_DEPARTMENT.id == m.User.department_id)
+        .where(numbered.c.rn <= bindparam("limit"))
+        .order_by(m.Opportunity.stage_id, m.Opportunity.id.desc())
+    )
+
+
+async def _card_pages(
+    ctx: Ctx, stage_ids: list[int], conds: list | None, first: int, after: str | None
+) -> dict[int, Page]:
+    """The first page of cards of each stage; `conds` None: no filter."""
+    after_id = decode_cursor(after)
+    params = {"stage_ids": stage_ids, "limit": first + 1, "now": ctx.clock()}
+    if after_id is not None:
+        params["after_id"] = after_id
+    sqlite, paged = ctx.db.is_sqlite, after_id is not None
+    if conds is None:
+        stmt = _UNFILTERED_CARDS.get((sqlite, paged))
+        if stmt is None:
+            in_org = [m.Opportunity.org_id == bindparam("org_id")]
+            stmt = _UNFILTERED_CARDS[(sqlite, paged)] = _cards_statement(sqlite, in_org, paged)
+        params["org_id"] = ctx.require_viewer().org_id
+    else:
+        stmt = _cards_statement(sqlite, conds, paged)
+    rows = await ctx.loaders.rows(stmt, params)
+    loaders = ctx.loaders
+    grouped: dict[int, list] = {stage_id: [] for stage_id in stage_ids}
+    stats, accounts, owners, departments = {}, {}, {}, {}
+    for opp, account, owner, holding, owners_department, open_count, overdue_count in rows:
+        grouped[opp.stage_id].append(opp)
+        stats[opp.id] = (open_count, overdue_count)
+        accounts[account.id] = account
+        owners[owner.id] = owner
+        departments[holding.id] = holding
+        departments[owners_department.id] = owners_department
+    open_task_stats(ctx).prime_many(stats)
+    loaders.account.prime_many(accounts)
+    loaders.user.prime_many(owners)
+    loaders.department.prime_many(departments)
+    shown = [opp.id for items in grouped.values() for opp in items[:first]]
+    if shown:
+        # The badge loads run together, straight through the loaders' batch functions
+        # (no future per card), and their results are primed into the loaders' caches.
+        await asyncio.gather(
+            _prefetch(loaders.handoffs_by_opportunity, shown),
+            _prefetch(loaders.approvals_by_opportunity, shown),
+        )
+    return {stage_id: to_page(items, first, after) for stage_id, items in grouped.items()}
+
+
+def open_task_stats(ctx: Ctx):
+    """(open tasks, overdue tasks) per opportunity, for the board's badges."""
+
+    async def batch(ids):
+        now = ctx.clock()
+        overdue = case((m.Task.due_at < now, 1), else_=0)
+        rows = await ctx.loaders.rows(
+            select(m.Task.opportunity_id, func.count(), func.sum(overdue))
+            .where(m.Task.opportunity_id.in_(ids), m.Task.status.in_(ACTIVE_TASK))
+            .group_by(m.Task.opportunity_id)
+        )
+        stats = {opp_id: (count, int(late or 0)) for opp_id, count, late in rows}
+        return [stats.get(i, (0, 0)) for i in ids]
+
+    return ctx.loaders.custom("open_task_stats", batch)

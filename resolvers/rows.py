@@ -1,0 +1,50 @@
+"""Row helpers the rule modules share: the locked card, org-scoped users,
+department keys for events, JSON-ready values for event changes."""
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from db import models as m
+from resolvers.errors import CONFLICT, NOT_FOUND, fail
+from resolvers.ids import decode
+from resolvers.uow import UnitOfWork
+
+
+def jsonable(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+async def department_keys(session, *department_ids: int | None) -> list[str]:
+    ids = {i for i in department_ids if i is not None}
+    if not ids:
+        return []
+    return list((await session.execute(select(m.Department.key).where(m.Department.id.in_(ids)))).scalars())
+
+
+async def locked_opportunity(uow: UnitOfWork, gid: str, version: int | None = None) -> m.Opportunity:
+    """Load for update within the organization; NOT_FOUND or CONFLICT as user errors."""
+    pk = decode(gid, "Opportunity", "id")
+    opp = (
+        await uow.session.execute(
+            select(m.Opportunity)
+            .where(m.Opportunity.id == pk, m.Opportunity.org_id == uow.org_id)
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if opp is None:
+        fail(NOT_FOUND, f"No opportunity with id {gid!r}", "id")
+    if version is not None and opp.version != version:
+        fail(CONFLICT, f"Someone else changed this opportunity (now version {opp.version}); reload and retry", "version")
+    return opp
+
+
+async def org_user(session, org_id: int, gid: str, field: str) -> m.User:
+    pk = decode(gid, "User", field)
+    user = await session.get(m.User, pk)
+    if user is None or user.org_id != org_id:
+        fail(NOT_FOUND, f"No user with id {gid!r}", field)
+    return user

@@ -1,0 +1,169 @@
+"""Lists without pages have a bound: their resolvers never return more, and the query
+cost multiplies by it, so the cost is an upper bound of the fields resolved."""
+import csv
+import io
+import json
+import re
+import uuid
+from pathlib import Path
+
+from graphql import GraphQLList, GraphQLObjectType, get_named_type, get_nullable_type, parse
+from sqlalchemy import select
+
+from api.settings import Settings
+from db import loaders as bounds
+from db import models as m
+from schema import schema as plain_schema
+from schema.limits import max_items, operation_cost
+from tests.api.workflow_helpers import create
+
+SCHEMA = plain_schema._schema
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cost(query: str) -> int:
+    return operation_cost(SCHEMA, parse(query), None, {}, default_page=25, max_page=100)
+
+
+def object_lists():
+    """(type, field, definition) of every field returning a list of objects."""
+    for type_name, gql_type in SCHEMA.type_map.items():
+        if type_name.startswith("__") or not isinstance(gql_type, GraphQLObjectType):
+            continue
+        for name, field in gql_type.fields.items():
+            if isinstance(get_nullable_type(field.type), GraphQLList) and isinstance(get_named_type(field.type), GraphQLObjectType):
+                yield type_name, name, field
+
+
+def test_every_unpaginated_list_declares_its_bound():
+    unbounded = [
+        f"{t}.{f}" for t, f, field in object_lists()
+        if max_items(field) is None and "first" not in field.args
+        # A page's edges are multiplied by the connection's `first`; a refusal reports its one mistake.
+        and not (t.endswith("Connection") and f == "edges") and f != "userErrors"
+    ]
+    assert unbounded == []
+
+
+def test_nested_lists_cost_at_least_the_product_of_their_bounds():
+    assert cost("{ pipelines { stages { id } } }") >= bounds.MAX_PIPELINES * bounds.MAX_STAGES
+    assert cost("{ approvals { steps { department { id } } } }") >= bounds.MAX_APPROVALS * bounds.MAX_DEPARTMENTS * 2
+    per_card = bounds.MAX_CARD_APPROVALS * bounds.MAX_DEPARTMENTS + bounds.MAX_CARD_HANDOFFS
+    board = "{ board { columns { opportunities(first: 10) { edges { node { approvals { steps { position } } handoffs { id } } } } } } }"
+    assert cost(board) >= bounds.MAX_STAGES * 10 * per_card
+    assert cost("{ users { department { name } } departments { id } }") >= bounds.MAX_USERS * 2 + bounds.MAX_DEPARTMENTS
+    assert cost("{ opportunities(first: 5) { edges { node { comments(first: 5) { edges { node { mentions { id } } } } } } } }") >= (
+        5 * 5 * bounds.MAX_MENTIONS
+    )
+
+
+def board_documents() -> dict[str, str]:
+    """The GraphQL documents of the browser board (web/js/queries.js), expanded."""
+    source = (ROOT / "web/js/queries.js").read_text()
+    parts = {name: text for name, text in re.findall(r"const (\w+) = `(.*?)`;", source, re.S)}
+    parts.update(re.findall(r"const (\w+) = '(.*?)';", source))
+
+    def expand(text):
+        return re.sub(r"\$\{(\w+)\}", lambda match: expand(parts[match.group(1)]), text)
+
+    return {name: expand(text) for name, text in parts.items() if re.match(r"\s*(query|mutation|subscription)\b", expand(text))}
+
+
+def test_the_board_fits_under_the_default_cost_limit():
+    documents = board_documents()
+    assert {"BOARD", "DETAIL", "LENS", "BOOT"} <= set(documents)
+    limit = Settings().max_query_cost
+    costs = {name: cost(doc) for name, doc in documents.items()}
+    assert max(costs.values()) <= limit, costs
+
+
+# --------------------------------------------------------------------------- the resolvers keep to them
+
+# Field -> (the query reading it, path to the list in the answer). Every bounded field is here.
+READS = {
+    "Query.departments": ("{ departments { id } }", ["departments"]),
+    "Query.users": ("{ users { id } }", ["users"]),
+    "Query.pipelines": ("{ pipelines { id } }", ["pipelines"]),
+    "Pipeline.stages": ("{ pipelines { stages { id } } }", ["pipelines", 0, "stages"]),
+    "Board.columns": ("{ board { pipeline { stages { id } } columns { totalCount } } }", ["board", "columns"]),
+    "Analytics.funnel": ("{ analytics { funnel { current } } }", ["analytics", "funnel"]),
+    "Opportunity.handoffs": ("query($id: ID!) { node(id: $id) { ... on Opportunity { handoffs { id } } } }", ["node", "handoffs"]),
+    "Opportunity.approvals": ("query($id: ID!) { node(id: $id) { ... on Opportunity { approvals { id } } } }", ["node", "approvals"]),
+    "Approval.steps": ("{ approvals(departmentKey: \"d10\") { steps { position } } }", ["approvals", 0, "steps"]),
+    "Comment.mentions": ("query($id: ID!) { node(id: $id) { ... on Opportunity { comments { edges { node { mentions { id } } } } } } }",
+                         ["node", "comments", "edges", 0, "node", "mentions"]),
+    "Query.approvals": ("{ approvals { id } }", ["approvals"]),
+    "Query.apiTokens": ("{ apiTokens { id } }", ["apiTokens"]),
+    "Query.webhooks": ("{ webhooks { id } }", ["webhooks"]),
+}
+
+
+def dig(data, path):
+    for step in path:
+        data = data[step]
+    return data
+
+
+async def overfill(org, opp_gid: str) -> None:
+    """One more row than each bound allows, written straight to the database."""
+    from resolvers.ids import parse_global
+
+    opp_id = parse_global(opp_gid)[1]
+    admin = org.users["sales_admin"]
+    tag = uuid.uuid4().hex[:8]
+    async with org.db.write() as s:
+        have = len((await s.execute(select(m.Department).where(m.Department.org_id == org.id))).scalars().all())
+        s.add_all(m.Department(org_id=org.id, key=f"d{i}", name=f"D{i}") for i in range(have, bounds.MAX_DEPARTMENTS + 1))
+        await s.flush()
+        departments = (await s.execute(select(m.Department).where(m.Department.org_id == org.id))).scalars().all()
+        s.add_all(m.User(org_id=org.id, department_id=admin.department_id, name=f"U{i}", email=f"u{i}.{tag}@example.test",
+                         handle=f"u{i}_{tag}", role="MEMBER") for i in range(bounds.MAX_USERS + 1))
+        s.add_all(m.Pipeline(org_id=org.id, name=f"P{i}", position=i + 1) for i in range(bounds.MAX_PIPELINES))
+        pipeline = (await s.execute(select(m.Pipeline).where(m.Pipeline.org_id == org.id).order_by(m.Pipeline.id))).scalars().first()
+        stages = (await s.execute(select(m.Stage).where(m.Stage.pipeline_id == pipeline.id))).scalars().all()
+        s.add_all(m.Stage(pipeline_id=pipeline.id, key=f"s{i}", name=f"S{i}", position=i, kind="OPEN", required_fields=[],
+                          required_approvals=[]) for i in range(len(stages), bounds.MAX_STAGES + 1))
+        dept = admin.department_id
+        s.add_all(m.Handoff(org_id=org.id, opportunity_id=opp_id, from_department_id=dept, to_department_id=dept,
+                            requested_by_id=admin.id, status="CANCELLED") for _ in range(bounds.MAX_CARD_HANDOFFS + 1))
+        approvals = [m.Approval(org_id=org.id, opportunity_id=opp_id, requested_by_id=admin.id, kind="discount", status="CANCELLED")
+                     for _ in range(bounds.MAX_APPROVALS + 1)]
+        s.add_all(approvals)
+        await s.flush()
+        s.add_all(m.ApprovalStep(approval_id=approvals[-1].id, position=i, department_id=d.id) for i, d in enumerate(departments))
+        users = (await s.execute(select(m.User.id).where(m.User.org_id == org.id))).scalars().all()
+        s.add(m.Comment(org_id=org.id, opportunity_id=opp_id, author_id=admin.id, body="@all", mention_user_ids=users[:bounds.MAX_MENTIONS + 1]))
+        s.add_all(m.ApiToken(org_id=org.id, user_id=admin.id, kind="api", name=f"t{i}", token_hash=uuid.uuid4().hex + f"{i:032d}")
+                  for i in range(bounds.MAX_API_TOKENS + 1))
+        s.add_all(m.Webhook(org_id=org.id, url=f"https://example.com/{i}", secret="whsec_x", event_types=[], department_keys=[],
+                            enabled=False, cursor_seq=0) for i in range(bounds.MAX_WEBHOOKS + 1))
+
+
+async def test_no_list_returns_more_than_its_bound(gql, org, client):
+    declared = {f"{t}.{f}": max_items(field) for t, f, field in object_lists() if max_items(field) is not None}
+    assert set(declared) == set(READS) | {"ImportOpportunitiesPayload.rejected"}
+    opp = await create(gql, as_="sales_admin")
+    await overfill(org, opp["id"])
+    for name, (query, path) in READS.items():
+        data = await gql.ok(query, {"id": opp["id"]} if "$id" in query else None, as_="sales_admin")
+        assert len(dig(data, path)) == declared[name], name
+    board = await gql.ok(READS["Board.columns"][0], as_="sales_admin")
+    assert len(board["board"]["pipeline"]["stages"]) == bounds.MAX_STAGES  # primed by the board, not loaded
+
+    # createStage refuses a stage past the bound.
+    pipeline = (await gql.ok("{ pipelines { id } }", as_="sales_admin"))["pipelines"][0]["id"]
+    refused = await gql.ok('mutation($i: CreateStageInput!) { createStage(input: $i) { userErrors { code field } } }',
+                           {"i": {"pipelineId": pipeline, "key": "one_more"}}, as_="sales_admin")
+    assert refused["createStage"]["userErrors"] == [{"code": "VALIDATION", "field": ["pipelineId"]}]
+
+    # An import reports at most MAX_IMPORT_REJECTIONS rejected rows (all of them are counted).
+    rows = io.StringIO()
+    csv.writer(rows).writerows([["Title", "Account"], *[[f"t{i}", ""] for i in range(bounds.MAX_IMPORT_REJECTIONS + 1)]])
+    operations = {"query": "mutation($f: Upload!) { importOpportunities(input: {file: $f, dryRun: true}) { rows rejected { row } } }",
+                  "variables": {"f": None}}
+    r = await client.post("/graphql", data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.f"]})},
+                          files={"0": ("bad.csv", rows.getvalue().encode(), "text/csv")},
+                          headers={"authorization": f"Bearer {org.tokens['sales_admin']}"})
+    report = r.json()["data"]["importOpportunities"]
+    assert report["rows"] == bounds.MAX_IMPORT_REJECTIONS + 1
+    assert len(report["rejected"]) == declared["ImportOpportunitiesPayload.rejected"]
