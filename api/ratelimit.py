@@ -2,7 +2,7 @@
 
 - Token buckets per bearer token and per client IP on /graphql (HTTP requests and
   websocket connection attempts): over the limit -> 429 with Retry-After (a
-  websocket is closed with 4429 before it is accepted).
+  websocket is refused with HTTP 429 at its handshake, before it is accepted).
 - Sign-in attempts per email+IP (`LoginAttempts`, a field extension on the
   `login` field): over the limit -> GraphQL error RATE_LIMITED, HTTP 429 and
   Retry-After, and the password is not checked.
@@ -28,7 +28,7 @@ from collections import Counter
 
 from graphql import GraphQLError
 
-from api.live import TOO_MANY_ATTEMPTS, TOO_MANY_SOCKETS
+from api.live import TOO_MANY_SOCKETS
 from api.security import graphql_error, send_json
 from schema.limits import RootFieldExtension
 
@@ -122,13 +122,13 @@ class WsConnections:
         self.unauthenticated: Counter[str] = Counter()  # client IP -> sockets not signed in yet
         self.open: Counter[int] = Counter()  # user id -> signed-in sockets
 
-    def admit(self, scope: dict) -> int | None:
-        """At the handshake: None when admitted, else the HTTP status to refuse it with."""
+    def admit(self, scope: dict) -> str | None:
+        """At the handshake: None when admitted, else why it is refused (SOCKET_REFUSALS)."""
         if self.total >= self.total_limit:
-            return 503
+            return "busy"
         ip = client_ip(scope)
         if self.unauthenticated[ip] >= self.unauthenticated_limit:
-            return 429
+            return "unsigned"
         self.total += 1
         self.unauthenticated[ip] += 1
         scope["baton.ws_admitted"] = True
@@ -236,12 +236,10 @@ class RateLimit:
         if scope["type"] == "websocket":
             wait = await self.check(scope)
             if wait is not None:
-                await receive()  # websocket.connect
-                code, reason = TOO_MANY_ATTEMPTS
-                return await send({"type": "websocket.close", "code": code, "reason": reason})
+                return await refuse_socket(scope, receive, send, "attempts", wait)
             refused = self.limiter.ws.admit(scope)
             if refused is not None:
-                return await refuse_socket(scope, receive, send, refused, self.limiter.settings)
+                return await refuse_socket(scope, receive, send, refused, self.limiter.settings.connection_init_timeout_seconds)
 
             async def rewrite_close(message):
                 # A socket refused for too many connections is closed TOO_MANY, not FORBIDDEN.
@@ -257,22 +255,24 @@ class RateLimit:
         return await self.app(scope, receive, send)
 
 
+# Why a websocket is refused at its handshake -> (HTTP status, message, code).
 SOCKET_REFUSALS = {
-    503: ("Too many open connections; retry later", "SERVICE_UNAVAILABLE"),
-    429: ("Too many connections not signed in from this address; send connection_init first", "RATE_LIMITED"),
+    "busy": (503, "Too many open connections; retry later", "SERVICE_UNAVAILABLE"),
+    "unsigned": (429, "Too many connections not signed in from this address; send connection_init first", "RATE_LIMITED"),
+    "attempts": (429, "Too many connection attempts; retry later", "RATE_LIMITED"),
 }
 
 
-async def refuse_socket(scope, receive, send, status: int, settings) -> None:
-    """Refuse a websocket at its handshake, before accepting it: an HTTP `status` with
+async def refuse_socket(scope, receive, send, why: str, wait: float) -> None:
+    """Refuse a websocket at its handshake, before accepting it: an HTTP status with
     Retry-After (the ASGI websocket denial response) where the server supports it,
     else the server's plain refusal (403). Nothing else is read or kept for it."""
     await receive()  # websocket.connect
     if "websocket.http.response" not in scope.get("extensions", {}):
         return await send({"type": "websocket.close"})
-    message, code = SOCKET_REFUSALS[status]
-    wait = retry_after(settings.connection_init_timeout_seconds)
-    await send_json(send, status, graphql_error(message, code, retryAfter=int(wait)), [(b"retry-after", wait.encode())],
+    status, message, code = SOCKET_REFUSALS[why]
+    seconds = retry_after(wait)
+    await send_json(send, status, graphql_error(message, code, retryAfter=int(seconds)), [(b"retry-after", seconds.encode())],
                     kind="websocket.http")
 
 

@@ -76,13 +76,20 @@ async def warm_up(url: str, token: str, events: int = 2000) -> None:
     """One reading subscriber takes `events` heavy replayed events (warms the server's
     pool and caches, so "before" is a warm baseline), then leaves."""
     from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
 
     async with connect(url, subprotocols=["graphql-transport-ws"], max_size=None, open_timeout=30) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
         await ws.recv()
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": HEAVY, "variables": {"after": 0}}}))
-        for _ in range(events):
-            await asyncio.wait_for(ws.recv(), 60)
+        try:
+            for _ in range(events):
+                await asyncio.wait_for(ws.recv(), 60)
+        except ConnectionClosed as closed:
+            # After `bench all`'s write runs the channel may still be offering pages
+            # faster than a heavy replay takes them: the server drops the subscriber
+            # (4429), which is its documented answer. Warm enough for a baseline.
+            print(f"[stalled] warm-up subscriber closed early: {closed.rcvd}", flush=True)
 
 
 async def run(url: str, pid: int, token: str, sockets: int = 12, seconds: float = 45.0, warm: int = 2000) -> dict:

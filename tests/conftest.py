@@ -11,9 +11,11 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import select
 
 from api.app import create_app
 from api.settings import Settings
+from db import models as m
 from db.engine import Database
 from db.migrate import upgrade
 from resolvers.auth import issue_token
@@ -99,6 +101,18 @@ class Org:
     id: int
     users: dict = field(default_factory=dict)  # "sales_member" -> User
     tokens: dict = field(default_factory=dict)  # "sales_member" -> bearer token
+
+    async def department_token(self, who: str, department_key: str) -> str:
+        """A read-only API token of `who`'s, scoped to one department."""
+        async with self.db.write() as session:
+            department = await session.scalar(
+                select(m.Department.id).where(m.Department.org_id == self.id, m.Department.key == department_key)
+            )
+            token, _ = await issue_token(
+                session, self.users[who], kind="api", now=datetime.now(timezone.utc), name=f"{department_key} tool",
+                scope="read", department_id=department,
+            )
+        return token
 
     def ctx(self, who: str, clock=None) -> Ctx:
         ctx = Ctx(db=self.db, viewer=Viewer(user=self.users[who]))

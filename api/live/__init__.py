@@ -11,7 +11,7 @@ tap        the channel's pump writing shared pages straight to caught-up sockets
 transport  the handlers of both protocols tying these together
 
 The hub's contract with the live rules (pages, batches, feeds) is resolvers/feeds.py."""
-from api.live.codes import SLOW_CONSUMER, TOO_MANY_ATTEMPTS, TOO_MANY_SOCKETS
+from api.live.codes import SLOW_CONSUMER, TOO_MANY_SOCKETS
 from api.live.execution import install_shared_execution
 from api.live.hub import Hub
 from api.live.socket import RawWebSocketSend, close_soon
@@ -19,7 +19,6 @@ from api.live.transport import LegacyTransportWS, SharedResultsTransportWS
 
 __all__ = [
     "SLOW_CONSUMER",
-    "TOO_MANY_ATTEMPTS",
     "TOO_MANY_SOCKETS",
     "Hub",
     "LegacyTransportWS",

@@ -23,7 +23,6 @@ class Close(NamedTuple):
 
 SLOW_CONSUMER = Close(CloseCode.TOO_MANY, "Subscriber too slow; resubscribe with `after`")
 SLOW_READER = Close(CloseCode.TOO_MANY, "Socket not reading: too much data waiting; resubscribe with `after`")
-TOO_MANY_ATTEMPTS = Close(CloseCode.TOO_MANY, "Too many connection attempts")
 TOO_MANY_SOCKETS = Close(CloseCode.TOO_MANY, "Too many open connections for this user")
 NO_INIT = Close(CloseCode.INIT_TIMEOUT, "Connection initialisation timeout")  # the text Strawberry sends
 TOKEN_REVOKED = Close(CloseCode.FORBIDDEN, "Token revoked or expired; sign in again")

@@ -24,7 +24,7 @@ of a live event a dictionary lookup and a websocket send:
 - Plain selections: a selection made only of an event's attribute fields is
   completed straight from the row (api/live/selection.py: plain_plan), not through
   graphql-core's executor; anything it cannot complete goes through graphql-core
-  for that event, errors and all. tests/realtime/test_replay_fast_path.py checks it
+  for that event, errors and all. tests/realtime/test_selection.py checks it
   against graphql-core's output.
 - SharedResultsTransportWS (api/live/transport.py): a shared result's `data` is a
   SharedData dict that remembers its JSON text, so the `next` message is the

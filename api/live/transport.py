@@ -49,6 +49,7 @@ class _LiveSocket:
             self.context.replay_turn = self._out().turn
 
     def _tasks(self) -> list:
+        """The tasks of this socket's operations."""
         raise NotImplementedError
 
     def _given_up(self) -> None:

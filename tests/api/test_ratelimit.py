@@ -86,7 +86,7 @@ async def test_login_attempts_per_email_and_ip(database_url, clock, org):
 async def test_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path):
     """`baton serve`: a rotating, spoofed X-Forwarded-For from loopback gets no fresh
     sign-in allowance, unless loopback is a configured proxy (BATON_TRUSTED_PROXIES)."""
-    from tests.realtime.test_scale_out import Process
+    from tests.processes import Process
 
     def serve_process(name, trusted):
         env = {"BATON_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / name}.db", "BATON_BROADCAST_URL": "memory://",
@@ -237,3 +237,18 @@ async def test_no_token_or_password_in_logs(database_url, clock, org, caplog):
     assert token and token not in text
     assert PASSWORD not in text
     assert org.tokens["sales_member"] not in text
+
+
+@SQLITE_ONLY
+async def test_websocket_attempts_over_the_ip_bucket_are_refused_at_the_handshake(database_url):
+    settings = Settings(database_url=database_url, broadcast_url="memory://", rate_limit_per_ip=0.01, rate_limit_ip_burst=2)
+    async with start_server(settings) as srv:
+        admitted = [await websockets.connect(srv.ws, subprotocols=["graphql-transport-ws"]) for _ in range(2)]
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            await websockets.connect(srv.ws, subprotocols=["graphql-transport-ws"])
+        response = refused.value.response
+        assert response.status_code == 429
+        assert int(response.headers["retry-after"]) >= 1
+        assert json.loads(response.body)["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        for ws in admitted:
+            await ws.close()

@@ -12,7 +12,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from db.migrate import upgrade
-from tests.conftest import PG_ADMIN_DSN, pg_reachable, free_port, wait_for
+from tests.conftest import PG_ADMIN_DSN, free_port, pg_reachable, wait_for
 from tests.realtime.wsclient import BOARD_EVENTS, Http, open_socket
 
 EVENTS = "query($after: Int, $first: Int) { events(after: $after, first: $first) { edges { node { seq } } } }"

@@ -12,8 +12,14 @@ import pytest
 from db.engine import Database
 from resolvers.live import log_head
 from tests.conftest import make_org
-from tests.faults.live import RedisServer, Subscriber, assert_exactly_once_in_order, fresh_database, logged_seqs
-from tests.realtime.test_scale_out import Process
+from tests.faults.live import (
+    RedisServer,
+    Subscriber,
+    assert_exactly_once_in_order,
+    fresh_database,
+    logged_seqs,
+)
+from tests.processes import Process
 from tests.realtime.wsclient import Http
 
 pytestmark = pytest.mark.faults

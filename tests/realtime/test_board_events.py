@@ -1,16 +1,18 @@
 """boardEvents and notificationAdded over real websockets against a real uvicorn
 server, on SQLite and PostgreSQL (memory broadcast, one process)."""
-from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import select
 
 from api.live.codes import CloseCode
-from db import models as m
-from resolvers.auth import issue_token
 from resolvers.live import log_head
 from tests.conftest import wait_for
-from tests.realtime.wsclient import BOARD_EVENTS, LEGACY_WS, Http, open_socket, subscribe_while_writing
+from tests.realtime.wsclient import (
+    BOARD_EVENTS,
+    LEGACY_WS,
+    Http,
+    open_socket,
+    subscribe_while_writing,
+)
 
 CREATE_TASK = """
 mutation($input: CreateTaskInput!) { createTask(input: $input) { task { id } userErrors { code message } } }"""
@@ -113,15 +115,7 @@ async def test_filters_by_type_department_and_opportunity(live_server, org, http
 
 
 async def test_department_scoped_token_sees_only_its_department(live_server, org, http):
-    async with org.db.write() as session:
-        marketing = await session.scalar(
-            select(m.Department.id).where(m.Department.org_id == org.id, m.Department.key == "marketing")
-        )
-        user = await session.get(m.User, org.users["marketing_member"].id)
-        token, _ = await issue_token(
-            session, user, kind="api", now=datetime.now(timezone.utc), name="marketing tool", scope="read",
-            department_id=marketing,
-        )
+    token = await org.department_token("marketing_member", "marketing")
     start = await log_head(org.db, org.id)
     sales_opp = await http.create("Sales only")  # start+1 [sales]: hidden
     await http.create("Marketing", as_="marketing_member")  # start+2 [marketing]

@@ -14,8 +14,14 @@ from db import models as m
 from resolvers.auth import issue_token, token_hash
 from resolvers.ids import to_global
 from tests.conftest import PASSWORD, make_org, start_server, wait_for
-from tests.realtime.test_scale_out import ROOT, two_processes
-from tests.realtime.wsclient import BOARD_EVENTS, LEGACY_WS, TRANSPORT_WS, Http, open_socket
+from tests.processes import ROOT, two_processes
+from tests.realtime.wsclient import (
+    BOARD_EVENTS,
+    LEGACY_WS,
+    TRANSPORT_WS,
+    Http,
+    open_socket,
+)
 
 REVOKE_API_TOKEN = "mutation($id: ID!) { revokeApiToken(input: {id: $id}) { userErrors { code } } }"
 SIGN_OUT = "mutation($id: ID!) { revokeUserSessions(input: {userId: $id}) { revokedCount userErrors { code } } }"

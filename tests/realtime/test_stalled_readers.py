@@ -20,8 +20,7 @@ from api.settings import Settings
 from resolvers.live import ReplayBatch, log_head
 from resolvers.uow import run_in_transaction
 from tests.conftest import start_server, wait_for
-from tests.realtime.test_slow_consumer import BLOB, stalled_socket
-from tests.realtime.wsclient import open_socket
+from tests.realtime.wsclient import BLOB, open_socket, stalled_socket
 
 # Nested lists with arguments: not a plain selection, so each replayed event is executed
 # (and its nested fields loaded) as it is sent.

@@ -4,10 +4,13 @@ import asyncio
 import contextlib
 import itertools
 import json
+import socket
 
 import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+
+from resolvers.uow import run_in_transaction
 
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
@@ -164,3 +167,32 @@ async def subscribe_while_writing(live_server, org, http, query: str, afters, to
         sockets.append((after, sock))
     await writing
     return start + total, sockets
+
+
+BLOB = "x" * 4000  # big events fill the socket buffers quickly
+
+
+async def burst(org, hub, count: int) -> None:
+    """`count` events in one transaction: one broadcast message."""
+    ctx = org.ctx("sales_admin")
+    ctx.publish = hub.publish
+
+    async def work(uow):
+        for _ in range(count):
+            await uow.append_event("ALERT_RAISED", department_keys=["sales"], changes={"note": BLOB}, actor_id=None)
+
+    await run_in_transaction(ctx, work)
+
+
+async def stalled_socket(url: str, token: str, protocol: str = TRANSPORT_WS) -> Socket:
+    """A websocket whose client reads nothing once its tiny buffers are full."""
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect((host, int(port)))
+    raw.setblocking(False)
+    ws = await connect(url, sock=raw, subprotocols=[protocol], max_queue=1, open_timeout=10)
+    sock = Socket(ws, protocol)
+    await sock.send({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+    assert (await sock.recv())["type"] == "connection_ack"
+    return sock

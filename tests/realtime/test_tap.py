@@ -4,22 +4,25 @@ task: exactly once and in order across the replay->live seam, filters and depart
 scope as on the subscriber's own path, and a socket that stops reading never holds
 up the others. Every test checks the channel's `direct_deliveries` counter, so it
 fails if the direct path silently never runs."""
-from datetime import datetime, timezone
 
 import pytest
 from graphql import parse
-from sqlalchemy import select
 
 from api.live import hub
 from api.live.codes import SLOW_READER
 from api.live.selection import data_variables
 from api.settings import Settings
-from db import models as m
-from resolvers.auth import issue_token
 from resolvers.live import log_head
 from tests.conftest import start_server, wait_for
-from tests.realtime.test_slow_consumer import burst, stalled_socket
-from tests.realtime.wsclient import BOARD_EVENTS, LEGACY_WS, Http, open_socket, subscribe_while_writing
+from tests.realtime.wsclient import (
+    BOARD_EVENTS,
+    LEGACY_WS,
+    Http,
+    burst,
+    open_socket,
+    stalled_socket,
+    subscribe_while_writing,
+)
 
 PLAIN = "subscription($after: Int) { boardEvents(after: $after) { seq type departmentKeys } }"
 BIG = "subscription($after: Int) { boardEvents(after: $after) { seq changes } }"
@@ -66,15 +69,7 @@ async def test_replay_to_live_seam_is_exact_on_the_direct_path(live_server, org,
 
 
 async def test_direct_path_keeps_filters_and_department_scope(live_server, org):
-    async with org.db.write() as session:
-        marketing = await session.scalar(
-            select(m.Department.id).where(m.Department.org_id == org.id, m.Department.key == "marketing")
-        )
-        user = await session.get(m.User, org.users["marketing_member"].id)
-        scoped_token, _ = await issue_token(
-            session, user, kind="api", now=datetime.now(timezone.utc), name="marketing tool", scope="read",
-            department_id=marketing,
-        )
+    scoped_token = await org.department_token("marketing_member", "marketing")
     http = Http(live_server.http, org)
     sales_opp = await http.create("Sales deal")
     # Same document (so one shared execution per event), different filters and scopes.

@@ -6,8 +6,8 @@ import asyncio
 
 from api.settings import Settings
 from tests.conftest import start_server, wait_for
-from tests.sqlcount import StatementCounter
 from tests.realtime.wsclient import BOARD_EVENTS, Http, open_socket
+from tests.sqlcount import StatementCounter
 
 # A second, different document: executed separately, but its nested `opportunity`
 # loads through the same per-page loaders as BOARD_EVENTS'.

@@ -1,47 +1,21 @@
 """A client that stops reading is disconnected (4429), on either protocol; the others keep up."""
-import socket
 
-from websockets.asyncio.client import connect
 
 import pytest
 
 from api.live.codes import SLOW_READER
 from api.settings import Settings
 from resolvers.live import log_head
-from resolvers.uow import run_in_transaction
 from tests.conftest import start_server, wait_for
-from tests.realtime.wsclient import LEGACY_WS, TRANSPORT_WS, Socket, open_socket
+from tests.realtime.wsclient import (
+    LEGACY_WS,
+    TRANSPORT_WS,
+    burst,
+    open_socket,
+    stalled_socket,
+)
 
 SUBSCRIPTION = "subscription($after: Int) { boardEvents(after: $after) { seq changes } }"
-BLOB = "x" * 4000  # big events fill the socket buffers quickly
-
-
-async def burst(org, hub, count: int) -> None:
-    """`count` events in one transaction: one broadcast message."""
-    ctx = org.ctx("sales_admin")
-    ctx.publish = hub.publish
-
-    async def work(uow):
-        for _ in range(count):
-            await uow.append_event("ALERT_RAISED", department_keys=["sales"], changes={"note": BLOB}, actor_id=None)
-
-    await run_in_transaction(ctx, work)
-
-
-async def stalled_socket(url: str, token: str, protocol: str = TRANSPORT_WS) -> Socket:
-    """A websocket whose client reads nothing once its tiny buffers are full."""
-    host, port = url.split("//")[1].split("/")[0].split(":")
-    raw = socket.socket()
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.connect((host, int(port)))
-    raw.setblocking(False)
-    ws = await connect(url, sock=raw, subprotocols=[protocol], max_queue=1, open_timeout=10)
-    sock = Socket(ws, protocol)
-    await sock.send({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
-    assert (await sock.recv())["type"] == "connection_ack"
-    return sock
-
-
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
 async def test_slow_consumer_is_closed_with_4429_and_fast_one_keeps_receiving(database_url, org, protocol):
     settings = Settings(database_url=database_url, broadcast_url="memory://", ws_connection_buffer_bytes=256 * 1024,
