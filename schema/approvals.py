@@ -59,6 +59,7 @@ class Approval(Node):
     status: ApprovalStatus
     created_at: datetime.datetime
     decided_at: datetime.datetime | None
+    comment: str | None = strawberry.field(description="What the requester wrote when asking for the approval")
 
     @strawberry.field
     async def opportunity(self, info: strawberry.Info) -> Annotated["Opportunity", strawberry.lazy("schema.opportunities")]:

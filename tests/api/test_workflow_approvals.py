@@ -175,6 +175,7 @@ async def test_requester_hears_only_the_final_outcome_in_words(gql, org):
     last = await decide(gql, a["id"], "finance_member")
     assert [s["status"] for s in last["approval"]["steps"]] == ["APPROVED", "APPROVED"]
     assert _messages(await inbox(gql, "sales_member")) == ["The discount approval on Fleet pilot was approved"]
+    assert [e["node"]["kind"] for e in (await inbox(gql, "sales_member"))["edges"]] == ["approval"]
     for who in ("legal_member", "finance_member", "sales_member"):
         assert {e["node"]["opportunity"]["id"] for e in (await inbox(gql, who))["edges"]} == {deal["id"]}
     decided = await events(org, "APPROVAL_DECIDED")
@@ -288,19 +289,33 @@ async def test_a_parallel_stage_rule_opens_a_parallel_approval(gql, org):
 
 
 async def test_request_checks_name_their_fields_and_defaults(gql, org):
+    from sqlalchemy import select
+
+    from db import models as m
+
     deal = await create(gql)
     for depts, message in (([], "Name at least one approver department"), (["legal", " legal"], "Each department may appear only once"),
                            (["legal", "nope", "gone"], "Unknown department 'nope', 'gone'")):
         bad = await request(gql, deal["id"], depts=depts)
         assert bad["userErrors"] == [{"field": ["departmentKeys"], "code": "VALIDATION", "message": message}], depts
+    long_comment = await mutate(gql, REQUEST_APPROVAL, "requestApproval", opportunityId=deal["id"], kind="x", departmentKeys=["legal"], comment="c" * 5001)
+    assert [(e["code"], e["field"]) for e in long_comment["userErrors"]] == [("VALIDATION", ["comment"])]
     long_kind = await request(gql, deal["id"], kind="k" * 41)
     assert [(e["code"], e["field"]) for e in long_kind["userErrors"]] == [("VALIDATION", ["kind"])]
     forbidden = await request(gql, deal["id"], as_="marketing_member")
     assert [e["code"] for e in forbidden["userErrors"]] == ["FORBIDDEN"]
     assert await event_count(org) == 1
     # Keys are trimmed, a 40-letter kind is fine and the mode defaults to SEQUENTIAL.
-    done = await mutate(gql, REQUEST_APPROVAL, "requestApproval", opportunityId=deal["id"], kind="k" * 40, departmentKeys=[" legal ", "finance"])
+    done = await mutate(gql, REQUEST_APPROVAL, "requestApproval", opportunityId=deal["id"], kind="k" * 40,
+                        departmentKeys=[" legal ", "finance"], comment="  Needs sign-off by Friday  ")
     assert (done["approval"]["mode"], [s["department"]["key"] for s in done["approval"]["steps"]]) == ("SEQUENTIAL", ["legal", "finance"])
+    assert done["approval"]["comment"] == "Needs sign-off by Friday"
+    async with org.db.read() as s:
+        step_orgs = (await s.execute(
+            select(m.Department.org_id).join(m.ApprovalStep, m.ApprovalStep.department_id == m.Department.id)
+            .where(m.ApprovalStep.approval_id == pk(done["approval"]["id"]))
+        )).scalars().all()
+    assert step_orgs == [org.id, org.id]  # every organization has a "legal": the steps name this one's
     dup = await request(gql, deal["id"], kind="K" * 40)
     assert dup["userErrors"] == [{"field": ["kind"], "code": "DUPLICATE", "message": f"A {'k' * 40} approval is already pending for this opportunity"}]
 
@@ -328,3 +343,30 @@ async def test_the_approvals_list_stops_at_500(gql, org):
         ])
     listed = (await gql.ok("{ approvals { kind } }"))["approvals"]
     assert (len(listed), listed[0]["kind"], listed[-1]["kind"]) == (500, "k500", "k1")
+
+
+async def test_a_cancel_racing_the_last_decision_has_one_outcome(gql, org):
+    # The approval row is re-read under its lock: a cancel that loaded it before the
+    # decision committed must not turn APPROVED into CANCELLED (PostgreSQL races them).
+    for _ in range(3):
+        deal = await create(gql)
+        a = (await request(gql, deal["id"], depts=("legal",)))["approval"]
+        results = await asyncio.gather(
+            rules.decide_approval(org.ctx("legal_member"), {"id": a["id"], "approve": True}),
+            rules.cancel_approval(org.ctx("sales_member"), {"id": a["id"]}),
+        )
+        assert sorted(bool(errors) for _, errors in results) == [False, True]
+        [loser] = [errors for _, errors in results if errors]
+        assert loser[0].code == "INVALID_TRANSITION"
+        [approval] = (await opp(gql, deal["id"]))["approvals"]
+        assert [approval["status"]] == [s["status"] for s in approval["steps"]]
+
+
+async def test_an_unknown_mode_is_refused_by_the_rule_itself(gql, org):
+    # The API's enum stops it first; the rule holds for other callers (imports, the CLI).
+    deal = await create(gql)
+    approval, errors = await rules.request_approval(org.ctx("sales_member"), {
+        "opportunity_id": deal["id"], "kind": "x", "department_keys": ["legal"], "mode": "BOTH",
+    })
+    assert approval is None
+    assert [(e.code, e.field, e.message) for e in errors] == [("VALIDATION", ["mode"], "mode must be SEQUENTIAL or PARALLEL")]

@@ -59,7 +59,8 @@ async def test_duplicate_pending_and_same_department_are_refused(gql, org):
     assert (await request(gql, deal["id"]))["userErrors"] == []
     before = await event_count(org)
     dup = await request(gql, deal["id"])
-    assert dup["handoff"] is None and dup["userErrors"][0]["code"] == "DUPLICATE"
+    assert dup["handoff"] is None
+    assert dup["userErrors"] == [{"field": ["toDepartmentKey"], "code": "DUPLICATE", "message": "A handoff to Legal is already pending"}]
     same = await request(gql, deal["id"], to="sales")
     assert same["userErrors"][0]["code"] == "VALIDATION" and same["userErrors"][0]["field"] == ["toDepartmentKey"]
     unknown = await request(gql, deal["id"], to="nope")
@@ -145,8 +146,10 @@ async def test_unknown_and_foreign_handoff_ids_are_not_found(gql, org, db):
 
 async def test_request_problems_are_reported_together(gql, org):
     deal = await create(gql)
-    result = await request(gql, deal["id"], to="nope", assigneeId=to_global_user(999999))
-    assert sorted((e["code"], e["field"][0]) for e in result["userErrors"]) == [("NOT_FOUND", "assigneeId"), ("VALIDATION", "toDepartmentKey")]
+    result = await request(gql, deal["id"], to="nope", assigneeId=to_global_user(999999), note="n" * 5001)
+    assert sorted((e["code"], e["field"][0]) for e in result["userErrors"]) == [
+        ("NOT_FOUND", "assigneeId"), ("VALIDATION", "note"), ("VALIDATION", "toDepartmentKey"),
+    ]
     assert await event_count(org) == 1
 
 
@@ -175,6 +178,9 @@ async def test_responder_and_canceller_are_recorded(gql, org):
     await mutate(gql, CANCEL_HANDOFF, "cancelHandoff", as_="sales_admin", id=second["id"])
     async with org.db.read() as s:
         rows = (await s.execute(select(m.Handoff).where(m.Handoff.org_id == org.id).order_by(m.Handoff.id))).scalars().all()
+        own = set((await s.execute(select(m.Department.id).where(m.Department.org_id == org.id))).scalars())
+    # Every organization has a "legal": the handoff names this organization's.
+    assert {h.to_department_id for h in rows} <= own and {h.from_department_id for h in rows} <= own
     assert [(h.status, h.responded_by_id, h.requested_by_id) for h in rows] == [
         ("DECLINED", org.users["legal_member"].id, org.users["sales_member"].id),
         ("CANCELLED", org.users["sales_admin"].id, org.users["sales_member"].id),
