@@ -14,9 +14,11 @@ install: $(VENV)/bin/python
 install-test: $(VENV)/bin/python
 	$(VENV)/bin/pip install -q -e '.[test]'
 
-# Browser tests drive Debian's Chromium (never a downloaded browser).
+# Browser tests drive Debian's Chromium (never a downloaded browser); npm installs
+# the pinned axe-core they audit with (tests/browser/axe.py).
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq npm; }
 
 demo: install
 	$(VENV)/bin/baton serve --demo
