@@ -105,26 +105,23 @@ async def viewer_for_token(ctx: Ctx, token: str) -> Viewer | None:
     )
 
 
+async def _revoke(session, now, *where) -> list[int]:
+    """Revoke the live tokens matching `where`; the ids revoked."""
+    return list((await session.execute(
+        update(m.ApiToken).where(*where, m.ApiToken.revoked_at.is_(None)).values(revoked_at=now).returning(m.ApiToken.id)
+    )).scalars())
+
+
 async def revoke_token(ctx: Ctx, token: str) -> bool:
     async with ctx.db.write() as session:
-        revoked = list((await session.execute(
-            update(m.ApiToken)
-            .where(m.ApiToken.token_hash == token_hash(token), m.ApiToken.revoked_at.is_(None))
-            .values(revoked_at=ctx.clock())
-            .returning(m.ApiToken.id)
-        )).scalars())
+        revoked = await _revoke(session, ctx.clock(), m.ApiToken.token_hash == token_hash(token))
     await ctx.announce_revoked(revoked)
     return bool(revoked)
 
 
 async def revoke_sessions(session, user_id: int, now) -> list[int]:
     """Revoke every live sign-in session of a user; the ids revoked."""
-    return list((await session.execute(
-        update(m.ApiToken)
-        .where(m.ApiToken.user_id == user_id, m.ApiToken.kind == "session", m.ApiToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-        .returning(m.ApiToken.id)
-    )).scalars())
+    return await _revoke(session, now, m.ApiToken.user_id == user_id, m.ApiToken.kind == "session")
 
 
 async def logout(ctx: Ctx) -> bool:
@@ -134,11 +131,9 @@ async def logout(ctx: Ctx) -> bool:
     if token_id is None:
         return False
     async with ctx.db.write() as session:
-        result = await session.execute(
-            update(m.ApiToken).where(m.ApiToken.id == token_id, m.ApiToken.revoked_at.is_(None)).values(revoked_at=ctx.clock())
-        )
+        revoked = await _revoke(session, ctx.clock(), m.ApiToken.id == token_id)
     await ctx.announce_revoked([token_id])
-    return result.rowcount > 0
+    return bool(revoked)
 
 
 async def dead_tokens(db: Database, token_ids, now) -> set[int]:
