@@ -231,24 +231,34 @@ def cmd_token_create(args, settings: Settings) -> int:
     from db.types import utcnow
     from resolvers.auth import issue_token
 
+    from resolvers.tokens import department_member
+
     async def work(session, org):
-        user = await _acting_user(session, org, args.user)
-        department_id = None
+        department = None
         if args.department:
-            department_id = (
+            department = (
                 await session.execute(
-                    select(m.Department.id).where(m.Department.org_id == org.id, m.Department.key == args.department)
+                    select(m.Department).where(m.Department.org_id == org.id, m.Department.key == args.department)
                 )
             ).scalar_one_or_none()
-            if department_id is None:
+            if department is None:
                 raise SystemExit(f"baton: no department {args.department!r} in {org.name}")
+        # A department token without --user acts as a member of that department, not as an admin.
+        if department is not None and not args.user:
+            user = await department_member(session, org.id, department)
+            acts_as = f"a member of {department.key} ({user.email}), with that role's access rules"
+        else:
+            user = await _acting_user(session, org, args.user)
+            acts_as = f"{user.email} ({user.role}), with that user's access rules"
         token, _ = await issue_token(
-            session, user, kind="api", now=utcnow(), name=args.name, scope=args.scope, department_id=department_id
+            session, user, kind="api", now=utcnow(), name=args.name, scope=args.scope,
+            department_id=department.id if department else None,
         )
-        return token
+        return token, acts_as
 
-    token = asyncio.run(_with_org(settings, args.org, work))
-    print(f"Token {args.name!r} ({args.scope}) created; it is shown only once:", file=sys.stderr)
+    token, acts_as = asyncio.run(_with_org(settings, args.org, work))
+    print(f"Token {args.name!r} ({args.scope}) created; it acts as {acts_as}.", file=sys.stderr)
+    print("It is shown only once:", file=sys.stderr)
     print(token)
     return 0
 
@@ -338,7 +348,7 @@ def cmd_export_opportunities(args, settings: Settings) -> int:
         flt["search"] = args.search
 
     async def run():
-        db, ctx = await _org_ctx(settings, args.org, None)
+        db, ctx = await _org_ctx(settings, args.org, args.as_email)
         try:
             return await export_rows(ctx, flt, chinese=args.chinese_headers)
         finally:
@@ -391,8 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     tcreate = token.add_parser("create", help="create a long-lived API token for a tool")
     tcreate.add_argument("--name", required=True)
     tcreate.add_argument("--scope", default="read", choices=["read", "write"])
-    tcreate.add_argument("--department", help="limit its subscriptions to one department's events")
-    tcreate.add_argument("--user", help="email of the user it acts as (default: the first admin)")
+    tcreate.add_argument("--department", help="limit its live events to one department's; without --user it acts as a member of it")
+    tcreate.add_argument("--user", help="email of the user it acts as (default: a member of --department, else the first admin)")
     tcreate.add_argument("--org", help="organization name (default: the first)")
     tcreate.set_defaults(run=cmd_token_create)
 
@@ -416,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     eopp.add_argument("--priority", action="append", help="LOW, MEDIUM, HIGH or URGENT (repeatable)")
     eopp.add_argument("--search", help="title or account name contains")
     eopp.add_argument("--chinese-headers", action="store_true", help="write the column headers in Chinese")
+    eopp.add_argument("--as", dest="as_email", help="export what this user may see (default: the first admin)")
     eopp.set_defaults(run=cmd_export_opportunities)
     return parser
 

@@ -22,7 +22,9 @@ DEMO_USERS = [
     ("marketing@demo.baton", "Mia Marketing", "marketing", "MEMBER"),
     ("product@demo.baton", "Pat Product", "product", "MEMBER"),
     ("legal@demo.baton", "Lee Legal", "legal", "MEMBER"),
+    ("legal2@demo.baton", "Lou Legal", "legal", "MEMBER"),
     ("finance@demo.baton", "Fay Finance", "finance", "MEMBER"),
+    ("finance.manager@demo.baton", "Fern Finance", "finance", "MANAGER"),
     ("viewer@demo.baton", "Vic Viewer", "sales", "VIEWER"),
 ]
 
@@ -41,6 +43,8 @@ DEMO_DEALS = [
     ("Field service app", "Litware Energy", Decimal("40000"), "lost", "LOW", ["energy"], -5),
     ("Shop-floor IoT", "Proseware Manufacturing", None, "lead", "MEDIUM", ["iot", "pilot"], None),
     ("Security operations platform", "Fourth Coffee", Decimal("310000"), "contract", "URGENT", ["security"], 14),
+    # From 1,000,000 the contract approval also needs a finance manager: legal has approved, finance is next.
+    ("Nationwide store rollout", "Contoso Retail", Decimal("1250000"), "negotiation", "HIGH", ["retail"], 40),
 ]
 
 
@@ -85,7 +89,7 @@ async def seed_demo(db: Database) -> bool:
             "probability": {"lead": 10, "qualified": 25, "proposal": 40, "negotiation": 60, "contract": 80, "won": 100, "lost": 0}[stage],
         }))
         # Walk the card through the stages so its history reads like a real deal's.
-        path = stage_order[1:stage_order.index(stage) + 1] if stage not in ("won", "lost") else ["qualified", "proposal", stage]
+        path = stage_order[1:stage_order.index(stage) + 1] if stage != "lost" else ["qualified", "proposal", stage]
         for step, key in enumerate(path):
             clock.advance(hours=20 + 26 * ((n + step) % 4))
             if key == "contract":
@@ -118,6 +122,14 @@ async def seed_demo(db: Database) -> bool:
             _ok(await handoffs.respond_handoff(Ctx(db=db, viewer=Viewer(user=users["legal"]), clock=clock), {
                 "id": to_global("Handoff", handoff.id), "accept": True, "note": "Filed with the master agreement",
             }))
+        if title == "Nationwide store rollout":  # the stage rule's flow, with its amount branch
+            approval = _ok(await approvals.request_approval(ctx, {
+                "opportunity_id": gid, "kind": "contract", "department_keys": [], "comment": "Three-year rollout, 400 stores",
+            }))
+            clock.advance(hours=5)
+            _ok(await approvals.decide_approval(Ctx(db=db, viewer=Viewer(user=users["legal2"]), clock=clock), {
+                "id": to_global("Approval", approval.id), "approve": True, "comment": "Standard MSA, no redlines",
+            }))
         if title == "Payments gateway":
             _ok(await approvals.request_approval(ctx, {
                 "opportunity_id": gid, "kind": "discount", "department_keys": ["finance"], "comment": "15% multi-year discount",
@@ -126,16 +138,18 @@ async def seed_demo(db: Database) -> bool:
 
 
 async def _contract_approval(db: Database, ctx: Ctx, users: dict, opp: m.Opportunity) -> None:
-    """Ask for the contract stage (the gate opens the legal → finance approval), then approve it."""
+    """Ask for the contract stage (the gate opens the contract approval), then approve each open step."""
     refused = await opportunities.move_opportunity(ctx, {"id": to_global("Opportunity", opp.id), "version": opp.version, "stage_key": "contract"})
     assert refused[1], "the contract gate should have asked for an approval first"
     async with db.read() as session:
         approval = (await session.execute(
             select(m.Approval).where(m.Approval.opportunity_id == opp.id, m.Approval.kind == "contract", m.Approval.status == "PENDING")
         )).scalar_one()
-    for who in ("legal", "finance"):
+    for who in ("legal", "finance", "finance.manager"):
+        if approval.status != "PENDING":
+            break
         ctx.clock.advance(hours=18)
-        _ok(await approvals.decide_approval(Ctx(db=db, viewer=Viewer(user=users[who]), clock=ctx.clock), {
+        approval = _ok(await approvals.decide_approval(Ctx(db=db, viewer=Viewer(user=users[who]), clock=ctx.clock), {
             "id": to_global("Approval", approval.id), "approve": True, "comment": "Looks good",
         }))
 

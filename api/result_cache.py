@@ -1,5 +1,6 @@
-"""Query results cached per (organization, its event seq, clock minute, document,
-variables, operation), shared by everyone in the organization.
+"""Query results cached per (organization, its event seq, what the viewer may see,
+clock minute, document, variables, operation), shared by everyone in the
+organization who sees the same (resolvers/visibility.py: Access.key).
 
 Every committed change bumps the organization's seq, which each request reads
 while authenticating (no extra statement). A result computed after reading seq N
@@ -8,8 +9,9 @@ the first request after a change reads N+1, misses, and computes afresh; request
 that arrive while it computes wait for that one computation (single flight). The
 minute in the key bounds how long time-derived fields (`overdue`, `staleOnly`)
 can lag. Only error-free results of queries whose root fields all read
-event-versioned, organization-wide data are kept (everyone in an organization
-sees the same board): per-user state (notifications, tokens, the viewer) and
+event-versioned, organization-wide data are kept (everyone with the same access
+key sees the same board; access rules change only with an event, so the seq
+versions them too): per-user state (notifications, tokens, the viewer) and
 rows written without an event (users, webhooks) are never cached."""
 import asyncio
 import json
@@ -52,7 +54,8 @@ class ResultCache:
             return None
         minute = ctx.clock().replace(second=0, microsecond=0)
         variables = json.dumps(request_data.variables or {}, sort_keys=True, default=str)
-        return (viewer.org_id, viewer.org_seq, minute, request_data.query, variables, request_data.operation_name)
+        access = viewer.access.key if viewer.access is not None else None
+        return (viewer.org_id, viewer.org_seq, minute, access, request_data.query, variables, request_data.operation_name)
 
     async def get_or_compute(self, key: tuple | None, compute):
         """The cached result for `key`, the one being computed for it, or a new one."""

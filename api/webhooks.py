@@ -23,7 +23,8 @@ from sqlalchemy import select, update
 from db import models as m
 from resolvers.context import Ctx
 from resolvers.uow import run_in_transaction
-from resolvers.webhooks import event_body, event_id, host_address, is_public, matches
+from resolvers.visibility import visible_among
+from resolvers.webhooks import event_body, event_id, host_address, is_public, matches, receiver_access
 
 log = logging.getLogger("baton.webhooks")
 
@@ -81,12 +82,15 @@ async def enqueue(db, now: datetime) -> int:
                     )
                 ).scalars()
             )
+            # Only what the endpoint's identity may see: its cards' events, withheld fields blanked.
+            access = await receiver_access(session, webhook)
+            visible = await visible_among(session, access, webhook.org_id, {e.opportunity_id for e in events})
             for event in events:
-                if matches(webhook, event):
+                if matches(webhook, event) and (event.opportunity_id is None or event.opportunity_id in visible):
                     session.add(
                         m.WebhookDelivery(
                             org_id=webhook.org_id, webhook_id=webhook.id, event_seq=event.seq, event_id=event_id(event),
-                            event_type=event.type, body=event_body(event), status="PENDING", attempts=0,
+                            event_type=event.type, body=event_body(event, access), status="PENDING", attempts=0,
                             next_attempt_at=now, created_at=now,
                         )
                     )

@@ -23,6 +23,9 @@ MAX_STAGES = 20  # per pipeline (createStage refuses more): its stages, the boar
 MAX_CARD_HANDOFFS = 20  # per opportunity, the newest
 MAX_CARD_APPROVALS = 10  # per opportunity, the newest
 MAX_MENTIONS = 20  # users per comment
+MAX_APPROVAL_STEPS = 10  # an approval's steps, added signers included
+MAX_STEP_APPROVERS = 100  # a step's approvers (a department's members, transfers and added signers)
+MAX_APPROVAL_ACTIONS = 200  # an approval's record of decisions, returns, transfers, urges (the newest)
 MAX_APPROVALS = 500  # the `approvals` query, newest first
 MAX_API_TOKENS = 200
 MAX_WEBHOOKS = 50
@@ -54,10 +57,18 @@ def _at_most(rows: list, most: int, newest: bool = False) -> list:
 
 
 class Loaders:
-    def __init__(self, db: Database, org_id: int):
+    def __init__(self, db: Database, org_id: int, visible_cards=None):
         self.db = db
         self.org_id = org_id
+        # A condition on `opportunities` rows: cards (and their tasks, comments, handoffs,
+        # approvals) outside it load as None. None: every card of the organization.
+        self.visible_cards = visible_cards
         self._custom: dict[str, DataLoader] = {}
+
+    def _on_visible_card(self, column):
+        if self.visible_cards is None:
+            return None
+        return column.in_(select(m.Opportunity.id).where(m.Opportunity.org_id == self.org_id, self.visible_cards))
 
     async def all(self, stmt: Select) -> list[Any]:
         async with self.db.read_one() as session:
@@ -90,10 +101,12 @@ class Loaders:
             loader = self._custom[name] = DataLoader(load_fn=batch)
         return loader
 
-    def _by_id(self, model, org_clause=None) -> DataLoader:
+    def _by_id(self, model, org_clause=None, visible=None) -> DataLoader:
         async def load(ids):
             stmt = select(model).where(self.among(model.id, ids))
             stmt = stmt.where(org_clause if org_clause is not None else model.org_id == self.org_id)
+            if visible is not None:
+                stmt = stmt.where(visible)
             found = {row.id: row for row in await self.all(stmt)}
             return [found.get(i) for i in ids]
 
@@ -134,23 +147,23 @@ class Loaders:
 
     @cached_property
     def opportunity(self) -> DataLoader:
-        return self._by_id(m.Opportunity)
+        return self._by_id(m.Opportunity, visible=self.visible_cards)
 
     @cached_property
     def task(self) -> DataLoader:
-        return self._by_id(m.Task)
+        return self._by_id(m.Task, visible=self._on_visible_card(m.Task.opportunity_id))
 
     @cached_property
     def comment(self) -> DataLoader:
-        return self._by_id(m.Comment)
+        return self._by_id(m.Comment, visible=self._on_visible_card(m.Comment.opportunity_id))
 
     @cached_property
     def handoff(self) -> DataLoader:
-        return self._by_id(m.Handoff)
+        return self._by_id(m.Handoff, visible=self._on_visible_card(m.Handoff.opportunity_id))
 
     @cached_property
     def approval(self) -> DataLoader:
-        return self._by_id(m.Approval)
+        return self._by_id(m.Approval, visible=self._on_visible_card(m.Approval.opportunity_id))
 
     @cached_property
     def stages_by_pipeline(self) -> DataLoader:
@@ -158,7 +171,15 @@ class Loaders:
 
     @cached_property
     def steps_by_approval(self) -> DataLoader:
-        return self._grouped(m.ApprovalStep, m.ApprovalStep.approval_id, m.ApprovalStep.position, MAX_DEPARTMENTS)
+        return self._grouped(m.ApprovalStep, m.ApprovalStep.approval_id, m.ApprovalStep.position, MAX_APPROVAL_STEPS)
+
+    @cached_property
+    def approvers_by_step(self) -> DataLoader:
+        return self._grouped(m.ApprovalApprover, m.ApprovalApprover.step_id, m.ApprovalApprover.id, MAX_STEP_APPROVERS)
+
+    @cached_property
+    def actions_by_approval(self) -> DataLoader:
+        return self._grouped(m.ApprovalAction, m.ApprovalAction.approval_id, m.ApprovalAction.id, MAX_APPROVAL_ACTIONS, newest=True)
 
     @cached_property
     def handoffs_by_opportunity(self) -> DataLoader:
@@ -182,7 +203,7 @@ class Loaders:
                     steps[approval.id].append(step)
             for by_id in approvals.values():
                 for approval_id in by_id:
-                    self.steps_by_approval.prime(approval_id, steps[approval_id][:MAX_DEPARTMENTS])
+                    self.steps_by_approval.prime(approval_id, steps[approval_id][:MAX_APPROVAL_STEPS])
             return [_at_most(list(approvals[k].values()), MAX_CARD_APPROVALS, newest=True) for k in keys]
 
         return DataLoader(load_fn=load)

@@ -200,6 +200,15 @@ class Approval(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
+    # The stage rule it was opened from (resolvers/approval_rules.py), kept so that a
+    # resubmission re-evaluates the same conditions and re-approval opens the same flow.
+    rule: Mapped[dict | None]
+    locks: Mapped[list] = mapped_column(default=list)  # API names of the card fields it locks
+    # The locked fields' values when requested and when approved: the gate accepts
+    # an approval only while the card still matches what was approved.
+    snapshot_requested: Mapped[dict | None]
+    snapshot_approved: Mapped[dict | None]
+    urge_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ApprovalStep(Base):
@@ -215,6 +224,41 @@ class ApprovalStep(Base):
     decided_by_id: Mapped[int | None] = fk("users.id")
     decided_at: Mapped[datetime | None]
     comment: Mapped[str | None] = mapped_column(Text)
+    # Who decides: ALL (会签), ANY (或签) or COUNT (min_approvals of the approvers).
+    sign_mode: Mapped[str] = mapped_column(String(5), default="ANY")
+    min_approvals: Mapped[int | None]
+    role: Mapped[str | None] = mapped_column(String(10))  # approvers are this role of the department
+    condition: Mapped[dict | None]  # {"amountAtLeast": "1000000"}: SKIPPED when false
+    timeouts: Mapped[dict | None]  # {"remindAfterHours", "escalateAfterHours", "finalAfterHours", "finalAction"}
+    urged_at: Mapped[datetime | None]
+
+
+class ApprovalApprover(Base):
+    """A person who decides a step, fixed when the approval is opened (transfers and
+    added signers change the list; TRANSFERRED rows stay for the record)."""
+
+    __tablename__ = "approval_approvers"
+    __table_args__ = (UniqueConstraint("step_id", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    step_id: Mapped[int] = fk("approval_steps.id", index=True)
+    user_id: Mapped[int] = fk("users.id", index=True)
+    status: Mapped[str] = mapped_column(String(12), default="PENDING")  # PENDING APPROVED REJECTED TRANSFERRED
+    decided_at: Mapped[datetime | None]
+
+
+class ApprovalAction(Base):
+    """What happened to an approval, step by step: decisions, returns, transfers,
+    added signers, urges, resubmissions, timeouts (user_id null for the system)."""
+
+    __tablename__ = "approval_actions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    approval_id: Mapped[int] = fk("approvals.id", index=True)
+    step_id: Mapped[int | None] = fk("approval_steps.id")
+    user_id: Mapped[int | None] = fk("users.id")
+    action: Mapped[str] = mapped_column(String(20))
+    target_user_id: Mapped[int | None] = fk("users.id")
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Notification(Base):
@@ -253,6 +297,9 @@ class Event(Base):
     approval_id: Mapped[int | None]
     department_keys: Mapped[list] = mapped_column(default=list)
     changes: Mapped[dict | None]
+    # The card as it was when the event happened ({stage, amount, currency, account, ...}),
+    # so receivers need not call back; redacted per receiver (resolvers/visibility.py).
+    snapshot: Mapped[dict | None]
 
 
 class Alert(Base):
@@ -285,6 +332,8 @@ class Webhook(Base):
     disabled_at: Mapped[datetime | None]
     disabled_reason: Mapped[str | None] = mapped_column(String(500))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The user whose access rules decide what the endpoint receives (null: its creator).
+    acts_as_id: Mapped[int | None] = fk("users.id")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -322,3 +371,18 @@ class ExportTicket(Base):
     __tablename__ = "export_tickets"
     nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AccessRule(Base):
+    """What a role (optionally of one department; "" for every department) may see:
+    a data scope (OWN, DEPARTMENT, ALL) and fields withheld. Without a rule: ALL, nothing hidden."""
+
+    __tablename__ = "access_rules"
+    __table_args__ = (UniqueConstraint("org_id", "role", "department_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id")
+    role: Mapped[str] = mapped_column(String(10))
+    department_key: Mapped[str] = mapped_column(String(40), default="")
+    scope: Mapped[str] = mapped_column(String(12), default="ALL")
+    hidden_fields: Mapped[list] = mapped_column(default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from db import models as m
 from db.engine import Database
+from resolvers.approval_actions import on_timeout
 from resolvers.context import Ctx
 from resolvers.notifications import department_member_ids
 from resolvers.uow import UnitOfWork, run_in_transaction
@@ -32,6 +33,8 @@ class Condition:
     task_id: int | None = None
     handoff_id: int | None = None
     approval_id: int | None = None
+    step_id: int | None = None
+    timeout: str | None = None  # an approval step's timeout: remind | escalate | escalate_admins | final
 
 
 async def find_conditions(session, org_id: int, now: datetime, settings) -> list[Condition]:
@@ -81,12 +84,52 @@ async def find_conditions(session, org_id: int, now: datetime, settings) -> list
             f"The {approval.kind} approval on {opp.title} has waited over {settings.approval_alert_hours} hours",
             opp.id, [opp.owner_id], [step.department_id], approval_id=approval.id,
         ))
+    found += await approval_timeouts(session, org_id, now)
     return found
+
+
+async def approval_timeouts(session, org_id: int, now: datetime) -> list[Condition]:
+    """Open steps past one of their rule's timeouts (each acts once per opening: the
+    fingerprint is the step's opened_at, which a return or resubmission renews)."""
+    rows = await session.execute(
+        select(m.ApprovalStep, m.Approval, m.Opportunity)
+        .join(m.Approval, m.Approval.id == m.ApprovalStep.approval_id)
+        .join(m.Opportunity, m.Opportunity.id == m.Approval.opportunity_id)
+        .where(m.Approval.org_id == org_id, m.Approval.status == "PENDING", m.ApprovalStep.status == "PENDING",
+               m.ApprovalStep.opened_at.is_not(None), m.ApprovalStep.timeouts.is_not(None))
+    )
+    found = []
+    for step, approval, opp in rows:
+        t = step.timeouts or {}
+        escalate = t.get("escalateAfterHours")
+        limits = [("remind", t.get("remindAfterHours")), ("escalate", escalate),
+                  ("escalate_admins", escalate and 2 * escalate), ("final", t.get("finalAfterHours"))]
+        for name, hours in limits:
+            if hours and step.opened_at + timedelta(hours=hours) <= now:
+                found.append(Condition(
+                    f"approval_step:{step.id}:{name}", step.opened_at.isoformat(), f"approval_{name}",
+                    timeout_message(name, approval, opp, hours, t.get("finalAction")),
+                    opp.id, [], [], approval_id=approval.id, step_id=step.id, timeout=name,
+                ))
+    return found
+
+
+def timeout_message(name: str, approval: m.Approval, opp: m.Opportunity, hours: int, action: str | None) -> str:
+    waited = f"The {approval.kind} approval on {opp.title} has waited {hours} hours"
+    return {
+        "remind": f"{waited} for your decision",
+        "escalate": f"{waited}: please chase your team",
+        "escalate_admins": f"{waited}: it needs an admin's attention",
+        "final": f"{waited}; it was {'approved' if action == 'APPROVE' else 'returned to the requester'} automatically",
+    }[name]
 
 
 async def _raise_one(uow: UnitOfWork, cond: Condition) -> None:
     s = uow.session
     s.add(m.Alert(org_id=uow.org_id, subject=cond.subject, fingerprint=cond.fingerprint, raised_at=uow.now))
+    if cond.timeout:
+        await on_timeout(uow, cond.approval_id, cond.step_id, cond.fingerprint, cond.timeout, cond.kind, cond.message)
+        return
     opp = await s.get(m.Opportunity, cond.opportunity_id)
     last_activity = opp.last_activity_at
     keys = (await s.execute(select(m.Department.key).where(m.Department.id.in_(set(cond.department_ids))))).scalars()

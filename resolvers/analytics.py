@@ -16,6 +16,7 @@ from db import models as m
 from resolvers.context import Ctx
 from resolvers.ids import parse_global
 from resolvers.paging import BadInput
+from resolvers.visibility import conditions, ensure_access, opportunity_clause
 
 HOUR = 3600.0
 
@@ -25,7 +26,8 @@ class FunnelRow:
     stage: m.Stage
     entered: int
     current: int
-    amount: Decimal
+    amount: Decimal  # of the amounts the viewer may see
+    hidden_amount_count: int
     conversion_to_next: float | None
     median_hours_in_stage: float | None
 
@@ -46,6 +48,7 @@ def _median(values: list[float]) -> float | None:
 
 async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end: date | None) -> AnalyticsData:
     org_id = ctx.require_viewer().org_id
+    access = await ensure_access(ctx)
     stmt = select(m.Pipeline).where(m.Pipeline.org_id == org_id)
     if pipeline_gid:
         parsed = parse_global(pipeline_gid)
@@ -58,7 +61,8 @@ async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end:
     stages = await ctx.loaders.all(select(m.Stage).where(m.Stage.pipeline_id == pipelines[0].id).order_by(m.Stage.position))
     by_key = {st.key: st for st in stages}
 
-    conds = [m.Opportunity.org_id == org_id, m.Opportunity.pipeline_id == pipelines[0].id]
+    # Figures cover only the cards the viewer sees.
+    conds = [m.Opportunity.org_id == org_id, m.Opportunity.pipeline_id == pipelines[0].id, *conditions(opportunity_clause(access))]
     if start:
         conds.append(m.Opportunity.created_at >= datetime.combine(start, time(), timezone.utc))
     if end:
@@ -97,9 +101,11 @@ async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end:
             # Completed stays only: a card still in the stage has no duration yet.
             durations += [(tl[i + 1][1] - tl[i][1]).total_seconds() / HOUR for i in entries if i + 1 < len(tl)]
         here = [o for o in opps.values() if o.stage_id == st.id]
+        shown = [] if "amount" in access.hidden else here
         funnel.append(FunnelRow(
             stage=st, entered=entered, current=len(here),
-            amount=sum((o.amount or Decimal(0) for o in here), Decimal(0)).quantize(Decimal("0.01")),
+            amount=sum((o.amount or Decimal(0) for o in shown), Decimal(0)).quantize(Decimal("0.01")),
+            hidden_amount_count=sum(1 for o in here if o.amount is not None) - sum(1 for o in shown if o.amount is not None),
             conversion_to_next=round(converted / entered, 4) if entered and st.kind == "OPEN" else None,
             median_hours_in_stage=_median(durations),
         ))
@@ -116,7 +122,9 @@ async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end:
         funnel=funnel,
         win_rate=round(len(won) / (len(won) + len(lost)), 4) if won or lost else None,
         median_cycle_days=_median(cycle_days),
-        loss_reasons=dict(Counter(o.lost_reason or "unspecified" for o in lost)),
+        loss_reasons=dict(Counter(
+            "hidden" if "lostReason" in access.hidden else o.lost_reason or "unspecified" for o in lost
+        )),
         median_handoff_response_hours=_median([(h.responded_at - h.created_at).total_seconds() / HOUR for h in handoffs]),
         median_approval_hours=_median([(a.decided_at - a.created_at).total_seconds() / HOUR for a in approvals]),
     )

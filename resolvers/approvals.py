@@ -1,73 +1,165 @@
-"""Approvals: a state machine over ordered department steps.
+"""Approvals: a state machine over ordered steps, each decided by its approvers.
 
 SEQUENTIAL opens one step at a time (the next when the previous is approved);
-PARALLEL opens all at once. Every step must approve; one rejection rejects.
-A step is decidable once `opened_at` is set. Decisions lock the approval row
-so two concurrent decisions produce one outcome."""
-from sqlalchemy import exists, select
+PARALLEL opens all at once. A step is approved by ALL its approvers (会签), by ANY
+one (或签) or by `min_approvals` of them; one rejection rejects the approval. A
+step whose condition does not hold for the card is SKIPPED. Decisions lock the
+card, then the approval row, so concurrent decisions produce one outcome.
+Returning, transferring, adding signers and urging live in `approval_actions`."""
+from dataclasses import dataclass
+
+from sqlalchemy import select
 
 from db import models as m
+from resolvers import approval_rules as rules
 from resolvers import validate
 from resolvers.access import ensure_can_edit
 from resolvers.context import Ctx
-from resolvers.errors import DUPLICATE, FORBIDDEN, INVALID_TRANSITION, NOT_FOUND, VALIDATION, fail
+from resolvers.errors import DUPLICATE, FORBIDDEN, INVALID_TRANSITION, LOCKED, NOT_FOUND, VALIDATION, UserError, fail
 from resolvers.ids import decode, to_global
-from resolvers.notifications import department_member_ids
 from resolvers.rows import locked_opportunity
 from resolvers.uow import UnitOfWork, mutate
 
-MODES = ("SEQUENTIAL", "PARALLEL")
+MODES = rules.MODES
+ACTIVE = ("PENDING", "APPROVED", "REJECTED")  # approver rows that still count (not TRANSFERRED)
 
 
-async def departments_for(session, org_id: int, keys: list[str] | None, field: str = "departmentKeys") -> list[m.Department]:
-    keys = [k.strip() for k in keys or []]
-    if not keys:
-        fail(VALIDATION, "Name at least one approver department", field)
-    if len(set(keys)) != len(keys):
-        fail(VALIDATION, "Each department may appear only once", field)
-    found = {
-        d.key: d
-        for d in (await session.execute(select(m.Department).where(m.Department.org_id == org_id, m.Department.key.in_(keys)))).scalars()
-    }
-    unknown = [k for k in keys if k not in found]
-    if unknown:
-        fail(VALIDATION, f"Unknown department {', '.join(map(repr, unknown))}", field)
-    return [found[k] for k in keys]
+@dataclass
+class Flow:
+    """An approval loaded for a change: the card, the approval, its steps in order and
+    each step's approver rows (all locked by the card's row lock)."""
+
+    opp: m.Opportunity
+    approval: m.Approval
+    steps: list[m.ApprovalStep]
+    approvers: dict[int, list[m.ApprovalApprover]]  # step id -> rows
+
+    def active(self, step: m.ApprovalStep) -> list[m.ApprovalApprover]:
+        return [a for a in self.approvers.get(step.id, []) if a.status in ACTIVE]
+
+    def open_steps(self) -> list[m.ApprovalStep]:
+        return [st for st in self.steps if st.status == "PENDING" and st.opened_at is not None]
+
+    def my_open_step(self, user_id: int) -> m.ApprovalStep | None:
+        return next((st for st in self.open_steps() if any(a.user_id == user_id and a.status == "PENDING" for a in self.active(st))), None)
+
+    def row(self, step: m.ApprovalStep, user_id: int) -> m.ApprovalApprover | None:
+        return next((a for a in self.approvers.get(step.id, []) if a.user_id == user_id), None)
+
+
+async def department_keys_of(session, steps: list[m.ApprovalStep]) -> dict[int, str]:
+    """Department id -> key for the steps that apply (SKIPPED ones left out)."""
+    ids = {st.department_id for st in steps if st.status != "SKIPPED"}
+    rows = await session.execute(select(m.Department.id, m.Department.key).where(m.Department.id.in_(ids)))
+    return dict(rows.all())
 
 
 async def has_approval(session, opportunity_id: int, kind: str, statuses: tuple[str, ...]) -> bool:
-    return bool(await session.scalar(select(exists().where(
+    found = await session.scalar(select(m.Approval.id).where(
         m.Approval.opportunity_id == opportunity_id, m.Approval.kind == kind, m.Approval.status.in_(statuses),
-    ))))
+    ).limit(1))
+    return found is not None
 
 
-async def _open_steps(uow: UnitOfWork, opp: m.Opportunity, approval: m.Approval, steps: list[m.ApprovalStep], event: m.Event) -> None:
-    """Make steps decidable and tell their departments."""
+def record(uow: UnitOfWork, flow: Flow, action: str, step: m.ApprovalStep | None = None, *,
+           comment: str | None = None, target_user_id: int | None = None) -> None:
+    uow.session.add(m.ApprovalAction(
+        approval_id=flow.approval.id, step_id=step.id if step else None, user_id=uow.actor_id,
+        action=action, target_user_id=target_user_id, comment=comment, at=uow.now,
+    ))
+
+
+def pending_approver_ids(flow: Flow, steps: list[m.ApprovalStep]) -> list[int]:
+    return [a.user_id for st in steps for a in flow.active(st) if a.status == "PENDING"]
+
+
+def open_steps(uow: UnitOfWork, flow: Flow, steps: list[m.ApprovalStep], event: m.Event, why: str = "Your approval is needed") -> None:
+    """Make steps decidable and tell their approvers."""
     for step in steps:
         step.opened_at = uow.now
-    members = await department_member_ids(uow.session, *(st.department_id for st in steps))
-    uow.notify(members, "approval", f"Your approval is needed: {approval.kind} on {opp.title}", opportunity_id=opp.id, event=event)
+        step.urged_at = None
+    uow.notify(pending_approver_ids(flow, steps), "approval", f"{why}: {flow.approval.kind} on {flow.opp.title}",
+               opportunity_id=flow.opp.id, event=event)
 
 
-async def open_approval(uow: UnitOfWork, opp: m.Opportunity, kind: str, departments: list[m.Department], mode: str, comment: str | None) -> m.Approval:
-    """Create a PENDING approval with its steps (the caller holds the opportunity lock)."""
-    if await has_approval(uow.session, opp.id, kind, ("PENDING",)):
-        fail(DUPLICATE, f"A {kind} approval is already pending for this opportunity", "kind")
+def first_to_open(flow: Flow) -> list[m.ApprovalStep]:
+    waiting = [st for st in flow.steps if st.status == "PENDING"]
+    return waiting if flow.approval.mode == "PARALLEL" else waiting[:1]
+
+
+def restart_steps(flow: Flow, steps: list[m.ApprovalStep]) -> None:
+    """Back to undecided and unopened; the record of earlier decisions stays in the actions."""
+    for step in steps:
+        if step.status == "SKIPPED":
+            continue
+        step.status, step.opened_at, step.decided_by_id, step.decided_at, step.comment = "PENDING", None, None, None, None
+        for row in flow.active(step):
+            row.status, row.decided_at = "PENDING", None
+
+
+def evaluate_conditions(flow: Flow) -> None:
+    """Skip the steps whose condition no longer holds for the card; revive those that do."""
+    for step in flow.steps:
+        if step.condition is None or step.status not in ("PENDING", "SKIPPED"):
+            continue
+        step.status = "PENDING" if rules.applies(step.condition, flow.opp) else "SKIPPED"
+
+
+def finish_if_approved(uow: UnitOfWork, flow: Flow) -> bool:
+    if any(st.status == "PENDING" for st in flow.steps):
+        return False
+    flow.approval.status = "APPROVED"
+    flow.approval.decided_at = uow.now
+    flow.approval.snapshot_approved = rules.snapshot(flow.opp, flow.approval.locks or [])
+    return True
+
+
+async def open_approval(uow: UnitOfWork, opp: m.Opportunity, rule: dict, comment: str | None) -> m.Approval:
+    """Create a PENDING approval from a rule (the caller holds the card's lock)."""
+    s = uow.session
+    kind = rule["kind"]
+    if await has_approval(s, opp.id, kind, ("PENDING", "RETURNED")):
+        fail(DUPLICATE, f"A {kind} approval is already open for this opportunity", "kind")
+    locks = rule.get("locks") or []
     approval = m.Approval(
-        org_id=uow.org_id, opportunity_id=opp.id, requested_by_id=uow.actor_id, kind=kind, mode=mode,
-        status="PENDING", comment=comment, created_at=uow.now,
+        org_id=uow.org_id, opportunity_id=opp.id, requested_by_id=uow.actor_id, kind=kind, mode=rule["mode"],
+        status="PENDING", comment=comment, created_at=uow.now, rule=rule, locks=locks,
+        snapshot_requested=rules.snapshot(opp, locks), urge_count=0,
     )
-    uow.session.add(approval)
-    await uow.session.flush()
-    steps = [m.ApprovalStep(approval_id=approval.id, position=i, department_id=d.id, status="PENDING") for i, d in enumerate(departments)]
-    uow.session.add_all(steps)
+    s.add(approval)
+    await s.flush()
+    steps, approvers = [], {}
+    for position, spec in enumerate(rule["steps"]):
+        department_id, user_ids = await rules.approver_ids(s, uow.org_id, spec)
+        if not user_ids:
+            who = spec["departmentKey"] + (f" {spec['role']}s" if spec["role"] else "") if spec["departmentKey"] else "the named users"
+            fail(VALIDATION, f"Step {position + 1} has no one to approve it: {who} has no members who may approve", "departmentKeys")
+        condition = {"amountAtLeast": spec["amountAtLeast"]} if spec["amountAtLeast"] is not None else None
+        timeouts = {k: spec[k] for k in rules.TIMEOUT_KEYS if spec[k] is not None} or None
+        step = m.ApprovalStep(
+            approval_id=approval.id, position=position, department_id=department_id, status="PENDING",
+            sign_mode=spec["signMode"], min_approvals=spec["minApprovals"], role=spec["role"],
+            condition=condition, timeouts=timeouts,
+        )
+        s.add(step)
+        steps.append((step, user_ids))
+    await s.flush()
+    for step, user_ids in steps:
+        approvers[step.id] = [m.ApprovalApprover(step_id=step.id, user_id=u, status="PENDING") for u in user_ids]
+        s.add_all(approvers[step.id])
+    flow = Flow(opp, approval, [st for st, _ in steps], approvers)
+    evaluate_conditions(flow)
+    keys = await department_keys_of(s, flow.steps)
+    live_keys = list(dict.fromkeys(keys[st.department_id] for st in flow.steps if st.status == "PENDING"))
     event = await uow.append_event(
         "APPROVAL_REQUESTED", opportunity_id=opp.id, approval_id=approval.id,
-        department_keys=[d.key for d in departments],
-        changes={"kind": kind, "mode": mode, "departmentKeys": [d.key for d in departments]},
+        department_keys=live_keys,
+        changes={"kind": kind, "mode": approval.mode, "departmentKeys": live_keys,
+                 **({"skipped": skipped} if (skipped := [st.position for st in flow.steps if st.status == "SKIPPED"]) else {})},
     )
-    await _open_steps(uow, opp, approval, steps if mode == "PARALLEL" else steps[:1], event)
-    await uow.session.flush()
+    if not finish_if_approved(uow, flow):
+        open_steps(uow, flow, first_to_open(flow), event)
+    await s.flush()
     return approval
 
 
@@ -82,7 +174,16 @@ def _mode(value: str | None) -> str:
     return mode
 
 
+async def stage_rule(session, pipeline_id: int, kind: str) -> dict | None:
+    """The rule a stage of the card's pipeline sets for this kind of approval."""
+    stages = (await session.execute(select(m.Stage).where(m.Stage.pipeline_id == pipeline_id).order_by(m.Stage.position))).scalars()
+    return next((rules.normalized(st.auto_approval) for st in stages if st.auto_approval and st.auto_approval.get("kind") == kind), None)
+
+
 async def request_approval(ctx: Ctx, data: dict):
+    """departmentKeys name one ANY step per department; an empty list asks for the
+    flow the pipeline's stage rule defines for this kind."""
+
     async def work(uow: UnitOfWork) -> m.Approval:
         viewer = ctx.require_writer()
         opp = await locked_opportunity(uow, data["opportunity_id"])
@@ -90,14 +191,21 @@ async def request_approval(ctx: Ctx, data: dict):
         with validate.Checks() as check:
             kind = check(_kind, data.get("kind"))
             mode = check(_mode, data.get("mode"))
-            departments = await check.lookup(departments_for(uow.session, uow.org_id, data.get("department_keys")))
             comment = check(validate.text, data.get("comment"), "comment", max_len=5000)
-        return await open_approval(uow, opp, kind, departments, mode, comment)
+            keys = data.get("department_keys") or []
+            rule = None
+            if keys:
+                rule = await check.lookup(rules.clean_rule(uow.session, uow.org_id, {"kind": kind or "x", "mode": mode, "departmentKeys": keys}, "departmentKeys"))
+            elif kind:
+                rule = await stage_rule(uow.session, opp.pipeline_id, kind)
+                if rule is None:
+                    check.errors.append(UserError(VALIDATION, "Name at least one approver department", ["departmentKeys"]))
+        return await open_approval(uow, opp, {**rule, "kind": kind}, comment)
 
     return await mutate(ctx, work)
 
 
-async def _locked_approval(uow: UnitOfWork, gid: str) -> tuple[m.Approval, list[m.ApprovalStep], m.Opportunity]:
+async def load_flow(uow: UnitOfWork, gid: str, statuses: tuple[str, ...] = ("PENDING",)) -> Flow:
     pk = decode(gid, "Approval", "id")
     found = await uow.session.get(m.Approval, pk)
     if found is None or found.org_id != uow.org_id:
@@ -109,88 +217,192 @@ async def _locked_approval(uow: UnitOfWork, gid: str) -> tuple[m.Approval, list[
             select(m.Approval).where(m.Approval.id == pk).with_for_update().execution_options(populate_existing=True)
         )
     ).scalar_one()
-    if approval.status != "PENDING":
+    if approval.status not in statuses:
         fail(INVALID_TRANSITION, f"This approval is already {approval.status.lower()}", "id")
     steps = list((await uow.session.execute(
         select(m.ApprovalStep).where(m.ApprovalStep.approval_id == pk).order_by(m.ApprovalStep.position)
         .execution_options(populate_existing=True)
     )).scalars())
-    return approval, steps, opp
+    approvers: dict[int, list] = {st.id: [] for st in steps}
+    rows = await uow.session.execute(
+        select(m.ApprovalApprover).where(m.ApprovalApprover.step_id.in_(list(approvers))).order_by(m.ApprovalApprover.id)
+        .execution_options(populate_existing=True)
+    )
+    for row in rows.scalars():
+        approvers[row.step_id].append(row)
+    return Flow(opp, approval, steps, approvers)
 
 
-def _close_remaining(steps: list[m.ApprovalStep], status: str) -> None:
+def step_outcome(flow: Flow, step: m.ApprovalStep) -> str | None:
+    rows = flow.active(step)
+    if any(a.status == "REJECTED" for a in rows):
+        return "REJECTED"
+    approved = sum(a.status == "APPROVED" for a in rows)
+    needed = {"ANY": 1, "ALL": len(rows), "COUNT": min(step.min_approvals or 1, len(rows))}[step.sign_mode]
+    return "APPROVED" if approved >= needed else None
+
+
+def acting_step(flow: Flow, viewer) -> m.ApprovalStep:
+    """The open step the viewer decides now, or the reason they may not act."""
+    step = flow.my_open_step(viewer.id)
+    if step is not None:
+        return step
+    mine = [st for st in flow.steps if flow.row(st, viewer.id) is not None and flow.row(st, viewer.id).status in ACTIVE]
+    if viewer.is_admin and flow.open_steps():
+        return flow.open_steps()[0]
+    if not mine:
+        fail(FORBIDDEN, "Only the step's approvers (or an admin) can act on this approval")
+    if any(st.status == "PENDING" and st.opened_at is None for st in mine):
+        fail(INVALID_TRANSITION, "Your step is not open yet: an earlier step must approve first")
+    fail(INVALID_TRANSITION, "Your department's step is already decided")
+
+
+def close_remaining(steps: list[m.ApprovalStep], status: str) -> None:
     for step in steps:
         if step.status == "PENDING":
             step.status = status
 
 
+async def apply_decision(uow: UnitOfWork, flow: Flow, step: m.ApprovalStep, approve: bool, comment: str | None,
+                         *, decider_id: int | None) -> m.Event:
+    """One approver's decision (or, with no approver row, an admin's or the timeout's
+    decision of the whole step) and what follows from it."""
+    decision = "APPROVED" if approve else "REJECTED"
+    row = flow.row(step, decider_id) if decider_id else None
+    if row is not None and row.status == "PENDING":
+        row.status, row.decided_at = decision, uow.now
+        outcome = step_outcome(flow, step)
+    else:
+        outcome = decision
+    record(uow, flow, decision, step, comment=comment)
+    approval = flow.approval
+    if outcome is not None:
+        step.status, step.decided_by_id, step.decided_at, step.comment = outcome, decider_id, uow.now, comment
+    keys = await department_keys_of(uow.session, flow.steps)
+    changes = {"step": step.position, "department": keys[step.department_id], "decision": decision}
+    if outcome is not None:
+        changes["stepStatus"] = outcome
+    to_open = []
+    if outcome == "REJECTED":
+        approval.status, approval.decided_at = "REJECTED", uow.now
+        close_remaining(flow.steps, "CANCELLED")
+    elif outcome == "APPROVED" and not finish_if_approved(uow, flow) and approval.mode == "SEQUENTIAL":
+        to_open = [next(st for st in flow.steps if st.status == "PENDING")]
+    if approval.status != "PENDING":
+        changes["status"] = ["PENDING", approval.status]
+    event = await uow.append_event(
+        "APPROVAL_DECIDED", opportunity_id=flow.opp.id, approval_id=approval.id,
+        department_keys=list(keys.values()), changes=changes, actor_id=decider_id,
+    )
+    if to_open:
+        open_steps(uow, flow, to_open, event)
+    if approval.status != "PENDING":
+        said = f": {comment}" if comment else ""
+        uow.notify([approval.requested_by_id], "approval",
+                   f"The {approval.kind} approval on {flow.opp.title} was {approval.status.lower()}{said}",
+                   opportunity_id=flow.opp.id, event=event)
+    return event
+
+
 async def decide_approval(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Approval:
         viewer = ctx.require_writer()
-        approval, steps, opp = await _locked_approval(uow, data["id"])
-        mine = steps if viewer.is_admin else [st for st in steps if st.department_id == viewer.user.department_id]
-        if not mine:
-            fail(FORBIDDEN, "Only a member of a step's department (or an admin) can decide it")
-        step = next((st for st in mine if st.status == "PENDING" and st.opened_at is not None), None)
-        if step is None:
-            if any(st.status == "PENDING" for st in mine):
-                fail(INVALID_TRANSITION, "Your step is not open yet: an earlier step must approve first")
-            fail(INVALID_TRANSITION, "Your department's step is already decided")
+        flow = await load_flow(uow, data["id"])
+        step = acting_step(flow, viewer)
         comment = validate.text(data.get("comment"), "comment", max_len=5000)
-        decision = "APPROVED" if data["approve"] else "REJECTED"
-        step.status, step.decided_by_id, step.decided_at, step.comment = decision, viewer.id, uow.now, comment
-        s = uow.session
-        keys = {d.id: d.key for d in (await s.execute(select(m.Department).where(m.Department.id.in_({st.department_id for st in steps})))).scalars()}
-        changes = {"step": step.position, "department": keys[step.department_id], "decision": decision}
-        to_open = []
-        if decision == "REJECTED":
-            approval.status = "REJECTED"
-            _close_remaining(steps, "CANCELLED")
-        elif all(st.status == "APPROVED" for st in steps):
-            approval.status = "APPROVED"
-        elif approval.mode == "SEQUENTIAL":
-            to_open = [next(st for st in steps if st.status == "PENDING")]
-        if approval.status != "PENDING":
-            approval.decided_at = uow.now
-            changes["status"] = ["PENDING", approval.status]
-        event = await uow.append_event(
-            "APPROVAL_DECIDED", opportunity_id=opp.id, approval_id=approval.id,
-            department_keys=sorted(set(keys.values())), changes=changes,
-        )
-        if to_open:
-            await _open_steps(uow, opp, approval, to_open, event)
-        if approval.status != "PENDING":
-            uow.notify([approval.requested_by_id], "approval",
-                       f"The {approval.kind} approval on {opp.title} was {approval.status.lower()}" + (f": {comment}" if comment else ""),
-                       opportunity_id=opp.id, event=event)
-        return approval
+        await apply_decision(uow, flow, step, bool(data["approve"]), comment, decider_id=viewer.id)
+        return flow.approval
 
     return await mutate(ctx, work)
 
 
 async def cancel_approval(ctx: Ctx, data: dict):
+    """撤回: the requester (or an admin) withdraws an approval still open or returned."""
+
     async def work(uow: UnitOfWork) -> m.Approval:
         viewer = ctx.require_writer()
-        approval, steps, opp = await _locked_approval(uow, data["id"])
+        flow = await load_flow(uow, data["id"], ("PENDING", "RETURNED"))
+        approval = flow.approval
         if not (viewer.is_admin or viewer.id == approval.requested_by_id):
             fail(FORBIDDEN, "Only the requester (or an admin) can cancel this approval")
+        before = approval.status
         approval.status = "CANCELLED"
         approval.decided_at = uow.now
-        _close_remaining(steps, "CANCELLED")
-        keys = await uow.session.execute(select(m.Department.key).where(m.Department.id.in_({st.department_id for st in steps})))
+        close_remaining(flow.steps, "CANCELLED")
+        record(uow, flow, "CANCELLED")
+        keys = await department_keys_of(uow.session, flow.steps)
         await uow.append_event(
-            "APPROVAL_DECIDED", opportunity_id=opp.id, approval_id=approval.id,
-            department_keys=list(keys.scalars()), changes={"status": ["PENDING", "CANCELLED"]},
+            "APPROVAL_DECIDED", opportunity_id=flow.opp.id, approval_id=approval.id,
+            department_keys=list(keys.values()), changes={"status": [before, "CANCELLED"]},
         )
         return approval
 
     return await mutate(ctx, work)
 
 
+# ---------------------------------------------------------------- integrity
+
+
+async def ensure_unlocked(session, opp: m.Opportunity, changed: list[str]) -> None:
+    """Refuse a change to a field a pending approval locks."""
+    pending = (await session.execute(select(m.Approval).where(
+        m.Approval.opportunity_id == opp.id, m.Approval.status == "PENDING",
+    ).order_by(m.Approval.id))).scalars()
+    for approval in pending:
+        locked = [f for f in changed if f in (approval.locks or [])]
+        if locked:
+            fail(LOCKED, f"{', '.join(locked)} cannot change while the {approval.kind} approval "
+                         f"({to_global('Approval', approval.id)}) is pending", locked)
+
+
+async def supersede_changed(uow: UnitOfWork, opp: m.Opportunity) -> list[m.Approval]:
+    """After an edit: every APPROVED approval whose locked fields moved is SUPERSEDED.
+    Returns them, for the caller to reopen where the card already passed the gate."""
+    approved = (await uow.session.execute(select(m.Approval).where(
+        m.Approval.opportunity_id == opp.id, m.Approval.status == "APPROVED",
+    ).with_for_update())).scalars()
+    superseded = []
+    for approval in approved:
+        moved = rules.differences(approval.snapshot_approved, opp)
+        if not moved:
+            continue
+        approval.status = "SUPERSEDED"
+        superseded.append(approval)
+        event = await uow.append_event(
+            "APPROVAL_SUPERSEDED", opportunity_id=opp.id, approval_id=approval.id,
+            changes={"status": ["APPROVED", "SUPERSEDED"], "fields": moved},
+        )
+        uow.notify([opp.owner_id, approval.requested_by_id], "approval",
+                   f"The {approval.kind} approval on {opp.title} no longer holds: {', '.join(moved)} changed",
+                   opportunity_id=opp.id, event=event)
+    return superseded
+
+
+async def reopen_superseded(uow: UnitOfWork, opp: m.Opportunity, superseded: list[m.Approval]) -> None:
+    """Re-approval: a card already in or beyond the stage an approval gates gets a new one."""
+    if not superseded:
+        return
+    stages = list((await uow.session.execute(
+        select(m.Stage).where(m.Stage.pipeline_id == opp.pipeline_id).order_by(m.Stage.position))).scalars())
+    current = next(st for st in stages if st.id == opp.stage_id)
+    if current.kind == "LOST":
+        return
+    for approval in superseded:
+        gate = next((st for st in stages if approval.kind in (st.required_approvals or [])), None)
+        if gate is None or gate.position > current.position or approval.rule is None:
+            continue
+        if await has_approval(uow.session, opp.id, approval.kind, ("PENDING", "RETURNED")):
+            continue
+        await open_approval(uow, opp, rules.normalized(approval.rule), "Re-approval: the approved terms changed")
+
+
 async def list_approvals(ctx: Ctx, department_key: str | None, statuses: list[str] | None) -> list[m.Approval]:
     """Newest first; with a department, those where it has a step (its work queue)."""
     org_id = ctx.require_viewer().org_id
-    stmt = select(m.Approval).where(m.Approval.org_id == org_id)
+    from resolvers.visibility import conditions, ensure_access, on_visible_card  # approvals of cards the viewer sees
+
+    visible = on_visible_card(m.Approval.opportunity_id, await ensure_access(ctx), org_id)
+    stmt = select(m.Approval).where(m.Approval.org_id == org_id, *conditions(visible))
     if statuses:
         stmt = stmt.where(m.Approval.status.in_(statuses))
     if department_key:

@@ -6,12 +6,14 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from db import models as m
 from db.engine import Database
 from resolvers.context import Ctx, Viewer
 from resolvers.errors import VALIDATION, UserError
+from resolvers.visibility import access_of, load_access
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so timing does not reveal accounts.
@@ -62,16 +64,31 @@ async def login(ctx: Ctx, email: str, password: str) -> tuple[str | None, m.User
         if not verify_password(user.password_hash if user else None, password):
             return None, None, [UserError(VALIDATION, "Email or password is wrong", ["password"])]
         token, _ = await issue_token(session, user, kind="session", now=ctx.clock(), hours=ctx.session_hours)
+        access = await load_access(session, user)
     # The rest of this request (the payload's nested fields) sees the new session.
-    ctx.viewer = Viewer(user=user)
+    ctx.viewer = Viewer(user=user, access=access)
     return token, user, []
 
 
-# Every request runs this statement: built once, not per request.
+# Every request runs this statement: built once, not per request. It also brings the
+# user's access rules (their role's rule for their department and for every department),
+# so reading with rules on costs no statement more.
+_DEPARTMENT_RULE, _ROLE_RULE = aliased(m.AccessRule), aliased(m.AccessRule)
 _SIGN_IN = (
-    select(m.ApiToken, m.User, m.Organization.event_seq)
+    select(
+        m.ApiToken, m.User, m.Organization.event_seq, m.Department.key,
+        _DEPARTMENT_RULE.scope, _DEPARTMENT_RULE.hidden_fields, _ROLE_RULE.scope, _ROLE_RULE.hidden_fields,
+    )
     .join(m.User, m.User.id == m.ApiToken.user_id)
     .join(m.Organization, m.Organization.id == m.User.org_id)
+    .join(m.Department, m.Department.id == m.User.department_id)
+    .outerjoin(_DEPARTMENT_RULE, and_(
+        _DEPARTMENT_RULE.org_id == m.User.org_id, _DEPARTMENT_RULE.role == m.User.role,
+        _DEPARTMENT_RULE.department_key == m.Department.key,
+    ))
+    .outerjoin(_ROLE_RULE, and_(
+        _ROLE_RULE.org_id == m.User.org_id, _ROLE_RULE.role == m.User.role, _ROLE_RULE.department_key == "",
+    ))
     .where(m.ApiToken.token_hash == bindparam("token_hash"), m.ApiToken.revoked_at.is_(None))
 )
 
@@ -89,7 +106,7 @@ async def viewer_for_token(ctx: Ctx, token: str) -> Viewer | None:
         row = (await session.execute(_SIGN_IN, {"token_hash": token_hash(token)})).first()
     if row is None:
         return None
-    api_token, user, org_seq = row
+    api_token, user, org_seq, department_key, department_scope, department_hidden, role_scope, role_hidden = row
     if api_token.expires_at is not None and api_token.expires_at <= now:
         return None
     # A session counts as used when it is issued; an API token shows "never used" until it is.
@@ -99,9 +116,12 @@ async def viewer_for_token(ctx: Ctx, token: str) -> Viewer | None:
     if last_used is None or now - last_used > _TOUCH_EVERY[api_token.kind]:
         async with ctx.db.write() as session:
             await session.execute(update(m.ApiToken).where(m.ApiToken.id == api_token.id).values(last_used_at=now))
+    rules = [(key, scope, hidden) for key, scope, hidden in (
+        (department_key, department_scope, department_hidden), ("", role_scope, role_hidden)) if scope is not None]
     return Viewer(
         user=user, scope=api_token.scope, department_id=api_token.department_id, token_id=api_token.id,
         kind=api_token.kind, expires_at=api_token.expires_at, org_seq=org_seq,
+        access=access_of(user, department_key, rules),
     )
 
 

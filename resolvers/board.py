@@ -15,6 +15,7 @@ from resolvers.context import Ctx
 from resolvers.ids import parse_global
 from resolvers.paging import BadInput, Page, decode_cursor, page_size, to_page
 from resolvers.tasks import ACTIVE as ACTIVE_TASK
+from resolvers.visibility import ensure_access, opportunity_clause
 
 
 async def org_stages(ctx: Ctx) -> list[m.Stage]:
@@ -31,9 +32,14 @@ async def org_stages(ctx: Ctx) -> list[m.Stage]:
 
 
 async def filter_conditions(ctx: Ctx, flt: dict | None) -> list:
-    """SQL conditions for an OpportunityFilter (as a dict of its set fields)."""
+    """SQL conditions for an OpportunityFilter (as a dict of its set fields), always
+    within the cards the viewer may see."""
     org_id = ctx.require_viewer().org_id
+    access = await ensure_access(ctx)
     conds = [m.Opportunity.org_id == org_id]
+    visible = opportunity_clause(access)
+    if visible is not None:
+        conds.append(visible)
     if not flt:
         return conds
     if flt.get("owner_ids") is not None:
@@ -54,14 +60,16 @@ async def filter_conditions(ctx: Ctx, flt: dict | None) -> list:
         conds.append(tags_match_any(ctx, [t.lower() for t in flt["tags"]]))
     if flt.get("search"):
         term = flt["search"].strip()
-        conds.append(
-            or_(
-                m.Opportunity.title.icontains(term, autoescape=True),
+        by_title = m.Opportunity.title.icontains(term, autoescape=True)
+        if "account" in access.hidden:
+            conds.append(by_title)  # a withheld account must not be found by its name either
+        else:
+            conds.append(or_(
+                by_title,
                 m.Opportunity.account_id.in_(
                     select(m.Account.id).where(m.Account.org_id == org_id, m.Account.name.icontains(term, autoescape=True))
                 ),
-            )
-        )
+            ))
     if flt.get("stale_only"):
         now = ctx.clock()
         stale = [
@@ -104,24 +112,26 @@ async def board(ctx: Ctx, pipeline_gid: str | None, flt: dict | None):
     ctx.loaders.stages_by_pipeline.prime(pipeline.id, stages)
     ctx.loaders.prime("stage", stages)
     conds = await filter_conditions(ctx, flt)
-    totals = {
-        stage_id: (count, amount)
-        for stage_id, count, amount in await ctx.loaders.rows(
-            select(m.Opportunity.stage_id, func.count(), func.coalesce(func.sum(m.Opportunity.amount), 0))
-            .where(m.Opportunity.pipeline_id == pipeline.id, *conds)
-            .group_by(m.Opportunity.stage_id)
-        )
-    }
+    amounts_hidden = "amount" in ctx.access.hidden
+    totals = {}
+    for stage_id, count, amount, with_amount in await ctx.loaders.rows(
+        select(m.Opportunity.stage_id, func.count(), func.coalesce(func.sum(m.Opportunity.amount), 0), func.count(m.Opportunity.amount))
+        .where(m.Opportunity.pipeline_id == pipeline.id, *conds)
+        .group_by(m.Opportunity.stage_id)
+    ):
+        # Only amounts the viewer may see are summed; the rest are counted as hidden.
+        totals[stage_id] = (count, 0, with_amount) if amounts_hidden else (count, amount, 0)
     filter_key = json.dumps(flt or {}, sort_keys=True, default=str)
-    columns = [BoardColumnData(stage, *totals.get(stage.id, (0, Decimal(0))), filter_key=filter_key) for stage in stages]
+    columns = [BoardColumnData(stage, *totals.get(stage.id, (0, Decimal(0), 0)), filter_key=filter_key) for stage in stages]
     return pipeline, columns
 
 
 class BoardColumnData:
-    def __init__(self, stage: m.Stage, count: int, amount, filter_key: str):
+    def __init__(self, stage: m.Stage, count: int, amount, hidden_amounts: int, filter_key: str):
         self.stage = stage
         self.total_count = count
         self.total_amount = Decimal(amount).quantize(Decimal("0.01"))
+        self.hidden_amount_count = hidden_amounts
         self.filter_key = filter_key
 
 
@@ -136,7 +146,8 @@ async def column_cards(ctx: Ctx, column: BoardColumnData, first: int | None, aft
         results = {}
         for filter_key, page_first, page_after in {k[1:] for k in keys}:
             flt = json.loads(filter_key)
-            conds = await filter_conditions(ctx, flt) if flt else None
+            # The shared unfiltered statement only serves viewers who see every card.
+            conds = await filter_conditions(ctx, flt) if flt or not ctx.access.every_card else None
             stage_ids = [k[0] for k in keys if k[1:] == (filter_key, page_first, page_after)]
             pages = await _card_pages(ctx, stage_ids, conds, page_first, page_after)
             for stage_id, page in pages.items():

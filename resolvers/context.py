@@ -12,6 +12,7 @@ from db.models import User
 from db.types import utcnow
 from resolvers.errors import FORBIDDEN, Unauthenticated, fail
 from resolvers.feeds import OnOverflow, Subscribe
+from resolvers.visibility import Access, opportunity_clause
 
 Publish = Callable[[int, dict], Awaitable[None]]
 
@@ -40,6 +41,9 @@ class Viewer:
     # The organization's event seq when this request was authenticated: every
     # committed change bumps it, so it versions whatever the request reads.
     org_seq: int | None = None
+    # The user's access rule (resolvers/visibility.py): loaded with the sign-in, or by
+    # visibility.ensure_access before anything is read.
+    access: Access | None = None
 
     @property
     def id(self) -> int:
@@ -106,8 +110,18 @@ class Ctx:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.db, self.require_viewer().org_id)
+            viewer = self.require_viewer()
+            # Every by-id load of a card, or of what hangs off one, sees only visible cards.
+            self._loaders = Loaders(self.db, viewer.org_id, visible_cards=opportunity_clause(self.access))
         return self._loaders
+
+    @property
+    def access(self) -> Access:
+        """The viewer's access rule; reading before it is loaded is a bug (it would leak)."""
+        access = self.require_viewer().access
+        if access is None:
+            raise RuntimeError("the viewer's access rule is not loaded (visibility.ensure_access)")
+        return access
 
     def fresh_loaders(self) -> Loaders:
         """Forget cached loads (each live event is resolved from fresh data)."""

@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 from db import models as m
 from resolvers.context import Ctx
 from resolvers.paging import BadInput, Page, child_page, page_size
+from resolvers.visibility import conditions, ensure_access, on_visible_card, redact_event
 
 EVENT_TYPES = (
     "OPPORTUNITY_CREATED", "OPPORTUNITY_UPDATED", "OPPORTUNITY_MOVED", "OPPORTUNITY_LOST",
@@ -11,6 +12,11 @@ EVENT_TYPES = (
     "APPROVAL_REQUESTED", "APPROVAL_DECIDED", "ALERT_RAISED",
     # Additions to the contract's list:
     "PIPELINE_UPDATED",  # an admin changed a pipeline's stages or gates
+    "ACCESS_RULES_UPDATED",  # an admin changed who may see what (resolvers/access_rules.py)
+    # What approvers do besides deciding (resolvers/approval_actions.py), and an
+    # approval that no longer holds because the fields it locked changed:
+    "APPROVAL_RETURNED", "APPROVAL_RESUBMITTED", "APPROVAL_TRANSFERRED", "APPROVAL_SIGNER_ADDED",
+    "APPROVAL_URGED", "APPROVAL_SUPERSEDED",
 )
 
 
@@ -23,9 +29,12 @@ async def list_events(ctx: Ctx, after: int | None, first: int | None) -> Page:
     org_id = ctx.require_viewer().org_id
     if after is not None and after < 0:
         raise BadInput("after must not be negative")
+    access = await ensure_access(ctx)
     size = page_size(first, ctx.max_page_size, default=ctx.max_page_size)
-    conds = [m.Event.org_id == org_id, m.Event.seq > (after or 0)]
-    rows = await ctx.loaders.all(select(m.Event).where(*conds).order_by(m.Event.seq).limit(size + 1))
+    # Events of cards the viewer does not see are absent; withheld fields are blanked.
+    conds = [m.Event.org_id == org_id, m.Event.seq > (after or 0),
+             *conditions(on_visible_card(m.Event.opportunity_id, access, org_id, nullable=True))]
+    rows = [redact_event(access, e) for e in await ctx.loaders.all(select(m.Event).where(*conds).order_by(m.Event.seq).limit(size + 1))]
 
     async def count() -> int:
         return (await ctx.loaders.rows(select(func.count()).select_from(m.Event).where(*conds)))[0][0]
@@ -37,4 +46,6 @@ async def list_events(ctx: Ctx, after: int | None, first: int | None) -> Page:
 async def opportunity_history(ctx: Ctx, opportunity_id: int, first: int | None, after: str | None) -> Page:
     """A card's timeline, newest first (cursor: the event's row id)."""
     size = page_size(first, ctx.max_page_size)
-    return await child_page(ctx.loaders, "history", m.Event, m.Event.opportunity_id, opportunity_id, size, after, newest_first=True)
+    page = await child_page(ctx.loaders, "history", m.Event, m.Event.opportunity_id, opportunity_id, size, after, newest_first=True)
+    page.items = [redact_event(ctx.access, e) for e in page.items]
+    return page

@@ -1,9 +1,17 @@
 """Stage gates: what a card needs before it may enter a stage, and the stage's
-automatic approval requested when a move is refused for want of it."""
+automatic approval requested when a move is refused for want of it.
+
+Gates are cumulative: moving forward past stages needs the gates of every stage
+skipped as well as the one entered (lead → won needs the contract approval).
+Moving back, or to a LOST stage, needs only the target's own gate. An approval
+satisfies a gate only while the card still matches what was approved."""
 import logging
 
+from sqlalchemy import select
+
 from db import models as m
-from resolvers.approvals import departments_for, has_approval, open_approval
+from resolvers import approval_rules as rules
+from resolvers.approvals import has_approval, open_approval
 from resolvers.context import Ctx
 from resolvers.errors import STAGE_GATE, UserError
 from resolvers.ids import to_global
@@ -22,13 +30,38 @@ GATE_FIELDS = {
 }
 
 
-async def gate_problems(session, opp: m.Opportunity, stage: m.Stage) -> tuple[list[str], list[str]]:
-    """(missing field names, missing approval kinds) for `opp` to enter `stage`."""
-    missing_fields = [f for f in stage.required_fields or [] if getattr(opp, GATE_FIELDS.get(f, (f,))[0], None) in (None, "")]
-    missing_approvals = [
-        kind for kind in stage.required_approvals or [] if not await has_approval(session, opp.id, kind, ("APPROVED",))
-    ]
-    return missing_fields, missing_approvals
+def gated_path(stages: list[m.Stage], current: m.Stage | None, target: m.Stage) -> list[m.Stage]:
+    """The stages whose gates a card must satisfy going from `current` (None: a new
+    card) to `target`: the target, and on the way forward every OPEN or WON stage
+    skipped and the one it leaves (a superseded contract approval holds a card in
+    Contract). A card reopened from Lost passes every gate up to its target."""
+    if target.kind == "LOST":
+        return [target]
+    if current is None or current.kind == "LOST":
+        start = 0
+    elif target.position < current.position:
+        return [target]
+    else:
+        start = current.position
+    return [st for st in stages if start <= st.position < target.position and st.kind != "LOST"] + [target]
+
+
+async def valid_approval_kinds(session, opp: m.Opportunity) -> set[str]:
+    """Kinds with an APPROVED approval whose snapshot still matches the card."""
+    if opp.id is None:
+        return set()
+    approved = (await session.execute(select(m.Approval).where(
+        m.Approval.opportunity_id == opp.id, m.Approval.status == "APPROVED"))).scalars()
+    return {a.kind for a in approved if rules.still_valid(a, opp)}
+
+
+async def gate_problems(session, opp: m.Opportunity, path: list[m.Stage]) -> tuple[list[str], list[str]]:
+    """(missing field names, missing approval kinds) for `opp` to pass every stage of `path`."""
+    required_fields = list(dict.fromkeys(f for st in path for f in st.required_fields or []))
+    required_kinds = list(dict.fromkeys(k for st in path for k in st.required_approvals or []))
+    missing_fields = [f for f in required_fields if getattr(opp, GATE_FIELDS.get(f, (f,))[0], None) in (None, "")]
+    valid = await valid_approval_kinds(session, opp) if required_kinds else set()
+    return missing_fields, [k for k in required_kinds if k not in valid]
 
 
 def gate_error(stage: m.Stage, missing_fields: list[str], missing_approvals: list[str]) -> UserError:
@@ -41,32 +74,38 @@ def gate_error(stage: m.Stage, missing_fields: list[str], missing_approvals: lis
     )
 
 
-async def move_refusal(session, opp: m.Opportunity, stage: m.Stage) -> tuple[UserError | None, dict | None]:
-    """(why `opp` may not move into `stage`, the stage's automatic approval rule to
-    request once the refused move has rolled back); (None, None) when it may."""
-    missing_fields, missing_approvals = await gate_problems(session, opp, stage)
+async def move_refusal(session, opp: m.Opportunity, path: list[m.Stage]) -> tuple[UserError | None, dict | None]:
+    """(why `opp` may not pass `path` into its last stage, the automatic approval rule
+    to request once the refused move has rolled back); (None, None) when it may."""
+    missing_fields, missing_approvals = await gate_problems(session, opp, path)
     if not (missing_fields or missing_approvals):
         return None, None
-    error = gate_error(stage, missing_fields, missing_approvals)
-    rule = stage.auto_approval
-    if not (rule and rule.get("kind") in missing_approvals):
+    error = gate_error(path[-1], missing_fields, missing_approvals)
+    rule = next((rules.normalized(st.auto_approval) for st in path
+                 if st.auto_approval and st.auto_approval.get("kind") in missing_approvals), None)
+    if rule is None:
         return error, None
     if await has_approval(session, opp.id, rule["kind"], ("PENDING",)):
         return UserError(error.code, f"{error.message} (a {rule['kind']} approval is pending)", error.field), None
+    if await has_approval(session, opp.id, rule["kind"], ("RETURNED",)):
+        return UserError(error.code, f"{error.message} (the {rule['kind']} approval was returned: edit and resubmit it)", error.field), None
     return UserError(error.code, f"{error.message}; a {rule['kind']} approval has been requested", error.field), rule
 
 
 async def auto_request(ctx: Ctx, opportunity_id: int, rule: dict) -> m.Approval | None:
     """The stage gate's automatic approval, in its own transaction (the refused move
-    rolled back). Re-checked under the lock: nothing happens when one already exists."""
+    rolled back). Re-checked under the lock: nothing happens when one is open or holds."""
+
+    rule = rules.normalized(rule)
 
     async def work(uow: UnitOfWork) -> m.Approval | None:
         opp = await locked_opportunity(uow, to_global("Opportunity", opportunity_id))
         kind = rule["kind"]
-        if await has_approval(uow.session, opp.id, kind, ("PENDING", "APPROVED")):
+        if kind in await valid_approval_kinds(uow.session, opp):
             return None
-        departments = await departments_for(uow.session, uow.org_id, rule.get("departmentKeys"))
-        return await open_approval(uow, opp, kind, departments, rule.get("mode") or "SEQUENTIAL", "Requested by the stage gate")
+        if await has_approval(uow.session, opp.id, kind, ("PENDING", "RETURNED")):
+            return None
+        return await open_approval(uow, opp, rule, "Requested by the stage gate")
 
     try:
         return await run_in_transaction(ctx, work)

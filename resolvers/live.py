@@ -8,7 +8,9 @@ reading any gap before a page itself. Reading ranges (seq > last) instead of the
 announced seqs is what makes the replay->live seam safe: a seq is never yielded
 twice, and one announced late, out of order or never (a failed publish, a dropped
 connection) is read anyway."""
+import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -21,6 +23,10 @@ from resolvers.errors import UserErrors
 from resolvers.feeds import Batch, Page
 from resolvers.ids import decode
 from resolvers.paging import BadInput
+from resolvers.visibility import conditions, ensure_access, load_access, on_visible_card, redact_event, visible_among
+
+# After this event a subscriber applies its viewer's new access rule (resolvers/access_rules.py).
+ACCESS_CHANGED = "ACCESS_RULES_UPDATED"
 
 PAGE = 2000  # events read from the log per query
 
@@ -37,6 +43,10 @@ class EventFilter:
     department_keys: frozenset[str] | None = None  # any of these
     scope_key: str | None = None  # a department-scoped viewer: this one, always
     opportunity_id: int | None = None
+    # What the viewer may see (visibility.Access.key): subscribers are grouped by it, and
+    # a restricted one judges each page's cards itself (never written to straight).
+    access_key: tuple = ()
+    restricted: bool = False
 
     def matches(self, event: m.Event) -> bool:
         keys = set(event.department_keys or ())
@@ -62,12 +72,67 @@ async def event_filter(ctx: Ctx, department_keys, types, opportunity_id) -> Even
         opp_id = decode(opportunity_id, "Opportunity", "opportunityId") if opportunity_id is not None else None
     except UserErrors as exc:
         raise BadInput(exc.errors[0].message) from None
+    access = await ensure_access(ctx)
     return EventFilter(
         types=frozenset(str(getattr(t, "value", t)) for t in types) if types is not None else None,
         department_keys=frozenset(department_keys) if department_keys is not None else None,
         scope_key=await _scope_key(ctx),
         opportunity_id=opp_id,
+        access_key=access.key,
+        restricted=access.restricted,
     )
+
+
+async def _reload_access(ctx: Ctx, flt: EventFilter) -> EventFilter:
+    """The viewer's current access rule (an admin changed the rules) and the filter for it."""
+    viewer = ctx.require_viewer()
+    async with ctx.db.read() as session:
+        viewer.access = await load_access(session, viewer.user)
+    ctx.fresh_loaders()  # nothing loaded under the old rule is used again
+    return dataclasses.replace(flt, access_key=viewer.access.key, restricted=viewer.access.restricted)
+
+
+async def _visible_cards(ctx: Ctx, rows, page: Page | None = None) -> set[int] | None:
+    """Which cards of these events the viewer sees (None: all). For a shared page, one
+    statement per page and access key, shared by its subscribers."""
+    access = ctx.access
+    if access.every_card:
+        return None
+    ids = {row.opportunity_id for row in rows}
+    if page is None:
+        async with ctx.db.read() as session:
+            return await visible_among(session, access, ctx.require_viewer().org_id, ids)
+    key = ("visible", access.key)
+    pending = page.shared.get(key)
+    if pending is None:
+
+        async def judge():
+            async with ctx.db.read() as session:
+                return await visible_among(session, access, ctx.require_viewer().org_id, ids)
+
+        pending = page.shared[key] = asyncio.ensure_future(judge())
+    return await asyncio.shield(pending)
+
+
+async def _judge(ctx: Ctx, flt: EventFilter, rows, page: Page | None = None):
+    """(the filter, after any access change among `rows`; a predicate: the event's card is
+    visible). Events without a card are for everyone."""
+    if any(row.type == ACCESS_CHANGED for row in rows):
+        flt = await _reload_access(ctx, flt)
+    visible = await _visible_cards(ctx, rows, page)
+    if visible is None:
+        return flt, None
+    return flt, lambda event: event.opportunity_id is None or event.opportunity_id in visible
+
+
+def _shown(ctx: Ctx, event, shared: dict | None = None):
+    """The event as the viewer may see it (withheld fields blanked); a blanked copy of a
+    shared row stays shared (executions are keyed by what the viewer sees)."""
+    view = redact_event(ctx.access, event)
+    if view is not event and shared is not None:
+        setattr(view, SHARED, shared)
+    return view
+
 
 
 def _require_live(ctx: Ctx) -> None:
@@ -141,12 +206,12 @@ class ReplayBatch(list):
     __slots__ = ()
 
 
-def _own_reads(ctx: Ctx, rows: list[m.Event], matches):
+def _own_reads(ctx: Ctx, rows: list[m.Event], matches, visible=None):
     """What to yield for rows read by this subscriber: one batch, or the events."""
+    picked = [_shown(ctx, event) for event in rows if matches(event) and (visible is None or visible(event))]
     if getattr(ctx, "batch_replay", False):
-        picked = ReplayBatch(event for event in rows if matches(event))
-        return (picked,) if picked else ()
-    return [event for event in rows if matches(event)]
+        return (ReplayBatch(picked),) if picked else ()
+    return picked
 
 
 def _share(page: Page) -> list[m.Event]:
@@ -166,12 +231,13 @@ def shared_rows(ctx: Ctx, page: Page) -> list[m.Event]:
 
 
 def _page_loaders(ctx: Ctx, page: Page):
-    """One loader cache per page and organization: every viewer of the organization
-    sees the same data (department scope filters events, not data), so the first
-    subscriber's field loads serve the others."""
-    loaders = page.shared.get("loaders")
+    """One loader cache per page and access key: viewers who may see the same see the
+    same data (department scope filters events, not data), so the first subscriber's
+    field loads serve the others."""
+    key = ("loaders", ctx.access.key)
+    loaders = page.shared.get(key)
     if loaders is None:
-        loaders = page.shared["loaders"] = ctx.fresh_loaders()
+        loaders = page.shared[key] = ctx.fresh_loaders()
     else:
         ctx.use_loaders(loaders)
     return loaders
@@ -192,7 +258,6 @@ async def board_events(
     if after is not None and after < 0:
         raise BadInput("after must not be negative")
     flt = await event_filter(ctx, department_keys, types, opportunity_id)
-    matches = flt.matches
     org_id = viewer.org_id
     # Listen before reading the log: whatever commits from now on is announced.
     async with ctx.subscribe(org_id, ctx.drop_slow_subscriber) as feed:
@@ -201,8 +266,9 @@ async def board_events(
             # Replay to the end of the log (it may have grown since the head was read).
             async with _own_pages(ctx, org_id, after, None) as pages:
                 async for rows in pages:
+                    flt, visible = await _judge(ctx, flt, rows)
                     ctx.fresh_loaders()  # nested fields resolve current data
-                    for item in _own_reads(ctx, rows, matches):
+                    for item in _own_reads(ctx, rows, flt.matches, visible):
                         yield item
                     after = rows[-1].seq
             last = max(last, after)
@@ -223,15 +289,18 @@ async def board_events(
                     stop = upto if page.rows is None else page.after
                     async with _own_pages(ctx, org_id, last, stop) as pages:
                         async for rows in pages:
+                            flt, visible = await _judge(ctx, flt, rows)
                             ctx.fresh_loaders()
-                            for item in _own_reads(ctx, rows, matches):
+                            for item in _own_reads(ctx, rows, flt.matches, visible):
                                 yield item
                     last = stop
                 if page.rows:
+                    flt, visible = await _judge(ctx, flt, page.rows, page)
+                    matches = flt.matches
                     for event in shared_rows(ctx, page):
-                        if event.seq > last and matches(event):
+                        if event.seq > last and matches(event) and (visible is None or visible(event)):
                             last = event.seq
-                            yield event
+                            yield _shown(ctx, event, page.shared)
                 last = max(last, upto)
 
 
@@ -251,6 +320,9 @@ async def notification_added(ctx: Ctx) -> AsyncIterator[m.Notification]:
             # (a lost message might have named us).
             if batch.catch_up or viewer.id in batch.users or not batch.seqs >= set(range(last + 1, upto + 1)):
                 async with ctx.db.read() as session:
+                    # The current rule (it may have changed): nothing about cards the viewer does not see.
+                    viewer.access = await load_access(session, viewer.user)
+                    visible = on_visible_card(m.Notification.opportunity_id, viewer.access, org_id, nullable=True)
                     rows = (
                         await session.execute(
                             select(m.Notification)
@@ -258,6 +330,7 @@ async def notification_added(ctx: Ctx) -> AsyncIterator[m.Notification]:
                                 m.Notification.user_id == viewer.id,
                                 m.Notification.event_seq > last,
                                 m.Notification.event_seq <= upto,
+                                *conditions(visible),
                             )
                             .order_by(m.Notification.event_seq, m.Notification.id)
                         )

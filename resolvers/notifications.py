@@ -7,6 +7,7 @@ from resolvers.errors import FORBIDDEN, fail
 from resolvers.ids import decode
 from resolvers.paging import keyset, page_size, to_page
 from resolvers.uow import UnitOfWork, mutate
+from resolvers.visibility import conditions, ensure_access, on_visible_card
 
 
 async def department_member_ids(session, *department_ids: int | None) -> list[int]:
@@ -26,16 +27,21 @@ def _inbox(viewer_id: int, unread_only: bool) -> list:
     return conds
 
 
-async def unread_count(ctx: Ctx) -> int:
+async def _visible_inbox(ctx: Ctx, unread_only: bool) -> list:
+    """The inbox without notifications about cards the viewer (no longer) sees."""
     viewer = ctx.require_viewer()
-    stmt = select(func.count()).select_from(m.Notification).where(*_inbox(viewer.id, True))
+    access = await ensure_access(ctx)
+    return _inbox(viewer.id, unread_only) + conditions(on_visible_card(m.Notification.opportunity_id, access, viewer.org_id, nullable=True))
+
+
+async def unread_count(ctx: Ctx) -> int:
+    stmt = select(func.count()).select_from(m.Notification).where(*await _visible_inbox(ctx, True))
     return (await ctx.loaders.rows(stmt))[0][0]
 
 
 async def list_notifications(ctx: Ctx, unread_only: bool | None, first: int | None, after: str | None):
     """Newest first; the page's `count` is the total of the (filtered) inbox."""
-    viewer = ctx.require_viewer()
-    conds = _inbox(viewer.id, bool(unread_only))
+    conds = await _visible_inbox(ctx, bool(unread_only))
     size = page_size(first, ctx.max_page_size)
     rows = await ctx.loaders.all(keyset(select(m.Notification).where(*conds), m.Notification.id, size, after))
 
@@ -57,6 +63,8 @@ async def mark_read(ctx: Ctx, ids: list[str] | None) -> tuple[int | None, list]:
         if ids is not None:
             conds.append(m.Notification.id.in_([decode(gid, "Notification", "ids") for gid in ids]))
         await uow.session.execute(update(m.Notification).where(*conds).values(read_at=uow.now))
-        return await uow.session.scalar(select(func.count()).select_from(m.Notification).where(*_inbox(viewer.id, True)))
+        access = await ensure_access(ctx, uow.session)
+        visible = conditions(on_visible_card(m.Notification.opportunity_id, access, viewer.org_id, nullable=True))
+        return await uow.session.scalar(select(func.count()).select_from(m.Notification).where(*_inbox(viewer.id, True), *visible))
 
     return await mutate(ctx, work)

@@ -10,11 +10,13 @@ from resolvers.access import ensure_can_edit, ensure_can_move
 from resolvers.board import filter_conditions
 from resolvers.context import Ctx
 from resolvers.errors import INVALID_TRANSITION, NOT_FOUND, VALIDATION, UserErrors, fail
-from resolvers.gates import auto_request, gate_error, gate_problems, move_refusal
+from resolvers.approvals import ensure_unlocked, reopen_superseded, supersede_changed
+from resolvers.gates import auto_request, gate_error, gate_problems, gated_path, move_refusal
 from resolvers.ids import decode
 from resolvers.paging import Page, keyset, page_size, to_page
 from resolvers.rows import department_keys, jsonable, locked_opportunity, org_user
 from resolvers.uow import UnitOfWork, mutate
+from resolvers.visibility import ensure_access, refuse_hidden_writes
 
 PRIORITIES = ("LOW", "MEDIUM", "HIGH", "URGENT")
 
@@ -45,6 +47,7 @@ async def create_opportunity(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Opportunity:
         ctx.require_writer()
         s = uow.session
+        refuse_hidden_writes(await ensure_access(ctx, s), {k: v for k, v in data.items() if v is not None})
         with validate.Checks() as check:
             title = check(validate.text, data.get("title"), "title", max_len=200, required=True)
             account_name = check(validate.text, data.get("account_name"), "accountName", max_len=200, required=True)
@@ -76,7 +79,7 @@ async def create_opportunity(ctx: Ctx, data: dict):
             stage_entered_at=now, last_activity_at=now, created_at=now, updated_at=now,
             version=1,
         )
-        missing_fields, missing_approvals = await gate_problems(s, opp, stage)
+        missing_fields, missing_approvals = await gate_problems(s, opp, gated_path(stages, None, stage))
         if missing_fields or missing_approvals:
             raise UserErrors([gate_error(stage, missing_fields, missing_approvals)])
         s.add(opp)
@@ -142,6 +145,7 @@ EDITABLE = {
     # input key -> (model attribute, API name, cleaner)
     "title": ("title", "title", lambda v: validate.text(v, "title", max_len=200, required=True)),
     "amount": ("amount", "amount", validate.amount),
+    "currency": ("currency", "currency", validate.currency),
     "probability": ("probability", "probability", validate.probability),
     "expected_close_date": ("expected_close_date", "expectedCloseDate", validate.close_date),
     "priority": ("priority", "priority", lambda v: v or "MEDIUM"),
@@ -154,6 +158,7 @@ async def update_opportunity(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Opportunity:
         viewer = ctx.require_writer()
         opp = await locked_opportunity(uow, data["id"], data["version"])
+        refuse_hidden_writes(viewer.access, data)
         owner = await uow.session.get(m.User, opp.owner_id)
         ensure_can_edit(viewer, opp, owner)
         with validate.Checks() as check:
@@ -167,7 +172,9 @@ async def update_opportunity(ctx: Ctx, data: dict):
             old = getattr(opp, attr)
             if new != old:
                 changes[api_name] = [jsonable(old), jsonable(new)]
-                setattr(opp, attr, new)
+        await ensure_unlocked(uow.session, opp, list(changes))
+        for key, new in clean.items():
+            setattr(opp, EDITABLE[key][0], new)
         if new_owner is not None and new_owner.id != opp.owner_id:
             changes["owner"] = [opp.owner_id, new_owner.id]
             opp.owner_id = new_owner.id
@@ -181,6 +188,7 @@ async def update_opportunity(ctx: Ctx, data: dict):
         )
         if new_owner is not None and "owner" in changes:
             uow.notify([new_owner.id], "assigned", f"{viewer.user.name} made you owner of {opp.title}", opportunity_id=opp.id, event=event)
+        await reopen_superseded(uow, opp, await supersede_changed(uow, opp))
         return opp
 
     return await mutate(ctx, work)
@@ -192,6 +200,7 @@ async def move_opportunity(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Opportunity:
         viewer = ctx.require_writer()
         opp = await locked_opportunity(uow, data["id"], data["version"])
+        refuse_hidden_writes(viewer.access, data)
         owner = await uow.session.get(m.User, opp.owner_id)
         ensure_can_move(viewer, opp, owner)
         stages = await _stages(uow.session, opp.pipeline_id)
@@ -203,7 +212,7 @@ async def move_opportunity(ctx: Ctx, data: dict):
             fail(INVALID_TRANSITION, f"The card is already in {current.name}", "stageKey")
         if target.kind == "LOST":
             opp.lost_reason = lost_reason
-        error, rule = await move_refusal(uow.session, opp, target)
+        error, rule = await move_refusal(uow.session, opp, gated_path(stages, current, target))
         if error:
             if rule:
                 auto.update(opportunity_id=opp.id, rule=rule)

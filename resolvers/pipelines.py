@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 from db import models as m
 from db.loaders import MAX_STAGES
 from resolvers import validate
-from resolvers.approvals import MODES, departments_for
+from resolvers.approval_rules import clean_rule
 from resolvers.context import Ctx
 from resolvers.errors import DUPLICATE, FORBIDDEN, NOT_FOUND, VALIDATION, fail
 from resolvers.gates import GATE_FIELDS
@@ -45,22 +45,6 @@ def _stale(value: int | None) -> int | None:
     return value
 
 
-async def _auto(session, org_id: int, rule: dict | None) -> dict | None:
-    if rule is None:
-        return None
-    if not isinstance(rule, dict):
-        fail(VALIDATION, "autoApproval must be an object {kind, departmentKeys, mode}", "autoApproval")
-    kind = validate.text(rule.get("kind"), "autoApproval", max_len=40, required=True).lower()
-    mode = rule.get("mode") or "SEQUENTIAL"
-    if mode not in MODES:
-        fail(VALIDATION, "autoApproval.mode must be SEQUENTIAL or PARALLEL", "autoApproval")
-    keys = rule.get("departmentKeys")
-    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        fail(VALIDATION, "autoApproval.departmentKeys must be a list of department keys", "autoApproval")
-    departments = await departments_for(session, org_id, keys, "autoApproval")
-    return {"kind": kind, "departmentKeys": [d.key for d in departments], "mode": mode}
-
-
 async def _stage(uow: UnitOfWork, gid: str) -> m.Stage:
     stage = (
         await uow.session.execute(
@@ -80,7 +64,7 @@ async def _settings(check: validate.Checks, uow: UnitOfWork, data: dict) -> dict
     """Stage attribute -> clean value, for the settings `data` holds."""
     clean = {attr: check(cleaner, data[attr]) for attr, cleaner in SETTINGS.items() if attr in data}
     if "auto_approval" in data:
-        clean["auto_approval"] = await check.lookup(_auto(uow.session, uow.org_id, data["auto_approval"]))
+        clean["auto_approval"] = await check.lookup(clean_rule(uow.session, uow.org_id, data["auto_approval"], "autoApproval"))
     return clean
 
 
@@ -157,6 +141,25 @@ async def create_stage(ctx: Ctx, data: dict):
         s.add(stage)
         await s.flush()
         await _announce(uow, stage, {"position": [None, position]})
+        return stage
+
+    return await mutate(ctx, work)
+
+
+async def set_stage_approval_rule(ctx: Ctx, data: dict):
+    """The typed form of `autoApproval`: the approval a card asking to enter the stage
+    gets. Setting a rule also makes its kind required to enter; null clears the rule."""
+
+    async def work(uow: UnitOfWork) -> m.Stage:
+        _admin(ctx)
+        stage = await _stage(uow, data["stage_id"])
+        rule = await clean_rule(uow.session, uow.org_id, data.get("rule"))
+        before = (stage.auto_approval, list(stage.required_approvals or []))
+        stage.auto_approval = rule
+        if rule is not None and rule["kind"] not in stage.required_approvals:
+            stage.required_approvals = [*stage.required_approvals, rule["kind"]]
+        if before != (stage.auto_approval, stage.required_approvals):
+            await _announce(uow, stage, {"autoApproval": [before[0], rule], "requiredApprovals": [before[1], stage.required_approvals]})
         return stage
 
     return await mutate(ctx, work)

@@ -8,6 +8,7 @@ from db import models as m
 from resolvers.errors import CONFLICT, NOT_FOUND, fail
 from resolvers.ids import decode
 from resolvers.uow import UnitOfWork
+from resolvers.visibility import conditions, ensure_access, opportunity_clause
 
 
 def jsonable(value):
@@ -26,13 +27,15 @@ async def department_keys(session, *department_ids: int | None) -> list[str]:
 
 
 async def locked_opportunity(uow: UnitOfWork, gid: str, version: int | None = None) -> m.Opportunity:
-    """Load for update within the organization; NOT_FOUND or CONFLICT as user errors."""
+    """Load for update within the organization and what the viewer may see (a card
+    outside it does not exist for them); NOT_FOUND or CONFLICT as user errors."""
     pk = decode(gid, "Opportunity", "id")
+    visible = opportunity_clause(await ensure_access(uow.ctx, uow.session))
     opp = (
         await uow.session.execute(
             select(m.Opportunity)
-            .where(m.Opportunity.id == pk, m.Opportunity.org_id == uow.org_id)
-            .with_for_update()
+            .where(m.Opportunity.id == pk, m.Opportunity.org_id == uow.org_id, *conditions(visible))
+            .with_for_update(of=m.Opportunity)
         )
     ).scalar_one_or_none()
     if opp is None:

@@ -5,6 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models as m
+from resolvers.approval_rules import default_contract_rule
 from resolvers.auth import hash_password
 
 DEFAULT_DEPARTMENTS = [
@@ -21,10 +22,7 @@ DEFAULT_STAGES = [
     ("qualified", "Qualified", "OPEN", [], [], 120, None),
     ("proposal", "Proposal", "OPEN", ["amount", "expectedCloseDate"], [], 120, None),
     ("negotiation", "Negotiation", "OPEN", [], [], 168, None),
-    (
-        "contract", "Contract", "OPEN", [], ["contract"], 168,
-        {"kind": "contract", "departmentKeys": ["legal", "finance"], "mode": "SEQUENTIAL"},
-    ),
+    ("contract", "Contract", "OPEN", [], ["contract"], 168, default_contract_rule()),
     ("won", "Won", "WON", ["amount"], [], None, None),
     ("lost", "Lost", "LOST", ["lostReason"], [], None, None),
 ]

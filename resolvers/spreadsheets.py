@@ -28,6 +28,7 @@ from resolvers.context import Ctx, Viewer
 from resolvers.errors import VALIDATION, fail
 from resolvers.ids import to_global
 from resolvers.opportunities import PRIORITIES, normalize_account_name
+from resolvers.visibility import ensure_access, hidden
 
 # field -> accepted headers (compared case-insensitively, spaces/underscores ignored)
 HEADERS = {
@@ -63,6 +64,12 @@ EXPORT_COLUMNS = [
     ("priority", "Priority", "优先级"), ("tags", "Tags", "标签"), ("next_step", "Next step", "下一步"),
     ("lost_reason", "Lost reason", "输单原因"), ("department", "Department", "部门"), ("id", "ID", "编号"),
 ]
+
+
+EXPORT_WITHHOLDABLE = {
+    "amount": "amount", "probability": "probability", "expected_close_date": "expectedCloseDate",
+    "next_step": "nextStep", "lost_reason": "lostReason", "account_name": "account",
+}
 
 
 def _norm_header(value) -> str:
@@ -339,8 +346,15 @@ async def import_opportunities(
     good: list[tuple[int, dict]] = []
     rows = [(n, cells) for n, cells in rows if any(_cell_text(c) for c in cells)]
     total = len(rows)
+    withheld = hidden(await ensure_access(ctx))
     for done, (number, cells) in enumerate(rows, start=1):
         clean, reasons = clean_row(list(cells), columns, lookups, viewer.user)
+        if clean is not None:
+            # A write into a field the importer's access rule withholds is refused, as in the API.
+            refused = [api for name, api in EXPORT_WITHHOLDABLE.items()
+                       if api in withheld and api != "account" and clean.get(name) is not None]
+            if refused:
+                clean, reasons = None, [f"your access rule withholds {', '.join(refused)}"]
         if clean is None:
             report.rejected.append(Rejection(number, reasons))
         else:
@@ -411,8 +425,9 @@ async def _write(ctx: Ctx, viewer: Viewer, lookups: Lookups, good: list, report:
                 org_id=org_id, seq=first + i, type="OPPORTUNITY_CREATED", occurred_at=now, actor_id=viewer.id,
                 opportunity_id=opp_id, task_id=None, comment_id=None, handoff_id=None, approval_id=None,
                 department_keys=[lookups.departments[department_id]], changes={"source": [None, "import"]},
+                snapshot=_snapshot(row, lookups.departments[department_id]),
             )
-            for i, (opp_id, department_id) in enumerate(opportunities)
+            for i, ((opp_id, department_id), (_, row)) in enumerate(zip(opportunities, good, strict=True))
         ]
         for chunk in range(0, len(events), 2000):
             await session.execute(insert(m.Event), events[chunk:chunk + 2000])
@@ -427,12 +442,24 @@ async def _write(ctx: Ctx, viewer: Viewer, lookups: Lookups, good: list, report:
         pass
 
 
+def _snapshot(row: dict, department_key: str) -> dict:
+    """What visibility.card_snapshot records for a card, for an imported row."""
+    amount, close = row["amount"], row["expected_close_date"]
+    return {
+        "title": row["title"], "stage": row["stage"].key, "department": department_key, "account": row["account_name"],
+        "amount": str(amount) if amount is not None else None, "currency": row["currency"] or "USD",
+        "probability": row["probability"], "expectedCloseDate": close.isoformat() if close else None,
+    }
+
+
 # ---------------------------------------------------------------- exporting
 
 
 async def export_rows(ctx: Ctx, flt: dict | None, *, chinese: bool = False) -> tuple[list[str], list[list]]:
     """(header, rows) of the opportunities matching an OpportunityFilter dict, oldest first."""
-    conds = await filter_conditions(ctx, flt)
+    conds = await filter_conditions(ctx, flt)  # only cards the viewer sees
+    # Export columns of fields an access rule may withhold -> their API names.
+    withheld = [name for name, api in EXPORT_WITHHOLDABLE.items() if api in hidden(await ensure_access(ctx))]
     stmt = (
         select(m.Opportunity, m.Account.name, m.Stage.name, m.User.email, m.Department.key)
         .join(m.Account, m.Account.id == m.Opportunity.account_id)
@@ -453,6 +480,7 @@ async def export_rows(ctx: Ctx, flt: dict | None, *, chinese: bool = False) -> t
                 "next_step": opp.next_step, "lost_reason": opp.lost_reason, "department": department,
                 "id": to_global("Opportunity", opp.id),
             }
+            values.update(dict.fromkeys(withheld))
             out.append([values[name] for name, _, _ in EXPORT_COLUMNS])
     return header, out
 

@@ -9,6 +9,7 @@ from resolvers.ids import decode, parse_global
 from resolvers.paging import Page, child_page, keyset, page_size, to_page
 from resolvers.rows import department_keys, jsonable, locked_opportunity, org_user
 from resolvers.uow import UnitOfWork, mutate
+from resolvers.visibility import conditions, ensure_access, on_visible_card
 
 STATUSES = ("OPEN", "IN_PROGRESS", "DONE", "CANCELLED")
 ACTIVE = ("OPEN", "IN_PROGRESS")
@@ -66,9 +67,12 @@ async def update_task(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Task:
         viewer = ctx.require_writer()
         pk = decode(data["id"], "Task", "id")
+        access = await ensure_access(ctx, uow.session)
         task = (
             await uow.session.execute(
-                select(m.Task).where(m.Task.id == pk, m.Task.org_id == uow.org_id).with_for_update()
+                select(m.Task).where(
+                    m.Task.id == pk, m.Task.org_id == uow.org_id, *conditions(on_visible_card(m.Task.opportunity_id, access, uow.org_id))
+                ).with_for_update(of=m.Task)
             )
         ).scalar_one_or_none()
         if task is None:
@@ -119,7 +123,8 @@ def is_overdue(task: m.Task, now) -> bool:
 
 async def list_tasks(ctx: Ctx, assignee_gid, department_key, statuses, first, after) -> Page:
     org_id = ctx.require_viewer().org_id
-    conds = [m.Task.org_id == org_id]
+    access = await ensure_access(ctx)
+    conds = [m.Task.org_id == org_id, *conditions(on_visible_card(m.Task.opportunity_id, access, org_id))]
     if assignee_gid:
         parsed = parse_global(assignee_gid)
         conds.append(m.Task.assignee_id == (parsed[1] if parsed and parsed[0] == "User" else -1))

@@ -1,7 +1,12 @@
 """Long-lived API tokens for departmental tools, managed by admins through the API.
 (`baton token create` issues them from the command line.) Only the hash is kept;
 the token itself is returned once, at creation. A token creating tokens hands out
-at most its own rights (`Viewer.delegate`)."""
+at most its own rights (`Viewer.delegate`).
+
+A token always acts as a user, with that user's access rules. A department token
+made without a user acts as the department's integration member (a MEMBER of it,
+made on first use), so a "finance" tool reads what a finance member reads, not
+what the admin who made it reads. Webhook endpoints act as someone the same way."""
 from sqlalchemy import select
 
 from db import models as m
@@ -44,6 +49,20 @@ async def department_by_key(session, org_id: int, key: str, field: str) -> m.Dep
     return dept
 
 
+async def department_member(session, org_id: int, department: m.Department) -> m.User:
+    """The user a department's tools act as: a MEMBER of it without a password."""
+    email = f"integration+{department.key}.{org_id}@baton.invalid"
+    user = (await session.execute(select(m.User).where(m.User.email == email))).scalar_one_or_none()
+    if user is None:
+        user = m.User(
+            org_id=org_id, department_id=department.id, name=f"{department.name} integration", email=email,
+            handle=f"{department.key}_integration", role="MEMBER", password_hash=None,
+        )
+        session.add(user)
+        await session.flush()
+    return user
+
+
 def _scope(value: str | None) -> str:
     scope = (value or "READ").lower()
     if scope not in SCOPES:
@@ -64,6 +83,8 @@ async def create_api_token(ctx: Ctx, data: dict) -> tuple[str | None, m.ApiToken
                 user = viewer.user
                 if data.get("user_id"):
                     user = await check.lookup(org_user(session, viewer.org_id, data["user_id"], "userId"))
+            if department is not None and not data.get("user_id") and viewer.kind == "session":
+                user = await department_member(session, viewer.org_id, department)
             department_id = department.id if department else None
             expires_at = viewer.delegate(scope=scope, department_id=department_id, user_id=user.id)
             token, row = await issue_token(

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import models as m
 from resolvers.context import Ctx
 from resolvers.errors import UserError, UserErrors
+from resolvers.visibility import card_snapshot, involved_department_keys
 
 log = logging.getLogger("baton.events")
 T = TypeVar("T")
@@ -43,7 +44,16 @@ class UnitOfWork:
         changes: dict | None = None,
         actor_id=...,  # default: the unit of work's actor; None for system events
     ) -> m.Event:
-        """Queue an event for the log; it gets its seq when the work is done (`write_log`)."""
+        """Queue an event for the log; it gets its seq when the work is done (`write_log`).
+        An event about a card names every department involved in it (holder, handoffs,
+        approval steps), so each hears what happens to deals it worked on, and carries a
+        snapshot of the card (redacted per receiver when read)."""
+        snapshot = None
+        if opportunity_id is not None:
+            card = await self.session.get(m.Opportunity, opportunity_id)
+            if card is not None:
+                department_keys = set(department_keys) | await involved_department_keys(self.session, card)
+                snapshot = await card_snapshot(self.session, card)
         event = m.Event(
             org_id=self.org_id,
             type=type,
@@ -56,6 +66,7 @@ class UnitOfWork:
             approval_id=approval_id,
             department_keys=sorted(set(department_keys)),
             changes=changes,
+            snapshot=snapshot,
         )
         self.events.append(event)
         if opportunity_id is not None:

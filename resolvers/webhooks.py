@@ -20,7 +20,9 @@ from resolvers.errors import NOT_FOUND, VALIDATION, UserError, UserErrors, fail
 from resolvers.events import EVENT_TYPES
 from resolvers.ids import decode, to_global
 from resolvers.paging import Page, keyset, page_size, to_page
-from resolvers.tokens import department_by_key, require_admin, require_admin_query
+from resolvers.rows import org_user
+from resolvers.tokens import department_by_key, department_member, require_admin, require_admin_query
+from resolvers.visibility import Access, load_access, redact_event
 
 PRIVATE_HOST_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
 
@@ -108,8 +110,19 @@ def event_id(event: m.Event) -> str:
     return f"{event.org_id}:{event.seq}"
 
 
-def event_body(event: m.Event) -> str:
-    """The JSON posted for an event (its exact bytes are signed)."""
+async def receiver_access(session, webhook: m.Webhook) -> Access:
+    """What an endpoint may receive: the access rules of the user it acts as (its
+    creator when none was named); an endpoint without anyone sees no card."""
+    user = await session.get(m.User, webhook.acts_as_id or webhook.created_by_id or 0)
+    if user is None:
+        return Access(user_id=0, department_id=0, scope="OWN")
+    return await load_access(session, user)
+
+
+def event_body(event: m.Event, access: Access | None = None) -> str:
+    """The JSON posted for an event (its exact bytes are signed), with the card's
+    snapshot; fields withheld from the endpoint's identity are null."""
+    event = redact_event(access, event)
     payload = {
         "id": event_id(event),
         "type": event.type,
@@ -117,6 +130,7 @@ def event_body(event: m.Event) -> str:
         "occurredAt": event.occurred_at.isoformat(),
         "departmentKeys": list(event.department_keys or []),
         "changes": event.changes,
+        "snapshot": event.snapshot,
         "opportunityId": to_global("Opportunity", event.opportunity_id) if event.opportunity_id else None,
         "actorId": to_global("User", event.actor_id) if event.actor_id else None,
         "taskId": to_global("Task", event.task_id) if event.task_id else None,
@@ -125,6 +139,17 @@ def event_body(event: m.Event) -> str:
         "approvalId": to_global("Approval", event.approval_id) if event.approval_id else None,
     }
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+async def _acting(session, viewer, data: dict) -> int | None:
+    """The user an endpoint acts as: `acts_as_user_id`, or a member of
+    `acts_as_department_key`; None (its creator) when neither is given."""
+    if data.get("acts_as_user_id"):
+        return (await org_user(session, viewer.org_id, data["acts_as_user_id"], "actsAsUserId")).id
+    if data.get("acts_as_department_key"):
+        department = await department_by_key(session, viewer.org_id, data["acts_as_department_key"], "actsAsDepartmentKey")
+        return (await department_member(session, viewer.org_id, department)).id
+    return None
 
 
 async def _webhook(session, org_id: int, gid: str) -> m.Webhook:
@@ -144,12 +169,13 @@ async def create_webhook(ctx: Ctx, data: dict) -> tuple[m.Webhook | None, str | 
                 url = check(check_url, data.get("url"), allow_private=ctx.webhook_allow_private)
                 types = check(_event_types, data.get("event_types"))
                 keys = await check.lookup(_department_keys(session, viewer.org_id, data.get("department_keys")))
+                acts_as = await check.lookup(_acting(session, viewer, data))
             org = await session.get(m.Organization, viewer.org_id)
             secret = "whsec_" + secrets.token_urlsafe(32)
             row = m.Webhook(
                 org_id=viewer.org_id, url=url, secret=secret, event_types=types, department_keys=keys, enabled=True,
                 # Only events after registration are delivered.
-                cursor_seq=org.event_seq, created_by_id=viewer.id, created_at=now, updated_at=now,
+                cursor_seq=org.event_seq, created_by_id=viewer.id, acts_as_id=acts_as, created_at=now, updated_at=now,
             )
             session.add(row)
             await session.flush()
@@ -172,7 +198,10 @@ async def update_webhook(ctx: Ctx, data: dict) -> tuple[m.Webhook | None, list[U
                     types = check(_event_types, data["event_types"])
                 if "department_keys" in data:
                     keys = await check.lookup(_department_keys(session, viewer.org_id, data["department_keys"]))
-            row.url, row.event_types, row.department_keys = url, types, keys
+                acts_as = row.acts_as_id
+                if data.get("acts_as_user_id") or data.get("acts_as_department_key"):
+                    acts_as = await check.lookup(_acting(session, viewer, data))
+            row.url, row.event_types, row.department_keys, row.acts_as_id = url, types, keys, acts_as
             if data.get("enabled") is not None:
                 if data["enabled"] and not row.enabled:
                     row.failing_since = None

@@ -8,6 +8,7 @@ from strawberry.tools import merge_types
 from schema.limits import HostileStrings, RootFieldExtension, TimedSchema
 
 from schema import (
+    access,
     analytics,
     approvals,
     comments,
@@ -23,7 +24,7 @@ from schema import (
     tasks,
 )
 
-DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations, exports)
+DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations, exports, access)
 
 
 class _ParserCache(ParserCache):

@@ -18,7 +18,8 @@ class FunnelStage:
     stage: Stage
     entered: int = strawberry.field(description="Opportunities that ever entered the stage")
     current: int
-    amount: Decimal
+    amount: Decimal = strawberry.field(description="The sum of the amounts the viewer may see")
+    hidden_amount_count: int = strawberry.field(description="Cards whose amount is withheld from the viewer (not in amount)")
     conversion_to_next: float | None = strawberry.field(description="Share that went on to a later open/won stage")
     median_hours_in_stage: float | None
 

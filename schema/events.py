@@ -31,6 +31,9 @@ class BoardEvent:
     occurred_at: datetime.datetime
     department_keys: list[str]
     changes: JSON | None
+    snapshot: JSON | None = strawberry.field(
+        description="The card when the event happened (title, stage, department, account, amount, currency, ...); fields withheld from the viewer are null"
+    )
 
     @strawberry.field
     async def actor(self, info: strawberry.Info) -> User | None:

@@ -98,6 +98,11 @@ class Webhook(Node):
     created_at: datetime.datetime
     updated_at: datetime.datetime
 
+    @strawberry.field(description="The user whose access rules decide what the endpoint receives")
+    async def acts_as(self, info: strawberry.Info) -> User | None:
+        user_id = self.acts_as_id or self.created_by_id
+        return await info.context.loaders.user.load(user_id) if user_id else None
+
     @strawberry.field(description="The delivery log, newest first")
     async def deliveries(
         self, info: strawberry.Info, status: list[WebhookDeliveryStatus] | None = None,
@@ -116,7 +121,10 @@ class CreateApiTokenInput:
     name: str
     scope: TokenScope = TokenScope.READ
     department_key: str | None = strawberry.UNSET
-    user_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="Acts as this user (default: you)")
+    user_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Acts as this user, with their access rules (default: you; with departmentKey, that department's integration member)",
+    )
 
 
 @strawberry.type
@@ -142,6 +150,12 @@ class CreateWebhookInput:
     url: str
     event_types: list[str] | None = strawberry.field(default=strawberry.UNSET, description="BoardEventType names; all when empty")
     department_keys: list[str] | None = strawberry.field(default=strawberry.UNSET, description="Only events concerning these departments")
+    acts_as_user_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="Receives only what this user may see (default: you)"
+    )
+    acts_as_department_key: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Receives only what a member of this department may see"
+    )
 
 
 @strawberry.type
@@ -158,6 +172,8 @@ class UpdateWebhookInput:
     event_types: list[str] | None = strawberry.UNSET
     department_keys: list[str] | None = strawberry.UNSET
     enabled: bool | None = strawberry.UNSET
+    acts_as_user_id: strawberry.ID | None = strawberry.UNSET
+    acts_as_department_key: str | None = strawberry.UNSET
 
 
 @strawberry.type

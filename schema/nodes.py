@@ -1,7 +1,9 @@
 """`node(id)`: any entity by its global id, within the viewer's organization."""
 import strawberry
 
+from resolvers import visibility
 from resolvers.ids import parse_global
+from resolvers.visibility import ensure_access
 from schema.errors import SIGNED_IN
 from schema.relay import Node
 
@@ -28,4 +30,9 @@ class Query:
         if parsed is None or parsed[0] not in LOADERS:
             return None
         type_name, pk = parsed
-        return await getattr(info.context.loaders, LOADERS[type_name]).load(pk)
+        ctx = info.context
+        await ensure_access(ctx)
+        if type_name == "Account" and not await visibility.account_visible(ctx, pk):
+            return None  # a withheld account, or one only on cards the viewer does not see
+        # Cards outside the viewer's access, and what hangs off them, load as None.
+        return await getattr(ctx.loaders, LOADERS[type_name]).load(pk)

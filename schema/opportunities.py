@@ -15,6 +15,8 @@ from resolvers import comments as comment_rules
 from resolvers import events as event_rules
 from resolvers import opportunities as rules
 from resolvers import tasks as task_rules
+from resolvers.approval_rules import still_valid
+from resolvers.visibility import HIDDEN_ACCOUNT
 from schema.errors import SIGNED_IN, UserError
 from schema.inputs import to_data
 from schema.limits import at_most
@@ -22,7 +24,7 @@ from schema.people import Department, User
 from schema.relay import Connection, Node, global_id
 
 if TYPE_CHECKING:
-    from schema.approvals import Approval
+    from schema.approvals import Approval, ApprovalRule
     from schema.comments import Comment
     from schema.events import BoardEvent
     from schema.handoffs import Handoff
@@ -65,9 +67,17 @@ class Stage(Node):
     required_fields: list[str]
     required_approvals: list[str]
     stale_after_hours: int | None
-    auto_approval: JSON | None = strawberry.field(
-        description="Approval opened automatically when a card asks to enter this stage"
-    )
+    @strawberry.field(description="Approval opened automatically when a card asks to enter this stage: "
+                      "{kind, departmentKeys, mode} (approvalRule has the whole rule)")
+    def auto_approval(self) -> JSON | None:
+        rule = self.auto_approval
+        return {"kind": rule["kind"], "departmentKeys": rule.get("departmentKeys", []), "mode": rule.get("mode") or "SEQUENTIAL"} if rule else None
+
+    @strawberry.field(description="The approval a card asking to enter this stage gets (typed form of autoApproval)")
+    def approval_rule(self) -> Annotated["ApprovalRule", strawberry.lazy("schema.approvals")] | None:
+        from schema.approvals import rule_type  # schema.approvals imports this module
+
+        return rule_type(self.auto_approval)
 
     @classmethod
     def is_type_of(cls, obj, info) -> bool:
@@ -106,22 +116,44 @@ class Account(Node):
 class Opportunity(Node):
     id: strawberry.ID = global_id("Opportunity")
     title: str
-    amount: Decimal | None
     currency: str
-    probability: int | None
-    expected_close_date: datetime.date | None
     priority: Priority
     tags: list[str]
-    next_step: str | None
-    lost_reason: str | None
     last_activity_at: datetime.datetime
     stage_entered_at: datetime.datetime
     created_at: datetime.datetime
     updated_at: datetime.datetime
     version: int
 
+    # Fields an access rule may withhold resolve to null for that viewer (resolvers/visibility.py).
+    @strawberry.field
+    def amount(self, info: strawberry.Info) -> Decimal | None:
+        return None if "amount" in info.context.access.hidden else self.amount
+
+    @strawberry.field
+    def probability(self, info: strawberry.Info) -> int | None:
+        return None if "probability" in info.context.access.hidden else self.probability
+
+    @strawberry.field
+    def expected_close_date(self, info: strawberry.Info) -> datetime.date | None:
+        return None if "expectedCloseDate" in info.context.access.hidden else self.expected_close_date
+
+    @strawberry.field
+    def next_step(self, info: strawberry.Info) -> str | None:
+        return None if "nextStep" in info.context.access.hidden else self.next_step
+
+    @strawberry.field
+    def lost_reason(self, info: strawberry.Info) -> str | None:
+        return None if "lostReason" in info.context.access.hidden else self.lost_reason
+
+    @strawberry.field(description="Fields withheld from the viewer (they resolve to null; a withheld account to an empty stand-in)")
+    def hidden_fields(self, info: strawberry.Info) -> list[str]:
+        return info.context.access.hidden_list
+
     @strawberry.field
     def account(self, info: strawberry.Info) -> Account:
+        if "account" in info.context.access.hidden:
+            return HIDDEN_ACCOUNT
         return ready(info.context.loaders.account, self.account_id)
 
     @strawberry.field
@@ -160,6 +192,23 @@ class Opportunity(Node):
     def approvals(self, info: strawberry.Info) -> list[Annotated["Approval", strawberry.lazy("schema.approvals")]]:
         return ready(info.context.loaders.approvals_by_opportunity, self.id)
 
+    @strawberry.field(description=(
+        "Approval kinds the gates the card has passed require but that no longer hold "
+        "(superseded by an edit, or never granted): the board shows 're-approval needed'"
+    ))
+    async def approvals_needed(self, info: strawberry.Info) -> list[str]:
+        loaders = info.context.loaders
+        stages = await loaders.stages_by_pipeline.load(self.pipeline_id)
+        current = next((st for st in stages if st.id == self.stage_id), None)
+        if current is None or current.kind == "LOST":
+            return []
+        required = dict.fromkeys(k for st in stages if st.position <= current.position and st.kind != "LOST" for k in st.required_approvals or [])
+        if not required:
+            return []
+        approvals = await loaders.approvals_by_opportunity.load(self.id)
+        valid = {a.kind for a in approvals if still_valid(a, self)}
+        return [k for k in required if k not in valid]
+
     @strawberry.field(description="The card's timeline from the event log, newest first")
     async def history(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
@@ -183,7 +232,8 @@ class Opportunity(Node):
 class BoardColumn:
     stage: Stage
     total_count: int
-    total_amount: Decimal
+    total_amount: Decimal = strawberry.field(description="The sum of the amounts the viewer may see")
+    hidden_amount_count: int = strawberry.field(description="Cards whose amount is withheld from the viewer (not in totalAmount)")
 
     @strawberry.field
     async def opportunities(

@@ -5,6 +5,7 @@ from strawberry.scalars import JSON
 from resolvers import pipelines as rules
 from schema.errors import SIGNED_IN, UserError
 from schema.inputs import to_data
+from schema.approvals import ApprovalRuleInput, rule_json
 from schema.opportunities import Stage, StageKind
 
 
@@ -31,6 +32,12 @@ class CreateStageInput:
     auto_approval: JSON | None = strawberry.UNSET
 
 
+@strawberry.input
+class SetStageApprovalRuleInput:
+    stage_id: strawberry.ID
+    rule: ApprovalRuleInput | None = strawberry.field(description="null clears the rule")
+
+
 @strawberry.type
 class StagePayload:
     stage: Stage | None
@@ -47,4 +54,9 @@ class Mutation:
     @strawberry.mutation(**SIGNED_IN, description="Admins: add a stage to a pipeline")
     async def create_stage(self, info: strawberry.Info, input: CreateStageInput) -> StagePayload:
         stage, errors = await rules.create_stage(info.context, to_data(input))
+        return StagePayload(stage=stage, user_errors=errors)
+
+    @strawberry.mutation(**SIGNED_IN, description="Admins: the approval a card asking to enter the stage gets; its kind becomes required")
+    async def set_stage_approval_rule(self, info: strawberry.Info, input: SetStageApprovalRuleInput) -> StagePayload:
+        stage, errors = await rules.set_stage_approval_rule(info.context, {"stage_id": input.stage_id, "rule": rule_json(input.rule)})
         return StagePayload(stage=stage, user_errors=errors)

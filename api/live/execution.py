@@ -10,8 +10,9 @@ of a live event a dictionary lookup and a websocket send:
   looks up (document, operation name, variables, visibility, seq) in the page's
   dict; the first subscriber executes (in its own task, so a subscriber leaving
   does not cancel it for the others), everybody with the same key gets that same
-  ExecutionResult. Visibility is (organization, department scope): data does not
-  depend on anything else about the viewer (scope filters events, not fields).
+  ExecutionResult. Visibility is (organization, department scope, access key): what
+  the viewer may see (resolvers/visibility.py; the key changes with the viewer's
+  access rule), so viewers who see differently never share an execution.
   Replayed rows (read by the subscriber itself) are never shared: they resolve
   current data as before.
 - Replays in batches: a subscriber's own reads of the log (replay with `after`, gap
@@ -145,6 +146,12 @@ class SharedEventExecutor(PlainCompletionExecutor):
 
     def share_key(self):
         """What subscriptions must have in common to share one execution per event."""
+        viewer = getattr(self.context_value, "viewer", None)
+        access = getattr(viewer, "access", None)
+        # The access key is read each time: an admin may change the rule mid-subscription.
+        return (self._document_key(), access.key if access is not None else None)
+
+    def _document_key(self):
         key = self._baton_key
         if key is None:
             op = self.operation

@@ -15,7 +15,7 @@ import weakref
 from api.live.execution import SharedData
 from api.live.hub import BoundedFeed
 from resolvers.feeds import Page
-from resolvers.live import shared_rows
+from resolvers.live import ACCESS_CHANGED, shared_rows
 
 
 class _Group:
@@ -66,9 +66,14 @@ class LiveTap:
         writer = self.handler.writer
         if writer is None:
             return False
+        if feed.filter.restricted or any(row.type == ACCESS_CHANGED for row in page.rows):
+            # A viewer who sees less judges the page's cards itself, and a changed access
+            # rule is applied by the subscriber before anything after it goes out.
+            return False
+        key = (self.executor.share_key(), feed.filter)
         group = self.group
-        if group is None:
-            group = self.group = _group((self.executor.share_key(), feed.filter))
+        if group is None or group.key != key:
+            group = self.group = _group(key)
         shared = page.shared
         out = shared.get(group, _MISSING)
         if out is _MISSING:

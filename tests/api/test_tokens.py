@@ -29,14 +29,16 @@ async def test_admin_creates_lists_and_revokes_a_department_token(gql, org, cloc
     assert token.startswith("bt_")
     assert api_token["scope"] == "READ" and api_token["department"] == {"key": "finance"}
     assert api_token["lastUsedAt"] is None and api_token["revokedAt"] is None
-    assert api_token["user"]["handle"] == "sales_admin"
+    # Made without a user, a department token acts as a member of that department, not as its maker.
+    assert api_token["user"]["handle"] == "finance_integration"
     # Only the hash is stored.
     async with org.db.read() as s:
         row = (await s.execute(select(m.ApiToken).where(m.ApiToken.name == "erp", m.ApiToken.org_id == org.id))).scalar_one()
     assert row.token_hash == auth.token_hash(token) and token not in (row.token_hash, row.name)
 
     # The token works, and its use is recorded.
-    assert (await gql.ok("{ viewer { handle } }", token=token))["viewer"]["handle"] == "sales_admin"
+    viewer = (await gql.ok("{ viewer { handle role department { key } } }", token=token))["viewer"]
+    assert viewer == {"handle": "finance_integration", "role": "MEMBER", "department": {"key": "finance"}}
     listed = (await gql.ok(LIST, as_="sales_admin"))["apiTokens"]
     assert [(t["name"], t["scope"], t["department"]["key"]) for t in listed] == [("erp", "READ", "finance")]
     assert listed[0]["lastUsedAt"] is not None
@@ -122,7 +124,8 @@ async def test_a_token_never_mints_a_wider_token(gql, org, clock):
 
     from resolvers.ids import to_global
 
-    parent = await create(gql, name="finance-writer", scope="WRITE", departmentKey="finance")
+    admin = to_global("User", org.users["sales_admin"].id)
+    parent = await create(gql, name="finance-writer", scope="WRITE", departmentKey="finance", userId=admin)
     # The parent expires: whatever it creates must expire with it at the latest.
     async with org.db.write() as s:
         await s.execute(update(m.ApiToken).where(m.ApiToken.token_hash == auth.token_hash(parent["token"]))

@@ -39,8 +39,8 @@ async def test_sequential_opens_steps_in_turn(gql, org):
     assert last["approval"]["status"] == "APPROVED" and last["approval"]["decidedAt"]
     decided = await events(org, "APPROVAL_DECIDED")
     assert [e.changes for e in decided] == [
-        {"step": 0, "department": "legal", "decision": "APPROVED"},
-        {"step": 1, "department": "finance", "decision": "APPROVED", "status": ["PENDING", "APPROVED"]},
+        {"step": 0, "department": "legal", "decision": "APPROVED", "stepStatus": "APPROVED"},
+        {"step": 1, "department": "finance", "decision": "APPROVED", "stepStatus": "APPROVED", "status": ["PENDING", "APPROVED"]},
     ]
     assert [e.type for e in await events(org)].count("APPROVAL_REQUESTED") == 1
 
@@ -120,7 +120,9 @@ async def test_contract_gate_opens_the_automatic_approval(gql, org):
     assert card["stage"]["key"] == "lead" and card["version"] == 1
     [approval] = card["approvals"]
     assert (approval["kind"], approval["status"]) == ("contract", "PENDING")
-    assert [s["department"]["key"] for s in approval["steps"]] == ["legal", "finance"]
+    # The default rule: legal, finance, and finance managers from 1,000,000 (skipped for 10).
+    assert [(s["department"]["key"], s["status"]) for s in approval["steps"]] == [
+        ("legal", "PENDING"), ("finance", "PENDING"), ("finance", "SKIPPED")]
     # Only the approval was written: no move event.
     assert [e.type for e in await events(org)] == ["OPPORTUNITY_CREATED", "APPROVAL_REQUESTED"]
     # Asking again does not open a second one.
@@ -167,7 +169,7 @@ async def test_requester_hears_only_the_final_outcome_in_words(gql, org):
     [requested] = await events(org, "APPROVAL_REQUESTED")
     assert requested.changes == {"kind": "discount", "mode": "SEQUENTIAL", "departmentKeys": ["legal", "finance"]}
     assert (requested.opportunity_id, requested.approval_id) == (pk(deal["id"]), pk(a["id"]))
-    assert requested.department_keys == ["finance", "legal"]
+    assert requested.department_keys == ["finance", "legal", "sales"]  # the approvers' and the holder's
 
     await decide(gql, a["id"], "legal_member")
     assert (await inbox(gql, "sales_member"))["totalCount"] == 0  # an intermediate step says nothing to the requester
@@ -180,7 +182,7 @@ async def test_requester_hears_only_the_final_outcome_in_words(gql, org):
         assert {e["node"]["opportunity"]["id"] for e in (await inbox(gql, who))["edges"]} == {deal["id"]}
     decided = await events(org, "APPROVAL_DECIDED")
     assert [(sorted(e.department_keys), e.opportunity_id, e.approval_id) for e in decided] == [
-        (["finance", "legal"], pk(deal["id"]), pk(a["id"]))] * 2
+        (["finance", "legal", "sales"], pk(deal["id"]), pk(a["id"]))] * 2
 
     other = (await request(gql, deal["id"], kind="pricing", depts=("legal",)))["approval"]
     no = await decide(gql, other["id"], "legal_member", approve=False, comment="Too deep")
@@ -232,7 +234,7 @@ async def test_cancelling_closes_open_steps_and_logs_the_departments(gql, org):
     cancelled = (await events(org, "APPROVAL_DECIDED"))[-1]
     assert cancelled.changes == {"status": ["PENDING", "CANCELLED"]}
     assert (cancelled.opportunity_id, cancelled.approval_id) == (pk(deal["id"]), pk(a["id"]))
-    assert sorted(cancelled.department_keys) == ["finance", "legal"]
+    assert sorted(cancelled.department_keys) == ["finance", "legal", "sales"]
 
 
 async def test_unknown_ids_and_blank_kinds_are_user_errors(gql, org):
@@ -317,7 +319,7 @@ async def test_request_checks_name_their_fields_and_defaults(gql, org):
         )).scalars().all()
     assert step_orgs == [org.id, org.id]  # every organization has a "legal": the steps name this one's
     dup = await request(gql, deal["id"], kind="K" * 40)
-    assert dup["userErrors"] == [{"field": ["kind"], "code": "DUPLICATE", "message": f"A {'k' * 40} approval is already pending for this opportunity"}]
+    assert dup["userErrors"] == [{"field": ["kind"], "code": "DUPLICATE", "message": f"A {'k' * 40} approval is already open for this opportunity"}]
 
 
 async def test_approvals_are_listed_newest_first(gql):

@@ -74,9 +74,10 @@ async def test_the_automatic_approval_is_requested_once_with_its_rule(gql, org, 
     deal = await create(gql, amount="10", expectedCloseDate="2030-01-31")
     await move(gql, deal["id"], "contract")
     [requested] = await events(org, "APPROVAL_REQUESTED")
-    assert requested.changes == {"kind": "contract", "mode": "SEQUENTIAL", "departmentKeys": ["legal", "finance"]}
+    assert requested.changes == {"kind": "contract", "mode": "SEQUENTIAL", "departmentKeys": ["legal", "finance"], "skipped": [2]}
     [approval] = (await opp(gql, deal["id"]))["approvals"]
-    assert [(s["department"]["key"], s["status"]) for s in approval["steps"]] == [("legal", "PENDING"), ("finance", "PENDING")]
+    assert [(s["department"]["key"], s["status"]) for s in approval["steps"]] == [
+        ("legal", "PENDING"), ("finance", "PENDING"), ("finance", "SKIPPED")]
     # A second request under the lock finds the pending one (and, later, the approved one).
     pk = await _opp_pk(org)
     rule = {"kind": "contract", "departmentKeys": ["legal", "finance"]}

@@ -1,0 +1,88 @@
+"""Admins set who may see what: one rule per role, optionally per department
+(resolvers/visibility.py applies them). Setting a rule appends an
+ACCESS_RULES_UPDATED event, so cached results expire and open subscriptions
+apply the new rule from that point of the log on."""
+from sqlalchemy import select
+
+from db import models as m
+from resolvers import validate
+from resolvers.context import Ctx
+from resolvers.errors import FORBIDDEN, VALIDATION, fail
+from resolvers.tokens import Forbidden
+from resolvers.uow import UnitOfWork, mutate
+from resolvers.visibility import HIDEABLE, RULE_ROLES, SCOPES
+
+
+def _role(value: str | None) -> str:
+    if value == "ADMIN":
+        fail(VALIDATION, "Admins always see everything; set rules for MANAGER, MEMBER or VIEWER", "role")
+    if value not in RULE_ROLES:
+        fail(VALIDATION, f"role must be one of {', '.join(RULE_ROLES)}", "role")
+    return value
+
+
+def _scope(value: str | None) -> str:
+    if value not in SCOPES:
+        fail(VALIDATION, f"scope must be one of {', '.join(SCOPES)}", "scope")
+    return value
+
+
+def _hidden(values: list[str] | None) -> list[str]:
+    values = list(dict.fromkeys(values or []))
+    unknown = [v for v in values if v not in HIDEABLE]
+    if unknown:
+        fail(VALIDATION, f"Cannot hide {', '.join(map(repr, unknown))}; hideable fields are {', '.join(HIDEABLE)}", "hiddenFields")
+    return sorted(values)
+
+
+async def _department_key(session, org_id: int, key: str | None) -> str:
+    if not key:
+        return ""  # the role in every department
+    found = await session.scalar(select(m.Department.key).where(m.Department.org_id == org_id, m.Department.key == key))
+    if found is None:
+        fail(VALIDATION, f"Unknown department {key!r}", "departmentKey")
+    return found
+
+
+async def set_access_rule(ctx: Ctx, data: dict):
+    """Create or replace the rule for (role, department); every problem reported at once."""
+
+    async def work(uow: UnitOfWork) -> m.AccessRule:
+        viewer = ctx.require_writer()
+        if not viewer.is_admin:
+            fail(FORBIDDEN, "Only an admin can set access rules")
+        s = uow.session
+        with validate.Checks() as check:
+            role = check(_role, data.get("role"))
+            scope = check(_scope, data.get("scope"))
+            hidden = check(_hidden, data.get("hidden_fields"))
+            department_key = await check.lookup(_department_key(s, uow.org_id, data.get("department_key")))
+        rule = (await s.execute(
+            select(m.AccessRule).where(
+                m.AccessRule.org_id == uow.org_id, m.AccessRule.role == role, m.AccessRule.department_key == department_key,
+            ).with_for_update()
+        )).scalar_one_or_none()
+        before = [rule.scope, list(rule.hidden_fields)] if rule is not None else ["ALL", []]
+        if rule is None:
+            rule = m.AccessRule(org_id=uow.org_id, role=role, department_key=department_key)
+            s.add(rule)
+        rule.scope, rule.hidden_fields, rule.updated_at = scope, hidden, uow.now
+        await s.flush()
+        await uow.append_event(
+            "ACCESS_RULES_UPDATED",
+            changes={"role": role, "departmentKey": department_key or None, "scope": [before[0], scope],
+                     "hiddenFields": [before[1], hidden]},
+        )
+        return rule
+
+    return await mutate(ctx, work)
+
+
+async def list_access_rules(ctx: Ctx) -> list[m.AccessRule]:
+    viewer = ctx.require_viewer()
+    if not viewer.is_admin:
+        raise Forbidden("Only an admin can see this")
+    return await ctx.loaders.all(
+        select(m.AccessRule).where(m.AccessRule.org_id == viewer.org_id)
+        .order_by(m.AccessRule.role, m.AccessRule.department_key)
+    )
