@@ -31,10 +31,11 @@ bench: install-test
 	$(VENV)/bin/python -m bench all --quick
 
 # Mutation testing of the rules on SQLite (docs/testing.md); not part of `make test`.
-# Mutates approvals, handoffs, gates and the moves of opportunities, then prints the
+# Mutates approvals (with their rules and actions), handoffs, gates and the moves of opportunities, then prints the
 # kill rate per module. MUTATION_CHILDREN workers (the machine has two cores).
 MUTATION_CHILDREN ?= 2
-MUTANTS ?= 'resolvers.approvals.*' 'resolvers.handoffs.*' 'resolvers.gates.*' \
+MUTANTS ?= 'resolvers.approvals.*' 'resolvers.approval_rules.*' 'resolvers.approval_actions.*' \
+	'resolvers.handoffs.*' 'resolvers.gates.*' \
 	'resolvers.opportunities.x_move_opportunity*' 'resolvers.opportunities.x__stage*'
 
 mutation: install-test

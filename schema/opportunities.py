@@ -288,6 +288,7 @@ class UpdateOpportunityInput:
     tags: list[str] | None = strawberry.UNSET
     next_step: str | None = strawberry.UNSET
     owner_id: strawberry.ID | None = strawberry.UNSET
+    currency: str | None = strawberry.field(default=strawberry.UNSET, description="ISO code, e.g. CNY; locked while an approval is pending")
 
 
 @strawberry.input

@@ -258,3 +258,146 @@ def _gid(kind, id_):
 async def _stage_id(gql, key):
     data = await gql.ok("{ pipelines { stages { id key } } }")
     return next(s["id"] for s in data["pipelines"][0]["stages"] if s["key"] == key)
+
+
+# ---------------------------------------------------------------- the rules one by one
+
+
+async def _open(gql, org, rule: dict, amount="10") -> tuple[str, dict]:
+    """A card on the qualified stage's rule (set by an admin), its approval requested."""
+    stage = await _stage_id(gql, "qualified")
+    done = await gql.ok("""mutation($input: SetStageApprovalRuleInput!) { setStageApprovalRule(input: $input) {
+        userErrors { code message } } }""", {"input": {"stageId": stage, "rule": rule}}, as_="sales_admin")
+    assert done["setStageApprovalRule"]["userErrors"] == []
+    deal = await new_deal(gql, amount, "规则")
+    made = await run(gql, REQUEST, "requestApproval", "sales_member", opportunityId=deal, kind=rule["kind"], departmentKeys=[])
+    assert made["userErrors"] == []
+    return deal, made["approval"]
+
+
+def users(org, *keys):
+    return [_gid("User", org.users[k].id) for k in keys]
+
+
+async def test_add_signer_before_decides_first_then_my_step_reopens(gql, people):
+    org = people
+    deal, a = await _open(gql, org, {"kind": "memo", "steps": [{"userIds": users(org, "legal_member")}, {"departmentKey": "finance"}]})
+    before = await run(gql, ADD_SIGNER, "addApprovalSigner", "legal_member", id=a["id"], userId=users(org, "legal2")[0],
+                       placement="BEFORE", comment="请先看")
+    steps = before["approval"]["steps"]
+    assert [(s["position"], sorted(x["handle"] for x in s["approvers"]), bool(s["openedAt"])) for s in steps] == [
+        (0, ["legal2"], True), (1, ["legal_member"], False), (2, ["finance_manager", "finance_member"], False)]
+    assert (await run(gql, DECIDE, "decideApproval", "legal_member", id=a["id"], approve=True))["userErrors"][0]["message"] == \
+        "Your step is not open yet: an earlier step must approve first"
+    after = (await run(gql, DECIDE, "decideApproval", "legal2", id=a["id"], approve=True))["approval"]
+    assert [(s["status"], bool(s["openedAt"])) for s in after["steps"]] == [("APPROVED", True), ("PENDING", True), ("PENDING", False)]
+    [added] = await events(org, "APPROVAL_SIGNER_ADDED")
+    assert added.changes == {"step": 0, "placement": "BEFORE", "signer": "Legal2"}
+    assert "added you as an approver of memo" in (await inbox(gql, "legal2"))["edges"][-1]["node"]["message"]
+
+
+async def test_add_signer_with_joins_my_step_and_all_then_needs_them(gql, people):
+    org = people
+    deal, a = await _open(gql, org, {"kind": "memo", "steps": [{"userIds": users(org, "legal_member"), "mode": "ALL"}]})
+    joined = await run(gql, ADD_SIGNER, "addApprovalSigner", "legal_member", id=a["id"], userId=users(org, "legal2")[0], placement="WITH")
+    assert [x["handle"] for x in joined["approval"]["steps"][0]["approvers"]] == ["legal_member", "legal2"]
+    again = await run(gql, ADD_SIGNER, "addApprovalSigner", "legal_member", id=a["id"], userId=users(org, "legal2")[0], placement="WITH")
+    assert [e["code"] for e in again["userErrors"]] == ["DUPLICATE"]
+    first = (await run(gql, DECIDE, "decideApproval", "legal_member", id=a["id"], approve=True))["approval"]
+    assert first["status"] == "PENDING"  # 会签: legal2 must approve too
+    assert (await run(gql, DECIDE, "decideApproval", "legal2", id=a["id"], approve=True))["approval"]["status"] == "APPROVED"
+
+
+async def test_who_may_act_is_exact(gql, people):
+    org = people
+    deal, a = await _open(gql, org, {"kind": "memo", "mode": "PARALLEL", "steps": [
+        {"userIds": users(org, "legal_member")}, {"departmentKey": "finance", "role": "MANAGER"}]})
+    for doc, name, extra in ((DECIDE, "decideApproval", {"approve": True}), (RETURN, "returnApproval", {"comment": "x"}),
+                             (TRANSFER, "transferApprovalStep", {"toUserId": users(org, "legal2")[0]}),
+                             (ADD_SIGNER, "addApprovalSigner", {"userId": users(org, "legal2")[0], "placement": "WITH"})):
+        refused = await run(gql, doc, name, "finance_member", id=a["id"], **extra)
+        assert [e["code"] for e in refused["userErrors"]] == ["FORBIDDEN"], name
+    # Parallel: returning to a step is refused, adding a step before/after is refused.
+    assert (await run(gql, RETURN, "returnApproval", "legal_member", id=a["id"], toStep=1, comment="x"))["userErrors"] == [
+        {"field": ["toStep"], "code": "VALIDATION", "message": "A parallel approval returns to the requester only: leave toStep empty"}]
+    assert (await run(gql, ADD_SIGNER, "addApprovalSigner", "legal_member", id=a["id"], userId=users(org, "legal2")[0],
+                      placement="AFTER"))["userErrors"][0]["message"] == "In a parallel approval, add signers WITH your step"
+    # The viewer's abilities as the board reads them.
+    q = "query($id: ID!) { node(id: $id) { ... on Approval { viewerCanDecide viewerCanUrge viewerIsRequester } } }"
+    assert (await gql.ok(q, {"id": a["id"]}, as_="legal_member"))["node"] == {"viewerCanDecide": True, "viewerCanUrge": False, "viewerIsRequester": False}
+    assert (await gql.ok(q, {"id": a["id"]}, as_="finance_member"))["node"] == {"viewerCanDecide": False, "viewerCanUrge": False, "viewerIsRequester": False}
+    assert (await gql.ok(q, {"id": a["id"]}, as_="sales_member"))["node"] == {"viewerCanDecide": False, "viewerCanUrge": True, "viewerIsRequester": True}
+    # A return needs its reason; a transfer to oneself is refused.
+    assert (await run(gql, RETURN, "returnApproval", "legal_member", id=a["id"], comment="  "))["userErrors"][0]["field"] == ["comment"]
+    assert (await run(gql, TRANSFER, "transferApprovalStep", "legal_member", id=a["id"],
+                      toUserId=users(org, "legal_member")[0]))["userErrors"][0]["code"] == "DUPLICATE"
+    assert (await run(gql, TRANSFER, "transferApprovalStep", "legal_member", id=a["id"],
+                      toUserId=users(org, "sales_viewer")[0]))["userErrors"][0]["code"] == "VALIDATION"
+
+
+async def test_a_returned_step_can_only_go_back(gql, people):
+    org = people
+    deal, a = await _open(gql, org, {"kind": "memo", "steps": [
+        {"userIds": users(org, "legal_member")}, {"userIds": users(org, "finance_member")}]})
+    assert (await run(gql, RETURN, "returnApproval", "legal_member", id=a["id"], toStep=0, comment="x"))["userErrors"][0]["field"] == ["toStep"]
+    await run(gql, DECIDE, "decideApproval", "legal_member", id=a["id"], approve=True)
+    assert (await run(gql, RETURN, "returnApproval", "finance_member", id=a["id"], toStep=5, comment="x"))["userErrors"][0]["field"] == ["toStep"]
+
+
+@pytest.mark.parametrize("action, status, step_status", [("APPROVE", "APPROVED", "APPROVED"), ("RETURN", "RETURNED", "PENDING")])
+async def test_a_final_timeout_acts_once(gql, people, clock, action, status, step_status):
+    org = people
+    deal, a = await _open(gql, org, {"kind": "memo", "steps": [
+        {"userIds": users(org, "legal_member"), "remindAfterHours": 2, "finalAfterHours": 5, "finalAction": action}]})
+    settings = Settings(database_url="sqlite://", broadcast_url="memory://")
+    assert await alerts.raise_alerts(org.db, clock() + timedelta(hours=1), settings, org_id=org.id) == 0
+    assert await alerts.raise_alerts(org.db, clock() + timedelta(hours=3), settings, org_id=org.id) == 1  # the reminder
+    assert "has waited 2 hours for your decision" in (await inbox(gql, "legal_member"))["edges"][0]["node"]["message"]
+    assert await alerts.raise_alerts(org.db, clock() + timedelta(hours=6), settings, org_id=org.id) == 1
+    assert await alerts.raise_alerts(org.db, clock() + timedelta(hours=7), settings, org_id=org.id) == 0
+    q = "query($id: ID!) { node(id: $id) { ... on Approval { status steps { status decisions { action user { handle } } } } } }"
+    after = (await gql.ok(q, {"id": a["id"]}))["node"]
+    assert (after["status"], after["steps"][0]["status"]) == (status, step_status)
+    assert [(d["action"], d["user"]) for d in after["steps"][0]["decisions"]] == [("REMINDED", None), (action + "D" if action == "APPROVE" else "RETURNED", None)]
+
+
+async def test_locks_name_the_fields_and_lift_when_decided(gql, people):
+    deal = await new_deal(gql, "50000", "锁定")
+    a = await contract_approval(gql, deal)
+    locked = await edit(gql, deal, expectedCloseDate="2032-01-01", currency="USD", title="改名可以吗")
+    assert [(e["code"], e["field"]) for e in locked["userErrors"]] == [("LOCKED", ["currency", "expectedCloseDate"])]
+    assert (await edit(gql, deal, title="改名可以"))["userErrors"] == []  # title is not locked by default
+    await run(gql, DECIDE, "decideApproval", "legal_member", id=a["id"], approve=False, comment="不行")
+    assert (await edit(gql, deal, currency="USD"))["userErrors"] == []  # rejected: nothing locked
+
+
+async def test_superseded_before_the_gate_is_not_reopened(gql, people):
+    """A card still short of Contract needs a fresh approval only when it asks to enter."""
+    org = people
+    deal = await new_deal(gql, "200000", "未进合同")
+    a = (await run(gql, REQUEST, "requestApproval", "sales_member", opportunityId=deal, kind="contract", departmentKeys=[]))["approval"]
+    for who in ("legal_member", "finance_member"):
+        await run(gql, DECIDE, "decideApproval", who, id=a["id"], approve=True)
+    assert (await edit(gql, deal, amount="210000"))["userErrors"] == []
+    c = await card(gql, deal)
+    assert [(x["status"]) for x in c["approvals"]] == ["SUPERSEDED"] and c["approvalsNeeded"] == []
+    refused = await move(gql, deal, "contract")
+    assert refused["userErrors"][0]["code"] == "STAGE_GATE"
+    assert [x["status"] for x in (await card(gql, deal))["approvals"]] == ["SUPERSEDED", "PENDING"]
+    q = "query($id: ID!) { node(id: $id) { ... on Approval { changes { field before after } snapshotApproved } } }"
+    assert (await gql.ok(q, {"id": a["id"]}))["node"]["changes"] == [{"field": "amount", "before": "200000.00", "after": "210000.00"}]
+
+
+async def test_the_old_auto_approval_shape_still_reads_and_writes(gql, people):
+    stage = await _stage_id(gql, "contract")
+    q = "query { pipelines { stages { key autoApproval approvalRule { kind mode locks steps { departmentKey role mode amountAtLeast remindAfterHours escalateAfterHours } } } } }"
+    contract = next(s for s in (await gql.ok(q))["pipelines"][0]["stages"] if s["key"] == "contract")
+    assert contract["autoApproval"] == {"kind": "contract", "departmentKeys": ["legal", "finance"], "mode": "SEQUENTIAL"}
+    assert contract["approvalRule"] == {"kind": "contract", "mode": "SEQUENTIAL", "locks": ["amount", "currency", "account", "expectedCloseDate"], "steps": [
+        {"departmentKey": "legal", "role": None, "mode": "ANY", "amountAtLeast": None, "remindAfterHours": 24, "escalateAfterHours": 48},
+        {"departmentKey": "finance", "role": None, "mode": "ANY", "amountAtLeast": None, "remindAfterHours": 24, "escalateAfterHours": 48},
+        {"departmentKey": "finance", "role": "MANAGER", "mode": "ANY", "amountAtLeast": "1000000", "remindAfterHours": 24, "escalateAfterHours": 48}]}
+    doc = """mutation($input: UpdateStageInput!) { updateStage(input: $input) { stage { autoApproval approvalRule { steps { departmentKey mode } } } userErrors { code } } }"""
+    done = (await gql.ok(doc, {"input": {"id": stage, "autoApproval": {"kind": "contract", "departmentKeys": ["finance"], "mode": "PARALLEL"}}}, as_="sales_admin"))["updateStage"]
+    assert done["stage"] == {"autoApproval": {"kind": "contract", "departmentKeys": ["finance"], "mode": "PARALLEL"},
+                             "approvalRule": {"steps": [{"departmentKey": "finance", "mode": "ANY"}]}}
