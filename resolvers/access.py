@@ -1,4 +1,4 @@
-"""Who may change what. Everyone in an organization sees the whole board."""
+"""Who may change what. Who may see what is resolvers/visibility.py (admins' access rules)."""
 from db import models as m
 from resolvers.context import Viewer
 from resolvers.errors import FORBIDDEN, fail

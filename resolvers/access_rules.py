@@ -5,12 +5,16 @@ apply the new rule from that point of the log on."""
 from sqlalchemy import select
 
 from db import models as m
+from db.loaders import MAX_DEPARTMENTS
 from resolvers import validate
 from resolvers.context import Ctx
 from resolvers.errors import FORBIDDEN, VALIDATION, fail
 from resolvers.tokens import Forbidden
 from resolvers.uow import UnitOfWork, mutate
 from resolvers.visibility import HIDEABLE, RULE_ROLES, SCOPES
+
+# One rule per role for every department and per department: at most 3 x (1 + 10).
+MAX_RULES = len(RULE_ROLES) * (1 + MAX_DEPARTMENTS)
 
 
 def _role(value: str | None) -> str:
@@ -84,5 +88,5 @@ async def list_access_rules(ctx: Ctx) -> list[m.AccessRule]:
         raise Forbidden("Only an admin can see this")
     return await ctx.loaders.all(
         select(m.AccessRule).where(m.AccessRule.org_id == viewer.org_id)
-        .order_by(m.AccessRule.role, m.AccessRule.department_key)
+        .order_by(m.AccessRule.role, m.AccessRule.department_key).limit(MAX_RULES)
     )

@@ -191,7 +191,6 @@ async def request_approval(ctx: Ctx, data: dict):
         with validate.Checks() as check:
             kind = check(_kind, data.get("kind"))
             mode = check(_mode, data.get("mode"))
-            comment = check(validate.text, data.get("comment"), "comment", max_len=5000)
             keys = data.get("department_keys") or []
             rule = None
             if keys:
@@ -200,6 +199,7 @@ async def request_approval(ctx: Ctx, data: dict):
                 rule = await stage_rule(uow.session, opp.pipeline_id, kind)
                 if rule is None:
                     check.errors.append(UserError(VALIDATION, "Name at least one approver department", ["departmentKeys"]))
+            comment = check(validate.text, data.get("comment"), "comment", max_len=5000)
         return await open_approval(uow, opp, {**rule, "kind": kind}, comment)
 
     return await mutate(ctx, work)

@@ -7,6 +7,7 @@ from db import models as m
 from resolvers import access_rules as rules
 from schema.errors import SIGNED_IN, UserError
 from schema.inputs import to_data
+from schema.limits import at_most
 from schema.people import Role
 
 
@@ -50,9 +51,12 @@ class SetAccessRulePayload:
 
 @strawberry.type
 class Query:
-    @strawberry.field(**SIGNED_IN, description="Who may see what (admins only); roles without a rule see ALL, nothing hidden")
+    @strawberry.field(
+        **SIGNED_IN, metadata=at_most(rules.MAX_RULES),
+        description="Who may see what (admins only); roles without a rule see ALL, nothing hidden",
+    )
     async def access_rules(self, info: strawberry.Info) -> list[AccessRule]:
-        return await rules.list_access_rules(info.context)
+        return (await rules.list_access_rules(info.context))[:rules.MAX_RULES]
 
 
 @strawberry.type

@@ -148,7 +148,8 @@ class Approval(Node):
     snapshot_requested: JSON | None = strawberry.field(description="The locked fields' values when first requested")
     snapshot_approved: JSON | None = strawberry.field(description="The locked fields' values when approved")
 
-    @strawberry.field(description="Locked fields whose value differs from the request (or, once approved, from the approval)")
+    @strawberry.field(metadata=at_most(len(rules.LOCKABLE)),
+                      description="Locked fields whose value differs from the request (or, once approved, from the approval)")
     async def changes(self, info: strawberry.Info) -> list[ApprovalFieldChange]:
         opp = await info.context.loaders.opportunity.load(self.opportunity_id)
         base = self.snapshot_approved if self.status in ("APPROVED", "SUPERSEDED") else self.snapshot_requested
@@ -349,9 +350,10 @@ class ApprovalRuleStep:
     def mode(self) -> ApprovalStepMode:
         return ApprovalStepMode(self.sign_mode)
 
-    @strawberry.field(description="Named approvers (empty when the step names a department)")
+    @strawberry.field(metadata=at_most(MAX_STEP_APPROVERS), description="Named approvers (empty when the step names a department)")
     async def approvers(self, info: strawberry.Info) -> list[User]:
-        return [u for u in await info.context.loaders.user.load_many(self.user_ids) if u is not None]
+        users = await info.context.loaders.user.load_many(self.user_ids[:MAX_STEP_APPROVERS])
+        return [u for u in users if u is not None]
 
 
 @strawberry.type
@@ -359,7 +361,7 @@ class ApprovalRule:
     kind: str
     mode: ApprovalMode
     locks: list[str]
-    steps: list[ApprovalRuleStep]
+    steps: list[ApprovalRuleStep] = strawberry.field(metadata=at_most(MAX_APPROVAL_STEPS))
 
 
 def rule_type(rule: dict | None) -> ApprovalRule | None:
@@ -374,7 +376,7 @@ def rule_type(rule: dict | None) -> ApprovalRule | None:
             remind_after_hours=st["remindAfterHours"], escalate_after_hours=st["escalateAfterHours"],
             final_after_hours=st["finalAfterHours"],
             final_action=ApprovalTimeoutAction(st["finalAction"]) if st["finalAction"] else None,
-        ) for st in rule["steps"]
+        ) for st in rule["steps"][:MAX_APPROVAL_STEPS]
     ])
 
 

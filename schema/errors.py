@@ -10,6 +10,7 @@ from strawberry.permission import BasePermission
 
 from resolvers.errors import CODES, Unauthenticated
 from resolvers.paging import BadInput
+from resolvers.visibility import ensure_access
 
 log = logging.getLogger("baton.errors")
 
@@ -28,8 +29,13 @@ class IsAuthenticated(BasePermission):
     message = "Sign in first: send Authorization: Bearer <token>"
     error_extensions = {"code": "UNAUTHENTICATED"}
 
-    def has_permission(self, source, info, **kwargs) -> bool:
-        return info.context.viewer is not None
+    async def has_permission(self, source, info, **kwargs) -> bool:
+        if info.context.viewer is None:
+            return False
+        # Whatever the field reads is filtered by the viewer's access rule: have it loaded
+        # (sign-in already did, in its own statement; other callers load it here).
+        await ensure_access(info.context)
+        return True
 
 
 SIGNED_IN = {"permission_classes": [IsAuthenticated]}

@@ -55,6 +55,10 @@ async def test_funnel_and_medians(org, clock):
     await move(a, "proposal")
     at(40)
     await move(b, "lost", lost_reason="Budget")
+    # Won lies past Contract: its approval (4 hours, like the discount) comes first.
+    contract = await ok(approvals.request_approval(ctx, {"opportunity_id": a, "kind": "contract", "department_keys": ["legal"]}))
+    at(44)
+    await ok(approvals.decide_approval(legal, {"id": to_global("Approval", contract.id), "approve": True}))
     at(50)
     await move(a, "won")
 

@@ -43,6 +43,8 @@ def test_token_create_prints_token_alone_on_last_line(seeded):
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("bt_") and " " not in last
     assert "shown only once" in result.stderr
+    # Without --user a department token acts as a member of that department, and says so.
+    assert "acts as a member of finance (integration+finance." in result.stderr
 
 
 def test_migrate_is_idempotent(tmp_path):

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from api.settings import Settings
 from db import loaders as bounds
 from db import models as m
+from resolvers.approval_rules import LOCKABLE
 from schema import schema as plain_schema
 from schema.limits import max_items, operation_cost
 from tests.api.workflow_helpers import create
@@ -95,6 +96,15 @@ READS = {
     "Query.approvals": ("{ approvals { id } }", ["approvals"]),
     "Query.apiTokens": ("{ apiTokens { id } }", ["apiTokens"]),
     "Query.webhooks": ("{ webhooks { id } }", ["webhooks"]),
+    "Query.accessRules": ("{ accessRules { role } }", ["accessRules"]),
+    "ApprovalStep.approvers": ("{ approvals(departmentKey: \"d10\") { steps { approvers { id } } } }", ["approvals", 0, "steps", 0, "approvers"]),
+    "ApprovalStep.approvedBy": ("{ approvals(departmentKey: \"d10\") { steps { approvedBy { id } } } }", ["approvals", 0, "steps", 0, "approvedBy"]),
+    "ApprovalStep.decisions": ("{ approvals(departmentKey: \"d10\") { steps { decisions { at } } } }", ["approvals", 0, "steps", 0, "decisions"]),
+    "Approval.decisions": ("{ approvals(departmentKey: \"d10\") { decisions { at } } }", ["approvals", 0, "decisions"]),
+    "Approval.changes": ("{ approvals(departmentKey: \"d10\") { changes { field } } }", ["approvals", 0, "changes"]),
+    "ApprovalRule.steps": ("{ pipelines { stages { approvalRule { steps { mode } } } } }", ["pipelines", 0, "stages", 0, "approvalRule", "steps"]),
+    "ApprovalRuleStep.approvers": ("{ pipelines { stages { approvalRule { steps { approvers { id } } } } } }",
+                                   ["pipelines", 0, "stages", 0, "approvalRule", "steps", 0, "approvers"]),
 }
 
 
@@ -130,13 +140,23 @@ async def overfill(org, opp_gid: str) -> None:
                      for _ in range(bounds.MAX_APPROVALS + 1)]
         s.add_all(approvals)
         await s.flush()
-        s.add_all(m.ApprovalStep(approval_id=approvals[-1].id, position=i, department_id=d.id) for i, d in enumerate(departments))
+        steps = [m.ApprovalStep(approval_id=approvals[-1].id, position=i, department_id=d.id) for i, d in enumerate(departments)]
+        s.add_all(steps)
         users = (await s.execute(select(m.User.id).where(m.User.org_id == org.id))).scalars().all()
+        await s.flush()
+        s.add_all(m.ApprovalApprover(step_id=steps[0].id, user_id=u, status="APPROVED") for u in users[:bounds.MAX_STEP_APPROVERS + 1])
+        s.add_all(m.ApprovalAction(approval_id=approvals[-1].id, step_id=steps[0].id, user_id=admin.id, action="URGED")
+                  for _ in range(bounds.MAX_APPROVAL_ACTIONS + 1))
+        approvals[-1].snapshot_requested = {name: "changed since" for name in LOCKABLE}
+        stages[0].auto_approval = {"kind": "x", "steps": [{"userIds": users[:bounds.MAX_STEP_APPROVERS + 1]}] * (bounds.MAX_APPROVAL_STEPS + 1)}
         s.add(m.Comment(org_id=org.id, opportunity_id=opp_id, author_id=admin.id, body="@all", mention_user_ids=users[:bounds.MAX_MENTIONS + 1]))
         s.add_all(m.ApiToken(org_id=org.id, user_id=admin.id, kind="api", name=f"t{i}", token_hash=uuid.uuid4().hex + f"{i:032d}")
                   for i in range(bounds.MAX_API_TOKENS + 1))
         s.add_all(m.Webhook(org_id=org.id, url=f"https://example.com/{i}", secret="whsec_x", event_types=[], department_keys=[],
                             enabled=False, cursor_seq=0) for i in range(bounds.MAX_WEBHOOKS + 1))
+        # Every role with a rule for all departments and one per department: more than the bound.
+        s.add_all(m.AccessRule(org_id=org.id, role=role, department_key=key, scope="ALL", hidden_fields=[])
+                  for role in ("MANAGER", "MEMBER", "VIEWER") for key in ["", *(d.key for d in departments)])
 
 
 async def test_no_list_returns_more_than_its_bound(gql, org, client):

@@ -29,6 +29,9 @@ const DID = {
   TASK_CREATED: 'added a task to', TASK_UPDATED: 'updated a task on', COMMENT_ADDED: 'commented on',
   HANDOFF_REQUESTED: 'asked for a handoff of', HANDOFF_RESOLVED: 'answered the handoff of',
   APPROVAL_REQUESTED: 'requested an approval of', APPROVAL_DECIDED: 'decided an approval of',
+  APPROVAL_RETURNED: 'returned an approval of', APPROVAL_RESUBMITTED: 'resubmitted an approval of',
+  APPROVAL_TRANSFERRED: 'handed on an approval of', APPROVAL_SIGNER_ADDED: 'added an approver to',
+  APPROVAL_URGED: 'urged an approval of', APPROVAL_SUPERSEDED: 'changed the approved terms of',
 };
 
 export function describeChanges(events) {

@@ -4,7 +4,7 @@ import { gql, describeUserErrors } from './api.js';
 import { BOARD, CARD_BY_ID, MOVE, UPDATE, REQUEST_APPROVAL, CREATE_OPP, EXPORT_LINK } from './queries.js';
 import { store, stageByKey, onBoardEvent, deptName } from './state.js';
 import { esc, $, $$, money, toast, debounce, since, fieldWords, listWords } from './util.js';
-import { cardInner, openModal } from './ui.js';
+import { cardInner, locked, openModal } from './ui.js';
 import { focusFirst, keepFocus, tabStops } from './focus.js';
 import { openDrawer, refreshDrawerIfShowing } from './drawer.js';
 
@@ -192,6 +192,7 @@ function renderColumns(board) {
     const nodes = col ? col.opportunities.edges.map((e) => e.node) : [];
     $('.col-count', colEl).textContent = col ? col.totalCount : 0;
     $('.col-total', colEl).textContent = col ? money(col.totalAmount, nodes[0]?.currency || 'USD', true) : '';
+    if (col?.hiddenAmountCount) $('.col-total', colEl).insertAdjacentHTML('beforeend', ` ${locked(`${col.hiddenAmountCount} amounts`)}`);
     let prev = null;
     for (const card of nodes) {
       seen.add(card.id);

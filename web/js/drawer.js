@@ -2,9 +2,10 @@
 import { gql, describeUserErrors } from './api.js';
 import {
   DETAIL, UPDATE, CREATE_TASK, UPDATE_TASK, ADD_COMMENT, REQUEST_HANDOFF, RESPOND_HANDOFF, REQUEST_APPROVAL, DECIDE_APPROVAL,
+  RETURN_APPROVAL, RESUBMIT_APPROVAL, TRANSFER_APPROVAL, ADD_APPROVAL_SIGNER, URGE_APPROVAL, CANCEL_APPROVAL,
 } from './queries.js';
 import { store, onBoardEvent, deptName } from './state.js';
-import { esc, $, $$, money, toast, since, ago, when, day, titleCase, debounce, listWords } from './util.js';
+import { esc, $, $$, money, toast, since, ago, when, day, titleCase, debounce, listWords, fieldWords } from './util.js';
 import { deptChip, priorityLabel, waitBadges } from './ui.js';
 import { moveCard } from './board.js';
 import { focusFirst, holdFocus, keepFocus, placeOf } from './focus.js';
@@ -95,12 +96,8 @@ function render(quiet) {
 function renderCard(quiet) {
   const o = current;
   // Keep what the user is typing across live refreshes.
-  const drafts = {};
-  if (quiet) {
-    $$('[data-draft]', drawer).forEach((el) => { drafts[el.dataset.draft] = el.value; });
-    const details = $('#details-form', drawer);
-    if (details && details.dataset.dirty === '1') drafts.__detailsDirty = true;
-  }
+  const drafts = quiet ? saveDrafts(drawer) : null;
+  const detailsDirty = quiet && $('#details-form', drawer)?.dataset.dirty === '1';
   const scroll = $('.drawer-body', drawer)?.scrollTop || 0;
   drawer.innerHTML = `
     <div class="drawer-head">
@@ -123,16 +120,29 @@ function renderCard(quiet) {
     </div>`;
   $('[data-close]', drawer).addEventListener('click', closeDrawer);
   wireTabs();
-  for (const [k, v] of Object.entries(drafts)) {
-    const el = $(`[data-draft="${k}"]`, drawer);
-    if (el) el.value = v;
-  }
-  if (drafts.__detailsDirty) $('#details-note', drawer).textContent = 'Someone changed this card while you were editing; saving will tell you if your edit conflicts.';
+  if (drafts) restoreDrafts(drawer, drafts);
+  if (detailsDirty) $('#details-note', drawer).textContent = 'Someone changed this card while you were editing; saving will tell you if your edit conflicts.';
   $('.drawer-body', drawer).scrollTop = scroll;
   wireDetails();
   wireTasks();
   wireComments();
   wireBaton();
+}
+
+/** What the user is typing ([data-draft] fields) and which disclosures ([data-more]) are open inside `root`. */
+export function saveDrafts(root) {
+  const values = {};
+  $$('[data-draft]', root).forEach((el) => { values[el.dataset.draft] = el.value; });
+  return { values, open: $$('details[open][data-more]', root).map((d) => d.dataset.more) };
+}
+
+/** Put saveDrafts()' values back after a re-render. */
+export function restoreDrafts(root, { values, open }) {
+  for (const [k, v] of Object.entries(values)) {
+    const el = $(`[data-draft="${CSS.escape(k)}"]`, root);
+    if (el) el.value = v;
+  }
+  open.forEach((k) => { const d = $(`details[data-more="${CSS.escape(k)}"]`, root); if (d) d.open = true; });
 }
 
 const PANES = {
@@ -168,7 +178,7 @@ function tabCount(k) {
   const o = current;
   const n = k === 'tasks' ? o.tasks.edges.filter((e) => !['DONE', 'CANCELLED'].includes(e.node.status)).length
     : k === 'comments' ? o.comments.edges.length
-      : k === 'baton' ? o.handoffs.filter((h) => h.status === 'PENDING').length + o.approvals.filter((a) => a.status === 'PENDING').length : 0;
+      : k === 'baton' ? o.handoffs.filter((h) => h.status === 'PENDING').length + o.approvals.filter((a) => ['PENDING', 'RETURNED'].includes(a.status)).length : 0;
   return n ? ` <span class="count-pill">${n}</span>` : '';
 }
 
@@ -389,7 +399,10 @@ function wireComments() {
 
 // ------------------------------------------------------------- handoffs & approvals
 
-const STATUS_WORD = { PENDING: 'Pending', ACCEPTED: 'Accepted', DECLINED: 'Declined', CANCELLED: 'Cancelled', APPROVED: 'Approved', REJECTED: 'Rejected' };
+const STATUS_WORD = {
+  PENDING: 'Pending', ACCEPTED: 'Accepted', DECLINED: 'Declined', CANCELLED: 'Cancelled', APPROVED: 'Approved', REJECTED: 'Rejected',
+  RETURNED: 'Returned', SUPERSEDED: 'No longer holds', SKIPPED: 'Skipped',
+};
 
 function handoffsPane(o) {
   const mine = store.viewer.department.key;
@@ -429,42 +442,148 @@ export function openStepFor(approval, deptKey) {
   return approval.steps.find((s) => s.status === 'PENDING' && s.openedAt && s.department.key === deptKey) || null;
 }
 
-export function stepsMarkup(a) {
-  return `<ol class="steps">${a.steps.slice().sort((x, y) => x.position - y.position).map((s) => {
+const byPosition = (a) => a.steps.slice().sort((x, y) => x.position - y.position);
+const isOpen = (s) => s.status === 'PENDING' && !!s.openedAt;
+const pendingOn = (s, userId) => s.approvers.some((u) => u.id === userId) && !s.approvedBy.some((u) => u.id === userId);
+
+/** The open step the viewer personally still has to decide (in whatever department). */
+export function myOpenStep(a) {
+  return byPosition(a).find((s) => isOpen(s) && pendingOn(s, store.viewer.id)) || null;
+}
+
+/** The open step the viewer acts on, as the server picks it: their own, else (admins) the first open one. */
+function actingStep(a) {
+  return myOpenStep(a) || (store.viewer.role === 'ADMIN' ? byPosition(a).find(isOpen) : null) || null;
+}
+
+const STEP_NAME = (s) => `${s.department.name}${s.role ? ` ${s.role.toLowerCase()}s` : ''}`;
+
+// 会签 / 或签 are what the teams call them; the English says the same for everyone else.
+function modeChip(s) {
+  const n = s.approvers.length;
+  if (s.mode === 'COUNT') return `<span class="mode" data-testid="step-mode">${esc(`${s.minApprovals} of ${n}`)}</span>`;
+  const [zh, en] = s.mode === 'ALL' ? ['会签', 'all must approve'] : ['或签', 'any one decides'];
+  return `<span class="mode" data-testid="step-mode"><span lang="zh">${zh}</span> ${en}</span>`;
+}
+
+const ACTION_WORDS = {
+  APPROVED: 'approved', REJECTED: 'rejected', RETURNED: 'returned it', RESUBMITTED: 'resubmitted it', TRANSFERRED: 'handed their decision to',
+  SIGNER_ADDED: 'added as a signer:', URGED: 'urged the approvers', CANCELLED: 'withdrew it', REMINDED: 'reminded the approvers', ESCALATED: 'escalated it',
+};
+
+/** Who did what, oldest first; `earlier(d)` marks what happened before the step was last (re)opened. */
+function decisionsMarkup(list, earlier = () => false) {
+  if (!list.length) return '';
+  return `<ol class="decisions">${list.map((d) => `<li data-testid="decision" data-action="${esc(d.action)}">
+    ${earlier(d) ? '<span class="muted">Earlier round:</span> ' : ''}<strong>${esc(d.user?.name || 'Baton (timeout)')}</strong> ${esc(ACTION_WORDS[d.action] || titleCase(d.action))}${d.targetUser ? ` <strong>${esc(d.targetUser.name)}</strong>` : ''}
+    <span class="muted">· ${esc(when(d.at))}</span>${d.comment ? ` <q class="note">${esc(d.comment)}</q>` : ''}</li>`).join('')}</ol>`;
+}
+
+function stepWords(s, currency) {
+  if (s.status === 'SKIPPED') {
+    return s.amountAtLeast != null ? `skipped: applies from ${money(s.amountAtLeast, currency)}, the amount is below` : 'skipped: its condition does not hold';
+  }
+  // Who decided, and when, is in the step's decisions when it has them.
+  if (s.status !== 'PENDING') return `${STATUS_WORD[s.status] || s.status}${s.decidedBy && !s.decisions.length ? ` by ${s.decidedBy.name}` : ''}${s.decidedAt && !s.decisions.length ? ` · ${when(s.decidedAt)}` : ''}`;
+  if (!s.openedAt) return 'waits for the step before';
+  const due = s.dueAt ? (new Date(s.dueAt) < Date.now() ? ` · overdue since ${when(s.dueAt)}` : ` · due ${when(s.dueAt)}`) : '';
+  return `open · waiting ${since(s.openedAt)}${due}${s.urgedAt ? ` · urged ${ago(s.urgedAt)}` : ''}`;
+}
+
+export function stepsMarkup(a, currency) {
+  return `<ol class="steps">${byPosition(a).map((s) => {
     const state = s.status === 'PENDING' ? (s.openedAt ? 'open' : 'waiting') : s.status.toLowerCase();
-    const words = s.status === 'PENDING'
-      ? (s.openedAt ? `open · waiting ${since(s.openedAt)}` : 'waits for the step before')
-      : `${STATUS_WORD[s.status] || s.status}${s.decidedBy ? ` by ${s.decidedBy.name}` : ''}${s.decidedAt ? ` · ${when(s.decidedAt)}` : ''}`;
-    return `<li class="step step-${state}" data-testid="approval-step" data-department="${esc(s.department.key)}" data-status="${esc(s.status)}">
-      <span class="step-dot" aria-hidden="true"></span><strong>${esc(s.department.name)}</strong> <span class="muted">${esc(words)}</span>
-      ${s.comment ? `<p class="note">“${esc(s.comment)}”</p>` : ''}</li>`;
+    const approved = new Set(s.approvedBy.map((u) => u.id));
+    const who = s.status === 'SKIPPED' ? '' : `<p class="step-who small">Approvers: ${s.approvers.map((u) => `${esc(u.name)}${approved.has(u.id) ? ' <span class="ok-text">(approved)</span>' : ''}`).join(', ') || '<span class="muted">none</span>'}</p>`;
+    return `<li class="step step-${state}" data-testid="approval-step" data-department="${esc(s.department.key)}" data-status="${esc(s.status)}" data-position="${s.position}">
+      <p class="step-head"><span class="step-dot" aria-hidden="true"></span><strong>${esc(STEP_NAME(s))}</strong> ${s.status === 'SKIPPED' ? '' : modeChip(s)}
+        <span class="muted" data-testid="step-words">${esc(stepWords(s, currency))}</span></p>
+      ${who}
+      ${s.comment && !s.decisions.length ? `<p class="note">“${esc(s.comment)}”</p>` : ''}
+      ${decisionsMarkup(s.decisions, (d) => (s.openedAt ? new Date(d.at) < new Date(s.openedAt) : s.status === 'PENDING'))}</li>`;
   }).join('')}</ol>`;
 }
 
-export function decideForm(a, title) {
+/** Locked fields that moved since the approval was asked for (or granted). */
+function changesMarkup(a, currency) {
+  if (!a.changes.length) return '';
+  const value = (field, v) => (v == null || v === '' ? '—' : field === 'amount' ? money(v, currency)
+    : field === 'expectedCloseDate' ? day(v) : field === 'account' ? 'another account' : String(v));
+  const base = ['APPROVED', 'SUPERSEDED'].includes(a.status) ? 'approved' : 'requested';
+  return `<div class="approval-changes" data-testid="approval-changes"><p class="small"><strong>Changed since it was ${base}</strong></p>
+    <ul class="changes">${a.changes.map((c) => `<li><span class="muted">${esc(fieldWords(c.field).replace(/^an? /, ''))}:</span>
+      <del>${esc(value(c.field, c.before))}</del> → <ins>${esc(value(c.field, c.after))}</ins></li>`).join('')}</ul></div>`;
+}
+
+const colleagues = () => store.users.filter((u) => u.id !== store.viewer.id && u.role !== 'VIEWER')
+  .sort((x, y) => (y.department.key === store.viewer.department.key) - (x.department.key === store.viewer.department.key) || x.name.localeCompare(y.name));
+const userPicks = (blank) => `<option value="">${esc(blank)}</option>${colleagues().map((u) => `<option value="${esc(u.id)}">${esc(u.name)} · ${esc(u.department.name)}</option>`).join('')}`;
+
+/**
+ * The actions the viewer may take on approval `a`, around one comment box. In a queue, `step` is the
+ * step the item is listed for: its decision buttons show only to those who decide that step.
+ */
+export function decideForm(a, title, step = null) {
   const which = `the ${esc(a.kind)} approval of ${esc(title)}`;
+  const sr = `<span class="sr-only"> ${which}</span>`;
+  const about = `<span class="sr-only">${which}: </span>`; // names each field after its item, keeping the visible words
+  const mine = a.viewerCanDecide ? actingStep(a) : null;
+  const decide = !!mine && (!step || step.position === mine.position);
+  const requester = a.viewerIsRequester && ['PENDING', 'RETURNED'].includes(a.status);
+  if (!decide && !a.viewerCanUrge && !requester) return '';
+  const back = a.mode === 'SEQUENTIAL' && mine ? byPosition(a).filter((s) => s.position < mine.position && s.status !== 'SKIPPED') : [];
+  const more = decide ? `
+      <details class="more-actions" data-more="${esc(a.id)}">
+        <summary>Return, transfer or add a signer<span class="sr-only"> for ${which}</span></summary>
+        <div class="act-row">
+          <label>${about}Return to <select name="toStep" data-draft="to-step-${esc(a.id)}">
+            <option value="">the requester (${esc(a.requestedBy.name)})</option>
+            ${back.map((s) => `<option value="${s.position}">step ${s.position + 1}: ${esc(STEP_NAME(s))}</option>`).join('')}</select></label>
+          <button type="button" class="btn" data-act="return" data-testid="return-approval">Return${sr}</button>
+        </div>
+        <div class="act-row">
+          <label>${about}Hand my decision to <select name="toUserId" data-draft="transfer-${esc(a.id)}">${userPicks('Choose a colleague')}</select></label>
+          <button type="button" class="btn" data-act="transfer" data-testid="transfer-approval">Transfer${sr}</button>
+        </div>
+        <div class="act-row">
+          <label>${about}Add signer <select name="signerId" data-draft="signer-${esc(a.id)}">${userPicks('Choose a colleague')}</select></label>
+          <select name="placement" data-draft="placement-${esc(a.id)}" aria-label="Where the signer decides">
+            ${a.mode === 'SEQUENTIAL' ? '<option value="AFTER">after my step</option><option value="BEFORE">before my step</option>' : ''}
+            <option value="WITH">in my step, with me</option></select>
+          <button type="button" class="btn" data-act="signer" data-testid="add-signer">Add signer${sr}</button>
+        </div>
+      </details>` : '';
   return `<div class="decide" data-decide="${esc(a.id)}">
-      <textarea name="comment" rows="2" placeholder="Comment for the record" aria-label="Comment on ${which}"></textarea>
+      <textarea name="comment" rows="2" placeholder="Comment for the record" aria-label="Comment on ${which}" data-draft="comment-${esc(a.id)}"></textarea>
       <div class="actions">
-        <button type="button" class="btn btn-primary" data-approve="1" data-testid="approve">Approve<span class="sr-only"> ${which}</span></button>
-        <button type="button" class="btn btn-danger" data-approve="0" data-testid="reject">Reject<span class="sr-only"> ${which}</span></button>
-      </div>
+        ${decide ? `<button type="button" class="btn btn-primary" data-approve="1" data-testid="approve">Approve${sr}</button>
+        <button type="button" class="btn btn-danger" data-approve="0" data-testid="reject">Reject${sr}</button>` : ''}
+        ${a.viewerCanUrge ? `<button type="button" class="btn" data-act="urge" data-testid="urge-approval">Urge${sr}</button>` : ''}
+        ${requester && a.status === 'RETURNED' ? `<button type="button" class="btn btn-primary" data-act="resubmit" data-testid="resubmit-approval">Resubmit${sr}</button>` : ''}
+        ${requester ? `<button type="button" class="btn btn-ghost" data-act="withdraw" data-testid="withdraw-approval">Withdraw${sr}</button>` : ''}
+      </div>${more}
     </div>`;
 }
 
 function approvalsPane(o) {
-  const mine = store.viewer.department.key;
   const rows = o.approvals.slice().reverse().map((a) => `
     <li class="approval status-${esc(a.status)}" data-approval="${esc(a.id)}" data-testid="approval" data-status="${esc(a.status)}">
-      <p><strong>${esc(titleCase(a.kind))} approval</strong> <span class="status status-${esc(a.status)}" data-testid="approval-status">${esc(STATUS_WORD[a.status] || a.status)}</span>
+      <p class="approval-head"><strong>${esc(titleCase(a.kind))} approval</strong> <span class="status status-${esc(a.status)}" data-testid="approval-status">${esc(STATUS_WORD[a.status] || a.status)}</span>
+        ${a.urgeCount ? `<span class="status status-urged" data-testid="approval-urges">urged ${a.urgeCount}×</span>` : ''}
         <span class="muted small">${a.mode === 'SEQUENTIAL' ? 'in order' : 'in parallel'} · asked by ${esc(a.requestedBy.name)} ${esc(ago(a.createdAt))}</span></p>
-      ${stepsMarkup(a)}
-      ${openStepFor(a, mine) ? decideForm(a, o.title) : ''}
+      ${a.status === 'RETURNED' ? `<p class="small warn-text">Returned to ${esc(a.requestedBy.name)}: edit the card, then resubmit or withdraw it.</p>` : ''}
+      ${a.comment ? `<p class="note">“${esc(a.comment)}”</p>` : ''}
+      ${changesMarkup(a, o.currency)}
+      ${stepsMarkup(a, o.currency)}
+      ${decisionsMarkup(a.decisions.filter((d) => ['RESUBMITTED', 'CANCELLED'].includes(d.action)))}
+      ${decideForm(a, o.title)}
     </li>`).join('');
+  const needed = (o.approvalsNeeded || []).map((k) => `<p class="reapproval" data-testid="reapproval-banner">Re-approval needed: the ${esc(k)} approval no longer holds for this card’s current terms.</p>`).join('');
   const kinds = new Set(['contract', 'discount', 'pricing']);
   store.stages.forEach((s) => (s.requiredApprovals || []).forEach((k) => kinds.add(k)));
   return `
     <h3 class="pane-title" id="approvals-title" tabindex="-1">Approvals</h3>
+    ${needed}
     <ul class="approvals">${rows || '<li class="empty">No approvals requested.</li>'}</ul>
     <form class="stack" id="approval-form" data-testid="approval-form">
       <div class="inline-form">
@@ -504,11 +623,54 @@ export function wireDecisions(scope, after) {
       try {
         const { decideApproval: res } = await gql(DECIDE_APPROVAL, { input: { id: box.dataset.decide, approve, comment: comment || null } });
         if (res.userErrors?.length) throw new Error(describeUserErrors(res.userErrors));
+        $('textarea', box).value = ''; // or the refresh would keep it as a draft
         toast(approve ? 'Approved.' : 'Rejected.', 'ok');
         after(place);
       } catch (err) { toast(`The decision was not recorded: ${err.message}`, 'error'); $$('button', box).forEach((b) => { b.disabled = false; }); }
     }));
+    $$('button[data-act]', box).forEach((btn) => btn.addEventListener('click', () => act(box, ACTS[btn.dataset.act], after)));
   });
+}
+
+const picked = (box, name) => $(`select[name=${name}]`, box).value;
+const pickedName = (box, name) => { const sel = $(`select[name=${name}]`, box); return sel.options[sel.selectedIndex].text.split(' · ')[0]; };
+
+// The other approval actions (data-act): mutation, payload field, input, what a comment or a pick must say, confirmation.
+const ACTS = {
+  return: {
+    doc: RETURN_APPROVAL, field: 'returnApproval', why: 'Say why you return it, so they know what to change.',
+    input: (box) => ({ toStep: picked(box, 'toStep') === '' ? null : Number(picked(box, 'toStep')) }),
+    done: (box) => `Returned to ${pickedName(box, 'toStep')}.`,
+  },
+  transfer: {
+    doc: TRANSFER_APPROVAL, field: 'transferApprovalStep', pick: 'toUserId',
+    input: (box) => ({ toUserId: picked(box, 'toUserId') }), done: (box) => `Handed your decision to ${pickedName(box, 'toUserId')}.`,
+  },
+  signer: {
+    doc: ADD_APPROVAL_SIGNER, field: 'addApprovalSigner', pick: 'signerId',
+    input: (box) => ({ userId: picked(box, 'signerId'), placement: picked(box, 'placement') }), done: (box) => `Added ${pickedName(box, 'signerId')} as a signer.`,
+  },
+  urge: { doc: URGE_APPROVAL, field: 'urgeApproval', done: () => 'The approvers were reminded.' },
+  resubmit: { doc: RESUBMIT_APPROVAL, field: 'resubmitApproval', done: () => 'Resubmitted: the approvers are asked again.' },
+  withdraw: { doc: CANCEL_APPROVAL, field: 'cancelApproval', noComment: true, done: () => 'The approval was withdrawn.' },
+};
+
+async function act(box, spec, after) {
+  const area = $('textarea', box);
+  const comment = area.value.trim();
+  if (spec.why && !comment) { toast(spec.why, 'warn'); area.focus(); return; }
+  if (spec.pick && !picked(box, spec.pick)) { toast('Choose a colleague first.', 'warn'); $(`select[name=${spec.pick}]`, box).focus(); return; }
+  const place = placeOf(box);
+  const done = spec.done(box); // read now: a live refresh may replace the box meanwhile
+  const input = { id: box.dataset.decide, ...(spec.input ? spec.input(box) : {}), ...(spec.noComment ? {} : { comment: comment || null }) };
+  $$('button', box).forEach((b) => { b.disabled = true; });
+  try {
+    const res = (await gql(spec.doc, { input }))[spec.field];
+    if (res.userErrors?.length) throw new Error(describeUserErrors(res.userErrors));
+    area.value = '';
+    toast(done, 'ok');
+    after(place);
+  } catch (err) { toast(`Not done: ${err.message}`, 'error'); $$('button', box).forEach((b) => { b.disabled = false; }); }
 }
 
 function wireBaton() {
@@ -556,6 +718,8 @@ const EVENT_WORDS = {
   OPPORTUNITY_LOST: 'marked it lost', TASK_CREATED: 'added a task', TASK_UPDATED: 'updated a task', COMMENT_ADDED: 'commented',
   HANDOFF_REQUESTED: 'requested a handoff', HANDOFF_RESOLVED: 'answered a handoff', APPROVAL_REQUESTED: 'requested an approval',
   APPROVAL_DECIDED: 'decided an approval', ALERT_RAISED: 'raised an alert',
+  APPROVAL_RETURNED: 'returned an approval', APPROVAL_RESUBMITTED: 'resubmitted an approval', APPROVAL_TRANSFERRED: 'handed on an approval',
+  APPROVAL_SIGNER_ADDED: 'added an approver', APPROVAL_URGED: 'urged an approval', APPROVAL_SUPERSEDED: 'changed terms an approval had fixed',
 };
 
 function fmtValue(v) {

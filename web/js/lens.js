@@ -1,9 +1,9 @@
 // Department lens: what waits on one department — handoffs to it, its open approval steps, its tasks.
 import { gql } from './api.js';
-import { LENS, UPDATE_TASK } from './queries.js';
+import { LENS, LENS_APPROVALS_MAX, lensApprovals, UPDATE_TASK } from './queries.js';
 import { store, onBoardEvent, deptName } from './state.js';
 import { esc, $, $$, since, when, money, debounce, toast, titleCase } from './util.js';
-import { openDrawer, respondForm, decideForm, stepsMarkup, openStepFor, wireDecisions } from './drawer.js';
+import { openDrawer, respondForm, decideForm, stepsMarkup, openStepFor, myOpenStep, wireDecisions, saveDrafts, restoreDrafts } from './drawer.js';
 import { focusItemAt, keepFocus, placeOf } from './focus.js';
 
 export function mountLens(view, deptKey) {
@@ -22,12 +22,31 @@ export function mountLens(view, deptKey) {
       <section class="lens-col"><h2 tabindex="-1">Tasks <span class="count-pill" id="n-tasks">…</span></h2><ul id="lens-tasks" class="lens-list"></ul></section>
     </div>`;
   const lens = $('#lens', view);
+  let loads = 0;
+
+  // Approvals that wait on this queue: an open step of the department, a step of one's own (in one's own
+  // queue), or one returned to a requester of the department.
+  const stepFor = (a) => openStepFor(a, deptKey) || (mine && a.viewerCanDecide ? myOpenStep(a) : null);
+  const returnedHere = (a) => a.status === 'RETURNED' && a.requestedBy.department.key === deptKey;
+
+  /** The queue's approvals in full, by id (LENS lists them only in brief). */
+  async function fullApprovals(data) {
+    const ids = data.opportunities.edges.flatMap((e) => e.node.approvals)
+      .filter((a) => openStepFor(a, deptKey) || (mine && a.viewerCanDecide) || returnedHere(a)).map((a) => a.id);
+    const pages = [];
+    for (let i = 0; i < ids.length; i += LENS_APPROVALS_MAX) pages.push(ids.slice(i, i + LENS_APPROVALS_MAX));
+    const found = await Promise.all(pages.map((page) => gql(lensApprovals(page.length), Object.fromEntries(page.map((id, i) => [`a${i}`, id])))));
+    return new Map(found.flatMap((d) => Object.values(d)).filter(Boolean).map((a) => [a.id, a]));
+  }
 
   async function load() {
+    const mineLoad = ++loads;
     try {
       const data = await gql(LENS, { dept: deptKey });
-      if (!alive) return;
-      keepFocus(lens, () => render(data)); // live refreshes must not throw a keyboard user out of the queue
+      const full = await fullApprovals(data);
+      if (!alive || mineLoad !== loads) return;
+      // Live refreshes must not throw a keyboard user out of the queue, nor lose what they are typing.
+      keepFocus(lens, () => { const kept = saveDrafts(lens); render(data, full); restoreDrafts(lens, kept); });
       lens.removeAttribute('aria-busy');
       $('.banner-error', view)?.remove();
     } catch (err) {
@@ -44,19 +63,20 @@ export function mountLens(view, deptKey) {
       <span class="muted small">${esc(o.account?.name || '')}${o.amount != null ? ` · ${esc(money(o.amount, o.currency))}` : ''}${o.stage ? ` · ${esc(o.stage.name)}` : ''}</span>`;
   }
 
-  function render(data) {
+  function render(data, full) {
     const opps = data.opportunities.edges.map((e) => e.node);
     const handoffs = [];
     const approvals = [];
     for (const o of opps) {
       for (const h of o.handoffs) if (h.status === 'PENDING' && h.toDepartment.key === deptKey) handoffs.push({ o, h });
-      for (const a of o.approvals) {
-        const step = openStepFor(a, deptKey);
-        if (step) approvals.push({ o, a, step });
+      for (const { id } of o.approvals) {
+        const a = full.get(id);
+        const step = a && stepFor(a);
+        if (step || (a && returnedHere(a))) approvals.push({ o, a, step, at: step?.openedAt || a.createdAt });
       }
     }
     handoffs.sort((x, y) => x.h.createdAt.localeCompare(y.h.createdAt));
-    approvals.sort((x, y) => x.step.openedAt.localeCompare(y.step.openedAt));
+    approvals.sort((x, y) => x.at.localeCompare(y.at));
     const tasks = data.tasks.edges.map((e) => e.node).sort((x, y) => (y.overdue - x.overdue) || String(x.dueAt || '9').localeCompare(String(y.dueAt || '9')));
     $('#n-handoffs', view).textContent = handoffs.length;
     $('#n-approvals', view).textContent = approvals.length;
@@ -69,11 +89,14 @@ export function mountLens(view, deptKey) {
         ${mine ? respondForm(h, o.title) : ''}
       </li>`).join('') || `<li class="empty">No handoffs waiting on ${esc(deptName(deptKey))}.</li>`;
     $('#lens-approvals', view).innerHTML = approvals.map(({ o, a, step }) => `
-      <li class="lens-item" data-testid="lens-approval" data-id="${esc(o.id)}" data-approval="${esc(a.id)}">
+      <li class="lens-item" data-testid="lens-approval" data-id="${esc(o.id)}" data-approval="${esc(a.id)}" data-status="${esc(a.status)}">
         ${cardLine(o)}
-        <p class="small"><strong>${esc(titleCase(a.kind))} approval</strong> asked by ${esc(a.requestedBy.name)} · <span class="age">open ${esc(since(step.openedAt))}</span></p>
-        ${stepsMarkup(a)}
-        ${mine ? decideForm(a, o.title) : ''}
+        <p class="small"><strong>${esc(titleCase(a.kind))} approval</strong> ${step
+          ? `asked by ${esc(a.requestedBy.name)} · <span class="age">open ${esc(since(step.openedAt))}</span>`
+          : `<span class="age">returned to ${esc(a.requestedBy.name)}</span>`}
+          ${a.urgeCount ? ` · <span class="status status-urged" data-testid="approval-urges">urged ${a.urgeCount}×</span>` : ''}</p>
+        ${stepsMarkup(a, o.currency)}
+        ${decideForm(a, o.title, step)}
       </li>`).join('') || `<li class="empty">No approvals waiting on ${esc(deptName(deptKey))}.</li>`;
     $('#lens-tasks', view).innerHTML = tasks.map((t) => `
       <li class="lens-item task ${t.overdue ? 'overdue' : ''}" data-testid="lens-task" data-task="${esc(t.id)}" data-version="${t.version}">

@@ -2,15 +2,25 @@
 
 export const CARD = `
 fragment Card on Opportunity {
-  id title amount currency priority tags version probability expectedCloseDate nextStep lostReason
+  id title amount currency priority tags version probability expectedCloseDate nextStep lostReason hiddenFields
   lastActivityAt stageEnteredAt updatedAt openTaskCount overdueTaskCount
   account { id name }
   owner { id name handle }
   department { id key name }
   stage { id key name kind }
   handoffs { id status createdAt fromDepartment { key name } toDepartment { key name } }
-  approvals { id kind status createdAt steps { position status openedAt decidedAt department { key name } } }
+  approvalsNeeded
+  approvals { id kind status createdAt urgeCount steps { position status openedAt decidedAt department { key name } } }
 }`;
+
+// An approval as the drawer and the queues show it: steps, who did what, and what the viewer may do.
+const DECISION = 'action comment at user { name } targetUser { name }';
+const APPROVAL = `id kind mode status createdAt decidedAt comment urgeCount viewerCanDecide viewerCanUrge viewerIsRequester
+  requestedBy { id name department { key name } }
+  changes { field before after }
+  decisions { ${DECISION} }
+  steps { position status mode minApprovals role amountAtLeast dueAt urgedAt openedAt decidedAt comment
+    department { key name } decidedBy { id name } approvers { id name } approvedBy { id name } decisions { ${DECISION} } }`;
 
 const STAGE = 'id key name position kind requiredFields requiredApprovals staleAfterHours autoApproval';
 
@@ -18,7 +28,7 @@ export const BOOT = `
 query Boot {
   viewer { id name email handle role department { id key name } }
   departments { id key name }
-  users { id name handle email department { key name } }
+  users { id name handle email role department { key name } }
   pipelines { id name stages { ${STAGE} } }
 }`;
 
@@ -28,7 +38,7 @@ query Board($filter: OpportunityFilter) {
     pipeline { id name }
     columns {
       stage { ${STAGE} }
-      totalCount totalAmount
+      totalCount totalAmount hiddenAmountCount
       opportunities(first: 200) { edges { node { ...Card } } }
     }
   }
@@ -49,8 +59,7 @@ query Detail($id: ID!) {
       comments(first: 100) { edges { node { id body createdAt author { id name handle } mentions { id handle } } } }
       handoffs { id status note responseNote createdAt respondedAt
         fromDepartment { key name } toDepartment { key name } requestedBy { id name } assignee { id name } }
-      approvals { id kind mode status createdAt decidedAt requestedBy { id name }
-        steps { position status openedAt decidedAt comment department { key name } decidedBy { id name } } }
+      approvals { ${APPROVAL} }
       history(first: 60) { edges { node { seq type occurredAt changes actor { id name } } } }
     }
   }
@@ -74,23 +83,40 @@ export const REQUEST_HANDOFF = `mutation RequestHandoff($input: RequestHandoffIn
 export const RESPOND_HANDOFF = `mutation RespondHandoff($input: RespondHandoffInput!) { respondHandoff(input: $input) { handoff { id status } ${ERR} } }`;
 export const REQUEST_APPROVAL = `mutation RequestApproval($input: RequestApprovalInput!) { requestApproval(input: $input) { approval { id status } ${ERR} } }`;
 export const DECIDE_APPROVAL = `mutation DecideApproval($input: DecideApprovalInput!) { decideApproval(input: $input) { approval { id status steps { position status } } ${ERR} } }`;
+const APPROVAL_DONE = `approval { id status } ${ERR}`;
+export const RETURN_APPROVAL = `mutation ReturnApproval($input: ReturnApprovalInput!) { returnApproval(input: $input) { ${APPROVAL_DONE} } }`;
+export const RESUBMIT_APPROVAL = `mutation ResubmitApproval($input: ResubmitApprovalInput!) { resubmitApproval(input: $input) { ${APPROVAL_DONE} } }`;
+export const TRANSFER_APPROVAL = `mutation TransferApprovalStep($input: TransferApprovalStepInput!) { transferApprovalStep(input: $input) { ${APPROVAL_DONE} } }`;
+export const ADD_APPROVAL_SIGNER = `mutation AddApprovalSigner($input: AddApprovalSignerInput!) { addApprovalSigner(input: $input) { ${APPROVAL_DONE} } }`;
+export const URGE_APPROVAL = `mutation UrgeApproval($input: UrgeApprovalInput!) { urgeApproval(input: $input) { ${APPROVAL_DONE} } }`;
+export const CANCEL_APPROVAL = `mutation CancelApproval($input: CancelApprovalInput!) { cancelApproval(input: $input) { ${APPROVAL_DONE} } }`;
 export const EXPORT_LINK = `mutation ExportLink($input: CreateExportLinkInput!) { createExportLink(input: $input) { url expiresAt ${ERR} } }`;
 export const MARK_READ = `mutation MarkRead($input: MarkNotificationsReadInput!) { markNotificationsRead(input: $input) { unreadCount ${ERR} } }`;
 
 export const LAST_EVENTS = `query LastEvents($after: Int, $first: Int) { events(after: $after, first: $first) { edges { node { seq } } pageInfo { hasNextPage } } }`;
 
+// What a queue lists; the approvals it shows are then read in full (lensApprovals): all of them in full would
+// exceed the query cost limit. `viewer` keeps this query out of the shared result cache: viewerCanDecide differs per person.
 export const LENS = `
 query Lens($dept: String!) {
+  viewer { id }
   opportunities(first: 500) { edges { node { ...Card
     ... on Opportunity {
       handoffs { id status note createdAt fromDepartment { key name } toDepartment { key name } requestedBy { name } }
-      approvals { id kind mode status createdAt requestedBy { name }
-        steps { position status openedAt decidedAt comment department { key name } decidedBy { name } } }
+      approvals { id status viewerCanDecide requestedBy { department { key } } steps { position status openedAt department { key } } }
     } } } }
   tasks(departmentKey: $dept, status: [OPEN, IN_PROGRESS], first: 200) { edges { node {
     id title status dueAt overdue version assignee { id name } opportunity { id title account { name } } } } }
 }
 ${CARD}`;
+
+/** Up to LENS_APPROVALS_MAX approvals by id ($a0, $a1, …), in full. */
+export const LENS_APPROVALS_MAX = 25;
+export function lensApprovals(count) {
+  const n = [...Array(count).keys()];
+  return `query LensApprovals(${n.map((i) => `$a${i}: ID!`).join(', ')}) { ${n.map((i) => `a${i}: node(id: $a${i}) { ...Full }`).join(' ')} }
+fragment Full on Approval { ${APPROVAL} }`;
+}
 
 export const NOTIFICATIONS = `
 query Notifications { notifications(first: 50) { unreadCount totalCount edges { node {

@@ -12,11 +12,32 @@ export function deptChip(dept) {
 }
 
 export function waitBadges(card, now = Date.now()) {
+  // A pending approval shows a clock, not a check mark: a check would read as "approved".
   return waits(card).map((w) => `<span class="wait wait-${w.kind}" data-testid="wait-${w.kind}" title="Waiting on ${esc(w.dept?.name || 'approvers')} since ${esc(new Date(w.since).toLocaleString())}">
-      <span class="wait-icon" aria-hidden="true">${w.kind === 'handoff' ? '⇄' : '✓'}</span>${esc(w.label)} · ${esc(since(w.since, now))}</span>`).join('');
+      <span class="wait-icon" aria-hidden="true">${w.kind === 'handoff' ? '⇄' : '◷'}</span>${esc(w.label)} · ${esc(since(w.since, now))}</span>`).join('')
+    + approvalChips(card);
+}
+
+/** Urges (催办) on pending approvals, approvals returned to the requester, and kinds that need approving again. */
+export function approvalChips(card) {
+  const chips = (card.approvals || []).map((a) => {
+    if (a.status === 'RETURNED') return `<span class="wait wait-returned" data-testid="approval-returned"><span class="wait-icon" aria-hidden="true">↩</span>${esc(a.kind)} approval returned</span>`;
+    if (a.status === 'PENDING' && a.urgeCount) return `<span class="wait wait-urged" data-testid="urge-count"><span class="wait-icon" aria-hidden="true">!</span>${esc(a.kind)} urged ${a.urgeCount}×</span>`;
+    return '';
+  });
+  for (const kind of card.approvalsNeeded || []) {
+    chips.push(`<span class="wait wait-reapproval" data-testid="reapproval-needed"><span class="wait-icon" aria-hidden="true">⟳</span>${esc(kind)} re-approval needed</span>`);
+  }
+  return chips.join('');
+}
+
+// A field the viewer's access rule withholds: a lock instead of an empty value.
+export function locked(label) {
+  return `<span class="locked" data-testid="locked" title="${esc(label)} is hidden by your access rule">🔒<span class="sr-only"> ${esc(label)} hidden</span></span>`;
 }
 
 export function cardInner(card) {
+  const hidden = new Set(card.hiddenFields || []);
   const tags = (card.tags || []).map((t) => `<span class="tag">#${esc(t)}</span>`).join('');
   const tasks = card.openTaskCount ? `<span class="tasks" title="Open tasks">☐ ${card.openTaskCount} open</span>` : '';
   const overdue = card.overdueTaskCount ? `<span class="overdue" title="Overdue tasks">⚠ ${card.overdueTaskCount} overdue</span>` : '';
@@ -27,9 +48,9 @@ export function cardInner(card) {
       <button type="button" class="move-btn" aria-haspopup="menu" aria-expanded="false" title="Move to another stage (or press M on the card)">Move <span class="sr-only">${esc(card.title)} </span>to…<kbd class="key-hint" aria-hidden="true">M</kbd></button>
     </div>
     <h3 class="card-title">${esc(card.title)}</h3>
-    <div class="card-account">${esc(card.account?.name)}</div>
+    <div class="card-account">${hidden.has('account') ? locked('Account') : esc(card.account?.name)}</div>
     <div class="card-row">
-      <span class="amount">${card.amount != null ? esc(money(card.amount, card.currency)) : '<span class="muted">No amount</span>'}</span>
+      <span class="amount">${hidden.has('amount') ? locked('Amount') : card.amount != null ? esc(money(card.amount, card.currency)) : '<span class="muted">No amount</span>'}</span>
       <span class="owner" title="Owner">${esc(card.owner?.name)}</span>
     </div>
     ${tags || tasks || overdue ? `<div class="card-meta">${tasks}${overdue}${tags}</div>` : ''}
