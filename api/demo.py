@@ -7,7 +7,7 @@ from sqlalchemy import select
 from db import models as m
 from db.engine import Database
 from db.types import utcnow
-from resolvers import approvals, comments, handoffs, opportunities, tasks
+from resolvers import approvals, comments, handoffs, opportunities, stage_work, tasks
 from resolvers.context import Ctx, Viewer
 from resolvers.errors import UserErrors
 from resolvers.ids import to_global
@@ -94,6 +94,12 @@ async def seed_demo(db: Database) -> bool:
             clock.advance(hours=20 + 26 * ((n + step) % 4))
             if key == "contract":
                 await _contract_approval(db, ctx, users, opp)
+            if key == "won":  # legal takes the contract's automatic handoff; then Contract's deliverables
+                await _accept_handoffs(db, Ctx(db=db, viewer=Viewer(user=users["legal"]), clock=clock), opp, "Reviewing the contract")
+                for item, who in (("legal-review", "legal"), ("payment-terms", "finance")):
+                    _ok(await stage_work.check_deliverable(Ctx(db=db, viewer=Viewer(user=users[who]), clock=clock), {
+                        "opportunity_id": to_global("Opportunity", opp.id), "stage_key": "contract", "key": item, "done": True}))
+                opp = await _reloaded(db, opp)
             opp = _ok(await opportunities.move_opportunity(ctx, {
                 "id": to_global("Opportunity", opp.id), "version": opp.version, "stage_key": key,
                 "lost_reason": "Chose a cheaper competitor" if key == "lost" else None,
@@ -114,14 +120,9 @@ async def seed_demo(db: Database) -> bool:
                 "opportunity_id": gid, "to_department_key": "legal", "note": "Their procurement wants our standard MSA",
                 "assignee_id": to_global("User", users["legal"].id),
             }))
-        if title == "Security operations platform":  # a handoff answered, for the turnaround figures
-            handoff = _ok(await handoffs.request_handoff(ctx, {
-                "opportunity_id": gid, "to_department_key": "legal", "note": "Countersigned copy needs filing",
-            }))
+        if title == "Security operations platform":  # Contract's automatic handoff answered, for the turnaround figures
             clock.advance(hours=20)
-            _ok(await handoffs.respond_handoff(Ctx(db=db, viewer=Viewer(user=users["legal"]), clock=clock), {
-                "id": to_global("Handoff", handoff.id), "accept": True, "note": "Filed with the master agreement",
-            }))
+            await _accept_handoffs(db, Ctx(db=db, viewer=Viewer(user=users["legal"]), clock=clock), opp, "Filed with the master agreement")
         if title == "Nationwide store rollout":  # the stage rule's flow, with its amount branch
             approval = _ok(await approvals.request_approval(ctx, {
                 "opportunity_id": gid, "kind": "contract", "department_keys": [], "comment": "Three-year rollout, 400 stores",
@@ -152,6 +153,19 @@ async def _contract_approval(db: Database, ctx: Ctx, users: dict, opp: m.Opportu
         approval = _ok(await approvals.decide_approval(Ctx(db=db, viewer=Viewer(user=users[who]), clock=ctx.clock), {
             "id": to_global("Approval", approval.id), "approve": True, "comment": "Looks good",
         }))
+
+
+async def _accept_handoffs(db: Database, ctx: Ctx, opp: m.Opportunity, note: str) -> None:
+    async with db.read() as session:
+        pending = (await session.execute(select(m.Handoff.id).where(
+            m.Handoff.opportunity_id == opp.id, m.Handoff.status == "PENDING"))).scalars().all()
+    for handoff_id in pending:
+        _ok(await handoffs.respond_handoff(ctx, {"id": to_global("Handoff", handoff_id), "accept": True, "note": note}))
+
+
+async def _reloaded(db: Database, opp: m.Opportunity) -> m.Opportunity:
+    async with db.read() as session:
+        return await session.get(m.Opportunity, opp.id)
 
 
 def _ok(result):

@@ -174,6 +174,20 @@ class Loaders:
         return self._grouped(m.ApprovalStep, m.ApprovalStep.approval_id, m.ApprovalStep.position, MAX_APPROVAL_STEPS)
 
     @cached_property
+    def department_by_key(self) -> DataLoader:
+        async def load(keys):
+            rows = await self.all(select(m.Department).where(m.Department.org_id == self.org_id, self.among(m.Department.key, keys)))
+            by_key = {d.key: d for d in rows}
+            return [by_key.get(k) for k in keys]
+
+        return DataLoader(load_fn=load)
+
+    @cached_property
+    def checks_by_opportunity(self) -> DataLoader:
+        """Ticked deliverables of each card (a stage has at most 10; a pipeline 20 stages)."""
+        return self._grouped(m.DeliverableCheck, m.DeliverableCheck.opportunity_id, m.DeliverableCheck.id, MAX_STAGES * 10)
+
+    @cached_property
     def approvers_by_step(self) -> DataLoader:
         return self._grouped(m.ApprovalApprover, m.ApprovalApprover.step_id, m.ApprovalApprover.id, MAX_STEP_APPROVERS)
 

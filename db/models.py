@@ -95,9 +95,28 @@ class Stage(Base):
     required_fields: Mapped[list] = mapped_column(default=list)
     required_approvals: Mapped[list] = mapped_column(default=list)
     stale_after_hours: Mapped[int | None]
-    # Approval opened automatically when a card asks to enter this stage:
-    # {"kind": "contract", "departmentKeys": ["legal", "finance"], "mode": "SEQUENTIAL"}
+    # The approval a card asking to enter this stage gets (resolvers/approval_rules.py).
     auto_approval: Mapped[dict | None]
+    # Who owns the stage (resolvers/stage_work.py): {"departmentKey", "role", "userId",
+    # "autoAccept"}; entering it hands the baton to that department.
+    owner: Mapped[dict | None]
+    # What must be delivered in it: [{"key", "title", "departmentKey", "field"}].
+    deliverables: Mapped[list] = mapped_column(default=list)
+    # Entering needs the deliverables of the stage before it complete.
+    require_previous_deliverables: Mapped[bool] = mapped_column(default=False)
+
+
+class DeliverableCheck(Base):
+    """A ticked deliverable of a stage on a card (unticking deletes the row)."""
+
+    __tablename__ = "deliverable_checks"
+    __table_args__ = (UniqueConstraint("opportunity_id", "stage_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    opportunity_id: Mapped[int] = fk("opportunities.id", index=True)
+    stage_id: Mapped[int] = fk("stages.id")
+    key: Mapped[str] = mapped_column(String(40))
+    done_by_id: Mapped[int | None] = fk("users.id")
+    done_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Account(Base):

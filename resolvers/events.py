@@ -17,6 +17,7 @@ EVENT_TYPES = (
     # approval that no longer holds because the fields it locked changed:
     "APPROVAL_RETURNED", "APPROVAL_RESUBMITTED", "APPROVAL_TRANSFERRED", "APPROVAL_SIGNER_ADDED",
     "APPROVAL_URGED", "APPROVAL_SUPERSEDED",
+    "DELIVERABLE_CHECKED",  # a stage's deliverable ticked or unticked on a card (resolvers/stage_work.py)
 )
 
 

@@ -16,6 +16,7 @@ from resolvers.context import Ctx
 from resolvers.errors import STAGE_GATE, UserError
 from resolvers.ids import to_global
 from resolvers.rows import locked_opportunity
+from resolvers.stage_work import deliverables_error, missing_deliverables
 from resolvers.uow import UnitOfWork, run_in_transaction
 
 log = logging.getLogger("baton.approvals")  # the logger these failures have always used
@@ -74,12 +75,14 @@ def gate_error(stage: m.Stage, missing_fields: list[str], missing_approvals: lis
     )
 
 
-async def move_refusal(session, opp: m.Opportunity, path: list[m.Stage]) -> tuple[UserError | None, dict | None]:
+async def move_refusal(session, opp: m.Opportunity, stages: list[m.Stage], path: list[m.Stage]) -> tuple[UserError | None, dict | None]:
     """(why `opp` may not pass `path` into its last stage, the automatic approval rule
-    to request once the refused move has rolled back); (None, None) when it may."""
+    to request once the refused move has rolled back); (None, None) when it may.
+    Deliverables come after fields and approvals: one answer says what to do next."""
     missing_fields, missing_approvals = await gate_problems(session, opp, path)
     if not (missing_fields or missing_approvals):
-        return None, None
+        missing = await missing_deliverables(session, opp, stages, path)
+        return (deliverables_error(path[-1], missing) if missing else None), None
     error = gate_error(path[-1], missing_fields, missing_approvals)
     rule = next((rules.normalized(st.auto_approval) for st in path
                  if st.auto_approval and st.auto_approval.get("kind") in missing_approvals), None)

@@ -46,31 +46,53 @@ async def request_handoff(ctx: Ctx, data: dict):
             note = check(validate.text, data.get("note"), "note", max_len=5000)
         if assignee and assignee.department_id != to_dept.id:
             fail(VALIDATION, f"The assignee must belong to {to_dept.name}", "assigneeId")
-        # The opportunity row is locked, so this check cannot race another request.
-        pending = await s.scalar(select(exists().where(
-            m.Handoff.opportunity_id == opp.id, m.Handoff.to_department_id == to_dept.id, m.Handoff.status == "PENDING",
-        )))
-        if pending:
+        if await pending_to(s, opp, to_dept):
             fail(DUPLICATE, f"A handoff to {to_dept.name} is already pending", "toDepartmentKey")
-        from_dept = await s.get(m.Department, opp.department_id)
-        handoff = m.Handoff(
-            org_id=uow.org_id, opportunity_id=opp.id, from_department_id=from_dept.id, to_department_id=to_dept.id,
-            requested_by_id=viewer.id, assignee_id=assignee.id if assignee else None, note=note, status="PENDING",
-            created_at=uow.now,
-        )
-        s.add(handoff)
-        await s.flush()
-        event = await uow.append_event(
-            "HANDOFF_REQUESTED", opportunity_id=opp.id, handoff_id=handoff.id,
-            department_keys=[from_dept.key, to_dept.key],
-        )
-        uow.notify(await department_member_ids(s, to_dept.id), "handoff",
-                   f"{viewer.user.name} hands {opp.title} from {from_dept.name} to {to_dept.name}", opportunity_id=opp.id, event=event)
-        if assignee:
-            uow.notify([assignee.id], "assigned", f"{viewer.user.name} assigned you the handoff of {opp.title}", opportunity_id=opp.id, event=event)
-        return handoff
+        return await open_handoff(uow, opp, to_dept, by=viewer.user, assignee=assignee, note=note)
 
     return await mutate(ctx, work)
+
+
+async def pending_to(session, opp: m.Opportunity, to_dept: m.Department) -> bool:
+    """A handoff to the department is pending (the card's row is locked: no race)."""
+    return bool(await session.scalar(select(exists().where(
+        m.Handoff.opportunity_id == opp.id, m.Handoff.to_department_id == to_dept.id, m.Handoff.status == "PENDING",
+    ))))
+
+
+async def open_handoff(uow: UnitOfWork, opp: m.Opportunity, to_dept: m.Department, *, by: m.User,
+                       assignee: m.User | None, note: str | None, changes: dict | None = None) -> m.Handoff:
+    """A PENDING handoff of the card to `to_dept`, its event and notifications."""
+    s = uow.session
+    from_dept = await s.get(m.Department, opp.department_id)
+    handoff = m.Handoff(
+        org_id=uow.org_id, opportunity_id=opp.id, from_department_id=from_dept.id, to_department_id=to_dept.id,
+        requested_by_id=by.id, assignee_id=assignee.id if assignee else None, note=note, status="PENDING",
+        created_at=uow.now,
+    )
+    s.add(handoff)
+    await s.flush()
+    event = await uow.append_event(
+        "HANDOFF_REQUESTED", opportunity_id=opp.id, handoff_id=handoff.id,
+        department_keys=[from_dept.key, to_dept.key], changes=changes,
+    )
+    uow.notify(await department_member_ids(s, to_dept.id), "handoff",
+               f"{by.name} hands {opp.title} from {from_dept.name} to {to_dept.name}", opportunity_id=opp.id, event=event)
+    if assignee:
+        uow.notify([assignee.id], "assigned", f"{by.name} assigned you the handoff of {opp.title}", opportunity_id=opp.id, event=event)
+    return handoff
+
+
+async def pass_baton(uow: UnitOfWork, opp: m.Opportunity, to_department_id: int) -> dict:
+    """The card now belongs to the receiving department; returns the event's change."""
+    if opp.department_id == to_department_id:
+        return {}
+    keys = {d.id: d.key for d in [await uow.session.get(m.Department, i) for i in (opp.department_id, to_department_id)]}
+    change = {"department": [keys[opp.department_id], keys[to_department_id]]}
+    opp.department_id = to_department_id
+    opp.version += 1
+    opp.updated_at = uow.now
+    return change
 
 
 async def _locked_handoff(uow: UnitOfWork, gid: str) -> tuple[m.Handoff, m.Opportunity]:
@@ -87,7 +109,7 @@ async def _locked_handoff(uow: UnitOfWork, gid: str) -> tuple[m.Handoff, m.Oppor
     return handoff, opp
 
 
-async def _resolved(uow: UnitOfWork, handoff: m.Handoff, opp: m.Opportunity, changes: dict) -> m.Event:
+async def resolved(uow: UnitOfWork, handoff: m.Handoff, opp: m.Opportunity, changes: dict) -> m.Event:
     s = uow.session
     from_dept = await s.get(m.Department, handoff.from_department_id)
     to_dept = await s.get(m.Department, handoff.to_department_id)
@@ -110,14 +132,9 @@ async def respond_handoff(ctx: Ctx, data: dict):
         handoff.responded_by_id = viewer.id
         handoff.responded_at = uow.now
         changes = {"status": ["PENDING", handoff.status]}
-        if accept and opp.department_id != handoff.to_department_id:
-            # Accepting passes the baton: the card now belongs to the receiving department.
-            keys = {d.id: d.key for d in [await uow.session.get(m.Department, i) for i in (opp.department_id, handoff.to_department_id)]}
-            changes["department"] = [keys[opp.department_id], keys[handoff.to_department_id]]
-            opp.department_id = handoff.to_department_id
-            opp.version += 1
-            opp.updated_at = uow.now
-        event = await _resolved(uow, handoff, opp, changes)
+        if accept:  # accepting passes the baton
+            changes.update(await pass_baton(uow, opp, handoff.to_department_id))
+        event = await resolved(uow, handoff, opp, changes)
         verb = "accepted" if accept else "declined"
         uow.notify([handoff.requested_by_id], "handoff", f"{viewer.user.name} {verb} the handoff of {opp.title}" + (f": {note}" if note else ""),
                    opportunity_id=opp.id, event=event)
@@ -135,7 +152,7 @@ async def cancel_handoff(ctx: Ctx, data: dict):
         handoff.status = "CANCELLED"
         handoff.responded_at = uow.now
         handoff.responded_by_id = viewer.id
-        await _resolved(uow, handoff, opp, {"status": ["PENDING", "CANCELLED"]})
+        await resolved(uow, handoff, opp, {"status": ["PENDING", "CANCELLED"]})
         return handoff
 
     return await mutate(ctx, work)

@@ -5,13 +5,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from db import models as m
-from resolvers import validate
+from resolvers import stage_work, validate
 from resolvers.access import ensure_can_edit, ensure_can_move
+from resolvers.approvals import ensure_unlocked, reopen_superseded, supersede_changed
 from resolvers.board import filter_conditions
 from resolvers.context import Ctx
 from resolvers.errors import INVALID_TRANSITION, NOT_FOUND, VALIDATION, UserErrors, fail
-from resolvers.approvals import ensure_unlocked, reopen_superseded, supersede_changed
-from resolvers.gates import auto_request, gate_error, gate_problems, gated_path, move_refusal
+from resolvers.gates import auto_request, gated_path, move_refusal
 from resolvers.ids import decode
 from resolvers.paging import Page, keyset, page_size, to_page
 from resolvers.rows import department_keys, jsonable, locked_opportunity, org_user
@@ -79,9 +79,9 @@ async def create_opportunity(ctx: Ctx, data: dict):
             stage_entered_at=now, last_activity_at=now, created_at=now, updated_at=now,
             version=1,
         )
-        missing_fields, missing_approvals = await gate_problems(s, opp, gated_path(stages, None, stage))
-        if missing_fields or missing_approvals:
-            raise UserErrors([gate_error(stage, missing_fields, missing_approvals)])
+        error, _ = await move_refusal(s, opp, stages, gated_path(stages, None, stage))
+        if error:
+            raise UserErrors([error])
         s.add(opp)
         await s.flush()
         event = await uow.append_event(
@@ -212,12 +212,12 @@ async def move_opportunity(ctx: Ctx, data: dict):
             fail(INVALID_TRANSITION, f"The card is already in {current.name}", "stageKey")
         if target.kind == "LOST":
             opp.lost_reason = lost_reason
-        error, rule = await move_refusal(uow.session, opp, gated_path(stages, current, target))
+        error, rule = await move_refusal(uow.session, opp, stages, gated_path(stages, current, target))
         if error:
             if rule:
                 auto.update(opportunity_id=opp.id, rule=rule)
             raise UserErrors([error])
-        changes = {"stage": [current.key, target.key]}
+        changes = {"stage": [current.key, target.key], **await stage_work.leaving(uow, viewer, opp, current, owner)}
         if target.kind == "LOST":
             changes["lostReason"] = [None, opp.lost_reason]
         elif opp.lost_reason is not None:
@@ -232,6 +232,7 @@ async def move_opportunity(ctx: Ctx, data: dict):
             opportunity_id=opp.id, changes=changes,
             department_keys=await department_keys(uow.session, opp.department_id, owner.department_id),
         )
+        await stage_work.enter(uow, opp, target, viewer.user)
         return opp
 
     result = await mutate(ctx, work)

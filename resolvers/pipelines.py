@@ -7,6 +7,7 @@ from db import models as m
 from db.loaders import MAX_STAGES
 from resolvers import validate
 from resolvers.approval_rules import clean_rule
+from resolvers.stage_work import clean_deliverables, clean_owner
 from resolvers.context import Ctx
 from resolvers.errors import DUPLICATE, FORBIDDEN, NOT_FOUND, VALIDATION, fail
 from resolvers.gates import GATE_FIELDS
@@ -160,6 +161,29 @@ async def set_stage_approval_rule(ctx: Ctx, data: dict):
             stage.required_approvals = [*stage.required_approvals, rule["kind"]]
         if before != (stage.auto_approval, stage.required_approvals):
             await _announce(uow, stage, {"autoApproval": [before[0], rule], "requiredApprovals": [before[1], stage.required_approvals]})
+        return stage
+
+    return await mutate(ctx, work)
+
+
+async def set_stage_work(ctx: Ctx, data: dict):
+    """Admins: a stage's owner, deliverables and whether entering needs the previous
+    stage's deliverables (each left as it is when not sent)."""
+    async def work(uow: UnitOfWork) -> m.Stage:
+        _admin(ctx)
+        stage = await _stage(uow, data["stage_id"])
+        with validate.Checks() as check:
+            owner = await check.lookup(clean_owner(uow.session, uow.org_id, data["owner"])) if "owner" in data else stage.owner
+            deliverables = (await check.lookup(clean_deliverables(uow.session, uow.org_id, data["deliverables"]))
+                            if data.get("deliverables") is not None else stage.deliverables)
+        after_previous = data.get("require_previous_deliverables")
+        after_previous = stage.require_previous_deliverables if after_previous is None else bool(after_previous)
+        before = {"owner": stage.owner, "deliverables": stage.deliverables, "requirePreviousDeliverables": stage.require_previous_deliverables}
+        stage.owner, stage.deliverables, stage.require_previous_deliverables = owner, deliverables, after_previous
+        after = {"owner": owner, "deliverables": deliverables, "requirePreviousDeliverables": after_previous}
+        changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+        if changes:
+            await _announce(uow, stage, changes)
         return stage
 
     return await mutate(ctx, work)

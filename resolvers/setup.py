@@ -27,6 +27,17 @@ DEFAULT_STAGES = [
     ("lost", "Lost", "LOST", ["lostReason"], [], None, None),
 ]
 
+# Stage owners and deliverables (resolvers/stage_work.py): stage key -> (owner,
+# deliverables, whether entering needs the previous stage's deliverables ticked).
+DEFAULT_STAGE_WORK = {
+    "proposal": ({"departmentKey": "sales", "role": None, "userId": None, "autoAccept": False},
+                 [{"key": "quote", "title": "报价单", "departmentKey": "sales", "field": "amount"}], False),
+    "contract": ({"departmentKey": "legal", "role": None, "userId": None, "autoAccept": False},
+                 [{"key": "legal-review", "title": "合同审核意见", "departmentKey": "legal", "field": None},
+                  {"key": "payment-terms", "title": "付款条款确认", "departmentKey": "finance", "field": None}], False),
+    "won": (None, [], True),
+}
+
 ROLES = ("ADMIN", "MANAGER", "MEMBER", "VIEWER")
 
 
@@ -40,11 +51,12 @@ async def create_organization(session: AsyncSession, name: str) -> m.Organizatio
     session.add(pipeline)
     await session.flush()
     for position, (key, stage_name, kind, fields, approvals, stale, auto) in enumerate(DEFAULT_STAGES):
+        owner, deliverables, after_previous = DEFAULT_STAGE_WORK.get(key, (None, [], False))
         session.add(
             m.Stage(
                 pipeline_id=pipeline.id, key=key, name=stage_name, position=position, kind=kind,
                 required_fields=fields, required_approvals=approvals, stale_after_hours=stale,
-                auto_approval=auto,
+                auto_approval=auto, owner=owner, deliverables=deliverables, require_previous_deliverables=after_previous,
             )
         )
     await session.flush()

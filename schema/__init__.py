@@ -21,10 +21,11 @@ from schema import (
     opportunities,
     people,
     pipelines,
+    stage_work,
     tasks,
 )
 
-DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations, exports, access)
+DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations, exports, access, stage_work)
 
 
 class _ParserCache(ParserCache):

@@ -16,6 +16,7 @@ from resolvers import events as event_rules
 from resolvers import opportunities as rules
 from resolvers import tasks as task_rules
 from resolvers.approval_rules import still_valid
+from resolvers.stage_work import MAX_DELIVERABLES
 from resolvers.visibility import HIDDEN_ACCOUNT
 from schema.errors import SIGNED_IN, UserError
 from schema.inputs import to_data
@@ -25,6 +26,7 @@ from schema.relay import Connection, Node, global_id
 
 if TYPE_CHECKING:
     from schema.approvals import Approval, ApprovalRule
+    from schema.stage_work import DeliverableState, StageDeliverable, StageOwner, StageTime
     from schema.comments import Comment
     from schema.events import BoardEvent
     from schema.handoffs import Handoff
@@ -72,6 +74,21 @@ class Stage(Node):
     def auto_approval(self) -> JSON | None:
         rule = self.auto_approval
         return {"kind": rule["kind"], "departmentKeys": rule.get("departmentKeys", []), "mode": rule.get("mode") or "SEQUENTIAL"} if rule else None
+
+    require_previous_deliverables: bool = strawberry.field(
+        description="Entering needs every deliverable of the stage before it ticked")
+
+    @strawberry.field(description="The department owning the stage: a card entering it is handed to them")
+    def owner(self) -> Annotated["StageOwner", strawberry.lazy("schema.stage_work")] | None:
+        from schema.stage_work import owner_of  # schema.stage_work imports this module
+
+        return owner_of(self)
+
+    @strawberry.field(metadata=at_most(MAX_DELIVERABLES), description="What must be delivered in the stage (交付物)")
+    def deliverables(self) -> list[Annotated["StageDeliverable", strawberry.lazy("schema.stage_work")]]:
+        from schema.stage_work import deliverables_of
+
+        return deliverables_of(self)
 
     @strawberry.field(description="The approval a card asking to enter this stage gets (typed form of autoApproval)")
     def approval_rule(self) -> Annotated["ApprovalRule", strawberry.lazy("schema.approvals")] | None:
@@ -208,6 +225,18 @@ class Opportunity(Node):
         approvals = await loaders.approvals_by_opportunity.load(self.id)
         valid = {a.kind for a in approvals if still_valid(a, self)}
         return [k for k in required if k not in valid]
+
+    @strawberry.field(metadata=at_most(MAX_DELIVERABLES), description="The current stage's deliverables and whether each is ticked")
+    async def checklist(self, info: strawberry.Info) -> list[Annotated["DeliverableState", strawberry.lazy("schema.stage_work")]]:
+        from schema.stage_work import checklist
+
+        return await checklist(info, self)
+
+    @strawberry.field(metadata=at_most(MAX_STAGES), description="Time in each stage so far, and which department held the card for how long")
+    async def stage_times(self, info: strawberry.Info) -> list[Annotated["StageTime", strawberry.lazy("schema.stage_work")]]:
+        from schema.stage_work import stage_times
+
+        return await stage_times(info, self)
 
     @strawberry.field(description="The card's timeline from the event log, newest first")
     async def history(

@@ -194,3 +194,27 @@ async def test_board_stays_within_its_statement_budget_with_rules_on(app, gql, o
     assert {n["title"] for n in shown} == expected and {n["amount"] for n in shown} == {None}
     # sign-in (with the rules), pipeline+stages, totals, cards, handoffs, approvals
     assert counter.count <= 6, counter.count
+
+
+async def test_events_name_every_involved_department_and_carry_what_the_receiver_may_see(gql, org):
+    from resolvers import approvals
+
+    gid = await card(org, "Approved deal", amount=4200)
+    _, errors = await approvals.request_approval(org.ctx("sales_member"), {"opportunity_id": gid, "kind": "discount", "department_keys": ["finance"]})
+    assert not errors
+    _, errors = await handoffs.request_handoff(org.ctx("sales_member"), {"opportunity_id": gid, "to_department_key": "legal"})
+    assert not errors
+    node = (await gql.ok("query($id: ID!) { node(id: $id) { ... on Opportunity { version } } }", {"id": gid}))["node"]
+    _, errors = await rules.move_opportunity(org.ctx("sales_member"), {"id": gid, "version": node["version"], "stage_key": "qualified"})
+    assert not errors, errors
+    await set_rule(gql, role="MEMBER", departmentKey="finance", scope="DEPARTMENT", hiddenFields=["account"])
+    token = (await gql.ok('mutation { createApiToken(input: {name: "erp", scope: READ, departmentKey: "finance"}) { token } }',
+                          as_="sales_admin"))["createApiToken"]["token"]
+    events = (await gql.ok("{ events { edges { node { type departmentKeys snapshot } } } }", token=token))["events"]["edges"]
+    moved = [e["node"] for e in events if e["node"]["type"] == "OPPORTUNITY_MOVED"]
+    assert len(moved) == 1 and moved[0]["departmentKeys"] == ["finance", "legal", "sales"]
+    snapshot = moved[0]["snapshot"]
+    assert (snapshot["stage"], snapshot["amount"], snapshot["currency"], snapshot["account"]) == ("qualified", "4200.00", "USD", None)
+    # Sales (no rule) sees the account in the same event.
+    events = (await gql.ok("{ events { edges { node { type snapshot } } } }", as_="sales_member"))["events"]["edges"]
+    assert [e["node"]["snapshot"]["account"] for e in events if e["node"]["type"] == "OPPORTUNITY_MOVED"] == ["Approved deal Ltd"]

@@ -2,7 +2,7 @@
 from datetime import date, timedelta
 from decimal import Decimal
 
-from resolvers import analytics, approvals, handoffs, opportunities
+from resolvers import analytics, approvals, handoffs, opportunities, stage_work
 from db import models as m
 from resolvers.ids import parse_global, to_global
 
@@ -59,6 +59,8 @@ async def test_funnel_and_medians(org, clock):
     contract = await ok(approvals.request_approval(ctx, {"opportunity_id": a, "kind": "contract", "department_keys": ["legal"]}))
     at(44)
     await ok(approvals.decide_approval(legal, {"id": to_global("Approval", contract.id), "approve": True}))
+    for key, who in (("legal-review", legal), ("payment-terms", org.ctx("finance_member", clock))):  # and its deliverables
+        await ok(stage_work.check_deliverable(who, {"opportunity_id": a, "stage_key": "contract", "key": key, "done": True}))
     at(50)
     await move(a, "won")
 

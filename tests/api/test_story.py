@@ -11,6 +11,7 @@ from tests.api.workflow_helpers import (
 )
 
 COMMENT = "mutation($input: AddCommentInput!) { addComment(input: $input) { userErrors { code } } }"
+CHECK = "mutation($input: CheckDeliverableInput!) { checkDeliverable(input: $input) { userErrors { code message } } }"
 ANALYTICS = "{ analytics { funnel { stage { key } entered current } winRate } }"
 
 
@@ -45,6 +46,10 @@ async def test_a_deal_from_qualified_to_won(gql, org, clock):
     assert (await mutate(gql, DECIDE, "decideApproval", as_="finance_member", id=approval["id"], approve=True, comment="net-60 ok"))["approval"]["status"] == "APPROVED"
 
     assert (await move(gql, gid, "contract"))["opportunity"]["stage"]["key"] == "contract"
+    # Won needs Contract's deliverables: legal's review and finance's payment terms.
+    for key, who in (("legal-review", "legal_member"), ("payment-terms", "finance_member")):
+        ticked = await gql.ok(CHECK, {"input": {"opportunityId": gid, "stageKey": "contract", "key": key, "done": True}}, as_=who)
+        assert ticked["checkDeliverable"]["userErrors"] == []
     assert (await move(gql, gid, "won"))["opportunity"]["stage"]["key"] == "won"
 
     # A stalled deal raises an alert for its owner.

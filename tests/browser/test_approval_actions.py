@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
+from tests.browser import axe
 from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.browser
@@ -44,7 +45,19 @@ async def shoot(page, name: str):
     await page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
-async def test_return_transfer_and_urge_are_seen_live(baton, browser):
+# The new controls: at least 24×24 px (WCAG 2.5.8), 44×44 px on a phone like the board's other controls.
+SMALL_CONTROLS = """(minimum) => Array.from(document.querySelectorAll('.decide button, .decide select, .more-actions summary'))
+    .filter((el) => { const r = el.getBoundingClientRect(); return r.width > 0 && (r.width < minimum - 0.5 || r.height < minimum - 0.5); })
+    .map((el) => `${el.localName}.${el.className} "${el.textContent.trim().slice(0, 30)}"`)"""
+
+
+async def check_the_controls(page, source: str, minimum: int):
+    assert await page.evaluate(SMALL_CONTROLS, minimum) == []
+    failing = axe.describe({"approvals pane": await axe.audit(page, source)})
+    assert not failing, failing
+
+
+async def test_return_transfer_and_urge_are_seen_live(baton, browser, axe_source):
     sales_token = baton.token("sales@demo.baton")
     card_id = baton.card_id(TITLE, sales_token)["id"]
     approvals = baton.gql("query($id: ID!){ node(id: $id){ ... on Opportunity { approvals { id kind status } } } }",
@@ -137,6 +150,7 @@ async def test_return_transfer_and_urge_are_seen_live(baton, browser):
     await fin_approval.locator("details.more-actions summary").click()
     await fin_approval.scroll_into_view_if_needed()
     await shoot(finance, "approvals-desktop")
+    await check_the_controls(finance, axe_source, 24)
     await shoot(sales, "approvals-requester-desktop")
     phone = await sign_in(browser, baton, "finance.manager", route="board", viewport=PHONE)
     await live(phone)
@@ -147,6 +161,7 @@ async def test_return_transfer_and_urge_are_seen_live(baton, browser):
     await shoot(phone, "approvals-phone")
     await on_phone.get_by_test_id("add-signer").scroll_into_view_if_needed()
     await shoot(phone, "approvals-phone-more")
+    await check_the_controls(phone, axe_source, 44)
     overflow = await phone.evaluate("""() => { const d = document.querySelector('.drawer-body');
         return Array.from(d.querySelectorAll('.approval *')).filter((el) => el.getBoundingClientRect().right > d.clientWidth + 1)
           .map((el) => el.localName + '.' + el.className).slice(0, 5); }""")

@@ -424,12 +424,17 @@ function gateDialog(card, stage, err) {
       const who = open.map((s) => `${s.department.name} (for ${since(s.openedAt)})`);
       return `<div class="gate-approval" data-kind="${esc(kind)}"><p><strong>${esc(kind)} approval</strong> is requested and waiting on ${esc(listWords(who) || 'the approvers')}. The card can move once it is approved.</p></div>`;
     }
-    const auto = stage?.autoApproval && stage.autoApproval.kind === kind ? stage.autoApproval : null;
-    const chosen = auto?.departmentKeys || [];
+    // The stage's rule names the whole flow (roles, amount thresholds): ask for it as it stands, with no departments.
+    if (stage?.autoApproval?.kind === kind) {
+      return `<div class="gate-approval" data-kind="${esc(kind)}">
+      <p><strong>${esc(kind)} approval</strong> is needed, from the approvers ${esc(stageName)}’s rule names.</p>
+      <button type="button" class="btn request-approval" data-kind="${esc(kind)}" data-rule="1">Request ${esc(kind)} approval</button>
+    </div>`;
+    }
     return `<div class="gate-approval" data-kind="${esc(kind)}">
-      <p><strong>${esc(kind)} approval</strong> is needed. Ask the approving departments${auto?.mode === 'SEQUENTIAL' ? ' (in order)' : ''}:</p>
-      <div class="dept-picks">${store.departments.map((d) => `<label class="check"><input type="checkbox" value="${esc(d.key)}" ${chosen.includes(d.key) ? 'checked' : ''}> ${esc(d.name)}</label>`).join('')}</div>
-      <button type="button" class="btn request-approval" data-kind="${esc(kind)}" data-mode="${esc(auto?.mode || 'SEQUENTIAL')}">Request ${esc(kind)} approval</button>
+      <p><strong>${esc(kind)} approval</strong> is needed. Ask the approving departments:</p>
+      <div class="dept-picks">${store.departments.map((d) => `<label class="check"><input type="checkbox" value="${esc(d.key)}"> ${esc(d.name)}</label>`).join('')}</div>
+      <button type="button" class="btn request-approval" data-kind="${esc(kind)}">Request ${esc(kind)} approval</button>
     </div>`;
   }).join('');
   modal.body.innerHTML = `
@@ -451,12 +456,12 @@ function gateDialog(card, stage, err) {
   $$('.request-approval', form).forEach((btn) => btn.addEventListener('click', async () => {
     const box = btn.closest('.gate-approval');
     const keys = $$('input:checked', box).map((i) => i.value);
-    if (!keys.length) { errorEl.textContent = 'Pick at least one department to approve.'; return; }
+    if (!keys.length && !btn.dataset.rule) { errorEl.textContent = 'Pick at least one department to approve.'; return; }
     btn.disabled = true;
     try {
-      const { requestApproval: res } = await gql(REQUEST_APPROVAL, { input: { opportunityId: card.id, kind: btn.dataset.kind, departmentKeys: keys, mode: btn.dataset.mode } });
+      const { requestApproval: res } = await gql(REQUEST_APPROVAL, { input: { opportunityId: card.id, kind: btn.dataset.kind, departmentKeys: keys, mode: 'SEQUENTIAL' } });
       if (res.userErrors?.length) { errorEl.textContent = describeUserErrors(res.userErrors); btn.disabled = false; return; }
-      box.innerHTML = `<p><strong>${esc(btn.dataset.kind)} approval</strong> requested from ${esc(listWords(keys.map(deptName)))}. The card can move once it is approved.</p>`;
+      box.innerHTML = `<p><strong>${esc(btn.dataset.kind)} approval</strong> requested${keys.length ? ` from ${esc(listWords(keys.map(deptName)))}` : ''}. The card can move once it is approved.</p>`;
       toast(`Requested ${btn.dataset.kind} approval for “${card.title}”.`, 'ok');
       scheduleRefetch();
     } catch (e) { errorEl.textContent = e.message; btn.disabled = false; }

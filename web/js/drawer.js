@@ -479,13 +479,13 @@ function decisionsMarkup(list, earlier = () => false) {
     <span class="muted">· ${esc(when(d.at))}</span>${d.comment ? ` <q class="note">${esc(d.comment)}</q>` : ''}</li>`).join('')}</ol>`;
 }
 
-function stepWords(s, currency) {
+function stepWords(s, a, currency) {
   if (s.status === 'SKIPPED') {
     return s.amountAtLeast != null ? `skipped: applies from ${money(s.amountAtLeast, currency)}, the amount is below` : 'skipped: its condition does not hold';
   }
   // Who decided, and when, is in the step's decisions when it has them.
   if (s.status !== 'PENDING') return `${STATUS_WORD[s.status] || s.status}${s.decidedBy && !s.decisions.length ? ` by ${s.decidedBy.name}` : ''}${s.decidedAt && !s.decisions.length ? ` · ${when(s.decidedAt)}` : ''}`;
-  if (!s.openedAt) return 'waits for the step before';
+  if (!s.openedAt) return a.status === 'RETURNED' ? 'waits for the requester to resubmit' : 'waits for the step before';
   const due = s.dueAt ? (new Date(s.dueAt) < Date.now() ? ` · overdue since ${when(s.dueAt)}` : ` · due ${when(s.dueAt)}`) : '';
   return `open · waiting ${since(s.openedAt)}${due}${s.urgedAt ? ` · urged ${ago(s.urgedAt)}` : ''}`;
 }
@@ -497,7 +497,7 @@ export function stepsMarkup(a, currency) {
     const who = s.status === 'SKIPPED' ? '' : `<p class="step-who small">Approvers: ${s.approvers.map((u) => `${esc(u.name)}${approved.has(u.id) ? ' <span class="ok-text">(approved)</span>' : ''}`).join(', ') || '<span class="muted">none</span>'}</p>`;
     return `<li class="step step-${state}" data-testid="approval-step" data-department="${esc(s.department.key)}" data-status="${esc(s.status)}" data-position="${s.position}">
       <p class="step-head"><span class="step-dot" aria-hidden="true"></span><strong>${esc(STEP_NAME(s))}</strong> ${s.status === 'SKIPPED' ? '' : modeChip(s)}
-        <span class="muted" data-testid="step-words">${esc(stepWords(s, currency))}</span></p>
+        <span class="muted" data-testid="step-words">${esc(stepWords(s, a, currency))}</span></p>
       ${who}
       ${s.comment && !s.decisions.length ? `<p class="note">“${esc(s.comment)}”</p>` : ''}
       ${decisionsMarkup(s.decisions, (d) => (s.openedAt ? new Date(d.at) < new Date(s.openedAt) : s.status === 'PENDING'))}</li>`;
@@ -505,7 +505,7 @@ export function stepsMarkup(a, currency) {
 }
 
 /** Locked fields that moved since the approval was asked for (or granted). */
-function changesMarkup(a, currency) {
+export function changesMarkup(a, currency) {
   if (!a.changes.length) return '';
   const value = (field, v) => (v == null || v === '' ? '—' : field === 'amount' ? money(v, currency)
     : field === 'expectedCloseDate' ? day(v) : field === 'account' ? 'another account' : String(v));
@@ -592,6 +592,7 @@ function approvalsPane(o) {
         <select name="mode" aria-label="Order"><option value="SEQUENTIAL">in order</option><option value="PARALLEL">in parallel</option></select>
       </div>
       <div class="dept-picks" aria-label="Approving departments">${store.departments.map((d) => `<label class="check"><input type="checkbox" name="dept" value="${esc(d.key)}" ${['legal', 'finance'].includes(d.key) ? 'checked' : ''}> ${esc(d.name)}</label>`).join('')}</div>
+      <p class="muted small">With no department ticked, the approvers are those the pipeline’s rule for this kind names.</p>
       <input name="comment" placeholder="Comment (optional)" aria-label="Approval request comment" data-draft="approval-comment">
       <div class="actions"><button class="btn" type="submit" data-testid="request-approval">Request approval</button></div>
       <p class="form-error" role="alert"></p>
@@ -698,14 +699,13 @@ function wireBaton() {
     const keys = $$('input[name=dept]:checked', af).map((i) => i.value);
     const kind = af.kind.value.trim();
     if (!kind) { $('.form-error', af).textContent = 'Name the kind of approval (e.g. contract).'; return; }
-    if (!keys.length) { $('.form-error', af).textContent = 'Pick at least one approving department.'; return; }
     const input = { opportunityId: current.id, kind, departmentKeys: keys, mode: af.mode.value };
     if (af.comment.value.trim()) input.comment = af.comment.value.trim();
     try {
       const { requestApproval: res } = await gql(REQUEST_APPROVAL, { input });
       if (res.userErrors?.length) { $('.form-error', af).textContent = describeUserErrors(res.userErrors); return; }
       af.comment.value = '';
-      toast(`Requested ${kind} approval from ${listWords(keys.map(deptName))}.`, 'ok');
+      toast(`Requested ${kind} approval${keys.length ? ` from ${listWords(keys.map(deptName))}` : ''}.`, 'ok');
       await load(current.id, true);
     } catch (err) { $('.form-error', af).textContent = err.message; }
   });

@@ -3,7 +3,7 @@ import { gql } from './api.js';
 import { LENS, LENS_APPROVALS_MAX, lensApprovals, UPDATE_TASK } from './queries.js';
 import { store, onBoardEvent, deptName } from './state.js';
 import { esc, $, $$, since, when, money, debounce, toast, titleCase } from './util.js';
-import { openDrawer, respondForm, decideForm, stepsMarkup, openStepFor, myOpenStep, wireDecisions, saveDrafts, restoreDrafts } from './drawer.js';
+import { openDrawer, respondForm, decideForm, stepsMarkup, changesMarkup, openStepFor, myOpenStep, wireDecisions, saveDrafts, restoreDrafts } from './drawer.js';
 import { focusItemAt, keepFocus, placeOf } from './focus.js';
 
 export function mountLens(view, deptKey) {
@@ -95,6 +95,7 @@ export function mountLens(view, deptKey) {
           ? `asked by ${esc(a.requestedBy.name)} · <span class="age">open ${esc(since(step.openedAt))}</span>`
           : `<span class="age">returned to ${esc(a.requestedBy.name)}</span>`}
           ${a.urgeCount ? ` · <span class="status status-urged" data-testid="approval-urges">urged ${a.urgeCount}×</span>` : ''}</p>
+        ${changesMarkup(a, o.currency)}
         ${stepsMarkup(a, o.currency)}
         ${decideForm(a, o.title, step)}
       </li>`).join('') || `<li class="empty">No approvals waiting on ${esc(deptName(deptKey))}.</li>`;
