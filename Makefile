@@ -35,7 +35,7 @@ bench: install-test
 # kill rate per module. MUTATION_CHILDREN workers (the machine has two cores).
 MUTATION_CHILDREN ?= 2
 MUTANTS ?= 'resolvers.approvals.*' 'resolvers.approval_rules.*' 'resolvers.approval_actions.*' \
-	'resolvers.handoffs.*' 'resolvers.gates.*' \
+	'resolvers.handoffs.*' 'resolvers.gates.*' 'resolvers.stage_work.*' \
 	'resolvers.opportunities.x_move_opportunity*' 'resolvers.opportunities.x__stage*'
 
 mutation: install-test

@@ -9,14 +9,17 @@ import orjson
 from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from api import jobs
 from api.context import authenticate, new_context
+from api.graphql_http import GRAPHQL_RESPONSE, JSON as JSON_MEDIA, is_request_error, preferred_media_type
 from api.live import Hub, LegacyTransportWS, RawWebSocketSend, SharedResultsTransportWS, install_shared_execution
 from api.live.revocation import Revocations
 from api.result_cache import ResultCache
@@ -73,6 +76,23 @@ class BatonGraphQL(GraphQL):
         # A GET carrying only a persisted-query hash is an operation, not a visit to GraphiQL.
         return super().should_render_graphql_ide(request) and request.query_params.get("extensions") is None
 
+    async def get_sub_response(self, request):
+        sub_response = await super().get_sub_response(request)
+        sub_response.graphql_media_type = preferred_media_type(request.headers.get("accept"))
+        return sub_response
+
+    def create_response(self, response_data, sub_response):
+        response = super().create_response(response_data, sub_response)
+        media_type = getattr(sub_response, "graphql_media_type", JSON_MEDIA)
+        if media_type == GRAPHQL_RESPONSE:
+            response.headers["content-type"] = f"{GRAPHQL_RESPONSE}; charset=utf-8"
+            if isinstance(response_data, dict) and is_request_error(response_data):
+                response_data.pop("data", None)
+                response.body = self.encode_json(response_data).encode()
+                response.headers["content-length"] = str(len(response.body))
+                response.status_code = 400
+        return response
+
     async def execute_single(self, request, request_adapter, sub_response, context, root_value, request_data):
         # Persisted queries (APQ and the operator's allow-list): api/persisted.py.
         from api.persisted import apply
@@ -94,10 +114,24 @@ class BatonGraphQL(GraphQL):
 
     async def __call__(self, scope, receive, send):
         try:
-            await super().__call__(scope, receive, send)
+            if scope["type"] == "http":
+                await self._http(scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
         finally:
             if scope["type"] == "websocket":
                 self.app_state.revocations.release(scope)
+
+    async def _http(self, scope, receive, send):
+        """Strawberry's HTTP handling, with a mutation over GET answered 405 + Allow."""
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as e:
+            if isinstance(e.__cause__, InvalidOperationTypeError):
+                response = PlainTextResponse("Mutations are not allowed over GET: POST them", status_code=405, headers={"allow": "POST"})
+            else:
+                response = PlainTextResponse(e.reason, status_code=e.status_code)
+        await response(scope, receive, send)
 
     async def get_context(self, request, response):
         ctx = new_context(self.app_state, request)
@@ -175,15 +209,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
             await upgrade(settings.database_url)
         await state.hub.connect()
         state.revocations.start()
-        from api import webhooks
+        from api import channels, webhooks
 
         webhook_task = webhooks.start(state)
+        channel_task = channels.start(state)
         alerts = jobs.start(state)
         try:
             yield
         finally:
             await jobs.stop(alerts)
             await webhooks.stop(webhook_task)
+            await channels.stop(channel_task)
             await state.revocations.stop()
             await state.hub.disconnect()
             await state.limiter.close()

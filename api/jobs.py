@@ -1,4 +1,4 @@
-"""Background loops. Alerts run every `alerts_interval_seconds` on one process at
+"""Background loops. Alerts (their escalations, and the daily digests) run every `alerts_interval_seconds` on one process at
 a time: on PostgreSQL the leader holds an advisory lock for the round; SQLite is
 single-host, so every round simply runs."""
 import asyncio
@@ -8,6 +8,7 @@ import logging
 from sqlalchemy import text
 
 from resolvers.alerts import raise_alerts
+from resolvers.digest import send_digests
 
 log = logging.getLogger("baton.jobs")
 ALERTS_LOCK_KEY = 0x62617400  # "bat\0": an arbitrary, fixed advisory lock id
@@ -34,7 +35,9 @@ async def alerts_round(state) -> int:
     async with leadership(state.db) as leader:
         if not leader:
             return 0
-        return await raise_alerts(state.db, state.clock(), state.settings, publish=state.hub.publish)
+        raised = await raise_alerts(state.db, state.clock(), state.settings, publish=state.hub.publish)
+        await send_digests(state.db, state.clock())  # daily digests due by now (resolvers/digest.py)
+        return raised
 
 
 async def alerts_loop(state) -> None:

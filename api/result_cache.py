@@ -12,13 +12,14 @@ can lag. Only error-free results of queries whose root fields all read
 event-versioned, organization-wide data are kept (everyone with the same access
 key sees the same board; access rules change only with an event, so the seq
 versions them too): per-user state (notifications, tokens, the viewer) and
-rows written without an event (users, webhooks) are never cached."""
+rows written without an event (users, webhooks) are never cached, and a document
+selecting a `viewer...` field (what the asking user may do) is kept per user."""
 import asyncio
 import json
 from collections import OrderedDict
 from functools import lru_cache
 
-from graphql import FieldNode, OperationDefinitionNode, OperationType, parse
+from graphql import FieldNode, OperationDefinitionNode, OperationType, Visitor, parse, visit
 from graphql.error import GraphQLError
 
 
@@ -26,18 +27,35 @@ from graphql.error import GraphQLError
 VERSIONED_BY_EVENTS = frozenset({"board", "opportunities", "pipelines", "tasks", "approvals", "events", "analytics", "__typename"})
 
 
+class _ViewerFields(Visitor):
+    """Finds fields answered for the asking user (`viewerCanDecide`, `viewerIsRequester`, ...)."""
+
+    def __init__(self):
+        super().__init__()
+        self.found = False
+
+    def enter_field(self, node, *_):
+        if node.name.value.startswith("viewer"):
+            self.found = True
+
+
 @lru_cache(maxsize=512)
-def _cacheable(document: str, operation_name: str | None) -> bool:
+def _cacheable(document: str, operation_name: str | None) -> tuple[bool, bool]:
+    """(whether the result may be cached, whether only for the asking user)."""
     try:
         parsed = parse(document)
     except GraphQLError:
-        return False
+        return False, False
     operations = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
     chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
     if len(chosen) != 1 or chosen[0].operation != OperationType.QUERY:
-        return False
+        return False, False
     selections = chosen[0].selection_set.selections
-    return all(isinstance(s, FieldNode) and s.name.value in VERSIONED_BY_EVENTS for s in selections)
+    if not all(isinstance(s, FieldNode) and s.name.value in VERSIONED_BY_EVENTS for s in selections):
+        return False, False
+    viewer_fields = _ViewerFields()
+    visit(parsed, viewer_fields)
+    return True, viewer_fields.found
 
 
 class ResultCache:
@@ -50,12 +68,16 @@ class ResultCache:
         viewer = ctx.viewer
         if self.size <= 0 or viewer is None or viewer.org_seq is None or not request_data.query:
             return None
-        if not _cacheable(request_data.query, request_data.operation_name):
+        cacheable, per_viewer = _cacheable(request_data.query, request_data.operation_name)
+        if not cacheable:
             return None
         minute = ctx.clock().replace(second=0, microsecond=0)
         variables = json.dumps(request_data.variables or {}, sort_keys=True, default=str)
         access = viewer.access.key if viewer.access is not None else None
-        return (viewer.org_id, viewer.org_seq, minute, access, request_data.query, variables, request_data.operation_name)
+        if per_viewer:  # what the viewer may do is theirs alone
+            access = (access, "viewer", viewer.id)
+        extensions = json.dumps(request_data.extensions or {}, sort_keys=True, default=str)  # e.g. {"cost": true}
+        return (viewer.org_id, viewer.org_seq, minute, access, request_data.query, variables, request_data.operation_name, extensions)
 
     async def get_or_compute(self, key: tuple | None, compute):
         """The cached result for `key`, the one being computed for it, or a new one."""

@@ -93,6 +93,20 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     webhook_interval_seconds: float = 5.0
     webhook_timeout_seconds: float = 10.0
+    # Notification channels (docs/notifications.md): the delivery loop's period (0: off in
+    # this process), where messages link to (the board's address as people reach it), and
+    # the SMTP server for email (empty host: email channels wait, failing, until it is set).
+    # Bots share the webhook settings for private targets and timeouts.
+    channel_interval_seconds: float = 5.0
+    base_url: str = "http://localhost:8000"
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_ssl: bool = False  # implicit TLS (usually port 465) instead of STARTTLS
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "Baton <baton@localhost>"
+    smtp_timeout_seconds: float = 20.0
     # Persisted queries: only operations listed in the JSON manifest {sha256: query} run.
     persisted_queries_only: bool = False
     persisted_queries_file: Path | None = None

@@ -405,3 +405,91 @@ class AccessRule(Base):
     scope: Mapped[str] = mapped_column(String(12), default="ALL")
     hidden_fields: Mapped[list] = mapped_column(default=list)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NotificationChannel(Base):
+    """Where notifications go besides the inbox: an email address or a group bot (Feishu,
+    DingTalk, WeCom). A department's channel hears what its people are notified of; a
+    user's own channel hears that user's notifications, routed by their preferences."""
+
+    __tablename__ = "notification_channels"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id", index=True)
+    department_id: Mapped[int | None] = fk("departments.id")  # set: a department's channel
+    user_id: Mapped[int | None] = fk("users.id", index=True)  # set: a user's own channel
+    type: Mapped[str] = mapped_column(String(10))  # EMAIL, FEISHU, DINGTALK, WECOM
+    name: Mapped[str] = mapped_column(String(100))
+    # An email address, or the bot's webhook URL, which is a credential itself (its token
+    # or key): the API shows it masked.
+    target: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str | None] = mapped_column(String(200))  # the bot's signing secret (Feishu, DingTalk)
+    kinds: Mapped[list] = mapped_column(default=list)  # notification kinds a department channel hears; empty: all
+    enabled: Mapped[bool] = mapped_column(default=True)
+    failing_since: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChannelCursor(Base):
+    """The last event seq whose notifications were turned into channel deliveries, per
+    organization: deliveries derive from the log, like webhooks, so a restart loses none."""
+
+    __tablename__ = "channel_cursors"
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    event_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ChannelDelivery(Base):
+    """One message for one channel and its attempts so far."""
+
+    __tablename__ = "channel_deliveries"
+    __table_args__ = (
+        Index("ix_channel_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_channel_deliveries_log", "channel_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id", index=True)
+    channel_id: Mapped[int] = fk("notification_channels.id")
+    user_id: Mapped[int | None] = fk("users.id")  # whose notification (a user's channel, digests)
+    event_seq: Mapped[int | None]
+    kind: Mapped[str] = mapped_column(String(20))  # the notification kind, or digest | test
+    payload: Mapped[dict] = mapped_column()  # the message (title, text, details, path), already redacted
+    status: Mapped[str] = mapped_column(String(10), default="PENDING")  # PENDING, DELIVERED, FAILED
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NotificationPreference(Base):
+    """A user's routing of notification kinds to their channels, quiet hours and daily digest."""
+
+    __tablename__ = "notification_preferences"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id", index=True)
+    routes: Mapped[dict] = mapped_column(default=dict)  # kind -> [channel id]; a kind left out: every own channel
+    time_zone: Mapped[str] = mapped_column(String(60), default="Asia/Shanghai")
+    quiet_start: Mapped[str | None] = mapped_column(String(5))  # "22:00", local time
+    quiet_end: Mapped[str | None] = mapped_column(String(5))
+    digest_time: Mapped[str | None] = mapped_column(String(5))  # "09:00", local time; null: no digest
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EscalationRule(Base):
+    """When an unanswered alert climbs to the department's managers and then to the admins
+    (hours after the alert), per organization and alert kind (and stage, for stale deals)."""
+
+    __tablename__ = "escalation_rules"
+    __table_args__ = (UniqueConstraint("org_id", "kind", "stage_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id")
+    kind: Mapped[str] = mapped_column(String(20))  # stale | overdue_task | handoff_pending
+    stage_key: Mapped[str] = mapped_column(String(40), default="")  # "" for every stage
+    alert_after_hours: Mapped[int | None]  # pending handoffs: when the first alert goes out
+    managers_after_hours: Mapped[int | None]
+    admins_after_hours: Mapped[int | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

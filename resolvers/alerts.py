@@ -14,6 +14,7 @@ from db import models as m
 from db.engine import Database
 from resolvers.approval_actions import on_timeout
 from resolvers.context import Ctx
+from resolvers.escalation import climbing, escalate, load_rules
 from resolvers.notifications import department_member_ids
 from resolvers.uow import UnitOfWork, run_in_transaction
 
@@ -35,10 +36,14 @@ class Condition:
     approval_id: int | None = None
     step_id: int | None = None
     timeout: str | None = None  # an approval step's timeout: remind | escalate | escalate_admins | final
+    since: datetime | None = None  # when the condition began (escalation counts from it)
+    escalation: str | None = None  # managers | admins: a level of an unanswered alert's climb (resolvers/escalation.py)
 
 
 async def find_conditions(session, org_id: int, now: datetime, settings) -> list[Condition]:
     found: list[Condition] = []
+    rules = await load_rules(session, org_id)
+    handoff_hours = rules.alert_hours("handoff_pending", settings.handoff_alert_hours)
     # Stale deals: no activity for the stage's staleAfterHours, open stages only.
     rows = await session.execute(
         select(m.Opportunity, m.Stage).join(m.Stage, m.Stage.id == m.Opportunity.stage_id)
@@ -49,7 +54,7 @@ async def find_conditions(session, org_id: int, now: datetime, settings) -> list
             found.append(Condition(
                 f"stale:opportunity:{opp.id}", opp.last_activity_at.isoformat(), "stale",
                 f"{opp.title} has had no activity for over {stage.stale_after_hours} hours in {stage.name}",
-                opp.id, [opp.owner_id], [opp.department_id],
+                opp.id, [opp.owner_id], [opp.department_id], since=opp.last_activity_at + timedelta(hours=stage.stale_after_hours),
             ))
     rows = await session.execute(
         select(m.Task, m.Opportunity).join(m.Opportunity, m.Opportunity.id == m.Task.opportunity_id)
@@ -58,18 +63,19 @@ async def find_conditions(session, org_id: int, now: datetime, settings) -> list
     for task, opp in rows:
         found.append(Condition(
             f"overdue:task:{task.id}", task.due_at.isoformat(), "overdue_task", f"Task “{task.title}” on {opp.title} is overdue",
-            opp.id, [u for u in (task.assignee_id, opp.owner_id) if u], [task.department_id], task_id=task.id,
+            opp.id, [u for u in (task.assignee_id, opp.owner_id) if u], [task.department_id], task_id=task.id, since=task.due_at,
         ))
     rows = await session.execute(
         select(m.Handoff, m.Opportunity).join(m.Opportunity, m.Opportunity.id == m.Handoff.opportunity_id)
         .where(m.Handoff.org_id == org_id, m.Handoff.status == "PENDING",
-               m.Handoff.created_at < now - timedelta(hours=settings.handoff_alert_hours))
+               m.Handoff.created_at < now - timedelta(hours=handoff_hours))
     )
     for handoff, opp in rows:
         found.append(Condition(
             f"handoff:{handoff.id}", handoff.created_at.isoformat(), "handoff_pending",
-            f"The handoff of {opp.title} has waited over {settings.handoff_alert_hours} hours",
+            f"The handoff of {opp.title} has waited over {handoff_hours} hours",
             opp.id, [handoff.requested_by_id, opp.owner_id], [handoff.to_department_id], handoff_id=handoff.id,
+            since=handoff.created_at + timedelta(hours=handoff_hours),
         ))
     rows = await session.execute(
         select(m.ApprovalStep, m.Approval, m.Opportunity)
@@ -84,6 +90,7 @@ async def find_conditions(session, org_id: int, now: datetime, settings) -> list
             f"The {approval.kind} approval on {opp.title} has waited over {settings.approval_alert_hours} hours",
             opp.id, [opp.owner_id], [step.department_id], approval_id=approval.id,
         ))
+    found += await climbing(session, org_id, now, found, rules)
     found += await approval_timeouts(session, org_id, now)
     return found
 
@@ -127,6 +134,9 @@ def timeout_message(name: str, approval: m.Approval, opp: m.Opportunity, hours: 
 async def _raise_one(uow: UnitOfWork, cond: Condition) -> None:
     s = uow.session
     s.add(m.Alert(org_id=uow.org_id, subject=cond.subject, fingerprint=cond.fingerprint, raised_at=uow.now))
+    if cond.escalation:
+        await escalate(uow, cond)
+        return
     if cond.timeout:
         await on_timeout(uow, cond.approval_id, cond.step_id, cond.fingerprint, cond.timeout, cond.kind, cond.message)
         return

@@ -11,6 +11,7 @@ from schema import (
     access,
     analytics,
     approvals,
+    channels,
     comments,
     events,
     exports,
@@ -25,7 +26,7 @@ from schema import (
     tasks,
 )
 
-DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations, exports, access, stage_work)
+DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations, exports, access, stage_work, channels)
 
 
 class _ParserCache(ParserCache):
@@ -71,6 +72,7 @@ def build_schema(extensions: list | None = None, root_field_extensions: list | N
             people.Department, people.User, opportunities.Stage, opportunities.Pipeline, opportunities.Account,
             opportunities.Opportunity, tasks.Task, comments.Comment, handoffs.Handoff, approvals.Approval,
             notifications.Notification, integrations.ApiToken, integrations.Webhook, integrations.WebhookDelivery,
+            channels.NotificationChannel, channels.ChannelDelivery,
         ],
         # Parsing and validating the board's document cost more than resolving a
         # third of its fields: both are cached per document text.

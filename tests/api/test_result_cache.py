@@ -87,3 +87,19 @@ async def test_results_of_an_older_seq_are_dropped_when_a_newer_one_is_kept(app,
     kept = list(cache._entries)
     assert len(kept) == 1 and kept[0][1] > first_seq  # the older board and pipelines are gone
     assert sorted(titles(await gql.ok(BOARD))) == ["One", "Two"]
+
+
+async def test_what_the_viewer_may_do_is_cached_per_viewer(app, gql):
+    """`viewerCan...` fields answer for the asking user: one user's result never serves another."""
+    made = await gql.ok('mutation { createOpportunity(input: {title: "Deal", accountName: "Acme"}) { opportunity { id } } }')
+    gid = made["createOpportunity"]["opportunity"]["id"]
+    asked = await gql.ok('mutation($i: RequestApprovalInput!) { requestApproval(input: $i) { approval { id } } }',
+                         {"i": {"opportunityId": gid, "kind": "discount", "departmentKeys": ["finance"]}})
+    assert asked["requestApproval"]["approval"]
+    query = "{ approvals { viewerCanDecide viewerCanUrge } }"
+    assert (await gql.ok(query, as_="finance_member"))["approvals"] == [{"viewerCanDecide": True, "viewerCanUrge": False}]
+    assert (await gql.ok(query, as_="legal_member"))["approvals"] == [{"viewerCanDecide": False, "viewerCanUrge": False}]
+    assert (await gql.ok(query, as_="sales_member"))["approvals"] == [{"viewerCanDecide": False, "viewerCanUrge": True}]
+    with StatementCounter(app.state.baton.db.engine) as counter:
+        assert (await gql.ok(query, as_="legal_member"))["approvals"] == [{"viewerCanDecide": False, "viewerCanUrge": False}]
+    assert counter.count == 1  # still cached, for legal itself

@@ -1,0 +1,277 @@
+"""Notification channels and preferences through the API.
+
+Admins set a department's channels (its group hears what its people are notified
+of); every user sets their own channels and preferences: which kinds go to which
+of their channels, quiet hours and a daily digest. Targets are credentials (a bot's
+URL carries its token, its secret signs), so answers show them masked and never
+show a secret. Deliveries are made by resolvers/channel_queue.py and sent by
+api/channels.py; `test_channel` queues a test message, due at once."""
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+
+from db import models as m
+from resolvers import validate
+from resolvers.channel_formats import SIGNED, TYPES, message
+from resolvers.channel_queue import DEFAULT_TIME_ZONE, direct, ensure_cursor
+from resolvers.context import Ctx
+from resolvers.errors import FORBIDDEN, NOT_FOUND, VALIDATION, UserError, UserErrors, fail
+from resolvers.ids import decode
+from resolvers.paging import BadInput, Page, keyset, page_size, to_page
+from resolvers.tokens import Forbidden, department_by_key, require_admin
+from resolvers.webhooks import check_url
+
+# Notification kinds a channel or a route may name (the inbox's kinds, plus the digest).
+KINDS = ("mention", "assigned", "handoff", "approval", "alert", "escalation", "deliverable", "digest")
+STATUSES = ("PENDING", "DELIVERED", "FAILED")
+MAX_CHANNELS_PER_OWNER = 20
+_EMAIL = re.compile(r"[^@\s<>\",;]+@[^@\s<>\",;]+\.[^@\s<>\",;]+")
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+
+
+def _kinds(values, field: str = "kinds") -> list[str]:
+    values = list(dict.fromkeys(values or []))
+    unknown = [v for v in values if v not in KINDS]
+    if unknown:
+        fail(VALIDATION, f"Unknown notification kinds: {', '.join(unknown)} (known: {', '.join(KINDS)})", field)
+    return values
+
+
+def _target(channel_type: str, value: str | None, *, allow_private: bool) -> str:
+    if channel_type == "EMAIL":
+        address = validate.text(value, "target", max_len=320, required=True)
+        if not _EMAIL.fullmatch(address):
+            fail(VALIDATION, "target must be an email address such as ana@example.com", "target")
+        return address
+    return check_url(value, allow_private=allow_private, field="target")
+
+
+def _secret(channel_type: str, value: str | None) -> str | None:
+    value = validate.text(value, "secret", max_len=200)
+    if value and channel_type not in SIGNED:
+        fail(VALIDATION, f"{channel_type} channels are not signed: leave secret empty", "secret")
+    return value
+
+
+def hhmm(value: str | None, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _HHMM.fullmatch(value):
+        fail(VALIDATION, f"{field} must be a time such as 08:30 (24-hour)", field)
+    return value
+
+
+def time_zone(value: str | None) -> str:
+    name = validate.text(value, "timeZone", max_len=60, required=True)
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        fail(VALIDATION, "timeZone must be an IANA time zone such as Asia/Shanghai", "timeZone")
+    return name
+
+
+async def _channel(session, viewer, gid: str, field: str = "id") -> m.NotificationChannel:
+    """The channel `gid` names, if the viewer may manage it: their own, or any as admin."""
+    row = await session.get(m.NotificationChannel, decode(gid, "NotificationChannel", field))
+    if row is None or row.org_id != viewer.org_id or not (viewer.is_admin or row.user_id == viewer.id):
+        fail(NOT_FOUND, f"No notification channel with id {gid!r}", field)
+    return row
+
+
+async def set_channel(ctx: Ctx, data: dict) -> tuple[m.NotificationChannel | None, list[UserError]]:
+    """Create a channel (no id) or change one. With departmentKey it is that department's
+    (admins only); without, the viewer's own. An email channel of one's own defaults to
+    one's sign-in address."""
+    try:
+        viewer = ctx.require_writer()
+        now = ctx.clock()
+        async with ctx.db.write() as session:
+            row = await _channel(session, viewer, data["id"]) if data.get("id") else None
+            with validate.Checks() as check:
+                channel_type = data.get("type") or (row.type if row else None)
+                if channel_type not in TYPES:
+                    check(fail, VALIDATION, f"type must be one of {', '.join(TYPES)}", "type")
+                if row is not None and data.get("type") and data["type"] != row.type:
+                    check(fail, VALIDATION, "A channel's type cannot change: make a new channel", "type")
+                department = None
+                if data.get("department_key"):
+                    if row is not None:
+                        check(fail, VALIDATION, "A channel's owner cannot change: make a new channel", "departmentKey")
+                    elif not viewer.is_admin:
+                        check(fail, FORBIDDEN, "Only an admin can set a department's channels", "departmentKey")
+                    else:
+                        department = await check.lookup(department_by_key(session, viewer.org_id, data["department_key"], "departmentKey"))
+                target = row.target if row else None
+                if "target" in data or row is None:
+                    value = data.get("target")
+                    if value is None and row is None and channel_type == "EMAIL" and not data.get("department_key"):
+                        value = viewer.user.email
+                    if channel_type in TYPES:
+                        target = check(_target, channel_type, value, allow_private=ctx.webhook_allow_private)
+                secret = row.secret if row else None
+                if "secret" in data and channel_type in TYPES:
+                    secret = check(_secret, channel_type, data["secret"])
+                kinds = row.kinds if row else []
+                if "kinds" in data:
+                    kinds = check(_kinds, data["kinds"])
+                name = row.name if row else None
+                if data.get("name") is not None or row is None:
+                    name = check(validate.text, data.get("name") or (channel_type or "channel").title(), "name", max_len=100, required=True)
+                if row is None and department is None and data.get("department_key") is None:
+                    count = len((await session.execute(select(m.NotificationChannel.id).where(
+                        m.NotificationChannel.user_id == viewer.id).limit(MAX_CHANNELS_PER_OWNER))).all())
+                    if count >= MAX_CHANNELS_PER_OWNER:
+                        check(fail, VALIDATION, f"At most {MAX_CHANNELS_PER_OWNER} channels of your own", "type")
+            if row is None:
+                row = m.NotificationChannel(
+                    org_id=viewer.org_id, department_id=department.id if department else None,
+                    user_id=None if department else viewer.id, type=channel_type, created_by_id=viewer.id, created_at=now,
+                )
+                session.add(row)
+                await ensure_cursor(session, viewer.org_id)
+            row.name, row.target, row.secret, row.kinds = name, target, secret, kinds
+            if data.get("enabled") is not None:
+                if data["enabled"] and not row.enabled:
+                    row.failing_since = None
+                row.enabled = data["enabled"]
+            row.updated_at = now
+            await session.flush()
+        return row, []
+    except UserErrors as exc:
+        return None, exc.errors
+
+
+async def delete_channel(ctx: Ctx, data: dict) -> tuple[str | None, list[UserError]]:
+    try:
+        viewer = ctx.require_writer()
+        async with ctx.db.write() as session:
+            row = await _channel(session, viewer, data.get("id"))
+            await session.delete(row)
+        return data["id"], []
+    except UserErrors as exc:
+        return None, exc.errors
+
+
+async def test_channel(ctx: Ctx, data: dict) -> tuple[m.ChannelDelivery | None, list[UserError]]:
+    """Queue a test message on the channel, due now (follow it in the delivery log)."""
+    try:
+        viewer = ctx.require_writer()
+        now = ctx.clock()
+        async with ctx.db.write() as session:
+            row = await _channel(session, viewer, data.get("id"))
+            if not row.enabled:
+                fail(VALIDATION, "The channel is disabled; enable it first", "id")
+            text = f"{viewer.user.name} checked that Baton reaches “{row.name}”."
+            delivery = direct(row, "test", message("test", text), now, now, user_id=row.user_id)
+            session.add(delivery)
+            await session.flush()
+        return delivery, []
+    except UserErrors as exc:
+        return None, exc.errors
+
+
+async def list_channels(ctx: Ctx, first: int | None, after: str | None) -> Page:
+    """The viewer's own channels; an admin sees every channel of the organization."""
+    viewer = ctx.require_viewer()
+    size = page_size(first, ctx.max_page_size)
+    conds = [m.NotificationChannel.org_id == viewer.org_id]
+    if not viewer.is_admin:
+        conds.append(m.NotificationChannel.user_id == viewer.id)
+    async with ctx.db.read() as session:
+        rows = list((await session.execute(keyset(select(m.NotificationChannel).where(*conds), m.NotificationChannel.id, size, after))).scalars())
+    return to_page(rows, size, after)
+
+
+async def deliveries(ctx: Ctx, channel_id: str | None, status: list[str] | None, first: int | None, after: str | None) -> Page:
+    """The delivery log, newest first: the organization's for admins (optionally one
+    channel's); a user sees only their own channels' (channelId required)."""
+    viewer = ctx.require_viewer()
+    size = page_size(first, ctx.max_page_size)
+    conds = [m.ChannelDelivery.org_id == viewer.org_id]
+    async with ctx.db.read() as session:
+        if channel_id is not None:
+            try:
+                row = await _channel(session, viewer, channel_id, "channelId")
+            except UserErrors as exc:
+                raise BadInput(exc.errors[0].message) from None
+            conds.append(m.ChannelDelivery.channel_id == row.id)
+        elif not viewer.is_admin:
+            raise Forbidden("Only an admin can see every channel's deliveries; name one of your channels (channelId)")
+        if status:
+            conds.append(m.ChannelDelivery.status.in_(status))
+        rows = list((await session.execute(keyset(select(m.ChannelDelivery).where(*conds), m.ChannelDelivery.id, size, after))).scalars())
+    return to_page(rows, size, after)
+
+
+# ------------------------------------------------------------------ preferences
+
+
+def default_preferences(viewer) -> m.NotificationPreference:
+    return m.NotificationPreference(user_id=viewer.id, org_id=viewer.org_id, routes={}, time_zone=DEFAULT_TIME_ZONE,
+                                    quiet_start=None, quiet_end=None, digest_time=None)
+
+
+async def preferences(ctx: Ctx) -> m.NotificationPreference:
+    viewer = ctx.require_viewer()
+    async with ctx.db.read() as session:
+        row = await session.get(m.NotificationPreference, viewer.id)
+    return row or default_preferences(viewer)
+
+
+async def _routes(session, viewer, routes) -> dict:
+    """{kind: [channel id]} from [{kind, channel_ids}], naming only the viewer's own channels."""
+    clean: dict[str, list[int]] = {}
+    for route in routes:
+        kind = route.get("kind")
+        _kinds([kind], "routes")
+        if kind in clean:
+            fail(VALIDATION, f"The kind {kind!r} is routed twice", "routes")
+        ids = []
+        for gid in route.get("channel_ids") or []:
+            pk = decode(gid, "NotificationChannel", "routes")
+            row = await session.get(m.NotificationChannel, pk)
+            if row is None or row.user_id != viewer.id:
+                fail(NOT_FOUND, f"No channel of yours with id {gid!r}", "routes")
+            ids.append(pk)
+        clean[kind] = sorted(set(ids))
+    return clean
+
+
+async def set_preferences(ctx: Ctx, data: dict) -> tuple[m.NotificationPreference | None, list[UserError]]:
+    """Change what is given; `routes` replaces every route (a kind left out goes to all
+    of one's channels, an empty channel list to none: inbox only)."""
+    try:
+        viewer = ctx.require_writer()
+        async with ctx.db.write() as session:
+            row = await session.get(m.NotificationPreference, viewer.id)
+            current = row or default_preferences(viewer)
+            with validate.Checks() as check:
+                routes = current.routes
+                if "routes" in data:
+                    routes = await check.lookup(_routes(session, viewer, data["routes"] or []))
+                tz = current.time_zone
+                if "time_zone" in data:
+                    tz = check(time_zone, data["time_zone"])
+                start, end = current.quiet_start, current.quiet_end
+                if "quiet_hours_start" in data or "quiet_hours_end" in data:
+                    start = check(hhmm, data.get("quiet_hours_start"), "quietHoursStart")
+                    end = check(hhmm, data.get("quiet_hours_end"), "quietHoursEnd")
+                    if (start is None) != (end is None):
+                        check(fail, VALIDATION, "Give both ends of the quiet hours, or neither to switch them off",
+                              ["quietHoursStart", "quietHoursEnd"])
+                digest = current.digest_time
+                if "digest_time" in data:
+                    digest = check(hhmm, data["digest_time"], "digestTime")
+            if row is None:
+                row = current
+                session.add(row)
+            row.routes, row.time_zone, row.quiet_start, row.quiet_end, row.digest_time = routes, tz, start, end, digest
+            row.updated_at = ctx.clock()
+        return row, []
+    except UserErrors as exc:
+        return None, exc.errors
+
+
+def routes_of(pref: m.NotificationPreference) -> list[tuple[str, list[int]]]:
+    return sorted((pref.routes or {}).items())
