@@ -1,0 +1,169 @@
+"""Real local receivers for the channel tests: one HTTP server (Starlette on uvicorn)
+answering like Feishu's, DingTalk's and WeCom's bot endpoints, checking signatures
+the way each vendor documents them (written out here, independently of Baton's
+code), and an SMTP server (aiosmtpd) that requires a login."""
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+
+import pytest
+import uvicorn
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tests.conftest import free_port
+
+
+def feishu_expected_sign(secret: str, timestamp: str) -> str:
+    # 飞书: HmacSHA256 keyed with timestamp + "\n" + secret over an empty message, Base64.
+    return base64.b64encode(hmac.new(f"{timestamp}\n{secret}".encode(), b"", hashlib.sha256).digest()).decode()
+
+
+def dingtalk_expected_sign(secret: str, timestamp: str) -> str:
+    # 钉钉: HmacSHA256 keyed with the secret over timestamp + "\n" + secret, Base64 (then URL-encoded in the query).
+    return base64.b64encode(hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()).decode()
+
+
+@dataclass
+class Post:
+    vendor: str
+    path: str
+    query: dict
+    headers: dict
+    raw: bytes
+
+    @property
+    def body(self) -> dict:
+        return json.loads(self.raw)
+
+
+@dataclass
+class Bots:
+    """Bot endpoints: /feishu/open-apis/bot/v2/hook/<token>, /dingtalk/robot/send?access_token=,
+    /wecom/cgi-bin/webhook/send?key=. `secrets` maps a Feishu token or DingTalk access
+    token to its signing secret; `broken` vendors answer HTTP 500 echoing the URL."""
+
+    port: int = field(default_factory=free_port)
+    received: list[Post] = field(default_factory=list)
+    secrets: dict = field(default_factory=dict)
+    broken: set = field(default_factory=set)
+    clock: object = None
+
+    def url(self, vendor: str, token: str) -> str:
+        base = f"http://127.0.0.1:{self.port}"
+        return {
+            "FEISHU": f"{base}/feishu/open-apis/bot/v2/hook/{token}",
+            "DINGTALK": f"{base}/dingtalk/robot/send?access_token={token}",
+            "WECOM": f"{base}/wecom/cgi-bin/webhook/send?key={token}",
+        }[vendor]
+
+    def of(self, vendor: str) -> list[Post]:
+        return [p for p in self.received if p.vendor == vendor]
+
+    def _fresh(self, seconds: float) -> bool:
+        # Both vendors refuse a timestamp more than an hour from their clock (here: the test's).
+        return abs(self.clock().timestamp() - seconds) <= 3600
+
+    def app(self) -> Starlette:
+        async def feishu(request):
+            raw = await request.body()
+            self.received.append(Post("FEISHU", request.url.path, dict(request.query_params), dict(request.headers), raw))
+            if "FEISHU" in self.broken:
+                return JSONResponse({"error": f"broken at {request.url}"}, status_code=500)
+            body = json.loads(raw)
+            secret = self.secrets.get(request.path_params["token"])
+            if secret is not None and not (
+                body.get("sign") == feishu_expected_sign(secret, body.get("timestamp", "")) and self._fresh(int(body["timestamp"]))
+            ):
+                return JSONResponse({"code": 19021, "msg": "sign match fail or timestamp is not within one hour from current time"})
+            return JSONResponse({"StatusCode": 0, "StatusMessage": "success", "code": 0, "data": {}, "msg": "success"})
+
+        async def dingtalk(request):
+            raw = await request.body()
+            query = dict(request.query_params)
+            self.received.append(Post("DINGTALK", request.url.path, query, dict(request.headers), raw))
+            if "DINGTALK" in self.broken:
+                return JSONResponse({"error": f"broken at {request.url}"}, status_code=500)
+            secret = self.secrets.get(query.get("access_token"))
+            if secret is not None and not (
+                query.get("sign") == dingtalk_expected_sign(secret, query.get("timestamp", "")) and self._fresh(int(query["timestamp"]) / 1000)
+            ):
+                return JSONResponse({"errcode": 310000, "errmsg": "sign not match"})
+            return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+        async def wecom(request):
+            raw = await request.body()
+            self.received.append(Post("WECOM", request.url.path, dict(request.query_params), dict(request.headers), raw))
+            if "WECOM" in self.broken:
+                return JSONResponse({"error": f"broken at {request.url}"}, status_code=500)
+            if request.query_params.get("key") not in self.secrets.get("wecom_keys", ()):
+                return JSONResponse({"errcode": 93000, "errmsg": "invalid webhook url"})
+            return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+        return Starlette(routes=[
+            Route("/feishu/open-apis/bot/v2/hook/{token}", feishu, methods=["POST"]),
+            Route("/dingtalk/robot/send", dingtalk, methods=["POST"]),
+            Route("/wecom/cgi-bin/webhook/send", wecom, methods=["POST"]),
+        ])
+
+
+async def serve(bots: Bots):
+    """Start the bots' server; returns a coroutine function that stops it."""
+    server = uvicorn.Server(uvicorn.Config(bots.app(), host="127.0.0.1", port=bots.port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+
+    async def stop():
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+    return stop
+
+
+@pytest.fixture
+async def bots(clock):
+    receiver = Bots(clock=clock)
+    stop = await serve(receiver)
+    yield receiver
+    await stop()
+
+
+SMTP_USER, SMTP_PASSWORD = "baton-mailer", "smtp-Pa55-word-42"
+
+
+class Mailbox:
+    """Messages the SMTP server accepted, parsed."""
+
+    def __init__(self):
+        self.messages = []
+        self.logins = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
+                              message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)))
+        return "250 Message accepted for delivery"
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login == SMTP_USER.encode() and auth_data.password == SMTP_PASSWORD.encode()
+        self.logins.append((auth_data.login, ok))
+        return AuthResult(success=ok)
+
+
+@pytest.fixture
+def smtp():
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port(), authenticator=box.authenticate, auth_require_tls=False)
+    controller.start()
+    box.port = controller.port
+    yield box
+    controller.stop()
