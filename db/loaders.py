@@ -26,6 +26,7 @@ MAX_MENTIONS = 20  # users per comment
 MAX_APPROVAL_STEPS = 10  # an approval's steps, added signers included
 MAX_STEP_APPROVERS = 100  # a step's approvers (a department's members, transfers and added signers)
 MAX_APPROVAL_ACTIONS = 200  # an approval's record of decisions, returns, transfers, urges (the newest)
+MAX_FIELD_CHANGES = 20  # an event's typed changes (a card has fewer editable fields)
 MAX_APPROVALS = 500  # the `approvals` query, newest first
 MAX_API_TOKENS = 200
 MAX_WEBHOOKS = 50

@@ -128,9 +128,10 @@ async def set_channel(ctx: Ctx, data: dict) -> tuple[m.NotificationChannel | Non
                     org_id=viewer.org_id, department_id=department.id if department else None,
                     user_id=None if department else viewer.id, type=channel_type, created_by_id=viewer.id, created_at=now,
                 )
+            row.name, row.target, row.secret, row.kinds = name, target, secret, kinds
+            if row.id is None:
                 session.add(row)
                 await ensure_cursor(session, viewer.org_id)
-            row.name, row.target, row.secret, row.kinds = name, target, secret, kinds
             if data.get("enabled") is not None:
                 if data["enabled"] and not row.enabled:
                     row.failing_since = None

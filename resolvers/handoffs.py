@@ -7,7 +7,7 @@ from sqlalchemy import exists, select
 
 from db import models as m
 from resolvers import validate
-from resolvers.access import ensure_can_edit
+from resolvers.access import can_respond, ensure_can_edit
 from resolvers.context import Ctx
 from resolvers.errors import DUPLICATE, FORBIDDEN, INVALID_TRANSITION, NOT_FOUND, VALIDATION, fail
 from resolvers.ids import decode, to_global
@@ -123,7 +123,7 @@ async def respond_handoff(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Handoff:
         viewer = ctx.require_writer()
         handoff, opp = await _locked_handoff(uow, data["id"])
-        if not (viewer.is_admin or viewer.user.department_id == handoff.to_department_id):
+        if not can_respond(viewer, handoff):
             fail(FORBIDDEN, "Only the receiving department (or an admin) can respond to this handoff")
         note = validate.text(data.get("note"), "note", max_len=5000)
         accept = bool(data["accept"])

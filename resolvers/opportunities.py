@@ -16,7 +16,7 @@ from resolvers.ids import decode
 from resolvers.paging import Page, keyset, page_size, to_page
 from resolvers.rows import department_keys, jsonable, locked_opportunity, org_user
 from resolvers.uow import UnitOfWork, mutate
-from resolvers.visibility import ensure_access, refuse_hidden_writes
+from resolvers.visibility import conditions, ensure_access, opportunity_clause, refuse_hidden_writes
 
 PRIORITIES = ("LOW", "MEDIUM", "HIGH", "URGENT")
 
@@ -223,6 +223,7 @@ async def move_opportunity(ctx: Ctx, data: dict):
         elif opp.lost_reason is not None:
             changes["lostReason"] = [opp.lost_reason, None]
             opp.lost_reason = None
+        opp.moved_from_stage_id = current.id  # not a column: the payload's previousStage
         opp.stage_id = target.id
         opp.stage_entered_at = uow.now
         opp.version += 1
@@ -242,6 +243,18 @@ async def move_opportunity(ctx: Ctx, data: dict):
 
 
 # ---------------------------------------------------------------- queries
+
+
+async def current_card(ctx: Ctx, gid: str) -> m.Opportunity | None:
+    """The card as the viewer may see it now (after a refused change), or None."""
+    try:
+        pk = decode(gid, "Opportunity", "id")
+    except UserErrors:
+        return None
+    visible = opportunity_clause(await ensure_access(ctx))
+    rows = await ctx.loaders.all(select(m.Opportunity).where(
+        m.Opportunity.id == pk, m.Opportunity.org_id == ctx.require_viewer().org_id, *conditions(visible)))
+    return rows[0] if rows else None
 
 
 async def list_opportunities(ctx: Ctx, flt: dict | None, first: int | None, after: str | None) -> Page:

@@ -13,6 +13,7 @@ from resolvers import approval_actions as actions
 from resolvers import approval_rules as rules
 from resolvers import approvals
 from schema.errors import SIGNED_IN, UserError
+from schema.events import FieldChange
 from schema.inputs import to_data
 from schema.limits import at_most
 from schema.people import Department, Role, User
@@ -76,13 +77,6 @@ class ApprovalDecision:
     @strawberry.field(description="Whom a transfer or an added signer named")
     async def target_user(self, info: strawberry.Info) -> User | None:
         return await info.context.loaders.user.load(self.target_user_id) if self.target_user_id else None
-
-
-@strawberry.type
-class ApprovalFieldChange:
-    field: str
-    before: JSON | None
-    after: JSON | None
 
 
 @strawberry.type
@@ -150,10 +144,10 @@ class Approval(Node):
 
     @strawberry.field(metadata=at_most(len(rules.LOCKABLE)),
                       description="Locked fields whose value differs from the request (or, once approved, from the approval)")
-    async def changes(self, info: strawberry.Info) -> list[ApprovalFieldChange]:
+    async def changes(self, info: strawberry.Info) -> list[FieldChange]:
         opp = await info.context.loaders.opportunity.load(self.opportunity_id)
         base = self.snapshot_approved if self.status in ("APPROVED", "SUPERSEDED") else self.snapshot_requested
-        return [ApprovalFieldChange(field=k, before=b, after=a) for k, (b, a) in rules.differences(base, opp).items()]
+        return [FieldChange(field=k, before=b, after=a) for k, (b, a) in rules.differences(base, opp).items()]
 
     @strawberry.field(metadata=at_most(MAX_APPROVAL_ACTIONS), description="Everything done to it, oldest first")
     async def decisions(self, info: strawberry.Info) -> list[ApprovalDecision]:

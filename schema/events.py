@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.scalars import JSON
 
+from db.loaders import MAX_FIELD_CHANGES
 from resolvers import events as rules
 from resolvers import live
 from schema.errors import SIGNED_IN
+from schema.limits import at_most
 from schema.people import User
 from schema.relay import Connection
 
@@ -18,10 +20,27 @@ if TYPE_CHECKING:
     from schema.comments import Comment
     from schema.handoffs import Handoff
     from schema.notifications import Notification
-    from schema.opportunities import Opportunity
+    from schema.opportunities import Opportunity, Stage
     from schema.tasks import Task
 
 BoardEventType = strawberry.enum(Enum("BoardEventType", {t: t for t in rules.EVENT_TYPES}, type=str))
+
+
+@strawberry.type(description="One field's value before and after a change")
+class FieldChange:
+    field: str
+    before: JSON | None
+    after: JSON | None
+
+
+async def moved_stage(event, info, end: int):
+    """The stage a move left (end 0) or entered (end 1), from its `changes`."""
+    stage = (event.changes or {}).get("stage") if event.type in ("OPPORTUNITY_MOVED", "OPPORTUNITY_LOST") else None
+    if not stage or event.opportunity_id is None:
+        return None
+    card = await info.context.loaders.opportunity.load(event.opportunity_id)
+    stages = await info.context.loaders.stages_by_pipeline.load(card.pipeline_id) if card else []
+    return next((st for st in stages if st.key == stage[end]), None)
 
 
 @strawberry.type
@@ -34,6 +53,21 @@ class BoardEvent:
     snapshot: JSON | None = strawberry.field(
         description="The card when the event happened (title, stage, department, account, amount, currency, ...); fields withheld from the viewer are null"
     )
+
+    @strawberry.field(metadata=at_most(MAX_FIELD_CHANGES), description=(
+        "`changes` typed: each changed field with its value before and after (entries of `changes` "
+        "that are not a [before, after] pair, such as an approval's kind, are left out)"))
+    def field_changes(self) -> list[FieldChange]:
+        pairs = [(k, v) for k, v in (self.changes or {}).items() if isinstance(v, list) and len(v) == 2]
+        return [FieldChange(field=k, before=v[0], after=v[1]) for k, v in pairs[:MAX_FIELD_CHANGES]]
+
+    @strawberry.field(description="A move's stage left (OPPORTUNITY_MOVED, OPPORTUNITY_LOST); null otherwise")
+    async def from_stage(self, info: strawberry.Info) -> Annotated["Stage", strawberry.lazy("schema.opportunities")] | None:
+        return await moved_stage(self, info, 0)
+
+    @strawberry.field(description="A move's stage entered (OPPORTUNITY_MOVED, OPPORTUNITY_LOST); null otherwise")
+    async def to_stage(self, info: strawberry.Info) -> Annotated["Stage", strawberry.lazy("schema.opportunities")] | None:
+        return await moved_stage(self, info, 1)
 
     @strawberry.field
     async def actor(self, info: strawberry.Info) -> User | None:

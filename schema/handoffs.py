@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from db import models as m
+from resolvers.access import can_respond, writes
 from resolvers import handoffs as rules
 from schema.errors import SIGNED_IN, UserError
 from schema.inputs import to_data
@@ -52,6 +53,11 @@ class Handoff(Node):
     @strawberry.field
     async def assignee(self, info: strawberry.Info) -> User | None:
         return await info.context.loaders.user.load(self.assignee_id) if self.assignee_id else None
+
+    @strawberry.field(description="The viewer may accept or decline it now (the receiving department or an admin, while pending)")
+    def viewer_can_respond(self, info: strawberry.Info) -> bool:
+        viewer = info.context.viewer
+        return self.status == "PENDING" and writes(viewer) and can_respond(viewer, self)
 
     @classmethod
     def is_type_of(cls, obj, info) -> bool:

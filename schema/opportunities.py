@@ -15,6 +15,7 @@ from resolvers import comments as comment_rules
 from resolvers import events as event_rules
 from resolvers import opportunities as rules
 from resolvers import tasks as task_rules
+from resolvers.access import can_edit, can_move, writes
 from resolvers.approval_rules import still_valid
 from resolvers.stage_work import MAX_DELIVERABLES
 from resolvers.visibility import HIDDEN_ACCOUNT
@@ -238,6 +239,16 @@ class Opportunity(Node):
 
         return await stage_times(info, self)
 
+    @strawberry.field(description="The viewer may move the card: its owner, the owner's manager or an admin (same rule as moveOpportunity)")
+    async def viewer_can_move(self, info: strawberry.Info) -> bool:
+        viewer = info.context.viewer
+        return writes(viewer) and can_move(viewer, self, await info.context.loaders.user.load(self.owner_id))
+
+    @strawberry.field(description="The viewer may edit the card: also the department holding it (same rule as updateOpportunity)")
+    async def viewer_can_update(self, info: strawberry.Info) -> bool:
+        viewer = info.context.viewer
+        return writes(viewer) and can_edit(viewer, self, await info.context.loaders.user.load(self.owner_id))
+
     @strawberry.field(description="The card's timeline from the event log, newest first")
     async def history(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
@@ -332,11 +343,28 @@ class MoveOpportunityInput:
 class OpportunityPayload:
     opportunity: Opportunity | None
     user_errors: list[UserError]
+    current: Opportunity | None = strawberry.field(default=None, description=(
+        "When the change was refused (CONFLICT, STAGE_GATE, ...): the card as it is now, with its version "
+        "and any approval the refusal opened, so a client can update its cache without another query"))
+    previous_stage_id: strawberry.Private[int | None] = None
+
+    @strawberry.field(description="After a move: the stage the card left (its column lost a card)")
+    def previous_stage(self, info: strawberry.Info) -> Stage | None:
+        return ready(info.context.loaders.stage, self.previous_stage_id) if self.previous_stage_id else None
 
 
 def payload(result) -> OpportunityPayload:
     opportunity, errors = result
-    return OpportunityPayload(opportunity=opportunity, user_errors=errors)
+    return OpportunityPayload(opportunity=opportunity, user_errors=errors,
+                              previous_stage_id=getattr(opportunity, "moved_from_stage_id", None))
+
+
+async def refused_payload(info, gid: str, result) -> OpportunityPayload:
+    """A change to an existing card: when refused, the card as it is now comes along."""
+    answer = payload(result)
+    if answer.user_errors and not any(e.code == "NOT_FOUND" for e in answer.user_errors):
+        answer.current = await rules.current_card(info.context, gid)
+    return answer
 
 
 @strawberry.type
@@ -371,8 +399,8 @@ class Mutation:
 
     @strawberry.mutation(**SIGNED_IN)
     async def update_opportunity(self, info: strawberry.Info, input: UpdateOpportunityInput) -> OpportunityPayload:
-        return payload(await rules.update_opportunity(info.context, to_data(input)))
+        return await refused_payload(info, input.id, await rules.update_opportunity(info.context, to_data(input)))
 
     @strawberry.mutation(**SIGNED_IN)
     async def move_opportunity(self, info: strawberry.Info, input: MoveOpportunityInput) -> OpportunityPayload:
-        return payload(await rules.move_opportunity(info.context, to_data(input)))
+        return await refused_payload(info, input.id, await rules.move_opportunity(info.context, to_data(input)))

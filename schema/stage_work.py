@@ -6,9 +6,11 @@ from typing import Annotated
 import strawberry
 
 from db import models as m
+from db.loaders import MAX_DEPARTMENTS, MAX_STAGES
 from resolvers import pipelines as pipeline_rules
 from resolvers import stage_work as rules
-from schema.errors import SIGNED_IN, UserError
+from schema.errors import SIGNED_IN
+from schema.limits import at_most
 from schema.people import Department, Role, User
 
 
@@ -66,7 +68,8 @@ class DepartmentTime:
 class StageTime:
     stage_key: str
     hours: float
-    departments: list[DepartmentTime] = strawberry.field(description="Who held the card for how long while in the stage")
+    departments: list[DepartmentTime] = strawberry.field(
+        metadata=at_most(MAX_DEPARTMENTS), description="Who held the card for how long while in the stage")
 
 
 async def _department(info, key: str) -> Department | None:
@@ -95,8 +98,8 @@ async def checklist(info, opp: m.Opportunity) -> list[DeliverableState]:
 async def stage_times(info, opp: m.Opportunity) -> list[StageTime]:
     totals = await rules.stage_times(info.context, opp)
     return [StageTime(stage_key=stage, hours=round(sum(by.values()) / 3600, 2),
-                      departments=[DepartmentTime(department_key=k, hours=round(v / 3600, 2)) for k, v in by.items()])
-            for stage, by in totals.items()]
+                      departments=[DepartmentTime(department_key=k, hours=round(v / 3600, 2)) for k, v in list(by.items())[:MAX_DEPARTMENTS]])
+            for stage, by in list(totals.items())[:MAX_STAGES]]
 
 
 @strawberry.input

@@ -156,13 +156,16 @@ class Mailbox:
     def authenticate(self, server, session, envelope, mechanism, auth_data):
         ok = auth_data.login == SMTP_USER.encode() and auth_data.password == SMTP_PASSWORD.encode()
         self.logins.append((auth_data.login, ok))
-        return AuthResult(success=ok)
+        if ok:
+            return AuthResult(success=True)
+        return AuthResult(success=False, handled=False, message="535 5.7.8 Authentication credentials invalid")
 
 
 @pytest.fixture
 def smtp():
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port(), authenticator=box.authenticate, auth_require_tls=False)
+    controller = Controller(box, hostname="127.0.0.1", port=free_port(), authenticator=box.authenticate, auth_require_tls=False,
+                            auth_exclude_mechanism=["LOGIN"])  # AUTH PLAIN only: smtplib tries each offered mechanism
     controller.start()
     box.port = controller.port
     yield box

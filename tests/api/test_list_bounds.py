@@ -5,6 +5,7 @@ import io
 import json
 import re
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from graphql import GraphQLList, GraphQLObjectType, get_named_type, get_nullable_type, parse
@@ -14,6 +15,7 @@ from api.settings import Settings
 from db import loaders as bounds
 from db import models as m
 from resolvers.approval_rules import LOCKABLE
+from resolvers.stage_work import MAX_DELIVERABLES
 from schema import schema as plain_schema
 from schema.limits import max_items, operation_cost
 from tests.api.workflow_helpers import create
@@ -102,6 +104,13 @@ READS = {
     "ApprovalStep.decisions": ("{ approvals(departmentKey: \"d10\") { steps { decisions { at } } } }", ["approvals", 0, "steps", 0, "decisions"]),
     "Approval.decisions": ("{ approvals(departmentKey: \"d10\") { decisions { at } } }", ["approvals", 0, "decisions"]),
     "Approval.changes": ("{ approvals(departmentKey: \"d10\") { changes { field } } }", ["approvals", 0, "changes"]),
+    "Opportunity.checklist": ("query($id: ID!) { node(id: $id) { ... on Opportunity { checklist { key } } } }", ["node", "checklist"]),
+    "Stage.deliverables": ("{ pipelines { stages { deliverables { key } } } }", ["pipelines", 0, "stages", 0, "deliverables"]),
+    "Opportunity.stageTimes": ("query($id: ID!) { node(id: $id) { ... on Opportunity { stageTimes { hours } } } }", ["node", "stageTimes"]),
+    "StageTime.departments": ("query($id: ID!) { node(id: $id) { ... on Opportunity { stageTimes { departments { hours } } } } }",
+                              ["node", "stageTimes", -1, "departments"]),
+    "BoardEvent.fieldChanges": ("query($id: ID!) { node(id: $id) { ... on Opportunity { history(first: 1) { edges { node { fieldChanges { field } } } } } } }",
+                                ["node", "history", "edges", 0, "node", "fieldChanges"]),
     "ApprovalRule.steps": ("{ pipelines { stages { approvalRule { steps { mode } } } } }", ["pipelines", 0, "stages", 0, "approvalRule", "steps"]),
     "ApprovalRuleStep.approvers": ("{ pipelines { stages { approvalRule { steps { approvers { id } } } } } }",
                                    ["pipelines", 0, "stages", 0, "approvalRule", "steps", 0, "approvers"]),
@@ -149,6 +158,16 @@ async def overfill(org, opp_gid: str) -> None:
                   for _ in range(bounds.MAX_APPROVAL_ACTIONS + 1))
         approvals[-1].snapshot_requested = {name: "changed since" for name in LOCKABLE}
         stages[0].auto_approval = {"kind": "x", "steps": [{"userIds": users[:bounds.MAX_STEP_APPROVERS + 1]}] * (bounds.MAX_APPROVAL_STEPS + 1)}
+        stages[0].deliverables = [{"key": f"k{i}", "title": f"T{i}", "departmentKey": departments[0].key, "field": None}
+                                  for i in range(MAX_DELIVERABLES + 1)]
+        # The card's log: a move through one stage more than a pipeline has, then, in the
+        # last, the baton through every department, then one change of many fields.
+        when = datetime.now(timezone.utc) - timedelta(days=30)
+        log = [("OPPORTUNITY_MOVED", {"stage": [f"s{i}", f"s{i + 1}"]}) for i in range(bounds.MAX_STAGES + 1)]
+        log += [("HANDOFF_RESOLVED", {"department": [departments[i].key, departments[i + 1].key]}) for i in range(len(departments) - 1)]
+        log += [("OPPORTUNITY_UPDATED", {f"f{i}": [i, i + 1] for i in range(bounds.MAX_FIELD_CHANGES + 1)})]
+        s.add_all(m.Event(org_id=org.id, seq=10_000 + i, type=t, occurred_at=when + timedelta(hours=i), opportunity_id=opp_id,
+                          department_keys=[], changes=c) for i, (t, c) in enumerate(log))
         s.add(m.Comment(org_id=org.id, opportunity_id=opp_id, author_id=admin.id, body="@all", mention_user_ids=users[:bounds.MAX_MENTIONS + 1]))
         s.add_all(m.ApiToken(org_id=org.id, user_id=admin.id, kind="api", name=f"t{i}", token_hash=uuid.uuid4().hex + f"{i:032d}")
                   for i in range(bounds.MAX_API_TOKENS + 1))

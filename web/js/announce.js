@@ -32,6 +32,7 @@ const DID = {
   APPROVAL_RETURNED: 'returned an approval of', APPROVAL_RESUBMITTED: 'resubmitted an approval of',
   APPROVAL_TRANSFERRED: 'handed on an approval of', APPROVAL_SIGNER_ADDED: 'added an approver to',
   APPROVAL_URGED: 'urged an approval of', APPROVAL_SUPERSEDED: 'changed the approved terms of',
+  DELIVERABLE_CHECKED: 'ticked a deliverable on',
 };
 
 export function describeChanges(events) {
@@ -47,6 +48,9 @@ function describeChange(evt) {
   const who = evt.actor?.name || 'Baton';
   const card = evt.opportunity?.title ? `“${evt.opportunity.title}”` : 'a card';
   if (evt.type === 'OPPORTUNITY_MOVED' && evt.opportunity?.stage) return `${who} moved ${card} to ${evt.opportunity.stage.name}.`;
+  if (evt.type === 'DELIVERABLE_CHECKED' && evt.changes?.title) {
+    return `${who} ${evt.changes.done?.[1] === false ? 'unticked' : 'ticked'} “${evt.changes.title}” on ${card}.`;
+  }
   return `${who} ${DID[evt.type] || 'changed'} ${card}.`;
 }
 

@@ -4,7 +4,7 @@ import { gql, describeUserErrors } from './api.js';
 import { BOARD, CARD_BY_ID, MOVE, UPDATE, REQUEST_APPROVAL, CREATE_OPP, EXPORT_LINK } from './queries.js';
 import { store, stageByKey, onBoardEvent, deptName } from './state.js';
 import { esc, $, $$, money, toast, debounce, since, fieldWords, listWords } from './util.js';
-import { cardInner, locked, openModal } from './ui.js';
+import { cardInner, locked, openModal, dataText } from './ui.js';
 import { focusFirst, keepFocus, tabStops } from './focus.js';
 import { openDrawer, refreshDrawerIfShowing } from './drawer.js';
 
@@ -125,6 +125,8 @@ export function mountBoard(view) {
 
 function gateHint(stage) {
   const needs = [...(stage.requiredFields || []).map(fieldWords), ...(stage.requiredApprovals || []).map((k) => `${k} approval`)];
+  const previous = stage.requirePreviousDeliverables && store.stages.filter((s) => s.kind !== 'LOST' && s.position < stage.position).pop();
+  if (previous?.deliverables?.length) needs.push(`${previous.name}’s deliverables`);
   return needs.length ? `<p class="gate-hint" title="To enter this stage a card needs ${esc(listWords(needs))}">Needs ${esc(listWords(needs))}</p>` : '';
 }
 
@@ -402,11 +404,24 @@ const UPDATABLE = {
   title: { label: 'Title', type: 'text', attrs: '' },
 };
 
+/** A gate's `deliverable:<stage>.<key>` field as the item it names: its title and department, from the stage's definition. */
+function deliverableOf(field) {
+  const [stageKey, ...rest] = field.slice('deliverable:'.length).split('.');
+  const key = rest.join('.');
+  const from = stageByKey(stageKey);
+  const item = from?.deliverables?.find((d) => d.key === key);
+  return { stageKey, key, stageName: from?.name || stageKey, title: item?.title || key, department: item?.department };
+}
+
 function gateDialog(card, stage, err) {
-  const fields = (err.field || []).filter((f) => !f.startsWith('approval:'));
+  const isDeliverable = (f) => f.startsWith('deliverable:');
+  const fields = (err.field || []).filter((f) => !f.startsWith('approval:') && !isDeliverable(f));
   const approvals = (err.field || []).filter((f) => f.startsWith('approval:')).map((f) => f.slice(9));
+  const deliverables = (err.field || []).filter(isDeliverable).map(deliverableOf);
   const stageName = stage?.name || 'that stage';
-  const needs = (err.field || []).map(fieldWords);
+  const ofStages = [...new Set(deliverables.map((d) => d.stageName))];
+  const needs = [...(err.field || []).filter((f) => !isDeliverable(f)).map(fieldWords),
+    ...(ofStages.length ? [`${listWords(ofStages)}’s deliverables ticked`] : [])];
   const modal = openModal({
     title: `“${card.title}” can’t enter ${stageName} yet`, testid: 'gate-dialog', className: 'gate', returnTo: () => cardEls.get(card.id),
   });
@@ -437,12 +452,21 @@ function gateDialog(card, stage, err) {
       <button type="button" class="btn request-approval" data-kind="${esc(kind)}">Request ${esc(kind)} approval</button>
     </div>`;
   }).join('');
+  // Deliverables are ticked by their departments on the card's checklist, not from here.
+  const inThatStage = deliverables.some((d) => d.stageKey === card.stage?.key);
+  const deliverableRows = deliverables.length ? `<div class="gate-deliverables" data-testid="gate-deliverables">
+      <p><strong>Not yet ticked</strong></p>
+      <ul>${deliverables.map((d) => `<li data-testid="gate-deliverable" data-key="${esc(d.key)}">${dataText(d.title)}
+        <span class="muted small">· ${esc(d.stageName)}${d.department ? ` · ${esc(d.department.name)} ticks it` : ''}</span></li>`).join('')}</ul>
+      ${inThatStage ? '<button type="button" class="btn" id="gate-checklist">Open the card’s checklist</button>' : ''}
+    </div>` : '';
   modal.body.innerHTML = `
     <p class="gate-message" data-testid="gate-message">${esc(err.message)}</p>
     <p>To enter <strong>${esc(stageName)}</strong> this card needs ${esc(listWords(needs))}.</p>
     <form class="stack" id="gate-form">
       ${fieldRows}
       ${approvalRows}
+      ${deliverableRows}
       <p class="form-error" role="alert"></p>
       <div class="actions">
         ${fields.length ? `<button type="submit" class="btn btn-primary">Save and move to ${esc(stageName)}</button>` : ''}
@@ -452,6 +476,7 @@ function gateDialog(card, stage, err) {
   const form = $('#gate-form', modal.body);
   const errorEl = $('.form-error', form);
   $('#gate-cancel', form).addEventListener('click', modal.close);
+  $('#gate-checklist', form)?.addEventListener('click', () => { modal.close(); openDrawer(card.id, 'details'); });
   tabStops(form)[0]?.focus();
   $$('.request-approval', form).forEach((btn) => btn.addEventListener('click', async () => {
     const box = btn.closest('.gate-approval');

@@ -2,11 +2,11 @@
 import { gql, describeUserErrors } from './api.js';
 import {
   DETAIL, UPDATE, CREATE_TASK, UPDATE_TASK, ADD_COMMENT, REQUEST_HANDOFF, RESPOND_HANDOFF, REQUEST_APPROVAL, DECIDE_APPROVAL,
-  RETURN_APPROVAL, RESUBMIT_APPROVAL, TRANSFER_APPROVAL, ADD_APPROVAL_SIGNER, URGE_APPROVAL, CANCEL_APPROVAL,
+  RETURN_APPROVAL, RESUBMIT_APPROVAL, TRANSFER_APPROVAL, ADD_APPROVAL_SIGNER, URGE_APPROVAL, CANCEL_APPROVAL, CHECK_DELIVERABLE,
 } from './queries.js';
-import { store, onBoardEvent, deptName } from './state.js';
-import { esc, $, $$, money, toast, since, ago, when, day, titleCase, debounce, listWords, fieldWords } from './util.js';
-import { deptChip, priorityLabel, waitBadges } from './ui.js';
+import { store, onBoardEvent, deptName, stageByKey } from './state.js';
+import { esc, $, $$, money, toast, since, ago, when, day, titleCase, debounce, listWords, fieldWords, hours } from './util.js';
+import { deptChip, priorityLabel, waitBadges, dataText } from './ui.js';
 import { moveCard } from './board.js';
 import { focusFirst, holdFocus, keepFocus, placeOf } from './focus.js';
 
@@ -124,6 +124,7 @@ function renderCard(quiet) {
   if (detailsDirty) $('#details-note', drawer).textContent = 'Someone changed this card while you were editing; saving will tell you if your edit conflicts.';
   $('.drawer-body', drawer).scrollTop = scroll;
   wireDetails();
+  wireChecklist();
   wireTasks();
   wireComments();
   wireBaton();
@@ -195,6 +196,7 @@ function detailsPane(o) {
       ${o.lostReason ? `<dt>Lost because</dt><dd>${esc(o.lostReason)}</dd>` : ''}
       ${o.account.industry || o.account.region ? `<dt>Account</dt><dd>${esc([o.account.industry, o.account.region].filter(Boolean).join(' · '))}</dd>` : ''}
     </dl>
+    ${checklistMarkup(o)}
     <div class="move-row">
       <label for="drawer-move">Move to</label>
       <select id="drawer-move">${store.stages.map((s) => opt(s.key, s.name, s.key === o.stage.key)).join('')}</select>
@@ -211,7 +213,77 @@ function detailsPane(o) {
       <label class="wide">Next step <input name="nextStep" value="${esc(o.nextStep ?? '')}" maxlength="500"></label>
       <p class="form-note wide" id="details-note" role="status"></p>
       <div class="actions wide"><button type="submit" class="btn btn-primary">Save changes</button></div>
-    </form>`;
+    </form>
+    ${stageTimesMarkup(o)}`;
+}
+
+// ------------------------------------------------------------- deliverables (交付物) and time in stages
+
+/** Only the deliverable's department (or an admin) ticks it; the server refuses anyone else. */
+function mayTick(d) {
+  const v = store.viewer;
+  return v.role === 'ADMIN' || (v.role !== 'VIEWER' && v.department.key === d.department?.key);
+}
+
+function checklistMarkup(o) {
+  if (!o.checklist.length) return '';
+  const done = o.checklist.filter((d) => d.done).length;
+  const owner = o.stage.owner?.department;
+  const rows = o.checklist.map((d) => {
+    const id = `deliverable-${d.key}`;
+    const title = `${dataText(d.title)}<span class="sr-only"> on ${esc(o.title)}</span>`;
+    const lacking = !d.done && d.field && (o[d.field] ?? '') === '' && !(o.hiddenFields || []).includes(d.field);
+    const who = d.done
+      ? `${esc(d.department?.name || '')} · ticked by ${esc(d.doneBy?.name || 'someone')} ${esc(when(d.doneAt))}`
+      : `${esc(d.department?.name || '')} ticks it${lacking ? ` · needs ${esc(fieldWords(d.field))} first` : ''}`;
+    const head = mayTick(d)
+      ? `<label class="check"><input type="checkbox" id="${esc(id)}" ${d.done ? 'checked' : ''} aria-describedby="${esc(id)}-who" data-testid="deliverable-check"> <span>${title}</span></label>`
+      : `<span class="tick" aria-hidden="true">${d.done ? '✓' : ''}</span><span><span class="sr-only">${d.done ? 'Done' : 'Not done'}: </span>${title}</span>`;
+    return `<li class="deliverable${d.done ? ' done' : ''}" data-deliverable="${esc(d.key)}" data-testid="deliverable" data-done="${d.done}">
+      <div class="deliverable-head">${head}</div>
+      <p class="muted small" id="${esc(id)}-who">${who}</p>
+      <p class="form-error" role="alert"></p></li>`;
+  }).join('');
+  return `<section class="checklist" aria-labelledby="checklist-title" data-testid="checklist">
+      <h3 class="pane-title" id="checklist-title">${esc(o.stage.name)} deliverables <span class="count-pill" data-testid="checklist-progress">${done}/${o.checklist.length}</span></h3>
+      ${owner ? `<p class="small muted">${esc(o.stage.name)} is ${esc(owner.name)}’s stage; each item is ticked by the department named under it.</p>` : ''}
+      <ul class="deliverables">${rows}</ul>
+    </section>`;
+}
+
+function wireChecklist() {
+  // Each department's share of the bar; set here, as the CSP allows no inline style attributes.
+  $$('.time-part', drawer).forEach((part) => { part.style.flexGrow = Math.max(Number(part.dataset.hours), 0.01); });
+  $$('[data-deliverable] input[type=checkbox]', drawer).forEach((box) => box.addEventListener('change', async () => {
+    const li = box.closest('[data-deliverable]');
+    const error = $('.form-error', li);
+    error.textContent = '';
+    const input = { opportunityId: current.id, stageKey: current.stage.key, key: li.dataset.deliverable, done: box.checked };
+    try {
+      const { checkDeliverable: res } = await gql(CHECK_DELIVERABLE, { input });
+      if (res.userErrors?.length) { box.checked = !input.done; error.textContent = describeUserErrors(res.userErrors); return; }
+      await load(current.id, true); // who ticked it and when; the board follows from the live event
+    } catch (err) { box.checked = !input.done; error.textContent = err.message; }
+  }));
+}
+
+/** Per stage, how long the card has been there and which department held it for how long. */
+function stageTimesMarkup(o) {
+  if (!o.stageTimes.length) return '';
+  const position = (t) => stageByKey(t.stageKey)?.position ?? 99;
+  const rows = o.stageTimes.slice().sort((x, y) => position(x) - position(y)).map((t) => {
+    const depts = t.departments.slice().sort((x, y) => y.hours - x.hours);
+    const bar = depts.map((d) => `<span class="time-part dept-${esc(d.department?.key || '')}" data-hours="${d.hours}"></span>`).join('');
+    const now = t.stageKey === o.stage.key;
+    return `<li class="stage-time" data-testid="stage-time" data-stage="${esc(t.stageKey)}">
+      <p><strong>${esc(stageByKey(t.stageKey)?.name || t.stageKey)}</strong> ${esc(hours(t.hours))}${now ? ' <span class="muted">(so far)</span>' : ''}</p>
+      <div class="time-bar" aria-hidden="true">${bar}</div>
+      <p class="small muted">${depts.map((d) => `${esc(d.department?.name || '?')} ${esc(hours(d.hours))}`).join(' · ')}</p></li>`;
+  }).join('');
+  return `<section class="stage-times" aria-labelledby="stage-times-title">
+      <h3 class="pane-title" id="stage-times-title">Time in stages</h3>
+      <ol class="stage-time-list">${rows}</ol>
+    </section>`;
 }
 
 function wireDetails() {
@@ -720,7 +792,15 @@ const EVENT_WORDS = {
   APPROVAL_DECIDED: 'decided an approval', ALERT_RAISED: 'raised an alert',
   APPROVAL_RETURNED: 'returned an approval', APPROVAL_RESUBMITTED: 'resubmitted an approval', APPROVAL_TRANSFERRED: 'handed on an approval',
   APPROVAL_SIGNER_ADDED: 'added an approver', APPROVAL_URGED: 'urged an approval', APPROVAL_SUPERSEDED: 'changed terms an approval had fixed',
+  DELIVERABLE_CHECKED: 'ticked a deliverable',
 };
+
+function eventWords(ev) {
+  const c = ev.changes || {};
+  if (ev.type === 'DELIVERABLE_CHECKED' && Array.isArray(c.done) && !c.done[1]) return 'unticked a deliverable';
+  if (ev.type === 'HANDOFF_REQUESTED' && c.automatic) return 'handed the card to the stage’s owner';
+  return EVENT_WORDS[ev.type] || titleCase(ev.type);
+}
 
 function fmtValue(v) {
   if (v === null || v === undefined || v === '') return '—';
@@ -735,7 +815,7 @@ function historyPane(o) {
     const changes = ev.changes && typeof ev.changes === 'object' ? Object.entries(ev.changes) : [];
     return `<li class="tl-item tl-${esc(ev.type)}">
       <span class="tl-dot" aria-hidden="true"></span>
-      <p><strong>${esc(ev.actor?.name || 'Baton')}</strong> ${esc(EVENT_WORDS[ev.type] || titleCase(ev.type))} <span class="muted small">${esc(when(ev.occurredAt))}</span></p>
+      <p><strong>${esc(ev.actor?.name || 'Baton')}</strong> ${esc(eventWords(ev))} <span class="muted small">${esc(when(ev.occurredAt))}</span></p>
       ${changes.length ? `<ul class="changes">${changes.map(([k, v]) => `<li><span class="muted">${esc(k)}:</span> ${Array.isArray(v) && v.length === 2 ? `${esc(fmtValue(v[0]))} → ${esc(fmtValue(v[1]))}` : esc(fmtValue(v))}</li>`).join('')}</ul>` : ''}
     </li>`;
   }).join('') || '<li class="empty">No history yet.</li>'}</ol>`;

@@ -1,14 +1,16 @@
 // Department lens: what waits on one department — handoffs to it, its open approval steps, its tasks.
 import { gql } from './api.js';
-import { LENS, LENS_APPROVALS_MAX, lensApprovals, UPDATE_TASK } from './queries.js';
+import { LENS, LENS_APPROVALS_MAX, lensApprovals, UPDATE_TASK, CHECK_DELIVERABLE } from './queries.js';
 import { store, onBoardEvent, deptName } from './state.js';
 import { esc, $, $$, since, when, money, debounce, toast, titleCase } from './util.js';
+import { dataText } from './ui.js';
 import { openDrawer, respondForm, decideForm, stepsMarkup, changesMarkup, openStepFor, myOpenStep, wireDecisions, saveDrafts, restoreDrafts } from './drawer.js';
 import { focusItemAt, keepFocus, placeOf } from './focus.js';
 
 export function mountLens(view, deptKey) {
   let alive = true;
   const mine = deptKey === store.viewer.department.key;
+  const mayTick = store.viewer.role === 'ADMIN' || (mine && store.viewer.role !== 'VIEWER'); // as the server allows
   view.innerHTML = `
     <div class="lens-head">
       <nav class="dept-tabs" aria-label="Department queues">
@@ -19,6 +21,7 @@ export function mountLens(view, deptKey) {
     <div class="lens" id="lens" data-testid="lens" data-department="${esc(deptKey)}" aria-busy="true">
       <section class="lens-col"><h2 tabindex="-1">Handoffs <span class="count-pill" id="n-handoffs">…</span></h2><ul id="lens-handoffs" class="lens-list"></ul></section>
       <section class="lens-col"><h2 tabindex="-1">Approvals <span class="count-pill" id="n-approvals">…</span></h2><ul id="lens-approvals" class="lens-list"></ul></section>
+      <section class="lens-col"><h2 tabindex="-1">Deliverables <span class="count-pill" id="n-deliverables">…</span></h2><ul id="lens-deliverables" class="lens-list"></ul></section>
       <section class="lens-col"><h2 tabindex="-1">Tasks <span class="count-pill" id="n-tasks">…</span></h2><ul id="lens-tasks" class="lens-list"></ul></section>
     </div>`;
   const lens = $('#lens', view);
@@ -75,11 +78,15 @@ export function mountLens(view, deptKey) {
         if (step || (a && returnedHere(a))) approvals.push({ o, a, step, at: step?.openedAt || a.createdAt });
       }
     }
+    // Deliverables of the cards' current stages that this department has yet to tick, oldest stage entry first.
+    const deliverables = opps.flatMap((o) => (o.checklist || []).filter((d) => !d.done && d.departmentKey === deptKey).map((d) => ({ o, d })))
+      .sort((x, y) => x.o.stageEnteredAt.localeCompare(y.o.stageEnteredAt));
     handoffs.sort((x, y) => x.h.createdAt.localeCompare(y.h.createdAt));
     approvals.sort((x, y) => x.at.localeCompare(y.at));
     const tasks = data.tasks.edges.map((e) => e.node).sort((x, y) => (y.overdue - x.overdue) || String(x.dueAt || '9').localeCompare(String(y.dueAt || '9')));
     $('#n-handoffs', view).textContent = handoffs.length;
     $('#n-approvals', view).textContent = approvals.length;
+    $('#n-deliverables', view).textContent = deliverables.length;
     $('#n-tasks', view).textContent = tasks.length;
     $('#lens-handoffs', view).innerHTML = handoffs.map(({ o, h }) => `
       <li class="lens-item" data-testid="lens-handoff" data-id="${esc(o.id)}">
@@ -99,6 +106,13 @@ export function mountLens(view, deptKey) {
         ${stepsMarkup(a, o.currency)}
         ${decideForm(a, o.title, step)}
       </li>`).join('') || `<li class="empty">No approvals waiting on ${esc(deptName(deptKey))}.</li>`;
+    $('#lens-deliverables', view).innerHTML = deliverables.map(({ o, d }) => `
+      <li class="lens-item lens-deliverable" data-testid="lens-deliverable" data-id="${esc(o.id)}" data-deliverable="${esc(d.key)}" data-stage="${esc(o.stage.key)}">
+        ${mayTick ? `<label class="check"><input type="checkbox" data-testid="lens-deliverable-check"> <span class="task-title">${dataText(d.title)}<span class="sr-only"> on ${esc(o.title)}</span></span></label>`
+          : `<p class="task-title">${dataText(d.title)}</p>`}
+        ${cardLine(o)}
+        <p class="small">In ${esc(o.stage.name)} <span class="age">for ${esc(since(o.stageEnteredAt))}</span></p>
+      </li>`).join('') || `<li class="empty">No deliverables waiting on ${esc(deptName(deptKey))}.</li>`;
     $('#lens-tasks', view).innerHTML = tasks.map((t) => `
       <li class="lens-item task ${t.overdue ? 'overdue' : ''}" data-testid="lens-task" data-task="${esc(t.id)}" data-version="${t.version}">
         <label class="check"><input type="checkbox" aria-label="Done: ${esc(t.title)}"> <span class="task-title">${esc(t.title)}</span></label>
@@ -106,6 +120,15 @@ export function mountLens(view, deptKey) {
           ${t.assignee ? esc(t.assignee.name) : '<span class="muted">unassigned</span>'}${t.dueAt ? ` · due ${esc(when(t.dueAt))}` : ''}${t.overdue ? ' · <strong class="overdue-text">overdue</strong>' : ''}</p>
       </li>`).join('') || `<li class="empty">No open tasks for ${esc(deptName(deptKey))}.</li>`;
     wireDecisions(lens, reloadAfter);
+    $$('#lens-deliverables .lens-deliverable', view).forEach((li) => $('input', li)?.addEventListener('change', async () => {
+      const place = placeOf(li);
+      const input = { opportunityId: li.dataset.id, stageKey: li.dataset.stage, key: li.dataset.deliverable, done: true };
+      try {
+        const { checkDeliverable: res } = await gql(CHECK_DELIVERABLE, { input });
+        if (res.userErrors?.length) toast(res.userErrors.map((e) => e.message).join(' '), 'error');
+      } catch (err) { toast(err.message, 'error'); }
+      reloadAfter(place);
+    }));
     $$('#lens-tasks .task', view).forEach((li) => $('input', li).addEventListener('change', async () => {
       const place = placeOf(li);
       try {

@@ -7,7 +7,8 @@ fragment Card on Opportunity {
   account { id name }
   owner { id name handle }
   department { id key name }
-  stage { id key name kind }
+  stage { id key name kind owner { department { key name } } }
+  checklist { key title done departmentKey }
   handoffs { id status createdAt fromDepartment { key name } toDepartment { key name } }
   approvalsNeeded
   approvals { id kind status createdAt urgeCount steps { position status openedAt decidedAt department { key name } } }
@@ -22,7 +23,9 @@ const APPROVAL = `id kind mode status createdAt decidedAt comment urgeCount view
   steps { position status mode minApprovals role amountAtLeast dueAt urgedAt openedAt decidedAt comment
     department { key name } decidedBy { id name } approvers { id name } approvedBy { id name } decisions { ${DECISION} } }`;
 
-const STAGE = 'id key name position kind requiredFields requiredApprovals staleAfterHours autoApproval';
+// Deliverables name what a refused move lacks (`deliverable:<stage>.<key>`) in the gate dialog.
+const STAGE = `id key name position kind requiredFields requiredApprovals staleAfterHours autoApproval requirePreviousDeliverables
+  owner { department { key name } } deliverables { key title department { key name } }`;
 
 export const BOOT = `
 query Boot {
@@ -60,6 +63,8 @@ query Detail($id: ID!) {
       handoffs { id status note responseNote createdAt respondedAt
         fromDepartment { key name } toDepartment { key name } requestedBy { id name } assignee { id name } }
       approvals { ${APPROVAL} }
+      checklist { key title field done doneAt doneBy { name } department { key name } }
+      stageTimes { stageKey hours departments { hours department { key name } } }
       history(first: 60) { edges { node { seq type occurredAt changes actor { id name } } } }
     }
   }
@@ -90,6 +95,7 @@ export const TRANSFER_APPROVAL = `mutation TransferApprovalStep($input: Transfer
 export const ADD_APPROVAL_SIGNER = `mutation AddApprovalSigner($input: AddApprovalSignerInput!) { addApprovalSigner(input: $input) { ${APPROVAL_DONE} } }`;
 export const URGE_APPROVAL = `mutation UrgeApproval($input: UrgeApprovalInput!) { urgeApproval(input: $input) { ${APPROVAL_DONE} } }`;
 export const CANCEL_APPROVAL = `mutation CancelApproval($input: CancelApprovalInput!) { cancelApproval(input: $input) { ${APPROVAL_DONE} } }`;
+export const CHECK_DELIVERABLE = `mutation CheckDeliverable($input: CheckDeliverableInput!) { checkDeliverable(input: $input) { opportunity { ...Card } ${ERR} } } ${CARD}`;
 export const EXPORT_LINK = `mutation ExportLink($input: CreateExportLinkInput!) { createExportLink(input: $input) { url expiresAt ${ERR} } }`;
 export const MARK_READ = `mutation MarkRead($input: MarkNotificationsReadInput!) { markNotificationsRead(input: $input) { unreadCount ${ERR} } }`;
 
@@ -131,7 +137,7 @@ query Analytics { analytics {
 
 export const BOARD_EVENTS = `
 subscription BoardEvents($after: Int) {
-  boardEvents(after: $after) { seq type occurredAt departmentKeys actor { id name }
+  boardEvents(after: $after) { seq type occurredAt departmentKeys changes actor { id name }
     opportunity { id title stage { name } }
     task { id opportunity { id title } } comment { id opportunity { id title } }
     handoff { id opportunity { id title } } approval { id opportunity { id title } } }

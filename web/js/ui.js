@@ -31,6 +31,24 @@ export function approvalChips(card) {
   return chips.join('');
 }
 
+/** The current stage's owner and how much of its checklist is ticked: "Deliverables 1/2 · Legal". */
+export function stageWorkChip(card) {
+  const owner = card.stage?.owner?.department;
+  const items = card.checklist || [];
+  if (!owner && !items.length) return '';
+  const done = items.filter((d) => d.done).length;
+  const complete = items.length && done === items.length;
+  const text = [items.length ? `Deliverables ${done}/${items.length}` : 'Stage owner', owner?.name].filter(Boolean).join(' · ');
+  const title = `${card.stage.name}: ${items.length ? `${done} of ${items.length} deliverables ticked` : 'no deliverables'}${owner ? `; owned by ${owner.name}` : ''}`;
+  return `<span class="wait wait-stage${complete ? ' is-complete' : ''}" data-testid="stage-work" data-done="${done}" data-total="${items.length}" title="${esc(title)}">
+    <span class="wait-icon" aria-hidden="true">${complete ? '☑' : '☐'}</span>${esc(text)}</span>`;
+}
+
+// Deliverable titles are often Chinese while the board is English: say so, for screen readers' voices.
+export function dataText(text) {
+  return /[\u3400-\u9fff]/.test(text || '') ? `<span lang="zh">${esc(text)}</span>` : esc(text);
+}
+
 // A field the viewer's access rule withholds: a lock instead of an empty value.
 export function locked(label) {
   return `<span class="locked" data-testid="locked" title="${esc(label)} is hidden by your access rule">🔒<span class="sr-only"> ${esc(label)} hidden</span></span>`;
@@ -54,7 +72,7 @@ export function cardInner(card) {
       <span class="owner" title="Owner">${esc(card.owner?.name)}</span>
     </div>
     ${tags || tasks || overdue ? `<div class="card-meta">${tasks}${overdue}${tags}</div>` : ''}
-    <div class="waits">${waitBadges(card)}</div>`;
+    <div class="waits">${stageWorkChip(card)}${waitBadges(card)}</div>`;
 }
 
 let modals = 0;

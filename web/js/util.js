@@ -33,6 +33,16 @@ export function since(iso, now = Date.now()) {
   return `${Math.floor(h / 24)}d`;
 }
 
+/** A duration in hours as "45m", "30h", "3d 4h". */
+export function hours(h) {
+  if (h < 1) return `${Math.max(1, Math.round(h * 60))}m`;
+  const whole = Math.round(h);
+  if (whole < 48) return `${whole}h`;
+  const d = Math.floor(whole / 24);
+  const rest = whole % 24;
+  return rest ? `${d}d ${rest}h` : `${d}d`;
+}
+
 export function ago(iso, now = Date.now()) {
   const s = since(iso, now);
   return s === 'just now' || !s ? s : `${s} ago`;
