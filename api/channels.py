@@ -13,6 +13,7 @@ token) and secrets sign: they are pinned to checked addresses like webhooks (no
 private targets unless BATON_WEBHOOK_ALLOW_PRIVATE), masked in the HTTP client's
 log lines, and scrubbed from the errors the delivery log keeps."""
 import asyncio
+import functools
 import logging
 import re
 import smtplib
@@ -50,11 +51,29 @@ class MaskBotCredentials(logging.Filter):
         return True
 
 
-def mask_client_logs() -> None:
-    for name in ("httpx", "httpcore"):
+class HideSqlParameters(logging.Filter):
+    """aiosqlite logs each call at DEBUG with its SQL parameters, which hold channel
+    targets and secrets as they are written: keep the statement, drop the values.
+    (SQLAlchemy's own statement log hides them: db/engine.py, hide_parameters.)"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_statement_only(a) for a in record.args)
+        return True
+
+
+def _statement_only(value):
+    if isinstance(value, functools.partial):
+        sql = next((a for a in value.args if isinstance(a, str)), None)
+        return f"{getattr(value.func, '__name__', 'call')}({sql!r}, [parameters hidden])" if sql else getattr(value.func, "__name__", "call")
+    return value
+
+
+def mask_logs() -> None:
+    for name, kind in (("httpx", MaskBotCredentials), ("httpcore", MaskBotCredentials), ("aiosqlite", HideSqlParameters)):
         logger = logging.getLogger(name)
-        if not any(isinstance(f, MaskBotCredentials) for f in logger.filters):
-            logger.addFilter(MaskBotCredentials())
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())
 
 
 def scrub(text: str, channel: m.NotificationChannel, settings) -> str:
@@ -148,7 +167,7 @@ async def _send(http_client, delivery: m.ChannelDelivery, channel: m.Notificatio
 
 async def deliver_due(db, now: datetime, http_client: httpx.AsyncClient, settings) -> dict:
     """One pass: enqueue new notifications, send due deliveries, record outcomes."""
-    mask_client_logs()
+    mask_logs()
     stats = {"enqueued": await channel_queue.enqueue(db, now), "delivered": 0, "failed": 0, "given_up": 0}
     claimed = await channel_queue.claim(db, now)
     if not claimed:
@@ -183,7 +202,7 @@ async def run_loop(state) -> None:
 
 
 def start(state) -> asyncio.Task:
-    mask_client_logs()
+    mask_logs()
     return asyncio.create_task(run_loop(state), name="baton-channels")
 
 

@@ -23,7 +23,8 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         if not self.is_sqlite:  # SQLite keeps its own pool
             engine_kw.update(pool_size=pool_size, max_overflow=max_overflow)
-        self.engine = create_async_engine(self.url, **engine_kw)
+        # Statement logs (and error messages) without their values: they carry user data and secrets.
+        self.engine = create_async_engine(self.url, hide_parameters=True, **engine_kw)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite allows one writer: writers of this process queue here instead of
         # failing with "database is locked"; busy_timeout covers other processes.

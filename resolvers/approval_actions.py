@@ -105,7 +105,8 @@ async def resubmit_approval(ctx: Ctx, data: dict):
         approval.status = "PENDING"
         evaluate_conditions(flow)
         record(uow, flow, "RESUBMITTED", comment=comment)
-        changes = {"status": ["RETURNED", "PENDING"], "fields": {
+        # The locked fields edited while it was returned, at the top: redacted per viewer like any change.
+        changes = {"status": ["RETURNED", "PENDING"], **{
             k: [v, now] for k, v in (approval.snapshot_requested or {}).items()
             if (now := snapshot(flow.opp, [k]).get(k)) != v
         }}

@@ -370,7 +370,7 @@ async def supersede_changed(uow: UnitOfWork, opp: m.Opportunity) -> list[m.Appro
         superseded.append(approval)
         event = await uow.append_event(
             "APPROVAL_SUPERSEDED", opportunity_id=opp.id, approval_id=approval.id,
-            changes={"status": ["APPROVED", "SUPERSEDED"], "fields": moved},
+            changes={"status": ["APPROVED", "SUPERSEDED"], **moved},  # fields at the top: redacted per viewer like any change
         )
         uow.notify([opp.owner_id, approval.requested_by_id], "approval",
                    f"The {approval.kind} approval on {opp.title} no longer holds: {', '.join(moved)} changed",

@@ -1,5 +1,6 @@
 """The unit of work: one transaction that writes a change, appends its event (and
 any notifications) and, only after commit, announces it on the broadcast channel."""
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -138,11 +139,23 @@ async def run_in_transaction(
     return result
 
 
+ANNOUNCEMENT_BYTES = 4000  # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more
+
+
+def announcement(seqs: list[int], users) -> dict:
+    """Small messages: seqs and the users notified; subscribers load what they may see.
+    One that would not fit (a large import, a mention of a big department) says only
+    where the log now ends, and every subscriber checks what it missed."""
+    message = {"seq": seqs, "users": sorted(users)}
+    if len(json.dumps(message)) > ANNOUNCEMENT_BYTES:
+        message = {"seq": [max(seqs)], "catch_up": True, "head": max(seqs)}
+    return message
+
+
 async def publish_events(ctx: Ctx, uow: UnitOfWork) -> None:
     if not uow.events:
         return
-    # Small messages: ids and seqs only. Subscribers load what they may see.
-    message = {"seq": [e.seq for e in uow.events], "users": sorted(uow.notified)}
+    message = announcement([e.seq for e in uow.events], uow.notified)
     try:
         await ctx.publish(uow.org_id, message)
     except Exception:  # noqa: BLE001 - the log holds the event; subscribers catch up

@@ -12,6 +12,7 @@ from db.loaders import MAX_APPROVAL_ACTIONS, MAX_APPROVAL_STEPS, MAX_APPROVALS, 
 from resolvers import approval_actions as actions
 from resolvers import approval_rules as rules
 from resolvers import approvals
+from resolvers.visibility import redact_values
 from schema.errors import SIGNED_IN, UserError
 from schema.events import FieldChange
 from schema.inputs import to_data
@@ -139,15 +140,25 @@ class Approval(Node):
     comment: str | None = strawberry.field(description="What the requester wrote when asking for the approval")
     urge_count: int = strawberry.field(description="How often the requester or owner urged it (催办)")
     locks: list[str] = strawberry.field(description="Card fields that cannot change while it is pending")
-    snapshot_requested: JSON | None = strawberry.field(description="The locked fields' values when first requested")
-    snapshot_approved: JSON | None = strawberry.field(description="The locked fields' values when approved")
+
+    # The snapshots hold card fields: the viewer's access rule withholds them as on the card.
+    @strawberry.field(description="The locked fields' values when first requested (withheld fields are null)")
+    def snapshot_requested(self, info: strawberry.Info) -> JSON | None:
+        return redact_values(info.context.access, self.snapshot_requested) if self.snapshot_requested else None
+
+    @strawberry.field(description="The locked fields' values when approved (withheld fields are null)")
+    def snapshot_approved(self, info: strawberry.Info) -> JSON | None:
+        return redact_values(info.context.access, self.snapshot_approved) if self.snapshot_approved else None
 
     @strawberry.field(metadata=at_most(len(rules.LOCKABLE)),
-                      description="Locked fields whose value differs from the request (or, once approved, from the approval)")
+                      description="Locked fields whose value differs from the request (or, once approved, from the approval); "
+                                  "a field withheld from the viewer shows null before and after")
     async def changes(self, info: strawberry.Info) -> list[FieldChange]:
         opp = await info.context.loaders.opportunity.load(self.opportunity_id)
         base = self.snapshot_approved if self.status in ("APPROVED", "SUPERSEDED") else self.snapshot_requested
-        return [FieldChange(field=k, before=b, after=a) for k, (b, a) in rules.differences(base, opp).items()]
+        withheld = info.context.access.hidden if info.context.access is not None else frozenset()
+        return [FieldChange(field=k, before=None if k in withheld else b, after=None if k in withheld else a)
+                for k, (b, a) in rules.differences(base, opp).items()]
 
     @strawberry.field(metadata=at_most(MAX_APPROVAL_ACTIONS), description="Everything done to it, oldest first")
     async def decisions(self, info: strawberry.Info) -> list[ApprovalDecision]:

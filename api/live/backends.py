@@ -10,9 +10,13 @@ import asyncpg
 from broadcaster import Event
 from broadcaster._backends.postgres import PostgresBackend
 from broadcaster._backends.redis import RedisBackend
+from redis import asyncio as redis
 from redis.exceptions import RedisError
 
 log = logging.getLogger("baton.realtime")  # the name live-event logs have always had
+
+
+PUBLISH_CONNECTIONS = 4  # per process, for NOTIFY (PostgreSQL) or PUBLISH (Redis)
 
 
 class ReconnectingPostgresBackend(PostgresBackend):
@@ -31,6 +35,10 @@ class ReconnectingPostgresBackend(PostgresBackend):
     async def connect(self) -> None:
         await super().connect()
         self._conn.add_termination_listener(self._terminated)
+        # NOTIFY goes out on connections of its own: asyncpg runs one operation at a
+        # time per connection, so publishing on the LISTEN connection failed whenever
+        # two writers announced at once ("another operation is in progress").
+        self._publishers = await asyncpg.create_pool(self._url, min_size=1, max_size=PUBLISH_CONNECTIONS)
 
     async def disconnect(self) -> None:
         self._closing = True
@@ -38,6 +46,7 @@ class ReconnectingPostgresBackend(PostgresBackend):
             self._reconnecting.cancel()
         if not self._conn.is_closed():
             await self._conn.close()
+        await self._publishers.close()
 
     async def subscribe(self, channel: str) -> None:
         self._channels.add(channel)
@@ -50,9 +59,7 @@ class ReconnectingPostgresBackend(PostgresBackend):
             await super().unsubscribe(channel)
 
     async def publish(self, channel: str, message: str) -> None:
-        if self._conn.is_closed():
-            raise ConnectionError("the LISTEN/NOTIFY connection is down; reconnecting")
-        await super().publish(channel, message)
+        await self._publishers.execute("SELECT pg_notify($1, $2)", channel, message)
 
     def _terminated(self, _conn) -> None:
         if not self._closing:
@@ -104,6 +111,11 @@ class SubscribedRedisBackend(RedisBackend):
 
     def __init__(self, url: str, on_reconnect: Callable[[], None] | None = None):
         super().__init__(url)
+        # redis-py 8 fails a command when its pool (100) is exhausted: concurrent
+        # publishes wait for one of a few connections instead.
+        self._conn = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
+            url, max_connections=PUBLISH_CONNECTIONS + 1, timeout=10))  # + the SUBSCRIBE connection
+        self._pubsub = self._conn.pubsub()
         self._on_reconnect = on_reconnect
         self._wanted: set[str] = set()
         self._lost = False

@@ -218,3 +218,18 @@ async def test_events_name_every_involved_department_and_carry_what_the_receiver
     # Sales (no rule) sees the account in the same event.
     events = (await gql.ok("{ events { edges { node { type snapshot } } } }", as_="sales_member"))["events"]["edges"]
     assert [e["node"]["snapshot"]["account"] for e in events if e["node"]["type"] == "OPPORTUNITY_MOVED"] == ["Approved deal Ltd"]
+
+
+async def test_approval_snapshots_withhold_hidden_fields(gql, org):
+    from resolvers import approvals
+
+    gid = await card(org, "Locked terms", amount="765432.10")
+    _, errors = await approvals.request_approval(org.ctx("sales_member"), {"opportunity_id": gid, "kind": "discount", "department_keys": ["finance"]})
+    assert not errors
+    await set_rule(gql, role="MEMBER", departmentKey="marketing", scope="ALL", hiddenFields=["amount", "account"])
+    body = await gql("{ approvals { kind snapshotRequested snapshotApproved changes { field before after } } }", as_="marketing_member")
+    assert "765432.10" not in str(body) and "Locked terms Ltd" not in str(body)
+    [seen] = body["data"]["approvals"]
+    assert seen["snapshotRequested"]["amount"] is None and "currency" in seen["snapshotRequested"]
+    admin = await gql("{ approvals { snapshotRequested } }", as_="sales_admin")
+    assert admin["data"]["approvals"][0]["snapshotRequested"]["amount"] == "765432.10"

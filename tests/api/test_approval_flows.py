@@ -175,7 +175,7 @@ async def test_a_contract_approval_from_request_to_re_approval(gql, people, cloc
     assert [(x["kind"], x["status"]) for x in after["approvals"]] == [("contract", "SUPERSEDED"), ("contract", "PENDING")]
     assert after["approvalsNeeded"] == ["contract"]
     [superseded] = await events(org, "APPROVAL_SUPERSEDED")
-    assert superseded.changes == {"status": ["APPROVED", "SUPERSEDED"], "fields": {"amount": ["1200000.00", "2000000.00"]}}
+    assert superseded.changes == {"status": ["APPROVED", "SUPERSEDED"], "amount": ["1200000.00", "2000000.00"]}
     refused = await move(gql, big, "won")
     assert refused["userErrors"][0]["code"] == "STAGE_GATE" and "approval:contract" in refused["userErrors"][0]["field"]
 
@@ -208,7 +208,7 @@ async def test_returned_to_the_requester_unlocks_and_resubmits_the_same_approval
     assert [s["status"] for s in r["steps"]] == ["PENDING", "PENDING", "PENDING"]
     assert r["changes"] == [{"field": "amount", "before": "300000.00", "after": "1500000.00"}]
     [resubmitted] = await events(people, "APPROVAL_RESUBMITTED")
-    assert resubmitted.changes == {"status": ["RETURNED", "PENDING"], "fields": {"amount": ["300000.00", "1500000.00"]}}
+    assert resubmitted.changes == {"status": ["RETURNED", "PENDING"], "amount": ["300000.00", "1500000.00"]}
     assert (await run(gql, RESUBMIT, "resubmitApproval", "sales_member", id=a["id"]))["userErrors"][0]["code"] == "INVALID_TRANSITION"
 
 

@@ -15,6 +15,8 @@ from api.settings import Settings
 from db import loaders as bounds
 from db import models as m
 from resolvers.approval_rules import LOCKABLE
+from resolvers.channels import KINDS
+from resolvers.escalation import MAX_RULES as MAX_ESCALATION_RULES
 from resolvers.stage_work import MAX_DELIVERABLES
 from schema import schema as plain_schema
 from schema.limits import max_items, operation_cost
@@ -99,6 +101,8 @@ READS = {
     "Query.apiTokens": ("{ apiTokens { id } }", ["apiTokens"]),
     "Query.webhooks": ("{ webhooks { id } }", ["webhooks"]),
     "Query.accessRules": ("{ accessRules { role } }", ["accessRules"]),
+    "Query.escalationRules": ("{ escalationRules { kind } }", ["escalationRules"]),
+    "NotificationPreferences.routes": ("{ notificationPreferences { routes { kind } } }", ["notificationPreferences", "routes"]),
     "ApprovalStep.approvers": ("{ approvals(departmentKey: \"d10\") { steps { approvers { id } } } }", ["approvals", 0, "steps", 0, "approvers"]),
     "ApprovalStep.approvedBy": ("{ approvals(departmentKey: \"d10\") { steps { approvedBy { id } } } }", ["approvals", 0, "steps", 0, "approvedBy"]),
     "ApprovalStep.decisions": ("{ approvals(departmentKey: \"d10\") { steps { decisions { at } } } }", ["approvals", 0, "steps", 0, "decisions"]),
@@ -176,6 +180,8 @@ async def overfill(org, opp_gid: str) -> None:
         # Every role with a rule for all departments and one per department: more than the bound.
         s.add_all(m.AccessRule(org_id=org.id, role=role, department_key=key, scope="ALL", hidden_fields=[])
                   for role in ("MANAGER", "MEMBER", "VIEWER") for key in ["", *(d.key for d in departments)])
+        s.add_all(m.EscalationRule(org_id=org.id, kind="stale", stage_key=f"s{i}") for i in range(MAX_ESCALATION_RULES + 1))
+        s.add(m.NotificationPreference(user_id=admin.id, org_id=org.id, routes={f"kind{i}": [] for i in range(20)} | {k: [] for k in KINDS}))
 
 
 async def test_no_list_returns_more_than_its_bound(gql, org, client):

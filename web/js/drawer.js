@@ -238,7 +238,7 @@ function checklistMarkup(o) {
       : `${esc(d.department?.name || '')} ticks it${lacking ? ` · needs ${esc(fieldWords(d.field))} first` : ''}`;
     const head = mayTick(d)
       ? `<label class="check"><input type="checkbox" id="${esc(id)}" ${d.done ? 'checked' : ''} aria-describedby="${esc(id)}-who" data-testid="deliverable-check"> <span>${title}</span></label>`
-      : `<span class="tick" aria-hidden="true">${d.done ? '✓' : ''}</span><span><span class="sr-only">${d.done ? 'Done' : 'Not done'}: </span>${title}</span>`;
+      : `<span class="tick" aria-hidden="true">${d.done ? '✓' : '○'}</span><span><span class="sr-only">${d.done ? 'Done' : 'Not done'}: </span>${title}</span>`;
     return `<li class="deliverable${d.done ? ' done' : ''}" data-deliverable="${esc(d.key)}" data-testid="deliverable" data-done="${d.done}">
       <div class="deliverable-head">${head}</div>
       <p class="muted small" id="${esc(id)}-who">${who}</p>
@@ -252,8 +252,8 @@ function checklistMarkup(o) {
 }
 
 function wireChecklist() {
-  // Each department's share of the bar; set here, as the CSP allows no inline style attributes.
-  $$('.time-part', drawer).forEach((part) => { part.style.flexGrow = Math.max(Number(part.dataset.hours), 0.01); });
+  // Set here: the CSP allows no style attributes in markup.
+  $$('.time-part', drawer).forEach((part) => { part.style.width = `${Math.max(Number(part.dataset.share) * 100, 0.5)}%`; });
   $$('[data-deliverable] input[type=checkbox]', drawer).forEach((box) => box.addEventListener('change', async () => {
     const li = box.closest('[data-deliverable]');
     const error = $('.form-error', li);
@@ -271,14 +271,16 @@ function wireChecklist() {
 function stageTimesMarkup(o) {
   if (!o.stageTimes.length) return '';
   const position = (t) => stageByKey(t.stageKey)?.position ?? 99;
+  const longest = Math.max(...o.stageTimes.map((t) => t.hours), 0.01);
   const rows = o.stageTimes.slice().sort((x, y) => position(x) - position(y)).map((t) => {
     const depts = t.departments.slice().sort((x, y) => y.hours - x.hours);
-    const bar = depts.map((d) => `<span class="time-part dept-${esc(d.department?.key || '')}" data-hours="${d.hours}"></span>`).join('');
-    const now = t.stageKey === o.stage.key;
+    // The bar's length compares the stages; its parts are the departments' shares (the text says the same).
+    const bar = depts.map((d) => `<span class="time-part dept-${esc(d.department?.key || '')}" data-share="${d.hours / longest}"></span>`).join('');
     return `<li class="stage-time" data-testid="stage-time" data-stage="${esc(t.stageKey)}">
-      <p><strong>${esc(stageByKey(t.stageKey)?.name || t.stageKey)}</strong> ${esc(hours(t.hours))}${now ? ' <span class="muted">(so far)</span>' : ''}</p>
-      <div class="time-bar" aria-hidden="true">${bar}</div>
-      <p class="small muted">${depts.map((d) => `${esc(d.department?.name || '?')} ${esc(hours(d.hours))}`).join(' · ')}</p></li>`;
+      <strong class="stage-time-name">${esc(stageByKey(t.stageKey)?.name || t.stageKey)}</strong>
+      <span class="time-bar" aria-hidden="true">${bar}</span>
+      <span class="stage-time-total">${esc(hours(t.hours))}${t.stageKey === o.stage.key ? ' so far' : ''}</span>
+      <span class="small muted stage-time-depts">${depts.map((d) => `${esc(d.department?.name || '?')} ${esc(hours(d.hours))}`).join(' · ')}</span></li>`;
   }).join('');
   return `<section class="stage-times" aria-labelledby="stage-times-title">
       <h3 class="pane-title" id="stage-times-title">Time in stages</h3>

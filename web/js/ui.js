@@ -41,7 +41,7 @@ export function stageWorkChip(card) {
   const text = [items.length ? `Deliverables ${done}/${items.length}` : 'Stage owner', owner?.name].filter(Boolean).join(' · ');
   const title = `${card.stage.name}: ${items.length ? `${done} of ${items.length} deliverables ticked` : 'no deliverables'}${owner ? `; owned by ${owner.name}` : ''}`;
   return `<span class="wait wait-stage${complete ? ' is-complete' : ''}" data-testid="stage-work" data-done="${done}" data-total="${items.length}" title="${esc(title)}">
-    <span class="wait-icon" aria-hidden="true">${complete ? '☑' : '☐'}</span>${esc(text)}</span>`;
+    <span class="wait-icon" aria-hidden="true">${complete ? '✓' : '▤'}</span>${esc(text)}</span>`;
 }
 
 // Deliverable titles are often Chinese while the board is English: say so, for screen readers' voices.
