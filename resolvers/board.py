@@ -81,11 +81,16 @@ async def filter_conditions(ctx: Ctx, flt: dict | None) -> list:
     return conds
 
 
-def tags_match_any(ctx: Ctx, tags: list[str]):
+def json_has_any(ctx: Ctx, column, values: list[str]):
+    """A JSON array column holds any of `values` (JSONB `?|` on PostgreSQL)."""
     if ctx.db.is_sqlite:
-        each = func.json_each(m.Opportunity.tags).table_valued("value")
-        return exists(select(each.c.value).where(each.c.value.in_(tags)))
-    return m.Opportunity.tags.op("?|")(array(tags))
+        each = func.json_each(column).table_valued("value")
+        return exists(select(each.c.value).where(each.c.value.in_(values)))
+    return column.op("?|")(array(values))
+
+
+def tags_match_any(ctx: Ctx, tags: list[str]):
+    return json_has_any(ctx, m.Opportunity.tags, tags)
 
 
 async def board(ctx: Ctx, pipeline_gid: str | None, flt: dict | None):

@@ -1,8 +1,11 @@
 """Reading the event log: polling (`events`) and a card's timeline (`history`)."""
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 
 from db import models as m
+from resolvers.board import json_has_any
 from resolvers.context import Ctx
+from resolvers.errors import UserErrors
+from resolvers.ids import decode
 from resolvers.paging import BadInput, Page, child_page, page_size
 from resolvers.visibility import conditions, ensure_access, on_visible_card, redact_event
 
@@ -25,8 +28,9 @@ def _seq(event: m.Event) -> int:
     return event.seq
 
 
-async def list_events(ctx: Ctx, after: int | None, first: int | None) -> Page:
-    """Events with seq > after, oldest first; the cursor of each edge is its seq."""
+async def list_events(ctx: Ctx, after: int | None, first: int | None, flt: dict | None = None) -> Page:
+    """Events with seq > after, oldest first; the cursor of each edge is its seq. `flt`
+    narrows as the boardEvents subscription does: departmentKeys (any), types, opportunityId."""
     org_id = ctx.require_viewer().org_id
     if after is not None and after < 0:
         raise BadInput("after must not be negative")
@@ -35,6 +39,16 @@ async def list_events(ctx: Ctx, after: int | None, first: int | None) -> Page:
     # Events of cards the viewer does not see are absent; withheld fields are blanked.
     conds = [m.Event.org_id == org_id, m.Event.seq > (after or 0),
              *conditions(on_visible_card(m.Event.opportunity_id, access, org_id, nullable=True))]
+    flt = flt or {}
+    if flt.get("types") is not None:
+        conds.append(m.Event.type.in_(flt["types"]))
+    if flt.get("department_keys") is not None:
+        conds.append(json_has_any(ctx, m.Event.department_keys, flt["department_keys"]) if flt["department_keys"] else false())
+    if flt.get("opportunity_id") is not None:
+        try:
+            conds.append(m.Event.opportunity_id == decode(flt["opportunity_id"], "Opportunity", "opportunityId"))
+        except UserErrors as exc:
+            raise BadInput(exc.errors[0].message) from None
     rows = [redact_event(access, e) for e in await ctx.loaders.all(select(m.Event).where(*conds).order_by(m.Event.seq).limit(size + 1))]
 
     async def count() -> int:

@@ -96,9 +96,17 @@ class BoardEvent:
 
 @strawberry.type
 class Query:
-    @strawberry.field(**SIGNED_IN, description="Events with seq > after, oldest first (for clients that poll)")
-    async def events(self, info: strawberry.Info, after: int | None = None, first: int | None = None) -> Connection[BoardEvent]:
-        return Connection(page=await rules.list_events(info.context, after, first))
+    @strawberry.field(**SIGNED_IN, description=(
+        "Events with seq > after, oldest first (for clients that poll), narrowed like the boardEvents "
+        "subscription: any of departmentKeys, these types, one opportunity"))
+    async def events(
+        self, info: strawberry.Info, after: int | None = None, first: int | None = None,
+        department_keys: list[str] | None = None, types: list[BoardEventType] | None = None,
+        opportunity_id: strawberry.ID | None = None,
+    ) -> Connection[BoardEvent]:
+        flt = {"department_keys": department_keys, "types": [t.value for t in types] if types is not None else None,
+               "opportunity_id": opportunity_id}
+        return Connection(page=await rules.list_events(info.context, after, first, flt))
 
 
 @strawberry.type

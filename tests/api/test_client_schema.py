@@ -73,3 +73,23 @@ async def test_nodes_fetches_several_in_order(gql, org):
     assert got == [{"id": b}, None, {"id": a}]
     too_many = await gql("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": [a] * 101})
     assert too_many["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_polling_events_narrows_like_the_subscription(gql, org):
+    a = await new_card(gql)
+    b = await new_card(gql, title="Other")
+    await gql.ok(MOVE, {"input": {"id": a, "version": 1, "stageKey": "qualified"}})
+    await mutate(gql, REQUEST_HANDOFF, "requestHandoff", opportunityId=b, toDepartmentKey="legal")
+    q = """query($types: [BoardEventType!], $d: [String!], $o: ID) { events(types: $types, departmentKeys: $d, opportunityId: $o) {
+      edges { node { type opportunity { id } } } } }"""
+
+    async def seen(**v):
+        return [(e["node"]["type"], e["node"]["opportunity"]["id"]) for e in (await gql.ok(q, v))["events"]["edges"]]
+
+    assert await seen(types=["OPPORTUNITY_MOVED"]) == [("OPPORTUNITY_MOVED", a)]
+    assert await seen(o=b) == [("OPPORTUNITY_CREATED", b), ("HANDOFF_REQUESTED", b)]
+    assert await seen(d=["legal"]) == [("HANDOFF_REQUESTED", b)]
+    assert await seen(d=[]) == []
+    assert len(await seen()) == 4
+    bad = await gql(q, {"o": "nope"})
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
