@@ -29,7 +29,7 @@ from db.engine import Database
 from db.migrate import upgrade
 from db.types import utcnow
 from resolvers.auth import dead_tokens
-from resolvers.live import events_between, log_head
+from resolvers.live import events_between, log_head, log_heads
 
 log = logging.getLogger("baton")
 
@@ -191,6 +191,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
         subscriber_buffer=settings.subscriber_buffer,
         catch_up_seconds=settings.catch_up_seconds,
         log_head=functools.partial(log_head, state.db),
+        log_heads=functools.partial(log_heads, state.db),
         read_log=functools.partial(events_between, state.db),  # one shared read per page
     )
     state.revocations = Revocations(

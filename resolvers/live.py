@@ -37,6 +37,13 @@ async def log_head(db: Database, org_id: int) -> int:
         return await session.scalar(select(m.Organization.event_seq).where(m.Organization.id == org_id)) or 0
 
 
+async def log_heads(db: Database, org_ids: list[int]) -> dict[int, int]:
+    """Several organizations' newest seqs in one statement (the hub's periodic check)."""
+    async with db.read() as session:
+        rows = await session.execute(select(m.Organization.id, m.Organization.event_seq).where(m.Organization.id.in_(org_ids)))
+        return {org_id: seq or 0 for org_id, seq in rows}
+
+
 @dataclass(frozen=True)
 class EventFilter:
     types: frozenset[str] | None = None

@@ -30,6 +30,7 @@ from resolvers.feeds import Batch, Matcher, OnOverflow, Page, SlowConsumer
 log = logging.getLogger("baton.realtime")  # the name live-event logs have always had
 
 LogHead = Callable[[int], Awaitable[int]]
+LogHeads = Callable[[list[int]], Awaitable[dict[int, int]]]  # organization id -> its newest seq
 # read_log(org_id, after, upto) -> the log's events with after < seq <= upto, oldest first
 ReadLog = Callable[[int, int, int], Awaitable[list]]
 
@@ -259,9 +260,8 @@ class _Channel:
             self.direct_deliveries += 1
         return done
 
-    async def check_head(self) -> None:
+    def check_head(self, head: int) -> None:
         """A publish may have failed: if the log is ahead of what we saw, say so."""
-        head = await self.hub.log_head(self.org_id)
         if head > self.head:
             log.info("%s: log head %s is ahead of announced %s; catching up", channel(self.org_id), head, self.head)
             self.fan_out({"catch_up": True, "head": head})
@@ -282,10 +282,12 @@ class Hub:
         catch_up_seconds: float = 5.0,
         log_head: LogHead | None = None,
         read_log: ReadLog | None = None,
+        log_heads: LogHeads | None = None,
     ):
         self.subscriber_buffer = subscriber_buffer
         self.catch_up_seconds = catch_up_seconds
         self.log_head = log_head
+        self.log_heads = log_heads
         self.read_log = read_log
         self.channels: dict[int, _Channel] = {}
         if broadcast_url.startswith(("postgres://", "postgresql://")):
@@ -359,8 +361,20 @@ class Hub:
             await asyncio.sleep(self.catch_up_seconds)
             if self.backend is not None:
                 await self.backend.ensure_connected()
-            for chan in list(self.channels.values()):
-                try:
-                    await chan.check_head()
-                except Exception:  # noqa: BLE001 - try again next tick
-                    log.exception("catch-up check for %s failed", channel(chan.org_id))
+            try:
+                await self.check_heads()
+            except Exception:  # noqa: BLE001 - try again next tick
+                log.exception("catch-up check failed")
+
+    async def check_heads(self) -> None:
+        """One statement for every organization this process listens to (not one
+        transaction each: thousands per tick with many organizations)."""
+        chans = list(self.channels.values())
+        if not chans:
+            return
+        if self.log_heads is not None:
+            heads = await self.log_heads([c.org_id for c in chans])
+        else:
+            heads = {c.org_id: await self.log_head(c.org_id) for c in chans}
+        for chan in chans:
+            chan.check_head(heads.get(chan.org_id, 0))

@@ -5,6 +5,7 @@ Contract (legal's stage): "合同审核意见" is legal's to tick, "付款条款
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import expect
 
 from tests.browser import axe
@@ -18,6 +19,7 @@ PHONE = {"width": 390, "height": 844}
 SHOTS = Path("/tmp/shots")
 TITLE = "Security operations platform"
 LEGAL_ITEM, FINANCE_ITEM = "合同审核意见", "付款条款确认"
+UPDATE = "mutation($i: UpdateOpportunityInput!){ updateOpportunity(input: $i){ userErrors{ message } } }"
 
 
 def card(page, card_id: str, column: str | None = None):
@@ -45,6 +47,16 @@ async def open_card(page, card_id: str):
     return drawer
 
 
+async def scroll_to(locator):
+    """Scroll to `locator`, again if a live refresh replaced it meanwhile."""
+    for attempt in range(3):
+        try:
+            return await locator.scroll_into_view_if_needed()
+        except PlaywrightError:
+            if attempt == 2:
+                raise
+
+
 async def shoot(page, name: str):
     SHOTS.mkdir(exist_ok=True)
     await page.wait_for_timeout(300)
@@ -56,8 +68,8 @@ SMALL_TICKS = """(minimum) => Array.from(document.querySelectorAll('[data-testid
     .map((box) => box.closest('label') || box)
     .filter((el) => { const r = el.getBoundingClientRect(); return r.width > 0 && (r.width < minimum - 0.5 || r.height < minimum - 0.5); })
     .map((el) => el.textContent.trim().slice(0, 30))"""
-OVERFLOW = """() => { const d = document.querySelector('.drawer-body');
-    return Array.from(d.querySelectorAll('.checklist *, .stage-times *')).filter((el) => el.getBoundingClientRect().right > d.clientWidth + 1)
+OVERFLOW = """() => { const d = document.querySelector('.drawer-body'); const edge = d.getBoundingClientRect().left + d.clientWidth;
+    return Array.from(d.querySelectorAll('.checklist *, .stage-times *')).filter((el) => el.getBoundingClientRect().right > edge + 1)
       .map((el) => el.localName + '.' + el.className).slice(0, 5); }"""
 
 
@@ -96,8 +108,23 @@ async def test_a_tick_is_seen_live_on_another_departments_board(baton, browser, 
     await expect(gate).to_contain_text("this card needs Contract’s deliverables ticked")
     await expect(gate.locator("input[data-field]")).to_have_count(0)
     await expect(gate.locator("button[type=submit]")).to_have_count(0)
+    await shoot(sales, "deliverables-gate-desktop")
+    await gate.get_by_role("button", name="Open the card’s checklist").click()
+    await expect(gate).to_have_count(0)
+    await expect(sales.get_by_test_id("drawer").get_by_test_id("checklist")).to_be_visible()
     await sales.keyboard.press("Escape")
-    await expect(card(sales, card_id, "contract")).to_be_visible()
+    await expect(card(sales, card_id, "contract")).to_be_focused()
+
+    # A refused tick says why, in place: Proposal's "报价单" needs the amount, cleared behind the browser's back.
+    sales_token = baton.token("sales@demo.baton")
+    quote = baton.card_id("Warehouse robotics integration", sales_token)
+    baton.gql(UPDATE, {"i": {"id": quote["id"], "version": quote["version"], "amount": None}}, token=sales_token)
+    proposal = await open_card(sales, quote["id"])
+    await expect(item(proposal, "quote")).to_contain_text("needs an amount first")
+    await item(proposal, "quote").get_by_role("checkbox").click()  # not check(): the refusal unticks it again
+    await expect(item(proposal, "quote").get_by_role("alert")).to_have_text("Fill in amount before ticking “报价单”")
+    await expect(item(proposal, "quote").get_by_role("checkbox")).not_to_be_checked()
+    await sales.keyboard.press("Escape")
 
     # Legal ticks its item in the drawer; finance's is not legal's to tick.
     legal = await sign_in(browser, baton, "legal", route="board")
@@ -143,21 +170,21 @@ async def test_a_tick_is_seen_live_on_another_departments_board(baton, browser, 
     await legal.keyboard.press("Escape")
 
     # A desktop and a phone: the card with its chip, the drawer with its checklist.
-    await fin_drawer.get_by_test_id("checklist").scroll_into_view_if_needed()
+    await scroll_to(fin_drawer.get_by_test_id("checklist"))
     await shoot(finance, "deliverables-drawer-desktop")
     await check_the_checklist(finance, axe_source, 24)
     await finance.keyboard.press("Escape")
     await shoot(finance, "deliverables-card-desktop")
     phone = await sign_in(browser, baton, "legal2", route="board", viewport=PHONE)
     await live(phone)
-    await card(phone, card_id).scroll_into_view_if_needed()
+    await scroll_to(card(phone, card_id))
     await expect(chip(phone, card_id)).to_contain_text("Deliverables 2/2 · Legal")
     await shoot(phone, "deliverables-card-phone")
     phone_drawer = await open_card(phone, card_id)
     await expect(item(phone_drawer, "legal-review").get_by_role("checkbox")).to_be_checked()  # Lou is in legal too
     await shoot(phone, "deliverables-drawer-phone")
     await check_the_checklist(phone, axe_source, 44)
-    await phone_drawer.locator(".stage-times").scroll_into_view_if_needed()
+    await scroll_to(phone_drawer.locator(".stage-times"))
     await shoot(phone, "deliverables-times-phone")
 
     # Everything ticked: the card moves on to Won.

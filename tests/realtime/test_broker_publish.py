@@ -2,13 +2,19 @@
 PostgreSQL and Redis brokers, every announcement received; an announcement naming
 thousands of users stays under PostgreSQL's NOTIFY payload limit."""
 import asyncio
+import contextlib
+import functools
 import json
 
 import pytest
 
 from api.live.hub import Hub
+from resolvers import opportunities
+from resolvers.live import log_head, log_heads
 from resolvers.uow import announcement
+from tests.conftest import make_org
 from tests.processes import broadcast_url
+from tests.sqlcount import StatementCounter
 
 CONCURRENT = 200
 
@@ -58,3 +64,31 @@ async def test_an_announcement_naming_thousands_of_users_fits_a_notify(pg_url):
             await hub.broadcast.publish("baton-size-test", too_big)
     finally:
         await hub.broadcast.disconnect()
+
+
+async def test_the_periodic_catch_up_reads_every_organizations_head_in_one_statement(db):
+    """A lost announcement is found by the periodic check: one statement per tick for
+    all the organizations a process listens to, whatever their number."""
+    orgs = [await make_org(db) for _ in range(4)]
+    hub = Hub("memory://", catch_up_seconds=0, log_head=functools.partial(log_head, db), log_heads=functools.partial(log_heads, db))
+    await hub.connect()
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            feeds = [await stack.enter_async_context(hub.subscribe(o.id)) for o in orgs]
+            # A change committed whose announcement never went out (a failed publish).
+            ctx = orgs[2].ctx("sales_member")
+            ctx.publish = _drop
+            _, errors = await opportunities.create_opportunity(ctx, {"title": "Unannounced", "account_name": "Acme"})
+            assert errors == []
+            with StatementCounter(db.engine) as counter:
+                await hub.check_heads()
+            assert counter.count == 1
+            batch = await asyncio.wait_for(feeds[2].next(), 5)
+            assert [p.catch_up for p in batch.pages] == [True]
+            assert all(not f._pages for i, f in enumerate(feeds) if i != 2)  # the others were not woken
+    finally:
+        await hub.disconnect()
+
+
+async def _drop(org_id, message):
+    raise ConnectionError("the broker is down")

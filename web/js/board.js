@@ -456,7 +456,7 @@ function gateDialog(card, stage, err) {
   const inThatStage = deliverables.some((d) => d.stageKey === card.stage?.key);
   const deliverableRows = deliverables.length ? `<div class="gate-deliverables" data-testid="gate-deliverables">
       <p><strong>Not yet ticked</strong></p>
-      <ul>${deliverables.map((d) => `<li data-testid="gate-deliverable" data-key="${esc(d.key)}">${dataText(d.title)}
+      <ul>${deliverables.map((d) => `<li data-testid="gate-deliverable" data-key="${esc(d.key)}"><strong>${dataText(d.title)}</strong>
         <span class="muted small">· ${esc(d.stageName)}${d.department ? ` · ${esc(d.department.name)} ticks it` : ''}</span></li>`).join('')}</ul>
       ${inThatStage ? '<button type="button" class="btn" id="gate-checklist">Open the card’s checklist</button>' : ''}
     </div>` : '';
