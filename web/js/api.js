@@ -1,5 +1,6 @@
 // GraphQL over HTTP (queries, mutations) and graphql-ws (subscriptions).
 import { createClient } from '../vendor/graphql-ws/client.js';
+import { backoff } from './util.js';
 
 const TOKEN_KEY = 'baton.token';
 
@@ -64,7 +65,7 @@ export function ws() {
     retryAttempts: Infinity,
     shouldRetry: () => true,
     retryWait: async (retries) => {
-      await new Promise((r) => setTimeout(r, Math.min(500 * (retries + 1), 3000) + Math.random() * 300));
+      await new Promise((r) => setTimeout(r, 250 + backoff(retries)));
     },
     connectionParams: () => ({ authorization: `Bearer ${getToken()}` }),
     on: {

@@ -2,7 +2,7 @@
 import { gql, getToken, setToken, AuthError, closeWs, onWsStatus, subscribe, describeUserErrors } from './api.js';
 import { BOOT, LOGIN, LAST_EVENTS, BOARD_EVENTS } from './queries.js';
 import { store, emitBoardEvent } from './state.js';
-import { esc, $, toast } from './util.js';
+import { esc, $, toast, backoff } from './util.js';
 import { focusFirst } from './focus.js';
 import { mountBoard } from './board.js';
 import { mountLens } from './lens.js';
@@ -138,6 +138,8 @@ async function lastSeq() {
   return after;
 }
 
+let resubscribes = 0; // failed subscriptions in a row (jittered exponential back-off)
+
 function startLive() {
   stopLive();
   const payload = { query: BOARD_EVENTS, variables: { after: store.lastSeq } };
@@ -149,6 +151,7 @@ function startLive() {
       const evt = result.data?.boardEvents;
       if (!evt) return;
       if (store.lastSeq != null && evt.seq <= store.lastSeq) return; // already applied
+      resubscribes = 0; // delivering again: the next failure starts the back-off afresh
       store.lastSeq = evt.seq;
       payload.variables.after = evt.seq; // graphql-ws re-sends this payload when it reconnects
       if (!evt.opportunity) evt.opportunity = evt.approval?.opportunity || evt.handoff?.opportunity || evt.task?.opportunity || evt.comment?.opportunity || null;
@@ -162,9 +165,9 @@ function startLive() {
       subState = 'unavailable';
       renderLiveStatus();
       console.warn('boardEvents subscription failed:', message);
-      resubscribeTimer = setTimeout(startLive, 5000);
+      resubscribeTimer = setTimeout(startLive, 1000 + backoff(resubscribes++));
     },
-    complete() { if (!cancelled) { subState = 'unavailable'; renderLiveStatus(); resubscribeTimer = setTimeout(startLive, 5000); } },
+    complete() { if (!cancelled) { subState = 'unavailable'; renderLiveStatus(); resubscribeTimer = setTimeout(startLive, 1000 + backoff(resubscribes++)); } },
   });
   boardSub = () => { cancelled = true; dispose(); };
   renderLiveStatus();

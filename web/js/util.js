@@ -111,3 +111,12 @@ export function html(markup) {
   t.innerHTML = markup.trim();
   return t.content.firstElementChild;
 }
+
+/**
+ * Milliseconds to wait before retry number `attempt` (0, 1, 2, ...): exponential with
+ * full jitter, capped, so that after a deploy or an outage thousands of boards do not
+ * reconnect in the same instant.
+ */
+export function backoff(attempt, base = 500, cap = 30000) {
+  return Math.random() * Math.min(cap, base * 2 ** Math.min(attempt, 16));
+}
