@@ -42,12 +42,20 @@ export function mountLens(view, deptKey) {
     return new Map(found.flatMap((d) => Object.values(d)).filter(Boolean).map((a) => [a.id, a]));
   }
 
-  async function load() {
+  let latest = null; // the newest load: an older one that finishes late settles with it
+  function load() {
+    latest = loadOnce();
+    return latest;
+  }
+
+  async function loadOnce() {
     const mineLoad = ++loads;
     try {
       const data = await gql(LENS, { dept: deptKey });
       const full = await fullApprovals(data);
-      if (!alive || mineLoad !== loads) return;
+      if (!alive) return;
+      // A live refresh started meanwhile: wait for it, so reloadAfter() focuses in the list as it is shown.
+      if (mineLoad !== loads) { await latest; return; }
       // Live refreshes must not throw a keyboard user out of the queue, nor lose what they are typing.
       keepFocus(lens, () => { const kept = saveDrafts(lens); render(data, full); restoreDrafts(lens, kept); });
       lens.removeAttribute('aria-busy');
