@@ -350,7 +350,8 @@ class OpportunityPayload:
 
     @strawberry.field(description="After a move: the stage the card left (its column lost a card)")
     def previous_stage(self, info: strawberry.Info) -> Stage | None:
-        return ready(info.context.loaders.stage, self.previous_stage_id) if self.previous_stage_id else None
+        stage_id = getattr(self, "previous_stage_id", None)  # absent on a refused input's stand-in payload
+        return ready(info.context.loaders.stage, stage_id) if stage_id else None
 
 
 def payload(result) -> OpportunityPayload:

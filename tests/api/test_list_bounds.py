@@ -112,7 +112,7 @@ READS = {
     "Stage.deliverables": ("{ pipelines { stages { deliverables { key } } } }", ["pipelines", 0, "stages", 0, "deliverables"]),
     "Opportunity.stageTimes": ("query($id: ID!) { node(id: $id) { ... on Opportunity { stageTimes { hours } } } }", ["node", "stageTimes"]),
     "StageTime.departments": ("query($id: ID!) { node(id: $id) { ... on Opportunity { stageTimes { departments { hours } } } } }",
-                              ["node", "stageTimes", -1, "departments"]),
+                              ["node", "stageTimes", 0, "departments"]),
     "BoardEvent.fieldChanges": ("query($id: ID!) { node(id: $id) { ... on Opportunity { history(first: 1) { edges { node { fieldChanges { field } } } } } } }",
                                 ["node", "history", "edges", 0, "node", "fieldChanges"]),
     "ApprovalRule.steps": ("{ pipelines { stages { approvalRule { steps { mode } } } } }", ["pipelines", 0, "stages", 0, "approvalRule", "steps"]),
@@ -164,11 +164,11 @@ async def overfill(org, opp_gid: str) -> None:
         stages[0].auto_approval = {"kind": "x", "steps": [{"userIds": users[:bounds.MAX_STEP_APPROVERS + 1]}] * (bounds.MAX_APPROVAL_STEPS + 1)}
         stages[0].deliverables = [{"key": f"k{i}", "title": f"T{i}", "departmentKey": departments[0].key, "field": None}
                                   for i in range(MAX_DELIVERABLES + 1)]
-        # The card's log: a move through one stage more than a pipeline has, then, in the
-        # last, the baton through every department, then one change of many fields.
+        # The card's log: in its first stage the baton through every department, then a
+        # move through one stage more than a pipeline has, then one change of many fields.
         when = datetime.now(timezone.utc) - timedelta(days=30)
-        log = [("OPPORTUNITY_MOVED", {"stage": [f"s{i}", f"s{i + 1}"]}) for i in range(bounds.MAX_STAGES + 1)]
-        log += [("HANDOFF_RESOLVED", {"department": [departments[i].key, departments[i + 1].key]}) for i in range(len(departments) - 1)]
+        log = [("HANDOFF_RESOLVED", {"department": [departments[i].key, departments[i + 1].key]}) for i in range(len(departments) - 1)]
+        log += [("OPPORTUNITY_MOVED", {"stage": [f"s{i}", f"s{i + 1}"]}) for i in range(bounds.MAX_STAGES + 1)]
         log += [("OPPORTUNITY_UPDATED", {f"f{i}": [i, i + 1] for i in range(bounds.MAX_FIELD_CHANGES + 1)})]
         s.add_all(m.Event(org_id=org.id, seq=10_000 + i, type=t, occurred_at=when + timedelta(hours=i), opportunity_id=opp_id,
                           department_keys=[], changes=c) for i, (t, c) in enumerate(log))
