@@ -100,14 +100,18 @@ class BatonGraphQL(GraphQL):
         refused = apply(self.persisted, request_data)
         if refused is not None:
             return refused
-        try:
-            return await self.results.get_or_compute(
-                self.results.key(context, request_data),
-                lambda: super(BatonGraphQL, self).execute_single(
-                    request=request, request_adapter=request_adapter, sub_response=sub_response, context=context,
-                    root_value=root_value, request_data=request_data,
-                ),
+        async def compute():
+            result = await super(BatonGraphQL, self).execute_single(
+                request=request, request_adapter=request_adapter, sub_response=sub_response, context=context,
+                root_value=root_value, request_data=request_data,
             )
+            cost = getattr(context, "query_cost", None)  # asked for with extensions {"cost": true}
+            if cost is not None:
+                result.extensions = {**(result.extensions or {}), "cost": cost}
+            return result
+
+        try:
+            return await self.results.get_or_compute(self.results.key(context, request_data), compute)
         finally:
             # The request's rows go now, not at the next full garbage collection.
             context.release_loaders()

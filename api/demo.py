@@ -7,7 +7,7 @@ from sqlalchemy import select
 from db import models as m
 from db.engine import Database
 from db.types import utcnow
-from resolvers import approvals, comments, handoffs, opportunities, stage_work, tasks
+from resolvers import approvals, comments, handoffs, money, opportunities, stage_work, tasks
 from resolvers.context import Ctx, Viewer
 from resolvers.errors import UserErrors
 from resolvers.ids import to_global
@@ -48,6 +48,12 @@ DEMO_DEALS = [
 ]
 
 
+# The English demo counts in US dollars (an organization's default base); one deal is in
+# euros and the rates below convert it, so the board shows a total per currency and in USD.
+DEMO_CURRENCIES = {"Payments gateway": "EUR"}
+DEMO_RATES = {"EUR": Decimal("1.08"), "CNY": Decimal("0.138")}
+
+
 class StoryClock:
     """Seeds the demo as if its deals had unfolded over the past weeks, so the
     history, analytics, overdue tasks and stale-deal alerts have something to show."""
@@ -85,6 +91,7 @@ async def seed_demo(db: Database) -> bool:
         clock.start_deal(days_ago=60 - 4 * n)
         opp = _ok(await opportunities.create_opportunity(ctx, {
             "title": title, "account_name": account, "amount": amount, "priority": priority, "tags": tags,
+            "currency": DEMO_CURRENCIES.get(title),
             "expected_close_date": today + timedelta(days=days) if days is not None else None,
             "probability": {"lead": 10, "qualified": 25, "proposal": 40, "negotiation": 60, "contract": 80, "won": 100, "lost": 0}[stage],
         }))
@@ -135,6 +142,9 @@ async def seed_demo(db: Database) -> bool:
             _ok(await approvals.request_approval(ctx, {
                 "opportunity_id": gid, "kind": "discount", "department_keys": ["finance"], "comment": "15% multi-year discount",
             }))
+    admin = Ctx(db=db, viewer=Viewer(user=users["admin"]), clock=clock)
+    for currency, rate in DEMO_RATES.items():
+        _ok(await money.set_exchange_rate(admin, {"currency": currency, "rate": rate, "date": today - timedelta(days=90)}))
     return True
 
 

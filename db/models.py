@@ -32,6 +32,8 @@ class Organization(Base):
     # lock serializes the organization's writers so seqs commit in order.
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Totals are converted into this currency; new cards default to it (resolvers/money.py).
+    base_currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
 
 
 class Department(Base):
@@ -404,6 +406,23 @@ class AccessRule(Base):
     department_key: Mapped[str] = mapped_column(String(40), default="")
     scope: Mapped[str] = mapped_column(String(12), default="ALL")
     hidden_fields: Mapped[list] = mapped_column(default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExchangeRate(Base):
+    """What one unit of `currency` is worth in `base_currency` from `day` on (admins keep
+    them). The base is stored so that changing the organization's base never reuses rates
+    that were meant for another one."""
+
+    __tablename__ = "exchange_rates"
+    __table_args__ = (UniqueConstraint("org_id", "base_currency", "currency", "day"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id")
+    base_currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[str] = mapped_column(String(3))
+    day: Mapped[date]
+    rate: Mapped[Decimal] = mapped_column(Numeric(20, 8))
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

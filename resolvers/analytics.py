@@ -15,6 +15,8 @@ from sqlalchemy import select
 from db import models as m
 from resolvers.context import Ctx
 from resolvers.ids import parse_global
+from resolvers.money import ConvertedTotal, Money, base_currency, rates_for
+from resolvers.money import totals as money_totals
 from resolvers.paging import BadInput
 from resolvers.visibility import conditions, ensure_access, opportunity_clause
 
@@ -26,10 +28,12 @@ class FunnelRow:
     stage: m.Stage
     entered: int
     current: int
-    amount: Decimal  # of the amounts the viewer may see
+    amount: Decimal  # of the amounts the viewer may see, in the base currency (those with a rate)
     hidden_amount_count: int
     conversion_to_next: float | None
     median_hours_in_stage: float | None
+    totals: list[Money]
+    base_total: ConvertedTotal
 
 
 @dataclass
@@ -87,6 +91,10 @@ async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end:
         first = evs[0].changes["stage"][0] if evs else current_key[opp.stage_id]
         timelines[oid] = [(first, opp.created_at)] + [(ev.changes["stage"][1], ev.occurred_at) for ev in evs]
 
+    amounts_shown = "amount" not in access.hidden
+    async with ctx.db.read() as s:
+        base = await base_currency(s, org_id)
+    rates = await rates_for(ctx, base, {o.currency for o in opps.values() if o.amount is not None}) if amounts_shown else {}
     funnel = []
     for st in stages:
         entered, converted, durations = 0, 0, []
@@ -101,10 +109,15 @@ async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end:
             # Completed stays only: a card still in the stage has no duration yet.
             durations += [(tl[i + 1][1] - tl[i][1]).total_seconds() / HOUR for i in entries if i + 1 < len(tl)]
         here = [o for o in opps.values() if o.stage_id == st.id]
-        shown = [] if "amount" in access.hidden else here
+        shown = here if amounts_shown else []
+        sums: dict[str, Decimal] = {}
+        for o in shown:
+            if o.amount is not None:
+                sums[o.currency] = sums.get(o.currency, Decimal(0)) + o.amount
+        money = money_totals(base, sums, rates)
         funnel.append(FunnelRow(
-            stage=st, entered=entered, current=len(here),
-            amount=sum((o.amount or Decimal(0) for o in shown), Decimal(0)).quantize(Decimal("0.01")),
+            stage=st, entered=entered, current=len(here), amount=money.base.converted,
+            totals=money.per_currency, base_total=money.base,
             hidden_amount_count=sum(1 for o in here if o.amount is not None) - sum(1 for o in shown if o.amount is not None),
             conversion_to_next=round(converted / entered, 4) if entered and st.kind == "OPEN" else None,
             median_hours_in_stage=_median(durations),

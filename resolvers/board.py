@@ -13,6 +13,8 @@ from db import models as m
 from db.loaders import any_of
 from resolvers.context import Ctx
 from resolvers.ids import parse_global
+from resolvers.money import Totals, rate_subqueries, today
+from resolvers.money import totals as money_totals
 from resolvers.paging import BadInput, Page, decode_cursor, page_size, to_page
 from resolvers.tasks import ACTIVE as ACTIVE_TASK
 from resolvers.visibility import ensure_access, opportunity_clause
@@ -94,12 +96,14 @@ def tags_match_any(ctx: Ctx, tags: list[str]):
 
 
 async def board(ctx: Ctx, pipeline_gid: str | None, flt: dict | None):
-    """The pipeline with its stages (one statement) and, per stage, its card
-    count and total amount (one grouped statement)."""
+    """The pipeline with its stages and the organization's base currency (one
+    statement) and, per stage, its card count and totals per currency with each
+    currency's rate into the base (one grouped statement)."""
     viewer = ctx.require_viewer()
     stmt = (
-        select(m.Stage, m.Pipeline)
+        select(m.Stage, m.Pipeline, m.Organization.base_currency)
         .join(m.Pipeline, m.Pipeline.id == m.Stage.pipeline_id)
+        .join(m.Organization, m.Organization.id == m.Pipeline.org_id)
         .where(m.Pipeline.org_id == viewer.org_id)
         .order_by(m.Pipeline.position, m.Pipeline.id, m.Stage.position)
     )
@@ -111,31 +115,44 @@ async def board(ctx: Ctx, pipeline_gid: str | None, flt: dict | None):
     rows = await ctx.loaders.rows(stmt)
     if not rows:
         raise BadInput("No such pipeline")
-    pipeline = rows[0][1]
-    stages = [stage for stage, p in rows if p.id == pipeline.id]
+    pipeline, base = rows[0][1], rows[0][2]
+    stages = [stage for stage, p, _ in rows if p.id == pipeline.id]
     ctx.loaders.pipeline.prime(pipeline.id, pipeline)
     ctx.loaders.stages_by_pipeline.prime(pipeline.id, stages)
     ctx.loaders.prime("stage", stages)
     conds = await filter_conditions(ctx, flt)
     amounts_hidden = "amount" in ctx.access.hidden
-    totals = {}
-    for stage_id, count, amount, with_amount in await ctx.loaders.rows(
-        select(m.Opportunity.stage_id, func.count(), func.coalesce(func.sum(m.Opportunity.amount), 0), func.count(m.Opportunity.amount))
+    rate, rate_day = rate_subqueries(viewer.org_id, base, m.Opportunity.currency, today(ctx))
+    counts, sums, rates = {}, {}, {}
+    for stage_id, currency, count, amount, with_amount, rate_now, rate_on in await ctx.loaders.rows(
+        select(m.Opportunity.stage_id, m.Opportunity.currency, func.count(), func.coalesce(func.sum(m.Opportunity.amount), 0),
+               func.count(m.Opportunity.amount), rate, rate_day)
         .where(m.Opportunity.pipeline_id == pipeline.id, *conds)
-        .group_by(m.Opportunity.stage_id)
+        .group_by(m.Opportunity.stage_id, m.Opportunity.currency)
     ):
+        seen, hidden_amounts = counts.get(stage_id, (0, 0))
         # Only amounts the viewer may see are summed; the rest are counted as hidden.
-        totals[stage_id] = (count, 0, with_amount) if amounts_hidden else (count, amount, 0)
+        counts[stage_id] = (seen + count, hidden_amounts + (with_amount if amounts_hidden else 0))
+        if with_amount and not amounts_hidden:
+            sums.setdefault(stage_id, {})[currency] = Decimal(amount)
+        if rate_now is not None:
+            rates[currency] = (Decimal(rate_now), rate_on)
     filter_key = json.dumps(flt or {}, sort_keys=True, default=str)
-    columns = [BoardColumnData(stage, *totals.get(stage.id, (0, Decimal(0), 0)), filter_key=filter_key) for stage in stages]
+    columns = [
+        BoardColumnData(stage, *counts.get(stage.id, (0, 0)), money_totals(base, sums.get(stage.id, {}), rates), filter_key=filter_key)
+        for stage in stages
+    ]
     return pipeline, columns
 
 
 class BoardColumnData:
-    def __init__(self, stage: m.Stage, count: int, amount, hidden_amounts: int, filter_key: str):
+    def __init__(self, stage: m.Stage, count: int, hidden_amounts: int, totals: Totals, filter_key: str):
         self.stage = stage
         self.total_count = count
-        self.total_amount = Decimal(amount).quantize(Decimal("0.01"))
+        # The base-currency total (amounts without a rate are left out: base_total says which).
+        self.total_amount = totals.base.converted
+        self.totals = totals.per_currency
+        self.base_total = totals.base
         self.hidden_amount_count = hidden_amounts
         self.filter_key = filter_key
 

@@ -16,6 +16,7 @@ EVENT_TYPES = (
     # Additions to the contract's list:
     "PIPELINE_UPDATED",  # an admin changed a pipeline's stages or gates
     "ACCESS_RULES_UPDATED",  # an admin changed who may see what (resolvers/access_rules.py)
+    "MONEY_SETTINGS_UPDATED",  # an admin set the base currency or an exchange rate (resolvers/money.py)
     # What approvers do besides deciding (resolvers/approval_actions.py), and an
     # approval that no longer holds because the fields it locked changed:
     "APPROVAL_RETURNED", "APPROVAL_RESUBMITTED", "APPROVAL_TRANSFERRED", "APPROVAL_SIGNER_ADDED",

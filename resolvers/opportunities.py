@@ -13,6 +13,7 @@ from resolvers.context import Ctx
 from resolvers.errors import INVALID_TRANSITION, NOT_FOUND, VALIDATION, UserErrors, fail
 from resolvers.gates import auto_request, gated_path, move_refusal
 from resolvers.ids import decode
+from resolvers.money import base_currency
 from resolvers.paging import Page, keyset, page_size, to_page
 from resolvers.rows import department_keys, jsonable, locked_opportunity, org_user
 from resolvers.uow import UnitOfWork, mutate
@@ -52,7 +53,8 @@ async def create_opportunity(ctx: Ctx, data: dict):
             title = check(validate.text, data.get("title"), "title", max_len=200, required=True)
             account_name = check(validate.text, data.get("account_name"), "accountName", max_len=200, required=True)
             amount = check(validate.amount, data.get("amount"))
-            currency = check(validate.currency, data.get("currency"))
+            # Without one, a card is in the organization's base currency (resolvers/money.py).
+            currency = check(validate.currency, data.get("currency") or await base_currency(s, uow.org_id))
             probability = check(validate.probability, data.get("probability"))
             close_date = check(validate.close_date, data.get("expected_close_date"))
             tags = check(validate.tags, data.get("tags"))

@@ -22,7 +22,7 @@ DEFAULT_STAGES = [
     ("qualified", "Qualified", "OPEN", [], [], 120, None),
     ("proposal", "Proposal", "OPEN", ["amount", "expectedCloseDate"], [], 120, None),
     ("negotiation", "Negotiation", "OPEN", [], [], 168, None),
-    ("contract", "Contract", "OPEN", [], ["contract"], 168, default_contract_rule()),
+    ("contract", "Contract", "OPEN", [], ["contract"], 168, default_contract_rule),  # called per organization
     ("won", "Won", "WON", ["amount"], [], None, None),
     ("lost", "Lost", "LOST", ["lostReason"], [], None, None),
 ]
@@ -52,6 +52,7 @@ async def create_organization(session: AsyncSession, name: str) -> m.Organizatio
     await session.flush()
     for position, (key, stage_name, kind, fields, approvals, stale, auto) in enumerate(DEFAULT_STAGES):
         owner, deliverables, after_previous = DEFAULT_STAGE_WORK.get(key, (None, [], False))
+        auto = auto() if callable(auto) else auto
         session.add(
             m.Stage(
                 pipeline_id=pipeline.id, key=key, name=stage_name, position=position, kind=kind,

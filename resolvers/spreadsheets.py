@@ -22,7 +22,7 @@ from decimal import Decimal
 from sqlalchemy import insert, select, update
 
 from db import models as m
-from resolvers import validate
+from resolvers import money, validate
 from resolvers.board import filter_conditions
 from resolvers.context import Ctx, Viewer
 from resolvers.errors import VALIDATION, fail
@@ -56,6 +56,9 @@ CHINESE_STAGES = {
     "合同签署": "contract", "赢单": "won", "输单": "lost",
 }
 PRIORITY_WORDS = {"低": "LOW", "中": "MEDIUM", "高": "HIGH", "紧急": "URGENT", "普通": "MEDIUM"}
+# Values written under Chinese headers (the import reads them back).
+CHINESE_STAGE_NAMES = {key: word for word, key in reversed(CHINESE_STAGES.items())}
+CHINESE_PRIORITIES = {"LOW": "低", "MEDIUM": "中", "HIGH": "高", "URGENT": "紧急"}
 # The export's headers (English; `chinese=True` for the Chinese ones). The import reads both.
 EXPORT_COLUMNS = [
     ("title", "Title", "商机名称"), ("account_name", "Account", "客户"), ("amount", "Amount", "金额"),
@@ -184,17 +187,6 @@ def _cell_text(value) -> str | None:
     return text or None
 
 
-def _amount(value):
-    if value is None or value == "":
-        return None
-    if isinstance(value, (int, Decimal)):
-        return validate.amount(Decimal(value))
-    if isinstance(value, float):
-        return validate.amount(Decimal(repr(value)).quantize(Decimal("0.01")) if abs(value) < 1e16 else Decimal(repr(value)))
-    text = re.sub(r"[\s,，¥￥$€£元]", "", str(value))
-    return validate.amount(text or None)
-
-
 _DATE_RE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
 
 
@@ -257,6 +249,7 @@ class Lookups:
     first_stage: m.Stage
     users: dict[str, m.User]  # lowercased email -> user
     departments: dict[int, str]  # id -> key
+    base_currency: str = "USD"  # a row that names no currency and has no symbol is in it
 
 
 def stage_lookup(stages: list[m.Stage]) -> dict[str, m.Stage]:
@@ -285,8 +278,13 @@ def clean_row(cells: list, columns: dict[str, int], lookups: Lookups, default_ow
 
     check("title", lambda v: validate.text(_cell_text(v), "title", max_len=200, required=True))
     check("account_name", lambda v: validate.text(_cell_text(v), "accountName", max_len=200, required=True))
-    check("amount", _amount)
-    check("currency", lambda v: validate.currency(_cell_text(v)))
+    # The amount's symbol (¥, $, €, RMB, ...) and the currency column must agree.
+    written = checks(money.read_amount, cell("amount"))
+    out["amount"] = written.amount if written else None
+    column = checks(money.column_currency, _cell_text(cell("currency")))
+    amount_ok = written is not None or _cell_text(cell("amount")) is None
+    currency_ok = column is not None or _cell_text(cell("currency")) is None
+    out["currency"] = checks(money.row_currency, written, column, lookups.base_currency) if amount_ok and currency_ok else None
     check("probability", _probability)
     check("expected_close_date", _date)
     check("priority", _priority)
@@ -325,7 +323,7 @@ async def _lookups(session, org_id: int) -> Lookups:
     stages = list((await session.execute(select(m.Stage).where(m.Stage.pipeline_id == pipeline.id).order_by(m.Stage.position))).scalars())
     users = {u.email.lower(): u for u in (await session.execute(select(m.User).where(m.User.org_id == org_id))).scalars()}
     departments = dict((await session.execute(select(m.Department.id, m.Department.key).where(m.Department.org_id == org_id))).all())
-    return Lookups(stage_lookup(stages), stages[0], users, departments)
+    return Lookups(stage_lookup(stages), stages[0], users, departments, await money.base_currency(session, org_id))
 
 
 Progress = Callable[[int, int], None]
@@ -447,7 +445,7 @@ def _snapshot(row: dict, department_key: str) -> dict:
     amount, close = row["amount"], row["expected_close_date"]
     return {
         "title": row["title"], "stage": row["stage"].key, "department": department_key, "account": row["account_name"],
-        "amount": str(amount) if amount is not None else None, "currency": row["currency"] or "USD",
+        "amount": str(amount) if amount is not None else None, "currency": row["currency"],
         "probability": row["probability"], "expectedCloseDate": close.isoformat() if close else None,
     }
 
@@ -461,7 +459,7 @@ async def export_rows(ctx: Ctx, flt: dict | None, *, chinese: bool = False) -> t
     # Export columns of fields an access rule may withhold -> their API names.
     withheld = [name for name, api in EXPORT_WITHHOLDABLE.items() if api in hidden(await ensure_access(ctx))]
     stmt = (
-        select(m.Opportunity, m.Account.name, m.Stage.name, m.User.email, m.Department.key)
+        select(m.Opportunity, m.Account.name, m.Stage.name, m.Stage.key, m.User.email, m.Department.key)
         .join(m.Account, m.Account.id == m.Opportunity.account_id)
         .join(m.Stage, m.Stage.id == m.Opportunity.stage_id)
         .join(m.User, m.User.id == m.Opportunity.owner_id)
@@ -472,11 +470,13 @@ async def export_rows(ctx: Ctx, flt: dict | None, *, chinese: bool = False) -> t
     header = [zh if chinese else en for _, en, zh in EXPORT_COLUMNS]
     out = []
     async with ctx.db.read() as session:
-        for opp, account, stage, email, department in (await session.execute(stmt)).all():
+        for opp, account, stage, stage_key, email, department in (await session.execute(stmt)).all():
             values = {
                 "title": opp.title, "account_name": account, "amount": opp.amount, "currency": opp.currency,
-                "stage": stage, "owner_email": email, "expected_close_date": opp.expected_close_date,
-                "probability": opp.probability, "priority": opp.priority, "tags": ", ".join(opp.tags or []),
+                "stage": CHINESE_STAGE_NAMES.get(stage_key, stage) if chinese else stage, "owner_email": email,
+                "expected_close_date": opp.expected_close_date, "probability": opp.probability,
+                "priority": CHINESE_PRIORITIES.get(opp.priority, opp.priority) if chinese else opp.priority,
+                "tags": ", ".join(opp.tags or []),
                 "next_step": opp.next_step, "lost_reason": opp.lost_reason, "department": department,
                 "id": to_global("Opportunity", opp.id),
             }

@@ -17,6 +17,7 @@ from schema import (
     exports,
     handoffs,
     integrations,
+    money,
     nodes,
     notifications,
     opportunities,
@@ -26,7 +27,7 @@ from schema import (
     tasks,
 )
 
-DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations, exports, access, stage_work, channels)
+DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations, exports, access, stage_work, channels, money)
 
 
 class _ParserCache(ParserCache):

@@ -9,7 +9,9 @@ from strawberry.scalars import JSON
 from db.loaders import MAX_STAGES
 from resolvers import analytics as rules
 from schema.errors import SIGNED_IN
+from resolvers.money import MAX_CURRENCIES
 from schema.limits import at_most
+from schema.money import ConvertedTotal, Money
 from schema.opportunities import Stage
 
 
@@ -18,10 +20,12 @@ class FunnelStage:
     stage: Stage
     entered: int = strawberry.field(description="Opportunities that ever entered the stage")
     current: int
-    amount: Decimal = strawberry.field(description="The sum of the amounts the viewer may see")
+    amount: Decimal = strawberry.field(description="The amounts the viewer may see in the base currency (as BoardColumn.totalAmount)")
     hidden_amount_count: int = strawberry.field(description="Cards whose amount is withheld from the viewer (not in amount)")
     conversion_to_next: float | None = strawberry.field(description="Share that went on to a later open/won stage")
     median_hours_in_stage: float | None
+    totals: list[Money] = strawberry.field(metadata=at_most(MAX_CURRENCIES), description="The visible amounts per currency")
+    base_total: ConvertedTotal = strawberry.field(description="The visible amounts converted into the base currency")
 
 
 @strawberry.type

@@ -134,30 +134,27 @@ def refusal(message: str, code: str, **extra) -> ExecutionResult:
 
 
 def QueryCost(max_cost: int, *, default_page: int = 25, max_page: int = 100):  # noqa: N802 - reads like a class
-    """Refuses an operation over the cost limit; a request whose `extensions` ask for
-    `{"cost": true}` gets `extensions.cost: {requested, limit}` in its answer, so a
-    client can see how near the limit a query is before it is refused."""
+    """Refuses an operation over the cost limit. A request whose `extensions` ask for
+    `{"cost": true}` has the figures noted on its context (`query_cost`), which the
+    HTTP view adds to the answer's `extensions`. (Not through `get_results`: an
+    extension with results takes live subscriptions off their fast path.)"""
 
     class _QueryCost(SchemaExtension):
-        cost: int | None = None
-
         def on_execute(self):
             ec = self.execution_context
             if ec.graphql_document is not None and not ec.result:
-                self.cost = operation_cost(
+                cost = operation_cost(
                     ec.schema._schema, ec.graphql_document, ec.operation_name, ec.variables,
                     default_page=default_page, max_page=max_page,
                 )
-                if self.cost > max_cost:
+                if (ec.operation_extensions or {}).get("cost") is True:
+                    ec.context.query_cost = {"requested": cost, "limit": max_cost}
+                if cost > max_cost:
                     ec.result = refusal(
-                        f"Query cost {self.cost} exceeds the limit of {max_cost}: ask for fewer items per page (first) or fewer nested lists",
-                        "COST_LIMIT", cost=self.cost, limit=max_cost,
+                        f"Query cost {cost} exceeds the limit of {max_cost}: ask for fewer items per page (first) or fewer nested lists",
+                        "COST_LIMIT", cost=cost, limit=max_cost,
                     )
             yield
-
-        def get_results(self):
-            asked = (self.execution_context.operation_extensions or {}).get("cost") is True
-            return {"cost": {"requested": self.cost, "limit": max_cost}} if asked and self.cost is not None else {}
 
     return _QueryCost
 

@@ -22,6 +22,8 @@ from resolvers.visibility import HIDDEN_ACCOUNT
 from schema.errors import SIGNED_IN, UserError
 from schema.inputs import to_data
 from schema.limits import at_most
+from schema.money import ConvertedTotal, Money
+from resolvers.money import MAX_CURRENCIES
 from schema.people import Department, User
 from schema.relay import Connection, Node, global_id
 
@@ -272,8 +274,13 @@ class Opportunity(Node):
 class BoardColumn:
     stage: Stage
     total_count: int
-    total_amount: Decimal = strawberry.field(description="The sum of the amounts the viewer may see")
+    total_amount: Decimal = strawberry.field(description=(
+        "The amounts the viewer may see in the base currency (baseTotal.amount when every currency has a rate; "
+        "otherwise the part that converts, with baseTotal.missingRates naming the rest)"))
     hidden_amount_count: int = strawberry.field(description="Cards whose amount is withheld from the viewer (not in totalAmount)")
+    totals: list[Money] = strawberry.field(
+        metadata=at_most(MAX_CURRENCIES), description="The visible amounts summed per currency (base currency first, then by code)")
+    base_total: ConvertedTotal = strawberry.field(description="The visible amounts converted into the base currency")
 
     @strawberry.field
     async def opportunities(

@@ -17,6 +17,7 @@ from db import models as m
 from resolvers.approval_rules import LOCKABLE
 from resolvers.channels import KINDS
 from resolvers.escalation import MAX_RULES as MAX_ESCALATION_RULES
+from resolvers.money import MAX_CURRENCIES, MAX_RATES
 from resolvers.stage_work import MAX_DELIVERABLES
 from schema import schema as plain_schema
 from schema.limits import max_items, operation_cost
@@ -92,6 +93,9 @@ READS = {
     "Pipeline.stages": ("{ pipelines { stages { id } } }", ["pipelines", 0, "stages"]),
     "Board.columns": ("{ board { pipeline { stages { id } } columns { totalCount } } }", ["board", "columns"]),
     "Analytics.funnel": ("{ analytics { funnel { current } } }", ["analytics", "funnel"]),
+    "BoardColumn.totals": ("{ board { columns { totals { currency } } } }", ["board", "columns", 0, "totals"]),
+    "FunnelStage.totals": ("{ analytics { funnel { totals { currency } } } }", ["analytics", "funnel", 0, "totals"]),
+    "Query.exchangeRates": ("{ exchangeRates { currency } }", ["exchangeRates"]),
     "Opportunity.handoffs": ("query($id: ID!) { node(id: $id) { ... on Opportunity { handoffs { id } } } }", ["node", "handoffs"]),
     "Opportunity.approvals": ("query($id: ID!) { node(id: $id) { ... on Opportunity { approvals { id } } } }", ["node", "approvals"]),
     "Approval.steps": ("{ approvals(departmentKey: \"d10\") { steps { position } } }", ["approvals", 0, "steps"]),
@@ -182,6 +186,13 @@ async def overfill(org, opp_gid: str) -> None:
                   for role in ("MANAGER", "MEMBER", "VIEWER") for key in ["", *(d.key for d in departments)])
         s.add_all(m.EscalationRule(org_id=org.id, kind="stale", stage_key=f"s{i}") for i in range(MAX_ESCALATION_RULES + 1))
         s.add(m.NotificationPreference(user_id=admin.id, org_id=org.id, routes={f"kind{i}": [] for i in range(20)} | {k: [] for k in KINDS}))
+        # The card's column holds amounts in more currencies than a total lists; more rates than are listed.
+        card = await s.get(m.Opportunity, opp_id)
+        codes = [f"Q{chr(65 + i // 26)}{chr(65 + i % 26)}" for i in range(MAX_CURRENCIES + 1)]
+        s.add_all(m.Opportunity(**{c.key: getattr(card, c.key) for c in m.Opportunity.__table__.columns if c.key != "id"}
+                                | {"amount": 1, "currency": code, "client_mutation_id": None}) for code in codes)
+        s.add_all(m.ExchangeRate(org_id=org.id, base_currency="USD", currency="EUR", rate=1, day=when.date() - timedelta(days=i))
+                  for i in range(MAX_RATES + 1))
 
 
 async def test_no_list_returns_more_than_its_bound(gql, org, client):

@@ -193,7 +193,7 @@ function renderColumns(board) {
     const list = $('.cards', colEl);
     const nodes = col ? col.opportunities.edges.map((e) => e.node) : [];
     $('.col-count', colEl).textContent = col ? col.totalCount : 0;
-    $('.col-total', colEl).textContent = col ? money(col.totalAmount, nodes[0]?.currency || 'USD', true) : '';
+    $('.col-total', colEl).innerHTML = col ? columnTotal(col) : '';
     if (col?.hiddenAmountCount) $('.col-total', colEl).insertAdjacentHTML('beforeend', ` ${locked(`${col.hiddenAmountCount} amounts`)}`);
     let prev = null;
     for (const card of nodes) {
@@ -223,6 +223,23 @@ function renderColumns(board) {
       { duration: crossed ? 450 : 250, easing: 'cubic-bezier(.2,.8,.2,1)' });
     if (crossed) flash(el);
   });
+}
+
+/** A column's amounts: one figure per currency, never added together, then the total in
+ * the base currency at the dated rates, or which rate is missing. */
+function columnTotal(col) {
+  const parts = (col.totals || []).map((t) => money(t.amount, t.currency, true));
+  const base = col.baseTotal;
+  if (!base || !parts.length) return '';
+  const only = col.totals.length === 1 && col.totals[0].currency === base.currency;
+  let converted = '';
+  if (base.missingRates?.length) {
+    converted = ` <span class="col-base-total rate-missing" data-testid="col-base-total">· rate missing: ${esc(base.missingRates.join(', '))}</span>`;
+  } else if (!only) {
+    const asOf = base.rateDate ? `at rates of ${base.rateDate}` : '';
+    converted = ` <span class="col-base-total" data-testid="col-base-total" title="In ${esc(base.currency)} ${esc(asOf)}">≈ ${esc(money(base.amount, base.currency, true))}</span>`;
+  }
+  return `<span class="col-totals" data-testid="col-totals">${esc(parts.join(' + '))}</span>${converted}`;
 }
 
 function flash(el) {
@@ -517,13 +534,20 @@ function gateDialog(card, stage, err) {
 
 // ------------------------------------------------------------- new card
 
+const CURRENCIES = ['CNY', 'USD', 'EUR', 'GBP', 'JPY', 'HKD', 'SGD'];
+
+function currencyOptions(base) {
+  return [...new Set([base || 'USD', ...CURRENCIES])].map((c) => `<option value="${esc(c)}"${c === base ? ' selected' : ''}>${esc(c)}</option>`).join('');
+}
+
 function newCardDialog() {
   const modal = openModal({ title: 'New deal', testid: 'new-card-dialog' });
   modal.body.innerHTML = `
     <form class="stack" id="new-form">
       <label>Title <input name="title" required maxlength="200"></label>
       <label>Account <input name="accountName" required maxlength="200"></label>
-      <label>Amount <input name="amount" type="number" min="0" step="any" inputmode="decimal"></label>
+      <label>Amount <input name="amount" type="number" min="0" step="0.01" inputmode="decimal"></label>
+      <label>Currency <select name="currency" data-testid="new-card-currency">${currencyOptions(store.baseCurrency)}</select></label>
       <label>Priority <select name="priority"><option>MEDIUM</option><option>LOW</option><option>HIGH</option><option>URGENT</option></select></label>
       <p class="form-error" role="alert"></p>
       <div class="actions"><button class="btn btn-primary" type="submit">Create</button></div>
@@ -534,6 +558,7 @@ function newCardDialog() {
     e.preventDefault();
     const input = { title: form.title.value.trim(), accountName: form.accountName.value.trim(), priority: form.priority.value, clientMutationId: crypto.randomUUID?.() || String(Date.now()) };
     if (form.amount.value) input.amount = form.amount.value;
+    input.currency = form.currency.value;
     if (!input.title || !input.accountName) { $('.form-error', form).textContent = 'A deal needs a title and an account.'; return; }
     try {
       const { createOpportunity: res } = await gql(CREATE_OPP, { input });

@@ -246,6 +246,7 @@ async function start({ signedIn = false } = {}) {
   try {
     const data = await gql(BOOT);
     store.viewer = data.viewer;
+    store.baseCurrency = data.baseCurrency || 'USD';
     store.departments = data.departments;
     store.users = data.users;
     store.pipeline = data.pipelines[0] || null;

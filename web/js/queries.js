@@ -29,6 +29,7 @@ const STAGE = `id key name position kind requiredFields requiredApprovals staleA
 
 export const BOOT = `
 query Boot {
+  baseCurrency
   viewer { id name email handle role department { id key name } }
   departments { id key name }
   users { id name handle email role department { key name } }
@@ -42,6 +43,7 @@ query Board($filter: OpportunityFilter) {
     columns {
       stage { ${STAGE} }
       totalCount totalAmount hiddenAmountCount
+      totals { amount currency } baseTotal { amount currency rateDate missingRates }
       opportunities(first: 200) { edges { node { ...Card } } }
     }
   }

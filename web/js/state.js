@@ -1,6 +1,7 @@
 // Shared, in-memory state of the signed-in tab.
 export const store = {
   viewer: null,
+  baseCurrency: 'USD', // new deals default to it; column totals are converted into it
   departments: [],
   users: [],
   pipeline: null,

@@ -7,14 +7,23 @@ export function esc(value) {
 export const $ = (sel, root = document) => root.querySelector(sel);
 export const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 
+/** Chinese browsers get zh-CN number words (万/亿 when compact); others their own format. */
+export function moneyLocale() {
+  return /^zh\b/i.test(globalThis.navigator?.language || '') ? 'zh-CN' : undefined;
+}
+
+/** An amount with its cents when it has any; `compact` shortens large ones (€33K, ¥137万). */
 export function money(amount, currency = 'USD', compact = false) {
   if (amount === null || amount === undefined || amount === '') return '';
   const n = Number(amount);
   if (!Number.isFinite(n)) return String(amount);
+  const short = compact && Math.abs(n) >= 10000;
+  const cents = !short && Math.round(n * 100) % 100 !== 0;
   try {
-    return new Intl.NumberFormat(undefined, {
-      style: 'currency', currency: currency || 'USD', maximumFractionDigits: 0,
-      notation: compact && Math.abs(n) >= 10000 ? 'compact' : 'standard',
+    return new Intl.NumberFormat(moneyLocale(), {
+      style: 'currency', currency: currency || 'USD',
+      minimumFractionDigits: cents ? 2 : 0, maximumFractionDigits: cents ? 2 : (short ? 1 : 0),
+      notation: short ? 'compact' : 'standard',
     }).format(n);
   } catch (err) {
     return `${n.toLocaleString()} ${currency || ''}`.trim();
