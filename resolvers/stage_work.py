@@ -18,7 +18,7 @@ from db import models as m
 from resolvers import validate
 from resolvers.access import is_owners_manager
 from resolvers.context import Ctx
-from resolvers.errors import FORBIDDEN, NOT_FOUND, VALIDATION, UserError, fail
+from resolvers.errors import FORBIDDEN, INVALID_TRANSITION, NOT_FOUND, VALIDATION, UserError, fail
 from resolvers.handoffs import department_by_key, open_handoff, pass_baton, pending_to, resolved
 from resolvers.rows import locked_opportunity, org_user
 from resolvers.uow import UnitOfWork, mutate
@@ -144,6 +144,9 @@ async def check_deliverable(ctx: Ctx, data: dict):
         stage = await s.scalar(select(m.Stage).where(m.Stage.pipeline_id == opp.pipeline_id, m.Stage.key == data.get("stage_key")))
         if stage is None:
             fail(NOT_FOUND, f"No stage {data.get('stage_key')!r} in the card's pipeline", "stageKey")
+        current = await s.get(m.Stage, opp.stage_id)
+        if stage.position > current.position and current.kind != "LOST":
+            fail(INVALID_TRANSITION, f"The card has not reached {stage.name} yet (it is in {current.name})", "stageKey")
         item = next((d for d in stage.deliverables or [] if d["key"] == data.get("key")), None)
         if item is None:
             fail(NOT_FOUND, f"{stage.name} has no deliverable {data.get('key')!r}", "key")

@@ -2,7 +2,7 @@
 by itself, deliverables gate the next stage, and each card knows how long each
 department held it in each stage."""
 from tests.api.workflow_helpers import (
-    CREATE, DECIDE, MOVE, OPP, RESPOND_HANDOFF, events, inbox, mutate, pk,
+    CREATE, DECIDE, MOVE, OPP, RESPOND_HANDOFF, UPDATE, events, inbox, mutate, pk,
 )
 
 CHECK = """mutation($input: CheckDeliverableInput!) { checkDeliverable(input: $input) {
@@ -96,8 +96,12 @@ async def test_won_needs_contracts_deliverables_ticked_by_their_departments(gql,
 
 
 async def test_a_deliverable_with_a_field_needs_it_filled(gql, org):
-    made = (await gql.ok(CREATE, {"input": {"title": "报价", "accountName": "A"}}))["createOpportunity"]
-    refused = await check(gql, made["opportunity"]["id"], "quote", "sales_member", stage="proposal")
+    made = (await gql.ok(CREATE, {"input": {"title": "报价", "accountName": "A", "amount": "10", "expectedCloseDate": "2031-01-31"}}))
+    gid = made["createOpportunity"]["opportunity"]["id"]
+    assert (await move(gql, gid, "proposal"))["userErrors"] == []
+    cleared = await gql.ok(UPDATE, {"input": {"id": gid, "version": (await card(gql, gid))["version"], "amount": None}})
+    assert cleared["updateOpportunity"]["userErrors"] == []  # the gate holds on entry, not after
+    refused = await check(gql, gid, "quote", "sales_member", stage="proposal")
     assert refused["userErrors"] == [{"field": ["amount"], "code": "VALIDATION", "message": "Fill in amount before ticking “报价单”"}]
 
 
@@ -139,3 +143,45 @@ async def test_admins_set_owners_and_deliverables(gql, org):
     resolved = (await events(org, "HANDOFF_RESOLVED"))[-1]
     assert resolved.changes == {"status": ["PENDING", "ACCEPTED"], "department": ["sales", "finance"], "automatic": True}
     assert resolved.opportunity_id == pk(gid)
+
+
+async def test_a_stage_not_reached_cannot_be_ticked(gql, org):
+    made = (await gql.ok(CREATE, {"input": {"title": "早", "accountName": "A", "amount": "10"}}))["createOpportunity"]
+    early = await check(gql, made["opportunity"]["id"], "legal-review", "legal_member")
+    assert early["userErrors"] == [{"field": ["stageKey"], "code": "INVALID_TRANSITION",
+                                    "message": "The card has not reached Contract yet (it is in Lead)"}]
+    assert await events(org, "DELIVERABLE_CHECKED") == []
+
+
+async def test_stage_work_settings_are_checked_at_the_edge(gql, org):
+    stages = (await gql.ok("{ pipelines { stages { id key } } }"))["pipelines"][0]["stages"]
+    lead = next(s["id"] for s in stages if s["key"] == "lead")
+    legal_user = (await gql.ok('{ users { id handle } }'))["users"]
+    sales_member = next(u["id"] for u in legal_user if u["handle"] == "sales_member")
+
+    async def refused(**fields):
+        answer = (await gql.ok(SET_WORK, {"input": {"stageId": lead, **fields}}, as_="sales_admin"))["setStageWork"]
+        assert answer["stage"] is None
+        return [(e["field"], e["code"], e["message"]) for e in answer["userErrors"]]
+
+    assert await refused(owner={"departmentKey": "hr"}) == [(["owner.departmentKey"], "VALIDATION", "Unknown department 'hr'")]
+    assert await refused(owner={"departmentKey": "legal", "userId": sales_member}) == [
+        (["owner.userId"], "VALIDATION", "The stage's owner must belong to Legal")]
+    assert await refused(deliverables=[{"title": "A", "departmentKey": "legal", "key": "x"},
+                                       {"title": "B", "departmentKey": "legal", "key": "x"}]) == [
+        (["deliverables"], "VALIDATION", "Each deliverable of a stage needs its own key")]
+    assert await refused(deliverables=[{"title": "A", "departmentKey": "legal", "field": "colour"}]) == [
+        (["deliverables.field"], "VALIDATION", "A deliverable's field is one of amount, expectedCloseDate, probability, nextStep, lostReason")]
+    assert await refused(deliverables=[{"title": f"T{i}", "departmentKey": "legal"} for i in range(11)]) == [
+        (["deliverables"], "VALIDATION", "deliverables is a list of at most 10")]
+    # Keys default to the title; the owner's role and named user are kept; nothing else changes.
+    done = (await gql.ok(SET_WORK, {"input": {"stageId": lead, "owner": {"departmentKey": "sales", "role": "MANAGER", "userId": sales_member},
+                                             "deliverables": [{"title": "Call Notes", "departmentKey": "sales"}]}}, as_="sales_admin"))["setStageWork"]
+    assert done["userErrors"] == []
+    assert done["stage"]["owner"] == {"department": {"key": "sales"}, "role": "MANAGER", "autoAccept": False}
+    assert done["stage"]["deliverables"] == [{"key": "call-notes", "title": "Call Notes", "department": {"key": "sales"}, "field": None}]
+    [changed] = [e for e in await events(org, "PIPELINE_UPDATED")]
+    assert set(changed.changes) == {"stage", "owner", "deliverables"}
+    # Clearing the owner: entering the stage hands nothing.
+    cleared = (await gql.ok(SET_WORK, {"input": {"stageId": lead, "owner": None}}, as_="sales_admin"))["setStageWork"]
+    assert cleared["stage"]["owner"] is None and cleared["stage"]["deliverables"][0]["key"] == "call-notes"
