@@ -14,11 +14,13 @@ install: $(VENV)/bin/python
 install-test: $(VENV)/bin/python
 	$(VENV)/bin/pip install -q -e '.[test]'
 
-# Browser tests drive Debian's Chromium (never a downloaded browser); npm installs
-# the pinned axe-core they audit with (tests/browser/axe.py).
+# Browser tests drive Debian's Chromium (never a downloaded browser), with a CJK font
+# so Chinese renders as text, not boxes; npm installs the pinned axe-core they audit
+# with (tests/browser/axe.py) and graphql-http for the GraphQL over HTTP audit.
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq npm; }
+	@fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq fonts-noto-cjk; }
 
 demo: install
 	$(VENV)/bin/baton serve --demo
