@@ -102,7 +102,7 @@ async def _prepare(settings: Settings, *, demo: bool) -> None:
 
         db = Database(settings.database_url)
         try:
-            seeded = await seed_demo(db)
+            seeded = await seed_demo(db, settings)
         finally:
             await db.dispose()
         print("Seeded the demo organization." if seeded else "Demo organization already present.", flush=True)

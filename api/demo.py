@@ -2,12 +2,14 @@
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from api.settings import Settings
 from db import models as m
 from db.engine import Database
 from db.types import utcnow
 from resolvers import approvals, comments, handoffs, money, opportunities, stage_work, tasks
+from resolvers.alerts import raise_alerts
 from resolvers.context import Ctx, Viewer
 from resolvers.errors import UserErrors
 from resolvers.ids import to_global
@@ -72,7 +74,7 @@ class StoryClock:
         self.now = min(self.now + timedelta(hours=hours), self.end)
 
 
-async def seed_demo(db: Database) -> bool:
+async def seed_demo(db: Database, settings=None) -> bool:
     """Create the demo organization unless it exists. Returns True when it seeded."""
     async with db.write() as session:
         if (await session.execute(select(m.Organization).where(m.Organization.name == DEMO_ORG))).first():
@@ -145,7 +147,20 @@ async def seed_demo(db: Database) -> bool:
     admin = Ctx(db=db, viewer=Viewer(user=users["admin"]), clock=clock)
     for currency, rate in DEMO_RATES.items():
         _ok(await money.set_exchange_rate(admin, {"currency": currency, "rate": rate, "date": today - timedelta(days=90)}))
+    await _story_is_read(db, org, clock, settings)
     return True
+
+
+async def _story_is_read(db: Database, org: m.Organization, clock: StoryClock, settings) -> None:
+    """The story's past stays past. Its stale deals, overdue tasks and slow handoffs raise their
+    alerts now, on the story clock, so the alerts job finds nothing new a minute after start
+    (it would greet every signed-in user with a pile of toasts); and everything the story sent
+    is read, so each demo inbox starts at zero unread and its badge counts what happens next.
+    The badges on the cards (overdue, stale, waiting) come from the deals and stay."""
+    await raise_alerts(db, clock.end, settings or Settings(), org_id=org.id)
+    async with db.write() as session:
+        await session.execute(update(m.Notification).where(
+            m.Notification.org_id == org.id, m.Notification.read_at.is_(None)).values(read_at=clock.end))
 
 
 async def _contract_approval(db: Database, ctx: Ctx, users: dict, opp: m.Opportunity) -> None:

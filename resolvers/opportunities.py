@@ -147,7 +147,7 @@ EDITABLE = {
     # input key -> (model attribute, API name, cleaner)
     "title": ("title", "title", lambda v: validate.text(v, "title", max_len=200, required=True)),
     "amount": ("amount", "amount", validate.amount),
-    "currency": ("currency", "currency", validate.currency),
+    "currency": ("currency", "currency", lambda v: validate.currency(v) if v is not None else fail(VALIDATION, "currency cannot be cleared", "currency")),
     "probability": ("probability", "probability", validate.probability),
     "expected_close_date": ("expected_close_date", "expectedCloseDate", validate.close_date),
     "priority": ("priority", "priority", lambda v: v or "MEDIUM"),

@@ -264,3 +264,11 @@ async def test_chinese_exports_write_chinese_values_and_round_trip(org, clock):
     report = await import_opportunities(ctx, to_csv(header, rows), "export.csv")
     assert report.rejected == [] and report.created == 2
     assert await imported(org) == before  # titles repeat: the dict holds the re-imported copies, equal to the originals
+
+
+async def test_currency_cannot_be_cleared(gql, org):
+    made = await gql.ok('mutation { createOpportunity(input: {title: "X", accountName: "A", currency: "EUR"}) { opportunity { id version } } }')
+    opp = made["createOpportunity"]["opportunity"]
+    answer = await gql.ok('mutation($i: UpdateOpportunityInput!) { updateOpportunity(input: $i) { opportunity { currency } userErrors { code field } } }',
+                          {"i": {"id": opp["id"], "version": opp["version"], "currency": None}})
+    assert answer["updateOpportunity"] == {"opportunity": None, "userErrors": [{"code": "VALIDATION", "field": ["currency"]}]}

@@ -7,6 +7,7 @@ import { esc, $, $$, money, toast, debounce, since, fieldWords, listWords } from
 import { cardInner, locked, openModal, dataText } from './ui.js';
 import { focusFirst, keepFocus, tabStops } from './focus.js';
 import { openDrawer, refreshDrawerIfShowing } from './drawer.js';
+import { scrollHints } from './overflow.js';
 
 const FILTER_KEY = 'baton.filter';
 const cards = new Map(); // id -> card data
@@ -43,19 +44,23 @@ export function mountBoard(view) {
   view.innerHTML = `
     <h1 class="sr-only" tabindex="-1">Deal board</h1>
     <form class="filters" id="filters" role="search" aria-label="Filter the board">
+      <input type="search" name="search" placeholder="Search title or account" aria-label="Search" value="${esc(f.search || '')}">
+      <button type="button" class="btn filter-toggle" id="filter-toggle" aria-expanded="false" aria-controls="filter-more" data-testid="filter-toggle">Filters<span class="filter-count"></span></button>
+      <div class="filter-more" id="filter-more">
       <label class="check"><input type="checkbox" name="mine" ${f.mine ? 'checked' : ''}> My cards</label>
       <select name="department" aria-label="Department">${opt('', 'All departments')}${store.departments.map((d) => opt(d.key, d.name, f.department === d.key)).join('')}</select>
       <select name="owner" aria-label="Owner">${opt('', 'All owners')}${store.users.map((u) => opt(u.id, u.name, f.owner === u.id)).join('')}</select>
       <input name="tag" list="tag-list" placeholder="Tag" aria-label="Tag" value="${esc(f.tag || '')}" size="8">
       <datalist id="tag-list"></datalist>
       <select name="priority" aria-label="Priority">${opt('', 'Any priority')}${['URGENT', 'HIGH', 'MEDIUM', 'LOW'].map((p) => opt(p, p[0] + p.slice(1).toLowerCase(), f.priority === p)).join('')}</select>
-      <input type="search" name="search" placeholder="Search title or account" aria-label="Search" value="${esc(f.search || '')}">
       <label class="check"><input type="checkbox" name="staleOnly" ${f.staleOnly ? 'checked' : ''}> Stale only</label>
       <button type="button" class="btn btn-ghost" id="clear-filters">Clear</button>
       <span class="spacer"></span>
       <button type="button" class="btn btn-ghost" id="export-cards" data-testid="export" title="Download the filtered cards as CSV">Export CSV</button>
+      </div>
       <button type="button" class="btn btn-primary" id="new-card">+ New deal</button>
     </form>
+    <div class="board-frame" id="board-frame">
     <div class="board" id="board" aria-busy="true">
       ${store.stages.map((s) => `
         <section class="column kind-${esc(s.kind)}" data-testid="column-${esc(s.key)}" data-stage="${esc(s.key)}" aria-labelledby="column-title-${esc(s.key)}">
@@ -67,6 +72,8 @@ export function mountBoard(view) {
           </header>
           <div class="cards" data-stage="${esc(s.key)}"></div>
         </section>`).join('')}
+    </div>
+    <button type="button" class="btn board-more" data-testid="board-more" tabindex="-1" aria-hidden="true" hidden>More columns →</button>
     </div>`;
   const form = $('#filters', view);
   const apply = () => {
@@ -75,10 +82,16 @@ export function mountBoard(view) {
       tag: form.tag.value.trim(), priority: form.priority.value, search: form.search.value.trim(), staleOnly: form.staleOnly.checked,
     };
     form.owner.disabled = next.mine;
+    showFilterCount(form, next);
     saveFilter(next);
     load();
   };
   form.owner.disabled = !!f.mine;
+  showFilterCount(form, f);
+  // On a phone the filters fold behind one button, so search and New deal fit on one row.
+  $('#filter-toggle', view).addEventListener('click', (e) => {
+    e.currentTarget.setAttribute('aria-expanded', String(form.classList.toggle('filters-open')));
+  });
   form.addEventListener('change', apply);
   form.addEventListener('submit', (e) => { e.preventDefault(); apply(); });
   form.search.addEventListener('input', debounce(apply, 300));
@@ -87,6 +100,7 @@ export function mountBoard(view) {
   $('#export-cards', view).addEventListener('click', exportCards);
 
   const board = $('#board', view);
+  const offHints = scrollHints($('#board-frame', view));
   board.addEventListener('click', onBoardClick);
   board.addEventListener('keydown', onBoardKey);
 
@@ -116,11 +130,18 @@ export function mountBoard(view) {
   const tick = setInterval(() => cards.forEach((c, id) => refreshBadges(id)), 60000);
   return () => {
     offEvent();
+    offHints();
     clearInterval(tick);
     sortables.forEach((s) => s.destroy());
     sortables = [];
     root = null;
   };
+}
+
+/** The folded filters' button says how many are set, so a filtered phone board does not look empty by mistake. */
+function showFilterCount(form, f) {
+  const n = ['mine', 'department', 'owner', 'tag', 'priority', 'staleOnly'].filter((k) => f[k]).length;
+  $('.filter-count', form).innerHTML = n ? ` <span class="count-pill">${n}<span class="sr-only"> set</span></span>` : '';
 }
 
 function gateHint(stage) {

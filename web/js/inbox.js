@@ -9,6 +9,11 @@ let unread = 0;
 let dispose = null;
 let retry = null;
 let listRefresh = null;
+// Notifications arriving together (the alerts job raises a dozen in one round) make one toast.
+const BURST_MS = 600;
+let burst = [];
+let burstTimer = null;
+let summary = null; // { count, alerts, el }: the summary toast on screen
 
 function setCount(n) {
   unread = Math.max(0, n);
@@ -32,7 +37,7 @@ export async function startInbox() {
         const n = result.data?.notificationAdded;
         if (!n) return;
         if (!n.read) setCount(unread + 1);
-        toast(n.message, 'info');
+        arrived(n);
         if (listRefresh) listRefresh();
       },
       error(err) { console.warn('notificationAdded failed', err); retry = setTimeout(go, 5000); },
@@ -42,8 +47,35 @@ export async function startInbox() {
   go();
 }
 
+/** One notification says itself; a burst, or more while a summary shows, counts into the summary ("15 new alerts"). */
+function arrived(n) {
+  burst.push(n);
+  if (!burstTimer) burstTimer = setTimeout(sayBurst, BURST_MS);
+}
+
+function sayBurst() {
+  const notes = burst;
+  burst = [];
+  burstTimer = null;
+  const alerts = notes.every((n) => n.kind === 'alert');
+  if (summary?.el?.isConnected) {
+    summary.count += notes.length;
+    summary.alerts = summary.alerts && alerts;
+  } else if (notes.length === 1) {
+    toast(notes[0].message, 'info');
+    return;
+  } else {
+    summary = { count: notes.length, alerts };
+  }
+  const what = summary.alerts ? 'alerts' : 'notifications';
+  summary.el = toast(`${summary.count} new ${what} in your inbox`, 'info', 6000, 'inbox-summary');
+}
+
 export function stopInbox() {
   clearTimeout(retry);
+  clearTimeout(burstTimer);
+  burst = [];
+  burstTimer = null;
   if (dispose) { dispose(); dispose = null; }
 }
 

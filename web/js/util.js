@@ -90,23 +90,41 @@ export function listWords(items) {
   return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
 }
 
-/** Toasts: role=status region, errors stay longer. */
-export function toast(message, kind = 'info', ms) {
+const MAX_TOASTS = 3; // more than three stacked toasts cover the board
+
+/**
+ * Toasts: role=status region, errors stay longer. At most MAX_TOASTS show: a new one pushes
+ * out the oldest (the oldest that is not an error, while there is one). A toast with a `key`
+ * updates the one on screen with that key (a running summary) instead of stacking another.
+ * Returns the toast's element.
+ */
+export function toast(message, kind = 'info', ms, key) {
   const region = document.getElementById('toasts');
-  if (!region) { console.error(message); return; }
-  const item = document.createElement('div');
+  if (!region) { console.error(message); return null; }
+  let item = key ? Array.from(region.children).find((t) => t.dataset.key === key) : null;
+  if (!item) {
+    item = document.createElement('div');
+    if (key) item.dataset.key = key;
+    const text = document.createElement('span');
+    const close = document.createElement('button');
+    close.type = 'button';
+    close.className = 'toast-close';
+    close.setAttribute('aria-label', 'Dismiss');
+    close.textContent = '×';
+    close.addEventListener('click', () => item.remove());
+    item.append(text, close);
+    region.append(item);
+    while (region.children.length > MAX_TOASTS) {
+      const toasts = Array.from(region.children);
+      (toasts.find((t) => !t.classList.contains('toast-error')) || toasts[0]).remove();
+    }
+  }
   item.className = `toast toast-${kind}`;
   item.setAttribute('role', kind === 'error' ? 'alert' : 'status');
-  item.textContent = message;
-  const close = document.createElement('button');
-  close.type = 'button';
-  close.className = 'toast-close';
-  close.setAttribute('aria-label', 'Dismiss');
-  close.textContent = '×';
-  close.addEventListener('click', () => item.remove());
-  item.append(close);
-  region.append(item);
-  setTimeout(() => item.remove(), ms ?? (kind === 'error' ? 9000 : 4500));
+  item.firstChild.textContent = message;
+  clearTimeout(item.timer);
+  item.timer = setTimeout(() => item.remove(), ms ?? (kind === 'error' ? 9000 : 4500));
+  return item;
 }
 
 export function debounce(fn, ms) {
