@@ -10,7 +10,7 @@ from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
@@ -75,6 +75,11 @@ class BatonGraphQL(GraphQL):
     def should_render_graphql_ide(self, request) -> bool:
         # A GET carrying only a persisted-query hash is an operation, not a visit to GraphiQL.
         return super().should_render_graphql_ide(request) and request.query_params.get("extensions") is None
+
+    async def render_graphql_ide(self, request):
+        # Strawberry's GraphiQL page loads its scripts from a CDN and is blank offline; ours
+        # (web/graphiql.html) loads the same files vendored under web/vendor/graphiql/.
+        return HTMLResponse((self.app_state.settings.web_dir / "graphiql.html").read_text(encoding="utf-8"))
 
     async def get_sub_response(self, request):
         sub_response = await super().get_sub_response(request)

@@ -1,8 +1,8 @@
 """HTTP hygiene: pure-ASGI middleware and a log filter (docs/security.md).
 
 - `SecurityHeaders`: CSP, X-Content-Type-Options, Referrer-Policy, X-Frame-Options on
-  every HTTP response; the GraphiQL page (GET /graphql answering HTML) gets a CSP
-  relaxed just enough for its CDN scripts and inline bootstrap.
+  every HTTP response; the GraphiQL page (GET /graphql answering HTML) gets the same
+  policy plus the data: fonts its stylesheet embeds: this origin only, no inline script.
 - `RedactSecrets`: a logging filter that masks secret query values (`token`,
   `ticket`, `password`, `key`, `secret`, ...) and Baton's tokens in uvicorn's logs.
 - `RequestGuard`: bodies over `max_body_bytes` -> 413 (by Content-Length, and by
@@ -53,11 +53,11 @@ BOARD_CSP = (
     "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
     "style-src 'self'; frame-ancestors 'none'"
 )
-# GraphiQL (Strawberry's page) loads React and GraphiQL from unpkg and boots with an inline script.
+# GraphiQL (web/graphiql.html) loads its vendored files from this origin only, like the board;
+# its stylesheet embeds its fonts as data: URLs.
 GRAPHIQL_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
-    "style-src 'self' 'unsafe-inline' https://unpkg.com; font-src 'self' data: https://unpkg.com; "
-    "connect-src 'self' ws: wss:; img-src 'self' data: https://unpkg.com; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self'; style-src 'self'; font-src 'self' data:; "
+    "connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'"
 )
 STATIC_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
