@@ -401,3 +401,35 @@ async def test_the_old_auto_approval_shape_still_reads_and_writes(gql, people):
     done = (await gql.ok(doc, {"input": {"id": stage, "autoApproval": {"kind": "contract", "departmentKeys": ["finance"], "mode": "PARALLEL"}}}, as_="sales_admin"))["updateStage"]
     assert done["stage"] == {"autoApproval": {"kind": "contract", "departmentKeys": ["finance"], "mode": "PARALLEL"},
                              "approvalRule": {"steps": [{"departmentKey": "finance", "mode": "ANY"}]}}
+
+
+async def test_resubmission_is_the_requesters_and_reopens_the_first_step(gql, people):
+    org = people
+    deal, a = await _open(gql, org, {"kind": "memo", "steps": [{"userIds": users(org, "legal_member")}, {"departmentKey": "finance"}]})
+    await run(gql, RETURN, "returnApproval", "legal_member", id=a["id"], comment="缺附件")
+    other = await run(gql, RESUBMIT, "resubmitApproval", "marketing_member", id=a["id"])
+    assert other["userErrors"] == [{"field": None, "code": "FORBIDDEN", "message": "Only the requester (or an admin) can resubmit this approval"}]
+    again = (await run(gql, RESUBMIT, "resubmitApproval", "sales_member", id=a["id"], comment="已补"))["approval"]
+    assert [(bool(s["openedAt"]), s["status"]) for s in again["steps"]] == [(True, "PENDING"), (False, "PENDING")]
+    q = "query($id: ID!) { node(id: $id) { ... on Approval { decisions { action comment user { handle } } } } }"
+    decisions = (await gql.ok(q, {"id": a["id"]}))["node"]["decisions"]
+    assert decisions[-1] == {"action": "RESUBMITTED", "comment": "已补", "user": {"handle": "sales_member"}}
+    box = [e["node"]["message"] for e in (await inbox(gql, "legal_member"))["edges"]]
+    assert "Resubmitted for your approval: memo on 规则" in box
+
+
+async def test_urging_is_recorded_on_the_step_and_timed_to_the_minute(gql, people, clock):
+    org = people
+    deal, a = await _open(gql, org, {"kind": "memo", "steps": [{"userIds": users(org, "legal_member")}]})
+    refused = await run(gql, URGE, "urgeApproval", "marketing_member", id=a["id"])
+    assert refused["userErrors"] == [{"field": None, "code": "FORBIDDEN",
+                                      "message": "Only the requester, the card's owner or an admin can urge this approval"}]
+    first = (await run(gql, URGE, "urgeApproval", "sales_member", id=a["id"], comment="今天要"))["approval"]
+    assert [(d["action"], d["comment"]) for d in first["steps"][0]["decisions"]] == [("URGED", "今天要")]
+    clock.advance(minutes=59)
+    soon = await run(gql, URGE, "urgeApproval", "sales_member", id=a["id"])
+    again_at = (clock() + timedelta(minutes=1)).strftime("%H:%M")
+    assert soon["userErrors"] == [{"field": ["id"], "code": "TOO_SOON",
+                                   "message": f"This step was urged less than an hour ago; urge again after {again_at} UTC"}]
+    clock.advance(minutes=1)  # exactly an hour: allowed
+    assert (await run(gql, URGE, "urgeApproval", "sales_member", id=a["id"]))["approval"]["urgeCount"] == 2
