@@ -433,3 +433,29 @@ async def test_urging_is_recorded_on_the_step_and_timed_to_the_minute(gql, peopl
                                    "message": f"This step was urged less than an hour ago; urge again after {again_at} UTC"}]
     clock.advance(minutes=1)  # exactly an hour: allowed
     assert (await run(gql, URGE, "urgeApproval", "sales_member", id=a["id"]))["approval"]["urgeCount"] == 2
+
+
+async def test_a_transfer_is_exact(gql, people):
+    org = people
+    deal, a = await _open(gql, org, {"kind": "memo", "steps": [{"departmentKey": "legal"}]})
+    not_mine = await run(gql, TRANSFER, "transferApprovalStep", "finance_member", id=a["id"], toUserId=users(org, "legal2")[0])
+    assert not_mine["userErrors"] == [{"field": None, "code": "FORBIDDEN", "message": "Only an approver of an open step can transfer it"}]
+    self_ = await run(gql, TRANSFER, "transferApprovalStep", "legal_member", id=a["id"], toUserId=users(org, "legal_member")[0])
+    assert self_["userErrors"] == [{"field": ["toUserId"], "code": "DUPLICATE", "message": "You already approve this step: name a colleague"}]
+    unknown = await run(gql, TRANSFER, "transferApprovalStep", "legal_member", id=a["id"], toUserId=_gid("User", 987654))
+    assert [(e["field"], e["code"]) for e in unknown["userErrors"]] == [(["toUserId"], "NOT_FOUND")]
+    # To someone outside the step: they are seated in my place, and told why.
+    moved = (await run(gql, TRANSFER, "transferApprovalStep", "legal_member", id=a["id"],
+                       toUserId=users(org, "product_member")[0], comment="产品更懂这个"))["approval"]
+    step = moved["steps"][0]
+    assert sorted(x["handle"] for x in step["approvers"]) == ["legal2", "legal_manager", "product_member"]
+    assert [(d["action"], d["user"]["handle"], d["targetUser"]["handle"], d["comment"]) for d in step["decisions"]] == [
+        ("TRANSFERRED", "legal_member", "product_member", "产品更懂这个")]
+    [event] = await events(org, "APPROVAL_TRANSFERRED")
+    assert event.changes == {"step": 0, "from": "Legal Member", "to": "Product Member"}
+    assert (await inbox(gql, "product_member"))["edges"][0]["node"]["message"] == \
+        "Legal Member handed you their decision on memo for 规则: 产品更懂这个"
+    # To someone already deciding the step: no second seat.
+    again = (await run(gql, TRANSFER, "transferApprovalStep", "legal_manager", id=a["id"], toUserId=users(org, "legal2")[0]))["approval"]
+    assert sorted(x["handle"] for x in again["steps"][0]["approvers"]) == ["legal2", "product_member"]
+    assert (await run(gql, DECIDE, "decideApproval", "product_member", id=a["id"], approve=True))["approval"]["status"] == "APPROVED"
