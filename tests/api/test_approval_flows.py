@@ -458,4 +458,7 @@ async def test_a_transfer_is_exact(gql, people):
     # To someone already deciding the step: no second seat.
     again = (await run(gql, TRANSFER, "transferApprovalStep", "legal_manager", id=a["id"], toUserId=users(org, "legal2")[0]))["approval"]
     assert sorted(x["handle"] for x in again["steps"][0]["approvers"]) == ["legal2", "product_member"]
+    # Back to someone who handed it on earlier: seated again.
+    back = (await run(gql, TRANSFER, "transferApprovalStep", "legal2", id=a["id"], toUserId=users(org, "legal_manager")[0]))["approval"]
+    assert sorted(x["handle"] for x in back["steps"][0]["approvers"]) == ["legal_manager", "product_member"]
     assert (await run(gql, DECIDE, "decideApproval", "product_member", id=a["id"], approve=True))["approval"]["status"] == "APPROVED"
