@@ -160,7 +160,9 @@ async def test_schema_is_disclosed_to_signed_in_viewers_only(limited, org):
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://baton.test") as c:
             page = await c.get("/graphql", headers={"accept": "text/html"})
-    assert "isHeadersEditorEnabled: true" in page.text
+            script = await c.get("/static/js/graphiql.js")  # the vendored page's start-up script
+    assert page.status_code == 200 and "/static/js/graphiql.js" in page.text
+    assert "isHeadersEditorEnabled: true" in script.text
     schema = (await post(app, get_introspection_query(), token=token)).json()
     assert "errors" not in schema and schema["data"]["__schema"]["types"]
     # Switched off: nobody, signed in or not.
