@@ -21,6 +21,7 @@ import httpx
 from sqlalchemy import select, update
 
 from db import models as m
+from resolvers.channel_queue import record_attempt
 from resolvers.context import Ctx
 from resolvers.uow import run_in_transaction
 from resolvers.visibility import visible_among
@@ -210,23 +211,9 @@ async def deliver_due(db, now: datetime, http_client: httpx.AsyncClient, setting
             hook = await session.get(m.Webhook, webhook.id)
             if row is None or hook is None:  # deleted meanwhile
                 continue
-            row.attempts += 1
-            row.last_attempt_at = now
-            row.last_status_code = status_code
+            record_attempt(row, hook, status_code, error, now, stats, retry_delay, GIVE_UP_AFTER)
             if error is None:
-                row.status, row.delivered_at, row.next_attempt_at, row.last_error = "DELIVERED", now, None, None
-                hook.failing_since = None
-                stats["delivered"] += 1
                 continue
-            row.last_error = error[:500]
-            stats["failed"] += 1
-            if hook.failing_since is None:
-                hook.failing_since = now
-            if now - row.created_at >= GIVE_UP_AFTER:
-                row.status, row.next_attempt_at = "FAILED", None
-                stats["given_up"] += 1
-            else:
-                row.next_attempt_at = now + retry_delay(row.attempts)
             if hook.enabled and now - hook.failing_since >= GIVE_UP_AFTER:
                 hook.enabled = False
                 hook.disabled_at = now

@@ -283,21 +283,29 @@ async def record(db, now: datetime, outcomes, retry_delay, give_up_after: timede
             target = await session.get(m.NotificationChannel, channel.id)
             if row is None or target is None:  # deleted meanwhile
                 continue
-            row.attempts += 1
-            row.last_attempt_at = now
-            row.last_status_code = status_code
-            if error is None:
-                row.status, row.delivered_at, row.next_attempt_at, row.last_error = "DELIVERED", now, None, None
-                target.failing_since = None
-                stats["delivered"] += 1
-                continue
-            row.last_error = error[:500]
-            stats["failed"] += 1
-            if target.failing_since is None:
-                target.failing_since = now
-            if now - row.created_at >= give_up_after:
-                row.status, row.next_attempt_at = "FAILED", None
-                stats["given_up"] += 1
-            else:
-                row.next_attempt_at = now + retry_delay(row.attempts)
+            record_attempt(row, target, status_code, error, now, stats, retry_delay, give_up_after)
     return stats
+
+
+def record_attempt(row, target, status_code: int | None, error: str | None, now: datetime, stats: dict,
+                   retry_delay, give_up_after: timedelta) -> None:
+    """One delivery attempt's outcome on its row (a webhook's or a channel's) and on the
+    target it went to: delivered, or failed and retried with back-off until
+    `give_up_after` from its creation; `stats` counts."""
+    row.attempts += 1
+    row.last_attempt_at = now
+    row.last_status_code = status_code
+    if error is None:
+        row.status, row.delivered_at, row.next_attempt_at, row.last_error = "DELIVERED", now, None, None
+        target.failing_since = None
+        stats["delivered"] += 1
+        return
+    row.last_error = error[:500]
+    stats["failed"] += 1
+    if target.failing_since is None:
+        target.failing_since = now
+    if now - row.created_at >= give_up_after:
+        row.status, row.next_attempt_at = "FAILED", None
+        stats["given_up"] += 1
+    else:
+        row.next_attempt_at = now + retry_delay(row.attempts)
