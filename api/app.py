@@ -194,7 +194,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
     # Signs download links; unset, a key of this process's own (`baton serve` shares one with its workers).
     state.secret_key = settings.secret_key or secrets.token_urlsafe(32)
     redact_secrets_in_logs()
-    state.db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    state.db = Database(
+        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
+        pgbouncer=settings.db_pgbouncer,
+    )
     state.hub = Hub(
         settings.broadcast_url,
         subscriber_buffer=settings.subscriber_buffer,
@@ -216,7 +219,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
     @contextlib.asynccontextmanager
     async def lifespan(app):
         if migrate:
-            await upgrade(settings.database_url)
+            await upgrade(settings.database_url, pgbouncer=settings.db_pgbouncer)
         await state.hub.connect()
         state.revocations.start()
         from api import channels, webhooks

@@ -128,7 +128,9 @@ async def post_bot(http_client: httpx.AsyncClient, channel: m.NotificationChanne
 def _smtp_send(settings, mail) -> None:
     if not settings.smtp_host:
         raise smtplib.SMTPException("No SMTP server is configured (BATON_SMTP_HOST)")
-    context = ssl.create_default_context()
+    # Certificates are always verified; a private CA is given as a file, never by turning checks off.
+    ca_file = getattr(settings, "smtp_ca_file", None)
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
     if settings.smtp_ssl:
         smtp = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_seconds, context=context)
     else:
@@ -165,15 +167,24 @@ async def _send(http_client, delivery: m.ChannelDelivery, channel: m.Notificatio
 # ------------------------------------------------------------------ the loop
 
 
-async def deliver_due(db, now: datetime, http_client: httpx.AsyncClient, settings) -> dict:
-    """One pass: enqueue new notifications, send due deliveries, record outcomes."""
+async def deliver_due(db, now: datetime, http_client: httpx.AsyncClient, settings, publish=None) -> dict:
+    """One pass: enqueue new notifications, send due deliveries, record outcomes, disable
+    channels failing `channel_disable_after_failures` times in a row and tell their owners."""
     mask_logs()
-    stats = {"enqueued": await channel_queue.enqueue(db, now), "delivered": 0, "failed": 0, "given_up": 0}
+    stats = {"enqueued": await channel_queue.enqueue(db, now), "delivered": 0, "failed": 0, "given_up": 0, "disabled": 0}
     claimed = await channel_queue.claim(db, now)
     if not claimed:
         return stats
     outcomes = await asyncio.gather(*(_send(http_client, d, c, now, settings) for d, c in claimed))
-    stats.update(await channel_queue.record(db, now, zip(claimed, outcomes, strict=True), retry_delay, GIVE_UP_AFTER))
+    recorded, disabled = await channel_queue.record(
+        db, now, zip(claimed, outcomes, strict=True), retry_delay, GIVE_UP_AFTER,
+        disable_after=getattr(settings, "channel_disable_after_failures", 0))
+    stats.update(recorded)
+    for channel in disabled:
+        try:
+            await channel_queue.announce_disabled(db, channel, now, publish)
+        except Exception:  # noqa: BLE001 - the channel is disabled either way; log the lost alert
+            log.exception("alerting about disabled channel %s failed", channel.id)
     return stats
 
 
@@ -186,13 +197,13 @@ async def run_loop(state) -> None:
     from db.engine import Database
 
     # An engine of its own: slow receivers never hold the request pool's connections.
-    db = Database(state.db.url, pool_size=2, max_overflow=2)
+    db = Database(state.db.url, pool_size=2, max_overflow=2, pgbouncer=state.db.pgbouncer)
     try:
         async with httpx.AsyncClient() as client:
             while True:
                 await asyncio.sleep(interval)
                 try:
-                    await deliver_due(db, state.clock(), client, settings)
+                    await deliver_due(db, state.clock(), client, settings, publish=state.hub.publish)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # noqa: BLE001 - keep delivering; the next pass retries

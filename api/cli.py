@@ -6,6 +6,7 @@ import sys
 
 import uvicorn
 
+from api.demo_texts import LOCALES as DEMO_LOCALES
 from api.settings import Settings
 
 
@@ -46,7 +47,7 @@ def cmd_serve(args, settings: Settings) -> int:
     if args.workers > 1 and settings.is_sqlite:
         print("baton: --workers > 1 needs PostgreSQL storage (BATON_DATABASE_URL=postgresql://...).", file=sys.stderr)
         return 2
-    asyncio.run(_prepare(settings, demo=args.demo))
+    asyncio.run(_prepare(settings, demo=args.demo, locale=args.locale))
     fit_file_limit(settings.max_sockets)
     if not settings.secret_key:
         # One signing key for every worker this command starts (they read the environment).
@@ -91,18 +92,18 @@ def fit_file_limit(sockets: int) -> None:
               f"{max(0, soft - FILE_HEADROOM)} or raise the limit", file=sys.stderr)
 
 
-async def _prepare(settings: Settings, *, demo: bool) -> None:
+async def _prepare(settings: Settings, *, demo: bool, locale: str = "en") -> None:
     from db.engine import Database
     from db.migrate import upgrade
 
     print(f"Applying migrations to {_redact(settings.database_url)} ...", flush=True)
-    await upgrade(settings.database_url)
+    await upgrade(settings.database_url, pgbouncer=settings.db_pgbouncer)
     if demo:
         from api.demo import seed_demo
 
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, pgbouncer=settings.db_pgbouncer)
         try:
-            seeded = await seed_demo(db, settings)
+            seeded = await seed_demo(db, settings, locale=locale)
         finally:
             await db.dispose()
         print("Seeded the demo organization." if seeded else "Demo organization already present.", flush=True)
@@ -122,7 +123,7 @@ def cmd_migrate(args, settings: Settings) -> int:
 
 
 def cmd_demo(args, settings: Settings) -> int:
-    asyncio.run(_prepare(settings, demo=True))
+    asyncio.run(_prepare(settings, demo=True, locale=args.locale))
     return 0
 
 
@@ -163,8 +164,8 @@ async def _with_org(settings: Settings, org_name: str | None, work):
     from db.engine import Database
     from db.migrate import upgrade
 
-    await upgrade(settings.database_url)
-    db = Database(settings.database_url)
+    await upgrade(settings.database_url, pgbouncer=settings.db_pgbouncer)
+    db = Database(settings.database_url, pgbouncer=settings.db_pgbouncer)
     try:
         async with db.write() as session:
             org = await _find_org(session, org_name)
@@ -269,8 +270,8 @@ async def _org_ctx(settings: Settings, org_name: str | None, as_email: str | Non
     from db.migrate import upgrade
     from resolvers.context import Ctx, Viewer
 
-    await upgrade(settings.database_url)
-    db = Database(settings.database_url)
+    await upgrade(settings.database_url, pgbouncer=settings.db_pgbouncer)
+    db = Database(settings.database_url, pgbouncer=settings.db_pgbouncer)
     async with db.read() as session:
         org = await _find_org(session, org_name)
         try:
@@ -375,11 +376,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--demo", action="store_true", help="seed the demo organization first (once)")
+    serve.add_argument("--locale", default="en", choices=DEMO_LOCALES, help="the demo's language (with --demo)")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(run=cmd_serve)
 
     sub.add_parser("migrate", help="apply pending database migrations").set_defaults(run=cmd_migrate)
-    sub.add_parser("demo", help="seed the demo organization (once) without serving").set_defaults(run=cmd_demo)
+    demo = sub.add_parser("demo", help="seed the demo organization (once) without serving")
+    demo.add_argument("--locale", default="en", choices=DEMO_LOCALES, help="the demo's language")
+    demo.set_defaults(run=cmd_demo)
     sub.add_parser("schema", help="print the GraphQL schema (SDL)").set_defaults(run=cmd_schema)
 
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)

@@ -1,9 +1,9 @@
 """The demo organization: seeded once, through the same rules the API uses."""
 from datetime import date, timedelta
-from decimal import Decimal
 
 from sqlalchemy import select, update
 
+from api.demo_texts import DEMO_ACCOUNTS, ENGLISH, TEXTS, DemoTexts
 from api.settings import Settings
 from db import models as m
 from db.engine import Database
@@ -15,45 +15,11 @@ from resolvers.errors import UserErrors
 from resolvers.ids import to_global
 from resolvers.setup import DEFAULT_STAGES, create_organization, create_user
 
-DEMO_ORG = "Demo"
+DEMO_ORG = ENGLISH.org_name
 DEMO_PASSWORD = "baton-demo"
-DEMO_USERS = [
-    # email, name, department, role
-    ("admin@demo.baton", "Ada Admin", "sales", "ADMIN"),
-    ("sales@demo.baton", "Sam Sales", "sales", "MEMBER"),
-    ("marketing@demo.baton", "Mia Marketing", "marketing", "MEMBER"),
-    ("product@demo.baton", "Pat Product", "product", "MEMBER"),
-    ("legal@demo.baton", "Lee Legal", "legal", "MEMBER"),
-    ("legal2@demo.baton", "Lou Legal", "legal", "MEMBER"),
-    ("finance@demo.baton", "Fay Finance", "finance", "MEMBER"),
-    ("finance.manager@demo.baton", "Fern Finance", "finance", "MANAGER"),
-    ("viewer@demo.baton", "Vic Viewer", "sales", "VIEWER"),
-]
-
-# title, account, amount, stage, priority, tags, days to close
-DEMO_DEALS = [
-    ("Fleet telematics pilot", "Northwind Logistics", None, "lead", "MEDIUM", ["pilot"], None),
-    ("Data platform renewal", "Contoso Retail", None, "lead", "HIGH", ["renewal"], None),
-    ("EU expansion seats", "Fabrikam GmbH", None, "qualified", "MEDIUM", ["expansion", "eu"], None),
-    ("Analytics add-on", "Tailspin Toys", None, "qualified", "LOW", ["upsell"], None),
-    ("Hospital scheduling suite", "Lakeshore Health", Decimal("180000"), "proposal", "URGENT", ["healthcare"], 30),
-    ("Warehouse robotics integration", "Northwind Logistics", Decimal("95000"), "proposal", "HIGH", ["integration"], 45),
-    ("Campus-wide licence", "Woodgrove University", Decimal("240000"), "negotiation", "HIGH", ["education"], 20),
-    ("Payments gateway", "Adventure Works", Decimal("64000"), "negotiation", "MEDIUM", ["fintech"], 25),
-    ("Store analytics rollout", "Contoso Retail", Decimal("52000"), "won", "MEDIUM", ["retail"], -10),
-    ("Claims automation", "Margie's Insurance", Decimal("130000"), "won", "HIGH", ["insurance"], -30),
-    ("Field service app", "Litware Energy", Decimal("40000"), "lost", "LOW", ["energy"], -5),
-    ("Shop-floor IoT", "Proseware Manufacturing", None, "lead", "MEDIUM", ["iot", "pilot"], None),
-    ("Security operations platform", "Fourth Coffee", Decimal("310000"), "contract", "URGENT", ["security"], 14),
-    # From 1,000,000 the contract approval also needs a finance manager: legal has approved, finance is next.
-    ("Nationwide store rollout", "Contoso Retail", Decimal("1250000"), "negotiation", "HIGH", ["retail"], 40),
-]
-
-
-# The English demo counts in US dollars (an organization's default base); one deal is in
-# euros and the rates below convert it, so the board shows a total per currency and in USD.
-DEMO_CURRENCIES = {"Payments gateway": "EUR"}
-DEMO_RATES = {"EUR": Decimal("1.08"), "CNY": Decimal("0.138")}
+# (email, name, department, role) of the English demo; every language signs in with the same emails.
+DEMO_USERS = [(email, ENGLISH.names[email], dept, role) for email, dept, role in DEMO_ACCOUNTS]
+PROBABILITY = {"lead": 10, "qualified": 25, "proposal": 40, "negotiation": 60, "contract": 80, "won": 100, "lost": 0}
 
 
 class StoryClock:
@@ -74,81 +40,99 @@ class StoryClock:
         self.now = min(self.now + timedelta(hours=hours), self.end)
 
 
-async def seed_demo(db: Database, settings=None) -> bool:
-    """Create the demo organization unless it exists. Returns True when it seeded."""
+async def seed_demo(db: Database, settings=None, locale: str = "en") -> bool:
+    """Create the demo organization in `locale`'s language (api/demo_texts.py) unless a
+    demo exists (its sign-ins are the same in every language). Returns True when it seeded."""
+    texts: DemoTexts = TEXTS[locale]
     async with db.write() as session:
-        if (await session.execute(select(m.Organization).where(m.Organization.name == DEMO_ORG))).first():
+        names = [t.org_name for t in TEXTS.values()]
+        if (await session.execute(select(m.Organization).where(m.Organization.name.in_(names)))).first():
             return False
-        org = await create_organization(session, DEMO_ORG)
+        org = await create_organization(session, texts.org_name)
+        await _localize(session, org, texts)
         users = {}
-        for email, name, dept, role in DEMO_USERS:
+        for email, dept, role in DEMO_ACCOUNTS:
             users[email.split("@")[0]] = await create_user(
-                session, org, email=email, name=name, department_key=dept, role=role, password=DEMO_PASSWORD
+                session, org, email=email, name=texts.names[email], department_key=dept, role=role, password=DEMO_PASSWORD
             )
     clock = StoryClock()
     ctx = Ctx(db=db, viewer=Viewer(user=users["sales"]), clock=clock)
+    say = texts.lines
     stage_order = [key for key, *_ in DEFAULT_STAGES]
     today = date.today()
-    for n, (title, account, amount, stage, priority, tags, days) in enumerate(DEMO_DEALS):
+    for n, deal in enumerate(texts.deals):
+        stage = deal.stage
         clock.start_deal(days_ago=60 - 4 * n)
         opp = _ok(await opportunities.create_opportunity(ctx, {
-            "title": title, "account_name": account, "amount": amount, "priority": priority, "tags": tags,
-            "currency": DEMO_CURRENCIES.get(title),
-            "expected_close_date": today + timedelta(days=days) if days is not None else None,
-            "probability": {"lead": 10, "qualified": 25, "proposal": 40, "negotiation": 60, "contract": 80, "won": 100, "lost": 0}[stage],
+            "title": deal.title, "account_name": deal.account, "amount": deal.amount, "priority": deal.priority,
+            "tags": deal.tags, "currency": deal.currency,
+            "expected_close_date": today + timedelta(days=deal.days_to_close) if deal.days_to_close is not None else None,
+            "probability": PROBABILITY[stage],
         }))
         # Walk the card through the stages so its history reads like a real deal's.
         path = stage_order[1:stage_order.index(stage) + 1] if stage != "lost" else ["qualified", "proposal", stage]
         for step, key in enumerate(path):
             clock.advance(hours=20 + 26 * ((n + step) % 4))
             if key == "contract":
-                await _contract_approval(db, ctx, users, opp)
+                await _contract_approval(db, ctx, users, opp, say["approved"])
             if key == "won":  # legal takes the contract's automatic handoff; then Contract's deliverables
-                await _accept_handoffs(db, Ctx(db=db, viewer=Viewer(user=users["legal"]), clock=clock), opp, "Reviewing the contract")
+                await _accept_handoffs(db, Ctx(db=db, viewer=Viewer(user=users["legal"]), clock=clock), opp, say["reviewing"])
                 for item, who in (("legal-review", "legal"), ("payment-terms", "finance")):
                     _ok(await stage_work.check_deliverable(Ctx(db=db, viewer=Viewer(user=users[who]), clock=clock), {
                         "opportunity_id": to_global("Opportunity", opp.id), "stage_key": "contract", "key": item, "done": True}))
                 opp = await _reloaded(db, opp)
             opp = _ok(await opportunities.move_opportunity(ctx, {
                 "id": to_global("Opportunity", opp.id), "version": opp.version, "stage_key": key,
-                "lost_reason": "Chose a cheaper competitor" if key == "lost" else None,
+                "lost_reason": say["lost_reason"] if key == "lost" else None,
             }))
         gid = to_global("Opportunity", opp.id)
         clock.advance(hours=6)
         if stage in ("proposal", "negotiation"):
             _ok(await tasks.create_task(ctx, {
-                "opportunity_id": gid, "title": "Send pricing sheet", "assignee_id": to_global("User", users["sales"].id),
+                "opportunity_id": gid, "title": say["task"], "assignee_id": to_global("User", users["sales"].id),
                 "due_at": ctx.clock() + timedelta(days=2),
             }))
-            _ok(await comments.add_comment(ctx, {
-                "opportunity_id": gid, "body": "@legal please look at their redlines before the next call",
-            }))
+            _ok(await comments.add_comment(ctx, {"opportunity_id": gid, "body": say["comment"]}))
         # Badges on the board: a pending handoff and a pending approval.
-        if title == "Campus-wide licence":
+        if deal.role == "handoff":
             _ok(await handoffs.request_handoff(ctx, {
-                "opportunity_id": gid, "to_department_key": "legal", "note": "Their procurement wants our standard MSA",
+                "opportunity_id": gid, "to_department_key": "legal", "note": say["handoff_note"],
                 "assignee_id": to_global("User", users["legal"].id),
             }))
-        if title == "Security operations platform":  # Contract's automatic handoff answered, for the turnaround figures
+        if deal.role == "signed":  # Contract's automatic handoff answered, for the turnaround figures
             clock.advance(hours=20)
-            await _accept_handoffs(db, Ctx(db=db, viewer=Viewer(user=users["legal"]), clock=clock), opp, "Filed with the master agreement")
-        if title == "Nationwide store rollout":  # the stage rule's flow, with its amount branch
+            await _accept_handoffs(db, Ctx(db=db, viewer=Viewer(user=users["legal"]), clock=clock), opp, say["filed"])
+        if deal.role == "rollout":  # the stage rule's flow, with its amount branch
             approval = _ok(await approvals.request_approval(ctx, {
-                "opportunity_id": gid, "kind": "contract", "department_keys": [], "comment": "Three-year rollout, 400 stores",
+                "opportunity_id": gid, "kind": "contract", "department_keys": [], "comment": say["rollout_request"],
             }))
             clock.advance(hours=5)
             _ok(await approvals.decide_approval(Ctx(db=db, viewer=Viewer(user=users["legal2"]), clock=clock), {
-                "id": to_global("Approval", approval.id), "approve": True, "comment": "Standard MSA, no redlines",
+                "id": to_global("Approval", approval.id), "approve": True, "comment": say["rollout_approved"],
             }))
-        if title == "Payments gateway":
+        if deal.role == "discount":
             _ok(await approvals.request_approval(ctx, {
-                "opportunity_id": gid, "kind": "discount", "department_keys": ["finance"], "comment": "15% multi-year discount",
+                "opportunity_id": gid, "kind": "discount", "department_keys": ["finance"], "comment": say["discount_request"],
             }))
     admin = Ctx(db=db, viewer=Viewer(user=users["admin"]), clock=clock)
-    for currency, rate in DEMO_RATES.items():
+    for currency, rate in texts.rates.items():
         _ok(await money.set_exchange_rate(admin, {"currency": currency, "rate": rate, "date": today - timedelta(days=90)}))
     await _story_is_read(db, org, clock, settings)
     return True
+
+
+async def _localize(session, org: m.Organization, texts: DemoTexts) -> None:
+    """The organization's language, time zone, base currency and the names its people
+    read on the board (department and stage keys stay the same in every language)."""
+    org.locale, org.time_zone, org.base_currency = texts.locale, texts.time_zone, texts.base_currency
+    for key, name in texts.departments.items():
+        await session.execute(update(m.Department).where(m.Department.org_id == org.id, m.Department.key == key).values(name=name))
+    pipeline = await session.scalar(select(m.Pipeline).where(m.Pipeline.org_id == org.id))
+    if texts.pipeline:
+        pipeline.name = texts.pipeline
+    for key, name in texts.stages.items():
+        await session.execute(update(m.Stage).where(m.Stage.pipeline_id == pipeline.id, m.Stage.key == key).values(name=name))
+    await session.flush()
 
 
 async def _story_is_read(db: Database, org: m.Organization, clock: StoryClock, settings) -> None:
@@ -163,7 +147,7 @@ async def _story_is_read(db: Database, org: m.Organization, clock: StoryClock, s
             m.Notification.org_id == org.id, m.Notification.read_at.is_(None)).values(read_at=clock.end))
 
 
-async def _contract_approval(db: Database, ctx: Ctx, users: dict, opp: m.Opportunity) -> None:
+async def _contract_approval(db: Database, ctx: Ctx, users: dict, opp: m.Opportunity, comment: str) -> None:
     """Ask for the contract stage (the gate opens the contract approval), then approve each open step."""
     refused = await opportunities.move_opportunity(ctx, {"id": to_global("Opportunity", opp.id), "version": opp.version, "stage_key": "contract"})
     assert refused[1], "the contract gate should have asked for an approval first"
@@ -176,7 +160,7 @@ async def _contract_approval(db: Database, ctx: Ctx, users: dict, opp: m.Opportu
             break
         ctx.clock.advance(hours=18)
         approval = _ok(await approvals.decide_approval(Ctx(db=db, viewer=Viewer(user=users[who]), clock=ctx.clock), {
-            "id": to_global("Approval", approval.id), "approve": True, "comment": "Looks good",
+            "id": to_global("Approval", approval.id), "approve": True, "comment": comment,
         }))
 
 

@@ -1,6 +1,7 @@
 """Background loops. Alerts (their escalations, and the daily digests) run every `alerts_interval_seconds` on one process at
-a time: on PostgreSQL the leader holds an advisory lock for the round; SQLite is
-single-host, so every round simply runs."""
+a time: on PostgreSQL the leader holds a transaction-scoped advisory lock for the round (a
+session lock would stay behind on a server connection PgBouncer hands to someone else);
+SQLite is single-host, so every round simply runs."""
 import asyncio
 import contextlib
 import logging
@@ -20,15 +21,10 @@ async def leadership(db, key: int = ALERTS_LOCK_KEY):
     if db.is_sqlite:
         yield True
         return
-    async with db.engine.connect() as conn:
-        got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar()
-        await conn.commit()
-        try:
-            yield bool(got)
-        finally:
-            if got:
-                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                await conn.commit()
+    async with db.engine.connect() as conn, conn.begin():
+        # Held until this transaction ends with the round; the round's writes use sessions of their own.
+        got = (await conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key})).scalar()
+        yield bool(got)
 
 
 async def alerts_round(state) -> int:

@@ -77,7 +77,9 @@ class ResultCache:
         if per_viewer:  # what the viewer may do is theirs alone
             access = (access, "viewer", viewer.id)
         extensions = json.dumps(request_data.extensions or {}, sort_keys=True, default=str)  # e.g. {"cost": true}
-        return (viewer.org_id, viewer.org_seq, minute, access, request_data.query, variables, request_data.operation_name, extensions)
+        # Texts in a result (messages, errors) are in the request's language.
+        return (viewer.org_id, viewer.org_seq, minute, access, ctx.locale, request_data.query, variables,
+                request_data.operation_name, extensions)
 
     async def get_or_compute(self, key: tuple | None, compute):
         """The cached result for `key`, the one being computed for it, or a new one."""

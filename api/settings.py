@@ -18,6 +18,14 @@ class Settings(BaseSettings):
     # are opened and closed per use, which costs a connect per request, so size it
     # to the concurrent requests one process serves (a request may hold two).
     db_pool_size: int = 20
+    # Connections opened beyond the pool at peaks. A process may hold up to
+    # db_pool_size + db_max_overflow + 8 (two side pools of 2 + 2 for webhook and channel
+    # deliveries) plus one LISTEN connection with a postgres:// broadcast (docs/operations.md).
+    db_max_overflow: int = 10
+    # Set when database_url points at PgBouncer in transaction pooling mode: prepared
+    # statements get unique names and are never cached (db/engine.py). The broadcast URL
+    # must still reach PostgreSQL directly, since LISTEN needs a session of its own.
+    db_pgbouncer: bool = False
     # Signs the board's download links (createExportLink). Unset: each `baton serve` makes
     # a random one for its workers; set it when several servers share links.
     secret_key: str = ""
@@ -107,6 +115,11 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     smtp_from: str = "Baton <baton@localhost>"
     smtp_timeout_seconds: float = 20.0
+    # PEM certificates that verify the SMTP server instead of the system's (a private CA);
+    # verification itself is never switched off.
+    smtp_ca_file: Path | None = None
+    # A channel whose deliveries fail this many times in a row is disabled (0: never).
+    channel_disable_after_failures: int = 20
     # Persisted queries: only operations listed in the JSON manifest {sha256: query} run.
     persisted_queries_only: bool = False
     persisted_queries_file: Path | None = None

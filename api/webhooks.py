@@ -248,8 +248,8 @@ async def _alert_admins(db, hook: m.Webhook, now: datetime, publish) -> None:
         )
         uow.notify(
             admins, "alert",
-            f"Webhook {hook.url} was disabled after failing for 24 hours. Fix the receiver, then enable it again.",
-            opportunity_id=None, event=event,
+            "Webhook {url} was disabled after failing for 24 hours. Fix the receiver, then enable it again.",
+            opportunity_id=None, event=event, url=hook.url,
         )
 
     try:
@@ -267,7 +267,7 @@ async def run_loop(state) -> None:
     from db.engine import Database
 
     # An engine of its own: slow receivers never hold the request pool's connections.
-    db = Database(state.db.url, pool_size=2, max_overflow=2)
+    db = Database(state.db.url, pool_size=2, max_overflow=2, pgbouncer=state.db.pgbouncer)
     try:
         async with httpx.AsyncClient() as client:
             while True:

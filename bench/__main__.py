@@ -1,4 +1,5 @@
 """`python -m bench all|data|board|fanout|memory|write|catchup|stalled --quick|--full [--keep-db]`
+(and `python -m bench scale`: bench/scale.py)
 
 Generates an organization on a fresh PostgreSQL database (baton_bench_<time>), starts
 `baton serve` (one worker), PostGraphile 5 and the raw websocket floor as needed,
@@ -262,6 +263,11 @@ def table(report: dict) -> tuple[str, list[dict]]:
 
 
 def cli(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["scale"]:  # several processes behind HAProxy and PgBouncer: bench/scale.py
+        from bench import scale
+
+        return scale.cli(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("benchmark", choices=("all", "data") + BENCHMARKS)
     g = parser.add_mutually_exclusive_group()

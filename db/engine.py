@@ -1,5 +1,6 @@
 """Engine and sessions: one `Database` per process."""
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,12 +18,29 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def pgbouncer_connect_args() -> dict:
+    """PgBouncer in transaction mode gives each transaction whichever server connection is
+    free, where a prepared statement named by an earlier transaction is missing (or another
+    client's has the same name). So asyncpg's and SQLAlchemy's statement caches are off and
+    every statement gets a unique name, as SQLAlchemy's asyncpg dialect documents."""
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": lambda: f"__asyncpg_{uuid.uuid4()}__",
+    }
+
+
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 20, max_overflow: int = 10, **engine_kw):
+    def __init__(
+        self, url: str, *, pool_size: int = 20, max_overflow: int = 10, pgbouncer: bool = False, **engine_kw
+    ):
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        self.pgbouncer = pgbouncer and not self.is_sqlite
         if not self.is_sqlite:  # SQLite keeps its own pool
             engine_kw.update(pool_size=pool_size, max_overflow=max_overflow)
+        if self.pgbouncer:
+            engine_kw["connect_args"] = {**engine_kw.get("connect_args", {}), **pgbouncer_connect_args()}
         # Statement logs (and error messages) without their values: they carry user data and secrets.
         self.engine = create_async_engine(self.url, hide_parameters=True, **engine_kw)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -43,8 +61,9 @@ class Database:
     async def read_one(self) -> AsyncIterator[AsyncSession]:
         """A session for ONE read statement. On PostgreSQL its connection runs in
         autocommit, so the statement is its own transaction and costs one round trip
-        instead of three (no BEGIN, no ROLLBACK); elsewhere it is read()."""
-        if self.is_sqlite:
+        instead of three (no BEGIN, no ROLLBACK); elsewhere it is read(). Behind PgBouncer
+        too: outside a transaction it may prepare on one server connection and execute on another."""
+        if self.is_sqlite or self.pgbouncer:
             async with self.sessionmaker() as session:
                 yield session
             return

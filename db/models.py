@@ -3,6 +3,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    BigInteger,
     ForeignKey,
     Index,
     Integer,
@@ -13,7 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from db.types import JSONType, UTCDateTime, utcnow
+from db.types import BigId, JSONType, UTCDateTime, utcnow
 
 
 class Base(DeclarativeBase):
@@ -30,10 +31,13 @@ class Organization(Base):
     name: Mapped[str] = mapped_column(String(200))
     # Last event seq handed out; updated in each writing transaction, its row
     # lock serializes the organization's writers so seqs commit in order.
-    event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    event_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Totals are converted into this currency; new cards default to it (resolvers/money.py).
     base_currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
+    # Language and time zone of the organization's texts and dates; a user's own `locale` wins.
+    locale: Mapped[str] = mapped_column(String(10), default="en", server_default="en")
+    time_zone: Mapped[str] = mapped_column(String(60), default="UTC", server_default="UTC")
 
 
 class Department(Base):
@@ -57,6 +61,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(10))  # ADMIN, MANAGER, MEMBER, VIEWER
     password_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # "en" or "zh-CN"; null: the browser's Accept-Language, then the organization's locale.
+    locale: Mapped[str | None] = mapped_column(String(10))
 
 
 class ApiToken(Base):
@@ -182,7 +188,7 @@ class Task(Base):
 
 class Comment(Base):
     __tablename__ = "comments"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     org_id: Mapped[int] = fk("organizations.id")
     opportunity_id: Mapped[int] = fk("opportunities.id", index=True)
     task_id: Mapped[int | None] = fk("tasks.id")
@@ -272,7 +278,7 @@ class ApprovalAction(Base):
     added signers, urges, resubmissions, timeouts (user_id null for the system)."""
 
     __tablename__ = "approval_actions"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     approval_id: Mapped[int] = fk("approvals.id", index=True)
     step_id: Mapped[int | None] = fk("approval_steps.id")
     user_id: Mapped[int | None] = fk("users.id")
@@ -285,13 +291,15 @@ class ApprovalAction(Base):
 class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (Index("ix_notifications_inbox", "user_id", "read_at", "id"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     org_id: Mapped[int] = fk("organizations.id")
     user_id: Mapped[int] = fk("users.id")
     kind: Mapped[str] = mapped_column(String(20))  # mention, assigned, handoff, approval, alert
-    message: Mapped[str] = mapped_column(String(500))
+    message: Mapped[str] = mapped_column(String(500))  # English, as written; `template` + `params` re-render it per reader
+    template: Mapped[str | None] = mapped_column(String(300))
+    params: Mapped[dict | None] = mapped_column()
     opportunity_id: Mapped[int | None] = fk("opportunities.id")
-    event_seq: Mapped[int | None]
+    event_seq: Mapped[int | None] = mapped_column(BigInteger)
     read_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -304,16 +312,16 @@ class Event(Base):
         UniqueConstraint("org_id", "seq"),
         Index("ix_events_opportunity", "opportunity_id", "seq"),
     )
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     org_id: Mapped[int] = fk("organizations.id")
-    seq: Mapped[int]
+    seq: Mapped[int] = mapped_column(BigInteger)
     type: Mapped[str] = mapped_column(String(30))
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     actor_id: Mapped[int | None] = fk("users.id")
     # Plain ids, not foreign keys: the log outlives what it describes.
     opportunity_id: Mapped[int | None]
     task_id: Mapped[int | None]
-    comment_id: Mapped[int | None]
+    comment_id: Mapped[int | None] = mapped_column(BigInteger)
     handoff_id: Mapped[int | None]
     approval_id: Mapped[int | None]
     department_keys: Mapped[list] = mapped_column(default=list)
@@ -328,7 +336,7 @@ class Alert(Base):
 
     __tablename__ = "alerts"
     __table_args__ = (UniqueConstraint("org_id", "subject", "fingerprint"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     org_id: Mapped[int] = fk("organizations.id")
     subject: Mapped[str] = mapped_column(String(100))  # e.g. "stale:opportunity:12"
     fingerprint: Mapped[str] = mapped_column(String(100))  # changes when the condition changes
@@ -348,7 +356,7 @@ class Webhook(Base):
     event_types: Mapped[list] = mapped_column(default=list)  # empty: every type
     department_keys: Mapped[list] = mapped_column(default=list)  # empty: every department
     enabled: Mapped[bool] = mapped_column(default=True)
-    cursor_seq: Mapped[int] = mapped_column(Integer, default=0)
+    cursor_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     failing_since: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
     disabled_reason: Mapped[str | None] = mapped_column(String(500))
@@ -367,10 +375,10 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_log", "webhook_id", "id"),
     )
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     org_id: Mapped[int] = fk("organizations.id")
     webhook_id: Mapped[int] = fk("webhooks.id")
-    event_seq: Mapped[int]
+    event_seq: Mapped[int] = mapped_column(BigInteger)
     event_id: Mapped[str] = mapped_column(String(40))  # "<org_id>:<seq>", stable across retries
     event_type: Mapped[str] = mapped_column(String(30))
     body: Mapped[str] = mapped_column(Text)  # the exact JSON posted (signed per attempt)
@@ -445,6 +453,10 @@ class NotificationChannel(Base):
     kinds: Mapped[list] = mapped_column(default=list)  # notification kinds a department channel hears; empty: all
     enabled: Mapped[bool] = mapped_column(default=True)
     failing_since: Mapped[datetime | None]
+    # Failed delivery attempts since the last success; reaching the setting disables the channel.
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    disabled_at: Mapped[datetime | None]  # set when Baton disabled it (not when its owner did)
+    disabled_reason: Mapped[str | None] = mapped_column(String(500))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -456,7 +468,7 @@ class ChannelCursor(Base):
 
     __tablename__ = "channel_cursors"
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
-    event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    event_seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ChannelDelivery(Base):
@@ -467,11 +479,11 @@ class ChannelDelivery(Base):
         Index("ix_channel_deliveries_due", "status", "next_attempt_at"),
         Index("ix_channel_deliveries_log", "channel_id", "id"),
     )
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     org_id: Mapped[int] = fk("organizations.id", index=True)
     channel_id: Mapped[int] = fk("notification_channels.id")
     user_id: Mapped[int | None] = fk("users.id")  # whose notification (a user's channel, digests)
-    event_seq: Mapped[int | None]
+    event_seq: Mapped[int | None] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(20))  # the notification kind, or digest | test
     payload: Mapped[dict] = mapped_column()  # the message (title, text, details, path), already redacted
     status: Mapped[str] = mapped_column(String(10), default="PENDING")  # PENDING, DELIVERED, FAILED

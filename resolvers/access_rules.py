@@ -21,13 +21,13 @@ def _role(value: str | None) -> str:
     if value == "ADMIN":
         fail(VALIDATION, "Admins always see everything; set rules for MANAGER, MEMBER or VIEWER", "role")
     if value not in RULE_ROLES:
-        fail(VALIDATION, f"role must be one of {', '.join(RULE_ROLES)}", "role")
+        fail(VALIDATION, "role must be one of {roles}", "role", roles=', '.join(RULE_ROLES))
     return value
 
 
 def _scope(value: str | None) -> str:
     if value not in SCOPES:
-        fail(VALIDATION, f"scope must be one of {', '.join(SCOPES)}", "scope")
+        fail(VALIDATION, "scope must be one of {scopes}", "scope", scopes=', '.join(SCOPES))
     return value
 
 
@@ -35,7 +35,7 @@ def _hidden(values: list[str] | None) -> list[str]:
     values = list(dict.fromkeys(values or []))
     unknown = [v for v in values if v not in HIDEABLE]
     if unknown:
-        fail(VALIDATION, f"Cannot hide {', '.join(map(repr, unknown))}; hideable fields are {', '.join(HIDEABLE)}", "hiddenFields")
+        fail(VALIDATION, "Cannot hide {unknown}; hideable fields are {hideable}", "hiddenFields", unknown=', '.join(map(repr, unknown)), hideable=', '.join(HIDEABLE))
     return sorted(values)
 
 
@@ -44,7 +44,7 @@ async def _department_key(session, org_id: int, key: str | None) -> str:
         return ""  # the role in every department
     found = await session.scalar(select(m.Department.key).where(m.Department.org_id == org_id, m.Department.key == key))
     if found is None:
-        fail(VALIDATION, f"Unknown department {key!r}", "departmentKey")
+        fail(VALIDATION, "Unknown department {key!r}", "departmentKey", key=key)
     return found
 
 

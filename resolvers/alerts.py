@@ -15,6 +15,7 @@ from db.engine import Database
 from resolvers.approval_actions import on_timeout
 from resolvers.context import Ctx
 from resolvers.escalation import climbing, escalate, load_rules
+from resolvers.i18n import Msg, msg
 from resolvers.notifications import department_member_ids
 from resolvers.uow import UnitOfWork, run_in_transaction
 
@@ -27,7 +28,7 @@ class Condition:
     subject: str
     fingerprint: str
     kind: str  # stale | overdue_task | handoff_pending | approval_pending
-    message: str
+    message: Msg  # rendered in each reader's language; events keep the English text
     opportunity_id: int
     user_ids: list[int] = field(default_factory=list)
     department_ids: list[int] = field(default_factory=list)
@@ -53,7 +54,8 @@ async def find_conditions(session, org_id: int, now: datetime, settings) -> list
         if opp.last_activity_at < now - timedelta(hours=stage.stale_after_hours):
             found.append(Condition(
                 f"stale:opportunity:{opp.id}", opp.last_activity_at.isoformat(), "stale",
-                f"{opp.title} has had no activity for over {stage.stale_after_hours} hours in {stage.name}",
+                msg("{opp} has had no activity for over {hours} hours in {stage}",
+                    opp=opp.title, hours=stage.stale_after_hours, stage=stage.name),
                 opp.id, [opp.owner_id], [opp.department_id], since=opp.last_activity_at + timedelta(hours=stage.stale_after_hours),
             ))
     rows = await session.execute(
@@ -62,7 +64,8 @@ async def find_conditions(session, org_id: int, now: datetime, settings) -> list
     )
     for task, opp in rows:
         found.append(Condition(
-            f"overdue:task:{task.id}", task.due_at.isoformat(), "overdue_task", f"Task “{task.title}” on {opp.title} is overdue",
+            f"overdue:task:{task.id}", task.due_at.isoformat(), "overdue_task",
+            msg("Task “{task}” on {opp} is overdue", task=task.title, opp=opp.title),
             opp.id, [u for u in (task.assignee_id, opp.owner_id) if u], [task.department_id], task_id=task.id, since=task.due_at,
         ))
     rows = await session.execute(
@@ -73,7 +76,7 @@ async def find_conditions(session, org_id: int, now: datetime, settings) -> list
     for handoff, opp in rows:
         found.append(Condition(
             f"handoff:{handoff.id}", handoff.created_at.isoformat(), "handoff_pending",
-            f"The handoff of {opp.title} has waited over {handoff_hours} hours",
+            msg("The handoff of {opp} has waited over {hours} hours", opp=opp.title, hours=handoff_hours),
             opp.id, [handoff.requested_by_id, opp.owner_id], [handoff.to_department_id], handoff_id=handoff.id,
             since=handoff.created_at + timedelta(hours=handoff_hours),
         ))
@@ -87,7 +90,8 @@ async def find_conditions(session, org_id: int, now: datetime, settings) -> list
     for step, approval, opp in rows:
         found.append(Condition(
             f"approval_step:{step.id}", step.opened_at.isoformat(), "approval_pending",
-            f"The {approval.kind} approval on {opp.title} has waited over {settings.approval_alert_hours} hours",
+            msg("The {approval} approval on {opp} has waited over {hours} hours",
+                approval=approval.kind, opp=opp.title, hours=settings.approval_alert_hours),
             opp.id, [opp.owner_id], [step.department_id], approval_id=approval.id,
         ))
     found += await climbing(session, org_id, now, found, rules)
@@ -121,14 +125,17 @@ async def approval_timeouts(session, org_id: int, now: datetime) -> list[Conditi
     return found
 
 
-def timeout_message(name: str, approval: m.Approval, opp: m.Opportunity, hours: int, action: str | None) -> str:
-    waited = f"The {approval.kind} approval on {opp.title} has waited {hours} hours"
-    return {
-        "remind": f"{waited} for your decision",
-        "escalate": f"{waited}: please chase your team",
-        "escalate_admins": f"{waited}: it needs an admin's attention",
-        "final": f"{waited}; it was {'approved' if action == 'APPROVE' else 'returned to the requester'} automatically",
-    }[name]
+def timeout_message(name: str, approval: m.Approval, opp: m.Opportunity, hours: int, action: str | None) -> Msg:
+    said = {"approval": approval.kind, "opp": opp.title, "hours": hours}
+    if name == "remind":
+        return msg("The {approval} approval on {opp} has waited {hours} hours for your decision", **said)
+    if name == "escalate":
+        return msg("The {approval} approval on {opp} has waited {hours} hours: please chase your team", **said)
+    if name == "escalate_admins":
+        return msg("The {approval} approval on {opp} has waited {hours} hours: it needs an admin's attention", **said)
+    if action == "APPROVE":
+        return msg("The {approval} approval on {opp} has waited {hours} hours; it was approved automatically", **said)
+    return msg("The {approval} approval on {opp} has waited {hours} hours; it was returned to the requester automatically", **said)
 
 
 async def _raise_one(uow: UnitOfWork, cond: Condition) -> None:
@@ -145,7 +152,7 @@ async def _raise_one(uow: UnitOfWork, cond: Condition) -> None:
     keys = (await s.execute(select(m.Department.key).where(m.Department.id.in_(set(cond.department_ids))))).scalars()
     event = await uow.append_event(
         "ALERT_RAISED", opportunity_id=cond.opportunity_id, task_id=cond.task_id, handoff_id=cond.handoff_id,
-        approval_id=cond.approval_id, department_keys=list(keys), changes={"alert": cond.kind, "message": cond.message},
+        approval_id=cond.approval_id, department_keys=list(keys), changes={"alert": cond.kind, "message": str(cond.message)},
     )
     # An alert is not activity on the deal: keep its staleness (and fingerprint) as it was.
     opp.last_activity_at = last_activity

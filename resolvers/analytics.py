@@ -4,6 +4,7 @@ so SQLite and PostgreSQL agree (no dialect-specific percentile functions).
 The cohort is the pipeline's opportunities created within [from, to] (UTC dates,
 inclusive). A card's stage timeline starts at its creation stage (the first
 move's "from", or its current stage if it never moved)."""
+import functools
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -15,7 +16,7 @@ from sqlalchemy import select
 from db import models as m
 from resolvers.context import Ctx
 from resolvers.ids import parse_global
-from resolvers.money import ConvertedTotal, Money, base_currency, rates_for
+from resolvers.money import ConvertedTotal, Money, Totals, base_currency, rates_for
 from resolvers.money import totals as money_totals
 from resolvers.paging import BadInput
 from resolvers.visibility import conditions, ensure_access, opportunity_clause
@@ -44,6 +45,11 @@ class AnalyticsData:
     loss_reasons: dict
     median_handoff_response_hours: float | None
     median_approval_hours: float | None
+    # The visible amounts of the cohort (all cards, those in open stages, the won ones):
+    # per currency and converted, never one sum over several currencies.
+    everything: Totals
+    open: Totals
+    won: Totals
 
 
 def _median(values: list[float]) -> float | None:
@@ -96,6 +102,7 @@ async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end:
         base = await base_currency(s, org_id)
     rates = await rates_for(ctx, base, {o.currency for o in opps.values() if o.amount is not None}) if amounts_shown else {}
     funnel = []
+    by_kind: dict[str, dict[str, Decimal]] = defaultdict(dict)  # stage kind -> currency -> sum
     for st in stages:
         entered, converted, durations = 0, 0, []
         for tl in timelines.values():
@@ -114,6 +121,7 @@ async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end:
         for o in shown:
             if o.amount is not None:
                 sums[o.currency] = sums.get(o.currency, Decimal(0)) + o.amount
+        _add(by_kind[st.kind], sums)
         money = money_totals(base, sums, rates)
         funnel.append(FunnelRow(
             stage=st, entered=entered, current=len(here), amount=money.base.converted,
@@ -140,4 +148,13 @@ async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end:
         )),
         median_handoff_response_hours=_median([(h.responded_at - h.created_at).total_seconds() / HOUR for h in handoffs]),
         median_approval_hours=_median([(a.decided_at - a.created_at).total_seconds() / HOUR for a in approvals]),
+        everything=money_totals(base, functools.reduce(_add, by_kind.values(), {}), rates),
+        open=money_totals(base, by_kind["OPEN"], rates),
+        won=money_totals(base, by_kind["WON"], rates),
     )
+
+
+def _add(into: dict[str, Decimal], sums: dict[str, Decimal]) -> dict[str, Decimal]:
+    for currency, amount in sums.items():
+        into[currency] = into.get(currency, Decimal(0)) + amount
+    return into

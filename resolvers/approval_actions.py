@@ -24,6 +24,7 @@ from resolvers.approvals import (
 from resolvers.approval_rules import MAX_STEPS, snapshot
 from resolvers.context import Ctx
 from resolvers.errors import DUPLICATE, FORBIDDEN, INVALID_TRANSITION, TOO_SOON, VALIDATION, fail
+from resolvers.i18n import Msg, msg
 from resolvers.ids import to_global
 from resolvers.rows import org_user
 from resolvers.uow import UnitOfWork, mutate
@@ -36,12 +37,15 @@ def _comment(value: str | None, required: bool = False) -> str | None:
     return validate.text(value, "comment", max_len=5000, required=required)
 
 
-def _my_step(flow: Flow, viewer, what: str) -> m.ApprovalStep:
+RETURN = msg("return")
+
+
+def _my_step(flow: Flow, viewer, what: Msg) -> m.ApprovalStep:
     step = flow.my_open_step(viewer.id)
     if step is None:
-        if viewer.is_admin and what == "return" and flow.open_steps():
+        if viewer.is_admin and what is RETURN and flow.open_steps():
             return flow.open_steps()[0]
-        fail(FORBIDDEN, f"Only an approver of an open step can {what} it")
+        fail(FORBIDDEN, "Only an approver of an open step can {what} it", what=what)
     return step
 
 
@@ -59,23 +63,23 @@ async def send_back(uow: UnitOfWork, flow: Flow, step: m.ApprovalStep, to_step: 
     with no step, to the requester (RETURNED: the locks lift until resubmission)."""
     approval = flow.approval
     record(uow, flow, "RETURNED", step, comment=comment)
-    said = f": {comment}" if comment else ""
+    said = msg(": {comment}", comment=comment) if comment else ""
     if to_step is None:
         restart_steps(flow, flow.steps)
         approval.status = "RETURNED"
         event = await _event(uow, flow, "APPROVAL_RETURNED", {"status": ["PENDING", "RETURNED"], "fromStep": step.position}, actor_id)
         uow.notify([approval.requested_by_id], "approval",
-                   f"The {approval.kind} approval on {flow.opp.title} was returned to you{said}",
-                   opportunity_id=flow.opp.id, event=event)
+                   "The {approval} approval on {opp} was returned to you{said}",
+                   opportunity_id=flow.opp.id, event=event, approval=approval.kind, opp=flow.opp.title, said=said)
         return event
     target = next((st for st in flow.steps if st.position == to_step), None)
     if approval.mode != "SEQUENTIAL":
         fail(VALIDATION, "A parallel approval returns to the requester only: leave toStep empty", "toStep")
     if target is None or target.position >= step.position or target.status == "SKIPPED":
-        fail(VALIDATION, f"toStep must be an earlier step that applies (before step {step.position})", "toStep")
+        fail(VALIDATION, "toStep must be an earlier step that applies (before step {position})", "toStep", position=step.position)
     restart_steps(flow, [st for st in flow.steps if st.position >= target.position])
     event = await _event(uow, flow, "APPROVAL_RETURNED", {"fromStep": step.position, "toStep": target.position}, actor_id)
-    open_steps(uow, flow, [target], event, f"Returned to your step{said}")
+    open_steps(uow, flow, [target], event, msg("Returned to your step{said}", said=said))
     return event
 
 
@@ -83,7 +87,7 @@ async def return_approval(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Approval:
         viewer = ctx.require_writer()
         flow = await load_flow(uow, data["id"])
-        step = _my_step(flow, viewer, "return")
+        step = _my_step(flow, viewer, RETURN)
         comment = _comment(data.get("comment"), required=True)
         await send_back(uow, flow, step, data.get("to_step"), comment)
         return flow.approval
@@ -112,7 +116,7 @@ async def resubmit_approval(ctx: Ctx, data: dict):
         }}
         event = await _event(uow, flow, "APPROVAL_RESUBMITTED", changes)
         if not finish_if_approved(uow, flow):
-            open_steps(uow, flow, first_to_open(flow), event, "Resubmitted for your approval")
+            open_steps(uow, flow, first_to_open(flow), event, msg("Resubmitted for your approval"))
         return approval
 
     return await mutate(ctx, work)
@@ -121,7 +125,7 @@ async def resubmit_approval(ctx: Ctx, data: dict):
 async def _colleague(uow: UnitOfWork, gid: str, field: str) -> m.User:
     user = await org_user(uow.session, uow.org_id, gid, field)
     if user.role == "VIEWER":
-        fail(VALIDATION, f"{user.name} is read-only and cannot approve", field)
+        fail(VALIDATION, "{user} is read-only and cannot approve", field, user=user.name)
     return user
 
 
@@ -139,7 +143,7 @@ async def transfer_approval_step(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Approval:
         viewer = ctx.require_writer()
         flow = await load_flow(uow, data["id"])
-        step = _my_step(flow, viewer, "transfer")
+        step = _my_step(flow, viewer, msg("transfer"))
         with validate.Checks() as check:
             to = await check.lookup(_colleague(uow, data.get("to_user_id"), "toUserId"))
             comment = check(_comment, data.get("comment"))
@@ -150,9 +154,9 @@ async def transfer_approval_step(ctx: Ctx, data: dict):
             _seat(uow, flow, step, to)  # (someone already seated keeps their row)
         record(uow, flow, "TRANSFERRED", step, comment=comment, target_user_id=to.id)
         event = await _event(uow, flow, "APPROVAL_TRANSFERRED", {"step": step.position, "from": viewer.user.name, "to": to.name})
-        said = f": {comment}" if comment else ""
-        uow.notify([to.id], "approval", f"{viewer.user.name} handed you their decision on {flow.approval.kind} for {flow.opp.title}{said}",
-                   opportunity_id=flow.opp.id, event=event)
+        said = msg(": {comment}", comment=comment) if comment else ""
+        uow.notify([to.id], "approval", "{user} handed you their decision on {approval} for {opp}{said}",
+                   opportunity_id=flow.opp.id, event=event, user=viewer.user.name, approval=flow.approval.kind, opp=flow.opp.title, said=said)
         return flow.approval
 
     return await mutate(ctx, work)
@@ -182,20 +186,20 @@ async def add_approval_signer(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Approval:
         viewer = ctx.require_writer()
         flow = await load_flow(uow, data["id"])
-        step = _my_step(flow, viewer, "add a signer to")
+        step = _my_step(flow, viewer, msg("add a signer to"))
         with validate.Checks() as check:
             user = await check.lookup(_colleague(uow, data.get("user_id"), "userId"))
             comment = check(_comment, data.get("comment"))
             placement = data.get("placement") or "AFTER"
         if placement not in PLACEMENTS:
-            fail(VALIDATION, f"placement must be one of {', '.join(PLACEMENTS)}", "placement")
+            fail(VALIDATION, "placement must be one of {placements}", "placement", placements=', '.join(PLACEMENTS))
         if placement != "WITH" and flow.approval.mode == "PARALLEL":
             fail(VALIDATION, "In a parallel approval, add signers WITH your step", "placement")
         if placement != "WITH" and len(flow.steps) >= MAX_STEPS:
-            fail(VALIDATION, f"An approval has at most {MAX_STEPS} steps", "placement")
+            fail(VALIDATION, "An approval has at most {max_steps} steps", "placement", max_steps=MAX_STEPS)
         if user.id == viewer.id or (flow.row(step, user.id) and flow.row(step, user.id).status != "TRANSFERRED" and placement == "WITH"):
-            fail(DUPLICATE, f"{user.name} already approves this step", "userId")
-        said = f": {comment}" if comment else ""
+            fail(DUPLICATE, "{user} already approves this step", "userId", user=user.name)
+        said = msg(": {comment}", comment=comment) if comment else ""
         if placement == "WITH":
             _seat(uow, flow, step, user)
             added, opens = step, True
@@ -210,8 +214,8 @@ async def add_approval_signer(ctx: Ctx, data: dict):
         if opens:
             if added.opened_at is None:
                 added.opened_at = uow.now
-            uow.notify([user.id], "approval", f"{viewer.user.name} added you as an approver of {flow.approval.kind} on {flow.opp.title}{said}",
-                       opportunity_id=flow.opp.id, event=event)
+            uow.notify([user.id], "approval", "{user} added you as an approver of {approval} on {opp}{said}",
+                       opportunity_id=flow.opp.id, event=event, user=viewer.user.name, approval=flow.approval.kind, opp=flow.opp.title, said=said)
         return flow.approval
 
     return await mutate(ctx, work)
@@ -229,26 +233,28 @@ async def urge_approval(ctx: Ctx, data: dict):
         due = [st for st in steps if st.urged_at is None or st.urged_at + URGE_EVERY <= uow.now]
         if not due:
             again = min(st.urged_at for st in steps) + URGE_EVERY
-            fail(TOO_SOON, f"This step was urged less than an hour ago; urge again after {again:%H:%M} UTC", "id")
+            fail(TOO_SOON, "This step was urged less than an hour ago; urge again after {again:%H:%M} UTC", "id", again=again)
         for st in due:
             st.urged_at = uow.now
         approval.urge_count += 1
         record(uow, flow, "URGED", due[0], comment=comment)
         event = await _event(uow, flow, "APPROVAL_URGED", {"steps": [st.position for st in due], "count": approval.urge_count})
-        said = f": {comment}" if comment else ""
+        said = msg(": {comment}", comment=comment) if comment else ""
         uow.notify(pending_approver_ids(flow, due), "approval",
-                   f"{viewer.user.name} is waiting for your {approval.kind} approval on {flow.opp.title}{said}",
-                   opportunity_id=flow.opp.id, event=event)
+                   "{user} is waiting for your {approval} approval on {opp}{said}",
+                   opportunity_id=flow.opp.id, event=event, user=viewer.user.name, approval=approval.kind, opp=flow.opp.title, said=said)
         return approval
 
     return await mutate(ctx, work)
 
 
 
-async def on_timeout(uow: UnitOfWork, approval_id: int, step_id: int, opened_at: str, timeout: str, kind: str, message: str) -> None:
+async def on_timeout(uow: UnitOfWork, approval_id: int, step_id: int, opened_at: str, timeout: str, kind: str, alert: Msg) -> None:
     """A step's timeout acts (from the alerts job, once per condition): remind its
     approvers, escalate to the department's managers, then to admins, or finally
-    return or approve it. Nothing happens if the step has moved on meanwhile."""
+    return or approve it. Nothing happens if the step has moved on meanwhile.
+    The record keeps the English text; the notification is read in each reader's language."""
+    message = str(alert)
     flow = await load_flow(uow, to_global("Approval", approval_id))
     step = next((st for st in flow.steps if st.id == step_id), None)
     if step is None or step.status != "PENDING" or step.opened_at is None or step.opened_at.isoformat() != opened_at:
@@ -274,4 +280,4 @@ async def on_timeout(uow: UnitOfWork, approval_id: int, step_id: int, opened_at:
         "ALERT_RAISED", opportunity_id=flow.opp.id, approval_id=flow.approval.id, department_keys=list(keys.values()),
         changes={"alert": kind, "message": message, "step": step.position}, actor_id=None,
     )
-    uow.notify(recipients, "alert", message, opportunity_id=flow.opp.id, event=event)
+    uow.notify(recipients, "alert", alert, opportunity_id=flow.opp.id, event=event)

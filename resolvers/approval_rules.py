@@ -84,7 +84,7 @@ def _hours(value, field: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_HOURS:
-        fail(VALIDATION, f"{field} must be a whole number of hours between 1 and {MAX_HOURS}", field)
+        fail(VALIDATION, "{field_name} must be a whole number of hours between 1 and {max_hours}", field, field_name=field, max_hours=MAX_HOURS)
     return value
 
 
@@ -94,16 +94,16 @@ def _threshold(value, field: str) -> str | None:
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
-        fail(VALIDATION, f"{field} must be a number", field)
+        fail(VALIDATION, "{field_name} must be a number", field, field_name=field)
     if not amount.is_finite() or amount < 0:
-        fail(VALIDATION, f"{field} must be zero or more", field)
+        fail(VALIDATION, "{field_name} must be zero or more", field, field_name=field)
     return str(amount)
 
 
 def _choice(value, choices: tuple[str, ...], field: str, default: str | None) -> str | None:
     value = value or default
     if value is not None and value not in choices:
-        fail(VALIDATION, f"{field} must be one of {', '.join(choices)}", field)
+        fail(VALIDATION, "{field_name} must be one of {choices}", field, field_name=field, choices=', '.join(choices))
     return value
 
 
@@ -112,7 +112,7 @@ async def _step(session, org_id: int, raw, field: str) -> dict:
         fail(VALIDATION, "Each step must be an object", field)
     unknown = sorted(set(raw) - set(STEP_DEFAULTS))
     if unknown:
-        fail(VALIDATION, f"Unknown step setting {', '.join(map(repr, unknown))}", field)
+        fail(VALIDATION, "Unknown step setting {unknown}", field, unknown=', '.join(map(repr, unknown)))
     step = {**STEP_DEFAULTS, **raw}
     key, user_ids = step["departmentKey"], step["userIds"] or []
     if not isinstance(user_ids, list):
@@ -125,15 +125,15 @@ async def _step(session, org_id: int, raw, field: str) -> dict:
     if key:
         found = await session.scalar(select(m.Department.key).where(m.Department.org_id == org_id, m.Department.key == key))
         if found is None:
-            fail(VALIDATION, f"Unknown department {key!r}", field)
+            fail(VALIDATION, "Unknown department {key!r}", field, key=key)
     ids = []
     for gid in user_ids:
         pk = decode(gid, "User", field) if isinstance(gid, str) else gid
         user = await session.get(m.User, pk) if isinstance(pk, int) else None
         if user is None or user.org_id != org_id:
-            fail(VALIDATION, f"Unknown user {gid!r}", field)
+            fail(VALIDATION, "Unknown user {gid!r}", field, gid=gid)
         if user.role == "VIEWER":
-            fail(VALIDATION, f"{user.name} is read-only and cannot approve", field)
+            fail(VALIDATION, "{user} is read-only and cannot approve", field, user=user.name)
         ids.append(user.id)
     if len(set(ids)) != len(ids):
         fail(VALIDATION, "Each user may appear once in a step", field)
@@ -163,13 +163,13 @@ async def clean_rule(session, org_id: int, raw, field: str = "rule") -> dict | N
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        fail(VALIDATION, "The approval rule must be an object {kind, mode, steps, locks}", field)
+        fail(VALIDATION, "The approval rule must be an object {{kind, mode, steps, locks}}", field)
     kind = validate.text(raw.get("kind"), field, max_len=40, required=True).lower()
     mode = _choice(raw.get("mode"), MODES, f"{field}.mode", "SEQUENTIAL")
     if raw.get("steps") is None:
         keys = raw.get("departmentKeys")
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-            fail(VALIDATION, f"{field} needs steps (or departmentKeys: a list of department keys)", field)
+            fail(VALIDATION, "{field_name} needs steps (or departmentKeys: a list of department keys)", field, field_name=field)
         keys = [k.strip() for k in keys]
         if not keys:
             fail(VALIDATION, "Name at least one approver department", field)
@@ -177,16 +177,16 @@ async def clean_rule(session, org_id: int, raw, field: str = "rule") -> dict | N
             fail(VALIDATION, "Each department may appear only once", field)
         known = set((await session.execute(select(m.Department.key).where(m.Department.org_id == org_id, m.Department.key.in_(keys)))).scalars())
         if unknown := [k for k in keys if k not in known]:
-            fail(VALIDATION, f"Unknown department {', '.join(map(repr, unknown))}", field)
+            fail(VALIDATION, "Unknown department {unknown}", field, unknown=', '.join(map(repr, unknown)))
         raw_steps = [{"departmentKey": k} for k in keys]
     else:
         raw_steps = raw["steps"]
     if not isinstance(raw_steps, list) or not 1 <= len(raw_steps) <= MAX_STEPS:
-        fail(VALIDATION, f"An approval has between 1 and {MAX_STEPS} steps", field)
+        fail(VALIDATION, "An approval has between 1 and {max_steps} steps", field, max_steps=MAX_STEPS)
     steps = [await _step(session, org_id, s, field) for s in raw_steps]
     locks = raw.get("locks", DEFAULT_LOCKS)
     if not isinstance(locks, list) or any(f not in LOCKABLE for f in locks):
-        fail(VALIDATION, f"locks may name {', '.join(LOCKABLE)}", field)
+        fail(VALIDATION, "locks may name {lockable}", field, lockable=', '.join(LOCKABLE))
     return normalized({"kind": kind, "mode": mode, "locks": list(dict.fromkeys(locks)), "steps": steps})
 
 

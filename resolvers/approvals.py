@@ -6,6 +6,7 @@ one (或签) or by `min_approvals` of them; one rejection rejects the approval. 
 step whose condition does not hold for the card is SKIPPED. Decisions lock the
 card, then the approval row, so concurrent decisions produce one outcome.
 Returning, transferring, adding signers and urging live in `approval_actions`."""
+import difflib
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -16,7 +17,9 @@ from resolvers import validate
 from resolvers.access import ensure_can_edit
 from resolvers.context import Ctx
 from resolvers.errors import DUPLICATE, FORBIDDEN, INVALID_TRANSITION, LOCKED, NOT_FOUND, VALIDATION, UserError, fail
+from resolvers.i18n import Msg, msg, status_word
 from resolvers.ids import decode, to_global
+from resolvers.paging import Page, statement_page
 from resolvers.rows import locked_opportunity
 from resolvers.uow import UnitOfWork, mutate
 
@@ -73,13 +76,13 @@ def pending_approver_ids(flow: Flow, steps: list[m.ApprovalStep]) -> list[int]:
     return [a.user_id for st in steps for a in flow.active(st) if a.status == "PENDING"]
 
 
-def open_steps(uow: UnitOfWork, flow: Flow, steps: list[m.ApprovalStep], event: m.Event, why: str = "Your approval is needed") -> None:
+def open_steps(uow: UnitOfWork, flow: Flow, steps: list[m.ApprovalStep], event: m.Event, why: Msg = msg("Your approval is needed")) -> None:
     """Make steps decidable and tell their approvers."""
     for step in steps:
         step.opened_at = uow.now
         step.urged_at = None
-    uow.notify(pending_approver_ids(flow, steps), "approval", f"{why}: {flow.approval.kind} on {flow.opp.title}",
-               opportunity_id=flow.opp.id, event=event)
+    uow.notify(pending_approver_ids(flow, steps), "approval", "{why}: {approval} on {opp}",
+               opportunity_id=flow.opp.id, event=event, why=why, approval=flow.approval.kind, opp=flow.opp.title)
 
 
 def first_to_open(flow: Flow) -> list[m.ApprovalStep]:
@@ -119,7 +122,7 @@ async def open_approval(uow: UnitOfWork, opp: m.Opportunity, rule: dict, comment
     s = uow.session
     kind = rule["kind"]
     if await has_approval(s, opp.id, kind, ("PENDING", "RETURNED")):
-        fail(DUPLICATE, f"A {kind} approval is already open for this opportunity", "kind")
+        fail(DUPLICATE, "A {kind} approval is already open for this opportunity", "kind", kind=kind)
     locks = rule.get("locks") or []
     approval = m.Approval(
         org_id=uow.org_id, opportunity_id=opp.id, requested_by_id=uow.actor_id, kind=kind, mode=rule["mode"],
@@ -133,7 +136,7 @@ async def open_approval(uow: UnitOfWork, opp: m.Opportunity, rule: dict, comment
         department_id, user_ids = await rules.approver_ids(s, uow.org_id, spec)
         if not user_ids:
             who = spec["departmentKey"] + (f" {spec['role']}s" if spec["role"] else "") if spec["departmentKey"] else "the named users"
-            fail(VALIDATION, f"Step {position + 1} has no one to approve it: {who} has no members who may approve", "departmentKeys")
+            fail(VALIDATION, "Step {step} has no one to approve it: {who} has no members who may approve", "departmentKeys", step=position + 1, who=who)
         condition = {"amountAtLeast": spec["amountAtLeast"]} if spec["amountAtLeast"] is not None else None
         timeouts = {k: spec[k] for k in rules.TIMEOUT_KEYS if spec[k] is not None} or None
         step = m.ApprovalStep(
@@ -180,6 +183,37 @@ async def stage_rule(session, pipeline_id: int, kind: str) -> dict | None:
     return next((rules.normalized(st.auto_approval) for st in stages if st.auto_approval and st.auto_approval.get("kind") == kind), None)
 
 
+async def approval_kinds(session, org_id: int) -> list[str]:
+    """The approval kinds the organization configures: those its stages require and
+    those its stage approval rules define, sorted."""
+    rows = await session.execute(
+        select(m.Stage.required_approvals, m.Stage.auto_approval).join(m.Pipeline, m.Pipeline.id == m.Stage.pipeline_id)
+        .where(m.Pipeline.org_id == org_id)
+    )
+    kinds = set()
+    for required, rule in rows:
+        kinds.update(k.lower() for k in required or [])
+        if rule and rule.get("kind"):
+            kinds.add(rule["kind"].lower())
+    return sorted(kinds)
+
+
+def misspelt_kind(kind: str, known: list[str]) -> str | None:
+    """The configured kind `kind` is a near miss of, or None. Kinds no stage configures
+    stay open to ad-hoc approvals (named departments, e.g. a one-off `discount` sign-off);
+    only a near miss of a configured kind ("discnt", "contrct") is refused."""
+    if kind in known:
+        return None
+    close = difflib.get_close_matches(kind, known, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+async def list_approval_kinds(ctx: Ctx) -> list[str]:
+    org_id = ctx.require_viewer().org_id
+    async with ctx.db.read() as session:
+        return await approval_kinds(session, org_id)
+
+
 async def request_approval(ctx: Ctx, data: dict):
     """departmentKeys name one ANY step per department; an empty list asks for the
     flow the pipeline's stage rule defines for this kind."""
@@ -190,6 +224,11 @@ async def request_approval(ctx: Ctx, data: dict):
         ensure_can_edit(viewer, opp, await uow.session.get(m.User, opp.owner_id))
         with validate.Checks() as check:
             kind = check(_kind, data.get("kind"))
+            if kind and (near := misspelt_kind(kind, await approval_kinds(uow.session, uow.org_id))):
+                # A typo ("discnt") would open an approval no gate ever accepts.
+                check.errors.append(UserError(VALIDATION, "Unknown approval kind {kind!r}: did you mean {near!r}?", ["kind"],
+                                              {"kind": kind, "near": near}))
+                kind = None
             mode = check(_mode, data.get("mode"))
             keys = data.get("department_keys") or []
             rule = None
@@ -209,7 +248,7 @@ async def load_flow(uow: UnitOfWork, gid: str, statuses: tuple[str, ...] = ("PEN
     pk = decode(gid, "Approval", "id")
     found = await uow.session.get(m.Approval, pk)
     if found is None or found.org_id != uow.org_id:
-        fail(NOT_FOUND, f"No approval with id {gid!r}", "id")
+        fail(NOT_FOUND, "No approval with id {gid!r}", "id", gid=gid)
     # Lock order: opportunity, then approval (as everywhere), then the event counter.
     opp = await locked_opportunity(uow, to_global("Opportunity", found.opportunity_id))
     approval = (
@@ -218,7 +257,7 @@ async def load_flow(uow: UnitOfWork, gid: str, statuses: tuple[str, ...] = ("PEN
         )
     ).scalar_one()
     if approval.status not in statuses:
-        fail(INVALID_TRANSITION, f"This approval is already {approval.status.lower()}", "id")
+        fail(INVALID_TRANSITION, "This approval is already {status}", "id", status=status_word(approval.status))
     steps = list((await uow.session.execute(
         select(m.ApprovalStep).where(m.ApprovalStep.approval_id == pk).order_by(m.ApprovalStep.position)
         .execution_options(populate_existing=True)
@@ -297,10 +336,10 @@ async def apply_decision(uow: UnitOfWork, flow: Flow, step: m.ApprovalStep, appr
     if to_open:
         open_steps(uow, flow, to_open, event)
     if approval.status != "PENDING":
-        said = f": {comment}" if comment else ""
+        said = msg(": {comment}", comment=comment) if comment else ""
         uow.notify([approval.requested_by_id], "approval",
-                   f"The {approval.kind} approval on {flow.opp.title} was {approval.status.lower()}{said}",
-                   opportunity_id=flow.opp.id, event=event)
+                   "The {approval} approval on {opp} was {status}{said}",
+                   opportunity_id=flow.opp.id, event=event, approval=approval.kind, opp=flow.opp.title, status=status_word(approval.status), said=said)
     return event
 
 
@@ -351,8 +390,7 @@ async def ensure_unlocked(session, opp: m.Opportunity, changed: list[str]) -> No
     for approval in pending:
         locked = [f for f in changed if f in (approval.locks or [])]
         if locked:
-            fail(LOCKED, f"{', '.join(locked)} cannot change while the {approval.kind} approval "
-                         f"({to_global('Approval', approval.id)}) is pending", locked)
+            fail(LOCKED, "{fields} cannot change while the {approval} approval ({approval_id}) is pending", locked, fields=', '.join(locked), approval=approval.kind, approval_id=to_global('Approval', approval.id))
 
 
 async def supersede_changed(uow: UnitOfWork, opp: m.Opportunity) -> list[m.Approval]:
@@ -373,8 +411,8 @@ async def supersede_changed(uow: UnitOfWork, opp: m.Opportunity) -> list[m.Appro
             changes={"status": ["APPROVED", "SUPERSEDED"], **moved},  # fields at the top: redacted per viewer like any change
         )
         uow.notify([opp.owner_id, approval.requested_by_id], "approval",
-                   f"The {approval.kind} approval on {opp.title} no longer holds: {', '.join(moved)} changed",
-                   opportunity_id=opp.id, event=event)
+                   "The {approval} approval on {opp} no longer holds: {moved} changed",
+                   opportunity_id=opp.id, event=event, approval=approval.kind, opp=opp.title, moved=', '.join(moved))
     return superseded
 
 
@@ -398,6 +436,17 @@ async def reopen_superseded(uow: UnitOfWork, opp: m.Opportunity, superseded: lis
 
 async def list_approvals(ctx: Ctx, department_key: str | None, statuses: list[str] | None) -> list[m.Approval]:
     """Newest first; with a department, those where it has a step (its work queue)."""
+    stmt = await _approvals_query(ctx, department_key, statuses)
+    return await ctx.loaders.all(stmt.order_by(m.Approval.id.desc()).limit(500))
+
+
+async def approvals_page(ctx: Ctx, department_key: str | None, statuses: list[str] | None, first: int | None, after: str | None) -> Page:
+    """`list_approvals` in pages (newest first), with the same visibility and filters."""
+    stmt = await _approvals_query(ctx, department_key, statuses)
+    return await statement_page(ctx.loaders, stmt, m.Approval.id, first, after, ctx.max_page_size)
+
+
+async def _approvals_query(ctx: Ctx, department_key: str | None, statuses: list[str] | None):
     org_id = ctx.require_viewer().org_id
     from resolvers.visibility import conditions, ensure_access, on_visible_card  # approvals of cards the viewer sees
 
@@ -410,4 +459,4 @@ async def list_approvals(ctx: Ctx, department_key: str | None, statuses: list[st
             select(m.ApprovalStep.approval_id).join(m.Department, m.Department.id == m.ApprovalStep.department_id)
             .where(m.Department.org_id == org_id, m.Department.key == department_key)
         ))
-    return await ctx.loaders.all(stmt.order_by(m.Approval.id.desc()).limit(500))
+    return stmt

@@ -2,7 +2,9 @@
 body and signature. Pure functions (no I/O): api/channels.py posts and mails them.
 
 A message is a plain dict, stored with its delivery (already redacted for whoever
-reads the channel): {"title", "text", "details": [lines], "path": "/#board/<id>" | None}.
+reads the channel, and in their language): {"title", "text", "details": [lines],
+"path": "/#board/<id>" | None, "locale"}; the bodies' own words ("Open in Baton")
+follow its locale.
 """
 import base64
 import hashlib
@@ -12,24 +14,32 @@ import json
 from email.message import EmailMessage
 from urllib.parse import quote_plus, urlsplit, urlunsplit
 
+from resolvers.i18n import DEFAULT, msg
+
 TYPES = ("EMAIL", "FEISHU", "DINGTALK", "WECOM")
 BOTS = ("FEISHU", "DINGTALK", "WECOM")
 SIGNED = ("FEISHU", "DINGTALK")  # bots with a documented signature; WeCom's key is in its URL
 TITLES = {
-    "alert": "Alert", "escalation": "Escalated alert", "approval": "Approval", "handoff": "Handoff",
-    "mention": "Mention", "assigned": "Assigned to you", "deliverable": "Deliverable",
-    "digest": "Your daily digest", "test": "Test message",
+    "alert": msg("Alert"), "escalation": msg("Escalated alert"), "approval": msg("Approval"), "handoff": msg("Handoff"),
+    "mention": msg("Mention"), "assigned": msg("Assigned to you"), "deliverable": msg("Deliverable"),
+    "digest": msg("Your daily digest"), "test": msg("Test message"),
 }
-OPEN_LABEL = "Open in Baton"
+OPEN_LABEL = msg("Open in Baton")
 WECOM_MAX_BYTES = 4096  # a markdown message's content is at most 4096 bytes (UTF-8)
 
 
-def message(kind: str, text: str, details: list[str] | None = None, path: str | None = None) -> dict:
-    return {"title": TITLES.get(kind, kind.title()), "text": text, "details": list(details or []), "path": path}
+def message(kind: str, text: str, details: list[str] | None = None, path: str | None = None,
+            locale: str = DEFAULT) -> dict:
+    title = TITLES[kind].render(locale) if kind in TITLES else kind.title()
+    return {"title": title, "text": text, "details": list(details or []), "path": path, "locale": locale}
 
 
-def link(base_url: str, msg: dict) -> str | None:
-    return base_url.rstrip("/") + msg["path"] if msg.get("path") else None
+def open_label(message: dict) -> str:
+    return OPEN_LABEL.render(message.get("locale") or DEFAULT)
+
+
+def link(base_url: str, sent: dict) -> str | None:
+    return base_url.rstrip("/") + sent["path"] if sent.get("path") else None
 
 
 def _plain_md(text: str) -> str:
@@ -49,13 +59,13 @@ def feishu_sign(secret: str, timestamp: int) -> str:
     return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
 
 
-def feishu_body(msg: dict, base_url: str, secret: str | None, timestamp: int) -> dict:
-    content = [[{"tag": "text", "text": msg["text"]}]]
-    content += [[{"tag": "text", "text": line}] for line in msg["details"]]
-    href = link(base_url, msg)
+def feishu_body(sent: dict, base_url: str, secret: str | None, timestamp: int) -> dict:
+    content = [[{"tag": "text", "text": sent["text"]}]]
+    content += [[{"tag": "text", "text": line}] for line in sent["details"]]
+    href = link(base_url, sent)
     if href:
-        content.append([{"tag": "a", "text": OPEN_LABEL, "href": href}])
-    body = {"msg_type": "post", "content": {"post": {"zh_cn": {"title": msg["title"], "content": content}}}}
+        content.append([{"tag": "a", "text": open_label(sent), "href": href}])
+    body = {"msg_type": "post", "content": {"post": {"zh_cn": {"title": sent["title"], "content": content}}}}
     if secret:
         body = {"timestamp": str(timestamp), "sign": feishu_sign(secret, timestamp), **body}
     return body
@@ -81,14 +91,14 @@ def dingtalk_url(url: str, secret: str | None, timestamp_ms: int) -> str:
     return urlunsplit(parts._replace(query=f"{parts.query}&{extra}" if parts.query else extra))
 
 
-def dingtalk_body(msg: dict, base_url: str) -> dict:
-    lines = [f"#### {_plain_md(msg['title'])}", "", _plain_md(msg["text"])]
-    if msg["details"]:
-        lines += [""] + [f"- {_plain_md(line)}" for line in msg["details"]]
-    href = link(base_url, msg)
+def dingtalk_body(sent: dict, base_url: str) -> dict:
+    lines = [f"#### {_plain_md(sent['title'])}", "", _plain_md(sent["text"])]
+    if sent["details"]:
+        lines += [""] + [f"- {_plain_md(line)}" for line in sent["details"]]
+    href = link(base_url, sent)
     if href:
-        lines += ["", f"[{OPEN_LABEL}]({href})"]
-    return {"msgtype": "markdown", "markdown": {"title": msg["title"], "text": "\n".join(lines)}}
+        lines += ["", f"[{open_label(sent)}]({href})"]
+    return {"msgtype": "markdown", "markdown": {"title": sent["title"], "text": "\n".join(lines)}}
 
 
 # ------------------------------------------------------------------ WeCom (企业微信)
@@ -97,11 +107,11 @@ def dingtalk_body(msg: dict, base_url: str) -> dict:
 # no signature (the key in the URL is the credential).
 
 
-def wecom_body(msg: dict, base_url: str) -> dict:
-    head = f"**{_plain_md(msg['title'])}**\n{_plain_md(msg['text'])}"
-    tail = "".join(f"\n> {_plain_md(line)}" for line in msg["details"])
-    href = link(base_url, msg)
-    footer = f"\n[{OPEN_LABEL}]({href})" if href else ""
+def wecom_body(sent: dict, base_url: str) -> dict:
+    head = f"**{_plain_md(sent['title'])}**\n{_plain_md(sent['text'])}"
+    tail = "".join(f"\n> {_plain_md(line)}" for line in sent["details"])
+    href = link(base_url, sent)
+    footer = f"\n[{open_label(sent)}]({href})" if href else ""
     content = head + tail + footer
     while len(content.encode()) > WECOM_MAX_BYTES and tail:  # drop detail lines, keep the link
         tail = tail[: tail.rfind("\n>")]
@@ -120,42 +130,42 @@ def accepted(channel_type: str, answer: bytes) -> str | None:
         return "the answer is not a JSON object"
     if channel_type == "FEISHU":
         code = data.get("code", data.get("StatusCode"))
-        text = data.get("msg", data.get("StatusMessage", ""))
+        text = data.get("sent", data.get("StatusMessage", ""))
     else:
         code, text = data.get("errcode"), data.get("errmsg", "")
     return None if code == 0 else f"refused: {code} {text}"[:300]
 
 
-def bot_request(channel_type: str, url: str, secret: str | None, msg: dict, base_url: str, now_seconds: float) -> tuple[str, bytes]:
+def bot_request(channel_type: str, url: str, secret: str | None, sent: dict, base_url: str, now_seconds: float) -> tuple[str, bytes]:
     """(URL, JSON body) of one attempt: signatures are per attempt (the vendors refuse a
     timestamp more than an hour off), so they are computed at sending time."""
     if channel_type == "FEISHU":
-        body = feishu_body(msg, base_url, secret, int(now_seconds))
+        body = feishu_body(sent, base_url, secret, int(now_seconds))
     elif channel_type == "DINGTALK":
-        url, body = dingtalk_url(url, secret, int(now_seconds * 1000)), dingtalk_body(msg, base_url)
+        url, body = dingtalk_url(url, secret, int(now_seconds * 1000)), dingtalk_body(sent, base_url)
     else:
-        body = wecom_body(msg, base_url)
+        body = wecom_body(sent, base_url)
     return url, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 # ------------------------------------------------------------------ email
 
 
-def email(msg: dict, base_url: str, sender: str, to: str) -> EmailMessage:
+def email(sent: dict, base_url: str, sender: str, to: str) -> EmailMessage:
     """A text and an HTML part with the same content and the link to the card."""
-    href = link(base_url, msg)
+    href = link(base_url, sent)
     mail = EmailMessage()
-    mail["Subject"] = f"Baton · {msg['title']}: {msg['text']}"[:200].replace("\n", " ")
+    mail["Subject"] = f"Baton · {sent['title']}: {sent['text']}"[:200].replace("\n", " ")
     mail["From"] = sender
     mail["To"] = to
-    text = "\n".join([msg["text"], "", *msg["details"], *(["", f"{OPEN_LABEL}: {href}"] if href else [])])
+    text = "\n".join([sent["text"], "", *sent["details"], *(["", f"{open_label(sent)}: {href}"] if href else [])])
     mail.set_content(text)
     e = html.escape
-    details = "".join(f"<li>{e(line)}</li>" for line in msg["details"])
+    details = "".join(f"<li>{e(line)}</li>" for line in sent["details"])
     page = (
-        f"<html><body><h2>{e(msg['title'])}</h2><p>{e(msg['text'])}</p>"
+        f"<html><body><h2>{e(sent['title'])}</h2><p>{e(sent['text'])}</p>"
         + (f"<ul>{details}</ul>" if details else "")
-        + (f'<p><a href="{e(href)}">{OPEN_LABEL}</a></p>' if href else "")
+        + (f'<p><a href="{e(href)}">{e(open_label(sent))}</a></p>' if href else "")
         + "</body></html>"
     )
     mail.add_alternative(page, subtype="html")

@@ -21,7 +21,11 @@ from sqlalchemy import select, update
 
 from db import models as m
 from resolvers.channel_formats import message
+from resolvers.context import Ctx
+from resolvers.i18n import DEFAULT, supported, translate
 from resolvers.ids import to_global
+from resolvers.notifications import message_in
+from resolvers.uow import run_in_transaction
 from resolvers.visibility import Access, access_of, load_access, redact_event, visible_among
 
 ENQUEUE_BATCH = 500
@@ -91,19 +95,25 @@ def card_path(opportunity_id: int | None) -> str | None:
     return f"/#board/{to_global('Opportunity', opportunity_id)}" if opportunity_id else None
 
 
-def card_message(kind: str, text: str, event: m.Event | None, access: Access | None) -> dict:
-    """The notification's text with the card's details its reader may see."""
+def user_locale(user: m.User, org: m.Organization | None) -> str:
+    """The language a user reads away from the board: their own choice, else their organization's."""
+    return supported(user.locale) or (supported(org.locale) if org is not None else None) or DEFAULT
+
+
+def card_message(kind: str, text: str, event: m.Event | None, access: Access | None, locale: str = DEFAULT) -> dict:
+    """The notification's text with the card's details its reader may see, in their language."""
     snapshot = (redact_event(access, event).snapshot if event is not None else None) or {}
     details = []
     if snapshot.get("account"):
-        details.append(f"Account: {snapshot['account']}")
+        details.append(translate(locale, "Account: {account}", account=snapshot["account"]))
     if snapshot.get("stage"):
-        details.append(f"Stage: {snapshot['stage']}")
+        details.append(translate(locale, "Stage: {stage}", stage=snapshot["stage"]))
     if snapshot.get("amount") is not None:
-        details.append(f"Amount: {snapshot['amount']} {snapshot.get('currency') or ''}".rstrip())
+        details.append(translate(locale, "Amount: {amount} {currency}", amount=snapshot["amount"],
+                                 currency=snapshot.get("currency") or "").rstrip())
     if snapshot.get("expectedCloseDate"):
-        details.append(f"Expected close: {snapshot['expectedCloseDate']}")
-    return message(kind, text, details, card_path(event.opportunity_id if event is not None else None))
+        details.append(translate(locale, "Expected close: {date}", date=snapshot["expectedCloseDate"]))
+    return message(kind, text, details, card_path(event.opportunity_id if event is not None else None), locale)
 
 
 class Readers:
@@ -205,6 +215,8 @@ async def _deliveries_for(session, org_id, now, channels, notes, events) -> int:
         select(m.Department).where(m.Department.id.in_(list(departmental) or [0]))
     )).scalars()}
     cards = {note.opportunity_id for note, _ in notes if note.opportunity_id}
+    org = await session.get(m.Organization, org_id)
+    group_locale = supported(org.locale) or DEFAULT
     readers = Readers(session, org_id)
     sent_to_group: set[tuple[int, int, str]] = set()
     made = 0
@@ -214,7 +226,8 @@ async def _deliveries_for(session, org_id, now, channels, notes, events) -> int:
             access = await readers.of_user(user)
             if not await readers.sees(access, cards, note.opportunity_id):
                 continue
-            session.add(_delivery(channel, note, card_message(note.kind, note.message, event, access),
+            locale = user_locale(user, org)
+            session.add(_delivery(channel, note, card_message(note.kind, message_in(note, locale), event, access, locale),
                                   quiet_until(prefs.get(user.id), now) or now, now, user_id=user.id))
             made += 1
         for channel in departmental.get(user.department_id, []):
@@ -225,7 +238,8 @@ async def _deliveries_for(session, org_id, now, channels, notes, events) -> int:
             if not await readers.sees(access, cards, note.opportunity_id):
                 continue
             sent_to_group.add(once)
-            session.add(_delivery(channel, note, card_message(note.kind, note.message, event, access), now, now))
+            session.add(_delivery(channel, note, card_message(note.kind, message_in(note, group_locale), event, access, group_locale),
+                                  now, now))
             made += 1
     return made
 
@@ -273,10 +287,14 @@ async def claim(db, now: datetime) -> list[tuple[m.ChannelDelivery, m.Notificati
     return claimed
 
 
-async def record(db, now: datetime, outcomes, retry_delay, give_up_after: timedelta) -> dict:
+async def record(db, now: datetime, outcomes, retry_delay, give_up_after: timedelta,
+                 disable_after: int = 0) -> tuple[dict, list[m.NotificationChannel]]:
     """Store each attempt's outcome: delivered, retried later with backoff, or FAILED once
-    it has failed for `give_up_after` since it was enqueued."""
-    stats = {"delivered": 0, "failed": 0, "given_up": 0}
+    it has failed for `give_up_after` since it was enqueued. A channel whose attempts fail
+    `disable_after` times in a row (0: never) is disabled and its waiting deliveries fail;
+    returns the stats and the channels disabled now (see `announce_disabled`)."""
+    stats = {"delivered": 0, "failed": 0, "given_up": 0, "disabled": 0}
+    disabled: dict[int, m.NotificationChannel] = {}
     async with db.write() as session:
         for (delivery, channel), (status_code, error) in outcomes:
             row = await session.get(m.ChannelDelivery, delivery.id)
@@ -284,7 +302,22 @@ async def record(db, now: datetime, outcomes, retry_delay, give_up_after: timede
             if row is None or target is None:  # deleted meanwhile
                 continue
             record_attempt(row, target, status_code, error, now, stats, retry_delay, give_up_after)
-    return stats
+            target.consecutive_failures = 0 if error is None else target.consecutive_failures + 1
+            if error is not None and target.enabled and 0 < disable_after <= target.consecutive_failures:
+                target.enabled, target.disabled_at = False, now
+                target.disabled_reason = f"{target.consecutive_failures} failed deliveries in a row; last error: {error}"[:500]
+                disabled[target.id] = target
+        await session.flush()
+        for target in disabled.values():
+            # Its backlog is not sent when it comes back: the inbox has every message.
+            await session.execute(
+                update(m.ChannelDelivery)
+                .where(m.ChannelDelivery.channel_id == target.id, m.ChannelDelivery.status == "PENDING")
+                .values(status="FAILED", next_attempt_at=None,
+                        last_error=f"Channel disabled after {target.consecutive_failures} failed deliveries in a row")
+            )
+    stats["disabled"] = len(disabled)
+    return stats, list(disabled.values())
 
 
 def record_attempt(row, target, status_code: int | None, error: str | None, now: datetime, stats: dict,
@@ -309,3 +342,36 @@ def record_attempt(row, target, status_code: int | None, error: str | None, now:
         stats["given_up"] += 1
     else:
         row.next_attempt_at = now + retry_delay(row.attempts)
+
+
+async def announce_disabled(db, channel: m.NotificationChannel, now: datetime, publish=None) -> None:
+    """One alert about a channel Baton disabled: to its owner (a user's channel) or to the
+    organization's admins (a department's), as an ALERT_RAISED event (which names the
+    channel by id only: events without a card reach everyone) and inbox notifications,
+    which their other channels carry as usual."""
+    ctx = Ctx(db=db, clock=lambda: now)
+    if publish is not None:
+        ctx.publish = publish
+
+    async def work(uow) -> None:
+        s = uow.session
+        department = await s.get(m.Department, channel.department_id) if channel.department_id else None
+        event = await uow.append_event(
+            "ALERT_RAISED", department_keys=[department.key] if department else [], actor_id=None,
+            changes={"channel": [to_global("NotificationChannel", channel.id), "disabled"],
+                     "failures": channel.consecutive_failures},
+        )
+        if department is None:
+            uow.notify([channel.user_id], "alert",
+                       "Your channel “{name}” was disabled after {count} failed deliveries in a row. "
+                       "Fix it, then enable it again.",
+                       opportunity_id=None, event=event, name=channel.name, count=channel.consecutive_failures)
+            return
+        admins = (await s.execute(select(m.User.id).where(m.User.org_id == channel.org_id, m.User.role == "ADMIN"))).scalars()
+        uow.notify(list(admins), "alert",
+                   "The {department} channel “{name}” was disabled after {count} failed deliveries in a row. "
+                   "Fix it, then enable it again.",
+                   opportunity_id=None, event=event, department=department.name, name=channel.name,
+                   count=channel.consecutive_failures)
+
+    await run_in_transaction(ctx, work, actor_id=None, org_id=channel.org_id)

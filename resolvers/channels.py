@@ -14,9 +14,10 @@ from sqlalchemy import select
 from db import models as m
 from resolvers import validate
 from resolvers.channel_formats import SIGNED, TYPES, message
-from resolvers.channel_queue import DEFAULT_TIME_ZONE, direct, ensure_cursor
+from resolvers.channel_queue import DEFAULT_TIME_ZONE, direct, ensure_cursor, user_locale
 from resolvers.context import Ctx
 from resolvers.errors import FORBIDDEN, NOT_FOUND, VALIDATION, UserError, UserErrors, fail
+from resolvers.i18n import DEFAULT, supported, translate
 from resolvers.ids import decode
 from resolvers.paging import BadInput, Page, keyset, page_size, to_page
 from resolvers.tokens import Forbidden, department_by_key, require_admin
@@ -34,7 +35,7 @@ def _kinds(values, field: str = "kinds") -> list[str]:
     values = list(dict.fromkeys(values or []))
     unknown = [v for v in values if v not in KINDS]
     if unknown:
-        fail(VALIDATION, f"Unknown notification kinds: {', '.join(unknown)} (known: {', '.join(KINDS)})", field)
+        fail(VALIDATION, "Unknown notification kinds: {unknown} (known: {known})", field, unknown=', '.join(unknown), known=', '.join(KINDS))
     return values
 
 
@@ -50,7 +51,7 @@ def _target(channel_type: str, value: str | None, *, allow_private: bool) -> str
 def _secret(channel_type: str, value: str | None) -> str | None:
     value = validate.text(value, "secret", max_len=200)
     if value and channel_type not in SIGNED:
-        fail(VALIDATION, f"{channel_type} channels are not signed: leave secret empty", "secret")
+        fail(VALIDATION, "{channel_type} channels are not signed: leave secret empty", "secret", channel_type=channel_type)
     return value
 
 
@@ -58,7 +59,7 @@ def hhmm(value: str | None, field: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not _HHMM.fullmatch(value):
-        fail(VALIDATION, f"{field} must be a time such as 08:30 (24-hour)", field)
+        fail(VALIDATION, "{field_name} must be a time such as 08:30 (24-hour)", field, field_name=field)
     return value
 
 
@@ -75,7 +76,7 @@ async def _channel(session, viewer, gid: str, field: str = "id") -> m.Notificati
     """The channel `gid` names, if the viewer may manage it: their own, or any as admin."""
     row = await session.get(m.NotificationChannel, decode(gid, "NotificationChannel", field))
     if row is None or row.org_id != viewer.org_id or not (viewer.is_admin or row.user_id == viewer.id):
-        fail(NOT_FOUND, f"No notification channel with id {gid!r}", field)
+        fail(NOT_FOUND, "No notification channel with id {gid!r}", field, gid=gid)
     return row
 
 
@@ -91,15 +92,15 @@ async def set_channel(ctx: Ctx, data: dict) -> tuple[m.NotificationChannel | Non
             with validate.Checks() as check:
                 channel_type = data.get("type") or (row.type if row else None)
                 if channel_type not in TYPES:
-                    check(fail, VALIDATION, f"type must be one of {', '.join(TYPES)}", "type")
+                    check.fail(VALIDATION, "type must be one of {types}", "type", types=', '.join(TYPES))
                 if row is not None and data.get("type") and data["type"] != row.type:
-                    check(fail, VALIDATION, "A channel's type cannot change: make a new channel", "type")
+                    check.fail(VALIDATION, "A channel's type cannot change: make a new channel", "type")
                 department = None
                 if data.get("department_key"):
                     if row is not None:
-                        check(fail, VALIDATION, "A channel's owner cannot change: make a new channel", "departmentKey")
+                        check.fail(VALIDATION, "A channel's owner cannot change: make a new channel", "departmentKey")
                     elif not viewer.is_admin:
-                        check(fail, FORBIDDEN, "Only an admin can set a department's channels", "departmentKey")
+                        check.fail(FORBIDDEN, "Only an admin can set a department's channels", "departmentKey")
                     else:
                         department = await check.lookup(department_by_key(session, viewer.org_id, data["department_key"], "departmentKey"))
                 target = row.target if row else None
@@ -122,7 +123,7 @@ async def set_channel(ctx: Ctx, data: dict) -> tuple[m.NotificationChannel | Non
                     count = len((await session.execute(select(m.NotificationChannel.id).where(
                         m.NotificationChannel.user_id == viewer.id).limit(MAX_CHANNELS_PER_OWNER))).all())
                     if count >= MAX_CHANNELS_PER_OWNER:
-                        check(fail, VALIDATION, f"At most {MAX_CHANNELS_PER_OWNER} channels of your own", "type")
+                        check.fail(VALIDATION, "At most {max_channels_per_owner} channels of your own", "type", max_channels_per_owner=MAX_CHANNELS_PER_OWNER)
             if row is None:
                 row = m.NotificationChannel(
                     org_id=viewer.org_id, department_id=department.id if department else None,
@@ -134,7 +135,8 @@ async def set_channel(ctx: Ctx, data: dict) -> tuple[m.NotificationChannel | Non
                 await ensure_cursor(session, viewer.org_id)
             if data.get("enabled") is not None:
                 if data["enabled"] and not row.enabled:
-                    row.failing_since = None
+                    # A fresh start: the next N failures in a row disable it again.
+                    row.failing_since, row.consecutive_failures, row.disabled_at, row.disabled_reason = None, 0, None, None
                 row.enabled = data["enabled"]
             row.updated_at = now
             await session.flush()
@@ -163,8 +165,12 @@ async def test_channel(ctx: Ctx, data: dict) -> tuple[m.ChannelDelivery | None, 
             row = await _channel(session, viewer, data.get("id"))
             if not row.enabled:
                 fail(VALIDATION, "The channel is disabled; enable it first", "id")
-            text = f"{viewer.user.name} checked that Baton reaches “{row.name}”."
-            delivery = direct(row, "test", message("test", text), now, now, user_id=row.user_id)
+            # In the language of whoever reads the channel (its user, or the organization).
+            org = await session.get(m.Organization, viewer.org_id)
+            owner = await session.get(m.User, row.user_id) if row.user_id else None
+            locale = user_locale(owner, org) if owner is not None else supported(org.locale) or DEFAULT
+            text = translate(locale, "{user} checked that Baton reaches “{channel}”.", user=viewer.user.name, channel=row.name)
+            delivery = direct(row, "test", message("test", text, locale=locale), now, now, user_id=row.user_id)
             session.add(delivery)
             await session.flush()
         return delivery, []
@@ -195,7 +201,7 @@ async def deliveries(ctx: Ctx, channel_id: str | None, status: list[str] | None,
             try:
                 row = await _channel(session, viewer, channel_id, "channelId")
             except UserErrors as exc:
-                raise BadInput(exc.errors[0].message) from None
+                raise BadInput(exc.errors[0].render(ctx.locale)) from None
             conds.append(m.ChannelDelivery.channel_id == row.id)
         elif not viewer.is_admin:
             raise Forbidden("Only an admin can see every channel's deliveries; name one of your channels (channelId)")
@@ -227,13 +233,13 @@ async def _routes(session, viewer, routes) -> dict:
         kind = route.get("kind")
         _kinds([kind], "routes")
         if kind in clean:
-            fail(VALIDATION, f"The kind {kind!r} is routed twice", "routes")
+            fail(VALIDATION, "The kind {kind!r} is routed twice", "routes", kind=kind)
         ids = []
         for gid in route.get("channel_ids") or []:
             pk = decode(gid, "NotificationChannel", "routes")
             row = await session.get(m.NotificationChannel, pk)
             if row is None or row.user_id != viewer.id:
-                fail(NOT_FOUND, f"No channel of yours with id {gid!r}", "routes")
+                fail(NOT_FOUND, "No channel of yours with id {gid!r}", "routes", gid=gid)
             ids.append(pk)
         clean[kind] = sorted(set(ids))
     return clean
@@ -259,7 +265,7 @@ async def set_preferences(ctx: Ctx, data: dict) -> tuple[m.NotificationPreferenc
                     start = check(hhmm, data.get("quiet_hours_start"), "quietHoursStart")
                     end = check(hhmm, data.get("quiet_hours_end"), "quietHoursEnd")
                     if (start is None) != (end is None):
-                        check(fail, VALIDATION, "Give both ends of the quiet hours, or neither to switch them off",
+                        check.fail(VALIDATION, "Give both ends of the quiet hours, or neither to switch them off",
                               ["quietHoursStart", "quietHoursEnd"])
                 digest = current.digest_time
                 if "digest_time" in data:

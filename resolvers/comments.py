@@ -60,7 +60,7 @@ async def add_comment(ctx: Ctx, data: dict):
             department_keys=await department_keys(uow.session, opp.department_id, *(d.id for d in departments)),
         )
         excerpt = body if len(body) <= 140 else body[:139] + "…"
-        uow.notify([u.id for u in users], "mention", f"{viewer.user.name} mentioned you on {opp.title}: {excerpt}", opportunity_id=opp.id, event=event)
+        uow.notify([u.id for u in users], "mention", "{user} mentioned you on {opp}: {excerpt}", opportunity_id=opp.id, event=event, user=viewer.user.name, opp=opp.title, excerpt=excerpt)
         if departments:
             members = (
                 await uow.session.execute(
@@ -68,7 +68,7 @@ async def add_comment(ctx: Ctx, data: dict):
                 )
             ).scalars()
             names = ", ".join("@" + d.key for d in departments)
-            uow.notify(list(members), "mention", f"{viewer.user.name} mentioned {names} on {opp.title}: {excerpt}", opportunity_id=opp.id, event=event)
+            uow.notify(list(members), "mention", "{user} mentioned {names} on {opp}: {excerpt}", opportunity_id=opp.id, event=event, user=viewer.user.name, names=names, opp=opp.title, excerpt=excerpt)
         return comment
 
     return await mutate(ctx, work)

@@ -12,6 +12,7 @@ from db.models import User
 from db.types import utcnow
 from resolvers.errors import FORBIDDEN, Unauthenticated, fail
 from resolvers.feeds import OnOverflow, Subscribe
+from resolvers.i18n import DEFAULT, negotiate, supported
 from resolvers.visibility import Access, opportunity_clause
 
 Publish = Callable[[int, dict], Awaitable[None]]
@@ -44,6 +45,8 @@ class Viewer:
     # The user's access rule (resolvers/visibility.py): loaded with the sign-in, or by
     # visibility.ensure_access before anything is read.
     access: Access | None = None
+    # The organization's language (loaded with the sign-in): the last resort for texts.
+    org_locale: str = DEFAULT
 
     @property
     def id(self) -> int:
@@ -68,7 +71,7 @@ class Viewer:
         if self.kind == "session":
             return None
         if SCOPES.index(scope) > SCOPES.index(self.scope):
-            fail(FORBIDDEN, f"A {self.scope.upper()} token cannot create a {scope.upper()} token", "scope")
+            fail(FORBIDDEN, "A {own_scope} token cannot create a {scope} token", "scope", own_scope=self.scope.upper(), scope=scope.upper())
         if self.department_id is not None and department_id != self.department_id:
             fail(FORBIDDEN, "A department token can only create tokens for its own department", "departmentKey")
         if user_id != self.id:
@@ -140,6 +143,21 @@ class Ctx:
         organization (live events: one cache per page of the log, see resolvers/live.py)."""
         self._loaders = loaders
         return loaders
+
+    @property
+    def locale(self) -> str:
+        """The language of this request's texts: the viewer's own choice, else the best
+        match of the request's (or websocket handshake's) Accept-Language, else the
+        organization's."""
+        viewer = self.viewer
+        chosen = supported(viewer.user.locale) if viewer is not None else None
+        if chosen:
+            return chosen
+        headers = getattr(self.request, "headers", None)
+        asked = negotiate(headers.get("accept-language")) if headers is not None else None
+        if asked:
+            return asked
+        return (supported(viewer.org_locale) if viewer is not None else None) or DEFAULT
 
     def require_viewer(self) -> Viewer:
         if self.viewer is None:

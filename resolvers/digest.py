@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 
 from db import models as m
 from resolvers.channel_formats import message
-from resolvers.channel_queue import direct, parse_hhmm, routed, zone
+from resolvers.channel_queue import direct, parse_hhmm, routed, user_locale, zone
+from resolvers.i18n import DEFAULT, msg, translate
 from resolvers.visibility import load_access, visible_among
 
 log = logging.getLogger("baton.digest")
@@ -32,8 +33,8 @@ def due(pref: m.NotificationPreference, now: datetime) -> str | None:
     return local.date().isoformat() if local.time().replace(tzinfo=None) >= at else None
 
 
-async def contents(session, user: m.User, now: datetime) -> list[tuple[str, list[str]]]:
-    """(section, lines) of what waits on `user`, cards they may see only."""
+async def contents(session, user: m.User, now: datetime, locale: str = DEFAULT) -> list[tuple[str, list[str]]]:
+    """(section, lines) of what waits on `user`, cards they may see only, in `locale`."""
     waiting = (await session.execute(
         select(m.Approval.kind, m.Opportunity.title, m.Opportunity.id)
         .select_from(m.ApprovalApprover)
@@ -61,21 +62,24 @@ async def contents(session, user: m.User, now: datetime) -> list[tuple[str, list
     access = await load_access(session, user)
     visible = await visible_among(session, access, user.org_id, {row[-1] for row in [*waiting, *stale, *overdue]})
     sections = [
-        ("Approvals waiting on you", [f"{kind} on {title}" for kind, title, opp in waiting if opp in visible]),
-        ("Your stale deals", [f"{title} ({stage})" for title, stage, opp in stale if opp in visible]),
-        ("Your overdue tasks", [f"“{task}” on {title}" for task, title, opp in overdue if opp in visible]),
+        (msg("Approvals waiting on you"),
+         [translate(locale, "{approval} on {opp}", approval=kind, opp=title) for kind, title, opp in waiting if opp in visible]),
+        (msg("Your stale deals"),
+         [translate(locale, "{opp} ({stage})", opp=title, stage=stage) for title, stage, opp in stale if opp in visible]),
+        (msg("Your overdue tasks"),
+         [translate(locale, "“{task}” on {opp}", task=task, opp=title) for task, title, opp in overdue if opp in visible]),
     ]
-    return [(name, lines) for name, lines in sections if lines]
+    return [(name.render(locale), lines) for name, lines in sections if lines]
 
 
-def digest_message(sections: list[tuple[str, list[str]]]) -> dict:
+def digest_message(sections: list[tuple[str, list[str]]], locale: str = DEFAULT) -> dict:
     total = sum(len(lines) for _, lines in sections)
     details = []
     for name, lines in sections:
-        details.append(f"{name} ({len(lines)}):")
+        details.append(translate(locale, "{section} ({count}):", section=name, count=len(lines)))
         details += [f"· {line}" for line in lines[:MAX_LINES]]
-    return message("digest", f"{total} thing{'s' if total != 1 else ''} wait{'' if total != 1 else 's'} on you today.",
-                   details, "/#inbox")
+    headline = msg("{count} thing waits on you today.") if total == 1 else msg("{count} things wait on you today.")
+    return message("digest", translate(locale, headline.template, count=total), details, "/#inbox", locale)
 
 
 async def send_digests(db, now: datetime, *, org_id: int | None = None) -> int:
@@ -99,13 +103,14 @@ async def send_digests(db, now: datetime, *, org_id: int | None = None) -> int:
                 session.add(m.Alert(org_id=pref.org_id, subject=subject, fingerprint=day, raised_at=now))
                 await session.flush()  # the unique row first: a concurrent sender fails here
                 user = await session.get(m.User, pref.user_id)
-                sections = await contents(session, user, now)
+                locale = user_locale(user, await session.get(m.Organization, user.org_id))
+                sections = await contents(session, user, now, locale)
                 if not sections:
                     continue
                 channels = list((await session.execute(select(m.NotificationChannel).where(
                     m.NotificationChannel.user_id == user.id, m.NotificationChannel.enabled.is_(True),
                 ).order_by(m.NotificationChannel.id))).scalars())
-                payload = digest_message(sections)
+                payload = digest_message(sections, locale)
                 for channel in routed(channels, pref, "digest"):
                     session.add(direct(channel, "digest", payload, now, now, user_id=user.id))
                     sent += 1

@@ -1,7 +1,9 @@
 """User mistakes travel as `UserErrors`: raised inside a unit of work (which then
 rolls back and publishes nothing) and returned to clients as `userErrors`."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from typing import NoReturn
+
+from resolvers.i18n import DEFAULT, escape, translate
 
 VALIDATION = "VALIDATION"
 NOT_FOUND = "NOT_FOUND"
@@ -17,9 +19,26 @@ CODES = (VALIDATION, NOT_FOUND, FORBIDDEN, CONFLICT, STAGE_GATE, INVALID_TRANSIT
 
 @dataclass(frozen=True)
 class UserError:
+    """`template` is the English message with `{name}` placeholders (resolvers/i18n.py);
+    the API renders it in the viewer's language at the edge (schema/errors.py)."""
+
     code: str
-    message: str
+    template: str
     field: list[str] | None = None
+    params: dict = dataclass_field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        """In English, as written."""
+        return self.render(DEFAULT)
+
+    def render(self, locale: str | None) -> str:
+        return translate(locale, self.template, **self.params)
+
+    @classmethod
+    def literal(cls, code: str, text: str, field: list[str] | None = None) -> "UserError":
+        """An error whose text is not a template (never translated)."""
+        return cls(code, escape(text), field)
 
 
 class UserErrors(Exception):
@@ -28,10 +47,11 @@ class UserErrors(Exception):
         self.errors = errors
 
 
-def fail(code: str, message: str, field: str | list[str] | None = None) -> NoReturn:
+def fail(code: str, message: str, field: str | list[str] | None = None, **params) -> NoReturn:
+    """Raise one user error; `message` is an English template filled in from `params`."""
     if isinstance(field, str):
         field = [field]
-    raise UserErrors([UserError(code, message, field)])
+    raise UserErrors([UserError(code, message, field, params)])
 
 
 class Unauthenticated(Exception):

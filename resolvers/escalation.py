@@ -19,6 +19,7 @@ from db import models as m
 from resolvers import validate
 from resolvers.context import Ctx
 from resolvers.errors import VALIDATION, UserError, UserErrors, fail
+from resolvers.i18n import msg
 from resolvers.tokens import require_admin, require_admin_query
 from resolvers.uow import UnitOfWork
 
@@ -67,10 +68,10 @@ async def climbing(session, org_id: int, now: datetime, conditions: list, rules:
             continue
         for level, hours in (("managers", rule.managers_after_hours), ("admins", rule.admins_after_hours)):
             if hours is not None and cond.since + timedelta(hours=hours) <= now:
-                to = "their department's managers" if level == "managers" else "the admins"
+                to = msg("their department's managers") if level == "managers" else msg("the admins")
                 found.append(dataclasses.replace(
                     cond, subject=f"{cond.subject}:{level}", escalation=level,
-                    message=f"Escalated to {to}, unanswered: {cond.message}",
+                    message=msg("Escalated to {to}, unanswered: {alert}", to=to, alert=cond.message),
                 ))
     return found
 
@@ -91,7 +92,7 @@ async def escalate(uow: UnitOfWork, cond) -> None:
     last_activity = opp.last_activity_at
     event = await uow.append_event(
         "ALERT_RAISED", opportunity_id=cond.opportunity_id, task_id=cond.task_id, handoff_id=cond.handoff_id,
-        department_keys=list(keys), changes={"alert": cond.kind, "escalation": cond.escalation, "message": cond.message},
+        department_keys=list(keys), changes={"alert": cond.kind, "escalation": cond.escalation, "message": str(cond.message)},
     )
     opp.last_activity_at = last_activity  # escalating is not activity on the deal
     uow.notify(recipients, "escalation", cond.message, opportunity_id=cond.opportunity_id, event=event)
@@ -104,7 +105,7 @@ def _hours(value, field: str, *, positive: bool = False) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or value < (1 if positive else 0) or value > MAX_HOURS:
-        fail(VALIDATION, f"{field} must be between {1 if positive else 0} and {MAX_HOURS} hours", field)
+        fail(VALIDATION, "{field_name} must be between {low} and {max_hours} hours", field, field_name=field, low=1 if positive else 0, max_hours=MAX_HOURS)
     return value
 
 
@@ -116,25 +117,25 @@ async def set_rule(ctx: Ctx, data: dict) -> tuple[m.EscalationRule | None, list[
             with validate.Checks() as check:
                 kind = KINDS.get(data.get("kind"))
                 if kind is None:
-                    check(fail, VALIDATION, f"kind must be one of {', '.join(KINDS)}", "kind")
+                    check.fail(VALIDATION, "kind must be one of {known}", "kind", known=', '.join(KINDS))
                 stage_key = validate.text(data.get("stage_key"), "stageKey", max_len=40) or ""
                 if stage_key and kind != "stale":
-                    check(fail, VALIDATION, "Only STALE_DEAL rules name a stage", "stageKey")
+                    check.fail(VALIDATION, "Only STALE_DEAL rules name a stage", "stageKey")
                 elif stage_key:
                     found = await session.scalar(
                         select(m.Stage.id).join(m.Pipeline, m.Pipeline.id == m.Stage.pipeline_id)
                         .where(m.Pipeline.org_id == viewer.org_id, m.Stage.key == stage_key).limit(1)
                     )
                     if found is None:
-                        check(fail, VALIDATION, f"No stage {stage_key!r}", "stageKey")
+                        check.fail(VALIDATION, "No stage {stage_key!r}", "stageKey", stage_key=stage_key)
                 alert = check(_hours, data.get("alert_after_hours"), "alertAfterHours", positive=True)
                 if alert is not None and kind != "handoff_pending":
-                    check(fail, VALIDATION, "alertAfterHours applies to PENDING_HANDOFF (a stage's staleAfterHours "
+                    check.fail(VALIDATION, "alertAfterHours applies to PENDING_HANDOFF (a stage's staleAfterHours "
                           "and a task's due time say when the others alert)", "alertAfterHours")
                 managers = check(_hours, data.get("managers_after_hours"), "managersAfterHours")
                 admins = check(_hours, data.get("admins_after_hours"), "adminsAfterHours")
                 if managers is not None and admins is not None and admins < managers:
-                    check(fail, VALIDATION, "adminsAfterHours must not come before managersAfterHours", "adminsAfterHours")
+                    check.fail(VALIDATION, "adminsAfterHours must not come before managersAfterHours", "adminsAfterHours")
             row = (await session.execute(select(m.EscalationRule).where(
                 m.EscalationRule.org_id == viewer.org_id, m.EscalationRule.kind == kind,
                 m.EscalationRule.stage_key == stage_key,
@@ -142,7 +143,7 @@ async def set_rule(ctx: Ctx, data: dict) -> tuple[m.EscalationRule | None, list[
             if row is None:
                 if len((await session.execute(select(m.EscalationRule.id).where(
                         m.EscalationRule.org_id == viewer.org_id).limit(MAX_RULES))).all()) >= MAX_RULES:
-                    fail(VALIDATION, f"At most {MAX_RULES} escalation rules", "kind")
+                    fail(VALIDATION, "At most {max_rules} escalation rules", "kind", max_rules=MAX_RULES)
                 row = m.EscalationRule(org_id=viewer.org_id, kind=kind, stage_key=stage_key)
                 session.add(row)
             row.alert_after_hours, row.managers_after_hours, row.admins_after_hours = alert, managers, admins

@@ -49,7 +49,7 @@ async def list_events(ctx: Ctx, after: int | None, first: int | None, flt: dict 
         try:
             conds.append(m.Event.opportunity_id == decode(flt["opportunity_id"], "Opportunity", "opportunityId"))
         except UserErrors as exc:
-            raise BadInput(exc.errors[0].message) from None
+            raise BadInput(exc.errors[0].render(ctx.locale)) from None
     rows = [redact_event(access, e) for e in await ctx.loaders.all(select(m.Event).where(*conds).order_by(m.Event.seq).limit(size + 1))]
 
     async def count() -> int:

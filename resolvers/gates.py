@@ -14,6 +14,7 @@ from resolvers import approval_rules as rules
 from resolvers.approvals import has_approval, open_approval
 from resolvers.context import Ctx
 from resolvers.errors import STAGE_GATE, UserError
+from resolvers.i18n import Msg, escape, msg
 from resolvers.ids import to_global
 from resolvers.rows import locked_opportunity
 from resolvers.stage_work import deliverables_error, missing_deliverables
@@ -23,11 +24,11 @@ log = logging.getLogger("baton.approvals")  # the logger these failures have alw
 
 # Gate field names (as in the API) -> model attribute and words for messages.
 GATE_FIELDS = {
-    "amount": ("amount", "amount"),
-    "expectedCloseDate": ("expected_close_date", "expected close date"),
-    "probability": ("probability", "probability"),
-    "nextStep": ("next_step", "next step"),
-    "lostReason": ("lost_reason", "lost reason"),
+    "amount": ("amount", msg("amount")),
+    "expectedCloseDate": ("expected_close_date", msg("expected close date")),
+    "probability": ("probability", msg("probability")),
+    "nextStep": ("next_step", msg("next step")),
+    "lostReason": ("lost_reason", msg("lost reason")),
 }
 
 
@@ -66,12 +67,13 @@ async def gate_problems(session, opp: m.Opportunity, path: list[m.Stage]) -> tup
 
 
 def gate_error(stage: m.Stage, missing_fields: list[str], missing_approvals: list[str]) -> UserError:
-    parts = [GATE_FIELDS.get(f, (f, f))[1] for f in missing_fields]
-    parts += [f"an approved {kind} approval" for kind in missing_approvals]
+    parts = [GATE_FIELDS[f][1] if f in GATE_FIELDS else Msg(escape(f)) for f in missing_fields]
+    parts += [msg("an approved {kind} approval", kind=kind) for kind in missing_approvals]
     return UserError(
         STAGE_GATE,
-        f"{stage.name} needs {', '.join(parts)} first",
+        "{stage} needs {parts} first",
         missing_fields + [f"approval:{kind}" for kind in missing_approvals],
+        {"stage": stage.name, "parts": parts},
     )
 
 
@@ -89,10 +91,10 @@ async def move_refusal(session, opp: m.Opportunity, stages: list[m.Stage], path:
     if rule is None:
         return error, None
     if await has_approval(session, opp.id, rule["kind"], ("PENDING",)):
-        return UserError(error.code, f"{error.message} (a {rule['kind']} approval is pending)", error.field), None
+        return UserError(error.code, "{gate} (a {kind} approval is pending)", error.field, params={"gate": Msg(error.template, error.params), "kind": rule["kind"]}), None
     if await has_approval(session, opp.id, rule["kind"], ("RETURNED",)):
-        return UserError(error.code, f"{error.message} (the {rule['kind']} approval was returned: edit and resubmit it)", error.field), None
-    return UserError(error.code, f"{error.message}; a {rule['kind']} approval has been requested", error.field), rule
+        return UserError(error.code, "{gate} (the {kind} approval was returned: edit and resubmit it)", error.field, params={"gate": Msg(error.template, error.params), "kind": rule["kind"]}), None
+    return UserError(error.code, "{gate}; a {kind} approval has been requested", error.field, params={"gate": Msg(error.template, error.params), "kind": rule["kind"]}), rule
 
 
 async def auto_request(ctx: Ctx, opportunity_id: int, rule: dict) -> m.Approval | None:

@@ -10,6 +10,7 @@ from resolvers import validate
 from resolvers.access import can_respond, ensure_can_edit
 from resolvers.context import Ctx
 from resolvers.errors import DUPLICATE, FORBIDDEN, INVALID_TRANSITION, NOT_FOUND, VALIDATION, fail
+from resolvers.i18n import msg, status_word
 from resolvers.ids import decode, to_global
 from resolvers.notifications import department_member_ids
 from resolvers.rows import locked_opportunity, org_user
@@ -21,14 +22,14 @@ async def department_by_key(session, org_id: int, key: str | None, field: str) -
         await session.execute(select(m.Department).where(m.Department.org_id == org_id, m.Department.key == (key or "").strip()))
     ).scalar_one_or_none()
     if dept is None:
-        fail(VALIDATION, f"Unknown department {key!r}", field)
+        fail(VALIDATION, "Unknown department {key!r}", field, key=key)
     return dept
 
 
 async def _receiver(session, opp: m.Opportunity, key: str | None) -> m.Department:
     dept = await department_by_key(session, opp.org_id, key, "toDepartmentKey")
     if dept.id == opp.department_id:
-        fail(VALIDATION, f"{dept.name} already holds this opportunity", "toDepartmentKey")
+        fail(VALIDATION, "{dept} already holds this opportunity", "toDepartmentKey", dept=dept.name)
     return dept
 
 
@@ -45,9 +46,9 @@ async def request_handoff(ctx: Ctx, data: dict):
                 assignee = await check.lookup(org_user(s, uow.org_id, data["assignee_id"], "assigneeId"))
             note = check(validate.text, data.get("note"), "note", max_len=5000)
         if assignee and assignee.department_id != to_dept.id:
-            fail(VALIDATION, f"The assignee must belong to {to_dept.name}", "assigneeId")
+            fail(VALIDATION, "The assignee must belong to {to_dept}", "assigneeId", to_dept=to_dept.name)
         if await pending_to(s, opp, to_dept):
-            fail(DUPLICATE, f"A handoff to {to_dept.name} is already pending", "toDepartmentKey")
+            fail(DUPLICATE, "A handoff to {to_dept} is already pending", "toDepartmentKey", to_dept=to_dept.name)
         return await open_handoff(uow, opp, to_dept, by=viewer.user, assignee=assignee, note=note)
 
     return await mutate(ctx, work)
@@ -77,9 +78,9 @@ async def open_handoff(uow: UnitOfWork, opp: m.Opportunity, to_dept: m.Departmen
         department_keys=[from_dept.key, to_dept.key], changes=changes,
     )
     uow.notify(await department_member_ids(s, to_dept.id), "handoff",
-               f"{by.name} hands {opp.title} from {from_dept.name} to {to_dept.name}", opportunity_id=opp.id, event=event)
+               "{by} hands {opp} from {from_dept} to {to_dept}", opportunity_id=opp.id, event=event, by=by.name, opp=opp.title, from_dept=from_dept.name, to_dept=to_dept.name)
     if assignee:
-        uow.notify([assignee.id], "assigned", f"{by.name} assigned you the handoff of {opp.title}", opportunity_id=opp.id, event=event)
+        uow.notify([assignee.id], "assigned", "{by} assigned you the handoff of {opp}", opportunity_id=opp.id, event=event, by=by.name, opp=opp.title)
     return handoff
 
 
@@ -99,13 +100,13 @@ async def _locked_handoff(uow: UnitOfWork, gid: str) -> tuple[m.Handoff, m.Oppor
     pk = decode(gid, "Handoff", "id")
     found = await uow.session.get(m.Handoff, pk)
     if found is None or found.org_id != uow.org_id:
-        fail(NOT_FOUND, f"No handoff with id {gid!r}", "id")
+        fail(NOT_FOUND, "No handoff with id {gid!r}", "id", gid=gid)
     opp = await locked_opportunity(uow, to_global("Opportunity", found.opportunity_id))
     handoff = (
         await uow.session.execute(select(m.Handoff).where(m.Handoff.id == pk).with_for_update().execution_options(populate_existing=True))
     ).scalar_one()
     if handoff.status != "PENDING":
-        fail(INVALID_TRANSITION, f"This handoff is already {handoff.status.lower()}", "id")
+        fail(INVALID_TRANSITION, "This handoff is already {status}", "id", status=status_word(handoff.status))
     return handoff, opp
 
 
@@ -135,9 +136,10 @@ async def respond_handoff(ctx: Ctx, data: dict):
         if accept:  # accepting passes the baton
             changes.update(await pass_baton(uow, opp, handoff.to_department_id))
         event = await resolved(uow, handoff, opp, changes)
-        verb = "accepted" if accept else "declined"
-        uow.notify([handoff.requested_by_id], "handoff", f"{viewer.user.name} {verb} the handoff of {opp.title}" + (f": {note}" if note else ""),
-                   opportunity_id=opp.id, event=event)
+        said = msg(": {note}", note=note) if note else ""
+        uow.notify([handoff.requested_by_id], "handoff",
+                   msg("{user} accepted the handoff of {opp}{said}") if accept else msg("{user} declined the handoff of {opp}{said}"),
+                   opportunity_id=opp.id, event=event, user=viewer.user.name, opp=opp.title, said=said)
         return handoff
 
     return await mutate(ctx, work)

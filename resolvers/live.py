@@ -78,7 +78,7 @@ async def event_filter(ctx: Ctx, department_keys, types, opportunity_id) -> Even
     try:
         opp_id = decode(opportunity_id, "Opportunity", "opportunityId") if opportunity_id is not None else None
     except UserErrors as exc:
-        raise BadInput(exc.errors[0].message) from None
+        raise BadInput(exc.errors[0].render(ctx.locale)) from None
     access = await ensure_access(ctx)
     return EventFilter(
         types=frozenset(str(getattr(t, "value", t)) for t in types) if types is not None else None,

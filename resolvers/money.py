@@ -17,6 +17,7 @@ from db import models as m
 from resolvers import validate
 from resolvers.context import Ctx
 from resolvers.errors import FORBIDDEN, VALIDATION, fail
+from resolvers.i18n import msg
 from resolvers.uow import UnitOfWork, mutate
 
 MAX_CURRENCIES = 50  # currencies listed per total (the base first, then by code)
@@ -138,10 +139,10 @@ def _rate(value) -> Decimal:
     return rate
 
 
-def _require_admin(ctx: Ctx, what: str):
+def _require_admin(ctx: Ctx, what):
     viewer = ctx.require_writer()
     if not viewer.is_admin:
-        fail(FORBIDDEN, f"Only an admin can set {what}")
+        fail(FORBIDDEN, "Only an admin can set {what}", what=what)
     return viewer
 
 
@@ -149,7 +150,7 @@ async def set_exchange_rate(ctx: Ctx, data: dict):
     """Create or replace the rate of (currency, date) into the current base currency."""
 
     async def work(uow: UnitOfWork) -> m.ExchangeRate:
-        viewer = _require_admin(ctx, "exchange rates")
+        viewer = _require_admin(ctx, msg("exchange rates"))
         s = uow.session
         base = await base_currency(s, uow.org_id)
         with validate.Checks() as check:
@@ -181,13 +182,13 @@ def _rate_currency(value: str | None, base: str) -> str:
         fail(VALIDATION, "currency is required", "currency")
     currency = validate.currency(value)
     if currency == base:
-        fail(VALIDATION, f"{base} is the base currency; rates say what other currencies are worth in it", "currency")
+        fail(VALIDATION, "{base} is the base currency; rates say what other currencies are worth in it", "currency", base=base)
     return currency
 
 
 async def set_base_currency(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> str:
-        _require_admin(ctx, "the base currency")
+        _require_admin(ctx, msg("the base currency"))
         with validate.Checks() as check:
             currency = check(validate.currency, data.get("currency") or "")
         org = await uow.session.get(m.Organization, uow.org_id)
@@ -275,9 +276,9 @@ def read_amount(value, field_name: str = "amount") -> WrittenAmount:
                 said.add(SYMBOLS[mark])
                 text = text[:-len(mark)]
     if len(said) > 1:
-        fail(VALIDATION, f"{field_name} {value!r} names more than one currency ({', '.join(sorted(said))})", field_name)
+        fail(VALIDATION, "{field_name} {value!r} names more than one currency ({currencies})", field_name, field_name=field_name, value=value, currencies=', '.join(sorted(said)))
     if not _NUMBER.match(text):
-        fail(VALIDATION, f"{field_name} is not a number", field_name)
+        fail(VALIDATION, "{field_name} is not a number", field_name, field_name=field_name)
     return WrittenAmount(validate.amount(Decimal(text) * multiplier, field_name), said.pop() if said else None, units)
 
 
@@ -295,7 +296,7 @@ def row_currency(written: WrittenAmount | None, column: str | None, default: str
     refused rather than guessed between."""
     said = written.currency if written else None
     if column and said and column != said:
-        fail(VALIDATION, f"amount is written in {said} but the currency column says {column}", "currency")
+        fail(VALIDATION, "amount is written in {said} but the currency column says {column}", "currency", said=said, column=column)
     if column or said:
         return column or said
     if written is not None and written.chinese_units:

@@ -4,6 +4,7 @@ from sqlalchemy import func, select, update
 from db import models as m
 from resolvers.context import Ctx
 from resolvers.errors import FORBIDDEN, fail
+from resolvers.i18n import translate
 from resolvers.ids import decode
 from resolvers.paging import keyset, page_size, to_page
 from resolvers.uow import UnitOfWork, mutate
@@ -18,6 +19,17 @@ async def department_member_ids(session, *department_ids: int | None) -> list[in
     return list(
         (await session.execute(select(m.User.id).where(m.User.department_id.in_(ids), m.User.role != "VIEWER"))).scalars()
     )
+
+
+def message_in(note: m.Notification, locale: str | None) -> str:
+    """A notification's text in `locale`; entries written before templates were kept
+    (no template) read as they were written."""
+    if not note.template:
+        return note.message
+    try:
+        return translate(locale, note.template, **(note.params or {}))[:500]
+    except (KeyError, IndexError, ValueError, AttributeError):
+        return note.message
 
 
 def _inbox(viewer_id: int, unread_only: bool) -> list:

@@ -29,13 +29,17 @@ def normalize_account_name(name: str) -> str:
 async def account_for(session, org_id: int, name: str) -> m.Account:
     """Customers are deduplicated by normalized name within an organization."""
     key = normalize_account_name(name)
-    account = (
-        await session.execute(select(m.Account).where(m.Account.org_id == org_id, m.Account.normalized_name == key))
-    ).scalar_one_or_none()
+    query = select(m.Account).where(m.Account.org_id == org_id, m.Account.normalized_name == key)
+    account = (await session.execute(query)).scalar_one_or_none()
     if account is None:
         account = m.Account(org_id=org_id, name=name, normalized_name=key)
-        session.add(account)
-        await session.flush()
+        try:
+            async with session.begin_nested():  # a savepoint: losing the race below keeps the transaction
+                session.add(account)
+                await session.flush()
+        except IntegrityError:
+            # Another transaction created the same customer since our read, and has committed.
+            account = (await session.execute(query)).scalar_one()
     return account
 
 
@@ -91,7 +95,7 @@ async def create_opportunity(ctx: Ctx, data: dict):
             department_keys=await department_keys(s, opp.department_id),
         )
         if owner.id != viewer.id:
-            uow.notify([owner.id], "assigned", f"{viewer.user.name} made you owner of {title}", opportunity_id=opp.id, event=event)
+            uow.notify([owner.id], "assigned", "{user} made you owner of {opp}", opportunity_id=opp.id, event=event, user=viewer.user.name, opp=title)
         return opp
 
     try:
@@ -139,7 +143,7 @@ async def _stages(session, pipeline_id: int) -> list[m.Stage]:
 def _stage_named(stages: list[m.Stage], key: str) -> m.Stage:
     stage = next((st for st in stages if st.key == key), None)
     if stage is None:
-        fail(VALIDATION, f"Unknown stage {key!r}; the stages are {', '.join(st.key for st in stages)}", "stageKey")
+        fail(VALIDATION, "Unknown stage {key!r}; the stages are {stages}", "stageKey", key=key, stages=', '.join(st.key for st in stages))
     return stage
 
 
@@ -189,7 +193,7 @@ async def update_opportunity(ctx: Ctx, data: dict):
             department_keys=await department_keys(uow.session, opp.department_id, owner.department_id),
         )
         if new_owner is not None and "owner" in changes:
-            uow.notify([new_owner.id], "assigned", f"{viewer.user.name} made you owner of {opp.title}", opportunity_id=opp.id, event=event)
+            uow.notify([new_owner.id], "assigned", "{user} made you owner of {opp}", opportunity_id=opp.id, event=event, user=viewer.user.name, opp=opp.title)
         await reopen_superseded(uow, opp, await supersede_changed(uow, opp))
         return opp
 
@@ -211,7 +215,7 @@ async def move_opportunity(ctx: Ctx, data: dict):
             lost_reason = check(validate.text, data.get("lost_reason"), "lostReason", max_len=500)
         current = next(st for st in stages if st.id == opp.stage_id)
         if target.id == current.id:
-            fail(INVALID_TRANSITION, f"The card is already in {current.name}", "stageKey")
+            fail(INVALID_TRANSITION, "The card is already in {current}", "stageKey", current=current.name)
         if target.kind == "LOST":
             opp.lost_reason = lost_reason
         error, rule = await move_refusal(uow.session, opp, stages, gated_path(stages, current, target))

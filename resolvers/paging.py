@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, func, select
 from sqlalchemy.orm import aliased
 
 
@@ -36,27 +36,33 @@ def encode_cursor(value: int) -> str:
     return base64.b64encode(f"c:{value}".encode()).decode()
 
 
-# Every id and seq is a PostgreSQL INTEGER: a key outside 0..MAX_KEY cannot name a row
-# (and would overflow the database driver), so it is the client's mistake.
+# Ids are PostgreSQL INTEGERs, or BIGINTs in the tables that grow with activity
+# (db/types.BigId): a key outside the column's range cannot name a row (and would
+# overflow the database driver), so it is the client's mistake.
 MAX_KEY = 2**31 - 1
+MAX_BIG_KEY = 2**63 - 1
 
 
-def parse_key(text: str) -> int | None:
-    """The key spelled by `text` (ASCII digits, within 0..MAX_KEY), or None."""
-    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_KEY))):
+def max_key(column) -> int:
+    return MAX_BIG_KEY if isinstance(column.type, BigInteger) else MAX_KEY
+
+
+def parse_key(text: str, limit: int = MAX_KEY) -> int | None:
+    """The key spelled by `text` (ASCII digits, within 0..limit), or None."""
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(limit))):
         return None
     key = int(text)
-    return key if key <= MAX_KEY else None
+    return key if key <= limit else None
 
 
-def decode_cursor(cursor: str | None) -> int | None:
+def decode_cursor(cursor: str | None, limit: int = MAX_KEY) -> int | None:
     if cursor is None:
         return None
     try:
         prefix, _, value = base64.b64decode(cursor, validate=True).decode().partition(":")
     except ValueError:  # not base64, not UTF-8
         prefix = value = ""
-    key = parse_key(value) if prefix == "c" else None
+    key = parse_key(value, limit) if prefix == "c" else None
     if key is None:
         raise BadInput(f"Invalid cursor {cursor[:100]!r}")
     return key
@@ -72,10 +78,22 @@ def page_size(first: int | None, maximum: int, default: int = 25) -> int:
 
 def keyset(stmt, id_col, first: int, after: str | None, *, newest_first: bool = True):
     """Apply cursor, order and limit (+1 to learn whether a next page exists)."""
-    after_id = decode_cursor(after)
+    after_id = decode_cursor(after, max_key(id_col))
     if after_id is not None:
         stmt = stmt.where(id_col < after_id if newest_first else id_col > after_id)
     return stmt.order_by(id_col.desc() if newest_first else id_col.asc()).limit(first + 1)
+
+
+async def statement_page(loaders, stmt, id_col, first: int | None, after: str | None, maximum: int, *, newest_first: bool = True) -> Page:
+    """One page of an unordered `stmt` keyed by `id_col`; its totalCount counts every
+    row of `stmt` (one more statement, only when selected)."""
+    size = page_size(first, maximum)
+    rows = await loaders.all(keyset(stmt, id_col, size, after, newest_first=newest_first))
+
+    async def count() -> int:
+        return (await loaders.rows(select(func.count()).select_from(stmt.subquery())))[0][0]
+
+    return to_page(rows, size, after, count=count)
 
 
 def to_page(rows: list, first: int, after: str | None, count=None, key=None) -> Page:
@@ -90,7 +108,7 @@ async def window_pages(
     *, newest_first: bool = True,
 ) -> dict[int, Page]:
     """The first page of children for many parents in ONE statement (row_number per parent)."""
-    after_id = decode_cursor(after)
+    after_id = decode_cursor(after, max_key(model.id))
     order = model.id.desc() if newest_first else model.id.asc()
     inner = select(model, func.row_number().over(partition_by=partition_col, order_by=order).label("rn")).where(
         partition_col.in_(parents), *where
@@ -132,7 +150,7 @@ def count_loader(loaders, name: str, parent_col, where: tuple = ()):
 
 
 async def child_page(loaders, name: str, model, parent_col, parent_id: int, first: int, after: str | None, *, newest_first: bool) -> Page:
-    decode_cursor(after)  # a bad cursor fails this field alone, not the whole batch
+    decode_cursor(after, max_key(model.id))  # a bad cursor fails this field alone, not the whole batch
     page = await children_loader(loaders, name, model, parent_col, newest_first=newest_first).load((parent_id, first, after))
     page.count = lambda: count_loader(loaders, name + ":count", parent_col).load(parent_id)
     return page

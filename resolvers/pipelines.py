@@ -32,7 +32,7 @@ def _fields(values: list[str] | None) -> list[str]:
     values = values or []
     unknown = [f for f in values if f not in GATE_FIELDS]
     if unknown:
-        fail(VALIDATION, f"Unknown gate field {', '.join(map(repr, unknown))}; known: {', '.join(GATE_FIELDS)}", "requiredFields")
+        fail(VALIDATION, "Unknown gate field {unknown}; known: {known}", "requiredFields", unknown=', '.join(map(repr, unknown)), known=', '.join(GATE_FIELDS))
     return list(dict.fromkeys(values))
 
 
@@ -54,7 +54,7 @@ async def _stage(uow: UnitOfWork, gid: str) -> m.Stage:
         )
     ).scalar_one_or_none()
     if stage is None:
-        fail(NOT_FOUND, f"No stage with id {gid!r}", "id")
+        fail(NOT_FOUND, "No stage with id {gid!r}", "id", gid=gid)
     return stage
 
 
@@ -74,7 +74,7 @@ def _key(value: str | None, stages: list[m.Stage]) -> str:
     if not key.replace("_", "").replace("-", "").isalnum():
         fail(VALIDATION, "key may hold letters, digits, - and _", "key")
     if any(st.key == key for st in stages):
-        fail(DUPLICATE, f"The pipeline already has a stage {key!r}", "key")
+        fail(DUPLICATE, "The pipeline already has a stage {key!r}", "key", key=key)
     return key
 
 
@@ -88,7 +88,7 @@ def _kind(value: str | None) -> str:
 def _position(value: int | None, stages: list[m.Stage]) -> int:
     position = len(stages) if value is None else value
     if not 0 <= position <= len(stages):
-        fail(VALIDATION, f"position must be between 0 and {len(stages)}", "position")
+        fail(VALIDATION, "position must be between 0 and {count}", "position", count=len(stages))
     return position
 
 
@@ -132,7 +132,7 @@ async def create_stage(ctx: Ctx, data: dict):
             position = check(_position, data.get("position"), stages)
             settings = await _settings(check, uow, data)
         if len(stages) >= MAX_STAGES:
-            fail(VALIDATION, f"A pipeline has at most {MAX_STAGES} stages", "pipelineId")
+            fail(VALIDATION, "A pipeline has at most {max_stages} stages", "pipelineId", max_stages=MAX_STAGES)
         # Make room: later stages shift right.
         await s.execute(update(m.Stage).where(m.Stage.pipeline_id == pipeline.id, m.Stage.position >= position).values(position=m.Stage.position + 1))
         stage = m.Stage(pipeline_id=pipeline.id, key=key, name=key.title(), position=position, kind=kind,

@@ -39,9 +39,9 @@ async def locked_opportunity(uow: UnitOfWork, gid: str, version: int | None = No
         )
     ).scalar_one_or_none()
     if opp is None:
-        fail(NOT_FOUND, f"No opportunity with id {gid!r}", "id")
+        fail(NOT_FOUND, "No opportunity with id {gid!r}", "id", gid=gid)
     if version is not None and opp.version != version:
-        fail(CONFLICT, f"Someone else changed this opportunity (now version {opp.version}); reload and retry", "version")
+        fail(CONFLICT, "Someone else changed this opportunity (now version {version}); reload and retry", "version", version=opp.version)
     return opp
 
 
@@ -49,5 +49,5 @@ async def org_user(session, org_id: int, gid: str, field: str) -> m.User:
     pk = decode(gid, "User", field)
     user = await session.get(m.User, pk)
     if user is None or user.org_id != org_id:
-        fail(NOT_FOUND, f"No user with id {gid!r}", field)
+        fail(NOT_FOUND, "No user with id {gid!r}", field, gid=gid)
     return user

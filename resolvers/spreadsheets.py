@@ -26,6 +26,7 @@ from resolvers import money, validate
 from resolvers.board import filter_conditions
 from resolvers.context import Ctx, Viewer
 from resolvers.errors import VALIDATION, fail
+from resolvers.i18n import Msg, msg
 from resolvers.ids import to_global
 from resolvers.opportunities import PRIORITIES, normalize_account_name
 from resolvers.visibility import ensure_access, hidden
@@ -89,7 +90,8 @@ class SpreadsheetError(ValueError):
 @dataclass
 class Rejection:
     row: int  # the spreadsheet's row number (the header is row 1)
-    reasons: list[str]
+    reasons: list[str]  # in English (the command line's report)
+    texts: list[Msg] = field(default_factory=list)  # the same, to render in a reader's language
 
     def __str__(self) -> str:
         return f"row {self.row}: {'; '.join(self.reasons)}"
@@ -200,11 +202,11 @@ def _date(value):
     text = str(value).strip()
     match = _DATE_RE.match(text.split("T")[0].split(" ")[0])
     if not match:
-        _fail("expectedCloseDate", f"expectedCloseDate {text!r} is not a date (use YYYY-MM-DD)")
+        _fail("expectedCloseDate", "expectedCloseDate {text!r} is not a date (use YYYY-MM-DD)", text=text)
     try:
         return validate.close_date(date(*map(int, match.groups())))
     except ValueError:
-        _fail("expectedCloseDate", f"expectedCloseDate {text!r} is not a valid date")
+        _fail("expectedCloseDate", "expectedCloseDate {text!r} is not a valid date", text=text)
 
 
 def _probability(value):
@@ -214,7 +216,7 @@ def _probability(value):
     try:
         number = Decimal(text)
     except ArithmeticError:
-        _fail("probability", f"probability {value!r} is not a number")
+        _fail("probability", "probability {value!r} is not a number", value=value)
     if isinstance(value, float) and 0 < number < 1 and "%" not in str(value):
         number *= 100  # a spreadsheet percentage cell (0.6 shown as 60%)
     if number != number.to_integral_value():
@@ -235,12 +237,12 @@ def _priority(value):
         return "MEDIUM"
     key = PRIORITY_WORDS.get(text, text.upper())
     if key not in PRIORITIES:
-        _fail("priority", f"priority {text!r} is not one of LOW, MEDIUM, HIGH, URGENT (低/中/高/紧急)")
+        _fail("priority", "priority {text!r} is not one of LOW, MEDIUM, HIGH, URGENT (低/中/高/紧急)", text=text)
     return key
 
 
-def _fail(field: str, message: str):
-    fail(VALIDATION, message, field)
+def _fail(field: str, message: str, **params):
+    fail(VALIDATION, message, field, **params)
 
 
 @dataclass
@@ -264,7 +266,7 @@ def stage_lookup(stages: list[m.Stage]) -> dict[str, m.Stage]:
     return table
 
 
-def clean_row(cells: list, columns: dict[str, int], lookups: Lookups, default_owner: m.User) -> tuple[dict | None, list[str]]:
+def clean_row(cells: list, columns: dict[str, int], lookups: Lookups, default_owner: m.User) -> tuple[dict | None, list[Msg]]:
     """(clean values, []) or (None, reasons). Every problem of the row is reported."""
 
     def cell(name):
@@ -291,14 +293,14 @@ def clean_row(cells: list, columns: dict[str, int], lookups: Lookups, default_ow
     check("tags", _tags)
     check("next_step", lambda v: validate.text(_cell_text(v), "nextStep", max_len=500))
     check("lost_reason", lambda v: validate.text(_cell_text(v), "lostReason", max_len=500))
-    reasons = [e.message for e in checks.errors]
+    reasons = [Msg(e.template, e.params) for e in checks.errors]
     stage_text = _cell_text(cell("stage"))
     if stage_text is None:
         out["stage"] = lookups.first_stage
     else:
         stage = lookups.stages.get(stage_text.casefold()) or lookups.stages.get(stage_text)
         if stage is None:
-            reasons.append(f"unknown stage {stage_text!r}")
+            reasons.append(msg("unknown stage {stage!r}", stage=stage_text))
         out["stage"] = stage
     owner_text = _cell_text(cell("owner_email"))
     if owner_text is None:
@@ -306,7 +308,7 @@ def clean_row(cells: list, columns: dict[str, int], lookups: Lookups, default_ow
     else:
         owner = lookups.users.get(owner_text.lower())
         if owner is None:
-            reasons.append(f"no user with email {owner_text!r} in this organization")
+            reasons.append(msg("no user with email {email!r} in this organization", email=owner_text))
         out["owner"] = owner
     return (None, reasons) if reasons else (out, [])
 
@@ -352,9 +354,9 @@ async def import_opportunities(
             refused = [api for name, api in EXPORT_WITHHOLDABLE.items()
                        if api in withheld and api != "account" and clean.get(name) is not None]
             if refused:
-                clean, reasons = None, [f"your access rule withholds {', '.join(refused)}"]
+                clean, reasons = None, [msg("your access rule withholds {fields}", fields=", ".join(refused))]
         if clean is None:
-            report.rejected.append(Rejection(number, reasons))
+            report.rejected.append(Rejection(number, [str(reason) for reason in reasons], reasons))
         else:
             good.append((number, clean))
         if progress and (done % 500 == 0 or done == total):

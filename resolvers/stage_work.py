@@ -20,6 +20,7 @@ from resolvers.access import is_owners_manager
 from resolvers.context import Ctx
 from resolvers.errors import FORBIDDEN, INVALID_TRANSITION, NOT_FOUND, VALIDATION, UserError, fail
 from resolvers.handoffs import department_by_key, open_handoff, pass_baton, pending_to, resolved
+from resolvers.i18n import msg
 from resolvers.rows import locked_opportunity, org_user
 from resolvers.uow import UnitOfWork, mutate
 
@@ -35,7 +36,7 @@ async def clean_owner(session, org_id: int, raw) -> dict | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        fail(VALIDATION, "owner must be an object {departmentKey, role, userId, autoAccept}", "owner")
+        fail(VALIDATION, "owner must be an object {{departmentKey, role, userId, autoAccept}}", "owner")
     department = await department_by_key(session, org_id, raw.get("departmentKey"), "owner.departmentKey")
     role = raw.get("role")
     if role not in (None, "ADMIN", "MANAGER", "MEMBER"):
@@ -44,18 +45,18 @@ async def clean_owner(session, org_id: int, raw) -> dict | None:
     if raw.get("userId"):
         user = await org_user(session, org_id, raw["userId"], "owner.userId")
         if user.department_id != department.id:
-            fail(VALIDATION, f"The stage's owner must belong to {department.name}", "owner.userId")
+            fail(VALIDATION, "The stage's owner must belong to {department}", "owner.userId", department=department.name)
         user_id = user.id
     return {"departmentKey": department.key, "role": role, "userId": user_id, "autoAccept": bool(raw.get("autoAccept"))}
 
 
 async def clean_deliverables(session, org_id: int, raw) -> list[dict]:
     if not isinstance(raw, list) or len(raw) > MAX_DELIVERABLES:
-        fail(VALIDATION, f"deliverables is a list of at most {MAX_DELIVERABLES}", "deliverables")
+        fail(VALIDATION, "deliverables is a list of at most {max_deliverables}", "deliverables", max_deliverables=MAX_DELIVERABLES)
     found = []
     for item in raw:
         if not isinstance(item, dict):
-            fail(VALIDATION, "Each deliverable is an object {key, title, departmentKey, field}", "deliverables")
+            fail(VALIDATION, "Each deliverable is an object {{key, title, departmentKey, field}}", "deliverables")
         title = validate.text(item.get("title"), "deliverables.title", max_len=200, required=True)
         key = (item.get("key") or "").strip().lower() or re.sub(r"\W+", "-", title.lower()).strip("-")[:40]
         if not key or len(key) > 40:
@@ -63,7 +64,7 @@ async def clean_deliverables(session, org_id: int, raw) -> list[dict]:
         department = await department_by_key(session, org_id, item.get("departmentKey"), "deliverables.departmentKey")
         field = item.get("field")
         if field is not None and field not in FIELDS:
-            fail(VALIDATION, f"A deliverable's field is one of {', '.join(FIELDS)}", "deliverables.field")
+            fail(VALIDATION, "A deliverable's field is one of {fields}", "deliverables.field", fields=', '.join(FIELDS))
         found.append({"key": key, "title": title, "departmentKey": department.key, "field": field})
     if len({d["key"] for d in found}) != len(found):
         fail(VALIDATION, "Each deliverable of a stage needs its own key", "deliverables")
@@ -102,8 +103,7 @@ async def leaving(uow: UnitOfWork, viewer, opp: m.Opportunity, stage: m.Stage, o
     if pending is None:
         return {}
     if not (viewer.is_admin or is_owners_manager(viewer, owner)):
-        fail(FORBIDDEN, f"{stage.name}'s handoff to {stage.owner['departmentKey']} is unanswered: "
-                        "only the owner's manager or an admin can move the card on", "stageKey")
+        fail(FORBIDDEN, "{stage}'s handoff to {department} is unanswered: only the owner's manager or an admin can move the card on", "stageKey", stage=stage.name, department=stage.owner['departmentKey'])
     return {"leftWithPendingHandoff": stage.owner["departmentKey"]}
 
 
@@ -129,8 +129,8 @@ def deliverables_error(target: m.Stage, missing: list[tuple[m.Stage, dict]]) -> 
     for st, d in missing:
         by_stage.setdefault(st.name, []).append(d["title"])
     words = "; ".join(f"{name}: {', '.join(titles)}" for name, titles in by_stage.items())
-    return UserError("STAGE_GATE", f"{target.name} needs these deliverables ticked first ({words})",
-                     [f"deliverable:{st.key}.{d['key']}" for st, d in missing])
+    return UserError("STAGE_GATE", "{target} needs these deliverables ticked first ({words})",
+                     [f"deliverable:{st.key}.{d['key']}" for st, d in missing], params={'target': target.name, 'words': words})
 
 
 # ---------------------------------------------------------------- ticking
@@ -143,19 +143,19 @@ async def check_deliverable(ctx: Ctx, data: dict):
         opp = await locked_opportunity(uow, data["opportunity_id"])
         stage = await s.scalar(select(m.Stage).where(m.Stage.pipeline_id == opp.pipeline_id, m.Stage.key == data.get("stage_key")))
         if stage is None:
-            fail(NOT_FOUND, f"No stage {data.get('stage_key')!r} in the card's pipeline", "stageKey")
+            fail(NOT_FOUND, "No stage {stage_key!r} in the card's pipeline", "stageKey", stage_key=data.get('stage_key'))
         current = await s.get(m.Stage, opp.stage_id)
         if stage.position > current.position and current.kind != "LOST":
-            fail(INVALID_TRANSITION, f"The card has not reached {stage.name} yet (it is in {current.name})", "stageKey")
+            fail(INVALID_TRANSITION, "The card has not reached {stage} yet (it is in {current})", "stageKey", stage=stage.name, current=current.name)
         item = next((d for d in stage.deliverables or [] if d["key"] == data.get("key")), None)
         if item is None:
-            fail(NOT_FOUND, f"{stage.name} has no deliverable {data.get('key')!r}", "key")
+            fail(NOT_FOUND, "{stage} has no deliverable {key!r}", "key", stage=stage.name, key=data.get('key'))
         department = await s.scalar(select(m.Department).where(m.Department.org_id == uow.org_id, m.Department.key == item["departmentKey"]))
         if not (viewer.is_admin or viewer.user.department_id == department.id):
-            fail(FORBIDDEN, f"Only {department.name} (or an admin) ticks “{item['title']}”")
+            fail(FORBIDDEN, "Only {department} (or an admin) ticks “{title}”", department=department.name, title=item['title'])
         done = bool(data["done"])
         if done and item.get("field") and getattr(opp, FIELDS[item["field"]]) in (None, ""):
-            fail(VALIDATION, f"Fill in {item['field']} before ticking “{item['title']}”", item["field"])
+            fail(VALIDATION, "Fill in {field_name} before ticking “{title}”", item["field"], field_name=item['field'], title=item['title'])
         row = await s.scalar(select(m.DeliverableCheck).where(
             m.DeliverableCheck.opportunity_id == opp.id, m.DeliverableCheck.stage_id == stage.id, m.DeliverableCheck.key == item["key"]))
         if (row is not None) == done:
@@ -168,8 +168,9 @@ async def check_deliverable(ctx: Ctx, data: dict):
             "DELIVERABLE_CHECKED", opportunity_id=opp.id, department_keys=[department.key],
             changes={"stage": stage.key, "deliverable": item["key"], "title": item["title"], "done": [not done, done]},
         )
-        verb = "ticked" if done else "unticked"
-        uow.notify([opp.owner_id], "deliverable", f"{viewer.user.name} {verb} “{item['title']}” on {opp.title}", opportunity_id=opp.id, event=event)
+        uow.notify([opp.owner_id], "deliverable",
+                   msg("{user} ticked “{title}” on {opp}") if done else msg("{user} unticked “{title}” on {opp}"),
+                   opportunity_id=opp.id, event=event, user=viewer.user.name, title=item["title"], opp=opp.title)
         return opp
 
     return await mutate(ctx, work)

@@ -20,7 +20,7 @@ async def _department(session, org_id: int, key: str) -> m.Department:
         await session.execute(select(m.Department).where(m.Department.org_id == org_id, m.Department.key == key))
     ).scalar_one_or_none()
     if dept is None:
-        fail(VALIDATION, f"Unknown department {key!r}", "departmentKey")
+        fail(VALIDATION, "Unknown department {key!r}", "departmentKey", key=key)
     return dept
 
 
@@ -57,7 +57,7 @@ async def create_task(ctx: Ctx, data: dict):
             department_keys=await department_keys(uow.session, department_id, opp.department_id),
         )
         if assignee:
-            uow.notify([assignee.id], "assigned", f"{viewer.user.name} assigned you “{title}” on {opp.title}", opportunity_id=opp.id, event=event)
+            uow.notify([assignee.id], "assigned", "{user} assigned you “{task}” on {opp}", opportunity_id=opp.id, event=event, user=viewer.user.name, task=title, opp=opp.title)
         return task
 
     return await mutate(ctx, work)
@@ -76,9 +76,9 @@ async def update_task(ctx: Ctx, data: dict):
             )
         ).scalar_one_or_none()
         if task is None:
-            fail(NOT_FOUND, f"No task with id {data['id']!r}", "id")
+            fail(NOT_FOUND, "No task with id {id!r}", "id", id=data['id'])
         if task.version != data["version"]:
-            fail(CONFLICT, f"Someone else changed this task (now version {task.version}); reload and retry", "version")
+            fail(CONFLICT, "Someone else changed this task (now version {version}); reload and retry", "version", version=task.version)
         with validate.Checks() as check:
             text = {key: check(clean, data[key]) for key, clean in TEXT.items() if key in data}
             assignee = None
@@ -111,7 +111,7 @@ async def update_task(ctx: Ctx, data: dict):
             department_keys=await department_keys(uow.session, task.department_id, opp.department_id),
         )
         if assignee is not None and "assignee" in changes:
-            uow.notify([assignee.id], "assigned", f"{viewer.user.name} assigned you “{task.title}” on {opp.title}", opportunity_id=opp.id, event=event)
+            uow.notify([assignee.id], "assigned", "{user} assigned you “{task}” on {opp}", opportunity_id=opp.id, event=event, user=viewer.user.name, task=task.title, opp=opp.title)
         return task
 
     return await mutate(ctx, work)

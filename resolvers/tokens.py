@@ -15,7 +15,7 @@ from resolvers.auth import issue_token, revoke_sessions
 from resolvers.context import SCOPES, Ctx, Viewer
 from resolvers.errors import FORBIDDEN, NOT_FOUND, VALIDATION, UserError, UserErrors, fail
 from resolvers.ids import decode
-from resolvers.paging import BadInput
+from resolvers.paging import BadInput, Page, statement_page
 from resolvers.rows import org_user
 
 
@@ -45,7 +45,7 @@ async def department_by_key(session, org_id: int, key: str, field: str) -> m.Dep
         await session.execute(select(m.Department).where(m.Department.org_id == org_id, m.Department.key == key))
     ).scalar_one_or_none()
     if dept is None:
-        fail(NOT_FOUND, f"No department {key!r}", field)
+        fail(NOT_FOUND, "No department {key!r}", field, key=key)
     return dept
 
 
@@ -103,7 +103,7 @@ async def revoke_api_token(ctx: Ctx, data: dict) -> tuple[m.ApiToken | None, lis
         async with ctx.db.write() as session:
             row = await session.get(m.ApiToken, pk)
             if row is None or row.org_id != viewer.org_id or row.kind != "api":
-                fail(NOT_FOUND, f"No API token with id {data.get('id')!r}", "id")
+                fail(NOT_FOUND, "No API token with id {id!r}", "id", id=data.get('id'))
             if row.revoked_at is None:
                 row.revoked_at = ctx.clock()
         # Also when it was revoked before: an earlier announcement may have been lost.
@@ -127,10 +127,21 @@ async def revoke_user_sessions(ctx: Ctx, data: dict) -> tuple[int, list[UserErro
         return 0, exc.errors
 
 
-async def list_api_tokens(ctx: Ctx, include_revoked: bool = False) -> list[m.ApiToken]:
+def _api_tokens_query(ctx: Ctx, include_revoked: bool):
     viewer = require_admin_query(ctx)
     stmt = select(m.ApiToken).where(m.ApiToken.org_id == viewer.org_id, m.ApiToken.kind == "api")
     if not include_revoked:
         stmt = stmt.where(m.ApiToken.revoked_at.is_(None))
+    return stmt
+
+
+async def api_tokens_page(ctx: Ctx, include_revoked: bool, first: int | None, after: str | None) -> Page:
+    """`list_api_tokens` in pages, oldest first (admins only, as the list)."""
+    stmt = _api_tokens_query(ctx, include_revoked)
+    return await statement_page(ctx.loaders, stmt, m.ApiToken.id, first, after, ctx.max_page_size, newest_first=False)
+
+
+async def list_api_tokens(ctx: Ctx, include_revoked: bool = False) -> list[m.ApiToken]:
+    stmt = _api_tokens_query(ctx, include_revoked)
     async with ctx.db.read() as session:
         return list((await session.execute(stmt.order_by(m.ApiToken.id))).scalars())

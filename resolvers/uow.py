@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import models as m
 from resolvers.context import Ctx
 from resolvers.errors import UserError, UserErrors
+from resolvers.i18n import DEFAULT, Msg, jsonable, translate
 from resolvers.visibility import card_snapshot, involved_department_keys
 
 log = logging.getLogger("baton.events")
@@ -82,8 +83,14 @@ class UnitOfWork:
                 )
         return event
 
-    def notify(self, user_ids, kind: str, message: str, *, opportunity_id: int | None, event: m.Event) -> None:
-        """Queue an inbox entry per user (never the actor), tied to `event`."""
+    def notify(self, user_ids, kind: str, message: str | Msg, *, opportunity_id: int | None, event: m.Event, **params) -> None:
+        """Queue an inbox entry per user (never the actor), tied to `event`. `message` is an
+        English template filled from `params` (or a Msg): the entry keeps the English text
+        and the template, so each reader sees it in their own language."""
+        if isinstance(message, Msg):
+            message, params = message.template, {**message.params, **params}
+        text = translate(DEFAULT, message, **params)
+        template, stored = (message, jsonable(params)) if len(message) <= 300 else (None, None)
         for user_id in sorted(set(user_ids)):
             if user_id == self.actor_id:
                 continue
@@ -91,7 +98,9 @@ class UnitOfWork:
                 org_id=self.org_id,
                 user_id=user_id,
                 kind=kind,
-                message=message[:500],
+                message=text[:500],
+                template=template,
+                params=stored,
                 opportunity_id=opportunity_id,
                 created_at=self.now,
             )

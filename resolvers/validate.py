@@ -18,19 +18,19 @@ MAX_TAGS = 20
 def text(value: str | None, field: str, *, max_len: int, required: bool = False) -> str | None:
     if value is None:
         if required:
-            fail(VALIDATION, f"{field} is required", field)
+            fail(VALIDATION, "{field_name} is required", field, field_name=field)
         return None
     if _CONTROL.search(value):
-        fail(VALIDATION, f"{field} contains control characters", field)
+        fail(VALIDATION, "{field_name} contains control characters", field, field_name=field)
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        fail(VALIDATION, f"{field} is not valid Unicode", field)
+        fail(VALIDATION, "{field_name} is not valid Unicode", field, field_name=field)
     value = value.strip()
     if required and not value:
-        fail(VALIDATION, f"{field} must not be blank", field)
+        fail(VALIDATION, "{field_name} must not be blank", field, field_name=field)
     if len(value) > max_len:
-        fail(VALIDATION, f"{field} is longer than {max_len} characters", field)
+        fail(VALIDATION, "{field_name} is longer than {max_len} characters", field, field_name=field, max_len=max_len)
     return value or None
 
 
@@ -44,11 +44,11 @@ def amount(value: Decimal | None, field: str = "amount") -> Decimal | None:
             raise InvalidOperation
         quantized = value.quantize(Decimal("0.01"))
     except InvalidOperation:
-        fail(VALIDATION, f"{field} is not a number", field)
+        fail(VALIDATION, "{field_name} is not a number", field, field_name=field)
     if quantized < 0:
-        fail(VALIDATION, f"{field} must not be negative", field)
+        fail(VALIDATION, "{field_name} must not be negative", field, field_name=field)
     if quantized >= MAX_AMOUNT or quantized != value:
-        fail(VALIDATION, f"{field} allows at most 16 digits and 2 decimals", field)
+        fail(VALIDATION, "{field_name} allows at most 16 digits and 2 decimals", field, field_name=field)
     return quantized
 
 
@@ -67,7 +67,7 @@ def currency(value: str | None) -> str:
 
 def close_date(value: date | None, field: str = "expectedCloseDate") -> date | None:
     if value is not None and not date(2000, 1, 1) <= value <= date(2100, 12, 31):
-        fail(VALIDATION, f"{field} must be between 2000 and 2100", field)
+        fail(VALIDATION, "{field_name} must be between 2000 and 2100", field, field_name=field)
     return value
 
 
@@ -75,7 +75,7 @@ def tags(values: list[str] | None) -> list[str]:
     if not values:
         return []
     if len(values) > MAX_TAGS:
-        fail(VALIDATION, f"at most {MAX_TAGS} tags", "tags")
+        fail(VALIDATION, "at most {max_tags} tags", "tags", max_tags=MAX_TAGS)
     clean = []
     for value in values:
         tag = text(value, "tags", max_len=40, required=True).lower()
@@ -99,6 +99,10 @@ class Checks:
         except UserErrors as exc:
             self.errors.extend(exc.errors)
             return None
+
+    def fail(self, code: str, message: str, field: str | list[str] | None = None, **params) -> None:
+        """Keep one more user error (errors.fail, without raising)."""
+        self(fail, code, message, field, **params)
 
     async def lookup(self, found: Awaitable[T]) -> T | None:
         """The same for a lookup of a row the input names (an id, a key)."""

@@ -281,7 +281,7 @@ def refuse_hidden_writes(access: Access | None, data: dict) -> None:
     one may not see is a write too)."""
     withheld = hidden(access)
     errors = [
-        UserError(FORBIDDEN, f"Your access rule withholds {api_name}: you may not change it", [api_name])
+        UserError(FORBIDDEN, "Your access rule withholds {api_name}: you may not change it", [api_name], params={'api_name': api_name})
         for key, api_name in INPUT_FIELDS.items() if api_name in withheld and key in data
     ]
     if errors:

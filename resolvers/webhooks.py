@@ -87,7 +87,7 @@ def _event_types(values) -> list[str]:
     values = list(dict.fromkeys(values or []))
     unknown = [v for v in values if v not in EVENT_TYPES]
     if unknown:
-        fail(VALIDATION, f"Unknown event types: {', '.join(unknown)}", "eventTypes")
+        fail(VALIDATION, "Unknown event types: {unknown}", "eventTypes", unknown=', '.join(unknown))
     return values
 
 
@@ -156,7 +156,7 @@ async def _webhook(session, org_id: int, gid: str) -> m.Webhook:
     pk = decode(gid, "Webhook", "id")
     row = await session.get(m.Webhook, pk)
     if row is None or row.org_id != org_id:
-        fail(NOT_FOUND, f"No webhook with id {gid!r}", "id")
+        fail(NOT_FOUND, "No webhook with id {gid!r}", "id", gid=gid)
     return row
 
 
@@ -234,7 +234,7 @@ async def redeliver(ctx: Ctx, data: dict) -> tuple[m.WebhookDelivery | None, lis
         async with ctx.db.write() as session:
             original = await session.get(m.WebhookDelivery, pk)
             if original is None or original.org_id != viewer.org_id:
-                fail(NOT_FOUND, f"No delivery with id {data.get('delivery_id')!r}", "deliveryId")
+                fail(NOT_FOUND, "No delivery with id {delivery_id!r}", "deliveryId", delivery_id=data.get('delivery_id'))
             webhook = await session.get(m.Webhook, original.webhook_id)
             if not webhook.enabled:
                 fail(VALIDATION, "The webhook is disabled; enable it first", "deliveryId")

@@ -5,6 +5,7 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.tools import merge_types
 
+from schema.descriptions import describe
 from schema.limits import HostileStrings, RootFieldExtension, TimedSchema
 
 from schema import (
@@ -64,7 +65,7 @@ def build_schema(extensions: list | None = None, root_field_extensions: list | N
     from schema.errors import MaskServerErrors
 
     field_extensions = [HostileStrings(), *(root_field_extensions or [])]
-    return TimedSchema(
+    built = TimedSchema(
         query=_root("Query", field_extensions),
         mutation=_root("Mutation", field_extensions),
         subscription=_root("Subscription"),
@@ -79,6 +80,8 @@ def build_schema(extensions: list | None = None, root_field_extensions: list | N
         # third of its fields: both are cached per document text.
         extensions=[MaskServerErrors, lambda: _ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512), *(extensions or [])],
     )
+    describe(built._schema)
+    return built
 
 
 schema = build_schema()

@@ -12,13 +12,14 @@ from db.loaders import MAX_APPROVAL_ACTIONS, MAX_APPROVAL_STEPS, MAX_APPROVALS, 
 from resolvers import approval_actions as actions
 from resolvers import approval_rules as rules
 from resolvers import approvals
+from resolvers.ids import to_global
 from resolvers.visibility import redact_values
 from schema.errors import SIGNED_IN, UserError
 from schema.events import FieldChange
 from schema.inputs import to_data
 from schema.limits import at_most
 from schema.people import Department, Role, User
-from schema.relay import Node, global_id
+from schema.relay import AFTER, FIRST, Connection, Node, global_id
 
 if TYPE_CHECKING:
     from schema.opportunities import Opportunity
@@ -82,6 +83,13 @@ class ApprovalDecision:
 
 @strawberry.type
 class ApprovalStep:
+    @strawberry.field(description=(
+        "Stable global id of the step (from its own row, not its position: a signer added before it "
+        "moves its position, not its id)"
+    ))
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global("ApprovalStep", self.id))
+
     position: int
     status: ApprovalStatus
     decided_at: datetime.datetime | None
@@ -290,6 +298,31 @@ class Query:
     ) -> list[Approval]:
         rows = await approvals.list_approvals(info.context, department_key, [s.value for s in status] if status else None)
         return rows[:MAX_APPROVALS]
+
+    @strawberry.field(**SIGNED_IN, description=(
+        "The approval kinds the organization configures (required by a stage or defined by a stage approval rule), "
+        "sorted: offer these. `requestApproval` refuses a near miss of one (\"discnt\") with VALIDATION on field `kind`; "
+        "another kind opens an ad-hoc approval that no stage gate asks for"
+    ))
+    async def approval_kinds(self, info: strawberry.Info) -> list[str]:
+        return await approvals.list_approval_kinds(info.context)
+
+    @strawberry.field(
+        **SIGNED_IN,
+        description=(
+            "Approvals in pages, newest first, with the same filters and visibility as `approvals` "
+            "(only approvals of cards the viewer sees) but without its 500-row cut"
+        ),
+    )
+    async def approvals_connection(
+        self, info: strawberry.Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        department_key: Annotated[str | None, strawberry.argument(description="Only approvals with a step for this department (its work queue)")] = None,
+        status: Annotated[list[ApprovalStatus] | None, strawberry.argument(description="Only approvals in one of these statuses")] = None,
+    ) -> Connection[Approval]:
+        statuses = [s.value for s in status] if status else None
+        return Connection(page=await approvals.approvals_page(info.context, department_key, statuses, first, after))
 
 
 @strawberry.type

@@ -47,6 +47,12 @@ class NotificationChannel(Node):
     kinds: list[str] = strawberry.field(description="Notification kinds a department's channel hears; empty: all")
     enabled: bool
     failing_since: datetime.datetime | None
+    consecutive_failures: int = strawberry.field(
+        description="Failed delivery attempts since the last success; at BATON_CHANNEL_DISABLE_AFTER_FAILURES the channel is disabled")
+    disabled_at: datetime.datetime | None = strawberry.field(
+        description="When Baton disabled the channel for failing (null when enabled, or disabled by a person)")
+    disabled_reason: str | None = strawberry.field(
+        description="Why Baton disabled it: the failures in a row and the last error; enabling it again clears this")
     created_at: datetime.datetime
     updated_at: datetime.datetime
 

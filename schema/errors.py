@@ -18,11 +18,17 @@ log = logging.getLogger("baton.errors")
 UserErrorCode = strawberry.enum(Enum("UserErrorCode", {code: code for code in CODES}, type=str))
 
 
+def localized_message(root, info: strawberry.Info) -> str:
+    """A rule's error rendered in the viewer's language (resolvers/i18n.py) here, at the edge."""
+    render = getattr(root, "render", None)
+    return render(info.context.locale) if render is not None else root.message
+
+
 @strawberry.type
 class UserError:
     field: list[str] | None
     code: UserErrorCode
-    message: str
+    message: str = strawberry.field(resolver=localized_message)
 
 
 class IsAuthenticated(BasePermission):

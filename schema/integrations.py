@@ -1,6 +1,7 @@
 """Integrations: API tokens, outgoing webhooks and spreadsheet import (admins only)."""
 import datetime
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 from strawberry.file_uploads import Upload
@@ -19,7 +20,7 @@ from schema.errors import SIGNED_IN, UserError
 from schema.inputs import to_data
 from schema.limits import at_most
 from schema.people import Department, User
-from schema.relay import Connection, Node, global_id
+from schema.relay import AFTER, FIRST, Connection, Node, global_id
 
 
 @strawberry.enum
@@ -234,6 +235,15 @@ class Query:
     async def api_tokens(self, info: strawberry.Info, include_revoked: bool = False) -> list[ApiToken]:
         return (await token_rules.list_api_tokens(info.context, include_revoked))[:MAX_API_TOKENS]
 
+    @strawberry.field(**SIGNED_IN, description="`apiTokens` in pages, oldest first (admins only: FORBIDDEN otherwise)")
+    async def api_tokens_connection(
+        self, info: strawberry.Info,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        include_revoked: Annotated[bool, strawberry.argument(description="Also list revoked tokens")] = False,
+    ) -> Connection[ApiToken]:
+        return Connection(page=await token_rules.api_tokens_page(info.context, include_revoked, first, after))
+
     @strawberry.field(**SIGNED_IN, metadata=at_most(MAX_WEBHOOKS), description="Outgoing webhooks and their delivery logs (admins only)")
     async def webhooks(self, info: strawberry.Info) -> list[Webhook]:
         return (await webhook_rules.list_webhooks(info.context))[:MAX_WEBHOOKS]
@@ -283,7 +293,8 @@ class Mutation:
             return ImportOpportunitiesPayload(
                 rows=report.rows, valid=report.valid, created=report.created, accounts_created=report.accounts_created,
                 dry_run=report.dry_run,
-                rejected=[ImportRejection(row=r.row, reasons=r.reasons) for r in report.rejected[:MAX_IMPORT_REJECTIONS]],
+                rejected=[ImportRejection(row=r.row, reasons=[t.render(ctx.locale) for t in r.texts] or r.reasons)
+                          for r in report.rejected[:MAX_IMPORT_REJECTIONS]],
                 user_errors=list(errors),
             )
 
@@ -297,8 +308,8 @@ class Mutation:
         try:
             report = await spreadsheets.import_opportunities(ctx, data, filename, dry_run=input.dry_run, partial=input.partial)
         except spreadsheets.SpreadsheetError as exc:
-            return payload(errors=[RuleError(VALIDATION, str(exc), ["file"])])
+            return payload(errors=[RuleError.literal(VALIDATION, str(exc), ["file"])])
         errors = []
         if report.rejected and not input.partial and not input.dry_run:
-            errors.append(RuleError(VALIDATION, f"{len(report.rejected)} row(s) rejected; nothing was imported", ["file"]))
+            errors.append(RuleError(VALIDATION, "{count} row(s) rejected; nothing was imported", ["file"], {"count": len(report.rejected)}))
         return payload(report, errors)

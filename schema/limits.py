@@ -298,7 +298,7 @@ def _payload_with_error(info, field: list[str], message: str):
     names = {f.python_name for f in definition.fields}
     if "user_errors" not in names:
         return None
-    from schema.errors import UserError, UserErrorCode
+    from resolvers.errors import VALIDATION, UserError
 
     values = {}
     for f in definition.fields:
@@ -307,7 +307,7 @@ def _payload_with_error(info, field: list[str], message: str):
         if not _nullable(f.type):
             return None
         values[f.python_name] = None
-    return _Payload(user_errors=[UserError(field=field, code=UserErrorCode.VALIDATION, message=message)], **values)
+    return _Payload(user_errors=[UserError.literal(VALIDATION, message, field)], **values)
 
 
 def _nullable(strawberry_type) -> bool:

@@ -1,5 +1,6 @@
 """The notifications inbox."""
 import datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -13,11 +14,34 @@ if TYPE_CHECKING:
     from schema.opportunities import Opportunity
 
 
-@strawberry.type
+@strawberry.enum(description="Why a notification was sent (`Notification.type`)")
+class NotificationKind(Enum):  # no str mixin: it would turn enum_value() into the value itself
+    MENTION = strawberry.enum_value("mention", description="Someone @mentioned the user or their department in a comment")
+    ASSIGNED = strawberry.enum_value("assigned", description="The user was made owner of a card, or assigned a task or a handoff")
+    HANDOFF = strawberry.enum_value("handoff", description="A handoff to the user's department was requested, or theirs was answered")
+    APPROVAL = strawberry.enum_value("approval", description="An approval needs the user's decision, or one they requested moved on")
+    ALERT = strawberry.enum_value("alert", description="Something waited too long: a pending handoff or approval step, an overdue task, a stale card")
+    ESCALATION = strawberry.enum_value("escalation", description="An alert went unanswered and climbed to the user as a manager or admin (escalation rules)")
+    DELIVERABLE = strawberry.enum_value("deliverable", description="A deliverable of the user's card was ticked or unticked")
+    OTHER = strawberry.enum_value("other", description="A kind this client's schema does not know yet: read `kind`")
+
+
+@strawberry.type(description="An entry in a user's inbox, tied to the event that caused it")
 class Notification(Node):
     id: strawberry.ID = global_id("Notification")
-    kind: str
-    message: str
+    kind: str = strawberry.field(description="The notification kind as a string (see `type` for the enum)")
+
+    @strawberry.field(description="The notification kind as an enum; OTHER for a kind unknown to this schema, so a new kind never breaks a query")
+    def type(self) -> NotificationKind:
+        try:
+            return NotificationKind(self.kind)
+        except ValueError:
+            return NotificationKind.OTHER
+
+    @strawberry.field(description="The text, in the reader's language")
+    def message(self, info: strawberry.Info) -> str:
+        return rules.message_in(self, info.context.locale)
+
     created_at: datetime.datetime
 
     @strawberry.field

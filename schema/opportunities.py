@@ -1,5 +1,7 @@
 """Pipelines, stages, accounts, opportunities and the board."""
 import datetime
+import hashlib
+import json
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated
@@ -17,6 +19,7 @@ from resolvers import opportunities as rules
 from resolvers import tasks as task_rules
 from resolvers.access import can_edit, can_move, writes
 from resolvers.approval_rules import still_valid
+from resolvers.ids import to_global
 from resolvers.stage_work import MAX_DELIVERABLES
 from resolvers.visibility import HIDDEN_ACCOUNT
 from schema.errors import SIGNED_IN, UserError
@@ -73,7 +76,8 @@ class Stage(Node):
     required_approvals: list[str]
     stale_after_hours: int | None
     @strawberry.field(description="Approval opened automatically when a card asks to enter this stage: "
-                      "{kind, departmentKeys, mode} (approvalRule has the whole rule)")
+                      "{kind, departmentKeys, mode} (approvalRule has the whole rule)",
+                      deprecation_reason="Use approvalRule: it has every step, its mode, role and conditions. Removal on 2027-12-31")
     def auto_approval(self) -> JSON | None:
         rule = self.auto_approval
         return {"kind": rule["kind"], "departmentKeys": rule.get("departmentKeys", []), "mode": rule.get("mode") or "SEQUENTIAL"} if rule else None
@@ -282,11 +286,33 @@ class BoardColumn:
         metadata=at_most(MAX_CURRENCIES), description="The visible amounts summed per currency (base currency first, then by code)")
     base_total: ConvertedTotal = strawberry.field(description="The visible amounts converted into the base currency")
 
+    @strawberry.field(description=(
+        "Stable id of this column under this filter: the same stage and an equivalent filter (list order, "
+        "empty and false criteria do not count) give the same id, another filter another id, so caches "
+        "keep one board per filter"
+    ))
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(column_id(self.stage.id, self.filter_key))
+
     @strawberry.field
     async def opportunities(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
     ) -> Connection[Opportunity]:
         return Connection(page=await board_rules.column_cards(info.context, self, first, after))
+
+
+def column_id(stage_id: int, filter_key: str) -> str:
+    """Global id form `BoardColumn:<stage id>:<digest of the normalized filter>`."""
+    normalized = {}
+    for name, value in sorted(json.loads(filter_key or "{}").items()):
+        if isinstance(value, list):
+            value = sorted({str(v) for v in value})
+        elif isinstance(value, str):
+            value = value.strip()
+        if value not in (None, "", [], False):
+            normalized[name] = value
+    digest = hashlib.sha256(json.dumps(normalized, sort_keys=True).encode()).hexdigest()[:16]
+    return to_global("BoardColumn", f"{stage_id}:{digest}")
 
 
 @strawberry.type

@@ -23,6 +23,8 @@ from resolvers.context import Ctx, Viewer
 from resolvers.setup import create_organization, create_user
 
 PG_ADMIN_DSN = os.environ.get("BATON_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+# Set (with BATON_TEST_PG pointing at PgBouncer) to run the PostgreSQL tests through it (tests/realtime/test_pgbouncer.py).
+PGBOUNCER = Settings(_env_file=None).db_pgbouncer
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
 
@@ -62,7 +64,7 @@ async def pg_url():
     await admin.close()
     base = PG_ADMIN_DSN.rsplit("/", 1)[0]
     url = f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://", 1)
-    await upgrade(url)
+    await upgrade(url, pgbouncer=PGBOUNCER)
     yield url
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -88,7 +90,7 @@ def database_url(backend, request):
 
 @pytest.fixture(scope="session")
 async def db(database_url):
-    database = Database(database_url)
+    database = Database(database_url, pgbouncer=PGBOUNCER)
     yield database
     await database.dispose()
 

@@ -20,7 +20,8 @@ def do_run_migrations(connection) -> None:
 
 
 async def run_async_migrations() -> None:
-    engine = create_async_engine(context.config.attributes["url"])
+    attributes = context.config.attributes
+    engine = create_async_engine(attributes["url"], connect_args=attributes.get("connect_args", {}))
     async with engine.connect() as connection:
         await connection.run_sync(do_run_migrations)
         await connection.commit()

@@ -1,19 +1,22 @@
 """Real local receivers for the channel tests: one HTTP server (Starlette on uvicorn)
 answering like Feishu's, DingTalk's and WeCom's bot endpoints, checking signatures
 the way each vendor documents them (written out here, independently of Baton's
-code), and an SMTP server (aiosmtpd) that requires a login."""
+code), and SMTP servers (aiosmtpd) that require a login: one in plain text, one that
+requires STARTTLS with a certificate from a throwaway CA (trustme)."""
 import asyncio
 import base64
 import hashlib
 import hmac
 import json
+import ssl
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 
 import pytest
+import trustme
 import uvicorn
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
+from aiosmtpd.smtp import SMTP, AuthResult
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -147,8 +150,11 @@ class Mailbox:
     def __init__(self):
         self.messages = []
         self.logins = []
+        self.data_over_tls = []  # per accepted message: whether it came over TLS
+        self.received = []  # (TLS on, bytes) of everything clients sent, on a RecordingController
 
     async def handle_DATA(self, server, session, envelope):
+        self.data_over_tls.append(session.ssl is not None)
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
                               message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)))
         return "250 Message accepted for delivery"
@@ -168,5 +174,40 @@ def smtp():
                             auth_exclude_mechanism=["LOGIN"])  # AUTH PLAIN only: smtplib tries each offered mechanism
     controller.start()
     box.port = controller.port
+    yield box
+    controller.stop()
+
+
+class RecordingSMTP(SMTP):
+    """Keeps every chunk a client sends with whether TLS was on when it arrived: after
+    STARTTLS the TLS layer hands this protocol the decrypted bytes."""
+
+    def data_received(self, data: bytes) -> None:
+        self.event_handler.received.append((self._tls_protocol is not None, bytes(data)))
+        super().data_received(data)
+
+
+class RecordingController(Controller):
+    def factory(self):
+        return RecordingSMTP(self.handler, **self.SMTP_kwargs)
+
+
+@pytest.fixture
+def smtp_tls(tmp_path):
+    """An SMTP server that refuses everything but EHLO and STARTTLS before TLS, offers AUTH
+    only over TLS, and presents a certificate for 127.0.0.1 signed by a CA made here
+    (its PEM at `ca_file`, trusted by nothing else)."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_context)
+    box = Mailbox()
+    box.ca_file = tmp_path / "smtp-ca.pem"
+    ca.cert_pem.write_to_path(str(box.ca_file))
+    controller = RecordingController(
+        box, hostname="127.0.0.1", port=free_port(), authenticator=box.authenticate, tls_context=server_context,
+        require_starttls=True, auth_require_tls=True, auth_exclude_mechanism=["LOGIN"])
+    controller.start()
+    box.port = controller.port
+    box.received.clear()  # the controller's own start-up probe
     yield box
     controller.stop()

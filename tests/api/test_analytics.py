@@ -91,3 +91,75 @@ async def test_analytics_over_graphql(gql):
         winRate medianCycleDays lossReasons medianHandoffResponseHours medianApprovalHours } }""")
     assert [f["stage"]["key"] for f in body["analytics"]["funnel"]][:2] == ["lead", "qualified"]
     assert body["analytics"]["lossReasons"] == {}
+
+
+TOTALS = """{ analytics { funnel { stage { key } amount }
+  totals { amount currency } baseTotal { amount currency rateDate missingRates }
+  openTotals { amount currency } openBaseTotal { amount currency rateDate missingRates }
+  wonTotals { amount currency } wonBaseTotal { amount currency rateDate missingRates } } }"""
+
+
+async def test_analytics_totals_per_currency_and_in_the_base(gql, org, clock):
+    """Every analytics sum is per currency, or converted into the base with its rate date:
+    a mixed EUR/USD/CNY cohort, worked out by hand."""
+    from sqlalchemy import select, update
+
+    today = clock.now.date()
+    admin = "sales_admin"
+    base = await gql.ok('mutation { setBaseCurrency(input: {currency: "CNY"}) { userErrors { code } } }', as_=admin)
+    assert base["setBaseCurrency"]["userErrors"] == []
+    rate = "mutation($i: SetExchangeRateInput!) { setExchangeRate(input: $i) { userErrors { code } } }"
+    for currency, value, day in (("EUR", "7.8", today - timedelta(days=3)), ("USD", "7.0", today - timedelta(days=20))):
+        result = await gql.ok(rate, {"i": {"currency": currency, "rate": value, "date": day.isoformat()}}, as_=admin)
+        assert result["setExchangeRate"]["userErrors"] == []
+
+    async def card(title, amount, currency, stage):
+        opp = await ok(opportunities.create_opportunity(org.ctx("sales_member"), {
+            "title": title, "account_name": "Acme", "amount": Decimal(amount), "currency": currency,
+            "expected_close_date": date(2030, 1, 1)}))
+        async with org.db.write() as s:  # straight into the stage: the gates are tested elsewhere
+            stage_id = await s.scalar(select(m.Stage.id).join(m.Pipeline).where(m.Pipeline.org_id == org.id, m.Stage.key == stage))
+            await s.execute(update(m.Opportunity).where(m.Opportunity.id == opp.id).values(stage_id=stage_id))
+
+    await card("Hangzhou", "1000", "CNY", "lead")
+    await card("Berlin", "100", "EUR", "lead")
+    await card("Boston", "200", "USD", "proposal")
+    await card("Vienna", "50.50", "EUR", "proposal")
+    await card("Suzhou", "3000", "CNY", "won")
+    await card("Austin", "10", "USD", "won")
+    await card("Paris", "400", "EUR", "lost")
+
+    data = (await gql.ok(TOTALS))["analytics"]
+    usd_day = (today - timedelta(days=20)).isoformat()  # older than the EUR rate's date
+    # All: CNY 1000 + 3000; EUR 100 + 50.50 + 400; USD 200 + 10.
+    assert data["totals"] == [{"amount": "4000.00", "currency": "CNY"}, {"amount": "550.50", "currency": "EUR"},
+                              {"amount": "210.00", "currency": "USD"}]
+    # 4000 + 550.50 x 7.8 (4293.90) + 210 x 7.0 (1470); dated by the older (USD) rate.
+    assert data["baseTotal"] == {"amount": "9763.90", "currency": "CNY", "rateDate": usd_day, "missingRates": []}
+    # Open stages (lead, proposal): 1000 CNY + 150.50 EUR (1173.90) + 200 USD (1400).
+    assert data["openTotals"] == [{"amount": "1000.00", "currency": "CNY"}, {"amount": "150.50", "currency": "EUR"},
+                                  {"amount": "200.00", "currency": "USD"}]
+    assert data["openBaseTotal"] == {"amount": "3573.90", "currency": "CNY", "rateDate": usd_day, "missingRates": []}
+    # Won: 3000 CNY + 10 USD (70).
+    assert data["wonTotals"] == [{"amount": "3000.00", "currency": "CNY"}, {"amount": "10.00", "currency": "USD"}]
+    assert data["wonBaseTotal"] == {"amount": "3070.00", "currency": "CNY", "rateDate": usd_day, "missingRates": []}
+    # The funnel's amounts stay in the base currency: lost is 400 x 7.8, proposal 200 x 7 + 50.50 x 7.8.
+    amounts = {f["stage"]["key"]: f["amount"] for f in data["funnel"]}
+    assert (amounts["lead"], amounts["proposal"], amounts["won"], amounts["lost"]) == ("1780.00", "1793.90", "3070.00", "3120.00")
+
+    # A currency without a rate is listed, and no total pretends to include it.
+    await card("London", "70", "GBP", "lead")
+    data = (await gql.ok(TOTALS))["analytics"]
+    assert [t["currency"] for t in data["totals"]] == ["CNY", "EUR", "GBP", "USD"]
+    assert data["totals"][2] == {"amount": "70.00", "currency": "GBP"}
+    assert data["baseTotal"] == {"amount": None, "currency": "CNY", "rateDate": usd_day, "missingRates": ["GBP"]}
+    assert data["openBaseTotal"]["amount"] is None and data["openBaseTotal"]["missingRates"] == ["GBP"]
+    assert data["wonBaseTotal"]["amount"] == "3070.00" and data["wonBaseTotal"]["missingRates"] == []
+
+    # Amounts an access rule withholds are in no total.
+    rule = """mutation { setAccessRule(input: {role: MEMBER, departmentKey: "marketing", scope: ALL, hiddenFields: ["amount"]}) {
+      userErrors { code } } }"""
+    assert (await gql.ok(rule, as_=admin))["setAccessRule"]["userErrors"] == []
+    hidden = (await gql.ok(TOTALS, as_="marketing_member"))["analytics"]
+    assert hidden["totals"] == [] and hidden["wonTotals"] == []
+    assert hidden["baseTotal"] == {"amount": "0.00", "currency": "CNY", "rateDate": None, "missingRates": []}

@@ -2,6 +2,7 @@
 bot bodies and signatures as each vendor documents them, email through a real SMTP
 server, routing and quiet hours, redaction per reader, a broken bot beside working
 ones, durability across a restart, and bad input refused with nothing written."""
+import base64
 import logging
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -25,6 +26,7 @@ from tests.api.channel_receivers import (
     feishu_expected_sign,
     serve,
     smtp,  # noqa: F401 - fixture
+    smtp_tls,  # noqa: F401 - fixture
 )
 from tests.api.workflow_helpers import REQUEST_HANDOFF, create, mutate
 from tests.conftest import free_port
@@ -179,6 +181,43 @@ async def test_wrong_smtp_password_fails_without_showing_it(gql, org, db, clock,
     [delivery] = await channel_deliveries(org)
     assert delivery.last_status_code == 535 and "SMTPAuthenticationError" in delivery.last_error, delivery.last_error
     assert "not-the-Pa55word" not in delivery.last_error and smtp.messages == []
+
+
+async def test_email_starttls_verifies_the_server_and_signs_in_only_over_tls(gql, org, db, clock, http, settings, smtp, smtp_tls):
+    await set_channel(gql, as_="legal_member", type="EMAIL")
+    await hand_to_legal(gql)
+    tls = settings.model_copy(update={"smtp_port": smtp_tls.port, "smtp_starttls": True, "smtp_ca_file": smtp_tls.ca_file})
+
+    async def attempt(config) -> m.ChannelDelivery:
+        clock.advance(hours=1)  # past any back-off
+        await deliver_due(db, clock(), http, config)
+        [delivery] = await channel_deliveries(org)
+        return delivery
+
+    # A server that offers no STARTTLS is not talked to in plain text instead.
+    refused = await attempt(settings.model_copy(update={"smtp_starttls": True}))
+    assert refused.status == "PENDING" and "STARTTLS extension not supported" in refused.last_error, refused.last_error
+    assert smtp.logins == [] and smtp.messages == []
+    # The system's trust store does not know the server's CA: the certificate is refused.
+    untrusted = await attempt(tls.model_copy(update={"smtp_ca_file": None}))
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.last_error, untrusted.last_error
+    # Without STARTTLS the server offers no sign-in, so none is attempted.
+    plain = await attempt(tls.model_copy(update={"smtp_starttls": False}))
+    assert "SMTP AUTH extension not supported" in plain.last_error, plain.last_error
+    assert smtp_tls.logins == [] and smtp_tls.messages == []
+
+    delivered = await attempt(tls)
+    assert delivered.status == "DELIVERED", delivered.last_error
+    assert smtp_tls.logins == [(SMTP_USER.encode(), True)] and smtp_tls.data_over_tls == [True]
+    [(_, recipients, _)] = smtp_tls.messages
+    assert recipients == [org.users["legal_member"].email]
+    # On the wire: EHLO and STARTTLS in clear text, the credentials only inside TLS.
+    clear = b"".join(data for over_tls, data in smtp_tls.received if not over_tls)
+    inside = b"".join(data for over_tls, data in smtp_tls.received if over_tls)
+    credentials = base64.b64encode(f"\0{SMTP_USER}\0{SMTP_PASSWORD}".encode())
+    assert b"STARTTLS" in clear and b"AUTH" not in clear.upper()
+    assert credentials not in clear and SMTP_PASSWORD.encode() not in clear and SMTP_USER.encode() not in clear
+    assert b"AUTH PLAIN " + credentials in inside
 
 
 async def test_a_department_channel_sees_what_its_members_may_see(gql, org, db, clock, bots, http, settings, smtp):
@@ -365,3 +404,102 @@ async def test_secrets_never_reach_answers_or_logs(gql, org, db, clock, bots, ht
     assert [s for s in secrets if s in answers] == []
     assert "HTTP Request: POST" in caplog.text  # the client's request lines were logged, masked
     assert [s for s in secrets if s in caplog.text] == []
+
+
+STATE = "{ notificationChannels { edges { node { id enabled consecutiveFailures disabledAt disabledReason failingSince } } } }"
+
+
+async def channel_state(gql, channel: dict, as_="sales_admin") -> dict:
+    edges = (await gql.ok(STATE, as_=as_))["notificationChannels"]["edges"]
+    [node] = [e["node"] for e in edges if e["node"]["id"] == channel["id"]]
+    return {k: v for k, v in node.items() if k != "id"}
+
+
+async def alerts_of(org, who: str) -> list[str]:
+    async with org.db.read() as s:
+        return list((await s.execute(select(m.Notification.message).where(
+            m.Notification.user_id == org.users[who].id, m.Notification.kind == "alert").order_by(m.Notification.id))).scalars())
+
+
+async def test_a_department_channel_failing_in_a_row_is_disabled_once_and_comes_back_fresh(gql, org, db, clock, bots, http, settings):
+    three = settings.model_copy(update={"channel_disable_after_failures": 3})
+    bots.broken.add("FEISHU")  # answers HTTP 500
+    bots.secrets["wecom_keys"] = {"k-fine"}
+    broken = await set_channel(gql, type="FEISHU", departmentKey="legal", name="法务群", target=bots.url("FEISHU", "tok-500"))
+    await set_channel(gql, type="WECOM", departmentKey="legal", target=bots.url("WECOM", "k-fine"))
+
+    # Two failures, then a success: the count starts over.
+    for n in range(2):
+        await hand_to_legal(gql, title=f"Early {n}")
+    stats = await deliver_due(db, clock(), http, three)
+    assert (stats["delivered"], stats["failed"], stats["disabled"]) == (2, 2, 0), stats
+    assert (await channel_state(gql, broken))["consecutiveFailures"] == 2
+    bots.broken.clear()
+    clock.advance(minutes=1)
+    assert (await deliver_due(db, clock(), http, three))["delivered"] == 2
+    state = (await channel_state(gql, broken))
+    assert (state["consecutiveFailures"], state["failingSince"], state["enabled"]) == (0, None, True)
+
+    # Three in a row: disabled, its waiting deliveries failed, the admins told once.
+    bots.broken.add("FEISHU")
+    for n in range(3):
+        await hand_to_legal(gql, title=f"Late {n}")
+    stats = await deliver_due(db, clock(), http, three)
+    assert (stats["delivered"], stats["failed"], stats["disabled"]) == (3, 3, 1), stats
+    state = (await channel_state(gql, broken))
+    assert state["enabled"] is False and state["consecutiveFailures"] == 3 and state["disabledAt"] is not None
+    assert state["disabledReason"].startswith("3 failed deliveries in a row; last error: HTTP 500")
+    assert "tok-500" not in state["disabledReason"]  # scrubbed like every delivery error
+    feishu = [d for d in await channel_deliveries(org) if d.channel_id == pk(broken)]
+    assert sorted(d.status for d in feishu) == ["DELIVERED", "DELIVERED", "FAILED", "FAILED", "FAILED"]
+    expected = "The Legal channel “法务群” was disabled after 3 failed deliveries in a row. Fix it, then enable it again."
+    assert await alerts_of(org, "sales_admin") == [expected]
+    assert await alerts_of(org, "legal_member") == []  # department channels are the admins' to fix
+    async with org.db.read() as s:
+        event = (await s.execute(select(m.Event).where(m.Event.org_id == org.id, m.Event.type == "ALERT_RAISED"))).scalar_one()
+    assert event.changes == {"channel": [broken["id"], "disabled"], "failures": 3} and event.department_keys == ["legal"]
+
+    # Disabled, it is not posted to (and not re-announced); the working bot goes on.
+    posts = len(bots.of("FEISHU"))
+    await hand_to_legal(gql, title="While disabled")
+    clock.advance(hours=2)
+    stats = await deliver_due(db, clock(), http, three)
+    assert (stats["delivered"], stats["failed"], stats["disabled"]) == (1, 0, 0), stats
+    assert len(bots.of("FEISHU")) == posts and len(bots.of("WECOM")) == 6
+    assert len(await alerts_of(org, "sales_admin")) == 1
+
+    # Enabled again by its admin: a fresh count, so two more failures do not disable it.
+    again = await set_channel(gql, id=broken["id"], enabled=True)
+    assert again["enabled"] is True
+    state = (await channel_state(gql, broken))
+    assert state == {"enabled": True, "consecutiveFailures": 0, "disabledAt": None, "disabledReason": None, "failingSince": None}
+    for n in range(2):
+        await hand_to_legal(gql, title=f"After {n}")
+    stats = await deliver_due(db, clock(), http, three)
+    assert (stats["failed"], stats["disabled"]) == (2, 0), stats
+    assert (await channel_state(gql, broken))["enabled"] is True
+
+
+async def test_a_users_failing_channel_is_disabled_and_the_alert_reaches_their_other_channel(gql, org, db, clock, bots, http, settings, smtp):
+    three = settings.model_copy(update={"channel_disable_after_failures": 3})
+    bots.secrets["tok-mine"] = "SEC-the-real-one"  # the robot refuses the signature: errcode 310000
+    ding = await set_channel(gql, as_="legal_member", type="DINGTALK", name="My robot", target=bots.url("DINGTALK", "tok-mine"),
+                             secret="SEC-a-wrong-one")
+    await set_channel(gql, as_="legal_member", type="EMAIL")
+    for n in range(3):
+        await hand_to_legal(gql, title=f"Deal {n}")
+    stats = await deliver_due(db, clock(), http, three)
+    assert (stats["delivered"], stats["failed"], stats["disabled"]) == (3, 3, 1), stats
+    expected = "Your channel “My robot” was disabled after 3 failed deliveries in a row. Fix it, then enable it again."
+    assert await alerts_of(org, "legal_member") == [expected]
+    assert await alerts_of(org, "sales_admin") == []
+    # The next pass carries the alert to the channel that works, and not to the disabled one.
+    posts = len(bots.of("DINGTALK"))
+    clock.advance(hours=1)
+    stats = await deliver_due(db, clock(), http, three)
+    assert (stats["enqueued"], stats["delivered"], stats["failed"]) == (1, 1, 0), stats
+    assert len(bots.of("DINGTALK")) == posts == 3
+    assert smtp.messages[-1][2]["Subject"] == f"Baton · Alert: {expected}"
+    listed = (await gql.ok("{ notificationChannels { edges { node { id enabled disabledReason } } } }", as_="legal_member"))
+    [mine] = [e["node"] for e in listed["notificationChannels"]["edges"] if e["node"]["id"] == ding["id"]]
+    assert mine["enabled"] is False and "refused: 310000 sign not match" in mine["disabledReason"]

@@ -93,3 +93,156 @@ async def test_polling_events_narrows_like_the_subscription(gql, org):
     assert len(await seen()) == 4
     bad = await gql(q, {"o": "nope"})
     assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+# ---------------------------------------------------------------- pages, typed fields, kinds, ids
+
+from db import models as m  # noqa: E402
+from resolvers.ids import parse_global  # noqa: E402
+from tests.api.workflow_helpers import REQUEST_APPROVAL, create  # noqa: E402
+
+SET_RULE = "mutation($i: SetAccessRuleInput!) { setAccessRule(input: $i) { userErrors { code } } }"
+UPDATE_STAGE = "mutation($i: UpdateStageInput!) { updateStage(input: $i) { userErrors { field code } } }"
+
+
+async def walk(gql, field: str, args: str = "", size: int = 2, as_="sales_member", node="id") -> tuple[list, list[bool], int]:
+    """Every node of a connection read `size` at a time: (nodes, hasNextPage of each page, totalCount)."""
+    q = "query($after: String) { %s(first: %d, after: $after%s) { totalCount pageInfo { hasNextPage endCursor } edges { node { %s } } } }" % (
+        field, size, args, node)
+    nodes, more, after = [], [], None
+    while True:
+        page = (await gql.ok(q, {"after": after}, as_=as_))[field]
+        nodes += [e["node"] for e in page["edges"]]
+        more.append(page["pageInfo"]["hasNextPage"])
+        if not page["pageInfo"]["hasNextPage"]:
+            return nodes, more, page["totalCount"]
+        after = page["pageInfo"]["endCursor"]
+
+
+async def request_contract(gql, gid: str, as_="sales_member") -> dict:
+    made = (await gql.ok(REQUEST_APPROVAL, {"input": {"opportunityId": gid, "kind": "contract", "departmentKeys": ["legal"]}}, as_=as_))
+    assert made["requestApproval"]["userErrors"] == []
+    return made["requestApproval"]["approval"]
+
+
+async def test_approvals_connection_pages_what_the_list_shows(gql, org):
+    assert (await gql.ok(SET_RULE, {"i": {"role": "MEMBER", "scope": "OWN"}}, as_="sales_admin"))["setAccessRule"]["userErrors"] == []
+    theirs = [await request_contract(gql, await new_card(gql, title=f"Theirs {i}")) for i in range(3)]
+    mine = [await request_contract(gql, (await create(gql, as_="marketing_member", title=f"Mine {i}"))["id"], as_="marketing_member")
+            for i in range(2)]
+    listed = "{ approvals { id } }"
+    for who, expected, size in (("marketing_member", mine, 1), ("sales_admin", mine + theirs, 2)):
+        nodes, more, total = await walk(gql, "approvalsConnection", size=size, as_=who)
+        ids = [n["id"] for n in nodes]
+        # Newest first, exactly the list's rows for this viewer, over more than one page.
+        assert ids == [a["id"] for a in (await gql.ok(listed, as_=who))["approvals"]], who
+        assert sorted(ids) == sorted(a["id"] for a in expected) and total == len(expected), who
+        assert more == [True] * (len(more) - 1) + [False] and len(more) > 1, who
+    filtered, _, total = await walk(gql, "approvalsConnection", ', status: [APPROVED]', as_="sales_admin")
+    assert (filtered, total) == ([], 0)
+    bad = await gql('{ approvalsConnection(after: "bm9wZQ==") { totalCount } }')
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_users_and_api_tokens_connections_page(gql, org):
+    everyone = sorted(u["id"] for u in (await gql.ok("{ users { id } }"))["users"])
+    nodes, more, total = await walk(gql, "usersConnection", size=4)
+    ids = [n["id"] for n in nodes]
+    assert sorted(ids) == everyone and total == len(everyone) and len(more) > 1
+    assert [parse_global(i)[1] for i in ids] == sorted(parse_global(i)[1] for i in ids)  # by id: stable pages
+    legal = sorted(u["id"] for u in (await gql.ok('{ users(departmentKey: "legal") { id } }'))["users"])
+    assert sorted(n["id"] for n in (await walk(gql, "usersConnection", ', departmentKey: "legal"', size=1))[0]) == legal != []
+
+    create = "mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { apiToken { id } userErrors { code } } }"
+    made = [(await gql.ok(create, {"i": {"name": f"tool {i}", "scope": "READ"}}, as_="sales_admin"))["createApiToken"]["apiToken"]["id"]
+            for i in range(3)]
+    revoke = "mutation($id: ID!) { revokeApiToken(input: {id: $id}) { userErrors { code } } }"
+    assert (await gql.ok(revoke, {"id": made[0]}, as_="sales_admin"))["revokeApiToken"]["userErrors"] == []
+    listed = [t["id"] for t in (await gql.ok("{ apiTokens { id } }", as_="sales_admin"))["apiTokens"]]
+    nodes, more, total = await walk(gql, "apiTokensConnection", as_="sales_admin", size=1)
+    assert [n["id"] for n in nodes] == listed == made[1:] and total == 2 and more == [True, False]
+    nodes, _, total = await walk(gql, "apiTokensConnection", ", includeRevoked: true", as_="sales_admin")
+    assert [n["id"] for n in nodes] == made and total == 3
+    refused = await gql("{ apiTokensConnection { totalCount } }", as_="sales_member")
+    assert refused["data"] is None and refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_loss_reasons_are_typed(gql, org):
+    for title, reason in (("A", "Price"), ("B", "Timing"), ("C", "Price"), ("D", None)):
+        gid = await new_card(gql, title=title)
+        extra = {"lostReason": reason} if reason else {}
+        if reason is None:  # lost without a reason recorded: straight into Lost through the database
+            async with org.db.write() as s:
+                card = await s.get(m.Opportunity, parse_global(gid)[1])
+                card.stage_id = (await s.execute(
+                    m.Stage.__table__.select().where(m.Stage.pipeline_id == card.pipeline_id, m.Stage.key == "lost"))).first().id
+            continue
+        moved = (await gql.ok(MOVE, {"input": {"id": gid, "version": 1, "stageKey": "lost", **extra}}))["moveOpportunity"]
+        assert moved["userErrors"] == [], moved
+    got = (await gql.ok("{ analytics { lossReasons lossReasonCounts { reason count } top: lossReasonCounts(first: 1) { reason } } }"))["analytics"]
+    assert got["lossReasonCounts"] == [{"reason": "Price", "count": 2}, {"reason": "Timing", "count": 1}, {"reason": "unspecified", "count": 1}]
+    assert {r["reason"]: r["count"] for r in got["lossReasonCounts"]} == got["lossReasons"]
+    assert got["top"] == [{"reason": "Price"}]
+
+
+async def test_notification_kinds_are_an_enum_and_an_unknown_kind_reads_as_other(gql, org):
+    gid = await new_card(gql)
+    assert (await mutate(gql, REQUEST_HANDOFF, "requestHandoff", opportunityId=gid, toDepartmentKey="legal"))["userErrors"] == []
+    async with org.db.write() as s:
+        s.add(m.Notification(org_id=org.id, user_id=org.users["legal_member"].id, kind="from-a-newer-server", message="?"))
+    q = "{ notifications { edges { node { kind type } } } }"
+    got = [e["node"] for e in (await gql.ok(q, as_="legal_member"))["notifications"]["edges"]]
+    assert got == [{"kind": "from-a-newer-server", "type": "OTHER"}, {"kind": "handoff", "type": "HANDOFF"}]
+
+
+def test_notification_kinds_cover_every_kind_channels_route():
+    from resolvers.channels import KINDS
+    from schema.notifications import NotificationKind
+
+    # Channels route every inbox kind (plus their own digest): the enum must know each one.
+    assert {k.value for k in NotificationKind} == set(KINDS) - {"digest"} | {"other"}
+
+
+async def test_a_misspelt_approval_kind_is_refused_and_the_configured_ones_are_listed(gql, org):
+    gid = await new_card(gql)
+    assert (await gql.ok("{ approvalKinds }"))["approvalKinds"] == ["contract"]
+
+    async def ask(kind, on=gid):
+        return (await gql.ok(REQUEST_APPROVAL, {"input": {"opportunityId": on, "kind": kind, "departmentKeys": ["finance"]}}))["requestApproval"]
+
+    typo = await ask("contrct")
+    assert (typo["approval"], [(e["field"], e["code"]) for e in typo["userErrors"]]) == (None, [(["kind"], "VALIDATION")])
+    assert "'contract'" in typo["userErrors"][0]["message"]  # names the kind meant
+    assert (await gql.ok("{ approvals { id } }"))["approvals"] == []
+    # A kind no stage configures, and not a near miss of one, stays an ad-hoc approval.
+    assert (await ask("pricing"))["userErrors"] == []
+    # Once a stage requires a kind, it is listed, and its typos are refused too.
+    stages = (await gql.ok("{ pipelines { stages { id key } } }"))["pipelines"][0]["stages"]
+    qualified = next(st["id"] for st in stages if st["key"] == "qualified")
+    done = (await gql.ok(UPDATE_STAGE, {"i": {"id": qualified, "requiredApprovals": ["discount"]}}, as_="sales_admin"))["updateStage"]
+    assert done["userErrors"] == []
+    assert (await gql.ok("{ approvalKinds }"))["approvalKinds"] == ["contract", "discount"]
+    assert [e["field"] for e in (await ask("discnt"))["userErrors"]] == [["kind"]]
+    ok = await ask("Discount")
+    assert ok["userErrors"] == [] and ok["approval"]["kind"] == "discount"
+
+
+async def test_approval_steps_and_board_columns_have_stable_ids(gql, org):
+    gid = await new_card(gql)
+    await gql.ok(REQUEST_APPROVAL, {"input": {"opportunityId": gid, "kind": "contract", "departmentKeys": ["legal", "finance"]}})
+    q = "query($id: ID!) { node(id: $id) { ... on Opportunity { approvals { steps { id position } } } } }"
+    first, again = [(await gql.ok(q, {"id": gid}))["node"]["approvals"][0]["steps"] for _ in range(2)]
+    assert first == again and len({s["id"] for s in first}) == 2
+    assert all(parse_global(s["id"])[0] == "ApprovalStep" for s in first)
+
+    board = "query($f: OpportunityFilter) { board(filter: $f) { columns { id stage { key } } } }"
+
+    async def ids(flt):
+        return [c["id"] for c in (await gql.ok(board, {"f": flt}))["board"]["columns"]]
+
+    plain = await ids(None)
+    assert len(set(plain)) == len(plain)  # one per stage
+    assert await ids(None) == plain == await ids({}) == await ids({"staleOnly": False, "tags": []})
+    tagged = await ids({"tags": ["b", "a"]})
+    assert tagged == await ids({"tags": ["a", "b"]})
+    assert not set(tagged) & set(plain) and not set(await ids({"tags": ["a"]})) & set(tagged)

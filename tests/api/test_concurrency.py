@@ -25,6 +25,20 @@ async def test_concurrent_moves_with_one_version_one_wins(gql, org):
     await check_invariants(org.db, [org.id])
 
 
+async def test_concurrent_first_deals_of_a_new_customer_share_one_account(gql, org):
+    """Creates racing to add the same new customer: every one succeeds (the loser of the
+    insert takes the winner's account, no server error) and there is one account."""
+    results = await asyncio.gather(*[
+        gql(CREATE, {"input": {"title": f"首单 {i}", "accountName": "  上海星辰科技  "}}) for i in range(N)
+    ])
+    assert all("errors" not in r and not r["data"]["createOpportunity"]["userErrors"] for r in results), results
+    async with org.db.read() as s:
+        accounts = await s.scalar(select(func.count()).select_from(m.Account).where(m.Account.org_id == org.id))
+        deals = await s.scalar(select(func.count(func.distinct(m.Opportunity.account_id))).where(m.Opportunity.org_id == org.id))
+    assert (accounts, deals) == (1, 1)
+    await check_invariants(org.db, [org.id])
+
+
 async def test_concurrent_creates_with_one_client_mutation_id(gql, org):
     data = {"title": "Retry me", "accountName": "Acme", "clientMutationId": "req-42"}
     results = await asyncio.gather(*[gql(CREATE, {"input": data}) for _ in range(N)])

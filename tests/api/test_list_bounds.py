@@ -95,6 +95,9 @@ READS = {
     "Analytics.funnel": ("{ analytics { funnel { current } } }", ["analytics", "funnel"]),
     "BoardColumn.totals": ("{ board { columns { totals { currency } } } }", ["board", "columns", 0, "totals"]),
     "FunnelStage.totals": ("{ analytics { funnel { totals { currency } } } }", ["analytics", "funnel", 0, "totals"]),
+    "Analytics.totals": ("{ analytics { totals { currency } } }", ["analytics", "totals"]),
+    "Analytics.openTotals": ("{ analytics { openTotals { currency } } }", ["analytics", "openTotals"]),
+    "Analytics.wonTotals": ("{ analytics { wonTotals { currency } } }", ["analytics", "wonTotals"]),
     "Query.exchangeRates": ("{ exchangeRates { currency } }", ["exchangeRates"]),
     "Opportunity.handoffs": ("query($id: ID!) { node(id: $id) { ... on Opportunity { handoffs { id } } } }", ["node", "handoffs"]),
     "Opportunity.approvals": ("query($id: ID!) { node(id: $id) { ... on Opportunity { approvals { id } } } }", ["node", "approvals"]),
@@ -189,8 +192,10 @@ async def overfill(org, opp_gid: str) -> None:
         # The card's column holds amounts in more currencies than a total lists; more rates than are listed.
         card = await s.get(m.Opportunity, opp_id)
         codes = [f"Q{chr(65 + i // 26)}{chr(65 + i % 26)}" for i in range(MAX_CURRENCIES + 1)]
+        won = next(st for st in stages if st.kind == "WON")  # and the won ones too (Analytics.wonTotals)
         s.add_all(m.Opportunity(**{c.key: getattr(card, c.key) for c in m.Opportunity.__table__.columns if c.key != "id"}
-                                | {"amount": 1, "currency": code, "client_mutation_id": None}) for code in codes)
+                                | {"amount": 1, "currency": code, "client_mutation_id": None} | extra)
+                  for code in codes for extra in ({}, {"stage_id": won.id}))
         s.add_all(m.ExchangeRate(org_id=org.id, base_currency="USD", currency="EUR", rate=1, day=when.date() - timedelta(days=i))
                   for i in range(MAX_RATES + 1))
 

@@ -32,9 +32,10 @@ def free_port() -> int:
 
 
 class BatonServer:
-    def __init__(self, workdir: Path, port: int):
+    def __init__(self, workdir: Path, port: int, args: tuple[str, ...] = ()):
         self.workdir = workdir
         self.port = port
+        self.args = list(args)  # more `baton serve` arguments, e.g. ("--locale", "zh-CN") for the Chinese demo
         self.proc = None
         self.base = f"http://127.0.0.1:{port}"
         self.log = workdir / "server.log"
@@ -46,7 +47,7 @@ class BatonServer:
         env.pop("BATON_DATABASE_URL", None)
         with open(self.log, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "api.cli", "serve", "--demo", "--port", str(port)],
+                [sys.executable, "-m", "api.cli", "serve", "--demo", "--port", str(port), *self.args],
                 cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         base = f"http://127.0.0.1:{port}"
@@ -103,9 +104,9 @@ class BatonServer:
 
 
 @contextmanager
-def running_server():
+def running_server(*args: str):
     with tempfile.TemporaryDirectory(prefix="baton-browser-") as tmp:
-        server = BatonServer(Path(tmp), free_port())
+        server = BatonServer(Path(tmp), free_port(), args)
         server.start()
         try:
             yield server

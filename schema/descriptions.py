@@ -1,0 +1,778 @@
+"""Descriptions of the schema's types, fields, arguments and enum values, kept in one
+place so the domain modules stay readable; a `description=` written in a module wins.
+
+`describe(schema)` fills what is missing once the schema is built: first from
+DESCRIPTIONS (keys "Type", "Type.field", "Type.field(argument)", "Enum.VALUE"), then
+from the shape rules below (payloads, inputs, ids, timestamps, page arguments).
+tests/api/test_schema_descriptions.py lists anything still undescribed."""
+from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLInterfaceType, GraphQLObjectType, GraphQLSchema
+from graphql import get_named_type
+
+from schema.relay import AFTER, FIRST
+
+_USER_ERRORS = (
+    "Why the mutation was refused, one entry per problem with the input's `field` it concerns (see UserErrorCode); "
+    "empty when it succeeded. When it is not empty nothing was written"
+)
+_ID = "Opaque global id (`node(id:)` fetches it)"
+_VERSION = "Increases with every change; mutations take the version last read and answer CONFLICT when it is stale"
+
+DESCRIPTIONS: dict[str, str] = {
+    # ------------------------------------------------------------ root types
+    "Query": "Everything a client reads; without a sign-in or API token every field answers UNAUTHENTICATED",
+    "Mutation": (
+        "Every change. Refusals come back in the payload's `userErrors` (every problem with the input at once) "
+        "and write nothing; GraphQL errors are for malformed requests and missing sign-in"
+    ),
+    "Subscription": "Live updates over websockets (graphql-transport-ws, or legacy graphql-ws)",
+    "Query.node": "Any entity by its global id; null when the id is unknown, from another organization or not visible to the viewer",
+    "Query.node(id)": "A global id as Baton gave it (the `id` of any Node)",
+    "Query.nodes(ids)": "Up to 100 global ids; more answer BAD_USER_INPUT",
+    "Query.viewer": "The signed-in user (for an API token: the user it acts as)",
+    "Query.departments": "The organization's departments, in the order they were made",
+    "Query.users": "The organization's users by name (at most 1000; usersConnection pages through all)",
+    "Query.users(departmentKey)": "Only members of this department",
+    "Query.pipelines": "The organization's pipelines with their stages",
+    "Query.board": (
+        "A pipeline's kanban: one column per stage with its counts, totals and first cards, narrowed by `filter` "
+        "and by what the viewer may see"
+    ),
+    "Query.board(pipelineId)": "The pipeline to show; omitted: the organization's first pipeline",
+    "Query.board(filter)": "Narrows the counts, totals and cards alike",
+    "Query.opportunities": "Opportunities the viewer may see, newest first",
+    "Query.opportunities(filter)": "Narrows the list (every criterion must hold)",
+    "Query.tasks": "Tasks on cards the viewer may see, newest first",
+    "Query.tasks(assigneeId)": "Only tasks assigned to this user",
+    "Query.tasks(departmentKey)": "Only tasks of this department",
+    "Query.tasks(status)": "Only tasks in one of these statuses",
+    "Query.approvals(departmentKey)": "Only approvals with a step for this department (its work queue)",
+    "Query.approvals(status)": "Only approvals in one of these statuses",
+    "Query.notifications(unreadOnly)": "Only notifications not yet marked read",
+    "Query.analytics(pipelineId)": "The pipeline to measure; omitted: the organization's first pipeline",
+    "Query.analytics(from)": "First creation date counted (UTC, inclusive); omitted: from the beginning",
+    "Query.analytics(to)": "Last creation date counted (UTC, inclusive); omitted: up to today",
+    "Query.events(after)": "A `seq` already seen: only later events are returned; omitted: from the first event",
+    "Query.events(first)": "How many events (default and maximum BATON_MAX_PAGE_SIZE, 100 unless configured)",
+    "Query.events(departmentKeys)": "Only events concerning any of these departments",
+    "Query.events(types)": "Only events of these types",
+    "Query.events(opportunityId)": "Only events of this opportunity",
+    "Query.apiTokens(includeRevoked)": "Also list revoked tokens",
+    "Query.channelDeliveries(channelId)": "Only deliveries to this channel",
+    "Query.channelDeliveries(status)": "Only deliveries in one of these statuses",
+    "Query.notificationPreferences": "The viewer's routing of notification kinds to channels, quiet hours and daily digest",
+    "Query.exchangeRates(currency)": "Only rates of this ISO currency code",
+    "Subscription.boardEvents(after)": "A `seq` already seen: stored events after it are replayed first, then live ones follow",
+    "Subscription.boardEvents(departmentKeys)": "Only events concerning any of these departments",
+    "Subscription.boardEvents(types)": "Only events of these types",
+    "Subscription.boardEvents(opportunityId)": "Only events of this opportunity",
+    # ------------------------------------------------------------ mutations
+    "Mutation.login": (
+        "Sign in with email and password; the answer's token goes in `Authorization: Bearer <token>`. "
+        "Wrong credentials answer VALIDATION on `password` without saying which of the two was wrong"
+    ),
+    "Mutation.createOpportunity": (
+        "Create a card (writers). It starts in the pipeline's first stage unless `stageKey` names a later one, whose gates "
+        "it must pass (STAGE_GATE); VALIDATION, NOT_FOUND for unknown owner, pipeline or stage. "
+        "`clientMutationId` makes a retry return the first result"
+    ),
+    "Mutation.updateOpportunity": (
+        "Change a card's details: its owner, the owner's managers, admins and the department holding it. "
+        "CONFLICT when `version` is stale, LOCKED for a field a pending approval locks, FORBIDDEN, VALIDATION; "
+        "on a refusal `current` is the card as it is now"
+    ),
+    "Mutation.moveOpportunity": (
+        "Move a card to another stage: its owner, the owner's managers and admins. STAGE_GATE when a required field, "
+        "approval or deliverable is missing (the approval the stage's rule defines is requested at once), CONFLICT, "
+        "FORBIDDEN; `previousStage` is the column the card left"
+    ),
+    "Mutation.createTask": (
+        "Add a task to a card the viewer may see (writers); the assignee is notified. VALIDATION for bad values or an "
+        "unknown department, NOT_FOUND for an unknown card or assignee"
+    ),
+    "Mutation.updateTask": "Change a task (writers): omitted fields keep their value. CONFLICT when `version` is stale, VALIDATION, NOT_FOUND",
+    "Mutation.addComment": "Comment on a card or one of its tasks (writers); @handle and @department mentions notify",
+    "Mutation.requestHandoff": (
+        "Ask another department to take the baton of a card (those who may edit the card). DUPLICATE when one to that "
+        "department is pending; the receiving department is notified"
+    ),
+    "Mutation.respondHandoff": (
+        "Accept or decline a pending handoff: the receiving department or an admin (FORBIDDEN otherwise). "
+        "Accepting moves the card to that department; INVALID_TRANSITION when it is no longer pending"
+    ),
+    "Mutation.requestApproval": (
+        "Ask for an approval of a card (those who may edit it). A near miss of one of `approvalKinds` (a typo) answers "
+        "VALIDATION on `kind`; DUPLICATE when one of that kind is pending; the first approvers are notified"
+    ),
+    "Mutation.decideApproval": (
+        "Approve or reject the viewer's open step of an approval (its approvers; admins decide any open step). "
+        "One rejection rejects the approval; FORBIDDEN for someone who is not an approver, INVALID_TRANSITION when closed"
+    ),
+    "Mutation.markNotificationsRead": "Mark some or all of the viewer's notifications read; answers how many stay unread",
+    "Mutation.createApiToken": (
+        "Make a long-lived API token (admins with a writing token; FORBIDDEN otherwise). The token is in the answer "
+        "once and never shown again"
+    ),
+    "Mutation.revokeApiToken": "Revoke an API token (admins); it stops working at once",
+    "Mutation.createWebhook": (
+        "Add an outgoing webhook endpoint (admins). The signing secret is in the answer once; private and loopback "
+        "addresses are refused (VALIDATION) unless BATON_WEBHOOK_ALLOW_PRIVATE"
+    ),
+    "Mutation.updateWebhook": "Change a webhook endpoint (admins); omitted fields keep their value",
+    "Mutation.deleteWebhook": "Delete a webhook endpoint (admins)",
+    "Mutation.deleteNotificationChannel": "Delete a channel: your own, or (admins) a department's; NOT_FOUND otherwise",
+    # ------------------------------------------------------------ people
+    "Role": "What a user may do in their department",
+    "Role.ADMIN": "Everything in the organization: settings, rules, tokens, any card",
+    "Role.MANAGER": "A member who also moves and changes the cards of their department's members",
+    "Role.MEMBER": "Works cards: creates, edits and moves their own, acts on what reaches their department",
+    "Role.VIEWER": "Reads only; never notified",
+    "Department": "A department of the organization (sales, legal, finance, ...), which holds cards and answers handoffs and approvals",
+    "Department.key": "Stable short name used in inputs and filters (e.g. `legal`)",
+    "Department.name": "Display name",
+    "User": "A person of the organization",
+    "User.name": "Display name",
+    "User.email": "Sign-in address",
+    "User.handle": "The name @mentions use",
+    "User.role": "What the user may do",
+    "User.department": "The department the user belongs to",
+    "UserConnection": "A page of users",
+    "UserEdge": "A user and its cursor",
+    "LoginPayload.token": "The bearer token; null when refused",
+    "LoginPayload.user": "Who signed in; null when refused",
+    "LogoutPayload": "The result of `logout`",
+    "RevokeUserSessionsPayload": "The result of `revokeUserSessions`",
+    "RevokeUserSessionsInput.userId": "The user to sign out everywhere",
+    "LoginInput.email": "Sign-in address (case-insensitive)",
+    "LoginInput.password": "The user's password",
+    # ------------------------------------------------------------ errors
+    "UserError": "One problem with a mutation's input or target",
+    "UserError.field": "Path of the input field concerned (for STAGE_GATE: the missing gate items); null when it is the request as a whole",
+    "UserError.code": "What kind of problem, for programs",
+    "UserError.message": "What is wrong, in words for people",
+    "UserErrorCode": "Why a mutation was refused",
+    "UserErrorCode.VALIDATION": "A value is malformed, out of range or unknown (`field` names it)",
+    "UserErrorCode.NOT_FOUND": "No such object in the viewer's organization (or not visible to the viewer)",
+    "UserErrorCode.FORBIDDEN": "The viewer's role, department or token scope does not allow it",
+    "UserErrorCode.CONFLICT": "The `version` sent is stale: reload and retry",
+    "UserErrorCode.STAGE_GATE": "The target stage's required fields, approvals or deliverables are missing (`field` lists them)",
+    "UserErrorCode.INVALID_TRANSITION": "The object is not in a state that allows this",
+    "UserErrorCode.DUPLICATE": "An identical pending request exists",
+    "UserErrorCode.LOCKED": "A pending approval locks the field (the message names the approval)",
+    "UserErrorCode.TOO_SOON": "An approval step was urged less than an hour ago",
+    # ------------------------------------------------------------ opportunities and the board
+    "Priority": "How urgent a card is",
+    "Priority.LOW": "Low",
+    "Priority.MEDIUM": "Medium (the default)",
+    "Priority.HIGH": "High",
+    "Priority.URGENT": "Urgent",
+    "StageKind": "What reaching a stage means for a card",
+    "StageKind.OPEN": "The deal is in progress",
+    "StageKind.WON": "The deal is won",
+    "StageKind.LOST": "The deal is lost (needs a lost reason)",
+    "Stage": "A column of a pipeline, with the gates a card must pass to enter it",
+    "Stage.key": "Stable short name used in inputs and filters (e.g. `proposal`)",
+    "Stage.name": "Display name",
+    "Stage.position": "Order in the pipeline (columns are shown by ascending position)",
+    "Stage.kind": "Whether cards here are open, won or lost",
+    "Stage.requiredFields": "Card fields that must be filled to enter (e.g. `amount`, `expectedCloseDate`)",
+    "Stage.requiredApprovals": "Approval kinds that must be approved (and still match the card) to enter",
+    "Stage.staleAfterHours": "A card without activity for this long is stale (alerts, `staleOnly`); null: never",
+    "Pipeline": "A sequence of stages cards move through",
+    "Pipeline.name": "Display name",
+    "Pipeline.stages": "The stages in order",
+    "Account": "The customer a card is for",
+    "Account.name": "Company name (accounts are matched by name, ignoring case and spacing)",
+    "Account.industry": "Industry, when known",
+    "Account.region": "Region, when known",
+    "Opportunity": "A deal: a card on the board",
+    "Opportunity.title": "What the deal is",
+    "Opportunity.currency": "ISO 4217 code of `amount`",
+    "Opportunity.priority": "How urgent the deal is",
+    "Opportunity.tags": "Free labels",
+    "Opportunity.lastActivityAt": "Last activity on the card; staleness (`staleAfterHours`) counts from here",
+    "Opportunity.stageEnteredAt": "When the card entered its current stage",
+    "Opportunity.version": _VERSION,
+    "Opportunity.amount": "Deal value in `currency`, two decimals; null when unknown or withheld from the viewer",
+    "Opportunity.probability": "Chance of winning, 0-100",
+    "Opportunity.expectedCloseDate": "When the deal is expected to close",
+    "Opportunity.nextStep": "What happens next, in words",
+    "Opportunity.lostReason": "Why the deal was lost (set on the move to a LOST stage)",
+    "Opportunity.account": "The customer",
+    "Opportunity.pipeline": "The pipeline the card moves through",
+    "Opportunity.stage": "The card's column",
+    "Opportunity.owner": "Who is responsible for the deal",
+    "Opportunity.tasks": "The card's tasks, oldest first",
+    "Opportunity.comments": "The card's comments, oldest first",
+    "Opportunity.handoffs": "The card's handoffs (its 20 newest)",
+    "Opportunity.approvals": "The card's approvals (its 10 newest)",
+    "Opportunity.history(first)": FIRST,
+    "OpportunityConnection": "A page of opportunities",
+    "OpportunityEdge": "An opportunity and its cursor",
+    "OpportunityFilter": "Narrows cards; every criterion given must hold, a list matches any of its values",
+    "OpportunityFilter.ownerIds": "Cards owned by any of these users",
+    "OpportunityFilter.departmentKeys": "Cards held by any of these departments (who holds the baton)",
+    "OpportunityFilter.stageKeys": "Cards in any of these stages",
+    "OpportunityFilter.tags": "Cards with any of these tags",
+    "OpportunityFilter.priority": "Cards with any of these priorities",
+    "OpportunityFilter.search": "Text in the title or the account name, case-insensitive",
+    "OpportunityFilter.staleOnly": "Only cards past their stage's `staleAfterHours`",
+    "OpportunityPayload.opportunity": "The card as written; null when refused",
+    "Board": "A pipeline's kanban as the viewer sees it",
+    "Board.pipeline": "The pipeline shown",
+    "Board.columns": "One column per stage, in order",
+    "BoardColumn": "A stage's column under the board's filter",
+    "BoardColumn.stage": "The stage",
+    "BoardColumn.totalCount": "Cards in the column (under the filter, visible to the viewer)",
+    "BoardColumn.opportunities": "The column's cards, newest first",
+    "CreateOpportunityInput.title": "What the deal is (1-200 characters)",
+    "CreateOpportunityInput.accountName": "The customer; an existing account with that name (ignoring case and spacing) is reused",
+    "CreateOpportunityInput.amount": "Deal value, at least 0, two decimals",
+    "CreateOpportunityInput.currency": "ISO 4217 code; omitted: the organization's base currency",
+    "CreateOpportunityInput.probability": "Chance of winning, 0-100",
+    "CreateOpportunityInput.expectedCloseDate": "When the deal is expected to close",
+    "CreateOpportunityInput.priority": "Omitted: MEDIUM",
+    "CreateOpportunityInput.tags": "Free labels",
+    "CreateOpportunityInput.nextStep": "What happens next, in words",
+    "CreateOpportunityInput.ownerId": "The owner; omitted: the viewer",
+    "CreateOpportunityInput.pipelineId": "Omitted: the organization's first pipeline",
+    "CreateOpportunityInput.stageKey": "Start in this stage (its gates and those before it apply); omitted: the first stage",
+    "CreateOpportunityInput.clientMutationId": "A key of the client's choosing: the same key from the same user returns the first result",
+    "UpdateOpportunityInput.id": "The card to change",
+    "UpdateOpportunityInput.version": "The card's `version` as last read",
+    "UpdateOpportunityInput.title": "New title (1-200 characters)",
+    "UpdateOpportunityInput.amount": "New amount (at least 0); null clears it",
+    "UpdateOpportunityInput.probability": "New probability, 0-100",
+    "UpdateOpportunityInput.expectedCloseDate": "New expected close date",
+    "UpdateOpportunityInput.priority": "New priority",
+    "UpdateOpportunityInput.tags": "Replaces the tags",
+    "UpdateOpportunityInput.nextStep": "New next step",
+    "UpdateOpportunityInput.ownerId": "New owner (notified)",
+    "MoveOpportunityInput.id": "The card to move",
+    "MoveOpportunityInput.version": "The card's `version` as last read",
+    "MoveOpportunityInput.stageKey": "The stage to move to",
+    "MoveOpportunityInput.lostReason": "Why the deal was lost: required when moving to a LOST stage",
+    # ------------------------------------------------------------ tasks and comments
+    "TaskStatus": "Where a task stands",
+    "TaskStatus.OPEN": "Not started",
+    "TaskStatus.IN_PROGRESS": "Being worked on",
+    "TaskStatus.DONE": "Finished",
+    "TaskStatus.CANCELLED": "No longer needed",
+    "Task": "Work to do on a card, for a department or a person",
+    "Task.title": "What to do",
+    "Task.description": "Details",
+    "Task.status": "Where the task stands",
+    "Task.dueAt": "Deadline; past it an unfinished task is overdue",
+    "Task.completedAt": "When it was marked DONE",
+    "Task.version": _VERSION,
+    "Task.opportunity": "The card the task belongs to",
+    "Task.assignee": "Who does it; null: anyone of the department",
+    "Task.department": "The department responsible",
+    "Task.overdue": "Past `dueAt` and neither DONE nor CANCELLED",
+    "TaskConnection": "A page of tasks",
+    "TaskEdge": "A task and its cursor",
+    "TaskPayload.task": "The task as written; null when refused",
+    "CreateTaskInput.opportunityId": "The card the task is for",
+    "CreateTaskInput.title": "What to do (1-200 characters)",
+    "CreateTaskInput.description": "Details",
+    "CreateTaskInput.assigneeId": "Who does it (a member of the task's department)",
+    "CreateTaskInput.departmentKey": "The department responsible; omitted: the assignee's, else the card's",
+    "CreateTaskInput.dueAt": "Deadline",
+    "UpdateTaskInput.id": "The task to change",
+    "UpdateTaskInput.version": "The task's `version` as last read",
+    "UpdateTaskInput.title": "New title",
+    "UpdateTaskInput.description": "New details",
+    "UpdateTaskInput.status": "New status",
+    "UpdateTaskInput.assigneeId": "New assignee; null: unassigned",
+    "UpdateTaskInput.dueAt": "New deadline; null clears it",
+    "Comment": "A comment on a card or one of its tasks",
+    "Comment.body": "The text, with @mentions as written",
+    "Comment.author": "Who wrote it",
+    "Comment.opportunity": "The card",
+    "Comment.task": "The task it is about, if any",
+    "Comment.mentions": "Users @mentioned by handle (at most 20)",
+    "CommentConnection": "A page of comments",
+    "CommentEdge": "A comment and its cursor",
+    "CommentPayload.comment": "The comment as written; null when refused",
+    "AddCommentInput.opportunityId": "The card to comment on",
+    "AddCommentInput.body": "The text (at most 10,000 characters); @handle notifies a user, @sales, @legal, ... a department",
+    "AddCommentInput.taskId": "A task of that card the comment is about",
+    # ------------------------------------------------------------ handoffs
+    "HandoffStatus": "Where a handoff stands",
+    "HandoffStatus.PENDING": "Waiting for the receiving department",
+    "HandoffStatus.ACCEPTED": "Accepted: the card moved to the receiving department",
+    "HandoffStatus.DECLINED": "Declined by the receiving department",
+    "HandoffStatus.CANCELLED": "Withdrawn by the requester",
+    "Handoff": "A request for another department to take the baton of a card",
+    "Handoff.note": "The requester's note",
+    "Handoff.status": "Where it stands",
+    "Handoff.responseNote": "The receiving department's note when answering",
+    "Handoff.respondedAt": "When it was accepted, declined or cancelled",
+    "Handoff.opportunity": "The card",
+    "Handoff.fromDepartment": "The department that held the card",
+    "Handoff.toDepartment": "The department asked to take it",
+    "Handoff.requestedBy": "Who asked",
+    "Handoff.assignee": "The person in the receiving department it is for, if named",
+    "HandoffPayload.handoff": "The handoff as written; null when refused",
+    "RequestHandoffInput.opportunityId": "The card to hand off",
+    "RequestHandoffInput.toDepartmentKey": "The department asked to take it",
+    "RequestHandoffInput.assigneeId": "A member of that department it is for",
+    "RequestHandoffInput.note": "A note for the receiving department",
+    "RespondHandoffInput.id": "The pending handoff",
+    "RespondHandoffInput.accept": "true accepts (the card changes department), false declines",
+    "RespondHandoffInput.note": "A note for the requester",
+    "CancelHandoffInput.id": "The pending handoff to withdraw",
+    # ------------------------------------------------------------ approvals
+    "ApprovalMode": "How an approval's steps run",
+    "ApprovalMode.SEQUENTIAL": "One step at a time, in order (依次)",
+    "ApprovalMode.PARALLEL": "All steps at once",
+    "ApprovalStepMode": "How a step's approvers decide",
+    "ApprovalStepMode.ALL": "Every approver must approve (会签)",
+    "ApprovalStepMode.ANY": "The first approval approves the step (或签)",
+    "ApprovalStepMode.COUNT": "`minApprovals` of the approvers must approve (N of M)",
+    "ApprovalTimeoutAction": "What a step's `finalAfterHours` does",
+    "ApprovalTimeoutAction.RETURN": "Return the approval to the requester",
+    "ApprovalTimeoutAction.APPROVE": "Approve the step",
+    "ApprovalStatus.PENDING": "Waiting for decisions",
+    "ApprovalStatus.APPROVED": "Approved",
+    "ApprovalStatus.REJECTED": "Rejected (one rejection rejects the approval)",
+    "ApprovalStatus.CANCELLED": "Withdrawn by the requester or an admin",
+    "ApprovalStatus.RETURNED": "Sent back to the requester, who may edit and resubmit it",
+    "ApprovalStatus.SUPERSEDED": "Was approved, but a field it locked changed since",
+    "ApprovalStatus.SKIPPED": "Steps only: the step's condition does not hold for the card",
+    "ApprovalActionKind": "What someone did on an approval",
+    "ApprovalActionKind.APPROVED": "Approved their step",
+    "ApprovalActionKind.REJECTED": "Rejected",
+    "ApprovalActionKind.RETURNED": "Returned it to an earlier step or the requester (退回)",
+    "ApprovalActionKind.RESUBMITTED": "The requester resubmitted a returned approval",
+    "ApprovalActionKind.TRANSFERRED": "Handed their decision to a colleague (转交)",
+    "ApprovalActionKind.SIGNER_ADDED": "Added a signer (加签)",
+    "ApprovalActionKind.URGED": "Urged the open steps' approvers (催办)",
+    "ApprovalActionKind.CANCELLED": "Withdrew the approval (撤回)",
+    "ApprovalActionKind.REMINDED": "The step's remindAfterHours reminded its approvers",
+    "ApprovalActionKind.ESCALATED": "The step's escalateAfterHours notified managers or admins",
+    "SignerPlacement": "Where `addApprovalSigner` puts the new signer",
+    "SignerPlacement.BEFORE": "A new step that decides first; then the adder's step reopens",
+    "SignerPlacement.AFTER": "A new step right after the adder's",
+    "SignerPlacement.WITH": "Into the adder's own step",
+    "Approval": "A request for sign-off on a card: steps of approvers, run in order or all at once",
+    "Approval.kind": "What is approved (e.g. `contract`); a stage may require an approved one of its kind",
+    "Approval.mode": "Whether steps run in order or at once",
+    "Approval.status": "Where it stands",
+    "Approval.decidedAt": "When it was approved or rejected",
+    "Approval.opportunity": "The card",
+    "Approval.steps": "The steps in order",
+    "Approval.requestedBy": "Who asked",
+    "ApprovalConnection": "A page of approvals",
+    "ApprovalEdge": "An approval and its cursor",
+    "ApprovalDecision": "One action on an approval: who did what, when and with what comment",
+    "ApprovalDecision.action": "What was done",
+    "ApprovalDecision.comment": "The comment given",
+    "ApprovalDecision.at": "When",
+    "ApprovalStep": "One step of an approval and its approvers",
+    "ApprovalStep.position": "Order in the approval, from 0 (a signer added before it shifts it; `id` stays)",
+    "ApprovalStep.status": "Where the step stands (SKIPPED: its condition does not hold)",
+    "ApprovalStep.decidedAt": "When the step was decided",
+    "ApprovalStep.comment": "The deciding comment",
+    "ApprovalStep.mode": "How its approvers decide",
+    "ApprovalStep.department": "The department whose members (or role) approve",
+    "ApprovalStep.decidedBy": "Who decided the step",
+    "ApprovalPayload.approval": "The approval as written; null when refused",
+    "ApprovalRule": "The approval a card asking to enter a stage gets (set with setStageApprovalRule)",
+    "ApprovalRule.kind": "The approval kind; the stage requires it",
+    "ApprovalRule.mode": "Whether steps run in order or at once",
+    "ApprovalRule.locks": "Card fields that cannot change while the approval is pending",
+    "ApprovalRule.steps": "The steps in order",
+    "ApprovalRuleStep": "One step of an approval rule",
+    "ApprovalRuleStep.role": "Approvers are this role of the department; null: any member",
+    "ApprovalRuleStep.minApprovals": "With mode COUNT: approvals the step needs",
+    "ApprovalRuleStep.finalAfterHours": "Hours after opening when `finalAction` happens; null: never",
+    "ApprovalRuleStep.finalAction": "What happens after `finalAfterHours`",
+    "ApprovalRuleStep.departmentKey": "The approving department; null when the step names users",
+    "ApprovalRuleStep.mode": "How its approvers decide",
+    "ApprovalRuleInput": "An approval rule: kind, mode, steps and locked fields",
+    "ApprovalRuleInput.kind": "The approval kind (lowercase, at most 40 characters); the stage will require it",
+    "ApprovalRuleInput.steps": "The steps in order (at least one)",
+    "ApprovalRuleInput.mode": "SEQUENTIAL (default) or PARALLEL",
+    "ApprovalRuleStepInput": "One step of an approval rule: a department (or one role of it) or named users",
+    "ApprovalRuleStepInput.mode": "How its approvers decide (default ANY)",
+    "ApprovalRuleStepInput.minApprovals": "With mode COUNT: approvals the step needs (at least 1)",
+    "ApprovalRuleStepInput.amountAtLeast": "Apply the step only from this amount, in the card's currency; below it the step is SKIPPED",
+    "ApprovalRuleStepInput.remindAfterHours": "Remind pending approvers after this many hours",
+    "ApprovalRuleStepInput.escalateAfterHours": "Notify the department's managers after this many hours, admins after twice as long",
+    "ApprovalRuleStepInput.finalAfterHours": "After this many hours, do `finalAction`",
+    "ApprovalRuleStepInput.finalAction": "RETURN the approval to the requester or APPROVE the step",
+    "RequestApprovalInput.opportunityId": "The card to approve",
+    "RequestApprovalInput.kind": "What is approved, case-insensitive: one of `approvalKinds` for the gates, or an ad-hoc kind with `departmentKeys`",
+    "RequestApprovalInput.departmentKeys": "One ANY step per department, in order; empty: the flow the pipeline's stage rule defines for `kind`",
+    "RequestApprovalInput.mode": "SEQUENTIAL (default) or PARALLEL",
+    "RequestApprovalInput.comment": "A note for the approvers",
+    "DecideApprovalInput.id": "The approval",
+    "DecideApprovalInput.approve": "true approves the viewer's step, false rejects the approval",
+    "DecideApprovalInput.comment": "The reason, shown to the requester",
+    "CancelApprovalInput.id": "The pending or returned approval to withdraw",
+    "ReturnApprovalInput.id": "The approval",
+    "ReturnApprovalInput.comment": "Why it goes back (required)",
+    "ResubmitApprovalInput.id": "The returned approval",
+    "ResubmitApprovalInput.comment": "What changed",
+    "TransferApprovalStepInput.id": "The approval",
+    "TransferApprovalStepInput.toUserId": "The colleague who decides in the viewer's place",
+    "TransferApprovalStepInput.comment": "A note for the colleague",
+    "AddApprovalSignerInput.id": "The approval",
+    "AddApprovalSignerInput.userId": "The user to add",
+    "AddApprovalSignerInput.placement": "Before, after or with the viewer's step",
+    "AddApprovalSignerInput.comment": "A note for the new signer",
+    "UrgeApprovalInput.id": "The pending approval",
+    "UrgeApprovalInput.comment": "A note for the approvers",
+    "SetStageApprovalRuleInput.stageId": "The stage",
+    # ------------------------------------------------------------ pipelines and stage work
+    "CreateStageInput.pipelineId": "The pipeline to add the stage to",
+    "CreateStageInput.key": "Stable short name, unique in the pipeline",
+    "CreateStageInput.name": "Display name; omitted: from the key",
+    "CreateStageInput.kind": "Omitted: OPEN",
+    "CreateStageInput.position": "Where to insert it (later stages move right); omitted: last",
+    "CreateStageInput.requiredFields": "Card fields required to enter",
+    "CreateStageInput.requiredApprovals": "Approval kinds required to enter",
+    "CreateStageInput.staleAfterHours": "Hours without activity after which a card is stale",
+    "CreateStageInput.autoApproval": "The older rule shape {kind, departmentKeys, mode}; prefer setStageApprovalRule",
+    "UpdateStageInput.id": "The stage to change",
+    "UpdateStageInput.name": "New display name",
+    "UpdateStageInput.requiredFields": "Replaces the required fields",
+    "UpdateStageInput.requiredApprovals": "Replaces the required approval kinds",
+    "UpdateStageInput.staleAfterHours": "New staleness threshold; null: never stale",
+    "StagePayload.stage": "The stage as written; null when refused",
+    "StageOwner": "The department that owns a stage (节点负责人): entering it hands the card over",
+    "StageOwner.role": "Only this role of the department receives the handoff; null: any member",
+    "StageOwner.department": "The owning department",
+    "StageOwnerInput": "Who owns a stage",
+    "StageOwnerInput.departmentKey": "The owning department",
+    "StageOwnerInput.role": "Only this role of it",
+    "StageOwnerInput.userId": "A named member, who becomes the handoff's assignee",
+    "StageOwnerInput.autoAccept": "Accept the automatic handoff at once",
+    "StageDeliverable": "Something a stage must produce (交付物), ticked by its department",
+    "StageDeliverable.key": "Stable short name, unique in the stage",
+    "StageDeliverable.title": "What it is",
+    "StageDeliverable.departmentKey": "The department that ticks it",
+    "StageDeliverableInput": "A deliverable of a stage",
+    "StageDeliverableInput.title": "What it is",
+    "StageDeliverableInput.departmentKey": "The department that ticks it",
+    "StageDeliverableInput.field": "A card field that must be filled before it can be ticked",
+    "SetStageWorkInput.stageId": "The stage",
+    "SetStageWorkInput.deliverables": "Replaces the stage's deliverables",
+    "SetStageWorkInput.requirePreviousDeliverables": "Entering the stage needs every deliverable of the stage before it",
+    "DeliverableState": "A deliverable of the card's current stage and whether it is done",
+    "DeliverableState.key": "The deliverable's key",
+    "DeliverableState.title": "What it is",
+    "DeliverableState.departmentKey": "The department that ticks it",
+    "DeliverableState.done": "Whether it is ticked",
+    "DeliverableState.doneAt": "When it was ticked",
+    "DeliverableState.doneBy": "Who ticked it",
+    "CheckDeliverableInput.opportunityId": "The card",
+    "CheckDeliverableInput.stageKey": "The stage the deliverable belongs to",
+    "CheckDeliverableInput.key": "The deliverable's key",
+    "CheckDeliverableInput.done": "true ticks, false unticks",
+    "StageTime": "Time a card spent in one stage, from its moves in the event log",
+    "StageTime.stageKey": "The stage",
+    "StageTime.hours": "Hours spent there in all",
+    "DepartmentTime": "Time a department held the card during a stage",
+    "DepartmentTime.hours": "Hours",
+    "DepartmentTime.department": "The department; null when it no longer exists",
+    # ------------------------------------------------------------ notifications
+    "Notification.createdAt": "When it was sent",
+    "Notification.read": "Whether the viewer marked it read",
+    "Notification.opportunity": "The card it is about, if any (null when the viewer no longer sees it)",
+    "NotificationConnection": "A page of the inbox, plus how many notifications are unread in all",
+    "NotificationConnection.unreadCount": "Unread notifications in the whole inbox",
+    "NotificationEdge": "A notification and its cursor",
+    "MarkNotificationsReadInput": "Input of `markNotificationsRead`",
+    "MarkNotificationsReadPayload.unreadCount": "Unread notifications left",
+    "ChannelType": "Where a channel sends",
+    "ChannelType.EMAIL": "Email over SMTP",
+    "ChannelType.FEISHU": "A Feishu (Lark) group bot",
+    "ChannelType.DINGTALK": "A DingTalk group bot",
+    "ChannelType.WECOM": "A WeCom (企业微信) group bot",
+    "NotificationChannel.type": "Where it sends",
+    "NotificationChannel.name": "Display name",
+    "NotificationChannel.enabled": "Disabled channels receive nothing",
+    "NotificationChannel.failingSince": "First failed delivery of the current run of failures; null when healthy",
+    "NotificationChannelConnection": "A page of notification channels",
+    "NotificationChannelEdge": "A channel and its cursor",
+    "NotificationChannelPayload.channel": "The channel as written; null when refused",
+    "NotificationChannelIdInput.id": "The channel",
+    "DeleteNotificationChannelPayload.deletedId": "The deleted channel's id; null when refused",
+    "SetNotificationChannelInput.type": "Where it sends (required for a new channel)",
+    "SetNotificationChannelInput.name": "Display name",
+    "SetNotificationChannelInput.kinds": "A department's channel: the notification kinds it hears; empty: all",
+    "SetNotificationChannelInput.enabled": "false stops sending",
+    "ChannelDeliveryStatus": "Where a channel message stands",
+    "ChannelDeliveryStatus.PENDING": "Queued or waiting for a retry",
+    "ChannelDeliveryStatus.DELIVERED": "Accepted by the channel",
+    "ChannelDeliveryStatus.FAILED": "Given up after its attempts",
+    "ChannelDelivery.eventSeq": "The event that caused it; null for digests and tests",
+    "ChannelDelivery.status": "Where it stands",
+    "ChannelDelivery.attempts": "Attempts made",
+    "ChannelDelivery.nextAttemptAt": "When it is tried next; null when done",
+    "ChannelDelivery.lastAttemptAt": "When it was last tried",
+    "ChannelDelivery.lastStatusCode": "Status code the channel answered on the last attempt",
+    "ChannelDelivery.lastError": "Why the last attempt failed",
+    "ChannelDelivery.deliveredAt": "When it was delivered",
+    "ChannelDelivery.channelId": "The channel's global id",
+    "ChannelDeliveryConnection": "A page of channel deliveries",
+    "ChannelDeliveryEdge": "A channel delivery and its cursor",
+    "NotificationPreferences.timeZone": "IANA time zone of the quiet hours and digest time (e.g. Asia/Shanghai)",
+    "NotificationPreferences.quietHoursEnd": "HH:MM local time; messages held during quiet hours go out then",
+    "NotificationPreferencesPayload.preferences": "The preferences as written; null when refused",
+    "NotificationRoute": "Which of the viewer's channels one notification kind goes to",
+    "NotificationRoute.kind": "The notification kind (see NotificationKind, lowercase)",
+    "NotificationRouteInput": "Route one notification kind to some of your channels",
+    "NotificationRouteInput.kind": "The notification kind (lowercase, e.g. `approval`)",
+    "NotificationRouteInput.channelIds": "Your channels to send it to",
+    "SetNotificationPreferencesInput.timeZone": "IANA time zone",
+    "SetNotificationPreferencesInput.quietHoursStart": "HH:MM local time; null: no quiet hours",
+    "SetNotificationPreferencesInput.quietHoursEnd": "HH:MM local time",
+    "SetNotificationPreferencesInput.digestTime": "HH:MM local time of the daily digest; null: none",
+    "EscalationKind": "What an escalation rule watches",
+    "EscalationKind.STALE_DEAL": "Cards past their stage's staleAfterHours",
+    "EscalationKind.OVERDUE_TASK": "Tasks past their due time",
+    "EscalationKind.PENDING_HANDOFF": "Handoffs left unanswered",
+    "EscalationRule.adminsAfterHours": "Hours after the alert began until admins are notified; null: never",
+    "EscalationRule.kind": "What it watches",
+    "EscalationRulePayload.rule": "The rule as written; null when refused",
+    "SetEscalationRuleInput.kind": "What the rule watches (one rule per kind and stage)",
+    "SetEscalationRuleInput.stageKey": "STALE_DEAL only: one stage; omitted: every stage",
+    "SetEscalationRuleInput.alertAfterHours": "PENDING_HANDOFF: hours until the first alert",
+    "SetEscalationRuleInput.managersAfterHours": "Hours after the alert until managers are notified; null: never",
+    "SetEscalationRuleInput.adminsAfterHours": "Hours after the alert until admins are notified; null: never",
+    # ------------------------------------------------------------ access rules
+    "DataScope": "Which cards an access rule lets its users see (cards they are involved in stay visible)",
+    "DataScope.OWN": "Cards they own",
+    "DataScope.DEPARTMENT": "Cards owned by members of their department",
+    "DataScope.ALL": "Every card",
+    "AccessRule.role": "The role it applies to",
+    "AccessRule.scope": "Which cards they see",
+    "AccessRule.departmentKey": "The department it applies to; null: every department (a department's rule wins)",
+    "SetAccessRuleInput.role": "The role it applies to",
+    "SetAccessRuleInput.scope": "Which cards they see",
+    "SetAccessRuleInput.hiddenFields": "Card fields withheld from them (e.g. `amount`, `account`)",
+    "SetAccessRulePayload.accessRule": "The rule as written; null when refused",
+    # ------------------------------------------------------------ analytics and money
+    "Analytics": "Funnel and cycle figures from the event log, over the cards the viewer may see",
+    "Analytics.funnel": "One entry per stage, in order",
+    "Analytics.winRate": "Won / (won + lost), 0-1; null when none closed",
+    "Analytics.medianCycleDays": "Median days from creation to won",
+    "Analytics.medianHandoffResponseHours": "Median hours until a handoff was accepted or declined",
+    "Analytics.medianApprovalHours": "Median hours from an approval's request to its decision",
+    "FunnelStage": "One stage of the funnel",
+    "FunnelStage.stage": "The stage",
+    "FunnelStage.current": "Cards in the stage now",
+    "FunnelStage.medianHoursInStage": "Median hours cards stayed before leaving",
+    "Money.amount": "The sum, two decimals",
+    "ExchangeRate.currency": "ISO 4217 code converted",
+    "ExchangeRate.baseCurrency": "The base currency it converts into",
+    "ExchangeRate.date": "The day it applies from",
+    "SetExchangeRateInput.currency": "ISO 4217 code (not the base currency)",
+    "SetExchangeRatePayload.exchangeRate": "The rate as written; null when refused",
+    "SetBaseCurrencyInput.currency": "ISO 4217 code",
+    "SetBaseCurrencyPayload.baseCurrency": "The base currency now; null when refused",
+    # ------------------------------------------------------------ integrations
+    "TokenScope": "What an API token may do",
+    "TokenScope.READ": "Queries and subscriptions only",
+    "TokenScope.WRITE": "Mutations too",
+    "ApiToken": "A long-lived token for a tool; acts as a user with that user's access rules",
+    "ApiToken.name": "What it is for",
+    "ApiToken.lastUsedAt": "When it was last used",
+    "ApiToken.revokedAt": "When it was revoked; null while it works",
+    "ApiToken.expiresAt": "When it stops working; null: never",
+    "ApiToken.scope": "What it may do",
+    "ApiTokenConnection": "A page of API tokens",
+    "ApiTokenEdge": "An API token and its cursor",
+    "ApiTokenPayload.apiToken": "The token as written; null when refused",
+    "CreateApiTokenPayload.apiToken": "The new token's record; null when refused",
+    "CreateApiTokenInput.name": "What it is for",
+    "CreateApiTokenInput.scope": "READ or WRITE (at most the creating token's own)",
+    "CreateApiTokenInput.departmentKey": "Scope it to one department: it acts as that department's integration member",
+    "RevokeApiTokenInput.id": "The token to revoke",
+    "Webhook": "An endpoint Baton POSTs events to, signed with its own secret",
+    "Webhook.url": "Where events are POSTed",
+    "Webhook.enabled": "Disabled endpoints receive nothing",
+    "Webhook.failingSince": "First failed delivery of the current run of failures; null when healthy",
+    "Webhook.disabledAt": "When Baton disabled it after failing too long",
+    "Webhook.disabledReason": "Why Baton disabled it",
+    "Webhook.deliveries(status)": "Only deliveries in one of these statuses",
+    "WebhookPayload.webhook": "The endpoint as written; null when refused",
+    "CreateWebhookPayload.webhook": "The new endpoint; null when refused",
+    "DeleteWebhookPayload.deletedId": "The deleted endpoint's id; null when refused",
+    "CreateWebhookInput.url": "Where to send events (HTTPS; private and loopback addresses are refused)",
+    "UpdateWebhookInput.id": "The endpoint to change",
+    "UpdateWebhookInput.url": "New address",
+    "UpdateWebhookInput.eventTypes": "Only these event types; empty: all",
+    "UpdateWebhookInput.departmentKeys": "Only events of these departments; empty: all",
+    "UpdateWebhookInput.enabled": "false stops deliveries; true re-enables a disabled endpoint",
+    "UpdateWebhookInput.actsAsUserId": "The user whose access rules decide what the endpoint receives",
+    "UpdateWebhookInput.actsAsDepartmentKey": "Act as this department's integration member",
+    "DeleteWebhookInput.id": "The endpoint to delete",
+    "WebhookDeliveryStatus": "Where a webhook delivery stands",
+    "WebhookDeliveryStatus.PENDING": "Queued or waiting for a retry",
+    "WebhookDeliveryStatus.DELIVERED": "The endpoint answered 2xx",
+    "WebhookDeliveryStatus.FAILED": "Given up after its attempts",
+    "WebhookDelivery": "One event sent to one webhook endpoint and its attempts",
+    "WebhookDelivery.eventSeq": "The event's seq",
+    "WebhookDelivery.eventType": "The event's type",
+    "WebhookDelivery.status": "Where it stands",
+    "WebhookDelivery.attempts": "Attempts made",
+    "WebhookDelivery.nextAttemptAt": "When it is tried next; null when done",
+    "WebhookDelivery.lastAttemptAt": "When it was last tried",
+    "WebhookDelivery.lastStatusCode": "HTTP status of the last attempt",
+    "WebhookDelivery.lastError": "Why the last attempt failed",
+    "WebhookDelivery.deliveredAt": "When the endpoint accepted it",
+    "WebhookDelivery.redeliveryOf": "The delivery this one repeats (redeliverWebhook)",
+    "WebhookDeliveryConnection": "A page of webhook deliveries",
+    "WebhookDeliveryEdge": "A webhook delivery and its cursor",
+    "RedeliverWebhookInput.deliveryId": "The delivery to send again",
+    "RedeliverWebhookPayload.delivery": "The new delivery; null when refused",
+    "ImportOpportunitiesInput.file": "A CSV or XLSX file (multipart upload), English or Chinese headers",
+    "ImportOpportunitiesInput.dryRun": "Check every row and write nothing",
+    "ImportOpportunitiesPayload.rows": "Data rows read",
+    "ImportOpportunitiesPayload.valid": "Rows that passed the checks",
+    "ImportOpportunitiesPayload.created": "Opportunities created (0 on a dry run)",
+    "ImportOpportunitiesPayload.accountsCreated": "New accounts made",
+    "ImportOpportunitiesPayload.dryRun": "Whether nothing was written",
+    "ImportOpportunitiesPayload.rejected": "Rows refused and why (at most the first 1000)",
+    "ImportRejection": "A spreadsheet row that was refused",
+    "ImportRejection.reasons": "Every problem of the row, in words",
+    "ExportFormat": "Spreadsheet format of an export",
+    "ExportFormat.CSV": "UTF-8 CSV",
+    "ExportFormat.XLSX": "Excel workbook",
+    "ExportLinkPayload.expiresAt": "When the link stops working",
+    "CreateExportLinkInput.format": "CSV or XLSX",
+    "CreateExportLinkInput.filter": "Which cards, as for `opportunities`",
+    # ------------------------------------------------------------ events
+    "BoardEvent": "One committed change, from the organization's gapless event log",
+    "BoardEvent.seq": "Position in the organization's log: gapless and increasing; poll with `events(after: seq)`",
+    "BoardEvent.type": "What happened",
+    "BoardEvent.occurredAt": "When it was committed",
+    "BoardEvent.departmentKeys": "Departments concerned (those narrowing on departmentKeys receive it)",
+    "BoardEvent.changes": (
+        "What changed, as a JSON object: [before, after] pairs for fields and details such as an approval's step "
+        "and decision (see `fieldChanges` for the typed pairs)"
+    ),
+    "BoardEvent.actor": "Who made the change; null for the system (alerts, timeouts)",
+    "BoardEvent.opportunity": "The card concerned, if any and visible",
+    "BoardEvent.task": "The task concerned, if any",
+    "BoardEvent.comment": "The comment concerned, if any",
+    "BoardEvent.handoff": "The handoff concerned, if any",
+    "BoardEvent.approval": "The approval concerned, if any",
+    "BoardEventConnection": "A page of events",
+    "BoardEventEdge": "An event and its cursor",
+    "BoardEventType": "What an event records",
+    "BoardEventType.OPPORTUNITY_CREATED": "A card was created",
+    "BoardEventType.OPPORTUNITY_UPDATED": "A card's details changed",
+    "BoardEventType.OPPORTUNITY_MOVED": "A card moved to another stage",
+    "BoardEventType.OPPORTUNITY_LOST": "A card moved to a LOST stage",
+    "BoardEventType.TASK_CREATED": "A task was added",
+    "BoardEventType.TASK_UPDATED": "A task changed",
+    "BoardEventType.COMMENT_ADDED": "A comment was added",
+    "BoardEventType.HANDOFF_REQUESTED": "A handoff was requested (`changes.automatic` when a stage's owner asked for it)",
+    "BoardEventType.HANDOFF_RESOLVED": "A handoff was accepted, declined or cancelled",
+    "BoardEventType.APPROVAL_REQUESTED": "An approval was requested",
+    "BoardEventType.APPROVAL_DECIDED": "An approver approved or rejected",
+    "BoardEventType.ALERT_RAISED": "Something waited too long: a pending handoff or approval step, an overdue task, a stale card",
+    "BoardEventType.PIPELINE_UPDATED": "A pipeline or stage was changed",
+    "BoardEventType.ACCESS_RULES_UPDATED": "An access rule changed",
+    "BoardEventType.MONEY_SETTINGS_UPDATED": "The base currency or an exchange rate changed",
+    "BoardEventType.APPROVAL_RETURNED": "An approval was returned (退回)",
+    "BoardEventType.APPROVAL_RESUBMITTED": "A returned approval was resubmitted",
+    "BoardEventType.APPROVAL_TRANSFERRED": "An approver handed their decision to a colleague (转交)",
+    "BoardEventType.APPROVAL_SIGNER_ADDED": "A signer was added (加签)",
+    "BoardEventType.APPROVAL_URGED": "An approval's approvers were urged (催办)",
+    "BoardEventType.APPROVAL_SUPERSEDED": "An approved approval no longer matches the card",
+    "BoardEventType.DELIVERABLE_CHECKED": "A deliverable was ticked or unticked",
+    "FieldChange.field": "The field's API name",
+    "FieldChange.before": "The value before (null: unset)",
+    "FieldChange.after": "The value after (null: unset)",
+}
+
+# A field name anywhere -> its description, when no entry above names the field.
+BY_FIELD_NAME = {
+    "createdAt": "When it was created (UTC)",
+    "updatedAt": "When it last changed (UTC)",
+}
+
+
+def _mutations_of(schema: GraphQLSchema) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Input type -> mutations taking it; payload type -> mutations returning it."""
+    takes: dict[str, list[str]] = {}
+    returns: dict[str, list[str]] = {}
+    for name, field in (schema.mutation_type.fields.items() if schema.mutation_type else ()):
+        returns.setdefault(get_named_type(field.type).name, []).append(name)
+        for arg in field.args.values():
+            takes.setdefault(get_named_type(arg.type).name, []).append(name)
+    return takes, returns
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names)
+
+
+def _shape(schema: GraphQLSchema, type_name: str, field: str | None, arg: str | None, takes, returns, gtype=None) -> str | None:
+    """A description from the shape of the schema, or None."""
+    if arg is not None:
+        if arg == "first":
+            return FIRST
+        if arg == "after" and field != "events" and field != "boardEvents":
+            return AFTER
+        if type_name == "Mutation" and arg == "input":
+            return "What to change; see the input type's fields"
+        return None
+    if field is None:
+        if type_name in returns:
+            return f"The result of {_quoted(returns[type_name])}"
+        if type_name in takes:
+            return f"Input of {_quoted(takes[type_name])}"
+        return None
+    if field == "userErrors":
+        return _USER_ERRORS
+    if field == "id" and isinstance(gtype, GraphQLObjectType) and any(i.name == "Node" for i in gtype.interfaces):
+        return _ID
+    if field == "id" and isinstance(gtype, GraphQLInputObjectType):
+        return "Global id of the object to act on"
+    return BY_FIELD_NAME.get(field)
+
+
+def describe(schema: GraphQLSchema) -> GraphQLSchema:
+    """Fill in every missing description that DESCRIPTIONS or the shape rules know."""
+    takes, returns = _mutations_of(schema)
+
+    def pick(key, type_name, field=None, arg=None, gtype=None):
+        return DESCRIPTIONS.get(key) or _shape(schema, type_name, field, arg, takes, returns, gtype)
+
+    for name, gtype in schema.type_map.items():
+        if name.startswith("__"):
+            continue
+        if not gtype.description and (text := pick(name, name)):
+            gtype.description = text
+        if isinstance(gtype, (GraphQLObjectType, GraphQLInterfaceType, GraphQLInputObjectType)):
+            for fname, fdef in gtype.fields.items():
+                if not fdef.description and (text := pick(f"{name}.{fname}", name, fname, gtype=gtype)):
+                    fdef.description = text
+                for aname, adef in getattr(fdef, "args", {}).items():
+                    if not adef.description and (text := pick(f"{name}.{fname}({aname})", name, fname, aname)):
+                        adef.description = text
+        if isinstance(gtype, GraphQLEnumType):
+            for vname, vdef in gtype.values.items():
+                if not vdef.description and (text := DESCRIPTIONS.get(f"{name}.{vname}")):
+                    vdef.description = text
+    return schema
+
+
+def known_keys(schema: GraphQLSchema) -> set[str]:
+    """Every key DESCRIPTIONS could use for this schema (to catch stale entries)."""
+    keys = set()
+    for name, gtype in schema.type_map.items():
+        keys.add(name)
+        if isinstance(gtype, (GraphQLObjectType, GraphQLInterfaceType, GraphQLInputObjectType)):
+            for fname, fdef in gtype.fields.items():
+                keys.add(f"{name}.{fname}")
+                keys.update(f"{name}.{fname}({a})" for a in getattr(fdef, "args", {}))
+        if isinstance(gtype, GraphQLEnumType):
+            keys.update(f"{name}.{v}" for v in gtype.values)
+    return keys
