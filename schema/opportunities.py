@@ -318,7 +318,18 @@ def column_id(stage_id: int, filter_key: str) -> str:
 @strawberry.type
 class Board:
     pipeline: Pipeline
-    columns: list[BoardColumn] = strawberry.field(metadata=at_most(MAX_STAGES))
+    all_columns: strawberry.Private[list[BoardColumn]]
+
+    @strawberry.field(metadata=at_most(MAX_STAGES))
+    def columns(
+        self,
+        stage_keys: Annotated[list[str] | None, strawberry.argument(description=(
+            "Only these stages' columns (same ids as the whole board's): refetch the columns a live event "
+            "names without reading the others"))] = None,
+    ) -> list[BoardColumn]:
+        if stage_keys is None:
+            return self.all_columns
+        return [column for column in self.all_columns if column.stage.key in stage_keys]
 
 
 @strawberry.input
@@ -386,6 +397,22 @@ class OpportunityPayload:
         stage_id = getattr(self, "previous_stage_id", None)  # absent on a refused input's stand-in payload
         return ready(info.context.loaders.stage, stage_id) if stage_id else None
 
+    @strawberry.field(metadata=at_most(2), description=(
+        "After a move: the column the card left and the one it entered, in pipeline order, under `filter`; "
+        "pass the board's filter and they carry the board's column ids, so a normalized cache updates both "
+        "columns' counts, totals and cards from this answer. Empty when nothing moved"))
+    async def columns(
+        self, info: strawberry.Info,
+        filter: Annotated[OpportunityFilter | None, strawberry.argument(
+            description="The board's filter (the columns' ids depend on it)")] = None,
+    ) -> list[BoardColumn]:
+        stage_id = getattr(self, "previous_stage_id", None)
+        if not stage_id or self.opportunity is None:
+            return []
+        _, columns = await board_rules.board(
+            info.context, to_global("Pipeline", self.opportunity.pipeline_id), to_data(filter))
+        return [column for column in columns if column.stage.id in (stage_id, self.opportunity.stage_id)]
+
 
 def payload(result) -> OpportunityPayload:
     opportunity, errors = result
@@ -416,7 +443,7 @@ class Query:
         self, info: strawberry.Info, pipeline_id: strawberry.ID | None = None, filter: OpportunityFilter | None = None
     ) -> Board:
         pipeline, columns = await board_rules.board(info.context, pipeline_id, to_data(filter))
-        return Board(pipeline=pipeline, columns=columns[:MAX_STAGES])
+        return Board(pipeline=pipeline, all_columns=columns[:MAX_STAGES])
 
     @strawberry.field(**SIGNED_IN)
     async def opportunities(

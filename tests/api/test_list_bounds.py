@@ -202,7 +202,7 @@ async def overfill(org, opp_gid: str) -> None:
 
 async def test_no_list_returns_more_than_its_bound(gql, org, client):
     declared = {f"{t}.{f}": max_items(field) for t, f, field in object_lists() if max_items(field) is not None}
-    assert set(declared) == set(READS) | {"ImportOpportunitiesPayload.rejected"}
+    assert set(declared) == set(READS) | {"ImportOpportunitiesPayload.rejected", "OpportunityPayload.columns"}
     opp = await create(gql, as_="sales_admin")
     await overfill(org, opp["id"])
     for name, (query, path) in READS.items():
@@ -228,3 +228,10 @@ async def test_no_list_returns_more_than_its_bound(gql, org, client):
     report = r.json()["data"]["importOpportunities"]
     assert report["rows"] == bounds.MAX_IMPORT_REJECTIONS + 1
     assert len(report["rejected"]) == declared["ImportOpportunitiesPayload.rejected"]
+
+    # A move's payload carries two columns: the one left and the one entered.
+    card = await create(gql, as_="sales_admin")
+    moved = await gql.ok("""mutation($i: MoveOpportunityInput!) { moveOpportunity(input: $i) {
+      columns { stage { key } } userErrors { code } } }""", {"i": {"id": card["id"], "version": card["version"], "stageKey": "qualified"}},
+                         as_="sales_admin")
+    assert len(moved["moveOpportunity"]["columns"]) == declared["OpportunityPayload.columns"] == 2

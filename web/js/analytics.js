@@ -2,17 +2,18 @@
 import { gql } from './api.js';
 import { ANALYTICS } from './queries.js';
 import { esc, money } from './util.js';
-import { onBoardEvent } from './state.js';
+import { t, formatNumber } from './i18n.js';
+import { onBoardEvent, store } from './state.js';
 
 const W = 560;
 
 function fmtHours(h) {
   if (h === null || h === undefined) return '—';
-  if (h < 1) return `${Math.round(h * 60)} min`;
-  if (h < 48) return `${h.toFixed(h < 10 ? 1 : 0)} h`;
-  return `${(h / 24).toFixed(1)} days`;
+  if (h < 1) return t('analytics.minutes', { n: Math.round(h * 60) });
+  if (h < 48) return t('analytics.hours', { n: formatNumber(h, { maximumFractionDigits: h < 10 ? 1 : 0 }) });
+  return t('analytics.days', { n: formatNumber(h / 24, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) });
 }
-const pct = (x) => (x === null || x === undefined ? '—' : `${Math.round(x * 100)}%`);
+const pct = (x) => (x === null || x === undefined ? '—' : formatNumber(x, { style: 'percent', maximumFractionDigits: 0 }));
 
 function trunc(s, n) { s = String(s); return s.length > n ? `${s.slice(0, n - 1)}…` : s; }
 
@@ -30,43 +31,43 @@ function funnelChart(funnel) {
     const x0 = left + (barW - we) / 2;
     const xc = left + (barW - wc) / 2;
     const conv = f.conversionToNext != null && i < rows.length - 1
-      ? `<text x="${left + barW / 2}" y="${y + rowH - 2}" class="svg-conv" text-anchor="middle">↓ ${pct(f.conversionToNext)} go on</text>` : '';
+      ? `<text x="${left + barW / 2}" y="${y + rowH - 2}" class="svg-conv" text-anchor="middle">↓ ${esc(t('analytics.goOn', { pct: pct(f.conversionToNext) }))}</text>` : '';
     return `
       <text x="${left - 10}" y="${y + 18}" text-anchor="end" class="svg-label">${esc(trunc(f.stage.name, 14))}</text>
-      <rect x="${x0}" y="${y + 4}" width="${we}" height="22" rx="4" class="bar-entered ${f.stage.kind === 'WON' ? 'won' : ''}"><title>${esc(f.stage.name)}: ${f.entered} entered</title></rect>
-      <rect x="${xc}" y="${y + 4}" width="${wc}" height="22" rx="4" class="bar-current"><title>${esc(f.stage.name)}: ${f.current} there now</title></rect>
-      <text x="${left + barW + 10}" y="${y + 14}" class="svg-value">${f.entered} entered · ${f.current} now</text>
-      <text x="${left + barW + 10}" y="${y + 28}" class="svg-sub">${esc(money(f.amount, 'USD', true))}</text>
+      <rect x="${x0}" y="${y + 4}" width="${we}" height="22" rx="4" class="bar-entered ${f.stage.kind === 'WON' ? 'won' : ''}"><title>${esc(t('analytics.enteredTitle', { stage: f.stage.name, count: f.entered }))}</title></rect>
+      <rect x="${xc}" y="${y + 4}" width="${wc}" height="22" rx="4" class="bar-current"><title>${esc(t('analytics.nowTitle', { stage: f.stage.name, count: f.current }))}</title></rect>
+      <text x="${left + barW + 10}" y="${y + 14}" class="svg-value">${esc(t('analytics.enteredNow', { entered: f.entered, now: f.current }))}</text>
+      <text x="${left + barW + 10}" y="${y + 28}" class="svg-sub">${esc(money(f.amount, store.baseCurrency || 'USD', true))}</text>
       ${conv}`;
   }).join('');
   // role=img hides the chart's own text from screen readers, so the label carries the figures.
-  const said = rows.map((f) => `${f.stage.name} ${f.entered} entered, ${f.current} now`).join('; ');
-  return `<svg viewBox="0 0 ${W} ${h}" width="${W}" class="chart" role="img" aria-label="Funnel by stage: ${esc(said)}">${bars}</svg>
-    <p class="legend"><span class="key key-entered"></span>ever entered <span class="key key-current"></span>there now</p>`;
+  const said = rows.map((f) => t('analytics.funnelSaid', { stage: f.stage.name, entered: f.entered, now: f.current })).join(t('analytics.said.sep'));
+  return `<svg viewBox="0 0 ${W} ${h}" width="${W}" class="chart" role="img" aria-label="${esc(t('analytics.funnelLabel', { said }))}">${bars}</svg>
+    <p class="legend"><span class="key key-entered"></span>${esc(t('analytics.everEntered'))} <span class="key key-current"></span>${esc(t('analytics.thereNow'))}</p>`;
 }
 
 function donut(rate) {
   const r = 52;
   const c = 2 * Math.PI * r;
   const v = rate == null ? 0 : Math.max(0, Math.min(1, rate));
-  return `<svg viewBox="0 0 140 140" width="180" class="chart donut" role="img" aria-label="Win rate ${pct(rate)}">
+  return `<svg viewBox="0 0 140 140" width="180" class="chart donut" role="img" aria-label="${esc(t('analytics.winRateLabel', { pct: pct(rate) }))}">
     <circle cx="70" cy="70" r="${r}" class="donut-track" fill="none" stroke-width="16"/>
     <circle cx="70" cy="70" r="${r}" class="donut-value" fill="none" stroke-width="16" stroke-linecap="round"
       stroke-dasharray="${(v * c).toFixed(1)} ${c.toFixed(1)}" transform="rotate(-90 70 70)"/>
     <text x="70" y="74" text-anchor="middle" class="donut-text">${pct(rate)}</text>
-    <text x="70" y="90" text-anchor="middle" class="donut-sub">won of closed</text>
+    <text x="70" y="90" text-anchor="middle" class="donut-sub">${esc(t('analytics.wonOfClosed'))}</text>
   </svg>`;
 }
 
 // Horizontal bars with the label above each bar, so long labels (loss reasons) stay readable.
-function hbars(items, { format = (v) => String(v), cls = '', width = 400, label = 'Bar chart' } = {}) {
-  if (!items.length) return '<p class="muted">No data yet.</p>';
+function hbars(items, { format = (v) => String(v), cls = '', width = 400, label = '' } = {}) {
+  if (!items.length) return `<p class="muted">${esc(t('analytics.noData'))}</p>`;
   const max = Math.max(1e-9, ...items.map((i) => i.value));
   const rowH = 42;
   const barW = width - 110;
   const h = items.length * rowH + 4;
-  const said = items.map((it) => `${it.label} ${format(it.value)}`).join('; ');
-  return `<svg viewBox="0 0 ${width} ${h}" width="${width}" class="chart" role="img" aria-label="${esc(`${label}: ${said}`)}">${items.map((it, i) => {
+  const said = items.map((it) => `${it.label} ${format(it.value)}`).join(t('analytics.said.sep'));
+  return `<svg viewBox="0 0 ${width} ${h}" width="${width}" class="chart" role="img" aria-label="${esc(t('analytics.chartLabel', { label, said }))}">${items.map((it, i) => {
     const y = i * rowH;
     const w = Math.max(3, (it.value / max) * barW);
     return `<text x="0" y="${y + 14}" class="svg-label">${esc(trunc(it.label, 48))}<title>${esc(it.label)}</title></text>
@@ -78,7 +79,7 @@ function hbars(items, { format = (v) => String(v), cls = '', width = 400, label 
 
 export function mountAnalytics(view) {
   let alive = true;
-  view.innerHTML = '<h1 tabindex="-1">Analytics</h1><div class="analytics" aria-busy="true"><p class="muted">Loading analytics…</p></div>';
+  view.innerHTML = `<h1 tabindex="-1">${esc(t('nav.analytics'))}</h1><div class="analytics" aria-busy="true"><p class="muted">${esc(t('analytics.loading'))}</p></div>`;
   const box = view.lastElementChild;
   async function load() {
     try {
@@ -88,32 +89,32 @@ export function mountAnalytics(view) {
       const reasons = Object.entries(a.lossReasons || {}).map(([label, value]) => ({ label, value: Number(value) })).sort((x, y) => y.value - x.value);
       const inStage = funnel.filter((f) => f.medianHoursInStage != null && f.stage.kind === 'OPEN').map((f) => ({ label: f.stage.name, value: f.medianHoursInStage }));
       const turnaround = [
-        { label: 'Handoff response', value: a.medianHandoffResponseHours },
-        { label: 'Approval decision', value: a.medianApprovalHours },
+        { label: t('analytics.handoffResponse'), value: a.medianHandoffResponseHours },
+        { label: t('analytics.approvalDecision'), value: a.medianApprovalHours },
       ].filter((t) => t.value != null);
       box.removeAttribute('aria-busy');
       box.innerHTML = `
         <div class="kpis">
-          <div class="kpi"><p class="kpi-label">Win rate</p><p class="kpi-value">${pct(a.winRate)}</p></div>
-          <div class="kpi"><p class="kpi-label">Median cycle time</p><p class="kpi-value">${a.medianCycleDays == null ? '—' : `${a.medianCycleDays.toFixed(1)} days`}</p></div>
-          <div class="kpi"><p class="kpi-label">Handoff response</p><p class="kpi-value">${fmtHours(a.medianHandoffResponseHours)}</p><p class="kpi-sub">median</p></div>
-          <div class="kpi"><p class="kpi-label">Approval turnaround</p><p class="kpi-value">${fmtHours(a.medianApprovalHours)}</p><p class="kpi-sub">median</p></div>
+          <div class="kpi"><p class="kpi-label">${esc(t('analytics.winRate'))}</p><p class="kpi-value">${pct(a.winRate)}</p></div>
+          <div class="kpi"><p class="kpi-label">${esc(t('analytics.cycle'))}</p><p class="kpi-value">${a.medianCycleDays == null ? '—' : esc(t('analytics.days', { n: formatNumber(a.medianCycleDays, { minimumFractionDigits: 1, maximumFractionDigits: 1 }) }))}</p></div>
+          <div class="kpi"><p class="kpi-label">${esc(t('analytics.handoffResponse'))}</p><p class="kpi-value">${esc(fmtHours(a.medianHandoffResponseHours))}</p><p class="kpi-sub">${esc(t('analytics.median'))}</p></div>
+          <div class="kpi"><p class="kpi-label">${esc(t('analytics.approvalTurnaround'))}</p><p class="kpi-value">${esc(fmtHours(a.medianApprovalHours))}</p><p class="kpi-sub">${esc(t('analytics.median'))}</p></div>
         </div>
         <div class="chart-grid">
-          <section class="panel wide" data-testid="chart-funnel"><h2>Funnel by stage</h2>${funnelChart(funnel)}</section>
-          <section class="panel" data-testid="chart-winrate"><h2>Win rate</h2>${donut(a.winRate)}</section>
-          <section class="panel" data-testid="chart-loss"><h2>Why deals were lost</h2>${hbars(reasons, { format: (v) => `${v} deal${v === 1 ? '' : 's'}`, cls: 'bar-loss', label: 'Loss reasons' })}</section>
-          <section class="panel" data-testid="chart-stage-time"><h2>Median time in stage</h2>${hbars(inStage, { format: fmtHours, width: 560, label: 'Median time in stage' })}</section>
-          <section class="panel" data-testid="chart-turnaround"><h2>Handoff and approval turnaround</h2>${hbars(turnaround, { format: fmtHours, cls: 'bar-turn', label: 'Turnaround' })}</section>
+          <section class="panel wide" data-testid="chart-funnel"><h2>${esc(t('analytics.funnel'))}</h2>${funnelChart(funnel)}</section>
+          <section class="panel" data-testid="chart-winrate"><h2>${esc(t('analytics.winRate'))}</h2>${donut(a.winRate)}</section>
+          <section class="panel" data-testid="chart-loss"><h2>${esc(t('analytics.lost'))}</h2>${hbars(reasons, { format: (v) => t('analytics.deals', { count: v }), cls: 'bar-loss', label: t('analytics.lossReasons') })}</section>
+          <section class="panel" data-testid="chart-stage-time"><h2>${esc(t('analytics.stageTime'))}</h2>${hbars(inStage, { format: fmtHours, width: 560, label: t('analytics.stageTime') })}</section>
+          <section class="panel" data-testid="chart-turnaround"><h2>${esc(t('analytics.turnaround'))}</h2>${hbars(turnaround, { format: fmtHours, cls: 'bar-turn', label: t('analytics.turnaroundShort') })}</section>
         </div>`;
     } catch (err) {
       if (!alive) return;
       box.removeAttribute('aria-busy');
-      box.innerHTML = `<p class="banner-error">Analytics could not be loaded: ${esc(err.message)}</p>`;
+      box.innerHTML = `<p class="banner-error">${esc(t('analytics.loadFailed', { message: err.message }))}</p>`;
     }
   }
-  let t = null;
-  const off = onBoardEvent(() => { clearTimeout(t); t = setTimeout(load, 1500); });
+  let timer = null;
+  const off = onBoardEvent(() => { clearTimeout(timer); timer = setTimeout(load, 1500); });
   load();
-  return () => { alive = false; off(); clearTimeout(t); };
+  return () => { alive = false; off(); clearTimeout(timer); };
 }

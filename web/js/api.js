@@ -1,6 +1,7 @@
 // GraphQL over HTTP (queries, mutations) and graphql-ws (subscriptions).
 import { createClient } from '../vendor/graphql-ws/client.js';
 import { backoff } from './util.js';
+import { t } from './i18n.js';
 
 const TOKEN_KEY = 'baton.token';
 
@@ -20,11 +21,11 @@ export async function gql(query, variables = {}) {
   try {
     response = await fetch('/graphql', { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
   } catch (err) {
-    throw new Error('The server cannot be reached. Check your connection and try again.');
+    throw new Error(t('api.unreachable'));
   }
   let body;
   try { body = await response.json(); } catch (err) {
-    throw new Error(`The server answered ${response.status} ${response.statusText} instead of data.`);
+    throw new Error(t('api.notData', { status: `${response.status} ${response.statusText}`.trim() }));
   }
   if (body.errors && body.errors.length) {
     const messages = body.errors.map((e) => e.message);
@@ -34,7 +35,7 @@ export async function gql(query, variables = {}) {
     err.data = body.data;
     throw err;
   }
-  if (!response.ok) throw new Error(`The server answered ${response.status} ${response.statusText}.`);
+  if (!response.ok) throw new Error(t('api.status', { status: `${response.status} ${response.statusText}`.trim() }));
   return body.data;
 }
 

@@ -3,8 +3,9 @@ import Sortable from '../vendor/sortablejs/sortable.esm.js';
 import { gql, describeUserErrors } from './api.js';
 import { BOARD, CARD_BY_ID, MOVE, UPDATE, REQUEST_APPROVAL, CREATE_OPP, EXPORT_LINK } from './queries.js';
 import { store, stageByKey, onBoardEvent, deptName } from './state.js';
-import { esc, $, $$, money, toast, debounce, since, fieldWords, listWords } from './util.js';
-import { cardInner, locked, openModal, dataText } from './ui.js';
+import { esc, $, $$, money, toast, debounce, since, day, fieldWords, fieldLabel, listWords } from './util.js';
+import { t, kindName, intlLocale } from './i18n.js';
+import { cardInner, locked, openModal, dataText, priorityLabel } from './ui.js';
 import { focusFirst, keepFocus, tabStops } from './focus.js';
 import { openDrawer, refreshDrawerIfShowing } from './drawer.js';
 import { scrollHints } from './overflow.js';
@@ -42,23 +43,23 @@ export function mountBoard(view) {
   const f = loadFilter();
   const opt = (value, label, selected) => `<option value="${esc(value)}"${selected ? ' selected' : ''}>${esc(label)}</option>`;
   view.innerHTML = `
-    <h1 class="sr-only" tabindex="-1">Deal board</h1>
-    <form class="filters" id="filters" role="search" aria-label="Filter the board">
-      <input type="search" name="search" placeholder="Search title or account" aria-label="Search" value="${esc(f.search || '')}">
-      <button type="button" class="btn filter-toggle" id="filter-toggle" aria-expanded="false" aria-controls="filter-more" data-testid="filter-toggle">Filters<span class="filter-count"></span></button>
+    <h1 class="sr-only" tabindex="-1">${esc(t('board.heading'))}</h1>
+    <form class="filters" id="filters" role="search" aria-label="${esc(t('filters.label'))}">
+      <input type="search" name="search" placeholder="${esc(t('filters.searchPlaceholder'))}" aria-label="${esc(t('filters.search'))}" value="${esc(f.search || '')}">
+      <button type="button" class="btn filter-toggle" id="filter-toggle" aria-expanded="false" aria-controls="filter-more" data-testid="filter-toggle">${esc(t('filters.toggle'))}<span class="filter-count"></span></button>
       <div class="filter-more" id="filter-more">
-      <label class="check"><input type="checkbox" name="mine" ${f.mine ? 'checked' : ''}> My cards</label>
-      <select name="department" aria-label="Department">${opt('', 'All departments')}${store.departments.map((d) => opt(d.key, d.name, f.department === d.key)).join('')}</select>
-      <select name="owner" aria-label="Owner">${opt('', 'All owners')}${store.users.map((u) => opt(u.id, u.name, f.owner === u.id)).join('')}</select>
-      <input name="tag" list="tag-list" placeholder="Tag" aria-label="Tag" value="${esc(f.tag || '')}" size="8">
+      <label class="check"><input type="checkbox" name="mine" ${f.mine ? 'checked' : ''}> ${esc(t('filters.mine'))}</label>
+      <select name="department" aria-label="${esc(t('filters.department'))}">${opt('', t('filters.allDepartments'))}${store.departments.map((d) => opt(d.key, d.name, f.department === d.key)).join('')}</select>
+      <select name="owner" aria-label="${esc(t('label.owner'))}">${opt('', t('filters.allOwners'))}${store.users.map((u) => opt(u.id, u.name, f.owner === u.id)).join('')}</select>
+      <input name="tag" list="tag-list" placeholder="${esc(t('filters.tag'))}" aria-label="${esc(t('filters.tag'))}" value="${esc(f.tag || '')}" size="8">
       <datalist id="tag-list"></datalist>
-      <select name="priority" aria-label="Priority">${opt('', 'Any priority')}${['URGENT', 'HIGH', 'MEDIUM', 'LOW'].map((p) => opt(p, p[0] + p.slice(1).toLowerCase(), f.priority === p)).join('')}</select>
-      <label class="check"><input type="checkbox" name="staleOnly" ${f.staleOnly ? 'checked' : ''}> Stale only</label>
-      <button type="button" class="btn btn-ghost" id="clear-filters">Clear</button>
+      <select name="priority" aria-label="${esc(t('label.priority'))}">${opt('', t('filters.anyPriority'))}${['URGENT', 'HIGH', 'MEDIUM', 'LOW'].map((p) => opt(p, priorityLabel(p), f.priority === p)).join('')}</select>
+      <label class="check"><input type="checkbox" name="staleOnly" ${f.staleOnly ? 'checked' : ''}> ${esc(t('filters.stale'))}</label>
+      <button type="button" class="btn btn-ghost" id="clear-filters">${esc(t('filters.clear'))}</button>
       <span class="spacer"></span>
-      <button type="button" class="btn btn-ghost" id="export-cards" data-testid="export" title="Download the filtered cards as CSV">Export CSV</button>
+      <button type="button" class="btn btn-ghost" id="export-cards" data-testid="export" title="${esc(t('filters.exportTitle'))}">${esc(t('filters.export'))}</button>
       </div>
-      <button type="button" class="btn btn-primary" id="new-card">+ New deal</button>
+      <button type="button" class="btn btn-primary" id="new-card">${esc(t('board.newDeal'))}</button>
     </form>
     <div class="board-frame" id="board-frame">
     <div class="board" id="board" aria-busy="true">
@@ -66,14 +67,14 @@ export function mountBoard(view) {
         <section class="column kind-${esc(s.kind)}" data-testid="column-${esc(s.key)}" data-stage="${esc(s.key)}" aria-labelledby="column-title-${esc(s.key)}">
           <header class="column-head">
             <h2 id="column-title-${esc(s.key)}">${esc(s.name)}</h2>
-            <span class="col-count" title="Cards">0</span>
-            <span class="col-total" title="Total amount"></span>
+            <span class="col-count" title="${esc(t('column.cards'))}">0</span>
+            <span class="col-total" title="${esc(t('column.total'))}"></span>
             ${gateHint(s)}
           </header>
           <div class="cards" data-stage="${esc(s.key)}"></div>
         </section>`).join('')}
     </div>
-    <button type="button" class="btn board-more" data-testid="board-more" tabindex="-1" aria-hidden="true" hidden>More columns →</button>
+    <button type="button" class="btn board-more" data-testid="board-more" tabindex="-1" aria-hidden="true" hidden>${esc(t('board.more'))}</button>
     </div>`;
   const form = $('#filters', view);
   const apply = () => {
@@ -141,14 +142,14 @@ export function mountBoard(view) {
 /** The folded filters' button says how many are set, so a filtered phone board does not look empty by mistake. */
 function showFilterCount(form, f) {
   const n = ['mine', 'department', 'owner', 'tag', 'priority', 'staleOnly'].filter((k) => f[k]).length;
-  $('.filter-count', form).innerHTML = n ? ` <span class="count-pill">${n}<span class="sr-only"> set</span></span>` : '';
+  $('.filter-count', form).innerHTML = n ? ` <span class="count-pill">${n}<span class="sr-only">${esc(t('filters.set'))}</span></span>` : '';
 }
 
 function gateHint(stage) {
-  const needs = [...(stage.requiredFields || []).map(fieldWords), ...(stage.requiredApprovals || []).map((k) => `${k} approval`)];
+  const needs = [...(stage.requiredFields || []).map(fieldWords), ...(stage.requiredApprovals || []).map((k) => t('gate.approval', { kind: kindName(k) }))];
   const previous = stage.requirePreviousDeliverables && store.stages.filter((s) => s.kind !== 'LOST' && s.position < stage.position).pop();
-  if (previous?.deliverables?.length) needs.push(`${previous.name}’s deliverables`);
-  return needs.length ? `<p class="gate-hint" title="To enter this stage a card needs ${esc(listWords(needs))}">Needs ${esc(listWords(needs))}</p>` : '';
+  if (previous?.deliverables?.length) needs.push(t('gate.deliverablesOf', { stage: previous.name }));
+  return needs.length ? `<p class="gate-hint" title="${esc(t('gate.hintTitle', { needs: listWords(needs) }))}">${esc(t('gate.hint', { needs: listWords(needs) }))}</p>` : '';
 }
 
 // ------------------------------------------------------------- data
@@ -157,7 +158,7 @@ function gateHint(stage) {
 async function exportCards() {
   try {
     const { createExportLink: link } = await gql(EXPORT_LINK, { input: { format: 'CSV', filter: filterInput(loadFilter()) } });
-    if (!link.url) { toast(describeUserErrors(link.userErrors) || 'The export could not start.', 'error'); return; }
+    if (!link.url) { toast(describeUserErrors(link.userErrors) || t('export.failed'), 'error'); return; }
     const a = document.createElement('a');
     a.href = link.url;
     a.download = '';
@@ -188,7 +189,7 @@ async function load() {
       banner.className = 'board-error banner-error';
       boardEl.before(banner);
     }
-    banner.textContent = `The board could not be loaded: ${err.message}`;
+    banner.textContent = t('board.loadFailed', { message: err.message });
   }
 }
 
@@ -215,11 +216,11 @@ function renderColumns(board) {
     const nodes = col ? col.opportunities.edges.map((e) => e.node) : [];
     $('.col-count', colEl).textContent = col ? col.totalCount : 0;
     $('.col-total', colEl).innerHTML = col ? columnTotal(col) : '';
-    if (col?.hiddenAmountCount) $('.col-total', colEl).insertAdjacentHTML('beforeend', ` ${locked(`${col.hiddenAmountCount} amounts`)}`);
+    if (col?.hiddenAmountCount) $('.col-total', colEl).insertAdjacentHTML('beforeend', ` ${locked(t('column.amounts', { count: col.hiddenAmountCount }))}`);
     let prev = null;
     for (const card of nodes) {
       seen.add(card.id);
-      (card.tags || []).forEach((t) => tags.add(t));
+      (card.tags || []).forEach((tag) => tags.add(tag));
       const el = upsertCard(card);
       const want = prev ? prev.nextSibling : list.firstChild;
       if (want !== el) list.insertBefore(el, want);
@@ -249,16 +250,16 @@ function renderColumns(board) {
 /** A column's amounts: one figure per currency, never added together, then the total in
  * the base currency at the dated rates, or which rate is missing. */
 function columnTotal(col) {
-  const parts = (col.totals || []).map((t) => money(t.amount, t.currency, true));
+  const parts = (col.totals || []).map((total) => money(total.amount, total.currency, true));
   const base = col.baseTotal;
   if (!base || !parts.length) return '';
   const only = col.totals.length === 1 && col.totals[0].currency === base.currency;
   let converted = '';
   if (base.missingRates?.length) {
-    converted = ` <span class="col-base-total rate-missing" data-testid="col-base-total">· rate missing: ${esc(base.missingRates.join(', '))}</span>`;
+    converted = ` <span class="col-base-total rate-missing" data-testid="col-base-total">${esc(t('column.rateMissing', { currencies: base.missingRates.join(', ') }))}</span>`;
   } else if (!only) {
-    const asOf = base.rateDate ? `at rates of ${base.rateDate}` : '';
-    converted = ` <span class="col-base-total" data-testid="col-base-total" title="In ${esc(base.currency)} ${esc(asOf)}">≈ ${esc(money(base.amount, base.currency, true))}</span>`;
+    const title = base.rateDate ? t('column.inAt', { currency: base.currency, date: day(base.rateDate) }) : t('column.in', { currency: base.currency });
+    converted = ` <span class="col-base-total" data-testid="col-base-total" title="${esc(title)}">≈ ${esc(money(base.amount, base.currency, true))}</span>`;
   }
   return `<span class="col-totals" data-testid="col-totals">${esc(parts.join(' + '))}</span>${converted}`;
 }
@@ -288,7 +289,7 @@ function upsertCard(card) {
     el.dataset.sig = sig;
     el.dataset.version = card.version;
     el.className = `card prio-${card.priority}${card.overdueTaskCount ? ' has-overdue' : ''}`;
-    el.setAttribute('aria-label', `${card.title}, ${card.account?.name || ''}. Press Enter for details, M to move.`);
+    el.setAttribute('aria-label', t('card.label', { title: card.title, account: card.account?.name || '' }));
     el.setAttribute('aria-keyshortcuts', 'M');
     el.innerHTML = cardInner(card);
   }
@@ -357,7 +358,7 @@ export async function moveCard(id, stageKey, { revert, lostReason } = {}) {
     if (!err) {
       if (res.opportunity) upsertCard(res.opportunity);
       focusFirst(() => cardEls.get(id)); // where the keyboard user left off (not while the drawer holds focus)
-      toast(`Moved “${card.title}” to ${stage?.name || stageKey}.`, 'ok', 2500);
+      toast(t('move.done', { title: card.title, stage: stage?.name || stageKey }), 'ok', 2500);
       scheduleRefetch();
       refreshDrawerIfShowing(id);
       return true;
@@ -368,15 +369,15 @@ export async function moveCard(id, stageKey, { revert, lostReason } = {}) {
       gateDialog(cards.get(id) || card, stage, err);
     } else if (err.code === 'CONFLICT') {
       await refetchCard(id);
-      toast(`Someone else changed “${card.title}” just now, so it was not moved. The card now shows their change; try again if it still applies.`, 'warn', 8000);
+      toast(t('move.conflict', { title: card.title }), 'warn', 8000);
     } else {
-      toast(`“${card.title}” could not be moved: ${describeUserErrors(res.userErrors)}`, 'error');
+      toast(t('move.failed', { title: card.title, message: describeUserErrors(res.userErrors) }), 'error');
       scheduleRefetch();
     }
     return false;
   } catch (err) {
     if (revert) revert();
-    toast(`“${card.title}” could not be moved: ${err.message}`, 'error');
+    toast(t('move.failed', { title: card.title, message: err.message }), 'error');
     scheduleRefetch();
     return false;
   } finally {
@@ -394,12 +395,12 @@ function openMoveMenu(cardEl, button) {
   const menu = document.createElement('div');
   menu.className = 'menu';
   menu.setAttribute('role', 'menu');
-  menu.setAttribute('aria-label', `Move ${card?.title || 'card'} to`);
+  menu.setAttribute('aria-label', t('move.menuLabel', { title: card?.title || '' }));
   menu.dataset.testid = 'move-menu';
   menu.setAttribute('data-testid', 'move-menu');
-  menu.innerHTML = `<p class="menu-title">Move to…</p>` + store.stages.map((s) => `
+  menu.innerHTML = `<p class="menu-title">${esc(t('move.menuTitle'))}</p>` + store.stages.map((s) => `
     <button type="button" role="menuitem" data-stage="${esc(s.key)}" ${card?.stage.key === s.key ? 'disabled aria-current="true"' : ''}>
-      ${esc(s.name)}${card?.stage.key === s.key ? ' <span class="muted">(here)</span>' : ''}</button>`).join('');
+      ${esc(s.name)}${card?.stage.key === s.key ? ` <span class="muted">${esc(t('move.here'))}</span>` : ''}</button>`).join('');
   layer.append(menu);
   button.setAttribute('aria-expanded', 'true');
   const r = button.getBoundingClientRect();
@@ -435,11 +436,11 @@ function closeMenu() {
 // ------------------------------------------------------------- stage gate
 
 const UPDATABLE = {
-  amount: { label: 'Amount', type: 'number', attrs: 'min="0" step="any" inputmode="decimal"' },
-  expectedCloseDate: { label: 'Expected close date', type: 'date', attrs: '' },
-  probability: { label: 'Probability (%)', type: 'number', attrs: 'min="0" max="100"' },
-  nextStep: { label: 'Next step', type: 'text', attrs: '' },
-  title: { label: 'Title', type: 'text', attrs: '' },
+  amount: { type: 'number', attrs: 'min="0" step="any" inputmode="decimal"' },
+  expectedCloseDate: { type: 'date', attrs: '' },
+  probability: { type: 'number', attrs: 'min="0" max="100"' },
+  nextStep: { type: 'text', attrs: '' },
+  title: { type: 'text', attrs: '' },
 };
 
 /** A gate's `deliverable:<stage>.<key>` field as the item it names: its title and department, from the stage's definition. */
@@ -456,59 +457,59 @@ function gateDialog(card, stage, err) {
   const fields = (err.field || []).filter((f) => !f.startsWith('approval:') && !isDeliverable(f));
   const approvals = (err.field || []).filter((f) => f.startsWith('approval:')).map((f) => f.slice(9));
   const deliverables = (err.field || []).filter(isDeliverable).map(deliverableOf);
-  const stageName = stage?.name || 'that stage';
+  const stageName = stage?.name || t('gate.thatStage');
   const ofStages = [...new Set(deliverables.map((d) => d.stageName))];
   const needs = [...(err.field || []).filter((f) => !isDeliverable(f)).map(fieldWords),
-    ...(ofStages.length ? [`${listWords(ofStages)}’s deliverables ticked`] : [])];
+    ...(ofStages.length ? [t('gate.deliverablesTicked', { stages: listWords(ofStages) })] : [])];
   const modal = openModal({
-    title: `“${card.title}” can’t enter ${stageName} yet`, testid: 'gate-dialog', className: 'gate', returnTo: () => cardEls.get(card.id),
+    title: t('gate.title', { title: card.title, stage: stageName }), testid: 'gate-dialog', className: 'gate', returnTo: () => cardEls.get(card.id),
   });
   const fieldRows = fields.map((f) => {
     if (f === 'lostReason') {
-      return `<label>Why was it lost? <input name="lostReason" required placeholder="e.g. Chose a cheaper competitor" data-field="lostReason"></label>`;
+      return `<label>${esc(t('gate.whyLost'))} <input name="lostReason" required placeholder="${esc(t('gate.whyLostPlaceholder'))}" data-field="lostReason"></label>`;
     }
-    const spec = UPDATABLE[f] || { label: fieldWords(f), type: 'text', attrs: '' };
-    return `<label>${esc(spec.label)} <input name="${esc(f)}" type="${spec.type}" ${spec.attrs} required data-field="${esc(f)}"></label>`;
+    const spec = UPDATABLE[f] || { type: 'text', attrs: '' };
+    return `<label>${esc(fieldLabel(f))} <input name="${esc(f)}" type="${spec.type}" ${spec.attrs} required data-field="${esc(f)}"></label>`;
   }).join('');
   const approvalRows = approvals.map((kind) => {
     const pending = (card.approvals || []).find((a) => a.kind === kind && a.status === 'PENDING');
     if (pending) {
       const open = pending.steps.filter((s) => s.status === 'PENDING' && s.openedAt);
-      const who = open.map((s) => `${s.department.name} (for ${since(s.openedAt)})`);
-      return `<div class="gate-approval" data-kind="${esc(kind)}"><p><strong>${esc(kind)} approval</strong> is requested and waiting on ${esc(listWords(who) || 'the approvers')}. The card can move once it is approved.</p></div>`;
+      const who = open.map((s) => t('gate.waitingFor', { department: s.department.name, time: since(s.openedAt) }));
+      return `<div class="gate-approval" data-kind="${esc(kind)}"><p><strong>${esc(t('gate.approval', { kind: kindName(kind) }))}</strong>${esc(t('gate.pending', { who: listWords(who) || t('gate.theApprovers') }))}</p></div>`;
     }
     // The stage's rule names the whole flow (roles, amount thresholds): ask for it as it stands, with no departments.
     if (stage?.autoApproval?.kind === kind) {
       return `<div class="gate-approval" data-kind="${esc(kind)}">
-      <p><strong>${esc(kind)} approval</strong> is needed, from the approvers ${esc(stageName)}’s rule names.</p>
-      <button type="button" class="btn request-approval" data-kind="${esc(kind)}" data-rule="1">Request ${esc(kind)} approval</button>
+      <p><strong>${esc(t('gate.approval', { kind: kindName(kind) }))}</strong>${esc(t('gate.neededByRule', { stage: stageName }))}</p>
+      <button type="button" class="btn request-approval" data-kind="${esc(kind)}" data-rule="1">${esc(t('gate.requestKind', { kind: kindName(kind) }))}</button>
     </div>`;
     }
     return `<div class="gate-approval" data-kind="${esc(kind)}">
-      <p><strong>${esc(kind)} approval</strong> is needed. Ask the approving departments:</p>
+      <p><strong>${esc(t('gate.approval', { kind: kindName(kind) }))}</strong>${esc(t('gate.neededAsk'))}</p>
       <div class="dept-picks">${store.departments.map((d) => `<label class="check"><input type="checkbox" value="${esc(d.key)}"> ${esc(d.name)}</label>`).join('')}</div>
-      <button type="button" class="btn request-approval" data-kind="${esc(kind)}">Request ${esc(kind)} approval</button>
+      <button type="button" class="btn request-approval" data-kind="${esc(kind)}">${esc(t('gate.requestKind', { kind: kindName(kind) }))}</button>
     </div>`;
   }).join('');
   // Deliverables are ticked by their departments on the card's checklist, not from here.
   const inThatStage = deliverables.some((d) => d.stageKey === card.stage?.key);
   const deliverableRows = deliverables.length ? `<div class="gate-deliverables" data-testid="gate-deliverables">
-      <p><strong>Not yet ticked</strong></p>
+      <p><strong>${esc(t('gate.notTicked'))}</strong></p>
       <ul>${deliverables.map((d) => `<li data-testid="gate-deliverable" data-key="${esc(d.key)}"><strong>${dataText(d.title)}</strong>
-        <span class="muted small">· ${esc(d.stageName)}${d.department ? ` · ${esc(d.department.name)} ticks it` : ''}</span></li>`).join('')}</ul>
-      ${inThatStage ? '<button type="button" class="btn" id="gate-checklist">Open the card’s checklist</button>' : ''}
+        <span class="muted small">· ${esc(d.stageName)}${d.department ? ` · ${esc(t('checklist.ticks', { department: d.department.name }))}` : ''}</span></li>`).join('')}</ul>
+      ${inThatStage ? `<button type="button" class="btn" id="gate-checklist">${esc(t('gate.openChecklist'))}</button>` : ''}
     </div>` : '';
   modal.body.innerHTML = `
     <p class="gate-message" data-testid="gate-message">${esc(err.message)}</p>
-    <p>To enter <strong>${esc(stageName)}</strong> this card needs ${esc(listWords(needs))}.</p>
+    <p>${esc(t('gate.needsBefore'))}<strong>${esc(stageName)}</strong>${esc(t('gate.needsAfter', { needs: listWords(needs) }))}</p>
     <form class="stack" id="gate-form">
       ${fieldRows}
       ${approvalRows}
       ${deliverableRows}
       <p class="form-error" role="alert"></p>
       <div class="actions">
-        ${fields.length ? `<button type="submit" class="btn btn-primary">Save and move to ${esc(stageName)}</button>` : ''}
-        <button type="button" class="btn btn-ghost" id="gate-cancel">${fields.length ? 'Cancel' : 'Close'}</button>
+        ${fields.length ? `<button type="submit" class="btn btn-primary">${esc(t('gate.saveMove', { stage: stageName }))}</button>` : ''}
+        <button type="button" class="btn btn-ghost" id="gate-cancel">${esc(t(fields.length ? 'dialog.cancel' : 'dialog.close'))}</button>
       </div>
     </form>`;
   const form = $('#gate-form', modal.body);
@@ -519,13 +520,13 @@ function gateDialog(card, stage, err) {
   $$('.request-approval', form).forEach((btn) => btn.addEventListener('click', async () => {
     const box = btn.closest('.gate-approval');
     const keys = $$('input:checked', box).map((i) => i.value);
-    if (!keys.length && !btn.dataset.rule) { errorEl.textContent = 'Pick at least one department to approve.'; return; }
+    if (!keys.length && !btn.dataset.rule) { errorEl.textContent = t('gate.pickDepartment'); return; }
     btn.disabled = true;
     try {
       const { requestApproval: res } = await gql(REQUEST_APPROVAL, { input: { opportunityId: card.id, kind: btn.dataset.kind, departmentKeys: keys, mode: 'SEQUENTIAL' } });
       if (res.userErrors?.length) { errorEl.textContent = describeUserErrors(res.userErrors); btn.disabled = false; return; }
-      box.innerHTML = `<p><strong>${esc(btn.dataset.kind)} approval</strong> requested${keys.length ? ` from ${esc(listWords(keys.map(deptName)))}` : ''}. The card can move once it is approved.</p>`;
-      toast(`Requested ${btn.dataset.kind} approval for “${card.title}”.`, 'ok');
+      box.innerHTML = `<p><strong>${esc(t('gate.approval', { kind: kindName(btn.dataset.kind) }))}</strong>${esc(keys.length ? t('gate.requestedFrom', { departments: listWords(keys.map(deptName)) }) : t('gate.requested'))}</p>`;
+      toast(t('gate.requestedToast', { kind: kindName(btn.dataset.kind), title: card.title }), 'ok');
       scheduleRefetch();
     } catch (e) { errorEl.textContent = e.message; btn.disabled = false; }
   }));
@@ -534,7 +535,7 @@ function gateDialog(card, stage, err) {
     errorEl.textContent = '';
     const values = {};
     for (const input of $$('input[data-field]', form)) {
-      if (!input.value.trim()) { errorEl.textContent = `Fill in ${fieldWords(input.dataset.field)}.`; input.focus(); return; }
+      if (!input.value.trim()) { errorEl.textContent = t('gate.fillIn', { field: fieldWords(input.dataset.field) }); input.focus(); return; }
       values[input.dataset.field] = input.value.trim();
     }
     const { lostReason, ...update } = values;
@@ -557,21 +558,24 @@ function gateDialog(card, stage, err) {
 
 const CURRENCIES = ['CNY', 'USD', 'EUR', 'GBP', 'JPY', 'HKD', 'SGD'];
 
+/** "CNY · 人民币" / "CNY · Chinese Yuan": the code, and the currency's name in the reader's language. */
 function currencyOptions(base) {
-  return [...new Set([base || 'USD', ...CURRENCIES])].map((c) => `<option value="${esc(c)}"${c === base ? ' selected' : ''}>${esc(c)}</option>`).join('');
+  let names = null;
+  try { names = new Intl.DisplayNames([intlLocale()], { type: 'currency' }); } catch (err) { /* codes alone */ }
+  return [...new Set([base || 'USD', ...CURRENCIES])].map((c) => `<option value="${esc(c)}"${c === base ? ' selected' : ''}>${esc(names ? `${c} · ${names.of(c)}` : c)}</option>`).join('');
 }
 
 function newCardDialog() {
-  const modal = openModal({ title: 'New deal', testid: 'new-card-dialog' });
+  const modal = openModal({ title: t('newDeal.title'), testid: 'new-card-dialog' });
   modal.body.innerHTML = `
     <form class="stack" id="new-form">
-      <label>Title <input name="title" required maxlength="200"></label>
-      <label>Account <input name="accountName" required maxlength="200"></label>
-      <label>Amount <input name="amount" type="number" min="0" step="0.01" inputmode="decimal"></label>
-      <label>Currency <select name="currency" data-testid="new-card-currency">${currencyOptions(store.baseCurrency)}</select></label>
-      <label>Priority <select name="priority"><option>MEDIUM</option><option>LOW</option><option>HIGH</option><option>URGENT</option></select></label>
+      <label>${esc(t('label.title'))} <input name="title" required maxlength="200"></label>
+      <label>${esc(t('label.account'))} <input name="accountName" required maxlength="200"></label>
+      <label>${esc(t('label.amount'))} <input name="amount" type="number" min="0" step="0.01" inputmode="decimal"></label>
+      <label>${esc(t('label.currency'))} <select name="currency" data-testid="new-card-currency">${currencyOptions(store.baseCurrency)}</select></label>
+      <label>${esc(t('label.priority'))} <select name="priority">${['MEDIUM', 'LOW', 'HIGH', 'URGENT'].map((p) => `<option value="${p}">${esc(priorityLabel(p))}</option>`).join('')}</select></label>
       <p class="form-error" role="alert"></p>
-      <div class="actions"><button class="btn btn-primary" type="submit">Create</button></div>
+      <div class="actions"><button class="btn btn-primary" type="submit">${esc(t('newDeal.create'))}</button></div>
     </form>`;
   const form = $('#new-form', modal.body);
   form.title.focus();
@@ -580,13 +584,13 @@ function newCardDialog() {
     const input = { title: form.title.value.trim(), accountName: form.accountName.value.trim(), priority: form.priority.value, clientMutationId: crypto.randomUUID?.() || String(Date.now()) };
     if (form.amount.value) input.amount = form.amount.value;
     input.currency = form.currency.value;
-    if (!input.title || !input.accountName) { $('.form-error', form).textContent = 'A deal needs a title and an account.'; return; }
+    if (!input.title || !input.accountName) { $('.form-error', form).textContent = t('newDeal.missing'); return; }
     try {
       const { createOpportunity: res } = await gql(CREATE_OPP, { input });
       if (res.userErrors?.length) { $('.form-error', form).textContent = describeUserErrors(res.userErrors); return; }
       modal.close();
       scheduleRefetch();
-      toast(`Created “${input.title}”.`, 'ok');
+      toast(t('newDeal.created', { title: input.title }), 'ok');
     } catch (err) { $('.form-error', form).textContent = err.message; }
   });
 }

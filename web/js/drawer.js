@@ -5,7 +5,8 @@ import {
   RETURN_APPROVAL, RESUBMIT_APPROVAL, TRANSFER_APPROVAL, ADD_APPROVAL_SIGNER, URGE_APPROVAL, CANCEL_APPROVAL, CHECK_DELIVERABLE,
 } from './queries.js';
 import { store, onBoardEvent, deptName, stageByKey } from './state.js';
-import { esc, $, $$, money, toast, since, ago, when, day, titleCase, debounce, listWords, fieldWords, hours } from './util.js';
+import { esc, $, $$, money, toast, since, ago, when, day, debounce, listWords, fieldWords, fieldLabel, hours } from './util.js';
+import { t, kindName } from './i18n.js';
 import { deptChip, priorityLabel, waitBadges, dataText } from './ui.js';
 import { moveCard } from './board.js';
 import { focusFirst, holdFocus, keepFocus, placeOf } from './focus.js';
@@ -19,14 +20,21 @@ let loadToken = 0;
 let lastFocus = null;
 let release = null; // undoes the drawer's hold on focus
 
-const TABS = [
-  ['details', 'Details'], ['tasks', 'Tasks'], ['comments', 'Comments'], ['baton', 'Handoffs & approvals'], ['history', 'History'],
-];
+const TABS = ['details', 'tasks', 'comments', 'baton', 'history'];
+
+let listening = false;
+let viewAddress = 'board'; // the hash of the view under the drawer
+let pushedAddress = false; // the drawer added the card's address to the history: closing goes back
+
+export function setViewAddress(hash) { viewAddress = hash; }
+export const drawerCardId = () => (drawer && !drawer.hidden ? currentId : null);
 
 export function initDrawer() {
   drawer = document.getElementById('drawer');
   backdrop = document.getElementById('drawer-backdrop');
-  backdrop.addEventListener('click', closeDrawer);
+  backdrop.addEventListener('click', () => closeDrawer());
+  if (listening) return; // the shell is drawn again on a language switch; one listener is enough
+  listening = true;
   onBoardEvent((evt) => {
     if (!currentId) return;
     if (evt.type === 'RECONNECTED' || evt.opportunity?.id === currentId) refreshSoon();
@@ -37,27 +45,39 @@ const refreshSoon = debounce(() => { if (currentId) load(currentId, true); }, 15
 
 export function refreshDrawerIfShowing(id) { if (id && id === currentId) refreshSoon(); }
 
-export function openDrawer(id, openTab) {
+/** Open card `id`; its address (#/opportunity/<id>) goes into the history, so Back closes the drawer. */
+export function openDrawer(id, openTab, { fromAddress = false } = {}) {
   if (!drawer) return;
   if (drawer.hidden) {
     lastFocus = document.activeElement;
-    release = holdFocus(drawer, { onEscape: closeDrawer });
+    release = holdFocus(drawer, { onEscape: () => closeDrawer() });
   }
+  if (!fromAddress) {
+    const address = `#/opportunity/${id.replace(/\//g, '%2F')}`; // ids are base64: '=' stays, as in the server's links
+    if (location.hash !== address) {
+      if (drawer.hidden || !pushedAddress) { history.pushState(null, '', address); pushedAddress = true; } else history.replaceState(null, '', address);
+    }
+  } else if (drawer.hidden) pushedAddress = false;
   currentId = id;
   current = null;
   if (openTab) tab = openTab;
   drawer.hidden = false;
   backdrop.hidden = false;
   document.body.classList.add('drawer-open');
-  drawer.innerHTML = '<div class="drawer-loading">Loading the card…</div>';
+  drawer.innerHTML = `<div class="drawer-loading">${esc(t('drawer.loading'))}</div>`;
   drawer.removeAttribute('aria-labelledby');
-  drawer.setAttribute('aria-label', 'Card details');
+  drawer.setAttribute('aria-label', t('drawer.label'));
   drawer.focus();
   load(id, false);
 }
 
-export function closeDrawer() {
+/** Close the drawer; unless `keepAddress` (the address already changed), the view's address comes back. */
+export function closeDrawer({ keepAddress = false } = {}) {
   if (!drawer || drawer.hidden) return;
+  if (!keepAddress && /^#\/?(opportunity|board)\/./.test(location.hash)) {
+    if (pushedAddress) history.back(); else history.replaceState(null, '', `#/${viewAddress}`);
+  }
+  pushedAddress = false;
   drawer.hidden = true;
   backdrop.hidden = true;
   document.body.classList.remove('drawer-open');
@@ -75,15 +95,15 @@ async function load(id, quiet) {
   try {
     const { node } = await gql(DETAIL, { id });
     if (mine !== loadToken || id !== currentId) return;
-    if (!node) { drawer.innerHTML = `<div class="drawer-loading">This card no longer exists or you cannot see it.</div>`; return; }
+    if (!node) { drawer.innerHTML = `<div class="drawer-loading">${esc(t('drawer.gone'))}</div>`; return; }
     current = node;
     render(quiet);
   } catch (err) {
     if (mine !== loadToken) return;
-    if (quiet && current) { toast(`The card could not be refreshed: ${err.message}`, 'error'); return; }
-    drawer.innerHTML = `<div class="drawer-head"><h2>Card</h2><button type="button" class="icon-btn" data-close aria-label="Close">×</button></div>
-      <p class="banner-error">The card could not be loaded: ${esc(err.message)}</p>`;
-    $('[data-close]', drawer).addEventListener('click', closeDrawer);
+    if (quiet && current) { toast(t('drawer.refreshFailed', { message: err.message }), 'error'); return; }
+    drawer.innerHTML = `<div class="drawer-head"><h2>${esc(t('drawer.card'))}</h2><button type="button" class="icon-btn" data-close aria-label="${esc(t('drawer.close'))}">×</button></div>
+      <p class="banner-error">${esc(t('drawer.loadFailed', { message: err.message }))}</p>`;
+    $('[data-close]', drawer).addEventListener('click', () => closeDrawer());
   }
 }
 
@@ -104,24 +124,24 @@ function renderCard(quiet) {
       <div class="drawer-title">
         <p class="muted small">${esc(o.account.name)} · ${esc(o.stage.name)}</p>
         <h2 id="drawer-title">${esc(o.title)}</h2>
-        <p class="drawer-sub">${o.amount != null ? `<strong>${esc(money(o.amount, o.currency))}</strong>` : '<span class="muted">No amount</span>'}
+        <p class="drawer-sub">${o.amount != null ? `<strong>${esc(money(o.amount, o.currency))}</strong>` : `<span class="muted">${esc(t('card.noAmount'))}</span>`}
           <span class="prio prio-${esc(o.priority)}">${esc(priorityLabel(o.priority))}</span> ${deptChip(o.department)}
-          <span class="muted">Owner ${esc(o.owner.name)}</span></p>
+          <span class="muted">${esc(t('drawer.owner', { name: o.owner.name }))}</span></p>
         <div class="waits">${waitBadges(o)}</div>
       </div>
-      <button type="button" class="icon-btn" data-close aria-label="Close the card">×</button>
+      <button type="button" class="icon-btn" data-close aria-label="${esc(t('drawer.closeCard'))}">×</button>
     </div>
-    <div class="tabs" role="tablist" aria-label="Card sections">
-      ${TABS.map(([k, label]) => `<button type="button" role="tab" id="tab-${k}" aria-controls="pane-${k}" data-tab="${k}"
-        aria-selected="${tab === k}" tabindex="${tab === k ? 0 : -1}" class="${tab === k ? 'active' : ''}">${esc(label)}${tabCount(k)}</button>`).join('')}
+    <div class="tabs" role="tablist" aria-label="${esc(t('drawer.sections'))}">
+      ${TABS.map((k) => `<button type="button" role="tab" id="tab-${k}" aria-controls="pane-${k}" data-tab="${k}"
+        aria-selected="${tab === k}" tabindex="${tab === k ? 0 : -1}" class="${tab === k ? 'active' : ''}">${esc(t(`tab.${k}`))}${tabCount(k)}</button>`).join('')}
     </div>
     <div class="drawer-body">
-      ${TABS.map(([k]) => `<section class="pane" id="pane-${k}" role="tabpanel" aria-labelledby="tab-${k}" tabindex="0" data-pane="${k}" ${tab === k ? '' : 'hidden'}>${PANES[k](o)}</section>`).join('')}
+      ${TABS.map((k) => `<section class="pane" id="pane-${k}" role="tabpanel" aria-labelledby="tab-${k}" tabindex="0" data-pane="${k}" ${tab === k ? '' : 'hidden'}>${PANES[k](o)}</section>`).join('')}
     </div>`;
-  $('[data-close]', drawer).addEventListener('click', closeDrawer);
+  $('[data-close]', drawer).addEventListener('click', () => closeDrawer());
   wireTabs();
   if (drafts) restoreDrafts(drawer, drafts);
-  if (detailsDirty) $('#details-note', drawer).textContent = 'Someone changed this card while you were editing; saving will tell you if your edit conflicts.';
+  if (detailsDirty) $('#details-note', drawer).textContent = t('details.changedMeanwhile');
   $('.drawer-body', drawer).scrollTop = scroll;
   wireDetails();
   wireChecklist();
@@ -189,30 +209,30 @@ function detailsPane(o) {
   const opt = (v, label, sel) => `<option value="${esc(v)}"${sel ? ' selected' : ''}>${esc(label)}</option>`;
   return `
     <dl class="facts">
-      <dt>Stage</dt><dd>${esc(o.stage.name)} <span class="muted">since ${esc(since(o.stageEnteredAt))}</span></dd>
-      <dt>Holds the baton</dt><dd>${esc(o.department.name)}</dd>
-      <dt>Expected close</dt><dd>${o.expectedCloseDate ? esc(day(o.expectedCloseDate)) : '<span class="muted">not set</span>'}</dd>
-      <dt>Last activity</dt><dd>${esc(when(o.lastActivityAt))}</dd>
-      ${o.lostReason ? `<dt>Lost because</dt><dd>${esc(o.lostReason)}</dd>` : ''}
-      ${o.account.industry || o.account.region ? `<dt>Account</dt><dd>${esc([o.account.industry, o.account.region].filter(Boolean).join(' · '))}</dd>` : ''}
+      <dt>${esc(t('details.stage'))}</dt><dd>${esc(o.stage.name)} <span class="muted">${esc(t('details.for', { time: since(o.stageEnteredAt) }))}</span></dd>
+      <dt>${esc(t('details.holds'))}</dt><dd>${esc(o.department.name)}</dd>
+      <dt>${esc(t('details.expectedClose'))}</dt><dd>${o.expectedCloseDate ? esc(day(o.expectedCloseDate)) : `<span class="muted">${esc(t('details.notSet'))}</span>`}</dd>
+      <dt>${esc(t('details.lastActivity'))}</dt><dd>${esc(when(o.lastActivityAt))}</dd>
+      ${o.lostReason ? `<dt>${esc(t('details.lostBecause'))}</dt><dd>${esc(o.lostReason)}</dd>` : ''}
+      ${o.account.industry || o.account.region ? `<dt>${esc(t('details.account'))}</dt><dd>${esc([o.account.industry, o.account.region].filter(Boolean).join(' · '))}</dd>` : ''}
     </dl>
     ${checklistMarkup(o)}
     <div class="move-row">
-      <label for="drawer-move">Move to</label>
+      <label for="drawer-move">${esc(t('details.moveTo'))}</label>
       <select id="drawer-move">${store.stages.map((s) => opt(s.key, s.name, s.key === o.stage.key)).join('')}</select>
-      <button type="button" class="btn" id="drawer-move-go">Move</button>
+      <button type="button" class="btn" id="drawer-move-go">${esc(t('details.move'))}</button>
     </div>
     <form class="grid-form" id="details-form">
-      <label class="wide">Title <input name="title" value="${esc(o.title)}" required maxlength="200"></label>
-      <label>Amount (${esc(o.currency)}) <input name="amount" type="number" min="0" step="any" value="${esc(o.amount ?? '')}"></label>
-      <label>Probability % <input name="probability" type="number" min="0" max="100" value="${esc(o.probability ?? '')}"></label>
-      <label>Expected close <input name="expectedCloseDate" type="date" value="${esc(o.expectedCloseDate ?? '')}"></label>
-      <label>Priority <select name="priority">${['LOW', 'MEDIUM', 'HIGH', 'URGENT'].map((p) => opt(p, priorityLabel(p), o.priority === p)).join('')}</select></label>
-      <label>Owner <select name="ownerId">${store.users.map((u) => opt(u.id, `${u.name} (${u.department.name})`, u.id === o.owner.id)).join('')}</select></label>
-      <label>Tags <input name="tags" value="${esc((o.tags || []).join(', '))}" placeholder="comma, separated"></label>
-      <label class="wide">Next step <input name="nextStep" value="${esc(o.nextStep ?? '')}" maxlength="500"></label>
+      <label class="wide">${esc(t('label.title'))} <input name="title" value="${esc(o.title)}" required maxlength="200"></label>
+      <label>${esc(t('details.amountIn', { currency: o.currency }))} <input name="amount" type="number" min="0" step="any" value="${esc(o.amount ?? '')}"></label>
+      <label>${esc(t('label.probability'))} <input name="probability" type="number" min="0" max="100" value="${esc(o.probability ?? '')}"></label>
+      <label>${esc(t('details.expectedClose'))} <input name="expectedCloseDate" type="date" value="${esc(o.expectedCloseDate ?? '')}"></label>
+      <label>${esc(t('label.priority'))} <select name="priority">${['LOW', 'MEDIUM', 'HIGH', 'URGENT'].map((p) => opt(p, priorityLabel(p), o.priority === p)).join('')}</select></label>
+      <label>${esc(t('label.owner'))} <select name="ownerId">${store.users.map((u) => opt(u.id, t('details.ownerOption', { name: u.name, department: u.department.name }), u.id === o.owner.id)).join('')}</select></label>
+      <label>${esc(t('label.tags'))} <input name="tags" value="${esc((o.tags || []).join(', '))}" placeholder="${esc(t('details.tagsPlaceholder'))}"></label>
+      <label class="wide">${esc(t('label.nextStep'))} <input name="nextStep" value="${esc(o.nextStep ?? '')}" maxlength="500"></label>
       <p class="form-note wide" id="details-note" role="status"></p>
-      <div class="actions wide"><button type="submit" class="btn btn-primary">Save changes</button></div>
+      <div class="actions wide"><button type="submit" class="btn btn-primary">${esc(t('details.save'))}</button></div>
     </form>
     ${stageTimesMarkup(o)}`;
 }
@@ -231,22 +251,22 @@ function checklistMarkup(o) {
   const owner = o.stage.owner?.department;
   const rows = o.checklist.map((d) => {
     const id = `deliverable-${d.key}`;
-    const title = `${dataText(d.title)}<span class="sr-only"> on ${esc(o.title)}</span>`;
+    const title = `${dataText(d.title)}<span class="sr-only">${esc(t('sr.onCard', { title: o.title }))}</span>`;
     const lacking = !d.done && d.field && (o[d.field] ?? '') === '' && !(o.hiddenFields || []).includes(d.field);
     const who = d.done
-      ? `${esc(d.department?.name || '')} · ticked by ${esc(d.doneBy?.name || 'someone')} ${esc(when(d.doneAt))}`
-      : `${esc(d.department?.name || '')} ticks it${lacking ? ` · needs ${esc(fieldWords(d.field))} first` : ''}`;
+      ? esc(t('checklist.tickedBy', { department: d.department?.name || '', name: d.doneBy?.name || t('checklist.someone'), when: when(d.doneAt) }))
+      : `${esc(t('checklist.ticks', { department: d.department?.name || '' }))}${lacking ? esc(t('checklist.needsFirst', { field: fieldWords(d.field) })) : ''}`;
     const head = mayTick(d)
       ? `<label class="check"><input type="checkbox" id="${esc(id)}" ${d.done ? 'checked' : ''} aria-describedby="${esc(id)}-who" data-testid="deliverable-check"> <span>${title}</span></label>`
-      : `<span class="tick" aria-hidden="true">${d.done ? '✓' : '○'}</span><span><span class="sr-only">${d.done ? 'Done' : 'Not done'}: </span>${title}</span>`;
+      : `<span class="tick" aria-hidden="true">${d.done ? '✓' : '○'}</span><span><span class="sr-only">${esc(t(d.done ? 'checklist.done' : 'checklist.notDone'))}</span>${title}</span>`;
     return `<li class="deliverable${d.done ? ' done' : ''}" data-deliverable="${esc(d.key)}" data-testid="deliverable" data-done="${d.done}">
       <div class="deliverable-head">${head}</div>
       <p class="muted small" id="${esc(id)}-who">${who}</p>
       <p class="form-error" role="alert"></p></li>`;
   }).join('');
   return `<section class="checklist" aria-labelledby="checklist-title" data-testid="checklist">
-      <h3 class="pane-title" id="checklist-title">${esc(o.stage.name)} deliverables <span class="count-pill" data-testid="checklist-progress">${done}/${o.checklist.length}</span></h3>
-      ${owner ? `<p class="small muted">${esc(o.stage.name)} is ${esc(owner.name)}’s stage; each item is ticked by the department named under it.</p>` : ''}
+      <h3 class="pane-title" id="checklist-title">${esc(t('checklist.title', { stage: o.stage.name }))} <span class="count-pill" data-testid="checklist-progress">${done}/${o.checklist.length}</span></h3>
+      ${owner ? `<p class="small muted">${esc(t('checklist.owner', { stage: o.stage.name, department: owner.name }))}</p>` : ''}
       <ul class="deliverables">${rows}</ul>
     </section>`;
 }
@@ -270,20 +290,20 @@ function wireChecklist() {
 /** Per stage, how long the card has been there and which department held it for how long. */
 function stageTimesMarkup(o) {
   if (!o.stageTimes.length) return '';
-  const position = (t) => stageByKey(t.stageKey)?.position ?? 99;
-  const longest = Math.max(...o.stageTimes.map((t) => t.hours), 0.01);
-  const rows = o.stageTimes.slice().sort((x, y) => position(x) - position(y)).map((t) => {
-    const depts = t.departments.slice().sort((x, y) => y.hours - x.hours);
+  const position = (st) => stageByKey(st.stageKey)?.position ?? 99;
+  const longest = Math.max(...o.stageTimes.map((st) => st.hours), 0.01);
+  const rows = o.stageTimes.slice().sort((x, y) => position(x) - position(y)).map((st) => {
+    const depts = st.departments.slice().sort((x, y) => y.hours - x.hours);
     // The bar's length compares the stages; its parts are the departments' shares (the text says the same).
     const bar = depts.map((d) => `<span class="time-part dept-${esc(d.department?.key || '')}" data-share="${d.hours / longest}"></span>`).join('');
-    return `<li class="stage-time" data-testid="stage-time" data-stage="${esc(t.stageKey)}">
-      <strong class="stage-time-name">${esc(stageByKey(t.stageKey)?.name || t.stageKey)}</strong>
+    return `<li class="stage-time" data-testid="stage-time" data-stage="${esc(st.stageKey)}">
+      <strong class="stage-time-name">${esc(stageByKey(st.stageKey)?.name || st.stageKey)}</strong>
       <span class="time-bar" aria-hidden="true">${bar}</span>
-      <span class="stage-time-total">${esc(hours(t.hours))}${t.stageKey === o.stage.key ? ' so far' : ''}</span>
+      <span class="stage-time-total">${esc(st.stageKey === o.stage.key ? t('times.soFar', { time: hours(st.hours) }) : hours(st.hours))}</span>
       <span class="small muted stage-time-depts">${depts.map((d) => `${esc(d.department?.name || '?')} ${esc(hours(d.hours))}`).join(' · ')}</span></li>`;
   }).join('');
   return `<section class="stage-times" aria-labelledby="stage-times-title">
-      <h3 class="pane-title" id="stage-times-title">Time in stages</h3>
+      <h3 class="pane-title" id="stage-times-title">${esc(t('times.title'))}</h3>
       <ol class="stage-time-list">${rows}</ol>
     </section>`;
 }
@@ -295,7 +315,7 @@ function wireDetails() {
   // A button commits the move: a select that moved the card on change would move it on every arrow key.
   $('#drawer-move-go', drawer).addEventListener('click', async () => {
     const key = $('#drawer-move', drawer).value;
-    if (key === current.stage.key) { note.textContent = `The card is already in ${current.stage.name}.`; return; }
+    if (key === current.stage.key) { note.textContent = t('details.alreadyIn', { stage: current.stage.name }); return; }
     await moveCard(current.id, key);
     refreshSoon();
   });
@@ -304,7 +324,7 @@ function wireDetails() {
     const o = current;
     const input = { id: o.id, version: o.version };
     const title = form.title.value.trim();
-    if (!title) { note.textContent = 'A card needs a title.'; return; }
+    if (!title) { note.textContent = t('details.needsTitle'); return; }
     if (title !== o.title) input.title = title;
     if (form.amount.value !== String(o.amount ?? '')) { if (form.amount.value) input.amount = form.amount.value; }
     if (form.probability.value !== String(o.probability ?? '') && form.probability.value !== '') input.probability = Number(form.probability.value);
@@ -314,19 +334,19 @@ function wireDetails() {
     const tags = form.tags.value.split(',').map((t) => t.trim().replace(/^#/, '')).filter(Boolean);
     if (tags.join(',') !== (o.tags || []).join(',')) input.tags = tags;
     if (form.nextStep.value.trim() !== (o.nextStep ?? '')) input.nextStep = form.nextStep.value.trim();
-    if (Object.keys(input).length === 2) { note.textContent = 'Nothing to save.'; return; }
+    if (Object.keys(input).length === 2) { note.textContent = t('details.nothing'); return; }
     try {
       const { updateOpportunity: res } = await gql(UPDATE, { input });
       const err = res.userErrors?.[0];
       if (err?.code === 'CONFLICT') {
         form.dataset.dirty = '';
-        toast('Someone else changed this card while you were editing. It now shows their version; make your change again if it still applies.', 'warn', 8000);
+        toast(t('details.conflict'), 'warn', 8000);
         await load(o.id, false);
         return;
       }
       if (err) { note.textContent = describeUserErrors(res.userErrors); return; }
       form.dataset.dirty = '';
-      toast('Saved.', 'ok', 2000);
+      toast(t('details.saved'), 'ok', 2000);
       await load(o.id, false);
     } catch (err2) { note.textContent = err2.message; }
   });
@@ -334,26 +354,26 @@ function wireDetails() {
 
 // ------------------------------------------------------------- tasks
 
-function userOptions(selectedId, blank = 'Unassigned') {
+function userOptions(selectedId, blank = t('tasks.unassigned')) {
   return `<option value="">${esc(blank)}</option>` + store.users.map((u) => `<option value="${esc(u.id)}"${u.id === selectedId ? ' selected' : ''}>${esc(u.name)} · ${esc(u.department.name)}</option>`).join('');
 }
 
 function tasksPane(o) {
   const tasks = o.tasks.edges.map((e) => e.node);
-  const rows = tasks.map((t) => `
-    <li class="task ${t.status === 'DONE' ? 'done' : ''} ${t.overdue ? 'overdue' : ''}" data-task="${esc(t.id)}" data-version="${t.version}">
-      <label class="check task-done"><input type="checkbox" ${t.status === 'DONE' ? 'checked' : ''} ${t.status === 'CANCELLED' ? 'disabled' : ''} aria-label="Done: ${esc(t.title)}">
-        <span class="task-title">${esc(t.title)}</span></label>
-      <span class="task-meta">${esc(t.department.name)}${t.dueAt ? ` · due ${esc(when(t.dueAt))}` : ''}${t.overdue ? ' · <strong class="overdue-text">overdue</strong>' : ''}${t.status === 'CANCELLED' ? ' · cancelled' : ''}</span>
-      <select class="task-assignee" aria-label="Assignee of ${esc(t.title)}">${userOptions(t.assignee?.id)}</select>
+  const rows = tasks.map((task) => `
+    <li class="task ${task.status === 'DONE' ? 'done' : ''} ${task.overdue ? 'overdue' : ''}" data-task="${esc(task.id)}" data-version="${task.version}">
+      <label class="check task-done"><input type="checkbox" ${task.status === 'DONE' ? 'checked' : ''} ${task.status === 'CANCELLED' ? 'disabled' : ''} aria-label="${esc(t('tasks.done', { title: task.title }))}">
+        <span class="task-title">${esc(task.title)}</span></label>
+      <span class="task-meta">${esc(task.department.name)}${task.dueAt ? esc(t('tasks.due', { when: when(task.dueAt) })) : ''}${task.overdue ? ` · <strong class="overdue-text">${esc(t('tasks.overdue'))}</strong>` : ''}${task.status === 'CANCELLED' ? esc(t('tasks.cancelled')) : ''}</span>
+      <select class="task-assignee" aria-label="${esc(t('tasks.assigneeOf', { title: task.title }))}">${userOptions(task.assignee?.id)}</select>
     </li>`).join('');
   return `
-    <ul class="task-list">${rows || '<li class="empty">No tasks yet.</li>'}</ul>
+    <ul class="task-list">${rows || `<li class="empty">${esc(t('tasks.none'))}</li>`}</ul>
     <form class="inline-form" id="task-form">
-      <input name="title" placeholder="New task" required aria-label="Task title" data-draft="task-title">
-      <select name="assigneeId" aria-label="Assignee">${userOptions(null)}</select>
-      <input name="dueAt" type="datetime-local" aria-label="Due">
-      <button class="btn" type="submit">Add task</button>
+      <input name="title" placeholder="${esc(t('tasks.new'))}" required aria-label="${esc(t('tasks.titleLabel'))}" data-draft="task-title">
+      <select name="assigneeId" aria-label="${esc(t('tasks.assignee'))}">${userOptions(null)}</select>
+      <input name="dueAt" type="datetime-local" aria-label="${esc(t('tasks.dueLabel'))}">
+      <button class="btn" type="submit">${esc(t('tasks.add'))}</button>
       <p class="form-error" role="alert"></p>
     </form>`;
 }
@@ -385,7 +405,7 @@ async function updateTask(input) {
   try {
     const { updateTask: res } = await gql(UPDATE_TASK, { input });
     const err = res.userErrors?.[0];
-    if (err?.code === 'CONFLICT') toast('Someone else changed that task; it now shows their version.', 'warn');
+    if (err?.code === 'CONFLICT') toast(t('tasks.conflict'), 'warn');
     else if (err) toast(describeUserErrors(res.userErrors), 'error');
   } catch (err) { toast(err.message, 'error'); }
   await load(current.id, true);
@@ -402,13 +422,13 @@ function commentsPane(o) {
   return `
     <ol class="comments">${items.map((c) => `
       <li class="comment"><p class="comment-head"><strong>${esc(c.author.name)}</strong> <span class="muted">${esc(when(c.createdAt))}</span></p>
-        <p class="comment-body">${commentBody(c.body)}</p></li>`).join('') || '<li class="empty">No comments yet.</li>'}</ol>
+        <p class="comment-body">${commentBody(c.body)}</p></li>`).join('') || `<li class="empty">${esc(t('comments.none'))}</li>`}</ol>
     <form class="comment-form" id="comment-form">
       <div class="mention-wrap">
-        <textarea name="body" rows="3" placeholder="Write a comment — type @ to mention someone" aria-label="Comment" data-draft="comment" aria-autocomplete="list"></textarea>
-        <ul class="mention-list" role="listbox" hidden></ul>
+        <textarea name="body" rows="3" placeholder="${esc(t('comments.placeholder'))}" aria-label="${esc(t('comments.label'))}" data-draft="comment" aria-autocomplete="list"></textarea>
+        <ul class="mention-list" role="listbox" aria-label="${esc(t('comments.mentions'))}" hidden></ul>
       </div>
-      <div class="actions"><button class="btn btn-primary" type="submit">Comment</button></div>
+      <div class="actions"><button class="btn btn-primary" type="submit">${esc(t('comments.submit'))}</button></div>
       <p class="form-error" role="alert"></p>
     </form>`;
 }
@@ -473,41 +493,38 @@ function wireComments() {
 
 // ------------------------------------------------------------- handoffs & approvals
 
-const STATUS_WORD = {
-  PENDING: 'Pending', ACCEPTED: 'Accepted', DECLINED: 'Declined', CANCELLED: 'Cancelled', APPROVED: 'Approved', REJECTED: 'Rejected',
-  RETURNED: 'Returned', SUPERSEDED: 'No longer holds', SKIPPED: 'Skipped',
-};
+const statusWord = (status) => (t.has(`status.${status}`) ? t(`status.${status}`) : status);
 
 function handoffsPane(o) {
   const mine = store.viewer.department.key;
   const rows = o.handoffs.slice().reverse().map((h) => `
     <li class="handoff status-${esc(h.status)}" data-handoff="${esc(h.id)}" data-testid="handoff">
       <p><strong>${esc(h.fromDepartment.name)} → ${esc(h.toDepartment.name)}</strong>
-        <span class="status status-${esc(h.status)}">${esc(STATUS_WORD[h.status] || h.status)}</span></p>
-      <p class="muted small">Asked by ${esc(h.requestedBy.name)} ${esc(ago(h.createdAt))}${h.assignee ? ` for ${esc(h.assignee.name)}` : ''}${h.respondedAt ? ` · answered ${esc(when(h.respondedAt))}` : h.status === 'PENDING' ? ` · waiting ${esc(since(h.createdAt))}` : ''}</p>
-      ${h.note ? `<p class="note">“${esc(h.note)}”</p>` : ''}
-      ${h.responseNote ? `<p class="note">Reply: “${esc(h.responseNote)}”</p>` : ''}
+        <span class="status status-${esc(h.status)}">${esc(statusWord(h.status))}</span></p>
+      <p class="muted small">${esc(t('handoff.asked', { name: h.requestedBy.name, ago: ago(h.createdAt) }))}${h.assignee ? esc(t('handoff.for', { name: h.assignee.name })) : ''}${h.respondedAt ? esc(t('handoff.answered', { when: when(h.respondedAt) })) : h.status === 'PENDING' ? esc(t('handoff.waiting', { time: since(h.createdAt) })) : ''}</p>
+      ${h.note ? `<p class="note">${esc(t('quote', { text: h.note }))}</p>` : ''}
+      ${h.responseNote ? `<p class="note">${esc(t('handoff.reply', { text: h.responseNote }))}</p>` : ''}
       ${h.status === 'PENDING' && h.toDepartment.key === mine ? respondForm(h, o.title) : ''}
     </li>`).join('');
   const opts = store.departments.filter((d) => d.key !== o.department.key).map((d) => `<option value="${esc(d.key)}">${esc(d.name)}</option>`).join('');
   return `
-    <h3 class="pane-title">Handoffs</h3>
-    <ul class="handoffs">${rows || '<li class="empty">No handoffs yet.</li>'}</ul>
+    <h3 class="pane-title">${esc(t('handoff.title'))}</h3>
+    <ul class="handoffs">${rows || `<li class="empty">${esc(t('handoff.none'))}</li>`}</ul>
     <form class="inline-form" id="handoff-form" data-testid="handoff-form">
-      <label>Hand the baton to <select name="toDepartmentKey" data-testid="handoff-department">${opts}</select></label>
-      <input name="note" placeholder="Note (what you need)" aria-label="Handoff note" data-draft="handoff-note">
-      <button class="btn" type="submit" data-testid="request-handoff">Request handoff</button>
+      <label>${esc(t('handoff.to'))} <select name="toDepartmentKey" data-testid="handoff-department">${opts}</select></label>
+      <input name="note" placeholder="${esc(t('handoff.notePlaceholder'))}" aria-label="${esc(t('handoff.noteLabel'))}" data-draft="handoff-note">
+      <button class="btn" type="submit" data-testid="request-handoff">${esc(t('handoff.request'))}</button>
       <p class="form-error" role="alert"></p>
     </form>`;
 }
 
 // Per-item controls name their item (hidden words), so a list of them does not read "Accept, Accept, Accept".
 export function respondForm(h, title) {
-  const which = `the handoff of ${esc(title)}`;
+  const which = esc(t('handoff.which', { title }));
   return `<div class="respond" data-respond="${esc(h.id)}">
-      <input name="note" placeholder="Reply (optional)" aria-label="Reply to ${which}">
-      <button type="button" class="btn btn-primary" data-accept="1" data-testid="handoff-accept">Accept<span class="sr-only"> ${which}</span></button>
-      <button type="button" class="btn btn-danger" data-accept="0" data-testid="handoff-decline">Decline<span class="sr-only"> ${which}</span></button>
+      <input name="note" placeholder="${esc(t('handoff.replyPlaceholder'))}" aria-label="${esc(t('handoff.replyTo', { which: t('handoff.which', { title }) }))}">
+      <button type="button" class="btn btn-primary" data-accept="1" data-testid="handoff-accept">${esc(t('handoff.accept'))}<span class="sr-only"> ${which}</span></button>
+      <button type="button" class="btn btn-danger" data-accept="0" data-testid="handoff-decline">${esc(t('handoff.decline'))}<span class="sr-only"> ${which}</span></button>
     </div>`;
 }
 
@@ -530,50 +547,47 @@ function actingStep(a) {
   return myOpenStep(a) || (store.viewer.role === 'ADMIN' ? byPosition(a).find(isOpen) : null) || null;
 }
 
-const STEP_NAME = (s) => `${s.department.name}${s.role ? ` ${s.role.toLowerCase()}s` : ''}`;
+const STEP_NAME = (s) => (s.role ? t('step.withRole', { department: s.department.name, role: t(`role.${s.role}`) }) : s.department.name);
 
-// 会签 / 或签 are what the teams call them; the English says the same for everyone else.
+// 会签 / 或签 are what the teams call them, in either language; the words after say what they mean.
 function modeChip(s) {
   const n = s.approvers.length;
-  if (s.mode === 'COUNT') return `<span class="mode" data-testid="step-mode">${esc(`${s.minApprovals} of ${n}`)}</span>`;
-  const [zh, en] = s.mode === 'ALL' ? ['会签', 'all must approve'] : ['或签', 'any one decides'];
-  return `<span class="mode" data-testid="step-mode"><span lang="zh">${zh}</span> ${en}</span>`;
+  if (s.mode === 'COUNT') return `<span class="mode" data-testid="step-mode">${esc(t('mode.count', { min: s.minApprovals, n }))}</span>`;
+  const mode = s.mode === 'ALL' ? 'all' : 'any';
+  return `<span class="mode" data-testid="step-mode"><span lang="zh-CN">${esc(t(`mode.${mode}Term`))}</span> ${esc(t(`mode.${mode}`))}</span>`;
 }
 
-const ACTION_WORDS = {
-  APPROVED: 'approved', REJECTED: 'rejected', RETURNED: 'returned it', RESUBMITTED: 'resubmitted it', TRANSFERRED: 'handed their decision to',
-  SIGNER_ADDED: 'added as a signer:', URGED: 'urged the approvers', CANCELLED: 'withdrew it', REMINDED: 'reminded the approvers', ESCALATED: 'escalated it',
-};
+const actionWords = (action) => (t.has(`action.${action}`) ? t(`action.${action}`) : action);
 
 /** Who did what, oldest first; `earlier(d)` marks what happened before the step was last (re)opened. */
 function decisionsMarkup(list, earlier = () => false) {
   if (!list.length) return '';
   return `<ol class="decisions">${list.map((d) => `<li data-testid="decision" data-action="${esc(d.action)}">
-    ${earlier(d) ? '<span class="muted">Earlier round:</span> ' : ''}<strong>${esc(d.user?.name || 'Baton (timeout)')}</strong> ${esc(ACTION_WORDS[d.action] || titleCase(d.action))}${d.targetUser ? ` <strong>${esc(d.targetUser.name)}</strong>` : ''}
+    ${earlier(d) ? `<span class="muted">${esc(t('decision.earlier'))}</span> ` : ''}<strong>${esc(d.user?.name || t('decision.timeout'))}</strong> ${esc(actionWords(d.action))}${d.targetUser ? ` <strong>${esc(d.targetUser.name)}</strong>` : ''}
     <span class="muted">· ${esc(when(d.at))}</span>${d.comment ? ` <q class="note">${esc(d.comment)}</q>` : ''}</li>`).join('')}</ol>`;
 }
 
 function stepWords(s, a, currency) {
   if (s.status === 'SKIPPED') {
-    return s.amountAtLeast != null ? `skipped: applies from ${money(s.amountAtLeast, currency)}, the amount is below` : 'skipped: its condition does not hold';
+    return s.amountAtLeast != null ? t('step.skippedBelow', { amount: money(s.amountAtLeast, currency) }) : t('step.skipped');
   }
   // Who decided, and when, is in the step's decisions when it has them.
-  if (s.status !== 'PENDING') return `${STATUS_WORD[s.status] || s.status}${s.decidedBy && !s.decisions.length ? ` by ${s.decidedBy.name}` : ''}${s.decidedAt && !s.decisions.length ? ` · ${when(s.decidedAt)}` : ''}`;
-  if (!s.openedAt) return a.status === 'RETURNED' ? 'waits for the requester to resubmit' : 'waits for the step before';
-  const due = s.dueAt ? (new Date(s.dueAt) < Date.now() ? ` · overdue since ${when(s.dueAt)}` : ` · due ${when(s.dueAt)}`) : '';
-  return `open · waiting ${since(s.openedAt)}${due}${s.urgedAt ? ` · urged ${ago(s.urgedAt)}` : ''}`;
+  if (s.status !== 'PENDING') return `${statusWord(s.status)}${s.decidedBy && !s.decisions.length ? t('step.by', { name: s.decidedBy.name }) : ''}${s.decidedAt && !s.decisions.length ? ` · ${when(s.decidedAt)}` : ''}`;
+  if (!s.openedAt) return t(a.status === 'RETURNED' ? 'step.waitsResubmit' : 'step.waitsBefore');
+  const due = s.dueAt ? t(new Date(s.dueAt) < Date.now() ? 'step.overdueSince' : 'step.due', { when: when(s.dueAt) }) : '';
+  return `${t('step.open', { time: since(s.openedAt) })}${due}${s.urgedAt ? t('step.urged', { ago: ago(s.urgedAt) }) : ''}`;
 }
 
 export function stepsMarkup(a, currency) {
   return `<ol class="steps">${byPosition(a).map((s) => {
     const state = s.status === 'PENDING' ? (s.openedAt ? 'open' : 'waiting') : s.status.toLowerCase();
     const approved = new Set(s.approvedBy.map((u) => u.id));
-    const who = s.status === 'SKIPPED' ? '' : `<p class="step-who small">Approvers: ${s.approvers.map((u) => `${esc(u.name)}${approved.has(u.id) ? ' <span class="ok-text">(approved)</span>' : ''}`).join(', ') || '<span class="muted">none</span>'}</p>`;
+    const who = s.status === 'SKIPPED' ? '' : `<p class="step-who small">${esc(t('step.approvers'))} ${s.approvers.map((u) => `${esc(u.name)}${approved.has(u.id) ? ` <span class="ok-text">${esc(t('step.approved'))}</span>` : ''}`).join(esc(t('list.sep'))) || `<span class="muted">${esc(t('step.nobody'))}</span>`}</p>`;
     return `<li class="step step-${state}" data-testid="approval-step" data-department="${esc(s.department.key)}" data-status="${esc(s.status)}" data-position="${s.position}">
       <p class="step-head"><span class="step-dot" aria-hidden="true"></span><strong>${esc(STEP_NAME(s))}</strong> ${s.status === 'SKIPPED' ? '' : modeChip(s)}
         <span class="muted" data-testid="step-words">${esc(stepWords(s, a, currency))}</span></p>
       ${who}
-      ${s.comment && !s.decisions.length ? `<p class="note">“${esc(s.comment)}”</p>` : ''}
+      ${s.comment && !s.decisions.length ? `<p class="note">${esc(t('quote', { text: s.comment }))}</p>` : ''}
       ${decisionsMarkup(s.decisions, (d) => (s.openedAt ? new Date(d.at) < new Date(s.openedAt) : s.status === 'PENDING'))}</li>`;
   }).join('')}</ol>`;
 }
@@ -582,12 +596,15 @@ export function stepsMarkup(a, currency) {
 export function changesMarkup(a, currency) {
   if (!a.changes.length) return '';
   const value = (field, v) => (v == null || v === '' ? '—' : field === 'amount' ? money(v, currency)
-    : field === 'expectedCloseDate' ? day(v) : field === 'account' ? 'another account' : String(v));
-  const base = ['APPROVED', 'SUPERSEDED'].includes(a.status) ? 'approved' : 'requested';
-  return `<div class="approval-changes" data-testid="approval-changes"><p class="small"><strong>Changed since it was ${base}</strong></p>
-    <ul class="changes">${a.changes.map((c) => `<li><span class="muted">${esc(fieldWords(c.field).replace(/^an? /, ''))}:</span>
+    : field === 'expectedCloseDate' ? day(v) : field === 'account' ? t('changes.anotherAccount') : String(v));
+  const base = ['APPROVED', 'SUPERSEDED'].includes(a.status) ? 'changes.sinceApproved' : 'changes.sinceRequested';
+  return `<div class="approval-changes" data-testid="approval-changes"><p class="small"><strong>${esc(t(base))}</strong></p>
+    <ul class="changes">${a.changes.map((c) => `<li><span class="muted">${esc(t('field.named', { field: fieldLabel(c.field) }))}</span>
       <del>${esc(value(c.field, c.before))}</del> → <ins>${esc(value(c.field, c.after))}</ins></li>`).join('')}</ul></div>`;
 }
+
+/** "Contract" for a heading in English; other scripts have no capitals. */
+const capital = (w) => String(w).replace(/^[a-z]/, (c) => c.toUpperCase());
 
 const colleagues = () => store.users.filter((u) => u.id !== store.viewer.id && u.role !== 'VIEWER')
   .sort((x, y) => (y.department.key === store.viewer.department.key) - (x.department.key === store.viewer.department.key) || x.name.localeCompare(y.name));
@@ -598,9 +615,10 @@ const userPicks = (blank) => `<option value="">${esc(blank)}</option>${colleague
  * step the item is listed for: its decision buttons show only to those who decide that step.
  */
 export function decideForm(a, title, step = null) {
-  const which = `the ${esc(a.kind)} approval of ${esc(title)}`;
+  const whichText = t('approval.which', { kind: kindName(a.kind), title });
+  const which = esc(whichText);
   const sr = `<span class="sr-only"> ${which}</span>`;
-  const about = `<span class="sr-only">${which}: </span>`; // names each field after its item, keeping the visible words
+  const about = `<span class="sr-only">${esc(t('sr.about', { which: whichText }))}</span>`; // names each field after its item, keeping the visible words
   const mine = a.viewerCanDecide ? actingStep(a) : null;
   const decide = !!mine && (!step || step.position === mine.position);
   const requester = a.viewerIsRequester && ['PENDING', 'RETURNED'].includes(a.status);
@@ -608,33 +626,33 @@ export function decideForm(a, title, step = null) {
   const back = a.mode === 'SEQUENTIAL' && mine ? byPosition(a).filter((s) => s.position < mine.position && s.status !== 'SKIPPED') : [];
   const more = decide ? `
       <details class="more-actions" data-more="${esc(a.id)}">
-        <summary>Return, transfer or add a signer<span class="sr-only"> for ${which}</span></summary>
+        <summary>${esc(t('decide.more'))}<span class="sr-only">${esc(t('decide.moreFor', { which: whichText }))}</span></summary>
         <div class="act-row">
-          <label>${about}Return to <select name="toStep" data-draft="to-step-${esc(a.id)}">
-            <option value="">the requester (${esc(a.requestedBy.name)})</option>
-            ${back.map((s) => `<option value="${s.position}">step ${s.position + 1}: ${esc(STEP_NAME(s))}</option>`).join('')}</select></label>
-          <button type="button" class="btn" data-act="return" data-testid="return-approval">Return${sr}</button>
+          <label>${about}${esc(t('decide.returnTo'))} <select name="toStep" data-draft="to-step-${esc(a.id)}">
+            <option value="">${esc(t('decide.toRequester', { name: a.requestedBy.name }))}</option>
+            ${back.map((s) => `<option value="${s.position}">${esc(t('decide.toStep', { n: s.position + 1, name: STEP_NAME(s) }))}</option>`).join('')}</select></label>
+          <button type="button" class="btn" data-act="return" data-testid="return-approval">${esc(t('decide.return'))}${sr}</button>
         </div>
         <div class="act-row">
-          <label>${about}Hand my decision to <select name="toUserId" data-draft="transfer-${esc(a.id)}">${userPicks('Choose a colleague')}</select></label>
-          <button type="button" class="btn" data-act="transfer" data-testid="transfer-approval">Transfer${sr}</button>
+          <label>${about}${esc(t('decide.handTo'))} <select name="toUserId" data-draft="transfer-${esc(a.id)}">${userPicks(t('decide.choose'))}</select></label>
+          <button type="button" class="btn" data-act="transfer" data-testid="transfer-approval">${esc(t('decide.transfer'))}${sr}</button>
         </div>
         <div class="act-row">
-          <label>${about}Add signer <select name="signerId" data-draft="signer-${esc(a.id)}">${userPicks('Choose a colleague')}</select></label>
-          <select name="placement" data-draft="placement-${esc(a.id)}" aria-label="Where the signer decides">
-            ${a.mode === 'SEQUENTIAL' ? '<option value="AFTER">after my step</option><option value="BEFORE">before my step</option>' : ''}
-            <option value="WITH">in my step, with me</option></select>
-          <button type="button" class="btn" data-act="signer" data-testid="add-signer">Add signer${sr}</button>
+          <label>${about}${esc(t('decide.addSignerLabel'))} <select name="signerId" data-draft="signer-${esc(a.id)}">${userPicks(t('decide.choose'))}</select></label>
+          <select name="placement" data-draft="placement-${esc(a.id)}" aria-label="${esc(t('decide.placement'))}">
+            ${a.mode === 'SEQUENTIAL' ? `<option value="AFTER">${esc(t('decide.after'))}</option><option value="BEFORE">${esc(t('decide.before'))}</option>` : ''}
+            <option value="WITH">${esc(t('decide.with'))}</option></select>
+          <button type="button" class="btn" data-act="signer" data-testid="add-signer">${esc(t('decide.addSigner'))}${sr}</button>
         </div>
       </details>` : '';
   return `<div class="decide" data-decide="${esc(a.id)}">
-      <textarea name="comment" rows="2" placeholder="Comment for the record" aria-label="Comment on ${which}" data-draft="comment-${esc(a.id)}"></textarea>
+      <textarea name="comment" rows="2" placeholder="${esc(t('decide.commentPlaceholder'))}" aria-label="${esc(t('decide.commentOn', { which: whichText }))}" data-draft="comment-${esc(a.id)}"></textarea>
       <div class="actions">
-        ${decide ? `<button type="button" class="btn btn-primary" data-approve="1" data-testid="approve">Approve${sr}</button>
-        <button type="button" class="btn btn-danger" data-approve="0" data-testid="reject">Reject${sr}</button>` : ''}
-        ${a.viewerCanUrge ? `<button type="button" class="btn" data-act="urge" data-testid="urge-approval">Urge${sr}</button>` : ''}
-        ${requester && a.status === 'RETURNED' ? `<button type="button" class="btn btn-primary" data-act="resubmit" data-testid="resubmit-approval">Resubmit${sr}</button>` : ''}
-        ${requester ? `<button type="button" class="btn btn-ghost" data-act="withdraw" data-testid="withdraw-approval">Withdraw${sr}</button>` : ''}
+        ${decide ? `<button type="button" class="btn btn-primary" data-approve="1" data-testid="approve">${esc(t('decide.approve'))}${sr}</button>
+        <button type="button" class="btn btn-danger" data-approve="0" data-testid="reject">${esc(t('decide.reject'))}${sr}</button>` : ''}
+        ${a.viewerCanUrge ? `<button type="button" class="btn" data-act="urge" data-testid="urge-approval">${esc(t('decide.urge'))}${sr}</button>` : ''}
+        ${requester && a.status === 'RETURNED' ? `<button type="button" class="btn btn-primary" data-act="resubmit" data-testid="resubmit-approval">${esc(t('decide.resubmit'))}${sr}</button>` : ''}
+        ${requester ? `<button type="button" class="btn btn-ghost" data-act="withdraw" data-testid="withdraw-approval">${esc(t('decide.withdraw'))}${sr}</button>` : ''}
       </div>${more}
     </div>`;
 }
@@ -642,33 +660,33 @@ export function decideForm(a, title, step = null) {
 function approvalsPane(o) {
   const rows = o.approvals.slice().reverse().map((a) => `
     <li class="approval status-${esc(a.status)}" data-approval="${esc(a.id)}" data-testid="approval" data-status="${esc(a.status)}">
-      <p class="approval-head"><strong>${esc(titleCase(a.kind))} approval</strong> <span class="status status-${esc(a.status)}" data-testid="approval-status">${esc(STATUS_WORD[a.status] || a.status)}</span>
-        ${a.urgeCount ? `<span class="status status-urged" data-testid="approval-urges">urged ${a.urgeCount}×</span>` : ''}
-        <span class="muted small">${a.mode === 'SEQUENTIAL' ? 'in order' : 'in parallel'} · asked by ${esc(a.requestedBy.name)} ${esc(ago(a.createdAt))}</span></p>
-      ${a.status === 'RETURNED' ? `<p class="small warn-text">Returned to ${esc(a.requestedBy.name)}: edit the card, then resubmit or withdraw it.</p>` : ''}
-      ${a.comment ? `<p class="note">“${esc(a.comment)}”</p>` : ''}
+      <p class="approval-head"><strong>${esc(t('approval.title', { kind: capital(kindName(a.kind)) }))}</strong> <span class="status status-${esc(a.status)}" data-testid="approval-status">${esc(statusWord(a.status))}</span>
+        ${a.urgeCount ? `<span class="status status-urged" data-testid="approval-urges">${esc(t('approval.urged', { count: a.urgeCount }))}</span>` : ''}
+        <span class="muted small">${esc(t(a.mode === 'SEQUENTIAL' ? 'approval.inOrder' : 'approval.inParallel'))} · ${esc(t('approval.askedBy', { name: a.requestedBy.name, ago: ago(a.createdAt) }))}</span></p>
+      ${a.status === 'RETURNED' ? `<p class="small warn-text">${esc(t('approval.returnedTo', { name: a.requestedBy.name }))}</p>` : ''}
+      ${a.comment ? `<p class="note">${esc(t('quote', { text: a.comment }))}</p>` : ''}
       ${changesMarkup(a, o.currency)}
       ${stepsMarkup(a, o.currency)}
       ${decisionsMarkup(a.decisions.filter((d) => ['RESUBMITTED', 'CANCELLED'].includes(d.action)))}
       ${decideForm(a, o.title)}
     </li>`).join('');
-  const needed = (o.approvalsNeeded || []).map((k) => `<p class="reapproval" data-testid="reapproval-banner">Re-approval needed: the ${esc(k)} approval no longer holds for this card’s current terms.</p>`).join('');
+  const needed = (o.approvalsNeeded || []).map((k) => `<p class="reapproval" data-testid="reapproval-banner">${esc(t('approval.reapproval', { kind: kindName(k) }))}</p>`).join('');
   const kinds = new Set(['contract', 'discount', 'pricing']);
   store.stages.forEach((s) => (s.requiredApprovals || []).forEach((k) => kinds.add(k)));
   return `
-    <h3 class="pane-title" id="approvals-title" tabindex="-1">Approvals</h3>
+    <h3 class="pane-title" id="approvals-title" tabindex="-1">${esc(t('approval.heading'))}</h3>
     ${needed}
-    <ul class="approvals">${rows || '<li class="empty">No approvals requested.</li>'}</ul>
+    <ul class="approvals">${rows || `<li class="empty">${esc(t('approval.none'))}</li>`}</ul>
     <form class="stack" id="approval-form" data-testid="approval-form">
       <div class="inline-form">
-        <label>Request <input name="kind" list="approval-kinds" value="contract" size="10" aria-label="Approval kind" data-testid="approval-kind"></label>
-        <datalist id="approval-kinds">${[...kinds].map((k) => `<option value="${esc(k)}">`).join('')}</datalist>
-        <select name="mode" aria-label="Order"><option value="SEQUENTIAL">in order</option><option value="PARALLEL">in parallel</option></select>
+        <label>${esc(t('approval.request'))} <input name="kind" list="approval-kinds" value="contract" size="10" aria-label="${esc(t('approval.kind'))}" data-testid="approval-kind"></label>
+        <datalist id="approval-kinds">${[...kinds].map((k) => `<option value="${esc(k)}" label="${esc(kindName(k))}">`).join('')}</datalist>
+        <select name="mode" aria-label="${esc(t('approval.order'))}"><option value="SEQUENTIAL">${esc(t('approval.inOrder'))}</option><option value="PARALLEL">${esc(t('approval.inParallel'))}</option></select>
       </div>
-      <div class="dept-picks" aria-label="Approving departments">${store.departments.map((d) => `<label class="check"><input type="checkbox" name="dept" value="${esc(d.key)}" ${['legal', 'finance'].includes(d.key) ? 'checked' : ''}> ${esc(d.name)}</label>`).join('')}</div>
-      <p class="muted small">With no department ticked, the approvers are those the pipeline’s rule for this kind names.</p>
-      <input name="comment" placeholder="Comment (optional)" aria-label="Approval request comment" data-draft="approval-comment">
-      <div class="actions"><button class="btn" type="submit" data-testid="request-approval">Request approval</button></div>
+      <div class="dept-picks" role="group" aria-label="${esc(t('approval.departments'))}">${store.departments.map((d) => `<label class="check"><input type="checkbox" name="dept" value="${esc(d.key)}" ${['legal', 'finance'].includes(d.key) ? 'checked' : ''}> ${esc(d.name)}</label>`).join('')}</div>
+      <p class="muted small">${esc(t('approval.ruleNote'))}</p>
+      <input name="comment" placeholder="${esc(t('approval.commentPlaceholder'))}" aria-label="${esc(t('approval.commentLabel'))}" data-draft="approval-comment">
+      <div class="actions"><button class="btn" type="submit" data-testid="request-approval">${esc(t('approval.requestButton'))}</button></div>
       <p class="form-error" role="alert"></p>
     </form>`;
 }
@@ -683,9 +701,9 @@ export function wireDecisions(scope, after) {
       try {
         const { respondHandoff: res } = await gql(RESPOND_HANDOFF, { input: { id: box.dataset.respond, accept, note: $('input', box).value.trim() || null } });
         if (res.userErrors?.length) throw new Error(describeUserErrors(res.userErrors));
-        toast(accept ? 'Handoff accepted: your department holds the baton.' : 'Handoff declined.', 'ok');
+        toast(t(accept ? 'handoff.accepted' : 'handoff.declined'), 'ok');
         after(place);
-      } catch (err) { toast(`The handoff could not be answered: ${err.message}`, 'error'); $$('button', box).forEach((b) => { b.disabled = false; }); }
+      } catch (err) { toast(t('handoff.failed', { message: err.message }), 'error'); $$('button', box).forEach((b) => { b.disabled = false; }); }
     }));
   });
   $$('[data-decide]', scope).forEach((box) => {
@@ -693,15 +711,15 @@ export function wireDecisions(scope, after) {
       const approve = btn.dataset.approve === '1';
       const place = placeOf(box);
       const comment = $('textarea', box).value.trim();
-      if (!approve && !comment) { toast('Say why you reject it, so the requester knows what to change.', 'warn'); $('textarea', box).focus(); return; }
+      if (!approve && !comment) { toast(t('decide.whyReject'), 'warn'); $('textarea', box).focus(); return; }
       $$('button', box).forEach((b) => { b.disabled = true; });
       try {
         const { decideApproval: res } = await gql(DECIDE_APPROVAL, { input: { id: box.dataset.decide, approve, comment: comment || null } });
         if (res.userErrors?.length) throw new Error(describeUserErrors(res.userErrors));
         $('textarea', box).value = ''; // or the refresh would keep it as a draft
-        toast(approve ? 'Approved.' : 'Rejected.', 'ok');
+        toast(t(approve ? 'decide.approved' : 'decide.rejected'), 'ok');
         after(place);
-      } catch (err) { toast(`The decision was not recorded: ${err.message}`, 'error'); $$('button', box).forEach((b) => { b.disabled = false; }); }
+      } catch (err) { toast(t('decide.failed', { message: err.message }), 'error'); $$('button', box).forEach((b) => { b.disabled = false; }); }
     }));
     $$('button[data-act]', box).forEach((btn) => btn.addEventListener('click', () => act(box, ACTS[btn.dataset.act], after)));
   });
@@ -713,28 +731,28 @@ const pickedName = (box, name) => { const sel = $(`select[name=${name}]`, box); 
 // The other approval actions (data-act): mutation, payload field, input, what a comment or a pick must say, confirmation.
 const ACTS = {
   return: {
-    doc: RETURN_APPROVAL, field: 'returnApproval', why: 'Say why you return it, so they know what to change.',
+    doc: RETURN_APPROVAL, field: 'returnApproval', why: 'decide.whyReturn',
     input: (box) => ({ toStep: picked(box, 'toStep') === '' ? null : Number(picked(box, 'toStep')) }),
-    done: (box) => `Returned to ${pickedName(box, 'toStep')}.`,
+    done: (box) => t('decide.returned', { name: pickedName(box, 'toStep') }),
   },
   transfer: {
     doc: TRANSFER_APPROVAL, field: 'transferApprovalStep', pick: 'toUserId',
-    input: (box) => ({ toUserId: picked(box, 'toUserId') }), done: (box) => `Handed your decision to ${pickedName(box, 'toUserId')}.`,
+    input: (box) => ({ toUserId: picked(box, 'toUserId') }), done: (box) => t('decide.transferred', { name: pickedName(box, 'toUserId') }),
   },
   signer: {
     doc: ADD_APPROVAL_SIGNER, field: 'addApprovalSigner', pick: 'signerId',
-    input: (box) => ({ userId: picked(box, 'signerId'), placement: picked(box, 'placement') }), done: (box) => `Added ${pickedName(box, 'signerId')} as a signer.`,
+    input: (box) => ({ userId: picked(box, 'signerId'), placement: picked(box, 'placement') }), done: (box) => t('decide.signerAdded', { name: pickedName(box, 'signerId') }),
   },
-  urge: { doc: URGE_APPROVAL, field: 'urgeApproval', done: () => 'The approvers were reminded.' },
-  resubmit: { doc: RESUBMIT_APPROVAL, field: 'resubmitApproval', done: () => 'Resubmitted: the approvers are asked again.' },
-  withdraw: { doc: CANCEL_APPROVAL, field: 'cancelApproval', noComment: true, done: () => 'The approval was withdrawn.' },
+  urge: { doc: URGE_APPROVAL, field: 'urgeApproval', done: () => t('decide.urgedDone') },
+  resubmit: { doc: RESUBMIT_APPROVAL, field: 'resubmitApproval', done: () => t('decide.resubmitted') },
+  withdraw: { doc: CANCEL_APPROVAL, field: 'cancelApproval', noComment: true, done: () => t('decide.withdrawn') },
 };
 
 async function act(box, spec, after) {
   const area = $('textarea', box);
   const comment = area.value.trim();
-  if (spec.why && !comment) { toast(spec.why, 'warn'); area.focus(); return; }
-  if (spec.pick && !picked(box, spec.pick)) { toast('Choose a colleague first.', 'warn'); $(`select[name=${spec.pick}]`, box).focus(); return; }
+  if (spec.why && !comment) { toast(t(spec.why), 'warn'); area.focus(); return; }
+  if (spec.pick && !picked(box, spec.pick)) { toast(t('decide.chooseFirst'), 'warn'); $(`select[name=${spec.pick}]`, box).focus(); return; }
   const place = placeOf(box);
   const done = spec.done(box); // read now: a live refresh may replace the box meanwhile
   const input = { id: box.dataset.decide, ...(spec.input ? spec.input(box) : {}), ...(spec.noComment ? {} : { comment: comment || null }) };
@@ -745,7 +763,7 @@ async function act(box, spec, after) {
     area.value = '';
     toast(done, 'ok');
     after(place);
-  } catch (err) { toast(`Not done: ${err.message}`, 'error'); $$('button', box).forEach((b) => { b.disabled = false; }); }
+  } catch (err) { toast(t('decide.notDone', { message: err.message }), 'error'); $$('button', box).forEach((b) => { b.disabled = false; }); }
 }
 
 function wireBaton() {
@@ -763,7 +781,7 @@ function wireBaton() {
       const { requestHandoff: res } = await gql(REQUEST_HANDOFF, { input });
       if (res.userErrors?.length) { $('.form-error', hf).textContent = describeUserErrors(res.userErrors); return; }
       hf.note.value = '';
-      toast(`Asked ${deptName(input.toDepartmentKey)} to take the baton.`, 'ok');
+      toast(t('handoff.requested', { department: deptName(input.toDepartmentKey) }), 'ok');
       await load(current.id, true);
     } catch (err) { $('.form-error', hf).textContent = err.message; }
   });
@@ -772,14 +790,14 @@ function wireBaton() {
     e.preventDefault();
     const keys = $$('input[name=dept]:checked', af).map((i) => i.value);
     const kind = af.kind.value.trim();
-    if (!kind) { $('.form-error', af).textContent = 'Name the kind of approval (e.g. contract).'; return; }
+    if (!kind) { $('.form-error', af).textContent = t('approval.needsKind'); return; }
     const input = { opportunityId: current.id, kind, departmentKeys: keys, mode: af.mode.value };
     if (af.comment.value.trim()) input.comment = af.comment.value.trim();
     try {
       const { requestApproval: res } = await gql(REQUEST_APPROVAL, { input });
       if (res.userErrors?.length) { $('.form-error', af).textContent = describeUserErrors(res.userErrors); return; }
       af.comment.value = '';
-      toast(`Requested ${kind} approval${keys.length ? ` from ${listWords(keys.map(deptName))}` : ''}.`, 'ok');
+      toast(keys.length ? t('approval.requestedFrom', { kind: kindName(kind), departments: listWords(keys.map(deptName)) }) : t('approval.requested', { kind: kindName(kind) }), 'ok');
       await load(current.id, true);
     } catch (err) { $('.form-error', af).textContent = err.message; }
   });
@@ -787,29 +805,30 @@ function wireBaton() {
 
 // ------------------------------------------------------------- history
 
-const EVENT_WORDS = {
-  OPPORTUNITY_CREATED: 'created the card', OPPORTUNITY_UPDATED: 'edited the card', OPPORTUNITY_MOVED: 'moved the card',
-  OPPORTUNITY_LOST: 'marked it lost', TASK_CREATED: 'added a task', TASK_UPDATED: 'updated a task', COMMENT_ADDED: 'commented',
-  HANDOFF_REQUESTED: 'requested a handoff', HANDOFF_RESOLVED: 'answered a handoff', APPROVAL_REQUESTED: 'requested an approval',
-  APPROVAL_DECIDED: 'decided an approval', ALERT_RAISED: 'raised an alert',
-  APPROVAL_RETURNED: 'returned an approval', APPROVAL_RESUBMITTED: 'resubmitted an approval', APPROVAL_TRANSFERRED: 'handed on an approval',
-  APPROVAL_SIGNER_ADDED: 'added an approver', APPROVAL_URGED: 'urged an approval', APPROVAL_SUPERSEDED: 'changed terms an approval had fixed',
-  DELIVERABLE_CHECKED: 'ticked a deliverable',
-};
-
 function eventWords(ev) {
   const c = ev.changes || {};
-  if (ev.type === 'DELIVERABLE_CHECKED' && Array.isArray(c.done) && !c.done[1]) return 'unticked a deliverable';
-  if (ev.type === 'HANDOFF_REQUESTED' && c.automatic) return 'handed the card to the stage’s owner';
-  return EVENT_WORDS[ev.type] || titleCase(ev.type);
+  if (ev.type === 'DELIVERABLE_CHECKED' && Array.isArray(c.done) && !c.done[1]) return t('event.DELIVERABLE_UNCHECKED');
+  if (ev.type === 'HANDOFF_REQUESTED' && c.automatic) return t('event.HANDOFF_AUTOMATIC');
+  return t.has(`event.${ev.type}`) ? t(`event.${ev.type}`) : ev.type;
 }
 
-function fmtValue(v) {
+/** A recorded value as words: stage keys and priorities by their names, lists joined, nothing as a dash. */
+function fmtValue(v, field) {
   if (v === null || v === undefined || v === '') return '—';
-  if (Array.isArray(v)) return v.join(', ') || '—';
+  if (Array.isArray(v)) return v.map((x) => fmtValue(x, field)).join(t('list.sep')) || '—';
   if (typeof v === 'object') return JSON.stringify(v);
+  if (typeof v === 'boolean') return t(v ? 'value.yes' : 'value.no');
+  if (field === 'amount' && typeof v !== 'boolean') return money(v, current?.currency);
+  if (typeof v === 'string' && stageByKey(v)) return stageByKey(v).name;
+  if (typeof v === 'string' && t.has(`value.${v}`)) return t(`value.${v}`);
+  if (typeof v === 'string' && /department/i.test(field || '')) return deptName(v);
+  if (field === 'priority') return priorityLabel(v);
+  if (field === 'status' || field === 'action') return statusWord(v);
   return String(v);
 }
+
+// A change is [before, after]; a list of keys or ids (departmentKeys) is a value of its own.
+const historyField = (k) => (t.has(`label.${k}`) ? t(`label.${k}`) : k);
 
 function historyPane(o) {
   const items = o.history.edges.map((e) => e.node);
@@ -817,8 +836,8 @@ function historyPane(o) {
     const changes = ev.changes && typeof ev.changes === 'object' ? Object.entries(ev.changes) : [];
     return `<li class="tl-item tl-${esc(ev.type)}">
       <span class="tl-dot" aria-hidden="true"></span>
-      <p><strong>${esc(ev.actor?.name || 'Baton')}</strong> ${esc(eventWords(ev))} <span class="muted small">${esc(when(ev.occurredAt))}</span></p>
-      ${changes.length ? `<ul class="changes">${changes.map(([k, v]) => `<li><span class="muted">${esc(k)}:</span> ${Array.isArray(v) && v.length === 2 ? `${esc(fmtValue(v[0]))} → ${esc(fmtValue(v[1]))}` : esc(fmtValue(v))}</li>`).join('')}</ul>` : ''}
+      <p><strong>${esc(ev.actor?.name || t('brand'))}</strong> ${esc(eventWords(ev))} <span class="muted small">${esc(when(ev.occurredAt))}</span></p>
+      ${changes.length ? `<ul class="changes">${changes.map(([k, v]) => `<li><span class="muted">${esc(t('field.named', { field: historyField(k) }))}</span> ${Array.isArray(v) && v.length === 2 && !/(Keys|Ids)$/.test(k) ? `${esc(fmtValue(v[0], k))} → ${esc(fmtValue(v[1], k))}` : esc(fmtValue(v, k))}</li>`).join('')}</ul>` : ''}
     </li>`;
-  }).join('') || '<li class="empty">No history yet.</li>'}</ol>`;
+  }).join('') || `<li class="empty">${esc(t('history.none'))}</li>`}</ol>`;
 }

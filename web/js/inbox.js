@@ -2,6 +2,7 @@
 import { gql, subscribe, describeUserErrors } from './api.js';
 import { NOTIFICATIONS, UNREAD, MARK_READ, NOTIFICATION_ADDED } from './queries.js';
 import { esc, $, $$, when, toast } from './util.js';
+import { t } from './i18n.js';
 import { openDrawer } from './drawer.js';
 import { focusFirst, keepFocus } from './focus.js';
 
@@ -21,7 +22,7 @@ function setCount(n) {
   if (el) {
     el.textContent = unread > 99 ? '99+' : String(unread);
     el.dataset.count = String(unread);
-    el.closest('a')?.setAttribute('aria-label', `Inbox, ${unread} unread`);
+    el.closest('a')?.setAttribute('aria-label', t('inbox.label', { count: unread }));
   }
 }
 
@@ -67,9 +68,11 @@ function sayBurst() {
   } else {
     summary = { count: notes.length, alerts };
   }
-  const what = summary.alerts ? 'alerts' : 'notifications';
-  summary.el = toast(`${summary.count} new ${what} in your inbox`, 'info', 6000, 'inbox-summary');
+  summary.el = toast(t(summary.alerts ? 'inbox.newAlerts' : 'inbox.newNotifications', { count: summary.count }), 'info', 6000, 'inbox-summary');
 }
+
+/** Draw the unread count again (the shell was redrawn, in another language). */
+export function showInboxCount() { setCount(unread); }
 
 export function stopInbox() {
   clearTimeout(retry);
@@ -82,8 +85,8 @@ export function stopInbox() {
 export function mountInbox(view) {
   let alive = true;
   view.innerHTML = `
-    <div class="inbox-head"><h1 tabindex="-1">Inbox</h1><button type="button" class="btn" id="mark-all" data-testid="mark-all-read">Mark all read</button></div>
-    <ul class="inbox" id="inbox-list" aria-busy="true"><li class="empty">Loading…</li></ul>`;
+    <div class="inbox-head"><h1 tabindex="-1">${esc(t('nav.inbox'))}</h1><button type="button" class="btn" id="mark-all" data-testid="mark-all-read">${esc(t('inbox.markAll'))}</button></div>
+    <ul class="inbox" id="inbox-list" aria-busy="true"><li class="empty">${esc(t('loading'))}</li></ul>`;
   const list = $('#inbox-list', view);
   async function load() {
     try {
@@ -93,15 +96,15 @@ export function mountInbox(view) {
       list.removeAttribute('aria-busy');
       keepFocus(list, () => { list.innerHTML = notifications.edges.map(({ node: n }) => `
         <li class="note-item ${n.read ? 'read' : 'unread'}" data-testid="notification" data-id="${esc(n.id)}">
-          <span class="kind kind-${esc(n.kind)}">${esc(n.kind)}</span>
+          <span class="kind kind-${esc(n.kind)}">${esc(t.has(`notificationKind.${n.kind}`) ? t(`notificationKind.${n.kind}`) : n.kind)}</span>
           <div class="note-main"><p>${esc(n.message)}</p>
             <p class="muted small">${esc(when(n.createdAt))}${n.opportunity ? ` · <button type="button" class="link" data-open="${esc(n.opportunity.id)}">${esc(n.opportunity.title)}</button>` : ''}</p></div>
-          ${n.read ? '' : `<button type="button" class="btn btn-ghost" data-read="${esc(n.id)}">Mark read<span class="sr-only">: ${esc(n.message)}</span></button>`}
-        </li>`).join('') || '<li class="empty">Nothing here. Mentions, handoffs, approvals and alerts will show up here.</li>'; });
+          ${n.read ? '' : `<button type="button" class="btn btn-ghost" data-read="${esc(n.id)}">${esc(t('inbox.markRead'))}<span class="sr-only">${esc(t('inbox.markReadOf', { message: n.message }))}</span></button>`}
+        </li>`).join('') || `<li class="empty">${esc(t('inbox.empty'))}</li>`; });
     } catch (err) {
       if (!alive) return;
       list.removeAttribute('aria-busy');
-      list.innerHTML = `<li class="banner-error">The inbox could not be loaded: ${esc(err.message)}</li>`;
+      list.innerHTML = `<li class="banner-error">${esc(t('inbox.loadFailed', { message: err.message }))}</li>`;
     }
   }
   async function mark(ids) {
@@ -110,7 +113,7 @@ export function mountInbox(view) {
       if (res.userErrors?.length) { toast(describeUserErrors(res.userErrors), 'error'); return; }
       setCount(res.unreadCount);
       await load();
-    } catch (err) { toast(`Could not mark read: ${err.message}`, 'error'); }
+    } catch (err) { toast(t('inbox.markFailed', { message: err.message }), 'error'); }
   }
   list.addEventListener('click', async (e) => {
     const r = e.target.closest('[data-read]');

@@ -2,7 +2,8 @@
 import { gql } from './api.js';
 import { LENS, LENS_APPROVALS_MAX, lensApprovals, UPDATE_TASK, CHECK_DELIVERABLE } from './queries.js';
 import { store, onBoardEvent, deptName } from './state.js';
-import { esc, $, $$, since, when, money, debounce, toast, titleCase } from './util.js';
+import { esc, $, $$, since, when, money, debounce, toast } from './util.js';
+import { t, kindName } from './i18n.js';
 import { dataText } from './ui.js';
 import { openDrawer, respondForm, decideForm, stepsMarkup, changesMarkup, openStepFor, myOpenStep, wireDecisions, saveDrafts, restoreDrafts } from './drawer.js';
 import { focusItemAt, keepFocus, placeOf } from './focus.js';
@@ -13,16 +14,16 @@ export function mountLens(view, deptKey) {
   const mayTick = store.viewer.role === 'ADMIN' || (mine && store.viewer.role !== 'VIEWER'); // as the server allows
   view.innerHTML = `
     <div class="lens-head">
-      <nav class="dept-tabs" aria-label="Department queues">
-        ${store.departments.map((d) => `<a href="#/lens/${esc(d.key)}" class="dept-tab dept-${esc(d.key)} ${d.key === deptKey ? 'active' : ''}" data-testid="lens-${esc(d.key)}"${d.key === deptKey ? ' aria-current="page"' : ''}>${esc(d.name)}${d.key === store.viewer.department.key ? ' <span class="muted">(you)</span>' : ''}</a>`).join('')}
+      <nav class="dept-tabs" aria-label="${esc(t('lens.nav'))}">
+        ${store.departments.map((d) => `<a href="#/lens/${esc(d.key)}" class="dept-tab dept-${esc(d.key)} ${d.key === deptKey ? 'active' : ''}" data-testid="lens-${esc(d.key)}"${d.key === deptKey ? ' aria-current="page"' : ''}>${esc(d.name)}${d.key === store.viewer.department.key ? `<span class="muted">${esc(t('lens.you'))}</span>` : ''}</a>`).join('')}
       </nav>
-      <h1 class="lens-title" tabindex="-1">Waiting on ${esc(deptName(deptKey))}</h1>
+      <h1 class="lens-title" tabindex="-1">${esc(t('lens.title', { department: deptName(deptKey) }))}</h1>
     </div>
     <div class="lens" id="lens" data-testid="lens" data-department="${esc(deptKey)}" aria-busy="true">
-      <section class="lens-col"><h2 tabindex="-1">Handoffs <span class="count-pill" id="n-handoffs">…</span></h2><ul id="lens-handoffs" class="lens-list"></ul></section>
-      <section class="lens-col"><h2 tabindex="-1">Approvals <span class="count-pill" id="n-approvals">…</span></h2><ul id="lens-approvals" class="lens-list"></ul></section>
-      <section class="lens-col"><h2 tabindex="-1">Deliverables <span class="count-pill" id="n-deliverables">…</span></h2><ul id="lens-deliverables" class="lens-list"></ul></section>
-      <section class="lens-col"><h2 tabindex="-1">Tasks <span class="count-pill" id="n-tasks">…</span></h2><ul id="lens-tasks" class="lens-list"></ul></section>
+      <section class="lens-col"><h2 tabindex="-1">${esc(t('lens.handoffs'))} <span class="count-pill" id="n-handoffs">…</span></h2><ul id="lens-handoffs" class="lens-list"></ul></section>
+      <section class="lens-col"><h2 tabindex="-1">${esc(t('lens.approvals'))} <span class="count-pill" id="n-approvals">…</span></h2><ul id="lens-approvals" class="lens-list"></ul></section>
+      <section class="lens-col"><h2 tabindex="-1">${esc(t('lens.deliverables'))} <span class="count-pill" id="n-deliverables">…</span></h2><ul id="lens-deliverables" class="lens-list"></ul></section>
+      <section class="lens-col"><h2 tabindex="-1">${esc(t('lens.tasks'))} <span class="count-pill" id="n-tasks">…</span></h2><ul id="lens-tasks" class="lens-list"></ul></section>
     </div>`;
   const lens = $('#lens', view);
   let loads = 0;
@@ -65,7 +66,7 @@ export function mountLens(view, deptKey) {
       lens.removeAttribute('aria-busy');
       let b = $('.banner-error', view);
       if (!b) { b = document.createElement('p'); b.className = 'banner-error'; lens.before(b); }
-      b.textContent = `This queue could not be loaded: ${err.message}`;
+      b.textContent = t('lens.loadFailed', { message: err.message });
     }
   }
 
@@ -99,34 +100,34 @@ export function mountLens(view, deptKey) {
     $('#lens-handoffs', view).innerHTML = handoffs.map(({ o, h }) => `
       <li class="lens-item" data-testid="lens-handoff" data-id="${esc(o.id)}">
         ${cardLine(o)}
-        <p class="small">From <strong>${esc(h.fromDepartment.name)}</strong> (${esc(h.requestedBy.name)}) · <span class="age">waiting ${esc(since(h.createdAt))}</span></p>
-        ${h.note ? `<p class="note">“${esc(h.note)}”</p>` : ''}
+        <p class="small">${esc(t('lens.from'))}<strong>${esc(h.fromDepartment.name)}</strong>${esc(t('lens.fromWho', { name: h.requestedBy.name }))} · <span class="age">${esc(t('lens.waiting', { time: since(h.createdAt) }))}</span></p>
+        ${h.note ? `<p class="note">${esc(t('quote', { text: h.note }))}</p>` : ''}
         ${mine ? respondForm(h, o.title) : ''}
-      </li>`).join('') || `<li class="empty">No handoffs waiting on ${esc(deptName(deptKey))}.</li>`;
+      </li>`).join('') || `<li class="empty">${esc(t('lens.noHandoffs', { department: deptName(deptKey) }))}</li>`;
     $('#lens-approvals', view).innerHTML = approvals.map(({ o, a, step }) => `
       <li class="lens-item" data-testid="lens-approval" data-id="${esc(o.id)}" data-approval="${esc(a.id)}" data-status="${esc(a.status)}">
         ${cardLine(o)}
-        <p class="small"><strong>${esc(titleCase(a.kind))} approval</strong> ${step
-          ? `asked by ${esc(a.requestedBy.name)} · <span class="age">open ${esc(since(step.openedAt))}</span>`
-          : `<span class="age">returned to ${esc(a.requestedBy.name)}</span>`}
-          ${a.urgeCount ? ` · <span class="status status-urged" data-testid="approval-urges">urged ${a.urgeCount}×</span>` : ''}</p>
+        <p class="small"><strong>${esc(t('approval.title', { kind: kindName(a.kind).replace(/^[a-z]/, (c) => c.toUpperCase()) }))}</strong> ${step
+          ? `${esc(t('lens.askedBy', { name: a.requestedBy.name }))} · <span class="age">${esc(t('lens.openFor', { time: since(step.openedAt) }))}</span>`
+          : `<span class="age">${esc(t('lens.returnedTo', { name: a.requestedBy.name }))}</span>`}
+          ${a.urgeCount ? ` · <span class="status status-urged" data-testid="approval-urges">${esc(t('approval.urged', { count: a.urgeCount }))}</span>` : ''}</p>
         ${changesMarkup(a, o.currency)}
         ${stepsMarkup(a, o.currency)}
         ${decideForm(a, o.title, step)}
-      </li>`).join('') || `<li class="empty">No approvals waiting on ${esc(deptName(deptKey))}.</li>`;
+      </li>`).join('') || `<li class="empty">${esc(t('lens.noApprovals', { department: deptName(deptKey) }))}</li>`;
     $('#lens-deliverables', view).innerHTML = deliverables.map(({ o, d }) => `
       <li class="lens-item lens-deliverable" data-testid="lens-deliverable" data-id="${esc(o.id)}" data-deliverable="${esc(d.key)}" data-stage="${esc(o.stage.key)}">
-        ${mayTick ? `<label class="check"><input type="checkbox" data-testid="lens-deliverable-check"> <span class="task-title">${dataText(d.title)}<span class="sr-only"> on ${esc(o.title)}</span></span></label>`
+        ${mayTick ? `<label class="check"><input type="checkbox" data-testid="lens-deliverable-check"> <span class="task-title">${dataText(d.title)}<span class="sr-only">${esc(t('sr.onCard', { title: o.title }))}</span></span></label>`
           : `<p class="task-title">${dataText(d.title)}</p>`}
         ${cardLine(o)}
-        <p class="small">In ${esc(o.stage.name)} <span class="age">for ${esc(since(o.stageEnteredAt))}</span></p>
-      </li>`).join('') || `<li class="empty">No deliverables waiting on ${esc(deptName(deptKey))}.</li>`;
-    $('#lens-tasks', view).innerHTML = tasks.map((t) => `
-      <li class="lens-item task ${t.overdue ? 'overdue' : ''}" data-testid="lens-task" data-task="${esc(t.id)}" data-version="${t.version}">
-        <label class="check"><input type="checkbox" aria-label="Done: ${esc(t.title)}"> <span class="task-title">${esc(t.title)}</span></label>
-        <p class="small">${t.opportunity ? `<button type="button" class="link open-card" data-open="${esc(t.opportunity.id)}">${esc(t.opportunity.title)}</button> · ` : ''}
-          ${t.assignee ? esc(t.assignee.name) : '<span class="muted">unassigned</span>'}${t.dueAt ? ` · due ${esc(when(t.dueAt))}` : ''}${t.overdue ? ' · <strong class="overdue-text">overdue</strong>' : ''}</p>
-      </li>`).join('') || `<li class="empty">No open tasks for ${esc(deptName(deptKey))}.</li>`;
+        <p class="small">${esc(t('lens.inStage', { stage: o.stage.name }))} <span class="age">${esc(t('details.for', { time: since(o.stageEnteredAt) }))}</span></p>
+      </li>`).join('') || `<li class="empty">${esc(t('lens.noDeliverables', { department: deptName(deptKey) }))}</li>`;
+    $('#lens-tasks', view).innerHTML = tasks.map((task) => `
+      <li class="lens-item task ${task.overdue ? 'overdue' : ''}" data-testid="lens-task" data-task="${esc(task.id)}" data-version="${task.version}">
+        <label class="check"><input type="checkbox" aria-label="${esc(t('tasks.done', { title: task.title }))}"> <span class="task-title">${esc(task.title)}</span></label>
+        <p class="small">${task.opportunity ? `<button type="button" class="link open-card" data-open="${esc(task.opportunity.id)}">${esc(task.opportunity.title)}</button> · ` : ''}
+          ${task.assignee ? esc(task.assignee.name) : `<span class="muted">${esc(t('lens.unassigned'))}</span>`}${task.dueAt ? esc(t('tasks.due', { when: when(task.dueAt) })) : ''}${task.overdue ? ` · <strong class="overdue-text">${esc(t('tasks.overdue'))}</strong>` : ''}</p>
+      </li>`).join('') || `<li class="empty">${esc(t('lens.noTasks', { department: deptName(deptKey) }))}</li>`;
     wireDecisions(lens, reloadAfter);
     $$('#lens-deliverables .lens-deliverable', view).forEach((li) => $('input', li)?.addEventListener('change', async () => {
       const place = placeOf(li);

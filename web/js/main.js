@@ -1,15 +1,16 @@
 // Baton browser board: sign-in, app shell, routing, live connection.
 import { gql, getToken, setToken, AuthError, closeWs, onWsStatus, subscribe, describeUserErrors } from './api.js';
-import { BOOT, LOGIN, LAST_EVENTS, BOARD_EVENTS } from './queries.js';
+import { BOOT, LOGIN, LAST_EVENTS, BOARD_EVENTS, LOCALE, SET_LOCALE } from './queries.js';
 import { store, emitBoardEvent } from './state.js';
 import { esc, $, toast, backoff } from './util.js';
 import { focusFirst } from './focus.js';
 import { mountBoard } from './board.js';
 import { mountLens } from './lens.js';
-import { mountInbox, startInbox, stopInbox } from './inbox.js';
+import { mountInbox, startInbox, stopInbox, showInboxCount } from './inbox.js';
 import { mountAnalytics } from './analytics.js';
-import { initDrawer, closeDrawer } from './drawer.js';
+import { initDrawer, closeDrawer, openDrawer, drawerCardId, setViewAddress } from './drawer.js';
 import { announceChange, announceConnection, forgetConnection } from './announce.js';
+import { t, setLocale, browserLocale, rememberChoice, chosenOnSignIn, getLocale, matchLocale } from './i18n.js';
 
 const app = document.getElementById('app');
 let unmountView = null;
@@ -19,10 +20,10 @@ let wsState = 'offline';
 let resubscribeTimer = null;
 let everConnected = false;
 
-window.addEventListener('error', (e) => toast(`Something went wrong: ${e.message}`, 'error'));
+window.addEventListener('error', (e) => toast(t('error.generic', { message: e.message }), 'error'));
 window.addEventListener('unhandledrejection', (e) => {
   const err = e.reason;
-  if (err instanceof AuthError) { signOut('Your session has ended. Please sign in again.'); return; }
+  if (err instanceof AuthError) { signOut(t('session.ended')); return; }
   toast(err?.message || String(err), 'error');
 });
 
@@ -30,31 +31,41 @@ window.addEventListener('unhandledrejection', (e) => {
 
 function renderLogin(message = '') {
   teardown();
+  mountedRoute = null;
   app.innerHTML = `
     <main class="login">
       <form class="login-card" id="login-form" novalidate>
-        <h1 class="brand-big"><span class="brand-mark" aria-hidden="true"></span>Baton</h1>
-        <p class="muted">Sign in to the live deal board.</p>
-        <label>Email <input type="email" name="email" autocomplete="username" required data-testid="login-email" autofocus></label>
-        <label>Password <input type="password" name="password" autocomplete="current-password" required data-testid="login-password"></label>
+        <h1 class="brand-big"><span class="brand-mark" aria-hidden="true"></span>${esc(t('brand'))}</h1>
+        <p class="muted">${esc(t('login.intro'))}</p>
+        <label>${esc(t('login.email'))} <input type="email" name="email" autocomplete="username" required data-testid="login-email" autofocus></label>
+        <label>${esc(t('login.password'))} <input type="password" name="password" autocomplete="current-password" required data-testid="login-password"></label>
         <p class="form-error" id="login-error" role="alert">${esc(message)}</p>
-        <button type="submit" class="btn btn-primary" data-testid="login-submit">Sign in</button>
+        <button type="submit" class="btn btn-primary" data-testid="login-submit">${esc(t('login.submit'))}</button>
+        ${langSwitch()}
       </form>
     </main>`;
+  document.title = t('title.signIn');
   const form = $('#login-form');
+  // Before sign-in the choice is only this tab's; signing in stores it on the user.
+  $('#lang-switch', form).addEventListener('click', (e) => {
+    rememberChoice(e.currentTarget.dataset.locale);
+    setLocale(e.currentTarget.dataset.locale);
+    renderLogin(message);
+    $('#lang-switch').focus();
+  });
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const email = form.email.value.trim();
     const password = form.password.value;
     const errorEl = $('#login-error');
-    if (!email || !password) { errorEl.textContent = 'Enter your email and password.'; return; }
+    if (!email || !password) { errorEl.textContent = t('login.missing'); return; }
     const button = form.querySelector('button');
     button.disabled = true;
-    button.textContent = 'Signing in…';
+    button.textContent = t('login.busy');
     try {
       const { login } = await gql(LOGIN, { input: { email, password } });
       if (!login.token) {
-        errorEl.textContent = describeUserErrors(login.userErrors) || 'Those details did not work.';
+        errorEl.textContent = describeUserErrors(login.userErrors) || t('login.failed');
         return;
       }
       setToken(login.token);
@@ -63,7 +74,7 @@ function renderLogin(message = '') {
       errorEl.textContent = err.message;
     } finally {
       button.disabled = false;
-      button.textContent = 'Sign in';
+      button.textContent = t('login.submit');
     }
   });
 }
@@ -79,30 +90,32 @@ function signOut(message = '') {
 function renderShell() {
   const v = store.viewer;
   app.innerHTML = `
-    <a class="skip-link" href="#main" id="skip-link">Skip to main content</a>
+    <a class="skip-link" href="#main" id="skip-link">${esc(t('shell.skip'))}</a>
     <header class="topbar">
-      <a class="brand" href="#/board"><span class="brand-mark" aria-hidden="true"></span>Baton</a>
-      <nav class="nav" aria-label="Main">
-        <a href="#/board" data-route="board">Board</a>
-        <a href="#/lens/${esc(v.department.key)}" data-route="lens">Queues</a>
-        <a href="#/analytics" data-route="analytics">Analytics</a>
+      <a class="brand" href="#/board"><span class="brand-mark" aria-hidden="true"></span>${esc(t('brand'))}</a>
+      <nav class="nav" aria-label="${esc(t('shell.nav'))}">
+        <a href="#/board" data-route="board">${esc(t('nav.board'))}</a>
+        <a href="#/lens/${esc(v.department.key)}" data-route="lens">${esc(t('nav.queues'))}</a>
+        <a href="#/analytics" data-route="analytics">${esc(t('nav.analytics'))}</a>
       </nav>
       <span class="spacer"></span>
-      <span class="live-status" id="live-status" data-testid="live-status" data-state="connecting" title="Live updates">connecting</span>
-      <a class="inbox-btn" href="#/inbox" data-route="inbox" aria-label="Inbox">
+      <span class="live-status" id="live-status" data-testid="live-status" data-state="connecting" title="${esc(t('live.title'))}">${esc(t('live.connecting'))}</span>
+      <a class="inbox-btn" href="#/inbox" data-route="inbox" aria-label="${esc(t('nav.inbox'))}">
         <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true"><path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1Z"/></svg>
         <span class="badge-count" data-testid="inbox-count" data-count="0">0</span>
       </a>
       <span class="who" title="${esc(v.email)}">${esc(v.name)} <span class="muted">· ${esc(v.department.name)}</span></span>
-      <button type="button" class="btn btn-ghost" id="sign-out">Sign out</button>
+      ${langSwitch()}
+      <button type="button" class="btn btn-ghost" id="sign-out">${esc(t('shell.signOut'))}</button>
     </header>
     <main id="main" tabindex="-1">
       <div id="view" class="view"></div>
       <div id="menu-layer"></div>
     </main>
     <div id="drawer-backdrop" class="drawer-backdrop" hidden data-keep-active></div>
-    <div id="drawer" class="drawer" data-testid="drawer" role="dialog" aria-modal="true" aria-label="Card details" tabindex="-1" hidden></div>`;
+    <div id="drawer" class="drawer" data-testid="drawer" role="dialog" aria-modal="true" aria-label="${esc(t('drawer.label'))}" tabindex="-1" hidden></div>`;
   $('#sign-out').addEventListener('click', () => signOut());
+  $('#lang-switch').addEventListener('click', (e) => switchLocale(e.currentTarget.dataset.locale));
   // The views route on the hash, so the skip link moves focus itself instead of changing the hash.
   $('#skip-link').addEventListener('click', (e) => { e.preventDefault(); focusView(); });
   initDrawer();
@@ -111,17 +124,16 @@ function renderShell() {
 function renderLiveStatus() {
   const el = document.getElementById('live-status');
   if (!el) return;
-  let text;
-  if (wsState === 'connected' && subState === 'live') text = 'live';
-  else if (wsState === 'connected' && subState === 'unavailable') text = 'offline';
-  else if (wsState === 'reconnecting') text = 'reconnecting';
-  else if (wsState === 'connected') text = 'connecting';
-  else text = wsState === 'offline' ? 'offline' : 'connecting';
-  el.textContent = text;
-  el.dataset.state = text;
-  announceConnection(text);
-  el.title = text === 'live' ? 'Live: changes by others appear as they happen'
-    : text === 'offline' ? 'Live updates are not available; the board refreshes when you act' : 'Trying to reach the server…';
+  let state;
+  if (wsState === 'connected' && subState === 'live') state = 'live';
+  else if (wsState === 'connected' && subState === 'unavailable') state = 'offline';
+  else if (wsState === 'reconnecting') state = 'reconnecting';
+  else if (wsState === 'connected') state = 'connecting';
+  else state = wsState === 'offline' ? 'offline' : 'connecting';
+  el.textContent = t(`live.${state}`);
+  el.dataset.state = state;
+  announceConnection(state);
+  el.title = t(state === 'live' ? 'live.titleLive' : state === 'offline' ? 'live.titleOffline' : 'live.titleTrying');
 }
 
 // ------------------------------------------------------------- live
@@ -147,7 +159,7 @@ function startLive() {
   let cancelled = false;
   const dispose = subscribe(payload, {
     next(result) {
-      if (result.errors?.length) { toast(`Live updates: ${result.errors.map((e) => e.message).join('; ')}`, 'error'); return; }
+      if (result.errors?.length) { toast(t('live.error', { message: result.errors.map((e) => e.message).join('; ') }), 'error'); return; }
       const evt = result.data?.boardEvents;
       if (!evt) return;
       if (store.lastSeq != null && evt.seq <= store.lastSeq) return; // already applied
@@ -160,8 +172,8 @@ function startLive() {
     },
     error(err) {
       if (cancelled) return;
-      const message = Array.isArray(err) ? err.map((e) => e.message).join('; ') : (err?.reason || err?.message || 'connection closed');
-      if (err?.code === 4403 || err?.code === 4401) { signOut('Your session has ended. Please sign in again.'); return; }
+      const message = Array.isArray(err) ? err.map((e) => e.message).join('; ') : (err?.reason || err?.message || 'closed');
+      if (err?.code === 4403 || err?.code === 4401) { signOut(t('session.ended')); return; }
       subState = 'unavailable';
       renderLiveStatus();
       console.warn('boardEvents subscription failed:', message);
@@ -194,16 +206,35 @@ onWsStatus((status) => {
 
 // ------------------------------------------------------------- routing
 
-const VIEW_TITLES = { board: 'Board', lens: 'Queues', inbox: 'Inbox', analytics: 'Analytics' };
+const VIEWS = ['board', 'lens', 'inbox', 'analytics'];
 
 /** Focus the view's heading (or the view): where a keyboard or screen reader user starts on a new page. */
 function focusView() {
   focusFirst(() => document.querySelector('#view h1'), () => document.getElementById('main'));
 }
 
+// A card's own address, as links in emails and bot messages carry it (`/#board/<id>`) and as the drawer sets it.
+const CARD_ROUTE = /^\/?(?:opportunity|board)\/([^/]+)$/;
+let mountedRoute = null; // the view's hash, without '#/'
+
+function parseHash() {
+  const hash = location.hash.replace(/^#\/?/, '');
+  const card = CARD_ROUTE.exec(hash);
+  return card ? { card: decodeURIComponent(card[1]) } : { view: hash || defaultRoute() };
+}
+
 function route() {
   if (!store.viewer) return;
-  const hash = location.hash.replace(/^#\/?/, '') || defaultRoute();
+  const { card, view: wanted } = parseHash();
+  // A card's link opens on the view already showing, or on the board when it is the first page.
+  const hash = card ? (mountedRoute || 'board') : wanted;
+  if (hash !== mountedRoute || !card) mountView(hash);
+  if (card && drawerCardId() !== card) openDrawer(card, undefined, { fromAddress: true });
+}
+
+function mountView(hash) {
+  mountedRoute = hash;
+  setViewAddress(hash);
   const [name, arg] = hash.split('/');
   if (unmountView) { try { unmountView(); } catch (err) { console.error(err); } unmountView = null; }
   const view = document.getElementById('view');
@@ -213,15 +244,60 @@ function route() {
     a.classList.toggle('active', a.dataset.route === name);
     if (a.dataset.route === name) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   });
-  document.title = `${VIEW_TITLES[name] || 'Board'} · Baton`;
+  document.title = t('title.view', { view: t(`nav.${VIEWS.includes(name) ? name : 'board'}`) });
   try {
     if (name === 'lens') unmountView = mountLens(view, arg || store.viewer.department.key);
     else if (name === 'inbox') unmountView = mountInbox(view);
     else if (name === 'analytics') unmountView = mountAnalytics(view);
     else unmountView = mountBoard(view);
   } catch (err) {
-    view.innerHTML = `<div class="empty error">This page could not be shown: ${esc(err.message)}</div>`;
+    view.innerHTML = `<div class="empty error">${esc(t('view.failed', { message: err.message }))}</div>`;
   }
+}
+
+// ------------------------------------------------------------- language
+
+function langSwitch() {
+  const other = getLocale() === 'zh-CN' ? 'en' : 'zh-CN';
+  // The other language, named in itself (and marked as such, for screen readers' voices).
+  return `<button type="button" class="btn btn-ghost lang-switch" id="lang-switch" data-testid="lang-switch" data-locale="${other}"
+    lang="${other}">${esc(t('lang.other'))}</button>`;
+}
+
+/** The user's locale and the organization's time zone, as the server resolves them (choice, Accept-Language, organization). */
+async function loadLocale(signedIn) {
+  const chosen = chosenOnSignIn();
+  if (signedIn && chosen) {
+    // Picked on the sign-in page: that is the user's choice, kept for their next sign-in too.
+    try { await gql(SET_LOCALE, { locale: chosen }); } catch (err) { console.warn('setMyLocale:', err.message); }
+  }
+  rememberChoice(null);
+  try {
+    const { localeSettings: s } = await gql(LOCALE);
+    setLocale(matchLocale(s.locale) || browserLocale(), s.timeZone);
+  } catch (err) {
+    console.warn('localeSettings unavailable:', err.message);
+    setLocale(chosen || browserLocale());
+  }
+}
+
+/** Store the user's language, then draw the page again in it (no reload: the live connection stays). */
+async function switchLocale(next) {
+  try {
+    const { setMyLocale: res } = await gql(SET_LOCALE, { locale: next });
+    if (res.userErrors?.length) { toast(describeUserErrors(res.userErrors), 'error'); return; }
+  } catch (err) {
+    toast(t('lang.failed', { message: err.message }), 'error');
+    return;
+  }
+  await loadLocale(false);
+  closeDrawer({ keepAddress: true });
+  renderShell();
+  mountedRoute = null;
+  route();
+  renderLiveStatus();
+  showInboxCount();
+  $('#lang-switch')?.focus();
 }
 
 function defaultRoute() {
@@ -252,12 +328,13 @@ async function start({ signedIn = false } = {}) {
     store.pipeline = data.pipelines[0] || null;
     store.stages = (store.pipeline?.stages || []).slice().sort((a, b) => a.position - b.position);
   } catch (err) {
-    if (err instanceof AuthError) { signOut(getToken() ? 'Your session has ended. Please sign in again.' : ''); return; }
-    if (bootMsg) bootMsg.textContent = `Baton could not load: ${err.message}`;
-    else app.innerHTML = `<div class="boot"><p class="boot-title">Baton</p><p>Baton could not load: ${esc(err.message)}</p></div>`;
+    if (err instanceof AuthError) { signOut(getToken() ? t('session.ended') : ''); return; }
+    if (bootMsg) bootMsg.textContent = t('boot.failed', { message: err.message });
+    else app.innerHTML = `<div class="boot"><p class="boot-title">${esc(t('brand'))}</p><p>${esc(t('boot.failed', { message: err.message }))}</p></div>`;
     setTimeout(start, 5000);
     return;
   }
+  await loadLocale(signedIn);
   try { store.lastSeq = await lastSeq(); } catch (err) { store.lastSeq = null; }
   renderShell();
   route();
@@ -266,6 +343,17 @@ async function start({ signedIn = false } = {}) {
   startInbox();
 }
 
-window.addEventListener('hashchange', () => { closeDrawer(); route(); focusView(); });
+window.addEventListener('hashchange', (e) => {
+  if (!store.viewer) return;
+  const { card, view } = parseHash();
+  if (card) { route(); return; }
+  // Back from a card's address to the view beneath it: only the drawer closes.
+  const same = view === mountedRoute && CARD_ROUTE.test(new URL(e.oldURL).hash.replace(/^#\/?/, ''));
+  closeDrawer({ keepAddress: true });
+  if (same) return;
+  route();
+  focusView();
+});
 
+setLocale(browserLocale());
 if (getToken()) start(); else renderLogin();

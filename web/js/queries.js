@@ -147,3 +147,7 @@ subscription BoardEvents($after: Int) {
 
 export const NOTIFICATION_ADDED = `
 subscription NotificationAdded { notificationAdded { id kind message read createdAt opportunity { id title } } }`;
+
+// The user's language and the organization's time zone, as the server resolves them.
+export const LOCALE = 'query Locale { localeSettings { locale timeZone supported } }';
+export const SET_LOCALE = `mutation SetMyLocale($locale: String!) { setMyLocale(input: {locale: $locale}) { user { id locale } ${ERR} } }`;

@@ -1,4 +1,6 @@
 // Shared, in-memory state of the signed-in tab.
+import { t, kindName } from './i18n.js';
+
 export const store = {
   viewer: null,
   baseCurrency: 'USD', // new deals default to it; column totals are converted into it
@@ -22,13 +24,13 @@ export function emitBoardEvent(evt) { store.listeners.forEach((fn) => { try { fn
 export function waits(card) {
   const out = [];
   for (const h of card.handoffs || []) {
-    if (h.status === 'PENDING') out.push({ kind: 'handoff', dept: h.toDepartment, since: h.createdAt, label: `Handoff → ${h.toDepartment.name}` });
+    if (h.status === 'PENDING') out.push({ kind: 'handoff', dept: h.toDepartment, since: h.createdAt, label: t('wait.handoff', { department: h.toDepartment.name }) });
   }
   for (const a of card.approvals || []) {
     if (a.status !== 'PENDING') continue;
     const open = (a.steps || []).filter((s) => s.status === 'PENDING' && s.openedAt);
-    if (open.length === 0) out.push({ kind: 'approval', dept: null, since: a.createdAt, label: `${a.kind} approval` });
-    for (const s of open) out.push({ kind: 'approval', dept: s.department, since: s.openedAt, label: `${a.kind} approval · ${s.department.name}` });
+    if (open.length === 0) out.push({ kind: 'approval', dept: null, since: a.createdAt, label: t('wait.approval', { kind: kindName(a.kind) }) });
+    for (const s of open) out.push({ kind: 'approval', dept: s.department, since: s.openedAt, label: t('wait.approvalStep', { kind: kindName(a.kind), department: s.department.name }) });
   }
   return out;
 }

@@ -1,19 +1,19 @@
 // Shared UI pieces: modal dialogs, card badges, department chips.
-import { esc, money, since, titleCase } from './util.js';
+import { esc, money, since, dateTime } from './util.js';
+import { t, kindName, isZh } from './i18n.js';
 import { waits } from './state.js';
 import { focusedSelector, holdFocus } from './focus.js';
 
-const PRIORITY_LABEL = { LOW: 'Low', MEDIUM: 'Medium', HIGH: 'High', URGENT: 'Urgent' };
-export const priorityLabel = (p) => PRIORITY_LABEL[p] || titleCase(p);
+export const priorityLabel = (p) => (t.has(`priority.${p}`) ? t(`priority.${p}`) : p);
 
 export function deptChip(dept) {
   if (!dept) return '';
-  return `<span class="dept dept-${esc(dept.key)}" title="Holds the baton: ${esc(dept.name)}">${esc(dept.name)}</span>`;
+  return `<span class="dept dept-${esc(dept.key)}" title="${esc(t('card.holds', { department: dept.name }))}">${esc(dept.name)}</span>`;
 }
 
 export function waitBadges(card, now = Date.now()) {
   // A pending approval shows a clock, not a check mark: a check would read as "approved".
-  return waits(card).map((w) => `<span class="wait wait-${w.kind}" data-testid="wait-${w.kind}" title="Waiting on ${esc(w.dept?.name || 'approvers')} since ${esc(new Date(w.since).toLocaleString())}">
+  return waits(card).map((w) => `<span class="wait wait-${w.kind}" data-testid="wait-${w.kind}" title="${esc(t('wait.title', { who: w.dept?.name || t('wait.approvers'), since: dateTime(w.since) }))}">
       <span class="wait-icon" aria-hidden="true">${w.kind === 'handoff' ? '⇄' : '◷'}</span>${esc(w.label)} · ${esc(since(w.since, now))}</span>`).join('')
     + approvalChips(card);
 }
@@ -21,12 +21,12 @@ export function waitBadges(card, now = Date.now()) {
 /** Urges (催办) on pending approvals, approvals returned to the requester, and kinds that need approving again. */
 export function approvalChips(card) {
   const chips = (card.approvals || []).map((a) => {
-    if (a.status === 'RETURNED') return `<span class="wait wait-returned" data-testid="approval-returned"><span class="wait-icon" aria-hidden="true">↩</span>${esc(a.kind)} approval returned</span>`;
-    if (a.status === 'PENDING' && a.urgeCount) return `<span class="wait wait-urged" data-testid="urge-count"><span class="wait-icon" aria-hidden="true">!</span>${esc(a.kind)} urged ${a.urgeCount}×</span>`;
+    if (a.status === 'RETURNED') return `<span class="wait wait-returned" data-testid="approval-returned"><span class="wait-icon" aria-hidden="true">↩</span>${esc(t('chip.returned', { kind: kindName(a.kind) }))}</span>`;
+    if (a.status === 'PENDING' && a.urgeCount) return `<span class="wait wait-urged" data-testid="urge-count"><span class="wait-icon" aria-hidden="true">!</span>${esc(t('chip.urged', { kind: kindName(a.kind), count: a.urgeCount }))}</span>`;
     return '';
   });
   for (const kind of card.approvalsNeeded || []) {
-    chips.push(`<span class="wait wait-reapproval" data-testid="reapproval-needed"><span class="wait-icon" aria-hidden="true">⟳</span>${esc(kind)} re-approval needed</span>`);
+    chips.push(`<span class="wait wait-reapproval" data-testid="reapproval-needed"><span class="wait-icon" aria-hidden="true">⟳</span>${esc(t('chip.reapproval', { kind: kindName(kind) }))}</span>`);
   }
   return chips.join('');
 }
@@ -38,38 +38,39 @@ export function stageWorkChip(card) {
   if (!owner && !items.length) return '';
   const done = items.filter((d) => d.done).length;
   const complete = items.length && done === items.length;
-  const text = [items.length ? `Deliverables ${done}/${items.length}` : 'Stage owner', owner?.name].filter(Boolean).join(' · ');
-  const title = `${card.stage.name}: ${items.length ? `${done} of ${items.length} deliverables ticked` : 'no deliverables'}${owner ? `; owned by ${owner.name}` : ''}`;
+  const text = [items.length ? t('chip.deliverables', { done, total: items.length }) : t('chip.stageOwner'), owner?.name].filter(Boolean).join(' · ');
+  const title = t('chip.stageTitle', { stage: card.stage.name, progress: items.length ? t('chip.ticked', { done, count: items.length }) : t('chip.noDeliverables') })
+    + (owner ? t('chip.ownedBy', { department: owner.name }) : '');
   return `<span class="wait wait-stage${complete ? ' is-complete' : ''}" data-testid="stage-work" data-done="${done}" data-total="${items.length}" title="${esc(title)}">
     <span class="wait-icon" aria-hidden="true">${complete ? '✓' : '▤'}</span>${esc(text)}</span>`;
 }
 
-// Deliverable titles are often Chinese while the board is English: say so, for screen readers' voices.
+// Deliverable titles are often Chinese while the board may be English: say so, for screen readers' voices.
 export function dataText(text) {
-  return /[\u3400-\u9fff]/.test(text || '') ? `<span lang="zh">${esc(text)}</span>` : esc(text);
+  return !isZh() && /[\u3400-\u9fff]/.test(text || '') ? `<span lang="zh-CN">${esc(text)}</span>` : esc(text);
 }
 
 // A field the viewer's access rule withholds: a lock instead of an empty value.
 export function locked(label) {
-  return `<span class="locked" data-testid="locked" title="${esc(label)} is hidden by your access rule">🔒<span class="sr-only"> ${esc(label)} hidden</span></span>`;
+  return `<span class="locked" data-testid="locked" title="${esc(t('locked.title', { field: label }))}">🔒<span class="sr-only"> ${esc(t('locked.sr', { field: label }))}</span></span>`;
 }
 
 export function cardInner(card) {
   const hidden = new Set(card.hiddenFields || []);
   const tags = (card.tags || []).map((t) => `<span class="tag">#${esc(t)}</span>`).join('');
-  const tasks = card.openTaskCount ? `<span class="tasks" title="Open tasks">☐ ${card.openTaskCount} open</span>` : '';
-  const overdue = card.overdueTaskCount ? `<span class="overdue" title="Overdue tasks">⚠ ${card.overdueTaskCount} overdue</span>` : '';
+  const tasks = card.openTaskCount ? `<span class="tasks" title="${esc(t('card.openTasks'))}">☐ ${esc(t('card.open', { count: card.openTaskCount }))}</span>` : '';
+  const overdue = card.overdueTaskCount ? `<span class="overdue" title="${esc(t('card.overdueTasks'))}">⚠ ${esc(t('card.overdue', { count: card.overdueTaskCount }))}</span>` : '';
   return `
     <div class="card-top">
       <span class="prio prio-${esc(card.priority)}">${esc(priorityLabel(card.priority))}</span>
       ${deptChip(card.department)}
-      <button type="button" class="move-btn" aria-haspopup="menu" aria-expanded="false" title="Move to another stage (or press M on the card)">Move <span class="sr-only">${esc(card.title)} </span>to…<kbd class="key-hint" aria-hidden="true">M</kbd></button>
+      <button type="button" class="move-btn" aria-haspopup="menu" aria-expanded="false" title="${esc(t('card.moveTitle'))}"><span>${esc(t('card.moveBefore'))}<span class="sr-only">${esc(t('card.moveSr', { title: card.title }))}</span>${esc(t('card.moveAfter'))}</span><kbd class="key-hint" aria-hidden="true">M</kbd></button>
     </div>
     <h3 class="card-title">${esc(card.title)}</h3>
-    <div class="card-account">${hidden.has('account') ? locked('Account') : esc(card.account?.name)}</div>
+    <div class="card-account">${hidden.has('account') ? locked(t('label.account')) : esc(card.account?.name)}</div>
     <div class="card-row">
-      <span class="amount">${hidden.has('amount') ? locked('Amount') : card.amount != null ? esc(money(card.amount, card.currency)) : '<span class="muted">No amount</span>'}</span>
-      <span class="owner" title="Owner">${esc(card.owner?.name)}</span>
+      <span class="amount">${hidden.has('amount') ? locked(t('label.amount')) : card.amount != null ? esc(money(card.amount, card.currency)) : `<span class="muted">${esc(t('card.noAmount'))}</span>`}</span>
+      <span class="owner" title="${esc(t('label.owner'))}">${esc(card.owner?.name)}</span>
     </div>
     ${tags || tasks || overdue ? `<div class="card-meta">${tasks}${overdue}${tags}</div>` : ''}
     <div class="waits">${stageWorkChip(card)}${waitBadges(card)}</div>`;
@@ -90,7 +91,7 @@ export function openModal({ title, className = '', testid = 'modal', onClose, re
   layer.innerHTML = `
     <div class="modal ${esc(className)}" role="dialog" aria-modal="true" aria-labelledby="${titleId}" data-testid="${esc(testid)}" tabindex="-1">
       <div class="modal-head"><h2 id="${titleId}">${esc(title)}</h2>
-        <button type="button" class="icon-btn modal-close" aria-label="Close dialog">×</button></div>
+        <button type="button" class="icon-btn modal-close" aria-label="${esc(t('modal.close'))}">×</button></div>
       <div class="modal-body"></div>
     </div>`;
   const opener = document.activeElement;

@@ -1,4 +1,5 @@
 // Small DOM and formatting helpers.
+import { t, intlLocale, getTimeZone, formatNumber, listWords } from './i18n.js';
 
 export function esc(value) {
   return String(value ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
@@ -7,12 +8,7 @@ export function esc(value) {
 export const $ = (sel, root = document) => root.querySelector(sel);
 export const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 
-/** Chinese browsers get zh-CN number words (万/亿 when compact); others their own format. */
-export function moneyLocale() {
-  return /^zh\b/i.test(globalThis.navigator?.language || '') ? 'zh-CN' : undefined;
-}
-
-/** An amount with its cents when it has any; `compact` shortens large ones (€33K, ¥137万). */
+/** An amount with its cents when it has any; `compact` shortens large ones ($33K, ¥137万, US$1.5亿). */
 export function money(amount, currency = 'USD', compact = false) {
   if (amount === null || amount === undefined || amount === '') return '';
   const n = Number(amount);
@@ -20,75 +16,80 @@ export function money(amount, currency = 'USD', compact = false) {
   const short = compact && Math.abs(n) >= 10000;
   const cents = !short && Math.round(n * 100) % 100 !== 0;
   try {
-    return new Intl.NumberFormat(moneyLocale(), {
+    return new Intl.NumberFormat(intlLocale(), {
       style: 'currency', currency: currency || 'USD',
       minimumFractionDigits: cents ? 2 : 0, maximumFractionDigits: cents ? 2 : (short ? 1 : 0),
       notation: short ? 'compact' : 'standard',
     }).format(n);
   } catch (err) {
-    return `${n.toLocaleString()} ${currency || ''}`.trim();
+    return `${formatNumber(n)} ${currency || ''}`.trim();
   }
 }
 
-/** "3h", "2d", "5m" since an ISO time. */
+/** "3h", "2d", "5m" (3小时, 2天, 5分钟) since an ISO time. */
 export function since(iso, now = Date.now()) {
   if (!iso) return '';
   const ms = Math.max(0, now - new Date(iso).getTime());
   const min = Math.floor(ms / 60000);
-  if (min < 1) return 'just now';
-  if (min < 60) return `${min}m`;
+  if (min < 1) return t('time.underMinute'); // "waiting <1m" (等待不到1分钟); ago() says "just now"
+  if (min < 60) return t('time.minutes', { n: min });
   const h = Math.floor(min / 60);
-  if (h < 48) return `${h}h`;
-  return `${Math.floor(h / 24)}d`;
+  if (h < 48) return t('time.hours', { n: h });
+  return t('time.days', { n: Math.floor(h / 24) });
 }
 
 /** A duration in hours as "45m", "30h", "3d 4h". */
 export function hours(h) {
-  if (h < 1) return `${Math.max(1, Math.round(h * 60))}m`;
+  if (h < 1) return t('time.minutes', { n: Math.max(1, Math.round(h * 60)) });
   const whole = Math.round(h);
-  if (whole < 48) return `${whole}h`;
+  if (whole < 48) return t('time.hours', { n: whole });
   const d = Math.floor(whole / 24);
   const rest = whole % 24;
-  return rest ? `${d}d ${rest}h` : `${d}d`;
+  return rest ? t('time.daysHours', { d, h: rest }) : t('time.days', { n: d });
 }
 
 export function ago(iso, now = Date.now()) {
-  const s = since(iso, now);
-  return s === 'just now' || !s ? s : `${s} ago`;
+  if (!iso) return '';
+  const ms = Math.max(0, now - new Date(iso).getTime());
+  return ms < 60000 ? t('time.justNow') : t('time.ago', { time: since(iso, now) });
 }
 
+/** A moment in the organization's time zone: "Nov 27, 09:30" / "11月27日 09:30". */
 export function when(iso) {
   if (!iso) return '';
-  const d = new Date(iso);
-  return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  return new Intl.DateTimeFormat(intlLocale(), { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: getTimeZone() }).format(new Date(iso));
 }
 
+/** A calendar date; a bare YYYY-MM-DD is that day wherever the reader is. */
 export function day(iso) {
   if (!iso) return '';
-  const d = new Date(iso.length === 10 ? `${iso}T00:00:00` : iso);
-  return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric', year: 'numeric' });
+  const bare = iso.length === 10;
+  const d = new Date(bare ? `${iso}T00:00:00Z` : iso);
+  return new Intl.DateTimeFormat(intlLocale(), { month: 'short', day: 'numeric', year: 'numeric', timeZone: bare ? 'UTC' : getTimeZone() }).format(d);
+}
+
+/** A full date and time, for titles. */
+export function dateTime(iso) {
+  if (!iso) return '';
+  return new Intl.DateTimeFormat(intlLocale(), { dateStyle: 'medium', timeStyle: 'short', timeZone: getTimeZone() }).format(new Date(iso));
 }
 
 export function initials(name) {
   return String(name || '?').split(/\s+/).map((p) => p[0]).join('').slice(0, 2).toUpperCase();
 }
 
-export function titleCase(s) {
-  return String(s || '').toLowerCase().replace(/_/g, ' ').replace(/^\w/, (c) => c.toUpperCase());
-}
-
-const FIELD_WORDS = {
-  amount: 'an amount', expectedCloseDate: 'an expected close date', lostReason: 'a reason for losing',
-  probability: 'a probability', nextStep: 'a next step', ownerId: 'an owner', title: 'a title',
-};
+/** A field a stage gate asks for, as words: "an amount" / "金额". */
 export function fieldWords(field) {
-  if (field.startsWith('approval:')) return `an approved ${field.slice(9)} approval`;
-  return FIELD_WORDS[field] || field.replace(/([A-Z])/g, ' $1').toLowerCase();
+  if (field.startsWith('approval:')) return t('field.approvedApproval', { kind: field.slice(9) });
+  const key = `field.${field}`;
+  return t.has(key) ? t(key) : field.replace(/([A-Z])/g, ' $1').toLowerCase();
 }
-export function listWords(items) {
-  if (items.length <= 1) return items.join('');
-  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+/** The same field as a label: "Amount" / "金额". */
+export function fieldLabel(field) {
+  const key = `label.${field}`;
+  return t.has(key) ? t(key) : fieldWords(field);
 }
+export { listWords };
 
 const MAX_TOASTS = 3; // more than three stacked toasts cover the board
 
@@ -109,7 +110,7 @@ export function toast(message, kind = 'info', ms, key) {
     const close = document.createElement('button');
     close.type = 'button';
     close.className = 'toast-close';
-    close.setAttribute('aria-label', 'Dismiss');
+    close.setAttribute('aria-label', t('toast.dismiss'));
     close.textContent = '×';
     close.addEventListener('click', () => item.remove());
     item.append(text, close);
