@@ -43,7 +43,8 @@ async def run(boards: int, mutations: int, spacing: float) -> dict:
                     if request.method != "POST" or "/graphql" not in request.url:
                         return
                     body = request.post_data or ""
-                    kind = "board" if "query Board" in body else "card" if ("query CardById" in body or "query BoardChanges" in body) else "other"
+                    kind = ("card" if "query BoardChanges" in body or "query CardById" in body
+                            else "board" if "query Board(" in body else "other")
                     counts[i][kind] += 1
                     try:
                         counts[i]["bytes"] += len(await response.body())

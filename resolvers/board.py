@@ -33,6 +33,9 @@ async def org_stages(ctx: Ctx) -> list[m.Stage]:
     return await ctx.loaders.custom("org_stages", batch).load(ctx.require_viewer().org_id)
 
 
+MAX_FILTER_IDS = 100
+
+
 async def filter_conditions(ctx: Ctx, flt: dict | None) -> list:
     """SQL conditions for an OpportunityFilter (as a dict of its set fields), always
     within the cards the viewer may see."""
@@ -44,6 +47,11 @@ async def filter_conditions(ctx: Ctx, flt: dict | None) -> list:
         conds.append(visible)
     if not flt:
         return conds
+    if flt.get("ids") is not None:
+        if len(flt["ids"]) > MAX_FILTER_IDS:
+            raise BadInput(f"A filter names at most {MAX_FILTER_IDS} ids")
+        keys = [p[1] for p in map(parse_global, flt["ids"]) if p and p[0] == "Opportunity"]
+        conds.append(m.Opportunity.id.in_(keys) if keys else false())
     if flt.get("owner_ids") is not None:
         owners = [p[1] for p in map(parse_global, flt["owner_ids"]) if p and p[0] == "User"]
         conds.append(m.Opportunity.owner_id.in_(owners) if owners else false())

@@ -209,6 +209,10 @@ DESCRIPTIONS: dict[str, str] = {
     "OpportunityConnection": "A page of opportunities",
     "OpportunityEdge": "An opportunity and its cursor",
     "OpportunityFilter": "Narrows cards; every criterion given must hold, a list matches any of its values",
+    "OpportunityFilter.ids": (
+        "Only these cards (at most 100 ids): with the board's other criteria, what a board asks about the cards "
+        "live events named, to learn where each now belongs (docs/api.md, \"How a board applies events\")"
+    ),
     "OpportunityFilter.ownerIds": "Cards owned by any of these users",
     "OpportunityFilter.departmentKeys": "Cards held by any of these departments (who holds the baton)",
     "OpportunityFilter.stageKeys": "Cards in any of these stages",

@@ -334,6 +334,7 @@ class Board:
 
 @strawberry.input
 class OpportunityFilter:
+    ids: list[strawberry.ID] | None = strawberry.UNSET
     owner_ids: list[strawberry.ID] | None = strawberry.UNSET
     department_keys: list[str] | None = strawberry.UNSET
     stage_keys: list[str] | None = strawberry.UNSET

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from db.engine import Database
+from tests.api.workflow_helpers import create
 from tests.conftest import make_org
 from tests.processes import Process
 
@@ -22,8 +23,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 CHECKS = {"afterOwnMove", "afterOwnMoveEvent", "afterOtherUsersEvents", "afterResume"}
 
 
-def install() -> Path:
-    """The pinned packages, installed with npm when missing; the scripts beside them."""
+def install(where: Path) -> Path:
+    """The pinned packages, installed with npm when missing; the scripts copied to `where` beside a link
+    to them (Node resolves imports from a script's folder)."""
     def installed(name):
         package = MODULES / "node_modules" / name / "package.json"
         return package.exists() and json.loads(package.read_text())["version"] == VERSIONS[name]
@@ -35,14 +37,38 @@ def install() -> Path:
         subprocess.run([npm, "install", "--prefix", str(MODULES), "--no-audit", "--no-fund", "--no-save",
                         *(f"{name}@{version}" for name, version in VERSIONS.items())],
                        check=True, capture_output=True, timeout=300)
-    for script in HERE.glob("*.mjs"):  # beside node_modules, where Node resolves the imports
-        shutil.copyfile(script, MODULES / script.name)
-    return MODULES / "apollo.mjs"
+    for script in HERE.glob("*.mjs"):
+        shutil.copyfile(script, where / script.name)
+    (where / "node_modules").symlink_to(MODULES / "node_modules", target_is_directory=True)
+    return where / "apollo.mjs"
 
 
 def docs_blocks() -> list[str]:
     section = DOCS.read_text().split("## For client developers", 1)[1].split("\n## ", 1)[0]
     return [block.strip() for block in re.findall(r"```js\n(.*?)```", section, re.S)]
+
+
+COLUMNS = "columns%s { id stage { key } totalCount }"
+BOARD = "query($f: OpportunityFilter) { board(filter: $f) { %s } }"
+MOVE = """mutation($i: MoveOpportunityInput!, $f: OpportunityFilter) { moveOpportunity(input: $i) {
+  %s userErrors { code } } }"""
+
+
+async def test_the_columns_a_client_refetches_carry_the_boards_ids(gql, org):
+    card = await create(gql, tags=["x"])
+    await create(gql, tags=["y"])
+    flt = {"tags": ["x"]}
+    before = {c["stage"]["key"]: c for c in (await gql.ok(BOARD % (COLUMNS % ""), {"f": flt}))["board"]["columns"]}
+    moved = (await gql.ok(MOVE % (COLUMNS % "(filter: $f)"), {"f": flt, "i": {
+        "id": card["id"], "version": card["version"], "stageKey": "qualified"}}))["moveOpportunity"]
+    assert [(c["id"], c["stage"]["key"], c["totalCount"]) for c in moved["columns"]] == [
+        (before["lead"]["id"], "lead", 0), (before["qualified"]["id"], "qualified", 1)]
+    # Another filter, other ids; a refused move, no columns.
+    stale = (await gql.ok(MOVE % (COLUMNS % "(filter: $f)"), {"f": {"tags": ["y"]}, "i": {
+        "id": card["id"], "version": card["version"], "stageKey": "lead"}}))["moveOpportunity"]
+    assert stale == {"columns": [], "userErrors": [{"code": "CONFLICT"}]}
+    some = (await gql.ok(BOARD % (COLUMNS % '(stageKeys: ["qualified", "lead"])'), {"f": flt}))["board"]["columns"]
+    assert [(c["id"], c["totalCount"]) for c in some] == [(before["lead"]["id"], 0), (before["qualified"]["id"], 1)]
 
 
 def test_the_docs_quote_the_type_policies_and_the_recipe_the_test_runs():
@@ -52,7 +78,7 @@ def test_the_docs_quote_the_type_policies_and_the_recipe_the_test_runs():
 
 
 async def test_apollo_cache_equals_a_fresh_board_after_moves_and_live_events(tmp_path, sqlite_url):
-    script = install()
+    script = install(tmp_path)
     server = await Process({"BATON_DATABASE_URL": sqlite_url, "BATON_BROADCAST_URL": "memory://"}, tmp_path, "apollo").start()
     try:
         await server.ready()

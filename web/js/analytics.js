@@ -1,9 +1,11 @@
-// Analytics: funnel, win rate, cycle time, loss reasons, turnaround — inline SVG drawn here.
+// Analytics: money per currency, funnel, win rate, cycle time, loss reasons, turnaround — inline SVG drawn here.
 import { gql } from './api.js';
 import { ANALYTICS } from './queries.js';
-import { esc, money } from './util.js';
+import { esc } from './util.js';
 import { t, formatNumber } from './i18n.js';
 import { onBoardEvent, store } from './state.js';
+import { locked } from './ui.js';
+import { convertedText, missingText, onlyBase, partsHtml, ratesNote } from './money.js';
 
 const W = 560;
 
@@ -37,13 +39,60 @@ function funnelChart(funnel) {
       <rect x="${x0}" y="${y + 4}" width="${we}" height="22" rx="4" class="bar-entered ${f.stage.kind === 'WON' ? 'won' : ''}"><title>${esc(t('analytics.enteredTitle', { stage: f.stage.name, count: f.entered }))}</title></rect>
       <rect x="${xc}" y="${y + 4}" width="${wc}" height="22" rx="4" class="bar-current"><title>${esc(t('analytics.nowTitle', { stage: f.stage.name, count: f.current }))}</title></rect>
       <text x="${left + barW + 10}" y="${y + 14}" class="svg-value">${esc(t('analytics.enteredNow', { entered: f.entered, now: f.current }))}</text>
-      <text x="${left + barW + 10}" y="${y + 28}" class="svg-sub">${esc(money(f.amount, store.baseCurrency || 'USD', true))}</text>
+      <text x="${left + barW + 10}" y="${y + 28}" class="svg-sub">${esc(stageFigure(f))}</text>
       ${conv}`;
   }).join('');
   // role=img hides the chart's own text from screen readers, so the label carries the figures.
   const said = rows.map((f) => t('analytics.funnelSaid', { stage: f.stage.name, entered: f.entered, now: f.current })).join(t('analytics.said.sep'));
   return `<svg viewBox="0 0 ${W} ${h}" width="${W}" class="chart" role="img" aria-label="${esc(t('analytics.funnelLabel', { said }))}">${bars}</svg>
     <p class="legend"><span class="key key-entered"></span>${esc(t('analytics.everEntered'))} <span class="key key-current"></span>${esc(t('analytics.thereNow'))}</p>`;
+}
+
+/** A stage's money in a few characters for the chart: the base total, or that a rate is missing (the table has the detail). */
+function stageFigure(f) {
+  if (!f.totals?.length) return '';
+  return convertedText(f.totals, f.baseTotal, true) ?? t('money.rateMissingShort');
+}
+
+/** Each stage's amounts per currency and in the base currency, as the board's column heads show them. */
+function stageMoneyTable(funnel, base) {
+  const rows = funnel.map((f) => {
+    const withheld = f.hiddenAmountCount ? ` ${locked(t('column.amounts', { count: f.hiddenAmountCount }))}` : '';
+    const missing = missingText(f.baseTotal);
+    const note = ratesNote(f.totals, f.baseTotal);
+    const converted = missing
+      ? `<span class="money-missing">${esc(missing)}</span>`
+      : `<span class="money-part"${note ? ` title="${esc(note)}"` : ''}>${esc(convertedText(f.totals, f.baseTotal, true) || '—')}</span>`;
+    return `<tr data-testid="stage-money" data-stage="${esc(f.stage.key)}">
+      <th scope="row">${esc(f.stage.name)}</th>
+      <td data-testid="stage-money-parts">${f.totals?.length ? partsHtml(f.totals, true) : '—'}${withheld}</td>
+      <td data-testid="stage-money-base">${f.totals?.length ? converted : '—'}</td></tr>`;
+  }).join('');
+  return `<table class="money-table" data-testid="stage-money-table">
+    <caption>${esc(t('analytics.stageMoney'))}</caption>
+    <thead><tr><th scope="col">${esc(t('label.stage'))}</th><th scope="col">${esc(t('analytics.perCurrency'))}</th>
+      <th scope="col">${esc(t('money.in', { currency: base }))}</th></tr></thead>
+    <tbody>${rows}</tbody></table>`;
+}
+
+/** One money figure of the cohort: converted into the base currency, with each currency's own sum beneath. */
+function moneyKpi(key, label, totals, base) {
+  const converted = convertedText(totals, base);
+  const missing = missingText(base);
+  const value = converted !== null
+    ? `<p class="kpi-value" data-testid="money-${key}-base">${esc(converted)}</p>`
+    : `<p class="kpi-value money-missing" data-testid="money-${key}-missing">${esc(missing)}</p>`;
+  const parts = onlyBase(totals, base) ? '' : `<p class="money-parts" data-testid="money-${key}-parts">${partsHtml(totals)}</p>`;
+  const note = ratesNote(totals, base);
+  return `<div class="kpi money-kpi" data-testid="money-${key}"><p class="kpi-label">${esc(label)}</p>${value}${parts}
+    ${note ? `<p class="kpi-sub">${esc(note)}</p>` : ''}</div>`;
+}
+
+/** Lost reasons as the server counts them; `unspecified` and `hidden` are its words for no reason and a withheld one. */
+function reasonLabel(reason) {
+  if (reason === 'unspecified') return t('analytics.reasonUnspecified');
+  if (reason === 'hidden') return t('analytics.reasonHidden');
+  return reason;
 }
 
 function donut(rate) {
@@ -83,10 +132,11 @@ export function mountAnalytics(view) {
   const box = view.lastElementChild;
   async function load() {
     try {
-      const { analytics: a } = await gql(ANALYTICS);
+      const { analytics: a, baseCurrency } = await gql(ANALYTICS);
       if (!alive) return;
+      store.baseCurrency = baseCurrency;
       const funnel = a.funnel.slice().sort((x, y) => x.stage.position - y.stage.position);
-      const reasons = Object.entries(a.lossReasons || {}).map(([label, value]) => ({ label, value: Number(value) })).sort((x, y) => y.value - x.value);
+      const reasons = (a.lossReasonCounts || []).map((r) => ({ label: reasonLabel(r.reason), value: r.count }));
       const inStage = funnel.filter((f) => f.medianHoursInStage != null && f.stage.kind === 'OPEN').map((f) => ({ label: f.stage.name, value: f.medianHoursInStage }));
       const turnaround = [
         { label: t('analytics.handoffResponse'), value: a.medianHandoffResponseHours },
@@ -100,8 +150,17 @@ export function mountAnalytics(view) {
           <div class="kpi"><p class="kpi-label">${esc(t('analytics.handoffResponse'))}</p><p class="kpi-value">${esc(fmtHours(a.medianHandoffResponseHours))}</p><p class="kpi-sub">${esc(t('analytics.median'))}</p></div>
           <div class="kpi"><p class="kpi-label">${esc(t('analytics.approvalTurnaround'))}</p><p class="kpi-value">${esc(fmtHours(a.medianApprovalHours))}</p><p class="kpi-sub">${esc(t('analytics.median'))}</p></div>
         </div>
+        <section class="money" aria-labelledby="money-heading" data-testid="analytics-money">
+          <div class="money-head"><h2 id="money-heading">${esc(t('analytics.money'))}</h2>
+            <a href="#/rates" data-testid="rates-link">${esc(t('analytics.ratesLink'))}</a></div>
+          <div class="money-kpis">
+            ${moneyKpi('open', t('analytics.moneyOpen'), a.openTotals, a.openBaseTotal)}
+            ${moneyKpi('won', t('analytics.moneyWon'), a.wonTotals, a.wonBaseTotal)}
+            ${moneyKpi('all', t('analytics.moneyAll'), a.totals, a.baseTotal)}
+          </div>
+        </section>
         <div class="chart-grid">
-          <section class="panel wide" data-testid="chart-funnel"><h2>${esc(t('analytics.funnel'))}</h2>${funnelChart(funnel)}</section>
+          <section class="panel wide" data-testid="chart-funnel"><h2>${esc(t('analytics.funnel'))}</h2>${funnelChart(funnel)}${stageMoneyTable(funnel, baseCurrency)}</section>
           <section class="panel" data-testid="chart-winrate"><h2>${esc(t('analytics.winRate'))}</h2>${donut(a.winRate)}</section>
           <section class="panel" data-testid="chart-loss"><h2>${esc(t('analytics.lost'))}</h2>${hbars(reasons, { format: (v) => t('analytics.deals', { count: v }), cls: 'bar-loss', label: t('analytics.lossReasons') })}</section>
           <section class="panel" data-testid="chart-stage-time"><h2>${esc(t('analytics.stageTime'))}</h2>${hbars(inStage, { format: fmtHours, width: 560, label: t('analytics.stageTime') })}</section>

@@ -1,7 +1,7 @@
 // The board: one column per stage, drag and drop, filters, live refresh.
 import Sortable from '../vendor/sortablejs/sortable.esm.js';
 import { gql, describeUserErrors } from './api.js';
-import { BOARD, CARD_BY_ID, MOVE, UPDATE, REQUEST_APPROVAL, CREATE_OPP, EXPORT_LINK } from './queries.js';
+import { BOARD, BOARD_CHANGES, CARD_BY_ID, MOVE, UPDATE, REQUEST_APPROVAL, CREATE_OPP, EXPORT_LINK } from './queries.js';
 import { store, stageByKey, onBoardEvent, deptName } from './state.js';
 import { esc, $, $$, money, toast, debounce, since, day, fieldWords, fieldLabel, listWords } from './util.js';
 import { t, kindName, intlLocale } from './i18n.js';
@@ -123,9 +123,11 @@ export function mountBoard(view) {
   }));
 
   const offEvent = onBoardEvent((evt) => {
-    if (evt.type === 'RECONNECTED') { scheduleRefetch(); return; }
-    scheduleRefetch();
-    if (evt.opportunity?.id) refreshDrawerIfShowing(evt.opportunity.id);
+    // A reconnect may have missed anything, and an event without a card (a stage or rule
+    // changed) may change every column: those reload the board. Card events apply alone.
+    if (evt.type === 'RECONNECTED' || !evt.opportunity?.id) { scheduleRefetch(); return; }
+    noteChange(evt.opportunity.id);
+    refreshDrawerIfShowing(evt.opportunity.id);
   });
   load();
   const tick = setInterval(() => cards.forEach((c, id) => refreshBadges(id)), 60000);
@@ -205,34 +207,115 @@ function render(board) {
 
 function renderColumns(board) {
   const byStage = new Map(board.columns.map((c) => [c.stage.key, c]));
-  const before = new Map();
-  cardEls.forEach((el, id) => before.set(id, { rect: el.getBoundingClientRect(), stage: el.closest('.cards')?.dataset.stage }));
-  const seen = new Set();
   const tags = new Set();
-  for (const colEl of $$('.column', root)) {
-    const key = colEl.dataset.stage;
-    const col = byStage.get(key);
-    const list = $('.cards', colEl);
-    const nodes = col ? col.opportunities.edges.map((e) => e.node) : [];
-    $('.col-count', colEl).textContent = col ? col.totalCount : 0;
-    $('.col-total', colEl).innerHTML = col ? columnTotal(col) : '';
-    if (col?.hiddenAmountCount) $('.col-total', colEl).insertAdjacentHTML('beforeend', ` ${locked(t('column.amounts', { count: col.hiddenAmountCount }))}`);
-    let prev = null;
-    for (const card of nodes) {
-      seen.add(card.id);
-      (card.tags || []).forEach((tag) => tags.add(tag));
-      const el = upsertCard(card);
-      const want = prev ? prev.nextSibling : list.firstChild;
-      if (want !== el) list.insertBefore(el, want);
-      prev = el;
+  withFlip(() => {
+    const seen = new Set();
+    for (const colEl of $$('.column', root)) {
+      const col = byStage.get(colEl.dataset.stage);
+      const list = $('.cards', colEl);
+      const nodes = col ? col.opportunities.edges.map((e) => e.node) : [];
+      renderFigures(colEl, col);
+      let prev = null;
+      for (const card of nodes) {
+        seen.add(card.id);
+        (card.tags || []).forEach((tag) => tags.add(tag));
+        const el = upsertCard(card);
+        const want = prev ? prev.nextSibling : list.firstChild;
+        if (want !== el) list.insertBefore(el, want);
+        prev = el;
+      }
     }
-  }
-  for (const [id, el] of cardEls) {
-    if (!seen.has(id)) { el.remove(); cardEls.delete(id); cards.delete(id); }
-  }
+    for (const [id, el] of cardEls) {
+      if (!seen.has(id)) dropCard(id, el);
+    }
+  });
   const dl = $('#tag-list', root);
   if (dl) dl.innerHTML = [...tags].sort().map((t) => `<option value="${esc(t)}">`).join('');
-  // FLIP: cards that moved glide from where they were.
+}
+
+function renderFigures(colEl, col) {
+  $('.col-count', colEl).textContent = col ? col.totalCount : 0;
+  $('.col-total', colEl).innerHTML = col ? columnTotal(col) : '';
+  if (col?.hiddenAmountCount) $('.col-total', colEl).insertAdjacentHTML('beforeend', ` ${locked(t('column.amounts', { count: col.hiddenAmountCount }))}`);
+}
+
+function dropCard(id, el) {
+  el.remove();
+  cardEls.delete(id);
+  cards.delete(id);
+}
+
+// ------------------------------------------------------------- live changes, one card at a time
+
+const changed = new Set(); // cards named by events since the last apply
+let applying = false;
+
+/** Queue a card an event (or this board's own mutation) changed; a burst costs one request. */
+function noteChange(id) {
+  changed.add(id);
+  scheduleChanges();
+}
+
+const scheduleChanges = debounce(applyChanges, 120);
+
+/** The changed cards (as the board's filter sees them) and every column's figures in one
+ * request (BOARD_CHANGES), applied in place: a card enters, leaves or moves between
+ * columns; counts and totals follow. */
+async function applyChanges() {
+  if (!root || !changed.size) return;
+  if (dragging || applying) { scheduleChanges(); return; }
+  const ids = [...changed].slice(0, 100);
+  ids.forEach((id) => changed.delete(id));
+  if (changed.size) scheduleChanges();
+  const filter = filterInput(loadFilter());
+  const generation = loadSeq; // a full load that starts meanwhile supersedes this answer
+  applying = true;
+  try {
+    const data = await gql(BOARD_CHANGES, { filter, changed: { ...filter, ids } });
+    if (!root || generation !== loadSeq) return;
+    const byStage = new Map(data.board.columns.map((c) => [c.stage.key, c]));
+    const found = new Map(data.opportunities.edges.map((e) => [e.node.id, e.node]));
+    keepFocus(root, () => withFlip(() => {
+      for (const colEl of $$('.column', root)) renderFigures(colEl, byStage.get(colEl.dataset.stage));
+      ids.forEach((id) => placeCard(id, found.get(id), found.has(id) && byStage.get(found.get(id).stage.key)));
+    }));
+  } catch (err) {
+    scheduleRefetch(); // the whole board, which reports the error
+  } finally {
+    applying = false;
+  }
+}
+
+function numericId(id) {
+  return Number(atob(id).split(':')[1]);
+}
+
+/** Put `card` where the board shows it: its stage's column, newest first; nowhere when it
+ * is gone from view, or older than every card held of a column the board holds only part of
+ * (it would be on a later page). `col`: that column's new figures. */
+function placeCard(id, card, col) {
+  const el = cardEls.get(id);
+  const list = card && $(`.cards[data-stage="${CSS.escape(card.stage.key)}"]`, root);
+  if (!list) {
+    if (el) dropCard(id, el);
+    return;
+  }
+  const key = numericId(id);
+  const others = [...list.children].filter((other) => other !== el && other.dataset.id);
+  const after = others.find((other) => numericId(other.dataset.id) < key) || null;
+  if (!after && others.length < (col?.totalCount ?? 0) - 1) {
+    if (el) dropCard(id, el);
+    return;
+  }
+  const placed = upsertCard(card);
+  if (placed.parentElement !== list || placed.nextSibling !== after) list.insertBefore(placed, after);
+}
+
+/** FLIP: cards that `change` moved glide from where they were. */
+function withFlip(change) {
+  const before = new Map();
+  cardEls.forEach((el, id) => before.set(id, { rect: el.getBoundingClientRect(), stage: el.closest('.cards')?.dataset.stage }));
+  change();
   cardEls.forEach((el, id) => {
     const old = before.get(id);
     if (!old) return;
@@ -306,8 +389,8 @@ async function refetchCard(id) {
   try {
     const { node } = await gql(CARD_BY_ID, { id });
     if (node) { upsertCard(node); }
-  } catch (err) { /* the board refetch below reports errors */ }
-  scheduleRefetch();
+  } catch (err) { /* the change below reports errors */ }
+  noteChange(id);
 }
 
 // ------------------------------------------------------------- interactions
@@ -359,7 +442,7 @@ export async function moveCard(id, stageKey, { revert, lostReason } = {}) {
       if (res.opportunity) upsertCard(res.opportunity);
       focusFirst(() => cardEls.get(id)); // where the keyboard user left off (not while the drawer holds focus)
       toast(t('move.done', { title: card.title, stage: stage?.name || stageKey }), 'ok', 2500);
-      scheduleRefetch();
+      noteChange(id); // the figures of both columns (its own event would do it too, live or not)
       refreshDrawerIfShowing(id);
       return true;
     }
@@ -527,7 +610,7 @@ function gateDialog(card, stage, err) {
       if (res.userErrors?.length) { errorEl.textContent = describeUserErrors(res.userErrors); btn.disabled = false; return; }
       box.innerHTML = `<p><strong>${esc(t('gate.approval', { kind: kindName(btn.dataset.kind) }))}</strong>${esc(keys.length ? t('gate.requestedFrom', { departments: listWords(keys.map(deptName)) }) : t('gate.requested'))}</p>`;
       toast(t('gate.requestedToast', { kind: kindName(btn.dataset.kind), title: card.title }), 'ok');
-      scheduleRefetch();
+      noteChange(card.id);
     } catch (e) { errorEl.textContent = e.message; btn.disabled = false; }
   }));
   form.addEventListener('submit', async (e) => {
@@ -589,7 +672,7 @@ function newCardDialog() {
       const { createOpportunity: res } = await gql(CREATE_OPP, { input });
       if (res.userErrors?.length) { $('.form-error', form).textContent = describeUserErrors(res.userErrors); return; }
       modal.close();
-      scheduleRefetch();
+      if (res.opportunity) noteChange(res.opportunity.id);
       toast(t('newDeal.created', { title: input.title }), 'ok');
     } catch (err) { $('.form-error', form).textContent = err.message; }
   });

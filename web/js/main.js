@@ -8,6 +8,7 @@ import { mountBoard } from './board.js';
 import { mountLens } from './lens.js';
 import { mountInbox, startInbox, stopInbox, showInboxCount } from './inbox.js';
 import { mountAnalytics } from './analytics.js';
+import { mountRates } from './rates.js';
 import { initDrawer, closeDrawer, openDrawer, drawerCardId, setViewAddress } from './drawer.js';
 import { announceChange, announceConnection, forgetConnection } from './announce.js';
 import { t, setLocale, browserLocale, rememberChoice, chosenOnSignIn, getLocale, matchLocale } from './i18n.js';
@@ -97,6 +98,7 @@ function renderShell() {
         <a href="#/board" data-route="board">${esc(t('nav.board'))}</a>
         <a href="#/lens/${esc(v.department.key)}" data-route="lens">${esc(t('nav.queues'))}</a>
         <a href="#/analytics" data-route="analytics">${esc(t('nav.analytics'))}</a>
+        ${v.role === 'ADMIN' ? `<a href="#/rates" data-route="rates">${esc(t('nav.rates'))}</a>` : ''}
       </nav>
       <span class="spacer"></span>
       <span class="live-status" id="live-status" data-testid="live-status" data-state="connecting" title="${esc(t('live.title'))}">${esc(t('live.connecting'))}</span>
@@ -206,7 +208,7 @@ onWsStatus((status) => {
 
 // ------------------------------------------------------------- routing
 
-const VIEWS = ['board', 'lens', 'inbox', 'analytics'];
+const VIEWS = ['board', 'lens', 'inbox', 'analytics', 'rates'];
 
 /** Focus the view's heading (or the view): where a keyboard or screen reader user starts on a new page. */
 function focusView() {
@@ -249,6 +251,7 @@ function mountView(hash) {
     if (name === 'lens') unmountView = mountLens(view, arg || store.viewer.department.key);
     else if (name === 'inbox') unmountView = mountInbox(view);
     else if (name === 'analytics') unmountView = mountAnalytics(view);
+    else if (name === 'rates') unmountView = mountRates(view);
     else unmountView = mountBoard(view);
   } catch (err) {
     view.innerHTML = `<div class="empty error">${esc(t('view.failed', { message: err.message }))}</div>`;

@@ -52,6 +52,22 @@ ${CARD}`;
 
 export const CARD_BY_ID = `query CardById($id: ID!) { node(id: $id) { ...Card } } ${CARD}`;
 
+// What live events changed: those cards, as the board's filter sees them (a card missing
+// from the answer left the board), and every column's figures, in one small request instead
+// of the whole board (docs/api.md, "How a board applies events").
+export const BOARD_CHANGES = `
+query BoardChanges($filter: OpportunityFilter, $changed: OpportunityFilter!) {
+  opportunities(filter: $changed, first: 100) { edges { node { ...Card } } }
+  board(filter: $filter) {
+    columns {
+      stage { key }
+      totalCount totalAmount hiddenAmountCount
+      totals { amount currency } baseTotal { amount currency rateDate missingRates }
+    }
+  }
+}
+${CARD}`;
+
 export const DETAIL = `
 query Detail($id: ID!) {
   node(id: $id) {
@@ -132,10 +148,24 @@ query Notifications { notifications(first: 50) { unreadCount totalCount edges { 
 
 export const UNREAD = `query Unread { notifications(unreadOnly: true, first: 1) { unreadCount } }`;
 
+// Money comes per currency (never added together) and converted into the base currency at dated rates.
+const TOTALS = 'amount currency';
+const CONVERTED = 'amount currency rateDate missingRates';
+
 export const ANALYTICS = `
-query Analytics { analytics {
-  funnel { stage { key name kind position } entered current amount conversionToNext medianHoursInStage }
-  winRate medianCycleDays lossReasons medianHandoffResponseHours medianApprovalHours } }`;
+query Analytics { baseCurrency analytics {
+  funnel { stage { key name kind position } entered current hiddenAmountCount conversionToNext medianHoursInStage
+    totals { ${TOTALS} } baseTotal { ${CONVERTED} } }
+  winRate medianCycleDays lossReasonCounts { reason count } medianHandoffResponseHours medianApprovalHours
+  totals { ${TOTALS} } baseTotal { ${CONVERTED} } openTotals { ${TOTALS} } openBaseTotal { ${CONVERTED} }
+  wonTotals { ${TOTALS} } wonBaseTotal { ${CONVERTED} } } }`;
+
+// Exchange rates into the base currency; the cards' currencies without one (as the analytics' total sees them).
+const RATE = 'currency baseCurrency rate date updatedAt';
+export const RATES = `query Rates { baseCurrency exchangeRates { ${RATE} } analytics { baseTotal { missingRates } } }`;
+export const SET_EXCHANGE_RATE = `mutation SetExchangeRate($input: SetExchangeRateInput!) {
+  setExchangeRate(input: $input) { exchangeRate { ${RATE} } ${ERR} } }`;
+export const SET_BASE_CURRENCY = `mutation SetBaseCurrency($input: SetBaseCurrencyInput!) { setBaseCurrency(input: $input) { baseCurrency ${ERR} } }`;
 
 export const BOARD_EVENTS = `
 subscription BoardEvents($after: Int) {

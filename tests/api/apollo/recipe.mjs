@@ -38,7 +38,10 @@ export function followBoard(client, filter, { onApplied = () => {}, onError = ()
     subscription = client.subscribe({ query: EVENTS, variables: { after: lastSeq } }).subscribe(({ data, error }) => {
       if (error) { // 4403 is a sign-in to renew: do not retry that one blindly
         onError(error);
-        if (!stopped) setTimeout(start, 500);
+        if (!stopped) setTimeout(() => {
+          start();
+          if (lastSeq === null) client.refetchQueries({ include: [BOARD] }); // nothing to resume from
+        }, 500);
         return;
       }
       const event = data.boardEvents;
