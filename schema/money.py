@@ -2,6 +2,7 @@
 shapes of totals (per currency, and converted into the base currency)."""
 import datetime
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 
@@ -44,6 +45,10 @@ class ExchangeRate:
     @strawberry.field
     def date(self) -> datetime.date:
         return self.day
+
+    @strawberry.field(description="The administrator who set it; null once their account is gone")
+    async def set_by(self, info: strawberry.Info) -> Annotated["User", strawberry.lazy("schema.people")] | None:
+        return await info.context.loaders.user.load(self.set_by_id) if self.set_by_id else None
 
     @classmethod
     def is_type_of(cls, obj, info) -> bool:

@@ -6,6 +6,9 @@ import base64
 from sqlalchemy import func, select, text
 
 from db import models as m
+from db.engine import Database
+from db.migrate import upgrade
+from tests.faults.live import fresh_database
 
 BIG = 3_000_000_000  # past 2**31 - 1
 OPP = 'mutation { createOpportunity(input: {title: "海外扩展", accountName: "Northwind"}) { opportunity { id } } }'
@@ -74,33 +77,26 @@ async def test_ids_past_a_tables_range_are_not_found(gql, org):
 async def test_migration_widens_an_existing_database(tmp_path, backend):
     """0011 → 0012 on a database that already holds events: rows survive, and on
     PostgreSQL the columns and their sequences are 64-bit afterwards."""
-    import uuid
-
-    import asyncpg
-
-    from db.engine import Database
-    from db.migrate import upgrade
-    from tests.conftest import PG_ADMIN_DSN
-
-    name = f"baton_mig_{uuid.uuid4().hex[:10]}"
     if backend == "postgres":
-        admin = await asyncpg.connect(PG_ADMIN_DSN)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await admin.close()
-        url = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+        async with fresh_database("0011") as url:
+            await widen_and_check(url, backend)
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-    try:
         await upgrade(url, "0011")
-        db = Database(url)
-        async with db.write() as session:
-            await session.execute(text("INSERT INTO organizations (id, name, event_seq, created_at, base_currency, locale, time_zone) "
-                                       "VALUES (1, 'Old', 7, CURRENT_TIMESTAMP, 'CNY', 'zh-CN', 'Asia/Shanghai')"))
-            await session.execute(text("INSERT INTO events (id, org_id, seq, type, occurred_at, department_keys) "
-                                       "VALUES (5, 1, 7, 'OPPORTUNITY_CREATED', CURRENT_TIMESTAMP, '[]')"))
-        await db.dispose()
-        await upgrade(url)
-        db = Database(url)
+        await widen_and_check(url, backend)
+
+
+async def widen_and_check(url: str, backend: str) -> None:
+    db = Database(url)
+    async with db.write() as session:
+        await session.execute(text("INSERT INTO organizations (id, name, event_seq, created_at, base_currency, locale, time_zone) "
+                                   "VALUES (1, 'Old', 7, CURRENT_TIMESTAMP, 'CNY', 'zh-CN', 'Asia/Shanghai')"))
+        await session.execute(text("INSERT INTO events (id, org_id, seq, type, occurred_at, department_keys) "
+                                   "VALUES (5, 1, 7, 'OPPORTUNITY_CREATED', CURRENT_TIMESTAMP, '[]')"))
+    await db.dispose()
+    await upgrade(url)
+    db = Database(url)
+    try:
         async with db.write() as session:
             assert (await session.execute(text("SELECT id, seq FROM events"))).all() == [(5, 7)]
             await session.execute(text("INSERT INTO events (id, org_id, seq, type, occurred_at, department_keys) "
@@ -117,9 +113,5 @@ async def test_migration_widens_an_existing_database(tmp_path, backend):
                 }
                 sequence_type = await session.scalar(text("SELECT data_type FROM information_schema.sequences WHERE sequence_name = 'events_id_seq'"))
                 assert sequence_type == "bigint"
-        await db.dispose()
     finally:
-        if backend == "postgres":
-            admin = await asyncpg.connect(PG_ADMIN_DSN)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+        await db.dispose()

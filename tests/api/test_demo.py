@@ -2,11 +2,9 @@
 badges; in English by default and in Chinese with `--locale zh-CN`, on SQLite and PostgreSQL
 (each test seeds a database of its own: the demo's sign-in emails are unique)."""
 import re
-import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -19,7 +17,7 @@ from db.engine import Database
 from db.migrate import upgrade
 from db.types import utcnow
 from resolvers.alerts import raise_alerts
-from tests.conftest import PG_ADMIN_DSN, pg_reachable
+from tests.faults.live import fresh_database
 
 CJK_NAME = re.compile(r"[\u4e00-\u9fff]{2,4}")
 
@@ -32,20 +30,8 @@ async def demo_url(request, tmp_path):
         await upgrade(url)
         yield url
         return
-    if not await pg_reachable():
-        pytest.skip("PostgreSQL is not reachable")
-    name = f"baton_demo_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}".replace("postgresql://", "postgresql+asyncpg://", 1)
-    try:
-        await upgrade(url)
+    async with fresh_database() as url:
         yield url
-    finally:
-        admin = await asyncpg.connect(PG_ADMIN_DSN)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def assert_story_seeded(db: Database) -> None:

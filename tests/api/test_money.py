@@ -149,6 +149,9 @@ async def test_rates_and_base_currency_are_for_admins_and_bad_input_writes_nothi
         {"currency": "EUR", "baseCurrency": "USD", "rate": "1.07", "date": (today - timedelta(days=3)).isoformat()},
     ]
     assert [r["currency"] for r in (await gql.ok('{ exchangeRates(currency: "eur") { currency } }'))["exchangeRates"]] == ["EUR"]
+    # Who set each rate (the rates screen shows it).
+    setters = (await gql.ok("{ exchangeRates { currency setBy { handle } } }", as_="sales_viewer"))["exchangeRates"]
+    assert setters == [{"currency": "CNY", "setBy": {"handle": "sales_admin"}}, {"currency": "EUR", "setBy": {"handle": "sales_admin"}}]
     # Rates belong to the base they were set for: a new base starts without any.
     await set_base(gql, "CNY")
     assert await gql.ok(RATES) == {"baseCurrency": "CNY", "exchangeRates": []}

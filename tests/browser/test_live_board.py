@@ -88,3 +88,38 @@ async def test_a_filtered_board_applies_events_under_its_filter(baton, browser):
     await expect(sales.locator(f'[data-testid="card"][data-id="{other["id"]}"]')).to_have_count(0)
     assert "Board" not in sent and sent.count("BoardChanges") >= 2, sent
     assert await sales.get_by_test_id("column-lead").locator(".col-count").text_content() == "0"
+
+
+async def test_the_board_offers_only_moves_and_edits_that_will_succeed(baton, browser):
+    """viewerCanMove / viewerCanUpdate: a read-only viewer gets no move button, no drag and a
+    read-only drawer; the owner gets all three."""
+    viewer = await sign_in(browser, baton, "viewer", route="board")
+    sales = await sign_in(browser, baton, "sales", route="board")
+    opp = baton.card_id("Fleet telematics pilot", baton.token("sales@demo.baton"))
+    mine = card(sales, opp["id"], "lead")
+    theirs = card(viewer, opp["id"], "lead")
+    await expect(mine.locator(".move-btn")).to_have_count(1)
+    await expect(theirs).to_be_visible()
+    await expect(theirs.locator(".move-btn")).to_have_count(0)
+    await expect(theirs).to_have_class(re.compile(r"\bno-move\b"))
+
+    # A drag attempt leaves the card where it is, and nothing is sent.
+    sent = reads(viewer)
+    box = await theirs.bounding_box()
+    target = await viewer.get_by_test_id("column-qualified").locator(".cards").bounding_box()
+    await viewer.mouse.move(box["x"] + box["width"] / 2, box["y"] + 30)
+    await viewer.mouse.down()
+    await viewer.mouse.move(target["x"] + target["width"] / 2, target["y"] + 40, steps=15)
+    await viewer.mouse.up()
+    await viewer.wait_for_timeout(500)
+    await expect(theirs).to_be_visible()
+    assert "Move" not in sent, sent
+
+    await theirs.click()
+    drawer = viewer.get_by_test_id("drawer")
+    await expect(drawer.locator("#details-form input[name=title]")).to_be_disabled()
+    await expect(drawer.locator("#drawer-move-go")).to_have_count(0)
+    await expect(drawer.locator("#details-note")).not_to_be_empty()
+    await mine.click()
+    await expect(sales.get_by_test_id("drawer").locator("#details-form input[name=title]")).to_be_enabled()
+    assert not viewer.errors and not sales.errors, viewer.errors + sales.errors

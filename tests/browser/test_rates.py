@@ -134,6 +134,7 @@ async def test_an_admin_sets_a_usd_rate_and_chinese_totals_convert(browser, arti
         await set_rate(page, "USD", "7.2")
         await expect(page.locator(".toast-ok").last).to_contain_text("1 USD = 7.2 CNY")
         await expect(usd_now.get_by_test_id("rate-figure")).to_have_text("7.2")
+        await expect(usd_now.locator(".rate-updated")).to_contain_text("设置于")  # who set it (ExchangeRate.setBy)
         await expect(page.locator('[data-testid="rate-row"][data-currency="USD"][data-status="superseded"]')).to_have_count(1)
         await expect(page.get_by_test_id("rate-error")).to_be_empty()
         await expect(page.get_by_test_id("rate-submit")).to_be_focused()  # ready for the next rate

@@ -19,8 +19,8 @@ EVENTS = "query($after: Int, $first: Int) { events(after: $after, first: $first)
 
 
 @contextlib.asynccontextmanager
-async def fresh_database():
-    """A uniquely named database on 127.0.0.1:5432, migrated; dropped at the end."""
+async def fresh_database(revision: str = "head"):
+    """A uniquely named database on 127.0.0.1:5432, migrated to `revision`; dropped at the end."""
     if not await pg_reachable():
         pytest.skip("PostgreSQL is not reachable")
     name = f"baton_fault_{uuid.uuid4().hex[:10]}"
@@ -32,7 +32,7 @@ async def fresh_database():
     base = PG_ADMIN_DSN.rsplit("/", 1)[0]
     url = f"{base}/{name}".replace("postgresql://", "postgresql+asyncpg://", 1)
     try:
-        await upgrade(url)
+        await upgrade(url, revision)
         yield url
     finally:
         admin = await asyncpg.connect(PG_ADMIN_DSN)

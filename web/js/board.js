@@ -113,7 +113,7 @@ export function mountBoard(view) {
     fallbackTolerance: 4,
     delayOnTouchOnly: true,
     delay: 180, // touch: a short press starts a drag, a swipe scrolls the board
-    filter: '.move-btn',
+    filter: '.move-btn, .no-move', // the server would refuse the move (viewerCanMove)
     preventOnFilter: false,
     ghostClass: 'card-ghost',
     chosenClass: 'card-chosen',
@@ -371,9 +371,9 @@ function upsertCard(card) {
     el.dataset.id = card.id;
     el.dataset.sig = sig;
     el.dataset.version = card.version;
-    el.className = `card prio-${card.priority}${card.overdueTaskCount ? ' has-overdue' : ''}`;
+    el.className = `card prio-${card.priority}${card.overdueTaskCount ? ' has-overdue' : ''}${card.viewerCanMove === false ? ' no-move' : ''}`;
     el.setAttribute('aria-label', t('card.label', { title: card.title, account: card.account?.name || '' }));
-    el.setAttribute('aria-keyshortcuts', 'M');
+    if (card.viewerCanMove === false) el.removeAttribute('aria-keyshortcuts'); else el.setAttribute('aria-keyshortcuts', 'M');
     el.innerHTML = cardInner(card);
   }
   return el;
@@ -407,7 +407,7 @@ function onBoardKey(e) {
   const cardEl = e.target.closest('.card');
   if (!cardEl || e.target !== cardEl) return;
   if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); openDrawer(cardEl.dataset.id); }
-  if (e.key === 'm' || e.key === 'M') { e.preventDefault(); openMoveMenu(cardEl, $('.move-btn', cardEl)); }
+  if ((e.key === 'm' || e.key === 'M') && $('.move-btn', cardEl)) { e.preventDefault(); openMoveMenu(cardEl, $('.move-btn', cardEl)); }
 }
 
 function onDrop(evt) {

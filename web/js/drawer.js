@@ -217,11 +217,11 @@ function detailsPane(o) {
       ${o.account.industry || o.account.region ? `<dt>${esc(t('details.account'))}</dt><dd>${esc([o.account.industry, o.account.region].filter(Boolean).join(' · '))}</dd>` : ''}
     </dl>
     ${checklistMarkup(o)}
-    <div class="move-row">
+    ${o.viewerCanMove === false ? '' : `<div class="move-row">
       <label for="drawer-move">${esc(t('details.moveTo'))}</label>
       <select id="drawer-move">${store.stages.map((s) => opt(s.key, s.name, s.key === o.stage.key)).join('')}</select>
       <button type="button" class="btn" id="drawer-move-go">${esc(t('details.move'))}</button>
-    </div>
+    </div>`}
     <form class="grid-form" id="details-form">
       <label class="wide">${esc(t('label.title'))} <input name="title" value="${esc(o.title)}" required maxlength="200"></label>
       <label>${esc(t('details.amountIn', { currency: o.currency }))} <input name="amount" type="number" min="0" step="any" value="${esc(o.amount ?? '')}"></label>
@@ -312,8 +312,12 @@ function wireDetails() {
   const form = $('#details-form', drawer);
   const note = $('#details-note', drawer);
   form.addEventListener('input', () => { form.dataset.dirty = '1'; });
+  if (current.viewerCanUpdate === false) { // what the server would refuse is not offered (viewerCanUpdate)
+    $$('input, select, button', form).forEach((field) => { field.disabled = true; });
+    note.textContent = t('details.readOnly');
+  }
   // A button commits the move: a select that moved the card on change would move it on every arrow key.
-  $('#drawer-move-go', drawer).addEventListener('click', async () => {
+  $('#drawer-move-go', drawer)?.addEventListener('click', async () => {
     const key = $('#drawer-move', drawer).value;
     if (key === current.stage.key) { note.textContent = t('details.alreadyIn', { stage: current.stage.name }); return; }
     await moveCard(current.id, key);

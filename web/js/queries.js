@@ -3,6 +3,7 @@
 export const CARD = `
 fragment Card on Opportunity {
   id title amount currency priority tags version probability expectedCloseDate nextStep lostReason hiddenFields
+  viewerCanMove viewerCanUpdate
   lastActivityAt stageEnteredAt updatedAt openTaskCount overdueTaskCount
   account { id name }
   owner { id name handle }
@@ -161,7 +162,7 @@ query Analytics { baseCurrency analytics {
   wonTotals { ${TOTALS} } wonBaseTotal { ${CONVERTED} } } }`;
 
 // Exchange rates into the base currency; the cards' currencies without one (as the analytics' total sees them).
-const RATE = 'currency baseCurrency rate date updatedAt';
+const RATE = 'currency baseCurrency rate date updatedAt setBy { name }';
 export const RATES = `query Rates { baseCurrency exchangeRates { ${RATE} } analytics { baseTotal { missingRates } } }`;
 export const SET_EXCHANGE_RATE = `mutation SetExchangeRate($input: SetExchangeRateInput!) {
   setExchangeRate(input: $input) { exchangeRate { ${RATE} } ${ERR} } }`;

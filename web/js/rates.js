@@ -44,7 +44,7 @@ function ratesTable(rates, base) {
       <td class="num" data-testid="rate-figure">${esc(rateFigure(r.rate))}</td>
       <td class="date">${esc(day(r.date))}</td>
       <td><span class="rate-status ${r.status}">${esc(t(`rates.status.${r.status}`))}</span>
-        <span class="muted small rate-updated">${esc(t('rates.updated', { when: when(r.updatedAt) }))}</span></td>
+        <span class="muted small rate-updated">${esc(r.setBy ? t('rates.updatedBy', { when: when(r.updatedAt), name: r.setBy.name }) : t('rates.updated', { when: when(r.updatedAt) }))}</span></td>
     </tr>`).join('');
   return `<table class="rates-table">
     <thead><tr><th scope="col">${esc(t('label.currency'))}</th><th scope="col">${esc(t('rates.colRate', { base }))}</th>

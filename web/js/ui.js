@@ -64,7 +64,7 @@ export function cardInner(card) {
     <div class="card-top">
       <span class="prio prio-${esc(card.priority)}">${esc(priorityLabel(card.priority))}</span>
       ${deptChip(card.department)}
-      <button type="button" class="move-btn" aria-haspopup="menu" aria-expanded="false" title="${esc(t('card.moveTitle'))}"><span>${esc(t('card.moveBefore'))}<span class="sr-only">${esc(t('card.moveSr', { title: card.title }))}</span>${esc(t('card.moveAfter'))}</span><kbd class="key-hint" aria-hidden="true">M</kbd></button>
+      ${card.viewerCanMove === false ? '' : `<button type="button" class="move-btn" aria-haspopup="menu" aria-expanded="false" title="${esc(t('card.moveTitle'))}"><span>${esc(t('card.moveBefore'))}<span class="sr-only">${esc(t('card.moveSr', { title: card.title }))}</span>${esc(t('card.moveAfter'))}</span><kbd class="key-hint" aria-hidden="true">M</kbd></button>`}
     </div>
     <h3 class="card-title">${esc(card.title)}</h3>
     <div class="card-account">${hidden.has('account') ? locked(t('label.account')) : esc(card.account?.name)}</div>
