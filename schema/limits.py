@@ -302,8 +302,8 @@ def _payload_with_error(info, field: list[str], message: str):
 
     values = {}
     for f in definition.fields:
-        if f.python_name == "user_errors":
-            continue
+        if f.python_name == "user_errors" or f.base_resolver is not None:
+            continue  # a resolver field answers from the stand-in itself (e.g. `columns`: none moved)
         if not _nullable(f.type):
             return None
         values[f.python_name] = None
