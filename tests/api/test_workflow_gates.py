@@ -48,6 +48,44 @@ async def test_a_rejected_approval_does_not_open_the_gate_and_a_new_one_is_reque
     assert [a["status"] for a in (await opp(gql, deal["id"]))["approvals"]] == ["REJECTED", "PENDING"]
 
 
+async def test_another_cards_approval_does_not_open_the_gate(gql, org):
+    """Two cards with the same figures: the contract approved for one opens only its own gate."""
+    approved = await create(gql, amount="10", expectedCloseDate="2030-01-31")
+    twin = await create(gql, amount="10", expectedCloseDate="2030-01-31")
+    await move(gql, approved["id"], "contract")
+    [contract] = (await opp(gql, approved["id"]))["approvals"]
+    for who in ("legal_member", "finance_member"):
+        await decide(gql, contract["id"], who)
+    assert (await move(gql, approved["id"], "contract"))["opportunity"]["stage"] == {"key": "contract"}
+    refused = await move(gql, twin["id"], "contract")
+    assert refused["userErrors"][0]["code"] == "STAGE_GATE"
+    assert [a["kind"] for a in (await opp(gql, twin["id"]))["approvals"]] == ["contract"]  # its own, just requested
+
+
+async def test_a_returned_approval_is_not_requested_again(gql, org):
+    """Sent back to the requester, the stage's approval waits for a resubmission: another
+    refused move does not open a second one."""
+    from tests.api.test_approval_flows import RETURN, run
+
+    deal = await create(gql, amount="10", expectedCloseDate="2030-01-31")
+    await move(gql, deal["id"], "contract")
+    [contract] = (await opp(gql, deal["id"]))["approvals"]
+    returned = await run(gql, RETURN, "returnApproval", "legal_member", id=contract["id"], comment="金额有误")
+    assert returned["userErrors"] == []
+    again = await move(gql, deal["id"], "contract")
+    assert again["userErrors"][0]["code"] == "STAGE_GATE"
+    assert [a["status"] for a in (await opp(gql, deal["id"]))["approvals"]] == ["RETURNED"]
+
+
+async def test_a_card_reopened_from_lost_passes_every_gate_on_its_way(gql, org):
+    """Lost sits after Won: reopening a lost card into Negotiation still needs what Proposal asks."""
+    deal = await create(gql)  # no amount, no expected close date
+    assert (await move(gql, deal["id"], "lost", lostReason="预算取消"))["userErrors"] == []
+    refused = await move(gql, deal["id"], "negotiation")
+    assert refused["userErrors"][0]["code"] == "STAGE_GATE"
+    assert {"amount", "expectedCloseDate"} <= set(refused["userErrors"][0]["field"])
+
+
 async def test_gates_list_every_missing_field_and_approval(gql, org):
     await _set_stage(gql, "qualified", requiredFields=["amount", "probability", "nextStep"], requiredApprovals=["pricing", "legal"])
     deal = await create(gql, amount="10")
