@@ -163,7 +163,6 @@ async def soak(broker: str, size: dict, reload: bool = False) -> dict:
                 for _ in range(size["boards"]):
                     board = Board(address, org, stats, reload)
                     await board.open(heads[org['id']], http)
-                    board.org_id = org["id"]
                     boards.append(board)
             print(f"[scale:{broker}] {len(orgs)} organizations, {len(boards)} open boards, {size['processes']} processes", flush=True)
 
@@ -201,7 +200,7 @@ async def soak(broker: str, size: dict, reload: bool = False) -> dict:
 
             # Drain: every board should reach its organization's count of events.
             deadline = time.perf_counter() + 20
-            while time.perf_counter() < deadline and any(len(b.seqs) < made[b.org_id] for b in boards):
+            while time.perf_counter() < deadline and any(len(b.seqs) < made[b.org["id"]] for b in boards):
                 await asyncio.sleep(0.2)
             await asyncio.gather(*(t for b in boards for t in list(b.reads)))
             cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
@@ -214,7 +213,7 @@ async def soak(broker: str, size: dict, reload: bool = False) -> dict:
         if failed:
             print(f"[scale:{broker}] {len(failed)} mutations failed, e.g. {failed[0]}", flush=True)
         mutations = sum(made.values())
-        expected = sum(made[b.org_id] for b in boards)
+        expected = sum(made[b.org["id"]] for b in boards)
         received = sum(len(set(b.seqs)) for b in boards)
         duplicated = sum(len(b.seqs) - len(set(b.seqs)) for b in boards)
         latencies = [t - sent[title] for b in boards for title, t in b.arrivals.items() if title in sent]

@@ -109,6 +109,8 @@ class Ctx:
     # from the log itself, so a socket that does not read stops them (api/live/socket.py).
     replay_turn: Callable[[], AbstractAsyncContextManager] | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
+    # (the Accept-Language's supported match or None,) once read: headers do not change mid-request.
+    _asked_locale: tuple[str | None] | None = field(default=None, repr=False)
 
     @property
     def loaders(self) -> Loaders:
@@ -153,10 +155,11 @@ class Ctx:
         chosen = supported(viewer.user.locale) if viewer is not None else None
         if chosen:
             return chosen
-        headers = getattr(self.request, "headers", None)
-        asked = negotiate(headers.get("accept-language")) if headers is not None else None
-        if asked:
-            return asked
+        if self._asked_locale is None:
+            headers = getattr(self.request, "headers", None)
+            self._asked_locale = (negotiate(headers.get("accept-language")) if headers is not None else None,)
+        if self._asked_locale[0]:
+            return self._asked_locale[0]
         return (supported(viewer.org_locale) if viewer is not None else None) or DEFAULT
 
     def require_viewer(self) -> Viewer:

@@ -23,6 +23,9 @@ ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("BATON_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 PASSWORD = "baton-demo"
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
+LIVE_TIMEOUT = 15_000  # ms a live change may take to reach another board
 
 
 def free_port() -> int:
@@ -148,6 +151,13 @@ async def browser():
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+async def shoot(page, name: str) -> None:
+    """A screenshot to look at, test-artifacts/<name>.png, once animations have settled."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.wait_for_timeout(300)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
 async def open_board(browser, server: BatonServer, *, viewport=None):

@@ -6,13 +6,10 @@ import pytest
 from playwright.async_api import expect
 
 from tests.browser import axe
-from tests.browser.conftest import PASSWORD, open_board
+from tests.browser.conftest import DESKTOP, LIVE_TIMEOUT, PASSWORD, PHONE, open_board
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
-LIVE_TIMEOUT = 15_000
 
 
 def card(page, title: str):

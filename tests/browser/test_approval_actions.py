@@ -1,20 +1,15 @@
 """Approval actions on the board (issue 14): return, transfer and urge, from the queues and the drawer,
 seen live by everyone concerned. The demo's "Nationwide store rollout" (1,250,000) has a contract approval
 where legal approved and finance decides next, then a finance MANAGER step."""
-from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
 
 from tests.browser import axe
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import LIVE_TIMEOUT, PHONE, shoot, sign_in
 
 pytestmark = pytest.mark.browser
 
-LIVE_TIMEOUT = 15_000
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
-SHOTS = Path("/tmp/shots")
 TITLE = "Nationwide store rollout"
 
 
@@ -38,11 +33,6 @@ async def open_approvals(page, card_id: str):
     await drawer.get_by_role("tab", name="Handoffs & approvals").click()
     return drawer.get_by_test_id("approval").first
 
-
-async def shoot(page, name: str):
-    SHOTS.mkdir(exist_ok=True)
-    await page.wait_for_timeout(300)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
 # The new controls: at least 24×24 px (WCAG 2.5.8), 44×44 px on a phone like the board's other controls.

@@ -5,11 +5,10 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import LIVE_TIMEOUT, sign_in
 
 pytestmark = pytest.mark.browser
 
-LIVE_TIMEOUT = 15_000
 
 
 def card(page, card_id: str, column: str | None = None):

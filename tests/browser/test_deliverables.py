@@ -2,21 +2,16 @@
 the drawer's checklist ticked by the responsible department and seen live by the others, the department's
 queue, and the gate into Won naming what is missing. The demo's "Security operations platform" is in
 Contract (legal's stage): "合同审核意见" is legal's to tick, "付款条款确认" finance's."""
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import expect
 
 from tests.browser import axe
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import LIVE_TIMEOUT, PHONE, shoot, sign_in
 
 pytestmark = pytest.mark.browser
 
-LIVE_TIMEOUT = 15_000
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
-SHOTS = Path("/tmp/shots")
 TITLE = "Security operations platform"
 LEGAL_ITEM, FINANCE_ITEM = "合同审核意见", "付款条款确认"
 UPDATE = "mutation($i: UpdateOpportunityInput!){ updateOpportunity(input: $i){ userErrors{ message } } }"
@@ -56,11 +51,6 @@ async def scroll_to(locator):
             if attempt == 2:
                 raise
 
-
-async def shoot(page, name: str):
-    SHOTS.mkdir(exist_ok=True)
-    await page.wait_for_timeout(300)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
 # A checkbox's target is its label, which takes the tap too: 24×24 px, 44×44 px on a phone.

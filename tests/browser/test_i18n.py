@@ -18,13 +18,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.conftest import PASSWORD, REPO, running_server
+from tests.browser.conftest import DESKTOP, LIVE_TIMEOUT, PASSWORD, PHONE, REPO, running_server
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
-LIVE_TIMEOUT = 15_000
 WEB = REPO / "web"
 
 # Words that are the same in every language: the product, the API, a file format, the name of the

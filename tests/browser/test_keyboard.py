@@ -3,11 +3,10 @@ into fields), asserting where focus is after every step."""
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.conftest import PASSWORD, open_board
+from tests.browser.conftest import LIVE_TIMEOUT, PASSWORD, open_board
 
 pytestmark = pytest.mark.browser
 
-LIVE_TIMEOUT = 15_000
 REQUEST_APPROVAL = "mutation($i: RequestApprovalInput!){ requestApproval(input: $i){ userErrors{ message } } }"
 DECIDE = "mutation($i: DecideApprovalInput!){ decideApproval(input: $i){ userErrors{ message } } }"
 PENDING_STEP = "query($id: ID!){ node(id: $id){ ... on Opportunity { approvals { id kind status } } } }"

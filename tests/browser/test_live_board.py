@@ -7,11 +7,10 @@ import re
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import LIVE_TIMEOUT, sign_in
 
 pytestmark = pytest.mark.browser
 
-LIVE = 15_000
 MOVE = "mutation($i: MoveOpportunityInput!){ moveOpportunity(input: $i){ userErrors{ message } } }"
 CREATE = "mutation($i: CreateOpportunityInput!){ createOpportunity(input: $i){ opportunity { id } userErrors{ message } } }"
 
@@ -41,7 +40,7 @@ async def column_figures(page) -> dict:
 
 async def test_events_apply_one_card_and_the_figures_match_a_fresh_load(baton, browser, artifacts):
     sales = await sign_in(browser, baton, "sales", route="board")
-    await expect(sales.get_by_test_id("live-status")).to_have_text("live", timeout=LIVE)
+    await expect(sales.get_by_test_id("live-status")).to_have_text("live", timeout=LIVE_TIMEOUT)
     sent = reads(sales)
     token = baton.token("admin@demo.baton")
     opp = baton.card_id("Fleet telematics pilot", token)
@@ -49,13 +48,13 @@ async def test_events_apply_one_card_and_the_figures_match_a_fresh_load(baton, b
     # Another user moves a card: it changes columns, both columns' figures follow.
     moved = baton.gql(MOVE, {"i": {"id": opp["id"], "version": opp["version"], "stageKey": "qualified"}}, token=token)
     assert moved["moveOpportunity"]["userErrors"] == []
-    await expect(card(sales, opp["id"], "qualified")).to_be_visible(timeout=LIVE)
+    await expect(card(sales, opp["id"], "qualified")).to_be_visible(timeout=LIVE_TIMEOUT)
     await expect(card(sales, opp["id"], "lead")).to_have_count(0)
 
     # A new deal appears at the top of its column (the newest first, as the server orders them).
     created = baton.gql(CREATE, {"i": {"title": "实时新商机", "accountName": "上海星辰科技", "amount": "1234.50", "currency": "CNY"}},
                         token=baton.token("sales@demo.baton"))["createOpportunity"]["opportunity"]
-    await expect(card(sales, created["id"], "lead")).to_be_visible(timeout=LIVE)
+    await expect(card(sales, created["id"], "lead")).to_be_visible(timeout=LIVE_TIMEOUT)
     first = sales.get_by_test_id("column-lead").locator('[data-testid="card"]').first
     await expect(first).to_have_attribute("data-id", created["id"])
     await sales.wait_for_timeout(500)
@@ -64,7 +63,7 @@ async def test_events_apply_one_card_and_the_figures_match_a_fresh_load(baton, b
     assert 1 <= sent.count("BoardChanges") <= 2, sent  # one per burst (the two events may share one)
     live = await column_figures(sales)
     await sales.reload()  # a fresh load of the same board
-    await expect(sales.get_by_test_id("live-status")).to_have_text("live", timeout=LIVE)
+    await expect(sales.get_by_test_id("live-status")).to_have_text("live", timeout=LIVE_TIMEOUT)
     await sales.wait_for_timeout(300)
     assert await column_figures(sales) == live
     assert not sales.errors, sales.errors
@@ -74,14 +73,14 @@ async def test_a_filtered_board_applies_events_under_its_filter(baton, browser):
     """The server says which named cards belong under the filter: a matching card moves, a
     card that does not match never appears, and the whole board is not read again."""
     sales = await sign_in(browser, baton, "sales", route="board")
-    await expect(sales.get_by_test_id("live-status")).to_have_text("live", timeout=LIVE)
+    await expect(sales.get_by_test_id("live-status")).to_have_text("live", timeout=LIVE_TIMEOUT)
     await sales.locator("input[name=search]").fill("Data platform")
     await sales.wait_for_timeout(800)
     sent = reads(sales)
     token = baton.token("sales@demo.baton")
     opp = baton.card_id("Data platform renewal", token)
     baton.gql(MOVE, {"i": {"id": opp["id"], "version": opp["version"], "stageKey": "qualified"}}, token=token)
-    await expect(card(sales, opp["id"], "qualified")).to_be_visible(timeout=LIVE)
+    await expect(card(sales, opp["id"], "qualified")).to_be_visible(timeout=LIVE_TIMEOUT)
     await expect(card(sales, opp["id"], "lead")).to_have_count(0)
     other = baton.gql(CREATE, {"i": {"title": "不匹配的商机", "accountName": "北京"}}, token=token)["createOpportunity"]["opportunity"]
     await sales.wait_for_timeout(1500)

@@ -5,20 +5,15 @@ sight; at 1440×900 the board shows that more columns wait to the right; GraphiQ
 internet blocked, from the vendored files."""
 import re
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
 
 from tests.browser import axe
-from tests.browser.conftest import running_server, sign_in
+from tests.browser.conftest import DESKTOP, LIVE_TIMEOUT, PHONE, running_server, shoot, sign_in
 
 pytestmark = pytest.mark.browser
 
-LIVE_TIMEOUT = 15_000
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
-SHOTS = Path("/tmp/shots")
 UNREAD = "{ notifications(first: 1) { unreadCount } }"
 TASK = "mutation($i: CreateTaskInput!){ createTask(input: $i){ userErrors{ message } } }"
 
@@ -40,11 +35,6 @@ def quick_alerts(monkeypatch):
     with running_server() as server:
         yield server
 
-
-async def shoot(page, name: str):
-    SHOTS.mkdir(exist_ok=True)
-    await page.wait_for_timeout(300)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
 async def live(page):

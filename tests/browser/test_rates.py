@@ -9,14 +9,11 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.conftest import PASSWORD, running_server
-from tests.browser.test_i18n import HAN, OVERFLOWING, Screens, data_strings, go
+from tests.browser.conftest import DESKTOP, LIVE_TIMEOUT, PASSWORD, PHONE, running_server
+from tests.browser.test_i18n import HAN, Screens, data_strings, go
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
-LIVE = 15_000
 CENT = Decimal("0.01")
 
 SET_RATE = "mutation($i: SetExchangeRateInput!){ setExchangeRate(input: $i){ userErrors { field code message } } }"
@@ -167,7 +164,7 @@ async def test_an_admin_sets_a_usd_rate_and_chinese_totals_convert(browser, arti
         # A deal in pounds, which have no rate: named, never added, on the board, in analytics and on the rates page.
         made = server.gql(CREATE, {"i": {"title": "英镑测试商机", "accountName": "伦敦贸易有限公司", "amount": "5000", "currency": "GBP"}}, token=admin)
         assert made["createOpportunity"]["userErrors"] == []
-        await expect(page.get_by_test_id("money-open-missing")).to_have_text("缺少 GBP 的汇率", timeout=LIVE)  # live refresh
+        await expect(page.get_by_test_id("money-open-missing")).to_have_text("缺少 GBP 的汇率", timeout=LIVE_TIMEOUT)  # live refresh
         await expect(page.get_by_test_id("money-open-base")).to_have_count(0)
         await expect(page.get_by_test_id("money-all-missing")).to_have_text("缺少 GBP 的汇率")
         await expect(page.locator('[data-testid="stage-money"][data-stage="lead"] [data-testid="stage-money-base"]')).to_have_text("缺少 GBP 的汇率")

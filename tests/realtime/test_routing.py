@@ -14,7 +14,7 @@ from tests.conftest import make_org, wait_for
 from tests.faults.live import Subscriber, assert_exactly_once_in_order, fresh_database, logged_seqs
 from tests.processes import Process, broadcast_url
 from tests.proxies import HAProxy, need
-from tests.realtime.wsclient import CREATE
+from tests.realtime.wsclient import CREATE, Http
 
 pytestmark = pytest.mark.multiprocess
 
@@ -101,7 +101,6 @@ async def test_organizations_stick_to_processes_and_move_only_when_theirs_goes(t
                 await first.close()
                 await second.close()
 
-            from tests.realtime.wsclient import Http
             http = Http(f"http://127.0.0.1:{next(p for p in processes if p.proc.returncode is None).port}", moving)
             assert_exactly_once_in_order(received, await logged_seqs(http, start))
             await http.aclose()

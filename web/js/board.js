@@ -9,6 +9,7 @@ import { cardInner, locked, openModal, dataText, priorityLabel } from './ui.js';
 import { focusFirst, keepFocus, tabStops } from './focus.js';
 import { openDrawer, refreshDrawerIfShowing } from './drawer.js';
 import { scrollHints } from './overflow.js';
+import { onlyBase } from './money.js';
 
 const FILTER_KEY = 'baton.filter';
 const cards = new Map(); // id -> card data
@@ -336,11 +337,10 @@ function columnTotal(col) {
   const parts = (col.totals || []).map((total) => money(total.amount, total.currency, true));
   const base = col.baseTotal;
   if (!base || !parts.length) return '';
-  const only = col.totals.length === 1 && col.totals[0].currency === base.currency;
   let converted = '';
   if (base.missingRates?.length) {
     converted = ` <span class="col-base-total rate-missing" data-testid="col-base-total">${esc(t('column.rateMissing', { currencies: base.missingRates.join(', ') }))}</span>`;
-  } else if (!only) {
+  } else if (!onlyBase(col.totals, base)) {
     const title = base.rateDate ? t('column.inAt', { currency: base.currency, date: day(base.rateDate) }) : t('column.in', { currency: base.currency });
     converted = ` <span class="col-base-total" data-testid="col-base-total" title="${esc(title)}">≈ ${esc(money(base.amount, base.currency, true))}</span>`;
   }

@@ -152,9 +152,7 @@ export function mountRates(view) {
   }
 
   rform?.addEventListener('input', preview);
-  rform?.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    clearErrors(rform);
+  onSubmit(rform, async () => {
     const currency = rform.currency.value.trim().toUpperCase();
     const rate = rform.rate.value.trim().replace(/[\s,，]/g, '');
     // The API takes a number and a date or nothing: say so here rather than send what it cannot read.
@@ -166,42 +164,22 @@ export function mountRates(view) {
     }
     const input = { currency, rate };
     if (rform.date.value) input.date = rform.date.value;
-    const button = $('button[type=submit]', rform);
-    button.disabled = true;
-    try {
-      const { setExchangeRate: res } = await gql(SET_EXCHANGE_RATE, { input });
-      if (res.userErrors.length) { showErrors(rform, res.userErrors); return; }
-      const r = res.exchangeRate;
-      toast(t('rates.saved', { currency: r.currency, rate: rateFigure(r.rate), base: r.baseCurrency, date: day(r.date) }), 'ok');
-      rform.rate.value = '';
-      preview();
-      await load();
-    } catch (err) {
-      $('.form-error', rform).textContent = t('rates.failed', { message: err.message });
-    } finally {
-      button.disabled = false;
-      if (!rform.contains(document.activeElement)) button.focus(); // disabling it dropped focus to the page
-    }
+    const { setExchangeRate: res } = await gql(SET_EXCHANGE_RATE, { input });
+    if (res.userErrors.length) { showErrors(rform, res.userErrors); return; }
+    const r = res.exchangeRate;
+    toast(t('rates.saved', { currency: r.currency, rate: rateFigure(r.rate), base: r.baseCurrency, date: day(r.date) }), 'ok');
+    rform.rate.value = '';
+    preview();
+    await load();
   });
 
-  bform?.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    clearErrors(bform);
-    const button = $('button[type=submit]', bform);
-    button.disabled = true;
-    try {
-      const { setBaseCurrency: res } = await gql(SET_BASE_CURRENCY, { input: { currency: bform.currency.value.trim().toUpperCase() } });
-      if (res.userErrors.length) { showErrors(bform, res.userErrors); return; }
-      store.baseCurrency = res.baseCurrency;
-      bform.currency.value = '';
-      toast(t('rates.baseChanged', { base: res.baseCurrency }), 'ok');
-      await load();
-    } catch (err) {
-      $('.form-error', bform).textContent = t('rates.failed', { message: err.message });
-    } finally {
-      button.disabled = false;
-      if (!bform.contains(document.activeElement)) button.focus(); // disabling it dropped focus to the page
-    }
+  onSubmit(bform, async () => {
+    const { setBaseCurrency: res } = await gql(SET_BASE_CURRENCY, { input: { currency: bform.currency.value.trim().toUpperCase() } });
+    if (res.userErrors.length) { showErrors(bform, res.userErrors); return; }
+    store.baseCurrency = res.baseCurrency;
+    bform.currency.value = '';
+    toast(t('rates.baseChanged', { base: res.baseCurrency }), 'ok');
+    await load();
   });
 
   // Another admin's change (or one's own, from another tab) arrives as MONEY_SETTINGS_UPDATED.
@@ -213,4 +191,23 @@ export function mountRates(view) {
   });
   load();
   return () => { alive = false; off(); clearTimeout(timer); };
+}
+
+/** Submit `form` through `send`: its errors cleared first, its button disabled meanwhile, a
+ * failed request said in the form, and focus kept in the form. */
+function onSubmit(form, send) {
+  form?.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    const button = $('button[type=submit]', form);
+    button.disabled = true;
+    try {
+      await send();
+    } catch (err) {
+      $('.form-error', form).textContent = t('rates.failed', { message: err.message });
+    } finally {
+      button.disabled = false;
+      if (!form.contains(document.activeElement)) button.focus(); // disabling it dropped focus to the page
+    }
+  });
 }
