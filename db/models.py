@@ -47,6 +47,8 @@ class Department(Base):
     org_id: Mapped[int] = fk("organizations.id", index=True)
     key: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(100))
+    # An archived department keeps its history but takes no new members, cards or handoffs.
+    archived_at: Mapped[datetime | None]
 
 
 class User(Base):
@@ -63,6 +65,29 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # "en" or "zh-CN"; null: the browser's Accept-Language, then the organization's locale.
     locale: Mapped[str | None] = mapped_column(String(10))
+    # A deactivated user cannot sign in and their tokens stop working; their cards and history stay.
+    deactivated_at: Mapped[datetime | None]
+
+
+class OneTimeLink(Base):
+    """A single-use, expiring link: the first-run setup (no organization yet), an
+    invitation, or a password reset. Only the token's hash is kept."""
+
+    __tablename__ = "one_time_links"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int | None] = fk("organizations.id", index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # SETUP | INVITE | RESET
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(200))
+    department_id: Mapped[int | None] = fk("departments.id")
+    role: Mapped[str | None] = mapped_column(String(10))
+    user_id: Mapped[int | None] = fk("users.id")  # RESET: whose password
+    created_by_id: Mapped[int | None] = fk("users.id")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
 
 class ApiToken(Base):
@@ -112,6 +137,8 @@ class Stage(Base):
     deliverables: Mapped[list] = mapped_column(default=list)
     # Entering needs the deliverables of the stage before it complete.
     require_previous_deliverables: Mapped[bool] = mapped_column(default=False)
+    # An archived stage leaves the board (its cards were moved out when it was archived).
+    archived_at: Mapped[datetime | None]
 
 
 class DeliverableCheck(Base):

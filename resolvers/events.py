@@ -22,6 +22,7 @@ EVENT_TYPES = (
     "APPROVAL_RETURNED", "APPROVAL_RESUBMITTED", "APPROVAL_TRANSFERRED", "APPROVAL_SIGNER_ADDED",
     "APPROVAL_URGED", "APPROVAL_SUPERSEDED",
     "DELIVERABLE_CHECKED",  # a stage's deliverable ticked or unticked on a card (resolvers/stage_work.py)
+    "CONFIGURATION_CHANGED",  # people, departments, tokens, webhooks, channels (resolvers/audit.py); admins only
 )
 
 

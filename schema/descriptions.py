@@ -690,6 +690,7 @@ DESCRIPTIONS: dict[str, str] = {
     "BoardEventType.APPROVAL_URGED": "An approval's approvers were urged (催办)",
     "BoardEventType.APPROVAL_SUPERSEDED": "An approved approval no longer matches the card",
     "BoardEventType.DELIVERABLE_CHECKED": "A deliverable was ticked or unticked",
+    "BoardEventType.CONFIGURATION_CHANGED": "An administrator changed people, departments, tokens, webhooks or channels; only admins receive it",
     "FieldChange.field": "The field's API name",
     "FieldChange.before": "The value before (null: unset)",
     "FieldChange.after": "The value after (null: unset)",
