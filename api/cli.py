@@ -47,7 +47,7 @@ def cmd_serve(args, settings: Settings) -> int:
     if args.workers > 1 and settings.is_sqlite:
         print("baton: --workers > 1 needs PostgreSQL storage (BATON_DATABASE_URL=postgresql://...).", file=sys.stderr)
         return 2
-    asyncio.run(_prepare(settings, demo=args.demo, locale=args.locale))
+    setup_token = asyncio.run(_prepare(settings, demo=args.demo, locale=args.locale, setup=True))
     fit_file_limit(settings.max_sockets)
     if not settings.secret_key:
         # One signing key for every worker this command starts (they read the environment).
@@ -60,6 +60,10 @@ def cmd_serve(args, settings: Settings) -> int:
         from api.demo import DEMO_PASSWORD, DEMO_USERS
 
         print(f"Demo sign-ins (password {DEMO_PASSWORD}): " + ", ".join(e for e, *_ in DEMO_USERS), flush=True)
+    if setup_token:
+        print(f"Set up Baton: {settings.public_url or url.rstrip('/')}/#/setup/{setup_token}", flush=True)
+        print("This setup link works once (for 7 days, or until the server is started again); "
+              "open it to create the organization and its first administrator.", flush=True)
     uvicorn.run(
         "api.cli:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers,
         log_level=args.log_level, ws_per_message_deflate=False,
@@ -92,12 +96,23 @@ def fit_file_limit(sockets: int) -> None:
               f"{max(0, soft - FILE_HEADROOM)} or raise the limit", file=sys.stderr)
 
 
-async def _prepare(settings: Settings, *, demo: bool, locale: str = "en") -> None:
+async def _prepare(settings: Settings, *, demo: bool, locale: str = "en", setup: bool = False) -> str | None:
+    """Migrate (and seed the demo). With `setup` and no organization in the database (and
+    no --demo): a new one-time setup token, earlier unused ones revoked."""
     from db.engine import Database
     from db.migrate import upgrade
 
     print(f"Applying migrations to {_redact(settings.database_url)} ...", flush=True)
     await upgrade(settings.database_url, pgbouncer=settings.db_pgbouncer)
+    if setup and not demo:
+        from db.types import utcnow
+        from resolvers.first_run import create_setup_link
+
+        db = Database(settings.database_url, pgbouncer=settings.db_pgbouncer)
+        try:
+            return await create_setup_link(db, utcnow())
+        finally:
+            await db.dispose()
     if demo:
         from api.demo import seed_demo
 
@@ -153,10 +168,12 @@ async def _acting_user(session, org, email: str | None):
     from db import models as m
 
     stmt = select(m.User).where(m.User.org_id == org.id)
-    stmt = stmt.where(m.User.email == email.lower()) if email else stmt.where(m.User.role == "ADMIN")
+    stmt = stmt.where(m.User.email == email.lower()) if email else stmt.where(m.User.role == "ADMIN", m.User.deactivated_at.is_(None))
     user = (await session.execute(stmt.order_by(m.User.id).limit(1))).scalar_one_or_none()
     if user is None:
         raise SystemExit(f"baton: no user {email or '(admin)'} in {org.name}")
+    if user.deactivated_at is not None:
+        raise SystemExit(f"baton: {user.email} is deactivated; an admin can reactivate them")
     return user
 
 

@@ -28,9 +28,32 @@ def new_context(app_state, request: HTTPConnection | None = None) -> Ctx:
         announce_revoked=app_state.revocations.announce,
         webhook_allow_private=getattr(settings, "webhook_allow_private", False),
         secret_key=app_state.secret_key,
+        base_url=getattr(settings, "public_url", ""),
+        invite_ttl_hours=getattr(settings, "invite_ttl_hours", 168),
+        send_mail=mailer(settings),
         request=request,
         drop_slow_subscriber=_dropper(request) if request is not None and request.scope["type"] == "websocket" else None,
     )
+
+
+def _send_with(settings):
+    async def send(to: str, subject: str, text: str) -> None:
+        import asyncio
+        from email.message import EmailMessage
+
+        from api.channels import _smtp_send
+
+        mail = EmailMessage()
+        mail["Subject"], mail["From"], mail["To"] = subject, settings.smtp_from, to
+        mail.set_content(text)
+        await asyncio.to_thread(_smtp_send, settings, mail)
+
+    return send
+
+
+def mailer(settings):
+    """Sends one plain email (invitations) when SMTP is configured (BATON_SMTP_HOST), else None."""
+    return _send_with(settings) if getattr(settings, "smtp_host", "") else None
 
 
 def _dropper(websocket):

@@ -48,7 +48,7 @@ async def seed_demo(db: Database, settings=None, locale: str = "en") -> bool:
         names = [t.org_name for t in TEXTS.values()]
         if (await session.execute(select(m.Organization).where(m.Organization.name.in_(names)))).first():
             return False
-        org = await create_organization(session, texts.org_name)
+        org = await create_organization(session, texts.org_name, locale=texts.locale)
         await _localize(session, org, texts)
         users = {}
         for email, dept, role in DEMO_ACCOUNTS:
@@ -122,16 +122,9 @@ async def seed_demo(db: Database, settings=None, locale: str = "en") -> bool:
 
 
 async def _localize(session, org: m.Organization, texts: DemoTexts) -> None:
-    """The organization's language, time zone, base currency and the names its people
-    read on the board (department and stage keys stay the same in every language)."""
+    """The organization's language, time zone and base currency (create_organization names
+    its departments and stages in the language)."""
     org.locale, org.time_zone, org.base_currency = texts.locale, texts.time_zone, texts.base_currency
-    for key, name in texts.departments.items():
-        await session.execute(update(m.Department).where(m.Department.org_id == org.id, m.Department.key == key).values(name=name))
-    pipeline = await session.scalar(select(m.Pipeline).where(m.Pipeline.org_id == org.id))
-    if texts.pipeline:
-        pipeline.name = texts.pipeline
-    for key, name in texts.stages.items():
-        await session.execute(update(m.Stage).where(m.Stage.pipeline_id == pipeline.id, m.Stage.key == key).values(name=name))
     await session.flush()
 
 

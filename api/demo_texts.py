@@ -2,7 +2,7 @@
 to each other, the organization's currency, rates, language and time zone. The story
 itself (who moves what, who approves, what is left waiting) is api/demo.py, told
 once for every language; a deal's `role` is the part it plays in that story."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 # Sign-ins are the same in every language (README lists them): email, department, role.
@@ -44,9 +44,6 @@ class DemoTexts:
     names: dict[str, str]  # email -> person's name
     deals: list[Deal]
     lines: dict[str, str]  # what people write in the story (comments, notes, reasons)
-    departments: dict[str, str] = field(default_factory=dict)  # key -> name; empty: the defaults
-    stages: dict[str, str] = field(default_factory=dict)  # key -> name; empty: the defaults
-    pipeline: str | None = None
 
 
 ENGLISH = DemoTexts(
@@ -152,10 +149,6 @@ CHINESE = DemoTexts(
         "rollout_approved": "标准主协议，无修订",
         "discount_request": "多年合约折扣15%",
     },
-    departments={"sales": "销售", "marketing": "市场", "product": "产品", "legal": "法务", "finance": "财务"},
-    stages={"lead": "线索", "qualified": "已确认", "proposal": "方案报价", "negotiation": "商务谈判",
-            "contract": "合同", "won": "赢单", "lost": "输单"},
-    pipeline="销售管道",
 )
 
 TEXTS = {"en": ENGLISH, "zh-CN": CHINESE}

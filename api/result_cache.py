@@ -22,6 +22,8 @@ from functools import lru_cache
 from graphql import FieldNode, OperationDefinitionNode, OperationType, Visitor, parse, visit
 from graphql.error import GraphQLError
 
+from resolvers.events import sees_configuration
+
 
 # Root query fields whose answers change only through committed events.
 VERSIONED_BY_EVENTS = frozenset({"board", "opportunities", "pipelines", "tasks", "approvals", "events", "analytics", "__typename"})
@@ -74,6 +76,8 @@ class ResultCache:
         minute = ctx.clock().replace(second=0, microsecond=0)
         variables = json.dumps(request_data.variables or {}, sort_keys=True, default=str)
         access = viewer.access.key if viewer.access is not None else None
+        if sees_configuration(viewer):  # `events` answers admins with the configuration log's events too
+            access = (access, "configuration")
         if per_viewer:  # what the viewer may do is theirs alone
             access = (access, "viewer", viewer.id)
         extensions = json.dumps(request_data.extensions or {}, sort_keys=True, default=str)  # e.g. {"cost": true}

@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     # Bots share the webhook settings for private targets and timeouts.
     channel_interval_seconds: float = 5.0
     base_url: str = "http://localhost:8000"
+    # Invitation links (inviteUser) stop working after this many hours.
+    invite_ttl_hours: float = 168
     smtp_host: str = ""
     smtp_port: int = 587
     smtp_starttls: bool = True
@@ -128,6 +130,12 @@ class Settings(BaseSettings):
     result_cache_size: int = 256
     # Automatic persisted queries (APQ) kept in memory per process.
     apq_cache_size: int = 1000
+
+    @property
+    def public_url(self) -> str:
+        """The board's address as people reach it, when the operator set BATON_BASE_URL (the
+        default is only a guess): invitation, reset and setup links use it; "" without it."""
+        return self.base_url.rstrip("/") if "base_url" in self.model_fields_set else ""
 
     @cached_property
     def is_sqlite(self) -> bool:

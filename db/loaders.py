@@ -113,11 +113,13 @@ class Loaders:
 
         return DataLoader(load_fn=load)
 
-    def _grouped(self, model, column, order_by, most: int, *, newest: bool = False) -> DataLoader:
+    def _grouped(self, model, column, order_by, most: int, *, newest: bool = False, where=None) -> DataLoader:
         """Rows per parent in `order_by` order, at most `most` of them (the last ones if `newest`)."""
 
         async def load(keys):
             stmt = select(model).where(self.among(column, keys)).order_by(order_by)
+            if where is not None:
+                stmt = stmt.where(where)
             groups = defaultdict(list)
             for row in await self.all(stmt):
                 groups[getattr(row, column.key)].append(row)
@@ -168,6 +170,12 @@ class Loaders:
 
     @cached_property
     def stages_by_pipeline(self) -> DataLoader:
+        """A pipeline's stages on the board: archived ones have left it."""
+        return self._grouped(m.Stage, m.Stage.pipeline_id, m.Stage.position, MAX_STAGES, where=m.Stage.archived_at.is_(None))
+
+    @cached_property
+    def every_stage_by_pipeline(self) -> DataLoader:
+        """A pipeline's stages, archived ones included (a move's stages in the history, the settings)."""
         return self._grouped(m.Stage, m.Stage.pipeline_id, m.Stage.position, MAX_STAGES)
 
     @cached_property

@@ -163,6 +163,13 @@ class Account(Base):
     normalized_name: Mapped[str] = mapped_column(String(200))
     industry: Mapped[str | None] = mapped_column(String(100))
     region: Mapped[str | None] = mapped_column(String(100))
+    website: Mapped[str | None] = mapped_column(String(300))
+    tags: Mapped[list] = mapped_column(default=list, server_default="[]")
+    # The customer's account manager; the account stays when the user goes.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Opportunity(Base):
@@ -551,3 +558,18 @@ class EscalationRule(Base):
     managers_after_hours: Mapped[int | None]
     admins_after_hours: Mapped[int | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OwnershipConflict(Base):
+    """撞单: a customer with open deals of more than one owner, raised when a deal is
+    created on it, until a manager or admin resolves it (resolvers/accounts.py)."""
+
+    __tablename__ = "ownership_conflicts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id", index=True)
+    account_id: Mapped[int] = fk("accounts.id", index=True)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kept_opportunity_id: Mapped[int | None]  # a plain id: the deal the resolver said keeps the customer
+    note: Mapped[str | None] = mapped_column(String(500))

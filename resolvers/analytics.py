@@ -104,6 +104,8 @@ async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end:
     funnel = []
     by_kind: dict[str, dict[str, Decimal]] = defaultdict(dict)  # stage kind -> currency -> sum
     for st in stages:
+        if st.archived_at is not None:
+            continue  # an archived stage left the funnel (its cards were moved out)
         entered, converted, durations = 0, 0, []
         for tl in timelines.values():
             entries = [i for i, (key, _) in enumerate(tl) if key == st.key]

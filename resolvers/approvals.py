@@ -179,7 +179,8 @@ def _mode(value: str | None) -> str:
 
 async def stage_rule(session, pipeline_id: int, kind: str) -> dict | None:
     """The rule a stage of the card's pipeline sets for this kind of approval."""
-    stages = (await session.execute(select(m.Stage).where(m.Stage.pipeline_id == pipeline_id).order_by(m.Stage.position))).scalars()
+    stages = (await session.execute(select(m.Stage).where(
+        m.Stage.pipeline_id == pipeline_id, m.Stage.archived_at.is_(None)).order_by(m.Stage.position))).scalars()
     return next((rules.normalized(st.auto_approval) for st in stages if st.auto_approval and st.auto_approval.get("kind") == kind), None)
 
 

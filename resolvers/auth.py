@@ -63,11 +63,19 @@ async def login(ctx: Ctx, email: str, password: str) -> tuple[str | None, m.User
         ).scalar_one_or_none()
         if not verify_password(user.password_hash if user else None, password):
             return None, None, [UserError(VALIDATION, "Email or password is wrong", ["password"])]
-        token, _ = await issue_token(session, user, kind="session", now=ctx.clock(), hours=ctx.session_hours)
-        access = await load_access(session, user)
+        if user.deactivated_at is not None:
+            return None, None, [UserError(VALIDATION, "This account has been deactivated; ask an administrator", ["email"])]
+        token, access = await start_session(ctx, session, user)
     # The rest of this request (the payload's nested fields) sees the new session.
     ctx.viewer = Viewer(user=user, access=access)
     return token, user, []
+
+
+async def start_session(ctx: Ctx, session, user: m.User):
+    """(token, access) of a new sign-in session for `user` (login, accepted invitations,
+    password resets, the first run); the caller sets ctx.viewer once it has committed."""
+    token, _ = await issue_token(session, user, kind="session", now=ctx.clock(), hours=ctx.session_hours)
+    return token, await load_access(session, user)
 
 
 # Every request runs this statement: built once, not per request. It also brings the
@@ -89,7 +97,8 @@ _SIGN_IN = (
     .outerjoin(_ROLE_RULE, and_(
         _ROLE_RULE.org_id == m.User.org_id, _ROLE_RULE.role == m.User.role, _ROLE_RULE.department_key == "",
     ))
-    .where(m.ApiToken.token_hash == bindparam("token_hash"), m.ApiToken.revoked_at.is_(None))
+    # A deactivated user's sessions are revoked; their API tokens stay but sign nobody in.
+    .where(m.ApiToken.token_hash == bindparam("token_hash"), m.ApiToken.revoked_at.is_(None), m.User.deactivated_at.is_(None))
 )
 
 
@@ -157,15 +166,17 @@ async def logout(ctx: Ctx) -> bool:
 
 
 async def dead_tokens(db: Database, token_ids, now) -> set[int]:
-    """Which of these tokens no longer sign anyone in: revoked or expired. (The periodic
-    check of open websockets; idle expiry is checked when a token is presented.)"""
+    """Which of these tokens no longer sign anyone in: revoked, expired, or their user's
+    deactivated. (The periodic check of open websockets; idle expiry is checked when a
+    token is presented.)"""
     ids = sorted(token_ids)
     dead: set[int] = set()
     async with db.read() as session:
         for i in range(0, len(ids), 500):
             dead.update((await session.execute(
-                select(m.ApiToken.id).where(
-                    m.ApiToken.id.in_(ids[i:i + 500]), or_(m.ApiToken.revoked_at.is_not(None), m.ApiToken.expires_at <= now)
+                select(m.ApiToken.id).join(m.User, m.User.id == m.ApiToken.user_id).where(
+                    m.ApiToken.id.in_(ids[i:i + 500]),
+                    or_(m.ApiToken.revoked_at.is_not(None), m.ApiToken.expires_at <= now, m.User.deactivated_at.is_not(None)),
                 )
             )).scalars())
     return dead

@@ -112,7 +112,7 @@ async def board(ctx: Ctx, pipeline_gid: str | None, flt: dict | None):
         select(m.Stage, m.Pipeline, m.Organization.base_currency)
         .join(m.Pipeline, m.Pipeline.id == m.Stage.pipeline_id)
         .join(m.Organization, m.Organization.id == m.Pipeline.org_id)
-        .where(m.Pipeline.org_id == viewer.org_id)
+        .where(m.Pipeline.org_id == viewer.org_id, m.Stage.archived_at.is_(None))  # archived stages left the board
         .order_by(m.Pipeline.position, m.Pipeline.id, m.Stage.position)
     )
     if pipeline_gid:

@@ -13,14 +13,16 @@ from sqlalchemy import select
 
 from db import models as m
 from resolvers import validate
-from resolvers.channel_formats import SIGNED, TYPES, message
+from resolvers.audit import record_change
+from resolvers.channel_formats import SIGNED, TYPES, mask_target, message
 from resolvers.channel_queue import DEFAULT_TIME_ZONE, direct, ensure_cursor, user_locale
 from resolvers.context import Ctx
 from resolvers.errors import FORBIDDEN, NOT_FOUND, VALIDATION, UserError, UserErrors, fail
 from resolvers.i18n import DEFAULT, supported, translate
-from resolvers.ids import decode
+from resolvers.ids import decode, to_global
 from resolvers.paging import BadInput, Page, keyset, page_size, to_page
 from resolvers.tokens import Forbidden, department_by_key, require_admin
+from resolvers.uow import UnitOfWork, publish_events
 from resolvers.webhooks import check_url
 
 # Notification kinds a channel or a route may name (the inbox's kinds, plus the digest).
@@ -80,6 +82,25 @@ async def _channel(session, viewer, gid: str, field: str = "id") -> m.Notificati
     return row
 
 
+async def _logged(session, row: m.NotificationChannel | None) -> dict | None:
+    """What the configuration log keeps of a channel: its target masked as the API shows
+    it (as `destination`: the log's `target` is the channel's id), whether it is signed, never the secret."""
+    if row is None:
+        return None
+    department = await session.get(m.Department, row.department_id) if row.department_id else None
+    return {"name": row.name, "type": row.type, "destination": mask_target(row.type, row.target) if row.target else None,
+            "signed": bool(row.secret), "kinds": list(row.kinds or []), "enabled": row.enabled,
+            "departmentKey": department.key if department else None, "owner": to_global("User", row.user_id) if row.user_id else None}
+
+
+async def _log(ctx: Ctx, session, viewer, row: m.NotificationChannel, action: str, before: dict | None, after: dict | None) -> UnitOfWork:
+    """The change as a CONFIGURATION_CHANGED event in the write's own transaction (published after it commits)."""
+    log = UnitOfWork(ctx, session, viewer.org_id, viewer.id)
+    await record_change(log, "channel", to_global("NotificationChannel", row.id), action, before, after)
+    await log.write_log()
+    return log
+
+
 async def set_channel(ctx: Ctx, data: dict) -> tuple[m.NotificationChannel | None, list[UserError]]:
     """Create a channel (no id) or change one. With departmentKey it is that department's
     (admins only); without, the viewer's own. An email channel of one's own defaults to
@@ -89,6 +110,7 @@ async def set_channel(ctx: Ctx, data: dict) -> tuple[m.NotificationChannel | Non
         now = ctx.clock()
         async with ctx.db.write() as session:
             row = await _channel(session, viewer, data["id"]) if data.get("id") else None
+            before, before_credentials = await _logged(session, row), (row.target, row.secret) if row else None
             with validate.Checks() as check:
                 channel_type = data.get("type") or (row.type if row else None)
                 if channel_type not in TYPES:
@@ -140,6 +162,16 @@ async def set_channel(ctx: Ctx, data: dict) -> tuple[m.NotificationChannel | Non
                 row.enabled = data["enabled"]
             row.updated_at = now
             await session.flush()
+            after, log = await _logged(session, row), None
+            if before_credentials is not None:  # a new token or secret behind the same masked text
+                if before_credentials[0] != row.target and after["destination"] == before["destination"]:
+                    after["destinationReplaced"] = True
+                if before_credentials[1] and row.secret and before_credentials[1] != row.secret:
+                    after["secretReplaced"] = True
+            if after != before:
+                log = await _log(ctx, session, viewer, row, "updated" if before else "created", before, after)
+        if log is not None:
+            await publish_events(ctx, log)
         return row, []
     except UserErrors as exc:
         return None, exc.errors
@@ -150,7 +182,9 @@ async def delete_channel(ctx: Ctx, data: dict) -> tuple[str | None, list[UserErr
         viewer = ctx.require_writer()
         async with ctx.db.write() as session:
             row = await _channel(session, viewer, data.get("id"))
+            log = await _log(ctx, session, viewer, row, "deleted", await _logged(session, row), None)
             await session.delete(row)
+        await publish_events(ctx, log)
         return data["id"], []
     except UserErrors as exc:
         return None, exc.errors

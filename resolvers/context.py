@@ -96,6 +96,12 @@ class Ctx:
     webhook_allow_private: bool = False
     # Signs download links (resolvers/exports.py); api/ sets it from BATON_SECRET_KEY.
     secret_key: str = ""
+    # People (resolvers/people.py): the board's public address for invitation and reset
+    # links ("" when BATON_BASE_URL is not set: the links are relative), how long an
+    # invitation lasts, and how to send an email when SMTP is configured (None: it is not).
+    base_url: str = ""
+    invite_ttl_hours: float = 168
+    send_mail: Callable[[str, str, str], Awaitable[None]] | None = None
     # Set by the transport: the Starlette request or websocket, and graphql-ws init params.
     request: Any = None
     response: Any = None

@@ -1,12 +1,15 @@
-"""Reading the event log: polling (`events`) and a card's timeline (`history`)."""
+"""Reading the event log: polling (`events`), a card's timeline (`history`) and the
+administrators' configuration log (`configurationLog`)."""
 from sqlalchemy import false, func, select
 
 from db import models as m
+from resolvers.audit import CONFIGURATION_CHANGED, CONFIGURATION_TYPES
 from resolvers.board import json_has_any
 from resolvers.context import Ctx
 from resolvers.errors import UserErrors
 from resolvers.ids import decode
-from resolvers.paging import BadInput, Page, child_page, page_size
+from resolvers.paging import BadInput, Page, child_page, decode_cursor, max_key, page_size
+from resolvers.tokens import Forbidden
 from resolvers.visibility import conditions, ensure_access, on_visible_card, redact_event
 
 EVENT_TYPES = (
@@ -23,7 +26,16 @@ EVENT_TYPES = (
     "APPROVAL_URGED", "APPROVAL_SUPERSEDED",
     "DELIVERABLE_CHECKED",  # a stage's deliverable ticked or unticked on a card (resolvers/stage_work.py)
     "CONFIGURATION_CHANGED",  # people, departments, tokens, webhooks, channels (resolvers/audit.py); admins only
+    # Customers and 撞单 (resolvers/accounts.py):
+    "ACCOUNT_CREATED", "ACCOUNT_UPDATED", "ACCOUNT_MERGED",
+    "OWNERSHIP_CONFLICT_RAISED", "OWNERSHIP_CONFLICT_RESOLVED",
 )
+
+
+def sees_configuration(viewer) -> bool:
+    """Whether the viewer reads CONFIGURATION_CHANGED events (the configuration log): admins
+    only, and not through an API token scoped to a department (that one acts for the department)."""
+    return viewer is not None and viewer.is_admin and viewer.department_id is None
 
 
 def _seq(event: m.Event) -> int:
@@ -41,6 +53,8 @@ async def list_events(ctx: Ctx, after: int | None, first: int | None, flt: dict 
     # Events of cards the viewer does not see are absent; withheld fields are blanked.
     conds = [m.Event.org_id == org_id, m.Event.seq > (after or 0),
              *conditions(on_visible_card(m.Event.opportunity_id, access, org_id, nullable=True))]
+    if not sees_configuration(ctx.viewer):
+        conds.append(m.Event.type != CONFIGURATION_CHANGED)
     flt = flt or {}
     if flt.get("types") is not None:
         conds.append(m.Event.type.in_(flt["types"]))
@@ -66,3 +80,34 @@ async def opportunity_history(ctx: Ctx, opportunity_id: int, first: int | None, 
     page = await child_page(ctx.loaders, "history", m.Event, m.Event.opportunity_id, opportunity_id, size, after, newest_first=True)
     page.items = [redact_event(ctx.access, e) for e in page.items]
     return page
+
+
+# configurationLog's `subject` for the changes that keep their own event type; any other
+# subject is CONFIGURATION_CHANGED's changes.subject ("user", "apiToken", "webhook", ...).
+SUBJECT_TYPES = {"pipeline": "PIPELINE_UPDATED", "accessRules": "ACCESS_RULES_UPDATED", "money": "MONEY_SETTINGS_UPDATED"}
+
+
+async def configuration_log(ctx: Ctx, first: int | None, after: str | None, subject: str | None) -> Page:
+    """Configuration changes (resolvers/audit.py: CONFIGURATION_TYPES), newest first; the
+    cursor is the event's seq. Admins only (FORBIDDEN otherwise)."""
+    viewer = ctx.require_viewer()
+    if not sees_configuration(viewer):
+        raise Forbidden("Only an admin can see this")
+    size = page_size(first, ctx.max_page_size)
+    conds = [m.Event.org_id == viewer.org_id]
+    if subject is None:
+        conds.append(m.Event.type.in_(CONFIGURATION_TYPES))
+    elif subject in SUBJECT_TYPES:
+        conds.append(m.Event.type == SUBJECT_TYPES[subject])
+    else:
+        conds += [m.Event.type == CONFIGURATION_CHANGED, m.Event.changes[("subject", 1)].as_string() == subject]
+    before = decode_cursor(after, max_key(m.Event.seq))
+    stmt = select(m.Event).where(*conds)
+    if before is not None:
+        stmt = stmt.where(m.Event.seq < before)
+    rows = await ctx.loaders.all(stmt.order_by(m.Event.seq.desc()).limit(size + 1))
+
+    async def count() -> int:
+        return (await ctx.loaders.rows(select(func.count()).select_from(m.Event).where(*conds)))[0][0]
+
+    return Page(items=rows[:size], has_next=len(rows) > size, has_previous=after is not None, key=_seq, count=count)

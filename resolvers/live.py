@@ -20,6 +20,7 @@ from db import models as m
 from db.engine import Database
 from resolvers.context import Ctx
 from resolvers.errors import UserErrors
+from resolvers.events import CONFIGURATION_CHANGED, sees_configuration
 from resolvers.feeds import Batch, Page
 from resolvers.ids import decode
 from resolvers.paging import BadInput
@@ -54,8 +55,12 @@ class EventFilter:
     # a restricted one judges each page's cards itself (never written to straight).
     access_key: tuple = ()
     restricted: bool = False
+    # Admins (not through a department-scoped token) also receive CONFIGURATION_CHANGED.
+    configuration: bool = False
 
     def matches(self, event: m.Event) -> bool:
+        if event.type == CONFIGURATION_CHANGED and not self.configuration:
+            return False
         keys = set(event.department_keys or ())
         if self.scope_key is not None and self.scope_key not in keys:
             return False
@@ -87,6 +92,7 @@ async def event_filter(ctx: Ctx, department_keys, types, opportunity_id) -> Even
         opportunity_id=opp_id,
         access_key=access.key,
         restricted=access.restricted,
+        configuration=sees_configuration(ctx.viewer),
     )
 
 

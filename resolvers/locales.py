@@ -5,10 +5,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from db import models as m
 from resolvers import validate
+from resolvers.audit import record_change
 from resolvers.context import Ctx
 from resolvers.errors import FORBIDDEN, VALIDATION, UserError, UserErrors, fail
 from resolvers.i18n import SUPPORTED, supported
 from resolvers.tokens import require_admin
+from resolvers.uow import UnitOfWork, publish_events
 
 
 @dataclass
@@ -70,9 +72,17 @@ async def set_organization_locale(ctx: Ctx, data: dict) -> tuple[m.Organization 
         with validate.Checks() as check:
             locale = check(_locale, data.get("locale"))
             time_zone = check(_time_zone, data.get("time_zone"))
+        log = None
         async with ctx.db.write() as session:
             org = await session.get(m.Organization, viewer.org_id)
+            before = {"locale": org.locale, "timeZone": org.time_zone}
             org.locale, org.time_zone = locale, time_zone
+            if before != {"locale": locale, "timeZone": time_zone}:  # the configuration log
+                log = UnitOfWork(ctx, session, viewer.org_id, viewer.id)
+                await record_change(log, "organization", None, "updated", before, {"locale": locale, "timeZone": time_zone})
+                await log.write_log()
+        if log is not None:
+            await publish_events(ctx, log)
         viewer.org_locale = locale
         return org, []
     except UserErrors as exc:

@@ -1,11 +1,10 @@
 """Opportunities: create, edit, move through stage gates; list and search."""
-import re
-
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from db import models as m
 from resolvers import stage_work, validate
+from resolvers.accounts import account_for, raise_ownership_conflicts
 from resolvers.access import ensure_can_edit, ensure_can_move
 from resolvers.approvals import ensure_unlocked, reopen_superseded, supersede_changed
 from resolvers.board import filter_conditions
@@ -20,27 +19,6 @@ from resolvers.uow import UnitOfWork, mutate
 from resolvers.visibility import conditions, ensure_access, opportunity_clause, refuse_hidden_writes
 
 PRIORITIES = ("LOW", "MEDIUM", "HIGH", "URGENT")
-
-
-def normalize_account_name(name: str) -> str:
-    return re.sub(r"\s+", " ", name).strip().casefold()
-
-
-async def account_for(session, org_id: int, name: str) -> m.Account:
-    """Customers are deduplicated by normalized name within an organization."""
-    key = normalize_account_name(name)
-    query = select(m.Account).where(m.Account.org_id == org_id, m.Account.normalized_name == key)
-    account = (await session.execute(query)).scalar_one_or_none()
-    if account is None:
-        account = m.Account(org_id=org_id, name=name, normalized_name=key)
-        try:
-            async with session.begin_nested():  # a savepoint: losing the race below keeps the transaction
-                session.add(account)
-                await session.flush()
-        except IntegrityError:
-            # Another transaction created the same customer since our read, and has committed.
-            account = (await session.execute(query)).scalar_one()
-    return account
 
 
 # ---------------------------------------------------------------- mutations
@@ -78,7 +56,7 @@ async def create_opportunity(ctx: Ctx, data: dict):
         now = uow.now
         opp = m.Opportunity(
             org_id=uow.org_id, pipeline_id=pipeline.id, stage_id=stage.id,
-            account_id=(await account_for(s, uow.org_id, account_name)).id,
+            account_id=(await account_for(s, uow.org_id, account_name, uow.now)).id,
             owner_id=owner.id, department_id=owner.department_id, created_by_id=viewer.id,
             title=title, amount=amount, currency=currency, probability=probability, expected_close_date=close_date,
             priority=data.get("priority") or "MEDIUM", tags=tags, next_step=next_step, client_mutation_id=client_id,
@@ -96,6 +74,7 @@ async def create_opportunity(ctx: Ctx, data: dict):
         )
         if owner.id != viewer.id:
             uow.notify([owner.id], "assigned", "{user} made you owner of {opp}", opportunity_id=opp.id, event=event, user=viewer.user.name, opp=title)
+        await raise_ownership_conflicts(uow, [opp.id])  # 撞单
         return opp
 
     try:
@@ -135,9 +114,10 @@ async def _pipeline(session, org_id: int, gid: str | None) -> m.Pipeline:
 
 
 async def _stages(session, pipeline_id: int) -> list[m.Stage]:
-    return list(
-        (await session.execute(select(m.Stage).where(m.Stage.pipeline_id == pipeline_id).order_by(m.Stage.position))).scalars()
-    )
+    """The pipeline's stages a card may be in or enter: archived ones are unknown to moves."""
+    return list((await session.execute(
+        select(m.Stage).where(m.Stage.pipeline_id == pipeline_id, m.Stage.archived_at.is_(None)).order_by(m.Stage.position)
+    )).scalars())
 
 
 def _stage_named(stages: list[m.Stage], key: str) -> m.Stage:
@@ -200,6 +180,30 @@ async def update_opportunity(ctx: Ctx, data: dict):
     return await mutate(ctx, work)
 
 
+async def enter_stage(uow: UnitOfWork, viewer, opp: m.Opportunity, current: m.Stage, target: m.Stage, owner: m.User) -> None:
+    """The move itself, once its gates passed (or an admin set them aside: archiveStage moves
+    an archived stage's cards, resolvers/pipelines.py): leaving the stage's unanswered
+    handoff, the lost reason, time in stage, version, the OPPORTUNITY_MOVED (or _LOST)
+    event and the handoff to the target's owner."""
+    changes = {"stage": [current.key, target.key], **await stage_work.leaving(uow, viewer, opp, current, owner)}
+    if target.kind == "LOST":
+        changes["lostReason"] = [None, opp.lost_reason]
+    elif opp.lost_reason is not None:
+        changes["lostReason"] = [opp.lost_reason, None]
+        opp.lost_reason = None
+    opp.moved_from_stage_id = current.id  # not a column: the payload's previousStage
+    opp.stage_id = target.id
+    opp.stage_entered_at = uow.now
+    opp.version += 1
+    opp.updated_at = uow.now
+    await uow.append_event(
+        "OPPORTUNITY_LOST" if target.kind == "LOST" else "OPPORTUNITY_MOVED",
+        opportunity_id=opp.id, changes=changes,
+        department_keys=await department_keys(uow.session, opp.department_id, owner.department_id),
+    )
+    await stage_work.enter(uow, opp, target, viewer.user)
+
+
 async def move_opportunity(ctx: Ctx, data: dict):
     auto = {}  # the stage's automatic approval to open once the refused move has rolled back
 
@@ -213,7 +217,8 @@ async def move_opportunity(ctx: Ctx, data: dict):
         with validate.Checks() as check:
             target = check(_stage_named, stages, data["stage_key"])
             lost_reason = check(validate.text, data.get("lost_reason"), "lostReason", max_len=500)
-        current = next(st for st in stages if st.id == opp.stage_id)
+        # (A card left in an archived stage by a move racing its archiving may still leave it.)
+        current = next((st for st in stages if st.id == opp.stage_id), None) or await uow.session.get(m.Stage, opp.stage_id)
         if target.id == current.id:
             fail(INVALID_TRANSITION, "The card is already in {current}", "stageKey", current=current.name)
         if target.kind == "LOST":
@@ -223,23 +228,7 @@ async def move_opportunity(ctx: Ctx, data: dict):
             if rule:
                 auto.update(opportunity_id=opp.id, rule=rule)
             raise UserErrors([error])
-        changes = {"stage": [current.key, target.key], **await stage_work.leaving(uow, viewer, opp, current, owner)}
-        if target.kind == "LOST":
-            changes["lostReason"] = [None, opp.lost_reason]
-        elif opp.lost_reason is not None:
-            changes["lostReason"] = [opp.lost_reason, None]
-            opp.lost_reason = None
-        opp.moved_from_stage_id = current.id  # not a column: the payload's previousStage
-        opp.stage_id = target.id
-        opp.stage_entered_at = uow.now
-        opp.version += 1
-        opp.updated_at = uow.now
-        await uow.append_event(
-            "OPPORTUNITY_LOST" if target.kind == "LOST" else "OPPORTUNITY_MOVED",
-            opportunity_id=opp.id, changes=changes,
-            department_keys=await department_keys(uow.session, opp.department_id, owner.department_id),
-        )
-        await stage_work.enter(uow, opp, target, viewer.user)
+        await enter_stage(uow, viewer, opp, current, target, owner)
         return opp
 
     result = await mutate(ctx, work)

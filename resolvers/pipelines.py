@@ -1,6 +1,10 @@
-"""Admins edit pipelines: stage names, gates, staleness and automatic approvals.
-Pipeline edits are configuration, not board activity: no BoardEvent type covers
-them, so they append none."""
+"""Admins edit pipelines: stage names, gates, staleness and automatic approvals; stages
+are added, reordered, archived (their cards moved out) and restored, and a gate change
+can be previewed. Each change appends a PIPELINE_UPDATED event (boards redraw from it;
+the configuration log lists it)."""
+from dataclasses import dataclass
+from types import SimpleNamespace
+
 from sqlalchemy import select, update
 
 from db import models as m
@@ -9,9 +13,13 @@ from resolvers import validate
 from resolvers.approval_rules import clean_rule
 from resolvers.stage_work import clean_deliverables, clean_owner
 from resolvers.context import Ctx
-from resolvers.errors import DUPLICATE, FORBIDDEN, NOT_FOUND, VALIDATION, fail
-from resolvers.gates import GATE_FIELDS
-from resolvers.ids import decode
+from resolvers.errors import DUPLICATE, FORBIDDEN, NOT_FOUND, VALIDATION, UserErrors, fail
+from resolvers.gates import GATE_FIELDS, gate_problems
+from resolvers.i18n import translate
+from resolvers.ids import decode, parse_global
+from resolvers.opportunities import enter_stage
+from resolvers.paging import BadInput
+from resolvers.tokens import Forbidden
 from resolvers.uow import UnitOfWork, mutate
 
 KINDS = ("OPEN", "WON", "LOST")
@@ -46,15 +54,12 @@ def _stale(value: int | None) -> int | None:
     return value
 
 
-async def _stage(uow: UnitOfWork, gid: str) -> m.Stage:
-    stage = (
-        await uow.session.execute(
-            select(m.Stage).join(m.Pipeline, m.Pipeline.id == m.Stage.pipeline_id)
-            .where(m.Stage.id == decode(gid, "Stage", "id"), m.Pipeline.org_id == uow.org_id).with_for_update()
-        )
-    ).scalar_one_or_none()
+async def _stage(uow: UnitOfWork, gid: str, field: str = "id", *, lock: bool = True) -> m.Stage:
+    stmt = (select(m.Stage).join(m.Pipeline, m.Pipeline.id == m.Stage.pipeline_id)
+            .where(m.Stage.id == decode(gid, "Stage", field), m.Pipeline.org_id == uow.org_id))
+    stage = (await uow.session.execute(stmt.with_for_update() if lock else stmt)).scalar_one_or_none()
     if stage is None:
-        fail(NOT_FOUND, "No stage with id {gid!r}", "id", gid=gid)
+        fail(NOT_FOUND, "No stage with id {gid!r}", field, gid=gid)
     return stage
 
 
@@ -187,3 +192,223 @@ async def set_stage_work(ctx: Ctx, data: dict):
         return stage
 
     return await mutate(ctx, work)
+
+
+# ---------------------------------------------------------------- order, archive, restore
+
+
+async def _pipeline_stages(uow: UnitOfWork, pipeline_id: int) -> list[m.Stage]:
+    """Every stage of the pipeline, archived ones included, in order, locked: changes to a
+    pipeline's stages queue one after the other."""
+    return list((await uow.session.execute(
+        select(m.Stage).where(m.Stage.pipeline_id == pipeline_id).order_by(m.Stage.position, m.Stage.id).with_for_update()
+    )).scalars())
+
+
+def _renumber(ordered: list[m.Stage]) -> None:
+    """Positions 0, 1, 2, ... in this order (the board's columns, then archived stages)."""
+    for position, stage in enumerate(ordered):
+        if stage.position != position:
+            stage.position = position
+
+
+def _order(stages: list[m.Stage]) -> list[str]:
+    return [st.key for st in stages if st.archived_at is None]
+
+
+def _listed(values: list[str] | None, live: list[m.Stage]) -> list[m.Stage]:
+    """The stages `values` name: exactly the pipeline's unarchived stages, each once."""
+    by_id = {st.id: st for st in live}
+    chosen, unknown, twice = [], [], []
+    for gid in values or []:
+        parsed = parse_global(gid) if isinstance(gid, str) else None
+        stage = by_id.get(parsed[1]) if parsed and parsed[0] == "Stage" else None
+        if stage is None:
+            unknown.append(gid)
+        elif stage in chosen:
+            twice.append(stage.key)
+        else:
+            chosen.append(stage)
+    missing = [st.key for st in live if st not in chosen]
+    with validate.Checks() as check:
+        if unknown:
+            check.fail(VALIDATION, "stageIds names {ids}, not unarchived stages of this pipeline", "stageIds", ids=", ".join(map(repr, unknown)))
+        if twice:
+            check.fail(VALIDATION, "stageIds names {stages} more than once", "stageIds", stages=", ".join(twice))
+        if missing:
+            check.fail(VALIDATION, "stageIds leaves out {stages}: list every unarchived stage of the pipeline", "stageIds", stages=", ".join(missing))
+    return chosen
+
+
+async def reorder_stages(ctx: Ctx, data: dict):
+    """The pipeline's unarchived stages in a new order (archived ones keep their places after them)."""
+
+    async def work(uow: UnitOfWork) -> list[m.Stage]:
+        _admin(ctx)
+        pipeline_id = decode(data.get("pipeline_id"), "Pipeline", "pipelineId")
+        pipeline = await uow.session.get(m.Pipeline, pipeline_id)
+        if pipeline is None or pipeline.org_id != uow.org_id:
+            fail(NOT_FOUND, "No such pipeline", "pipelineId")
+        stages = await _pipeline_stages(uow, pipeline.id)
+        live = [st for st in stages if st.archived_at is None]
+        ordered = _listed(data.get("stage_ids"), live)
+        before = _order(stages)
+        _renumber(ordered + [st for st in stages if st.archived_at is not None])
+        after = [st.key for st in ordered]
+        if after != before:
+            await uow.append_event("PIPELINE_UPDATED", changes={"order": [before, after]})
+        return ordered
+
+    return await mutate(ctx, work)
+
+
+def _last_of_kind(stage: m.Stage, live: list[m.Stage]) -> None:
+    """A pipeline keeps an open, a won and a lost stage."""
+    if any(st.kind == stage.kind and st.id != stage.id for st in live):
+        return
+    if stage.kind == "OPEN":
+        fail(VALIDATION, "{stage} is the pipeline's last open stage: add another before archiving it", "stageId", stage=stage.name)
+    if stage.kind == "WON":
+        fail(VALIDATION, "{stage} is the pipeline's only won stage: add another before archiving it", "stageId", stage=stage.name)
+    fail(VALIDATION, "{stage} is the pipeline's only lost stage: add another before archiving it", "stageId", stage=stage.name)
+
+
+def _destination(gid: str, stage: m.Stage, live: list[m.Stage]) -> m.Stage:
+    parsed = parse_global(gid) if isinstance(gid, str) else None
+    target = next((st for st in live if parsed and parsed[0] == "Stage" and st.id == parsed[1]), None)
+    if target is None or target.id == stage.id:
+        fail(VALIDATION, "Move the cards to another unarchived stage of the same pipeline", "moveCardsToStageId")
+    return target
+
+
+@dataclass
+class Archived:
+    stage: m.Stage
+    moved_count: int
+
+
+async def archive_stage(ctx: Ctx, data: dict):
+    """Take a stage off the board. Its cards move to `move_cards_to_stage_id` in the same
+    transaction, each with its own move event; the target's gates are not checked (an
+    admin's decision, as when an admin edits a gate under cards already past it)."""
+
+    async def work(uow: UnitOfWork) -> Archived:
+        viewer = _admin(ctx)
+        s = uow.session
+        stage = await _stage(uow, data.get("stage_id"), "stageId")
+        stages = await _pipeline_stages(uow, stage.pipeline_id)
+        if stage.archived_at is not None:
+            fail(VALIDATION, "{stage} is already archived", "stageId", stage=stage.name)
+        live = [st for st in stages if st.archived_at is None]
+        cards = list((await s.execute(
+            select(m.Opportunity).where(m.Opportunity.org_id == uow.org_id, m.Opportunity.stage_id == stage.id)
+            .order_by(m.Opportunity.id).with_for_update()
+        )).scalars())
+        with validate.Checks() as check:
+            check(_last_of_kind, stage, live)
+            target = check(_destination, data["move_cards_to_stage_id"], stage, live) if data.get("move_cards_to_stage_id") else None
+            if cards and target is None and not data.get("move_cards_to_stage_id"):
+                check.fail(VALIDATION, "{stage} holds cards: choose the stage to move them to", "moveCardsToStageId", stage=stage.name)
+        for opp in cards:
+            owner = await s.get(m.User, opp.owner_id)
+            await enter_stage(uow, viewer, opp, stage, target, owner)
+        stage.archived_at = uow.now
+        _renumber([st for st in live if st.id != stage.id] + [st for st in stages if st.archived_at is not None])
+        changes = {"archived": [False, True]}
+        if cards:
+            changes["movedTo"] = [None, target.key]
+        await _announce(uow, stage, changes)
+        return Archived(stage, len(cards))
+
+    result, errors = await mutate(ctx, work)
+    return (result.stage, result.moved_count, errors) if result else (None, 0, errors)
+
+
+def _restored_place(stage: m.Stage, live: list[m.Stage]) -> int:
+    """Where a restored stage goes among the board's columns: after the open stages (an
+    open one), before the lost ones (a won one), or last."""
+    if stage.kind == "LOST":
+        return len(live)
+    kinds = ("OPEN",) if stage.kind == "OPEN" else ("OPEN", "WON")
+    return max((i + 1 for i, st in enumerate(live) if st.kind in kinds), default=0)
+
+
+async def restore_stage(ctx: Ctx, data: dict):
+    async def work(uow: UnitOfWork) -> m.Stage:
+        _admin(ctx)
+        stage = await _stage(uow, data.get("id"))
+        stages = await _pipeline_stages(uow, stage.pipeline_id)
+        if stage.archived_at is None:
+            fail(VALIDATION, "{stage} is not archived", "id", stage=stage.name)
+        before = stage.position
+        live = [st for st in stages if st.archived_at is None]
+        live.insert(_restored_place(stage, live), stage)
+        stage.archived_at = None
+        _renumber(live + [st for st in stages if st.archived_at is not None])
+        await _announce(uow, stage, {"archived": [True, False], "position": [before, stage.position]})
+        return stage
+
+    return await mutate(ctx, work)
+
+
+# ---------------------------------------------------------------- preview
+
+
+class InvalidInput(BadInput):
+    """A query's input a mutation would refuse: a GraphQL error with the userError's code
+    (VALIDATION, NOT_FOUND) and fields."""
+
+    def __init__(self, message: str, code: str, fields: list[str]):
+        super().__init__(message)
+        self.extensions = {"code": code, "fields": fields}
+
+
+def _refused(ctx: Ctx, exc: UserErrors) -> InvalidInput:
+    errors = exc.errors
+    fields = [f for e in errors for f in e.field or []]
+    return InvalidInput("; ".join(e.render(ctx.locale) for e in errors), errors[0].code, fields)
+
+
+@dataclass
+class StageChangePreview:
+    cards_in_stage: int
+    cards_failing_gate: int
+    cards_newly_failing: int
+    summary: str
+
+
+async def preview_stage_change(ctx: Ctx, data: dict) -> StageChangePreview:
+    """What update_stage with `data` would do to the stage's cards, writing nothing: how
+    many would fail its gate (required fields and approvals, as a move into it is
+    judged: resolvers/gates.py), and how many of those pass it today."""
+    viewer = ctx.require_viewer()
+    if not viewer.is_admin:
+        raise Forbidden("Only an admin can see this")
+    async with ctx.db.read() as session:
+        view = SimpleNamespace(session=session, org_id=viewer.org_id)
+        try:
+            stage = await _stage(view, data.get("id"), lock=False)
+            with validate.Checks() as check:
+                settings = await _settings(check, view, data)
+        except UserErrors as exc:
+            raise _refused(ctx, exc) from None
+        proposed = SimpleNamespace(required_fields=settings.get("required_fields", stage.required_fields),
+                                   required_approvals=settings.get("required_approvals", stage.required_approvals))
+        cards = list((await session.execute(
+            select(m.Opportunity).where(m.Opportunity.org_id == viewer.org_id, m.Opportunity.stage_id == stage.id)
+        )).scalars())
+        failing = newly = 0
+        for opp in cards:
+            if any(await gate_problems(session, opp, [proposed])):
+                failing += 1
+                if not any(await gate_problems(session, opp, [stage])):
+                    newly += 1
+    return StageChangePreview(len(cards), failing, newly, _summary(ctx, stage, newly))
+
+
+def _summary(ctx: Ctx, stage: m.Stage, newly: int) -> str:
+    if newly == 0:
+        return translate(ctx.locale, "No card in {stage} is affected", stage=stage.name)
+    if newly == 1:
+        return translate(ctx.locale, "{count} card in {stage} would no longer pass the gate", count=newly, stage=stage.name)
+    return translate(ctx.locale, "{count} cards in {stage} would no longer pass the gate", count=newly, stage=stage.name)

@@ -5,7 +5,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from db import models as m
-from resolvers.errors import CONFLICT, NOT_FOUND, fail
+from resolvers.errors import CONFLICT, NOT_FOUND, VALIDATION, fail
 from resolvers.ids import decode
 from resolvers.uow import UnitOfWork
 from resolvers.visibility import conditions, ensure_access, opportunity_clause
@@ -45,9 +45,13 @@ async def locked_opportunity(uow: UnitOfWork, gid: str, version: int | None = No
     return opp
 
 
-async def org_user(session, org_id: int, gid: str, field: str) -> m.User:
+async def org_user(session, org_id: int, gid: str, field: str, *, active: bool = True) -> m.User:
+    """A user of the organization; unless `active` is False, one who may still be given work
+    (a deactivated user owns, is assigned and decides nothing new)."""
     pk = decode(gid, "User", field)
     user = await session.get(m.User, pk)
     if user is None or user.org_id != org_id:
         fail(NOT_FOUND, "No user with id {gid!r}", field, gid=gid)
+    if active and user.deactivated_at is not None:
+        fail(VALIDATION, "{name} is deactivated; reactivate them first", field, name=user.name)
     return user

@@ -38,24 +38,44 @@ DEFAULT_STAGE_WORK = {
     "won": (None, [], True),
 }
 
+# The default departments', pipeline's and stages' names in another language than English
+# (keys stay the same in every language): a Chinese organization starts with a Chinese board.
+DEFAULT_NAMES = {
+    "zh-CN": {
+        "departments": {"sales": "销售", "marketing": "市场", "product": "产品", "legal": "法务", "finance": "财务"},
+        "stages": {"lead": "线索", "qualified": "已确认", "proposal": "方案报价", "negotiation": "商务谈判",
+                   "contract": "合同", "won": "赢单", "lost": "输单"},
+        "pipeline": "销售管道",
+    },
+}
+
 ROLES = ("ADMIN", "MANAGER", "MEMBER", "VIEWER")
+# The minimal pipeline (first-run setup without the default pipeline): a first stage and the two ends.
+MINIMAL_STAGES = ("lead", "won", "lost")
 
 
-async def create_organization(session: AsyncSession, name: str) -> m.Organization:
-    org = m.Organization(name=name, event_seq=0)
+async def create_organization(
+    session: AsyncSession, name: str, *, minimal_pipeline: bool = False, locale: str = "en",
+) -> m.Organization:
+    """An organization with the default departments and the default pipeline (or, with
+    `minimal_pipeline`, only its stages lead, won and lost, without owners or deliverables),
+    named in `locale`'s language (DEFAULT_NAMES; English otherwise)."""
+    names = DEFAULT_NAMES.get(locale, {})
+    org = m.Organization(name=name, event_seq=0, locale=locale)
     session.add(org)
     await session.flush()
     for key, dept_name in DEFAULT_DEPARTMENTS:
-        session.add(m.Department(org_id=org.id, key=key, name=dept_name))
-    pipeline = m.Pipeline(org_id=org.id, name="Sales pipeline", position=0)
+        session.add(m.Department(org_id=org.id, key=key, name=names.get("departments", {}).get(key, dept_name)))
+    pipeline = m.Pipeline(org_id=org.id, name=names.get("pipeline", "Sales pipeline"), position=0)
     session.add(pipeline)
     await session.flush()
-    for position, (key, stage_name, kind, fields, approvals, stale, auto) in enumerate(DEFAULT_STAGES):
-        owner, deliverables, after_previous = DEFAULT_STAGE_WORK.get(key, (None, [], False))
+    stages = [s for s in DEFAULT_STAGES if s[0] in MINIMAL_STAGES] if minimal_pipeline else DEFAULT_STAGES
+    for position, (key, stage_name, kind, fields, approvals, stale, auto) in enumerate(stages):
+        owner, deliverables, after_previous = (None, [], False) if minimal_pipeline else DEFAULT_STAGE_WORK.get(key, (None, [], False))
         auto = auto() if callable(auto) else auto
         session.add(
             m.Stage(
-                pipeline_id=pipeline.id, key=key, name=stage_name, position=position, kind=kind,
+                pipeline_id=pipeline.id, key=key, name=names.get("stages", {}).get(key, stage_name), position=position, kind=kind,
                 required_fields=fields, required_approvals=approvals, stale_after_hours=stale,
                 auto_approval=auto, owner=owner, deliverables=deliverables, require_previous_deliverables=after_previous,
             )

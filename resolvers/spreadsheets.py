@@ -8,8 +8,9 @@ one step from the organization's counter, so they stay gapless and in order).
 
 Stage gates are NOT applied to imports: they load historic data (a card already in
 "Won" with its contract approved outside Baton, say). Only the fields' own rules are.
-Accounts are deduplicated by normalized name, the rule of resolvers.opportunities.account_for
-(applied in bulk here).
+Accounts are deduplicated by normalized name, the rule of resolvers.accounts.account_for
+(applied in bulk here); rows on a customer with another owner's open deal raise its
+ownership conflict (撞单) in the same transaction, as createOpportunity does.
 """
 import csv
 import io
@@ -28,7 +29,9 @@ from resolvers.context import Ctx, Viewer
 from resolvers.errors import VALIDATION, fail
 from resolvers.i18n import Msg, msg
 from resolvers.ids import to_global
-from resolvers.opportunities import PRIORITIES, normalize_account_name
+from resolvers.accounts import account_key, raise_ownership_conflicts
+from resolvers.opportunities import PRIORITIES
+from resolvers.uow import UnitOfWork
 from resolvers.visibility import ensure_access, hidden
 
 # field -> accepted headers (compared case-insensitively, spaces/underscores ignored)
@@ -322,7 +325,8 @@ async def _lookups(session, org_id: int) -> Lookups:
             select(m.Pipeline).where(m.Pipeline.org_id == org_id).order_by(m.Pipeline.position, m.Pipeline.id).limit(1)
         )
     ).scalar_one()
-    stages = list((await session.execute(select(m.Stage).where(m.Stage.pipeline_id == pipeline.id).order_by(m.Stage.position))).scalars())
+    stages = list((await session.execute(select(m.Stage).where(
+        m.Stage.pipeline_id == pipeline.id, m.Stage.archived_at.is_(None)).order_by(m.Stage.position))).scalars())  # not archived ones
     users = {u.email.lower(): u for u in (await session.execute(select(m.User).where(m.User.org_id == org_id))).scalars()}
     departments = dict((await session.execute(select(m.Department.id, m.Department.key).where(m.Department.org_id == org_id))).all())
     return Lookups(stage_lookup(stages), stages[0], users, departments, await money.base_currency(session, org_id))
@@ -380,9 +384,10 @@ async def _write(ctx: Ctx, viewer: Viewer, lookups: Lookups, good: list, report:
         )
         new_accounts: dict[str, m.Account] = {}
         for _, row in good:
-            key = normalize_account_name(row["account_name"])
+            key = account_key(row["account_name"])
             if key not in accounts and key not in new_accounts:
-                new_accounts[key] = m.Account(org_id=org_id, name=row["account_name"], normalized_name=key)
+                new_accounts[key] = m.Account(org_id=org_id, name=row["account_name"], normalized_name=key, tags=[],
+                                              version=1, created_at=now, updated_at=now)
         session.add_all(new_accounts.values())
         await session.flush()
         accounts.update({key: account.id for key, account in new_accounts.items()})
@@ -392,7 +397,7 @@ async def _write(ctx: Ctx, viewer: Viewer, lookups: Lookups, good: list, report:
             owner, stage = row["owner"], row["stage"]
             values.append(dict(
                 org_id=org_id, pipeline_id=stage.pipeline_id, stage_id=stage.id,
-                account_id=accounts[normalize_account_name(row["account_name"])],
+                account_id=accounts[account_key(row["account_name"])],
                 owner_id=owner.id, department_id=owner.department_id, created_by_id=viewer.id,
                 title=row["title"], amount=row["amount"], currency=row["currency"], probability=row["probability"],
                 expected_close_date=row["expected_close_date"], priority=row["priority"], tags=row["tags"],
@@ -431,13 +436,19 @@ async def _write(ctx: Ctx, viewer: Viewer, lookups: Lookups, good: list, report:
         ]
         for chunk in range(0, len(events), 2000):
             await session.execute(insert(m.Event), events[chunk:chunk + 2000])
+        # 撞单: its events and alerts take the seqs after the rows' (the counter's lock is held).
+        uow = UnitOfWork(ctx, session, org_id, viewer.id)
+        await raise_ownership_conflicts(uow, [opp_id for opp_id, _ in opportunities])
+        await uow.write_log()
+        if uow.events:
+            last = uow.events[-1].seq
     report.created = len(opportunities)
     report.written = True
     if progress:
         progress(total * 2, total * 2)
     # A hint only: subscribers read the log for every seq up to the announced head.
     try:
-        await ctx.publish(org_id, {"seq": [last], "users": []})
+        await ctx.publish(org_id, {"seq": [last], "users": sorted(uow.notified)})
     except Exception:  # noqa: BLE001 - the log holds the events; subscribers catch up
         pass
 

@@ -11,12 +11,14 @@ from sqlalchemy import select
 
 from db import models as m
 from resolvers import validate
+from resolvers.audit import record_change
 from resolvers.auth import issue_token, revoke_sessions
 from resolvers.context import SCOPES, Ctx, Viewer
 from resolvers.errors import FORBIDDEN, NOT_FOUND, VALIDATION, UserError, UserErrors, fail
-from resolvers.ids import decode
+from resolvers.ids import decode, to_global
 from resolvers.paging import BadInput, Page, statement_page
 from resolvers.rows import org_user
+from resolvers.uow import UnitOfWork, publish_events
 
 
 class Forbidden(BadInput):
@@ -82,7 +84,9 @@ async def create_api_token(ctx: Ctx, data: dict) -> tuple[str | None, m.ApiToken
                     department = await check.lookup(department_by_key(session, viewer.org_id, data["department_key"], "departmentKey"))
                 user = viewer.user
                 if data.get("user_id"):
-                    user = await check.lookup(org_user(session, viewer.org_id, data["user_id"], "userId"))
+                    user = await check.lookup(org_user(session, viewer.org_id, data["user_id"], "userId", active=False))
+                    if user is not None and user.deactivated_at is not None:
+                        check.fail(VALIDATION, "{name} is deactivated; a token acting as them would not work", "userId", name=user.name)
             if department is not None and not data.get("user_id") and viewer.kind == "session":
                 user = await department_member(session, viewer.org_id, department)
             department_id = department.id if department else None
@@ -91,6 +95,12 @@ async def create_api_token(ctx: Ctx, data: dict) -> tuple[str | None, m.ApiToken
                 session, user, kind="api", now=ctx.clock(), name=name, scope=scope, department_id=department_id,
                 expires_at=expires_at,
             )
+            log = UnitOfWork(ctx, session, viewer.org_id, viewer.id)  # the configuration log; never the token itself
+            await record_change(log, "apiToken", to_global("ApiToken", row.id), "created", after={
+                "name": name, "scope": scope.upper(), "departmentKey": department.key if department else None,
+                "actsAs": to_global("User", user.id), "expiresAt": expires_at.isoformat() if expires_at else None})
+            await log.write_log()
+        await publish_events(ctx, log)
         return token, row, []
     except UserErrors as exc:
         return None, None, exc.errors
@@ -101,11 +111,16 @@ async def revoke_api_token(ctx: Ctx, data: dict) -> tuple[m.ApiToken | None, lis
         viewer = require_admin(ctx)
         pk = decode(data.get("id"), "ApiToken", "id")
         async with ctx.db.write() as session:
+            log = UnitOfWork(ctx, session, viewer.org_id, viewer.id)
             row = await session.get(m.ApiToken, pk)
             if row is None or row.org_id != viewer.org_id or row.kind != "api":
                 fail(NOT_FOUND, "No API token with id {id!r}", "id", id=data.get('id'))
             if row.revoked_at is None:
                 row.revoked_at = ctx.clock()
+                await record_change(log, "apiToken", to_global("ApiToken", row.id), "revoked",
+                                    before={"revoked": False}, after={"name": row.name, "revoked": True})
+                await log.write_log()
+        await publish_events(ctx, log)
         # Also when it was revoked before: an earlier announcement may have been lost.
         await ctx.announce_revoked([row.id])
         return row, []
@@ -119,8 +134,12 @@ async def revoke_user_sessions(ctx: Ctx, data: dict) -> tuple[int, list[UserErro
     try:
         viewer = require_admin(ctx)
         async with ctx.db.write() as session:
-            user = await org_user(session, viewer.org_id, data.get("user_id"), "userId")
+            user = await org_user(session, viewer.org_id, data.get("user_id"), "userId", active=False)
             revoked = await revoke_sessions(session, user.id, ctx.clock())
+            log = UnitOfWork(ctx, session, viewer.org_id, viewer.id)
+            await record_change(log, "user", to_global("User", user.id), "signedOut", after={"revokedSessions": len(revoked)})
+            await log.write_log()
+        await publish_events(ctx, log)
         await ctx.announce_revoked(revoked)
         return len(revoked), []
     except UserErrors as exc:

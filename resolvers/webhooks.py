@@ -15,6 +15,8 @@ from sqlalchemy import select
 
 from db import models as m
 from resolvers import validate
+from resolvers.audit import CONFIGURATION_CHANGED, record_change
+from resolvers.channel_formats import mask_target
 from resolvers.context import Ctx
 from resolvers.errors import NOT_FOUND, VALIDATION, UserError, UserErrors, fail
 from resolvers.events import EVENT_TYPES
@@ -22,6 +24,7 @@ from resolvers.ids import decode, to_global
 from resolvers.paging import Page, keyset, page_size, to_page
 from resolvers.rows import org_user
 from resolvers.tokens import department_by_key, department_member, require_admin, require_admin_query
+from resolvers.uow import UnitOfWork, publish_events
 from resolvers.visibility import Access, load_access, redact_event
 
 PRIVATE_HOST_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
@@ -88,6 +91,8 @@ def _event_types(values) -> list[str]:
     unknown = [v for v in values if v not in EVENT_TYPES]
     if unknown:
         fail(VALIDATION, "Unknown event types: {unknown}", "eventTypes", unknown=', '.join(unknown))
+    if CONFIGURATION_CHANGED in values:
+        fail(VALIDATION, "CONFIGURATION_CHANGED is not delivered to webhooks: admins read it with configurationLog", "eventTypes")
     return values
 
 
@@ -99,6 +104,8 @@ async def _department_keys(session, org_id: int, keys) -> list[str]:
 
 
 def matches(webhook: m.Webhook, event: m.Event) -> bool:
+    if event.type == CONFIGURATION_CHANGED:
+        return False  # admins only, through the API (configurationLog); an endpoint acts for anyone
     if webhook.event_types and event.type not in webhook.event_types:
         return False
     if webhook.department_keys and not set(webhook.department_keys) & set(event.department_keys or []):
@@ -152,6 +159,22 @@ async def _acting(session, viewer, data: dict) -> int | None:
     return None
 
 
+def _logged(row: m.Webhook) -> dict:
+    """What the configuration log keeps of an endpoint: never its secret, nor the values of
+    its URL's query (a receiver's credential often rides there)."""
+    url = mask_target("WEBHOOK", row.url) if urlsplit(row.url).query else row.url
+    return {"url": url, "eventTypes": list(row.event_types or []), "departmentKeys": list(row.department_keys or []),
+            "enabled": row.enabled, "actsAs": to_global("User", row.acts_as_id) if row.acts_as_id else None}
+
+
+async def _log(ctx: Ctx, session, viewer, row: m.Webhook, action: str, before: dict | None, after: dict | None) -> UnitOfWork:
+    """The change as a CONFIGURATION_CHANGED event in the write's own transaction (published after it commits)."""
+    log = UnitOfWork(ctx, session, viewer.org_id, viewer.id)
+    await record_change(log, "webhook", to_global("Webhook", row.id), action, before, after)
+    await log.write_log()
+    return log
+
+
 async def _webhook(session, org_id: int, gid: str) -> m.Webhook:
     pk = decode(gid, "Webhook", "id")
     row = await session.get(m.Webhook, pk)
@@ -179,6 +202,8 @@ async def create_webhook(ctx: Ctx, data: dict) -> tuple[m.Webhook | None, str | 
             )
             session.add(row)
             await session.flush()
+            log = await _log(ctx, session, viewer, row, "created", None, _logged(row))
+        await publish_events(ctx, log)
         return row, secret, []
     except UserErrors as exc:
         return None, None, exc.errors
@@ -189,6 +214,7 @@ async def update_webhook(ctx: Ctx, data: dict) -> tuple[m.Webhook | None, list[U
         viewer = require_admin(ctx)
         async with ctx.db.write() as session:
             row = await _webhook(session, viewer.org_id, data.get("id"))
+            before = _logged(row)
             # Nothing is set on the row before every check passed (the lookup would flush it).
             with validate.Checks() as check:
                 url, types, keys = row.url, row.event_types, row.department_keys
@@ -209,6 +235,9 @@ async def update_webhook(ctx: Ctx, data: dict) -> tuple[m.Webhook | None, list[U
                     row.disabled_reason = None
                 row.enabled = data["enabled"]
             row.updated_at = ctx.clock()
+            log = await _log(ctx, session, viewer, row, "updated", before, _logged(row)) if _logged(row) != before else None
+        if log is not None:
+            await publish_events(ctx, log)
         return row, []
     except UserErrors as exc:
         return None, exc.errors
@@ -219,7 +248,9 @@ async def delete_webhook(ctx: Ctx, data: dict) -> tuple[str | None, list[UserErr
         viewer = require_admin(ctx)
         async with ctx.db.write() as session:
             row = await _webhook(session, viewer.org_id, data.get("id"))
+            log = await _log(ctx, session, viewer, row, "deleted", _logged(row), None)
             await session.delete(row)
+        await publish_events(ctx, log)
         return data["id"], []
     except UserErrors as exc:
         return None, exc.errors

@@ -10,6 +10,7 @@ from schema.limits import HostileStrings, RootFieldExtension, TimedSchema
 
 from schema import (
     access,
+    accounts,
     analytics,
     approvals,
     channels,
@@ -24,11 +25,12 @@ from schema import (
     opportunities,
     people,
     pipelines,
+    settings_people,
     stage_work,
     tasks,
 )
 
-DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations, exports, access, stage_work, channels, money)
+DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations, exports, access, stage_work, channels, money, accounts, settings_people)
 
 
 class _ParserCache(ParserCache):

@@ -8,7 +8,7 @@ from resolvers import access_rules as rules
 from schema.errors import SIGNED_IN, UserError
 from schema.inputs import to_data
 from schema.limits import at_most
-from schema.people import Role
+from schema.people import Role, User
 
 
 @strawberry.enum(description="Which cards a rule lets its users see (besides those they are involved in)")
@@ -50,6 +50,16 @@ class SetAccessRulePayload:
 
 
 @strawberry.type
+class AccessPreview:
+    user: User
+    rule: AccessRule | None
+    visible_cards: int
+    total_cards: int
+    hidden_fields: list[str]
+    sample_titles: list[str]
+
+
+@strawberry.type
 class Query:
     @strawberry.field(
         **SIGNED_IN, metadata=at_most(rules.MAX_RULES),
@@ -57,6 +67,10 @@ class Query:
     )
     async def access_rules(self, info: strawberry.Info) -> list[AccessRule]:
         return (await rules.list_access_rules(info.context))[:rules.MAX_RULES]
+
+    @strawberry.field(**SIGNED_IN)
+    async def access_preview(self, info: strawberry.Info, user_id: strawberry.ID) -> AccessPreview:
+        return AccessPreview(**await rules.access_preview(info.context, user_id))
 
 
 @strawberry.type

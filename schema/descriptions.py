@@ -29,8 +29,11 @@ DESCRIPTIONS: dict[str, str] = {
     "Query.node(id)": "A global id as Baton gave it (the `id` of any Node)",
     "Query.nodes(ids)": "Up to 100 global ids; more answer BAD_USER_INPUT",
     "Query.viewer": "The signed-in user (for an API token: the user it acts as)",
-    "Query.departments": "The organization's departments, in the order they were made",
-    "Query.users": "The organization's users by name (at most 1000; usersConnection pages through all)",
+    "Query.departments": "The organization's departments, in the order they were made (archived ones only with `includeArchived`)",
+    "Query.users": (
+        "The organization's users by name (at most 1000; usersConnection pages through all); deactivated users "
+        "only with `includeInactive`"
+    ),
     "Query.users(departmentKey)": "Only members of this department",
     "Query.pipelines": "The organization's pipelines with their stages",
     "Query.board": (
@@ -40,6 +43,13 @@ DESCRIPTIONS: dict[str, str] = {
     "Query.board(pipelineId)": "The pipeline to show; omitted: the organization's first pipeline",
     "Query.board(filter)": "Narrows the counts, totals and cards alike",
     "Query.opportunities": "Opportunities the viewer may see, newest first",
+    "Query.accounts": (
+        "Customers the viewer may see (every one when their access rule shows every card, unless it withholds "
+        "accounts; otherwise those of the cards they see and those they manage), by name"
+    ),
+    "Query.accounts(search)": "Only customers whose normalized name contains this one's (case, spacing, punctuation and company forms ignored)",
+    "Query.account": "A customer by id; null when unknown or not visible to the viewer",
+    "Query.account(id)": "The customer's global id",
     "Query.opportunities(filter)": "Narrows the list (every criterion must hold)",
     "Query.tasks": "Tasks on cards the viewer may see, newest first",
     "Query.tasks(assigneeId)": "Only tasks assigned to this user",
@@ -79,6 +89,18 @@ DESCRIPTIONS: dict[str, str] = {
         "Change a card's details: its owner, the owner's managers, admins and the department holding it. "
         "CONFLICT when `version` is stale, LOCKED for a field a pending approval locks, FORBIDDEN, VALIDATION; "
         "on a refusal `current` is the card as it is now"
+    ),
+    "Mutation.createAccount": (
+        "Create a customer (writers). DUPLICATE when one with the same normalized name exists (the message names it); "
+        "POSSIBLE_DUPLICATE, with possibleDuplicates, when similar ones exist and allowSimilar is not set"
+    ),
+    "Mutation.updateAccount": "Change a customer (writers who see it): CONFLICT on a stale version, the duplicate checks on a rename",
+    "Mutation.mergeAccounts": (
+        "Admins and managers: move every deal of the source customer to the target and delete the source, in one "
+        "transaction (ACCOUNT_MERGED, and OPPORTUNITY_UPDATED per moved deal)"
+    ),
+    "Mutation.resolveOwnershipConflict": (
+        "Close a customer's ownership conflict (撞单): admins, or managers of an involved owner's department; deals stay as they are"
     ),
     "Mutation.moveOpportunity": (
         "Move a card to another stage: its owner, the owner's managers and admins. STAGE_GATE when a required field, "
@@ -159,6 +181,7 @@ DESCRIPTIONS: dict[str, str] = {
     "UserErrorCode.DUPLICATE": "An identical pending request exists",
     "UserErrorCode.LOCKED": "A pending approval locks the field (the message names the approval)",
     "UserErrorCode.TOO_SOON": "An approval step was urged less than an hour ago",
+    "UserErrorCode.POSSIBLE_DUPLICATE": "Similar customers exist (the payload's possibleDuplicates): resend with allowSimilar if it is another one",
     # ------------------------------------------------------------ opportunities and the board
     "Priority": "How urgent a card is",
     "Priority.LOW": "Low",
@@ -179,11 +202,61 @@ DESCRIPTIONS: dict[str, str] = {
     "Stage.staleAfterHours": "A card without activity for this long is stale (alerts, `staleOnly`); null: never",
     "Pipeline": "A sequence of stages cards move through",
     "Pipeline.name": "Display name",
-    "Pipeline.stages": "The stages in order",
+    "Pipeline.stages": "The stages in order (archived stages have left the board and this list)",
+    "Pipeline.archivedStages": "Stages an admin archived (archiveStage), in their last order; restoreStage brings one back",
+    "Stage.archived": "Archived by an admin: off the board, no card can enter it (restoreStage brings it back)",
     "Account": "The customer a card is for",
-    "Account.name": "Company name (accounts are matched by name, ignoring case and spacing)",
+    "Account.name": (
+        "Company name. Customers are matched by its normalized form: full-width as half-width, case, spaces, "
+        "punctuation and company-form suffixes (有限公司, 集团, Co., Ltd., Inc., GmbH, ...) ignored"
+    ),
     "Account.industry": "Industry, when known",
     "Account.region": "Region, when known",
+    "Account.website": "The customer's web address, when known",
+    "Account.tags": "Lower-case labels (at most 20)",
+    "Account.version": _VERSION + " (0 on a withheld account's stand-in)",
+    "Account.createdAt": "When it was created (UTC); null only on a withheld account's stand-in",
+    "Account.updatedAt": "When it last changed (UTC); null only on a withheld account's stand-in",
+    "Account.owner": "The user who manages the customer, when one is set (deals have their own owners)",
+    "Account.opportunities": "The customer's deals the viewer may see, newest first",
+    "Account.openDealOwners": "Owners of the customer's open deals the viewer may see (more than one: see Opportunity.ownershipConflict)",
+    "AccountMatch": "Another customer whose name is close to the one given (\"did you mean…?\")",
+    "AccountMatch.account": "The similar customer",
+    "AccountMatch.score": "How close the normalized names are, 0 to 100 (rapidfuzz WRatio; 85 and above are listed)",
+    "AccountPayload.account": "The customer as written; null when refused",
+    "AccountPayload.possibleDuplicates": (
+        "Up to 5 customers the viewer may see with names close to the one given, closest first: with "
+        "POSSIBLE_DUPLICATE nothing was written (resend with allowSimilar: true if it is another customer)"
+    ),
+    "CreateAccountInput.name": "Company name (required, at most 200 characters); an existing customer with the same normalized name answers DUPLICATE",
+    "CreateAccountInput.industry": "Industry (at most 100 characters)",
+    "CreateAccountInput.region": "Region (at most 100 characters)",
+    "CreateAccountInput.website": "Web address (at most 300 characters, no spaces)",
+    "CreateAccountInput.tags": "Labels; stored lower-case without repeats",
+    "CreateAccountInput.ownerId": "The user who manages the customer",
+    "CreateAccountInput.allowSimilar": "Create it although similar customers exist (after the user said it is another one)",
+    "UpdateAccountInput.version": "The version last read; a stale one answers CONFLICT",
+    "UpdateAccountInput.name": "New name: the same duplicate checks as createAccount",
+    "UpdateAccountInput.industry": "New industry; null clears it",
+    "UpdateAccountInput.region": "New region; null clears it",
+    "UpdateAccountInput.website": "New web address; null clears it",
+    "UpdateAccountInput.tags": "The new labels (replace the old ones)",
+    "UpdateAccountInput.ownerId": "The new managing user; null clears it",
+    "UpdateAccountInput.allowSimilar": "Rename although similar customers exist",
+    "MergeAccountsInput.sourceId": "The customer that goes: its deals move to the target",
+    "MergeAccountsInput.targetId": "The customer that stays",
+    "MergeAccountsPayload.account": "The target customer after the merge",
+    "OwnershipConflict": (
+        "撞单: the card's customer has open deals of other owners, raised when a deal was created on it, "
+        "until a manager or admin resolves it"
+    ),
+    "OwnershipConflict.opportunities": "The customer's other open deals, of other owners, that the viewer may see",
+    "OwnershipConflict.since": "When the conflict was raised",
+    "Opportunity.ownershipConflict": "The customer's open ownership conflict (撞单) while this card is open; null when there is none",
+    "ResolveOwnershipConflictInput.accountId": "The customer whose conflict is resolved",
+    "ResolveOwnershipConflictInput.keepOpportunityId": "The open deal that keeps the customer (recorded; no deal is changed)",
+    "ResolveOwnershipConflictInput.note": "Why, for the record (at most 500 characters)",
+    "ResolveOwnershipConflictPayload.account": "The customer; null when refused",
     "Opportunity": "A deal: a card on the board",
     "Opportunity.title": "What the deal is",
     "Opportunity.currency": "ISO 4217 code of `amount`",
@@ -444,6 +517,54 @@ DESCRIPTIONS: dict[str, str] = {
     "UpdateStageInput.requiredApprovals": "Replaces the required approval kinds",
     "UpdateStageInput.staleAfterHours": "New staleness threshold; null: never stale",
     "StagePayload.stage": "The stage as written; null when refused",
+    # ---- pipeline settings: order, archive, restore, preview (issue 24)
+    "Mutation.reorderStages": (
+        "Admins: put the pipeline's unarchived stages in a new order (columns follow at once: a PIPELINE_UPDATED "
+        "event with `order` [old keys, new keys]); VALIDATION on stageIds when it is not every unarchived stage once"
+    ),
+    "ReorderStagesInput.pipelineId": "The pipeline whose stages to reorder",
+    "ReorderStagesInput.stageIds": "Every unarchived stage of the pipeline, each once, in the new order",
+    "PipelineStagesPayload.stages": "The pipeline's unarchived stages in their new order; empty when refused",
+    "Mutation.archiveStage": (
+        "Admins: take a stage off the board. Its cards move to `moveCardsToStageId` in the same step, each with "
+        "its own OPPORTUNITY_MOVED (OPPORTUNITY_LOST into a lost stage) event; the target's gates are not checked: "
+        "an admin's decision, like editing a gate under cards already past it. Refused (VALIDATION) for the last "
+        "open stage and the only won or lost stage; archived stages cannot be entered"
+    ),
+    "ArchiveStageInput.stageId": "The stage to archive",
+    "ArchiveStageInput.moveCardsToStageId": (
+        "Where its cards go: another unarchived stage of the same pipeline; required when the stage holds cards"
+    ),
+    "ArchiveStagePayload.stage": "The archived stage; null when refused",
+    "ArchiveStagePayload.movedCount": "How many cards were moved out of it (0 when refused)",
+    "Mutation.restoreStage": (
+        "Admins: bring an archived stage back to the board: an open stage after the open stages, a won one "
+        "before the lost ones, a lost one last (reorderStages places it elsewhere)"
+    ),
+    "StageIdInput": "A stage named by its id",
+    "StageIdInput.id": "The stage",
+    "Query.previewStageChange": (
+        "Admins (FORBIDDEN otherwise): what updateStage with the same input would do to the stage's cards, "
+        "writing nothing. Input updateStage would refuse is a GraphQL error with its code (VALIDATION, NOT_FOUND)"
+    ),
+    "Query.previewStageChange(input)": "The change as it would be sent to updateStage",
+    "StageChangePreview": "What a stage change would do to the cards in the stage, judged as a move into it is",
+    "StageChangePreview.cardsInStage": "Cards in the stage now",
+    "StageChangePreview.cardsFailingGate": "Of those, how many would not pass the changed gate (required fields and approvals)",
+    "StageChangePreview.cardsNewlyFailing": "Of those, how many pass the gate as it is today",
+    "StageChangePreview.summary": "In the viewer's language, e.g. \"3 cards in Proposal would no longer pass the gate\"",
+    "Query.configurationLog": (
+        "Admins only (FORBIDDEN otherwise, also for a department-scoped token): every configuration change, newest "
+        "first: CONFIGURATION_CHANGED (people, departments, API tokens, webhooks, channels, the organization's "
+        "language) with its actor and changes {subject, target, action, field: [before, after]} (never a secret), "
+        "PIPELINE_UPDATED, ACCESS_RULES_UPDATED and MONEY_SETTINGS_UPDATED"
+    ),
+    "Query.configurationLog(first)": "How many events (default 25, at most BATON_MAX_PAGE_SIZE)",
+    "Query.configurationLog(after)": "A cursor from the previous page: older events follow",
+    "Query.configurationLog(subject)": (
+        "Only this subject: a CONFIGURATION_CHANGED `subject` (user, invite, department, apiToken, webhook, channel, "
+        "organization), or pipeline, accessRules, money for those changes' own event types"
+    ),
     "StageOwner": "The department that owns a stage (节点负责人): entering it hands the card over",
     "StageOwner.role": "Only this role of the department receives the handoff; null: any member",
     "StageOwner.department": "The owning department",
@@ -558,6 +679,18 @@ DESCRIPTIONS: dict[str, str] = {
     "SetAccessRuleInput.scope": "Which cards they see",
     "SetAccessRuleInput.hiddenFields": "Card fields withheld from them (e.g. `amount`, `account`)",
     "SetAccessRulePayload.accessRule": "The rule as written; null when refused",
+    "Query.accessPreview": (
+        "Admins only (FORBIDDEN otherwise): \"view as\" one user, what the access rules as they stand let them see; "
+        "computed with the same rule lookup and card predicate as their own reads, so it never disagrees"
+    ),
+    "Query.accessPreview(userId)": "The user to look through (any user of the organization, deactivated too)",
+    "AccessPreview": "What one user sees under the access rules: the rule that applies, how many cards, which fields are withheld",
+    "AccessPreview.user": "The user previewed",
+    "AccessPreview.rule": "The rule that applies (their department's over their role's general one); null: none (or an admin), they see every card",
+    "AccessPreview.visibleCards": "Cards they see: in their rule's scope or involving them (what their `opportunities` totalCount answers)",
+    "AccessPreview.totalCards": "Every card of the organization",
+    "AccessPreview.hiddenFields": "Card fields withheld from them, by API name (amount, account, ...); empty: none",
+    "AccessPreview.sampleTitles": "Up to 5 titles of cards they see, oldest first",
     # ------------------------------------------------------------ analytics and money
     "Analytics": "Funnel and cycle figures from the event log, over the cards the viewer may see",
     "Analytics.funnel": "One entry per stage, in order",
@@ -691,6 +824,19 @@ DESCRIPTIONS: dict[str, str] = {
     "BoardEventType.APPROVAL_SUPERSEDED": "An approved approval no longer matches the card",
     "BoardEventType.DELIVERABLE_CHECKED": "A deliverable was ticked or unticked",
     "BoardEventType.CONFIGURATION_CHANGED": "An administrator changed people, departments, tokens, webhooks or channels; only admins receive it",
+    "BoardEventType.ACCOUNT_CREATED": "A customer was created with createAccount (`changes`: its fields)",
+    "BoardEventType.ACCOUNT_UPDATED": "A customer's fields changed",
+    "BoardEventType.ACCOUNT_MERGED": "A customer was merged into another (`changes.mergedFrom`: the source's name)",
+    "BoardEventType.OWNERSHIP_CONFLICT_RAISED": "A card's customer has open deals of more than one owner (撞单)",
+    "BoardEventType.OWNERSHIP_CONFLICT_RESOLVED": "A manager or admin resolved a customer's ownership conflict",
+    # Settings: people and the first run (schema/settings_people.py)
+    "OneTimeLinkKind.SETUP": "The first-run setup (completeSetup)",
+    "OneTimeLinkKind.INVITE": "An invitation to join the organization (acceptInvite)",
+    "OneTimeLinkKind.RESET": "A password reset an admin made (resetPassword)",
+    "InviteStatus.PENDING": "Not used yet and not expired: the link works",
+    "InviteStatus.ACCEPTED": "The invited person accepted it (the link is used up)",
+    "InviteStatus.EXPIRED": "Not used before it expired (BATON_INVITE_TTL_HOURS, 7 days by default)",
+    "InviteStatus.REVOKED": "Revoked by revokeInvite, or replaced by a newer invitation of the same email",
     "FieldChange.field": "The field's API name",
     "FieldChange.before": "The value before (null: unset)",
     "FieldChange.after": "The value after (null: unset)",

@@ -39,7 +39,7 @@ async def moved_stage(event, info, end: int):
     if not stage or event.opportunity_id is None:
         return None
     card = await info.context.loaders.opportunity.load(event.opportunity_id)
-    stages = await info.context.loaders.stages_by_pipeline.load(card.pipeline_id) if card else []
+    stages = await info.context.loaders.every_stage_by_pipeline.load(card.pipeline_id) if card else []  # archived ones too
     return next((st for st in stages if st.key == stage[end]), None)
 
 
@@ -107,6 +107,12 @@ class Query:
         flt = {"department_keys": department_keys, "types": [t.value for t in types] if types is not None else None,
                "opportunity_id": opportunity_id}
         return Connection(page=await rules.list_events(info.context, after, first, flt))
+
+    @strawberry.field(**SIGNED_IN)
+    async def configuration_log(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None, subject: str | None = None,
+    ) -> Connection[BoardEvent]:
+        return Connection(page=await rules.configuration_log(info.context, first, after, subject))
 
 
 @strawberry.type

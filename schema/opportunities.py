@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 
 from db import models as m
 from db.loaders import MAX_CARD_APPROVALS, MAX_CARD_HANDOFFS, MAX_PIPELINES, MAX_STAGES, ready
+from resolvers import accounts as account_rules
 from resolvers import board as board_rules
 from resolvers import comments as comment_rules
 from resolvers import events as event_rules
@@ -31,6 +32,7 @@ from schema.people import Department, User
 from schema.relay import Connection, Node, global_id
 
 if TYPE_CHECKING:
+    from schema.accounts import OwnershipConflict
     from schema.approvals import Approval, ApprovalRule
     from schema.stage_work import DeliverableState, StageDeliverable, StageOwner, StageTime
     from schema.comments import Comment
@@ -97,6 +99,10 @@ class Stage(Node):
 
         return deliverables_of(self)
 
+    @strawberry.field
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
     @strawberry.field(description="The approval a card asking to enter this stage gets (typed form of autoApproval)")
     def approval_rule(self) -> Annotated["ApprovalRule", strawberry.lazy("schema.approvals")] | None:
         from schema.approvals import rule_type  # schema.approvals imports this module
@@ -119,6 +125,11 @@ class Pipeline(Node):
         # The loader stops at the bound; stages primed by the board arrive whole.
         return stages[:MAX_STAGES] if isinstance(stages, list) else stages
 
+    @strawberry.field(metadata=at_most(MAX_STAGES))
+    async def archived_stages(self, info: strawberry.Info) -> list[Stage]:
+        stages = await info.context.loaders.every_stage_by_pipeline.load(self.id)
+        return [st for st in stages if st.archived_at is not None]
+
     @classmethod
     def is_type_of(cls, obj, info) -> bool:
         return isinstance(obj, m.Pipeline)
@@ -130,6 +141,38 @@ class Account(Node):
     name: str
     industry: str | None
     region: str | None
+    website: str | None
+
+    # A withheld account's stand-in (visibility.HIDDEN_ACCOUNT) has none of these stored.
+    @strawberry.field
+    def tags(self) -> list[str]:
+        return self.tags or []
+
+    @strawberry.field
+    def version(self) -> int:
+        return self.version or 0
+
+    @strawberry.field
+    def created_at(self) -> datetime.datetime | None:
+        return self.created_at
+
+    @strawberry.field
+    def updated_at(self) -> datetime.datetime | None:
+        return self.updated_at
+
+    @strawberry.field
+    def owner(self, info: strawberry.Info) -> User | None:
+        return ready(info.context.loaders.user, self.owner_id) if self.owner_id else None
+
+    @strawberry.field
+    async def opportunities(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated["Opportunity", strawberry.lazy("schema.opportunities")]]:
+        return Connection(page=await account_rules.account_opportunities(info.context, self.id, first, after))
+
+    @strawberry.field(metadata=at_most(account_rules.MAX_OPEN_DEAL_OWNERS))
+    async def open_deal_owners(self, info: strawberry.Info) -> list[User]:
+        return await account_rules.open_deal_owners(info.context, self.id) if self.id else []
 
     @classmethod
     def is_type_of(cls, obj, info) -> bool:
@@ -260,6 +303,12 @@ class Opportunity(Node):
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
     ) -> Connection[Annotated["BoardEvent", strawberry.lazy("schema.events")]]:
         return Connection(page=await event_rules.opportunity_history(info.context, self.id, first, after))
+
+    @strawberry.field
+    async def ownership_conflict(self, info: strawberry.Info) -> Annotated["OwnershipConflict", strawberry.lazy("schema.accounts")] | None:
+        from schema.accounts import ownership_conflict  # schema.accounts imports this module
+
+        return await ownership_conflict(info, self)
 
     @strawberry.field(description="Tasks not yet done or cancelled")
     def open_task_count(self, info: strawberry.Info) -> int:

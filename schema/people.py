@@ -1,4 +1,5 @@
 """Departments, users, the viewer and sign-in."""
+from datetime import datetime
 from enum import Enum
 from typing import Annotated
 
@@ -9,6 +10,7 @@ from db import models as m
 from db.loaders import MAX_DEPARTMENTS, MAX_USERS
 from resolvers import auth
 from resolvers import locales as locale_rules
+from resolvers import people as people_rules
 from resolvers import tokens as token_rules
 from resolvers.paging import statement_page
 from schema.errors import SIGNED_IN, UserError
@@ -31,6 +33,14 @@ class Department(Node):
     key: str
     name: str
 
+    @strawberry.field(description="Archived: kept for history, out of `departments`, taking no new members (restoreDepartment)")
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+    @strawberry.field(description="Its active users with the MANAGER role, by name", metadata=at_most(MAX_USERS))
+    async def managers(self, info: strawberry.Info) -> list["User"]:
+        return await people_rules.department_managers(info.context, self.id)
+
     @classmethod
     def is_type_of(cls, obj, info) -> bool:
         return isinstance(obj, m.Department)
@@ -48,9 +58,15 @@ class User(Node):
         "Accept-Language, then the organization's language"
     ))
 
+    deactivated_at: datetime | None = strawberry.field(description="When an admin deactivated them (UTC); null while active")
+
     @strawberry.field
     async def department(self, info: strawberry.Info) -> Department:
         return await info.context.loaders.department.load(self.department_id)
+
+    @strawberry.field(description="False once deactivated: they cannot sign in and their tokens sign nobody in")
+    def active(self) -> bool:
+        return self.deactivated_at is None
 
     @classmethod
     def is_type_of(cls, obj, info) -> bool:
@@ -129,16 +145,25 @@ class Query:
         return info.context.viewer.user
 
     @strawberry.field(**SIGNED_IN, metadata=at_most(MAX_DEPARTMENTS))
-    async def departments(self, info: strawberry.Info) -> list[Department]:
+    async def departments(
+        self, info: strawberry.Info,
+        include_archived: Annotated[bool | None, strawberry.argument(description="Also list archived departments")] = False,
+    ) -> list[Department]:
         ctx = info.context
-        return await ctx.loaders.all(
-            select(m.Department).where(m.Department.org_id == ctx.viewer.org_id).order_by(m.Department.id).limit(MAX_DEPARTMENTS)
-        )
+        stmt = select(m.Department).where(m.Department.org_id == ctx.viewer.org_id)
+        if not include_archived:
+            stmt = stmt.where(m.Department.archived_at.is_(None))
+        return await ctx.loaders.all(stmt.order_by(m.Department.id).limit(MAX_DEPARTMENTS))
 
     @strawberry.field(**SIGNED_IN, metadata=at_most(MAX_USERS))
-    async def users(self, info: strawberry.Info, department_key: str | None = None) -> list[User]:
+    async def users(
+        self, info: strawberry.Info, department_key: str | None = None,
+        include_inactive: Annotated[bool | None, strawberry.argument(description="Also list deactivated users")] = False,
+    ) -> list[User]:
         ctx = info.context
         stmt = select(m.User).where(m.User.org_id == ctx.viewer.org_id)
+        if not include_inactive:
+            stmt = stmt.where(m.User.deactivated_at.is_(None))
         if department_key:
             stmt = stmt.join(m.Department, m.Department.id == m.User.department_id).where(m.Department.key == department_key)
         return await ctx.loaders.all(stmt.order_by(m.User.name, m.User.id).limit(MAX_USERS))

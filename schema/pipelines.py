@@ -2,9 +2,11 @@
 import strawberry
 from strawberry.scalars import JSON
 
+from db.loaders import MAX_STAGES
 from resolvers import pipelines as rules
 from schema.errors import SIGNED_IN, UserError
 from schema.inputs import to_data
+from schema.limits import at_most
 from schema.approvals import ApprovalRuleInput, rule_json
 from schema.opportunities import Stage, StageKind
 
@@ -44,6 +46,56 @@ class StagePayload:
     user_errors: list[UserError]
 
 
+# ---------------------------------------------------------------- order, archive, restore, preview
+
+
+@strawberry.input
+class ReorderStagesInput:
+    pipeline_id: strawberry.ID
+    stage_ids: list[strawberry.ID]
+
+
+@strawberry.type
+class PipelineStagesPayload:
+    stages: list[Stage] = strawberry.field(metadata=at_most(MAX_STAGES))
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class ArchiveStageInput:
+    stage_id: strawberry.ID
+    move_cards_to_stage_id: strawberry.ID | None = strawberry.UNSET
+
+
+@strawberry.type
+class ArchiveStagePayload:
+    stage: Stage | None
+    moved_count: int
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class StageIdInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class StageChangePreview:
+    cards_in_stage: int
+    cards_failing_gate: int
+    cards_newly_failing: int
+    summary: str
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(**SIGNED_IN)
+    async def preview_stage_change(self, info: strawberry.Info, input: UpdateStageInput) -> StageChangePreview:
+        found = await rules.preview_stage_change(info.context, to_data(input))
+        return StageChangePreview(cards_in_stage=found.cards_in_stage, cards_failing_gate=found.cards_failing_gate,
+                                  cards_newly_failing=found.cards_newly_failing, summary=found.summary)
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(**SIGNED_IN, description="Admins: rename a stage or change its gates")
@@ -59,4 +111,19 @@ class Mutation:
     @strawberry.mutation(**SIGNED_IN, description="Admins: the approval a card asking to enter the stage gets; its kind becomes required")
     async def set_stage_approval_rule(self, info: strawberry.Info, input: SetStageApprovalRuleInput) -> StagePayload:
         stage, errors = await rules.set_stage_approval_rule(info.context, {"stage_id": input.stage_id, "rule": rule_json(input.rule)})
+        return StagePayload(stage=stage, user_errors=errors)
+
+    @strawberry.mutation(**SIGNED_IN)
+    async def reorder_stages(self, info: strawberry.Info, input: ReorderStagesInput) -> PipelineStagesPayload:
+        stages, errors = await rules.reorder_stages(info.context, to_data(input))
+        return PipelineStagesPayload(stages=stages or [], user_errors=errors)
+
+    @strawberry.mutation(**SIGNED_IN)
+    async def archive_stage(self, info: strawberry.Info, input: ArchiveStageInput) -> ArchiveStagePayload:
+        stage, moved, errors = await rules.archive_stage(info.context, to_data(input))
+        return ArchiveStagePayload(stage=stage, moved_count=moved, user_errors=errors)
+
+    @strawberry.mutation(**SIGNED_IN)
+    async def restore_stage(self, info: strawberry.Info, input: StageIdInput) -> StagePayload:
+        stage, errors = await rules.restore_stage(info.context, to_data(input))
         return StagePayload(stage=stage, user_errors=errors)

@@ -14,10 +14,12 @@ from sqlalchemy import select
 from api.settings import Settings
 from db import loaders as bounds
 from db import models as m
+from resolvers.accounts import MAX_OPEN_DEAL_OWNERS
 from resolvers.approval_rules import LOCKABLE
 from resolvers.channels import KINDS
 from resolvers.escalation import MAX_RULES as MAX_ESCALATION_RULES
 from resolvers.money import MAX_CURRENCIES, MAX_RATES
+from resolvers.people import MAX_INVITES
 from resolvers.stage_work import MAX_DELIVERABLES
 from schema import schema as plain_schema
 from schema.limits import max_items, operation_cost
@@ -125,6 +127,13 @@ READS = {
     "ApprovalRule.steps": ("{ pipelines { stages { approvalRule { steps { mode } } } } }", ["pipelines", 0, "stages", 0, "approvalRule", "steps"]),
     "ApprovalRuleStep.approvers": ("{ pipelines { stages { approvalRule { steps { approvers { id } } } } } }",
                                    ["pipelines", 0, "stages", 0, "approvalRule", "steps", 0, "approvers"]),
+    "Account.openDealOwners": ("query($id: ID!) { node(id: $id) { ... on Opportunity { account { openDealOwners { id } } } } }",
+                               ["node", "account", "openDealOwners"]),
+    "Department.managers": ("{ viewer { department { managers { id } } } }", ["viewer", "department", "managers"]),
+    "Query.invites": ("{ invites { email } }", ["invites"]),
+    "Pipeline.archivedStages": ("{ pipelines { archivedStages { key } } }", ["pipelines", 1, "archivedStages"]),
+    "OwnershipConflict.opportunities": ("query($id: ID!) { node(id: $id) { ... on Opportunity { ownershipConflict { opportunities { id } } } } }",
+                                        ["node", "ownershipConflict", "opportunities"]),
 }
 
 
@@ -141,18 +150,26 @@ async def overfill(org, opp_gid: str) -> None:
     opp_id = parse_global(opp_gid)[1]
     admin = org.users["sales_admin"]
     tag = uuid.uuid4().hex[:8]
+    when = datetime.now(timezone.utc) - timedelta(days=30)
     async with org.db.write() as s:
         have = len((await s.execute(select(m.Department).where(m.Department.org_id == org.id))).scalars().all())
         s.add_all(m.Department(org_id=org.id, key=f"d{i}", name=f"D{i}") for i in range(have, bounds.MAX_DEPARTMENTS + 1))
         await s.flush()
         departments = (await s.execute(select(m.Department).where(m.Department.org_id == org.id))).scalars().all()
         s.add_all(m.User(org_id=org.id, department_id=admin.department_id, name=f"U{i}", email=f"u{i}.{tag}@example.test",
-                         handle=f"u{i}_{tag}", role="MEMBER") for i in range(bounds.MAX_USERS + 1))
+                         handle=f"u{i}_{tag}", role="MANAGER") for i in range(bounds.MAX_USERS + 1))
         s.add_all(m.Pipeline(org_id=org.id, name=f"P{i}", position=i + 1) for i in range(bounds.MAX_PIPELINES))
         pipeline = (await s.execute(select(m.Pipeline).where(m.Pipeline.org_id == org.id).order_by(m.Pipeline.id))).scalars().first()
         stages = (await s.execute(select(m.Stage).where(m.Stage.pipeline_id == pipeline.id))).scalars().all()
         s.add_all(m.Stage(pipeline_id=pipeline.id, key=f"s{i}", name=f"S{i}", position=i, kind="OPEN", required_fields=[],
                           required_approvals=[]) for i in range(len(stages), bounds.MAX_STAGES + 1))
+        # A second pipeline whose stages are all archived: more than a pipeline may hold.
+        archived_in = (await s.execute(select(m.Pipeline).where(m.Pipeline.org_id == org.id).order_by(m.Pipeline.id))).scalars().all()[1]
+        s.add_all(m.Stage(pipeline_id=archived_in.id, key=f"a{i}", name=f"A{i}", position=i, kind="OPEN", required_fields=[],
+                          required_approvals=[], archived_at=when) for i in range(bounds.MAX_STAGES + 1))
+        s.add_all(m.OneTimeLink(org_id=org.id, kind="INVITE", token_hash=uuid.uuid4().hex + f"{i:032d}", email=f"i{i}@example.test",
+                                department_id=admin.department_id, role="MEMBER", expires_at=when + timedelta(days=60))
+                  for i in range(MAX_INVITES + 1))
         dept = admin.department_id
         s.add_all(m.Handoff(org_id=org.id, opportunity_id=opp_id, from_department_id=dept, to_department_id=dept,
                             requested_by_id=admin.id, status="CANCELLED") for _ in range(bounds.MAX_CARD_HANDOFFS + 1))
@@ -173,7 +190,6 @@ async def overfill(org, opp_gid: str) -> None:
                                   for i in range(MAX_DELIVERABLES + 1)]
         # The card's log: in its first stage the baton through every department, then a
         # move through one stage more than a pipeline has, then one change of many fields.
-        when = datetime.now(timezone.utc) - timedelta(days=30)
         log = [("HANDOFF_RESOLVED", {"department": [departments[i].key, departments[i + 1].key]}) for i in range(len(departments) - 1)]
         log += [("OPPORTUNITY_MOVED", {"stage": [f"s{i}", f"s{i + 1}"]}) for i in range(bounds.MAX_STAGES + 1)]
         log += [("OPPORTUNITY_UPDATED", {f"f{i}": [i, i + 1] for i in range(bounds.MAX_FIELD_CHANGES + 1)})]
@@ -198,11 +214,16 @@ async def overfill(org, opp_gid: str) -> None:
                   for code in codes for extra in ({}, {"stage_id": won.id}))
         s.add_all(m.ExchangeRate(org_id=org.id, base_currency="USD", currency="EUR", rate=1, day=when.date() - timedelta(days=i))
                   for i in range(MAX_RATES + 1))
+        # The card's customer: open deals of more owners than are listed, and its ownership conflict (撞单).
+        s.add_all(m.Opportunity(**{c.key: getattr(card, c.key) for c in m.Opportunity.__table__.columns if c.key != "id"}
+                                | {"owner_id": u, "client_mutation_id": None}) for u in users[1:MAX_OPEN_DEAL_OWNERS + 2])
+        s.add(m.OwnershipConflict(org_id=org.id, account_id=card.account_id, opened_at=when))
 
 
 async def test_no_list_returns_more_than_its_bound(gql, org, client):
     declared = {f"{t}.{f}": max_items(field) for t, f, field in object_lists() if max_items(field) is not None}
-    assert set(declared) == set(READS) | {"ImportOpportunitiesPayload.rejected", "OpportunityPayload.columns"}
+    assert set(declared) == set(READS) | {"ImportOpportunitiesPayload.rejected", "OpportunityPayload.columns", "AccountPayload.possibleDuplicates",
+                                          "PipelineStagesPayload.stages"}
     opp = await create(gql, as_="sales_admin")
     await overfill(org, opp["id"])
     for name, (query, path) in READS.items():

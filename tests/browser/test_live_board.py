@@ -4,6 +4,8 @@ a card leaving the viewer's sight each land where a fresh load would put them.""
 import json
 import re
 
+import httpx
+
 import pytest
 from playwright.async_api import expect
 
@@ -87,6 +89,27 @@ async def test_a_filtered_board_applies_events_under_its_filter(baton, browser):
     await expect(sales.locator(f'[data-testid="card"][data-id="{other["id"]}"]')).to_have_count(0)
     assert "Board" not in sent and sent.count("BoardChanges") >= 2, sent
     assert await sales.get_by_test_id("column-lead").locator(".col-count").text_content() == "0"
+
+
+async def test_cards_arriving_together_in_an_empty_column_all_land(baton, browser):
+    """An import writes its deals in one transaction, so the board gets their events in one
+    batch: each lands in its column, though the column's new count already includes the others."""
+    sales = await sign_in(browser, baton, "sales", route="board")
+    await expect(sales.get_by_test_id("live-status")).to_have_text("live", timeout=LIVE_TIMEOUT)
+    await sales.locator("input[name=search]").fill("Twin harbor")
+    await sales.wait_for_timeout(800)
+    assert await sales.get_by_test_id("column-qualified").locator(".col-count").text_content() == "0"
+    rows = "Title,Account,Stage\nTwin harbor north,Harbor Co,qualified\nTwin harbor south,Harbor Co,qualified\n"
+    operations = {"query": "mutation($f: Upload!) { importOpportunities(input: {file: $f}) { created rejected { row } userErrors { message } } }",
+                  "variables": {"f": None}}
+    answer = httpx.post(f"{baton.base}/graphql", data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.f"]})},
+                        files={"0": ("deals.csv", rows.encode(), "text/csv")},
+                        headers={"authorization": f"Bearer {baton.token('admin@demo.baton')}"}, timeout=10).json()
+    assert answer["data"]["importOpportunities"] == {"created": 2, "rejected": [], "userErrors": []}, answer
+    column = sales.get_by_test_id("column-qualified")
+    await expect(column.locator(".card-title")).to_have_text(["Twin harbor south", "Twin harbor north"], timeout=LIVE_TIMEOUT)
+    await expect(column.locator(".col-count")).to_have_text("2")
+    assert not sales.errors, sales.errors
 
 
 async def test_the_board_offers_only_moves_and_edits_that_will_succeed(baton, browser):

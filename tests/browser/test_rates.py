@@ -107,7 +107,9 @@ async def test_an_admin_sets_a_usd_rate_and_chinese_totals_convert(browser, arti
 
         page = await signed_in(browser, server, "admin", locale="zh-CN", viewport=DESKTOP)
         screens = Screens(page, server, data, "zh-CN", "rates-zh-desktop", artifacts)
-        await page.locator('.nav a[data-route="rates"]').click()  # admins have it in the header
+        await page.get_by_test_id("nav-settings").click()  # admins reach it from Settings › Integrations
+        await page.get_by_test_id("settings-tab-integrations").click()
+        await page.get_by_test_id("rates-link").click()
         await page.get_by_test_id("rate-row").first.wait_for()
         await expect(page.locator("#view h1")).to_have_text("汇率")
         await expect(page.get_by_test_id("base-code")).to_have_text("CNY")

@@ -80,7 +80,9 @@ export function ws() {
 }
 
 export function closeWs() {
-  if (wsClient) { wsClient.dispose(); wsClient = null; }
+  // dispose() rejects with the CloseEvent of a socket the server already closed (a revoked
+  // session signing out): nothing left to clean up, nothing for the person to read.
+  if (wsClient) { Promise.resolve(wsClient.dispose()).catch(() => {}); wsClient = null; }
   setWsStatus('offline');
 }
 

@@ -63,18 +63,7 @@ export function mountBoard(view) {
       <button type="button" class="btn btn-primary" id="new-card">${esc(t('board.newDeal'))}</button>
     </form>
     <div class="board-frame" id="board-frame">
-    <div class="board" id="board" aria-busy="true">
-      ${store.stages.map((s) => `
-        <section class="column kind-${esc(s.kind)}" data-testid="column-${esc(s.key)}" data-stage="${esc(s.key)}" aria-labelledby="column-title-${esc(s.key)}">
-          <header class="column-head">
-            <h2 id="column-title-${esc(s.key)}">${esc(s.name)}</h2>
-            <span class="col-count" title="${esc(t('column.cards'))}">0</span>
-            <span class="col-total" title="${esc(t('column.total'))}"></span>
-            ${gateHint(s)}
-          </header>
-          <div class="cards" data-stage="${esc(s.key)}"></div>
-        </section>`).join('')}
-    </div>
+    <div class="board" id="board" aria-busy="true">${columnsHtml()}</div>
     <button type="button" class="btn board-more" data-testid="board-more" tabindex="-1" aria-hidden="true" hidden>${esc(t('board.more'))}</button>
     </div>`;
   const form = $('#filters', view);
@@ -106,26 +95,13 @@ export function mountBoard(view) {
   board.addEventListener('click', onBoardClick);
   board.addEventListener('keydown', onBoardKey);
 
-  sortables = $$('.cards', board).map((list) => Sortable.create(list, {
-    group: 'board',
-    sort: false,
-    animation: 180,
-    forceFallback: true, // pointer-event driven: the same path for mouse, touch and pen
-    fallbackTolerance: 4,
-    delayOnTouchOnly: true,
-    delay: 180, // touch: a short press starts a drag, a swipe scrolls the board
-    filter: '.move-btn, .no-move', // the server would refuse the move (viewerCanMove)
-    preventOnFilter: false,
-    ghostClass: 'card-ghost',
-    chosenClass: 'card-chosen',
-    dragClass: 'card-drag',
-    onStart: () => { dragging = true; board.classList.add('is-dragging'); },
-    onEnd: onDrop,
-  }));
+  makeSortable(board);
 
   const offEvent = onBoardEvent((evt) => {
     // A reconnect may have missed anything, and an event without a card (a stage or rule
-    // changed) may change every column: those reload the board. Card events apply alone.
+    // changed) may change every column: those reload the board. Card events apply alone;
+    // the configuration log's own events (people, tokens, webhooks) change nothing on it.
+    if (evt.type === 'CONFIGURATION_CHANGED') return;
     if (evt.type === 'RECONNECTED' || !evt.opportunity?.id) { scheduleRefetch(); return; }
     noteChange(evt.opportunity.id);
     refreshDrawerIfShowing(evt.opportunity.id);
@@ -146,6 +122,51 @@ export function mountBoard(view) {
 function showFilterCount(form, f) {
   const n = ['mine', 'department', 'owner', 'tag', 'priority', 'staleOnly'].filter((k) => f[k]).length;
   $('.filter-count', form).innerHTML = n ? ` <span class="count-pill">${n}<span class="sr-only">${esc(t('filters.set'))}</span></span>` : '';
+}
+
+function columnsHtml() {
+  return store.stages.map((s) => `
+    <section class="column kind-${esc(s.kind)}" data-testid="column-${esc(s.key)}" data-stage="${esc(s.key)}" aria-labelledby="column-title-${esc(s.key)}">
+      <header class="column-head">
+        <h2 id="column-title-${esc(s.key)}">${esc(s.name)}</h2>
+        <span class="col-count" title="${esc(t('column.cards'))}">0</span>
+        <span class="col-total" title="${esc(t('column.total'))}"></span>
+        ${gateHint(s)}
+      </header>
+      <div class="cards" data-stage="${esc(s.key)}"></div>
+    </section>`).join('');
+}
+
+function makeSortable(board) {
+  sortables.forEach((sortable) => sortable.destroy());
+  sortables = $$('.cards', board).map((list) => Sortable.create(list, {
+    group: 'board',
+    sort: false,
+    animation: 180,
+    forceFallback: true, // pointer-event driven: the same path for mouse, touch and pen
+    fallbackTolerance: 4,
+    delayOnTouchOnly: true,
+    delay: 180, // touch: a short press starts a drag, a swipe scrolls the board
+    filter: '.move-btn, .no-move', // the server would refuse the move (viewerCanMove)
+    preventOnFilter: false,
+    ghostClass: 'card-ghost',
+    chosenClass: 'card-chosen',
+    dragClass: 'card-drag',
+    onStart: () => { dragging = true; board.classList.add('is-dragging'); },
+    onEnd: onDrop,
+  }));
+}
+
+/** An administrator renamed, reordered, added or archived a stage (PIPELINE_UPDATED, then a
+ * reload): the served columns name the stages now; redraw the columns when they differ. The
+ * cards' elements are kept and placed again by renderColumns. */
+function syncStages(board) {
+  const served = board.columns.map((c) => c.stage);
+  if (JSON.stringify(served) === JSON.stringify(store.stages)) return;
+  store.stages = served;
+  const boardEl = $('#board', root);
+  boardEl.innerHTML = columnsHtml();
+  makeSortable(boardEl);
 }
 
 function gateHint(stage) {
@@ -203,7 +224,7 @@ const scheduleRefetch = debounce(() => {
 
 function render(board) {
   // Cards move between lists here, and a moved element loses focus: keep the keyboard user's place.
-  keepFocus(root, () => renderColumns(board));
+  keepFocus(root, () => { syncStages(board); renderColumns(board); });
 }
 
 function renderColumns(board) {
@@ -278,7 +299,18 @@ async function applyChanges() {
     const found = new Map(data.opportunities.edges.map((e) => [e.node.id, e.node]));
     keepFocus(root, () => withFlip(() => {
       for (const colEl of $$('.column', root)) renderFigures(colEl, byStage.get(colEl.dataset.stage));
-      ids.forEach((id) => placeCard(id, found.get(id), found.has(id) && byStage.get(found.get(id).stage.key)));
+      // Cards of this batch not yet in their column: the column's count includes them already.
+      const incoming = new Map();
+      for (const id of ids) {
+        const key = found.get(id)?.stage.key;
+        if (key && cardEls.get(id)?.closest('.cards')?.dataset.stage !== key) incoming.set(key, (incoming.get(key) || 0) + 1);
+      }
+      ids.forEach((id) => {
+        const card = found.get(id);
+        const key = card?.stage.key;
+        if (incoming.get(key)) incoming.set(key, incoming.get(key) - 1);
+        placeCard(id, card, card && byStage.get(key), incoming.get(key) || 0);
+      });
     }));
   } catch (err) {
     scheduleRefetch(); // the whole board, which reports the error
@@ -293,8 +325,9 @@ function numericId(id) {
 
 /** Put `card` where the board shows it: its stage's column, newest first; nowhere when it
  * is gone from view, or older than every card held of a column the board holds only part of
- * (it would be on a later page). `col`: that column's new figures. */
-function placeCard(id, card, col) {
+ * (it would be on a later page). `col`: that column's new figures; `coming`: other cards of the
+ * same batch still to be placed in it. */
+function placeCard(id, card, col, coming = 0) {
   const el = cardEls.get(id);
   const list = card && $(`.cards[data-stage="${CSS.escape(card.stage.key)}"]`, root);
   if (!list) {
@@ -304,7 +337,7 @@ function placeCard(id, card, col) {
   const key = numericId(id);
   const others = [...list.children].filter((other) => other !== el && other.dataset.id);
   const after = others.find((other) => numericId(other.dataset.id) < key) || null;
-  if (!after && others.length < (col?.totalCount ?? 0) - 1) {
+  if (!after && others.length + coming < (col?.totalCount ?? 0) - 1) {
     if (el) dropCard(id, el);
     return;
   }

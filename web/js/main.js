@@ -1,5 +1,5 @@
 // Baton browser board: sign-in, app shell, routing, live connection.
-import { gql, getToken, setToken, AuthError, closeWs, onWsStatus, subscribe, describeUserErrors } from './api.js';
+import { gql, getToken, setToken, AuthError, closeWs, onWsStatus, subscribe, describeUserErrors, ws } from './api.js';
 import { BOOT, LOGIN, LAST_EVENTS, BOARD_EVENTS, LOCALE, SET_LOCALE } from './queries.js';
 import { store, emitBoardEvent } from './state.js';
 import { esc, $, toast, backoff } from './util.js';
@@ -9,6 +9,8 @@ import { mountLens } from './lens.js';
 import { mountInbox, startInbox, stopInbox, showInboxCount } from './inbox.js';
 import { mountAnalytics } from './analytics.js';
 import { mountRates } from './rates.js';
+import { mountSettings, settingsRoute } from './settings.js';
+import { welcomeRoute, mountWelcome, setupNeededNote } from './welcome.js';
 import { initDrawer, closeDrawer, openDrawer, drawerCardId, setViewAddress } from './drawer.js';
 import { announceChange, announceConnection, forgetConnection } from './announce.js';
 import { t, setLocale, browserLocale, rememberChoice, chosenOnSignIn, getLocale, matchLocale } from './i18n.js';
@@ -38,6 +40,7 @@ function renderLogin(message = '') {
       <form class="login-card" id="login-form" novalidate>
         <h1 class="brand-big"><span class="brand-mark" aria-hidden="true"></span>${esc(t('brand'))}</h1>
         <p class="muted">${esc(t('login.intro'))}</p>
+        <p class="setup-note" id="setup-note" data-testid="setup-note" hidden></p>
         <label>${esc(t('login.email'))} <input type="email" name="email" autocomplete="username" required data-testid="login-email" autofocus></label>
         <label>${esc(t('login.password'))} <input type="password" name="password" autocomplete="current-password" required data-testid="login-password"></label>
         <p class="form-error" id="login-error" role="alert">${esc(message)}</p>
@@ -47,6 +50,7 @@ function renderLogin(message = '') {
     </main>`;
   document.title = t('title.signIn');
   const form = $('#login-form');
+  setupNeededNote($('#setup-note'));
   // Before sign-in the choice is only this tab's; signing in stores it on the user.
   $('#lang-switch', form).addEventListener('click', (e) => {
     rememberChoice(e.currentTarget.dataset.locale);
@@ -98,7 +102,7 @@ function renderShell() {
         <a href="#/board" data-route="board">${esc(t('nav.board'))}</a>
         <a href="#/lens/${esc(v.department.key)}" data-route="lens">${esc(t('nav.queues'))}</a>
         <a href="#/analytics" data-route="analytics">${esc(t('nav.analytics'))}</a>
-        ${v.role === 'ADMIN' ? `<a href="#/rates" data-route="rates">${esc(t('nav.rates'))}</a>` : ''}
+        <a href="#/settings" data-route="settings" data-testid="nav-settings">${esc(t('nav.settings'))}</a>
       </nav>
       <span class="spacer"></span>
       <span class="live-status" id="live-status" data-testid="live-status" data-state="connecting" title="${esc(t('live.title'))}">${esc(t('live.connecting'))}</span>
@@ -106,7 +110,7 @@ function renderShell() {
         <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true"><path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1Z"/></svg>
         <span class="badge-count" data-testid="inbox-count" data-count="0">0</span>
       </a>
-      <span class="who" title="${esc(v.email)}">${esc(v.name)} <span class="muted">· ${esc(v.department.name)}</span></span>
+      <span class="who" title="${esc(v.email)}"><span class="who-name">${esc(v.name)}</span> <span class="muted">· ${esc(v.department.name)}</span></span>
       ${langSwitch()}
       <button type="button" class="btn btn-ghost" id="sign-out">${esc(t('shell.signOut'))}</button>
     </header>
@@ -183,7 +187,13 @@ function startLive() {
     },
     complete() { if (!cancelled) { subState = 'unavailable'; renderLiveStatus(); resubscribeTimer = setTimeout(startLive, 1000 + backoff(resubscribes++)); } },
   });
-  boardSub = () => { cancelled = true; dispose(); };
+  // The server closes a revoked session's socket (4403: signed out elsewhere, deactivated, password
+  // reset); graphql-ws would retry it for ever, so ask over HTTP whether the session still holds.
+  const offClosed = ws().on('closed', (event) => {
+    if (event?.code !== 4403 && event?.code !== 4401) return;
+    gql('query SessionCheck { viewer { id } }').catch((err) => { if (err instanceof AuthError && store.viewer) signOut(t('session.ended')); });
+  });
+  boardSub = () => { cancelled = true; offClosed(); dispose(); };
   renderLiveStatus();
 }
 
@@ -208,7 +218,7 @@ onWsStatus((status) => {
 
 // ------------------------------------------------------------- routing
 
-const VIEWS = ['board', 'lens', 'inbox', 'analytics', 'rates'];
+const VIEWS = ['board', 'lens', 'inbox', 'analytics', 'rates', 'settings'];
 
 /** Focus the view's heading (or the view): where a keyboard or screen reader user starts on a new page. */
 function focusView() {
@@ -242,9 +252,11 @@ function mountView(hash) {
   const view = document.getElementById('view');
   view.innerHTML = '';
   view.className = `view view-${name}`;
+  // The rates screen is reached from Settings › Integrations: the header marks Settings.
+  const section = name === 'rates' ? 'settings' : name;
   document.querySelectorAll('[data-route]').forEach((a) => {
-    a.classList.toggle('active', a.dataset.route === name);
-    if (a.dataset.route === name) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+    a.classList.toggle('active', a.dataset.route === section);
+    if (a.dataset.route === section) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   });
   document.title = t('title.view', { view: t(`nav.${VIEWS.includes(name) ? name : 'board'}`) });
   try {
@@ -252,6 +264,7 @@ function mountView(hash) {
     else if (name === 'inbox') unmountView = mountInbox(view);
     else if (name === 'analytics') unmountView = mountAnalytics(view);
     else if (name === 'rates') unmountView = mountRates(view);
+    else if (name === 'settings') unmountView = mountSettings(view, arg);
     else unmountView = mountBoard(view);
   } catch (err) {
     view.innerHTML = `<div class="empty error">${esc(t('view.failed', { message: err.message }))}</div>`;
@@ -284,8 +297,9 @@ async function loadLocale(signedIn) {
   }
 }
 
-/** Store the user's language, then draw the page again in it (no reload: the live connection stays). */
-async function switchLocale(next) {
+/** Store the user's language, then draw the page again in it (no reload: the live connection stays);
+ * `refocus` puts focus back where the choice was made (the top bar's switch, or the profile's field). */
+async function switchLocale(next, refocus = () => $('#lang-switch')?.focus()) {
   try {
     const { setMyLocale: res } = await gql(SET_LOCALE, { locale: next });
     if (res.userErrors?.length) { toast(describeUserErrors(res.userErrors), 'error'); return; }
@@ -300,8 +314,15 @@ async function switchLocale(next) {
   route();
   renderLiveStatus();
   showInboxCount();
-  $('#lang-switch')?.focus();
+  refocus();
 }
+
+// The profile (settings_profile.js) changes the language or the name through these events.
+window.addEventListener('baton:locale', (e) => { if (store.viewer) switchLocale(e.detail.locale, e.detail.refocus); });
+window.addEventListener('baton:viewer', () => {
+  const el = document.querySelector('.who-name');
+  if (el && store.viewer) el.textContent = store.viewer.name;
+});
 
 function defaultRoute() {
   // Sales lives on the board; other departments land on what waits on them.
@@ -346,10 +367,36 @@ async function start({ signedIn = false } = {}) {
   startInbox();
 }
 
+/** A one-time link's page (first-run setup, invitation, password reset), shown signed out. */
+function renderWelcome(link) {
+  teardown();
+  store.viewer = null;
+  mountedRoute = null;
+  mountWelcome(app, link, {
+    langSwitch,
+    signedIn: async (token, hash = '#/') => {
+      setToken(token);
+      history.replaceState(null, '', `${location.pathname}${location.search}${hash}`);
+      await start({ signedIn: true });
+    },
+  });
+}
+
 window.addEventListener('hashchange', (e) => {
-  if (!store.viewer) return;
+  const link = welcomeRoute(location.hash);
+  if (link) { renderWelcome(link); return; }
+  if (!store.viewer) {
+    // Leaving a one-time link's page: to the sign-in page, or back into the app with the tab's session.
+    if (welcomeRoute(e.oldURL.slice(e.oldURL.indexOf('#')))) { if (getToken()) start(); else renderLogin(); }
+    return;
+  }
   const { card, view } = parseHash();
   if (card) { route(); return; }
+  // Another settings tab: the settings view stays, only its panel changes (focus stays on the tab).
+  if (mountedRoute?.split('/')[0] === 'settings' && view.split('/')[0] === 'settings' && settingsRoute(view.split('/')[1])) {
+    mountedRoute = view;
+    return;
+  }
   // Back from a card's address to the view beneath it: only the drawer closes.
   const same = view === mountedRoute && CARD_ROUTE.test(new URL(e.oldURL).hash.replace(/^#\/?/, ''));
   closeDrawer({ keepAddress: true });
@@ -359,4 +406,5 @@ window.addEventListener('hashchange', (e) => {
 });
 
 setLocale(browserLocale());
-if (getToken()) start(); else renderLogin();
+if (welcomeRoute(location.hash)) renderWelcome(welcomeRoute(location.hash));
+else if (getToken()) start(); else renderLogin();

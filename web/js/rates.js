@@ -2,9 +2,10 @@
 // Everyone signed in may read them; only admins get the forms (the server refuses others anyway).
 import { gql } from './api.js';
 import { RATES, SET_EXCHANGE_RATE, SET_BASE_CURRENCY } from './queries.js';
-import { esc, $, $$, day, when, toast } from './util.js';
+import { esc, $, day, when, toast } from './util.js';
 import { t, formatNumber, intlLocale, listWords } from './i18n.js';
 import { store, onBoardEvent } from './state.js';
+import { showErrors, onSubmit } from './forms.js';
 
 // Offered while typing a code; any ISO code may be entered.
 const SUGGESTED = ['CNY', 'USD', 'EUR', 'HKD', 'JPY', 'GBP', 'SGD', 'KRW', 'AUD', 'CAD', 'CHF', 'TWD', 'MOP'];
@@ -72,23 +73,6 @@ function baseForm() {
     <p class="form-note" id="base-note"></p>
     <p class="form-error" id="base-error" role="alert" data-testid="base-error"></p>
   </form>`;
-}
-
-/** The server's userErrors beside the form (already in the user's language), the fields they name marked invalid. */
-function showErrors(form, errors) {
-  const box = $('.form-error', form);
-  box.textContent = errors.map((e) => e.message).join(' ');
-  let first = null;
-  for (const e of errors) {
-    const input = e.field?.length ? form.elements.namedItem(e.field[e.field.length - 1]) : null;
-    if (input?.setAttribute) { input.setAttribute('aria-invalid', 'true'); first = first || input; }
-  }
-  first?.focus();
-}
-
-function clearErrors(form) {
-  $('.form-error', form).textContent = '';
-  $$('[aria-invalid]', form).forEach((el) => el.removeAttribute('aria-invalid'));
 }
 
 export function mountRates(view) {
@@ -191,23 +175,4 @@ export function mountRates(view) {
   });
   load();
   return () => { alive = false; off(); clearTimeout(timer); };
-}
-
-/** Submit `form` through `send`: its errors cleared first, its button disabled meanwhile, a
- * failed request said in the form, and focus kept in the form. */
-function onSubmit(form, send) {
-  form?.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    clearErrors(form);
-    const button = $('button[type=submit]', form);
-    button.disabled = true;
-    try {
-      await send();
-    } catch (err) {
-      $('.form-error', form).textContent = t('rates.failed', { message: err.message });
-    } finally {
-      button.disabled = false;
-      if (!form.contains(document.activeElement)) button.focus(); // disabling it dropped focus to the page
-    }
-  });
 }

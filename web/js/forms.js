@@ -1,0 +1,70 @@
+// Forms of the admin screens (settings, rates) and the signed-out pages: userErrors beside the
+// form that asked (its .form-error, role=alert), the fields they name marked invalid; a submit
+// that disables its button meanwhile; one-time links to hand on with a Copy button.
+import { esc, $, $$ } from './util.js';
+import { t } from './i18n.js';
+
+/** userErrors beside `form` (its .form-error, role=alert), the fields they name marked invalid, the first focused. */
+export function showErrors(form, errors) {
+  $('.form-error', form).textContent = errors.map((e) => e.message).join('\n');
+  let first = null;
+  for (const e of errors) {
+    const input = e.field?.length ? form.elements?.namedItem(e.field[e.field.length - 1]) : null;
+    if (input?.setAttribute) { input.setAttribute('aria-invalid', 'true'); first = first || input; }
+  }
+  first?.focus();
+}
+
+export function clearErrors(form) {
+  $('.form-error', form).textContent = '';
+  $$('[aria-invalid]', form).forEach((el) => el.removeAttribute('aria-invalid'));
+}
+
+/** Submit `form` through `send`: errors cleared first, the button disabled meanwhile, a failed request said in the form. */
+export function onSubmit(form, send) {
+  form?.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    const button = $('button[type=submit]', form);
+    button.disabled = true;
+    try {
+      await send();
+    } catch (err) {
+      $('.form-error', form).textContent = t('settings.failed', { message: err.message });
+    } finally {
+      if (button.isConnected) {
+        button.disabled = false;
+        // Disabling it dropped focus to the page: back to the button (unless the action moved focus on purpose).
+        const lost = !document.activeElement || document.activeElement === document.body;
+        if (form.isConnected && lost && !document.querySelector('.modal-layer')) button.focus();
+      }
+    }
+  });
+}
+
+/** A one-time link to hand on: the address in a read-only field, a Copy button and what copying did. */
+export function linkBox(link, testid) {
+  try { link = new URL(link, location.origin).href; } catch (err) { /* shown as the server wrote it */ }
+  return `<div class="link-box" data-testid="${esc(testid)}">
+    <label>${esc(t('people.link'))} <input type="text" readonly value="${esc(link)}" class="link-value" data-testid="${esc(testid)}-value" spellcheck="false"></label>
+    <button type="button" class="btn" data-copy data-testid="${esc(testid)}-copy">${esc(t('people.copy'))}</button>
+    <p class="muted small link-copied" role="status" data-testid="${esc(testid)}-copied"></p>
+  </div>`;
+}
+
+/** Wire the Copy buttons of linkBox()es inside `root`. */
+export function wireCopy(root) {
+  $$('[data-copy]', root).forEach((button) => button.addEventListener('click', async () => {
+    const box = button.closest('.link-box');
+    const input = $('.link-value', box);
+    const said = $('.link-copied', box);
+    let done = false;
+    try { await navigator.clipboard.writeText(input.value); done = true; } catch (err) {
+      input.focus();
+      input.select();
+      try { done = document.execCommand('copy'); } catch (e) { done = false; }
+    }
+    said.textContent = t(done ? 'people.copied' : 'people.copyByHand');
+    if (!done) { input.focus(); input.select(); }
+  }));
+}
