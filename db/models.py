@@ -198,6 +198,9 @@ class Opportunity(Base):
     client_mutation_id: Mapped[str | None] = mapped_column(String(100))
     stage_entered_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The latest follow-up's time and the next one planned (resolvers/records.py).
+    last_contact_at: Mapped[datetime | None]
+    next_follow_up_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(default=1)
@@ -573,3 +576,54 @@ class OwnershipConflict(Base):
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     kept_opportunity_id: Mapped[int | None]  # a plain id: the deal the resolver said keeps the customer
     note: Mapped[str | None] = mapped_column(String(500))
+
+
+class Contact(Base):
+    """A person at a customer (联系人). Phone and email keys (digits only without +86;
+    casefolded) are unique within the organization; NULLs do not collide."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("org_id", "phone_key"), UniqueConstraint("org_id", "email_key"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id")
+    account_id: Mapped[int] = fk("accounts.id", index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    phone_key: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_key: Mapped[str | None] = mapped_column(String(254))
+    wechat: Mapped[str | None] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OpportunityContact(Base):
+    """A contact on a deal, with their role in the decision."""
+
+    __tablename__ = "opportunity_contacts"
+    __table_args__ = (UniqueConstraint("opportunity_id", "contact_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    opportunity_id: Mapped[int] = fk("opportunities.id")
+    contact_id: Mapped[int] = fk("contacts.id", index=True)
+    role: Mapped[str] = mapped_column(String(20))  # DECISION_MAKER | INFLUENCER | USER | GATEKEEPER
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FollowUp(Base):
+    """跟进记录: a call, visit, meeting or message on a deal, and the next one planned."""
+
+    __tablename__ = "follow_ups"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id")
+    opportunity_id: Mapped[int] = fk("opportunities.id", index=True)
+    author_id: Mapped[int] = fk("users.id")
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(10))  # CALL | VISIT | MEETING | WECHAT | EMAIL | OTHER
+    at: Mapped[datetime]
+    summary: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(1000))
+    next_step: Mapped[str | None] = mapped_column(String(500))
+    next_follow_up_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

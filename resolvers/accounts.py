@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import exists, false, func, or_, select, tuple_
+from sqlalchemy import exists, false, func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from db import models as m
@@ -424,6 +424,12 @@ async def merge_accounts(ctx: Ctx, data: dict):
                 await s.delete(conflict)
             else:
                 conflict.account_id = target.id
+        # Its contacts (people, deduplicated organization-wide) now belong to the target.
+        moved_contacts = (await s.execute(
+            update(m.Contact).where(m.Contact.account_id == source.id).values(account_id=target.id)
+        )).rowcount
+        if moved_contacts:
+            changes["contacts"] = [None, moved_contacts]
         await s.flush()
         await s.delete(source)
         target.version += 1

@@ -29,6 +29,8 @@ EVENT_TYPES = (
     # Customers and 撞单 (resolvers/accounts.py):
     "ACCOUNT_CREATED", "ACCOUNT_UPDATED", "ACCOUNT_MERGED",
     "OWNERSHIP_CONFLICT_RAISED", "OWNERSHIP_CONFLICT_RESOLVED",
+    # Contacts on cards and follow-ups (resolvers/records.py):
+    "CONTACT_LINKED", "CONTACT_UNLINKED", "FOLLOW_UP_LOGGED",
 )
 
 

@@ -90,7 +90,7 @@ async def complete_setup(ctx: Ctx, data: dict) -> tuple[str | None, m.User | Non
             org.locale, org.time_zone, org.base_currency = locale, time_zone, currency
             dept = await department_for(session, org.id, ADMIN_DEPARTMENT)
             user = await add_user(session, org.id, email=admin_email, name=admin_name, department=dept, role_="ADMIN",
-                                   password_=admin_password)
+                                   password_=admin_password, field="adminEmail")
             uow = UnitOfWork(ctx, session, org.id, user.id)
             await record_change(uow, "organization", None, "setUp", None, {
                 "name": org_name, "locale": locale, "timeZone": time_zone, "baseCurrency": currency,

@@ -16,6 +16,7 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from db import models as m
 from db.loaders import MAX_DEPARTMENTS, MAX_USERS
@@ -23,7 +24,7 @@ from resolvers import validate
 from resolvers.audit import record_change
 from resolvers.auth import hash_password, revoke_sessions, start_session, token_hash, verify_password
 from resolvers.context import Ctx, Viewer
-from resolvers.errors import DUPLICATE, FORBIDDEN, NOT_FOUND, VALIDATION, UserError, UserErrors, fail
+from resolvers.errors import CONFLICT, DUPLICATE, FORBIDDEN, NOT_FOUND, VALIDATION, UserError, UserErrors, fail
 from resolvers.i18n import DEFAULT, supported, translate
 from resolvers.ids import decode, to_global
 from resolvers.locales import _locale
@@ -250,14 +251,19 @@ async def free_handle(session, org_id: int, email: str) -> str:
 
 
 async def add_user(session, org_id: int, *, email: str, name: str, department: m.Department, role_: str,
-                    password_: str | None, locale: str | None = None) -> m.User:
+                    password_: str | None, locale: str | None = None, field: str = "email") -> m.User:
     user = m.User(
         org_id=org_id, department_id=department.id, name=name, email=email,
         handle=await free_handle(session, org_id, email), role=role_, locale=locale,
         password_hash=hash_password(password_) if password_ else None,
     )
-    session.add(user)
-    await session.flush()
+    try:
+        async with session.begin_nested():  # a savepoint: a concurrent sign-up of the same address loses here
+            session.add(user)
+            await session.flush()
+    except IntegrityError:
+        await _email_free(session, email, field)  # DUPLICATE when the address was taken meanwhile
+        fail(CONFLICT, "Someone else was added at the same moment; try again", field)
     return user
 
 
@@ -434,7 +440,7 @@ async def accept_invite(ctx: Ctx, data: dict):
         if dept.archived_at is not None:
             fail(VALIDATION, "The department {key!r} is archived; restore it first", "token", key=dept.key)
         user = await add_user(s, uow.org_id, email=invite.email.lower(), name=clean["name"], department=dept,
-                               role_=invite.role or "MEMBER", password_=clean["password"], locale=clean["locale"])
+                               role_=invite.role or "MEMBER", password_=clean["password"], locale=clean["locale"], field="token")
         await record_change(uow, "invite", _gid("Invite", invite), "accepted", {"status": "PENDING"},
                             {"status": "ACCEPTED", "user": _gid("User", user), "email": user.email}, actor_id=user.id)
         return user

@@ -25,12 +25,13 @@ from schema import (
     opportunities,
     people,
     pipelines,
+    records,
     settings_people,
     stage_work,
     tasks,
 )
 
-DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations, exports, access, stage_work, channels, money, accounts, settings_people)
+DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations, exports, access, stage_work, channels, money, accounts, records, settings_people)
 
 
 class _ParserCache(ParserCache):

@@ -17,6 +17,7 @@ from resolvers import board as board_rules
 from resolvers import comments as comment_rules
 from resolvers import events as event_rules
 from resolvers import opportunities as rules
+from resolvers import records as record_rules
 from resolvers import tasks as task_rules
 from resolvers.access import can_edit, can_move, writes
 from resolvers.approval_rules import still_valid
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from schema.comments import Comment
     from schema.events import BoardEvent
     from schema.handoffs import Handoff
+    from schema.records import Contact, FollowUp, OpportunityContact
     from schema.tasks import Task
 
 
@@ -174,6 +176,12 @@ class Account(Node):
     async def open_deal_owners(self, info: strawberry.Info) -> list[User]:
         return await account_rules.open_deal_owners(info.context, self.id) if self.id else []
 
+    @strawberry.field(metadata=at_most(record_rules.MAX_ACCOUNT_CONTACTS))
+    async def contacts(self, info: strawberry.Info) -> list[Annotated["Contact", strawberry.lazy("schema.records")]]:
+        from schema.records import account_contacts  # schema.records imports this module
+
+        return await account_contacts(info, self)
+
     @classmethod
     def is_type_of(cls, obj, info) -> bool:
         return isinstance(obj, m.Account)
@@ -187,6 +195,8 @@ class Opportunity(Node):
     priority: Priority
     tags: list[str]
     last_activity_at: datetime.datetime
+    last_contact_at: datetime.datetime | None
+    next_follow_up_at: datetime.datetime | None
     stage_entered_at: datetime.datetime
     created_at: datetime.datetime
     updated_at: datetime.datetime
@@ -309,6 +319,18 @@ class Opportunity(Node):
         from schema.accounts import ownership_conflict  # schema.accounts imports this module
 
         return await ownership_conflict(info, self)
+
+    @strawberry.field(metadata=at_most(record_rules.MAX_CARD_CONTACTS))
+    async def contacts(self, info: strawberry.Info) -> list[Annotated["OpportunityContact", strawberry.lazy("schema.records")]]:
+        from schema.records import card_contacts  # schema.records imports this module
+
+        return await card_contacts(info, self)
+
+    @strawberry.field
+    async def follow_ups(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated["FollowUp", strawberry.lazy("schema.records")]]:
+        return Connection(page=await record_rules.opportunity_follow_ups(info.context, self.id, first, after))
 
     @strawberry.field(description="Tasks not yet done or cancelled")
     def open_task_count(self, info: strawberry.Info) -> int:

@@ -177,9 +177,12 @@ class Query:
         first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
         after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
         department_key: Annotated[str | None, strawberry.argument(description="Only members of this department")] = None,
+        include_inactive: Annotated[bool | None, strawberry.argument(description="Also list deactivated users")] = False,
     ) -> Connection[User]:
         ctx = info.context
         stmt = select(m.User).where(m.User.org_id == ctx.viewer.org_id)
+        if not include_inactive:
+            stmt = stmt.where(m.User.deactivated_at.is_(None))
         if department_key:
             stmt = stmt.join(m.Department, m.Department.id == m.User.department_id).where(m.Department.key == department_key)
         return Connection(page=await statement_page(ctx.loaders, stmt, m.User.id, first, after, ctx.max_page_size, newest_first=False))

@@ -214,6 +214,9 @@ async def test_merge_moves_deals_and_writes_events(gql, org):
         ids = dict((await s.execute(select(m.Account.name, m.Account.id).where(m.Account.org_id == org.id))).all())
     source, target = to_global("Account", ids["Initrode"]), to_global("Account", ids["Initech"])
     await gql.ok(UPDATE_ACCOUNT, {"input": {"id": source, "version": 1, "industry": "Software", "tags": ["legacy"]}})
+    contact = "mutation($i: CreateContactInput!) { createContact(input: $i) { contact { id } userErrors { code } } }"
+    made = (await gql.ok(contact, {"i": {"accountId": source, "name": "李雷", "phone": "13800138000"}}))["createContact"]
+    assert made["userErrors"] == []
     refused = (await gql.ok(MERGE, {"input": {"sourceId": source, "targetId": target}}, as_="sales_member"))["mergeAccounts"]
     assert refused["account"] is None and refused["userErrors"][0]["code"] == "FORBIDDEN"
     itself = (await gql.ok(MERGE, {"input": {"sourceId": target, "targetId": target}}, as_="sales_manager"))["mergeAccounts"]
@@ -229,6 +232,10 @@ async def test_merge_moves_deals_and_writes_events(gql, org):
     assert await account_count(org) == 1
     [merge_event] = await events(org, "ACCOUNT_MERGED")
     assert merge_event.changes["mergedFrom"] == ["Initrode", None] and merge_event.changes["opportunities"] == [None, 2]
+    # The source's contacts moved with its deals.
+    assert merge_event.changes["contacts"] == [None, 1]
+    held = (await gql.ok("query($id: ID!) { account(id: $id) { contacts { id name } } }", {"id": target}))["account"]["contacts"]
+    assert held == [{"id": made["contact"]["id"], "name": "李雷"}]
     moved = [e for e in await events(org, "OPPORTUNITY_UPDATED") if e.seq > merge_event.seq - 3]
     assert sorted(e.opportunity_id for e in moved) == sorted([pk(one["id"]), pk(two["id"])])
     assert all(e.changes == {"account": ["Initrode", "Initech"]} and e.snapshot["account"] == "Initech" for e in moved)

@@ -20,6 +20,7 @@ from resolvers.channels import KINDS
 from resolvers.escalation import MAX_RULES as MAX_ESCALATION_RULES
 from resolvers.money import MAX_CURRENCIES, MAX_RATES
 from resolvers.people import MAX_INVITES
+from resolvers.records import MAX_ACCOUNT_CONTACTS, MAX_CARD_CONTACTS
 from resolvers.stage_work import MAX_DELIVERABLES
 from schema import schema as plain_schema
 from schema.limits import max_items, operation_cost
@@ -134,6 +135,9 @@ READS = {
     "Pipeline.archivedStages": ("{ pipelines { archivedStages { key } } }", ["pipelines", 1, "archivedStages"]),
     "OwnershipConflict.opportunities": ("query($id: ID!) { node(id: $id) { ... on Opportunity { ownershipConflict { opportunities { id } } } } }",
                                         ["node", "ownershipConflict", "opportunities"]),
+    "Account.contacts": ("query($id: ID!) { node(id: $id) { ... on Opportunity { account { contacts { id } } } } }",
+                         ["node", "account", "contacts"]),
+    "Opportunity.contacts": ("query($id: ID!) { node(id: $id) { ... on Opportunity { contacts { role } } } }", ["node", "contacts"]),
 }
 
 
@@ -218,6 +222,11 @@ async def overfill(org, opp_gid: str) -> None:
         s.add_all(m.Opportunity(**{c.key: getattr(card, c.key) for c in m.Opportunity.__table__.columns if c.key != "id"}
                                 | {"owner_id": u, "client_mutation_id": None}) for u in users[1:MAX_OPEN_DEAL_OWNERS + 2])
         s.add(m.OwnershipConflict(org_id=org.id, account_id=card.account_id, opened_at=when))
+        # The customer's contacts, more than listed, and more of them on the card than it lists.
+        contacts = [m.Contact(org_id=org.id, account_id=card.account_id, name=f"C{i}") for i in range(MAX_ACCOUNT_CONTACTS + 1)]
+        s.add_all(contacts)
+        await s.flush()
+        s.add_all(m.OpportunityContact(opportunity_id=opp_id, contact_id=c.id, role="USER") for c in contacts[:MAX_CARD_CONTACTS + 1])
 
 
 async def test_no_list_returns_more_than_its_bound(gql, org, client):

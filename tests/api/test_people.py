@@ -180,6 +180,17 @@ async def test_concurrent_accepts_of_one_invitation_make_one_user(gql, org):
         assert len((await session.execute(select(m.User).where(m.User.email == "race@example.test"))).scalars().all()) == 1
 
 
+async def test_concurrent_creations_of_one_address_make_one_user(gql, org):
+    """Both pass the address check before either writes: the loser answers DUPLICATE, not an internal error."""
+    data = {"email": "twice@example.test", "name": "Twice", "departmentKey": "legal", "password": "long enough"}
+    results = await asyncio.gather(*(gql.ok(CREATE_USER, {"input": data}, as_="sales_admin") for _ in range(3)))
+    made = [r["createUser"] for r in results if r["createUser"]["user"]]
+    refused = [codes(r["createUser"]["userErrors"]) for r in results if not r["createUser"]["user"]]
+    assert len(made) == 1 and refused == [[("DUPLICATE", ["email"])]] * 2
+    async with org.db.read() as session:
+        assert len((await session.execute(select(m.User).where(m.User.email == "twice@example.test"))).scalars().all()) == 1
+
+
 async def test_invitation_is_emailed_when_smtp_is_configured(database_url, clock, org, smtp):
     from tests.api.channel_receivers import SMTP_PASSWORD, SMTP_USER
 
@@ -264,6 +275,10 @@ async def test_deactivated_users_cannot_sign_in_and_their_tokens_stop(gql, org):
     listed = "query($all: Boolean) { users(includeInactive: $all) { handle active } }"
     assert "sales_member" not in [u["handle"] for u in (await gql.ok(listed, as_="sales_admin"))["users"]]
     assert {"handle": "sales_member", "active": False} in (await gql.ok(listed, {"all": True}, as_="sales_admin"))["users"]
+    paged = "query($all: Boolean) { usersConnection(first: 100, includeInactive: $all) { edges { node { handle } } } }"
+    handles = lambda data: [e["node"]["handle"] for e in data["usersConnection"]["edges"]]  # noqa: E731
+    assert "sales_member" not in handles(await gql.ok(paged, as_="sales_admin"))
+    assert "sales_member" in handles(await gql.ok(paged, {"all": True}, as_="sales_admin"))
     async with org.db.read() as session:
         revoked = (await session.execute(select(m.ApiToken.revoked_at).where(m.ApiToken.user_id == member.id, m.ApiToken.kind == "session"))).scalars().all()
     assert revoked and all(revoked)

@@ -3,6 +3,10 @@
 // that disables its button meanwhile; one-time links to hand on with a Copy button.
 import { esc, $, $$ } from './util.js';
 import { t } from './i18n.js';
+import { openModal } from './ui.js';
+
+/** <option>s of [value, label] pairs, `selected` chosen. */
+export const options = (items, selected) => items.map(([v, label]) => `<option value="${esc(v)}"${v === selected ? ' selected' : ''}>${esc(label)}</option>`).join('');
 
 /** userErrors beside `form` (its .form-error, role=alert), the fields they name marked invalid, the first focused. */
 export function showErrors(form, errors) {
@@ -67,4 +71,25 @@ export function wireCopy(root) {
     said.textContent = t(done ? 'people.copied' : 'people.copyByHand');
     if (!done) { input.focus(); input.select(); }
   }));
+}
+
+/** A confirmation dialog; `act()` returns userErrors (shown in it) or nothing (then it closes).
+ * `danger`: the action removes or revokes something (a red button). */
+export function confirmDialog({ title, text, action, danger = true, act, returnTo }) {
+  const modal = openModal({ title, testid: 'confirm-dialog', className: 'settings-modal', returnTo });
+  modal.body.innerHTML = `<form class="stack" novalidate>
+    <p>${esc(text)}</p>
+    <p class="form-error" role="alert"></p>
+    <div class="actions"><button type="submit" class="btn ${danger ? 'btn-danger' : 'btn-primary'}" data-testid="confirm-ok">${esc(action)}</button>
+      <button type="button" class="btn" data-cancel>${esc(t('dialog.cancel'))}</button></div>
+  </form>`;
+  const form = $('form', modal.body);
+  $('[data-cancel]', form).addEventListener('click', modal.close);
+  onSubmit(form, async () => {
+    const errors = await act();
+    if (errors?.length) { showErrors(form, errors); return; }
+    modal.close();
+  });
+  $('[data-testid=confirm-ok]', form).focus();
+  return modal;
 }

@@ -10,12 +10,12 @@ import { t } from './i18n.js';
 import { onBoardEvent } from './state.js';
 import { openModal } from './ui.js';
 import { keepFocus, focusFirst } from './focus.js';
-import { showErrors, onSubmit, wireCopy } from './forms.js';
+import { showErrors, onSubmit, wireCopy, options, confirmDialog } from './forms.js';
 
 const ERR = 'userErrors { code field message }';
 const TOKEN = 'id name scope createdAt lastUsedAt revokedAt expiresAt department { key name } user { id name }';
 const HOOK = 'id url eventTypes departmentKeys enabled failingSince disabledAt disabledReason createdAt actsAs { id name }';
-const CHANNEL = 'id type name enabled failingSince consecutiveFailures disabledAt disabledReason target hasSecret department { key name } user { id }';
+export const CHANNEL = 'id type name enabled failingSince consecutiveFailures disabledAt disabledReason target hasSecret department { key name } user { id }';
 const DELIVERY = 'id eventType eventSeq status attempts lastStatusCode lastError lastAttemptAt createdAt deliveredAt nextAttemptAt redeliveryOf';
 const LOAD = `query SettingsIntegrations {
   apiTokens(includeRevoked: true) { ${TOKEN} }
@@ -32,17 +32,16 @@ const CREATE_HOOK = `mutation CreateWebhook($input: CreateWebhookInput!) { creat
 const UPDATE_HOOK = `mutation UpdateWebhook($input: UpdateWebhookInput!) { updateWebhook(input: $input) { webhook { ${HOOK} } ${ERR} } }`;
 const DELETE_HOOK = `mutation DeleteWebhook($input: DeleteWebhookInput!) { deleteWebhook(input: $input) { deletedId ${ERR} } }`;
 const REDELIVER = `mutation RedeliverWebhook($input: RedeliverWebhookInput!) { redeliverWebhook(input: $input) { delivery { ${DELIVERY} } ${ERR} } }`;
-const SET_CHANNEL = `mutation SetNotificationChannel($input: SetNotificationChannelInput!) { setNotificationChannel(input: $input) { channel { ${CHANNEL} } ${ERR} } }`;
-const DELETE_CHANNEL = `mutation DeleteNotificationChannel($input: NotificationChannelIdInput!) { deleteNotificationChannel(input: $input) { deletedId ${ERR} } }`;
+export const SET_CHANNEL = `mutation SetNotificationChannel($input: SetNotificationChannelInput!) { setNotificationChannel(input: $input) { channel { ${CHANNEL} } ${ERR} } }`;
+export const DELETE_CHANNEL = `mutation DeleteNotificationChannel($input: NotificationChannelIdInput!) { deleteNotificationChannel(input: $input) { deletedId ${ERR} } }`;
 
-const CHANNEL_TYPES = ['FEISHU', 'DINGTALK', 'WECOM', 'EMAIL'];
+export const CHANNEL_TYPES = ['FEISHU', 'DINGTALK', 'WECOM', 'EMAIL'];
 // Used when introspection is switched off on the server (BATON_INTROSPECTION=false).
 const FALLBACK_EVENTS = ['OPPORTUNITY_CREATED', 'OPPORTUNITY_UPDATED', 'OPPORTUNITY_MOVED', 'OPPORTUNITY_LOST', 'TASK_CREATED', 'TASK_UPDATED',
   'COMMENT_ADDED', 'HANDOFF_REQUESTED', 'HANDOFF_RESOLVED', 'APPROVAL_REQUESTED', 'APPROVAL_DECIDED'];
 
 const sr = (name) => `<span class="sr-only"> ${esc(t('people.srOf', { name }))}</span>`;
 const chip = (on, text, title = '') => `<span class="state-chip ${on ? 'is-active' : 'is-inactive'}"${title ? ` title="${esc(title)}"` : ''}>${esc(text)}</span>`;
-const options = (items, selected) => items.map(([v, label]) => `<option value="${esc(v)}"${v === selected ? ' selected' : ''}>${esc(label)}</option>`).join('');
 
 /** A secret shown once: read-only, a Copy button, what copying did, and the warning that it is not shown again. */
 function secretBox(label, value, testid) {
@@ -53,26 +52,6 @@ function secretBox(label, value, testid) {
       <button type="button" class="btn" data-copy data-testid="${esc(testid)}-copy">${esc(t('people.copy'))}</button>
       <p class="muted small link-copied" role="status" data-testid="${esc(testid)}-copied"></p>
     </div></div>`;
-}
-
-/** A confirmation dialog; `act()` returns userErrors (shown in it) or nothing (then it closes). */
-function confirmDialog({ title, text, action, act, returnTo }) {
-  const modal = openModal({ title, testid: 'confirm-dialog', className: 'settings-modal', returnTo });
-  modal.body.innerHTML = `<form class="stack" novalidate>
-    <p>${esc(text)}</p>
-    <p class="form-error" role="alert"></p>
-    <div class="actions"><button type="submit" class="btn btn-danger" data-testid="confirm-ok">${esc(action)}</button>
-      <button type="button" class="btn" data-cancel>${esc(t('dialog.cancel'))}</button></div>
-  </form>`;
-  const form = $('form', modal.body);
-  $('[data-cancel]', form).addEventListener('click', modal.close);
-  onSubmit(form, async () => {
-    const errors = await act();
-    if (errors?.length) { showErrors(form, errors); return; }
-    modal.close();
-  });
-  $('[data-testid=confirm-ok]', form).focus();
-  return modal;
 }
 
 // ------------------------------------------------------------- API tokens
@@ -204,7 +183,7 @@ function openDeliveries(hook, { el, load }) {
 
 // ------------------------------------------------------------- channels
 
-function channelStatus(c) {
+export function channelStatus(c) {
   if (!c.enabled) {
     return `${chip(false, c.disabledAt ? t('integrations.disabledAt', { when: when(c.disabledAt) }) : t('integrations.disabled'))}${c.disabledReason
       ? ` <span class="muted small integration-reason" data-testid="channel-reason">${esc(c.disabledReason)}</span>` : ''}`;
@@ -232,6 +211,15 @@ function channelsTable(channels) {
     <thead><tr><th scope="col">${esc(t('integrations.colDepartment'))}</th><th scope="col">${esc(t('integrations.colChannel'))}</th>
       <th scope="col">${esc(t('label.status'))}</th><th scope="col"><span class="sr-only">${esc(t('people.colActions'))}</span></th></tr></thead>
     <tbody>${channels.map(channelRow).join('')}</tbody></table>`;
+}
+
+/** Fit a channel form (type, target, secret) to its type: which target it takes, said in `hint`; a secret only for the bots that sign. */
+export function fitChannelForm(form, hint, emailHint = t('integrations.targetEmail')) {
+  const email = form.type.value === 'EMAIL';
+  hint.textContent = email ? emailHint : t('integrations.targetBot');
+  form.target.type = email ? 'email' : 'url';
+  form.secret.disabled = email || form.type.value === 'WECOM'; // only Feishu and DingTalk sign
+  form.secret.closest('label').hidden = form.secret.disabled;
 }
 
 // ------------------------------------------------------------- the tab
@@ -348,14 +336,7 @@ export function mountIntegrationsSettings(el) {
   }).catch(() => {}).finally(() => { if (alive) fillEvents(); });
   fillEvents();
 
-  // Which target a channel type takes.
-  const targetHint = () => {
-    const email = channelForm.type.value === 'EMAIL';
-    $('#channel-target-hint', el).textContent = t(email ? 'integrations.targetEmail' : 'integrations.targetBot');
-    channelForm.target.type = email ? 'email' : 'url';
-    channelForm.secret.disabled = email || channelForm.type.value === 'WECOM'; // only Feishu and DingTalk sign
-    channelForm.secret.closest('label').hidden = channelForm.secret.disabled;
-  };
+  const targetHint = () => fitChannelForm(channelForm, $('#channel-target-hint', el));
   channelForm.type.addEventListener('change', targetHint);
   targetHint();
 

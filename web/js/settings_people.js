@@ -5,7 +5,7 @@
 // (CONFIGURATION_CHANGED) and the lists refresh.
 import { gql } from './api.js';
 import { esc, $, when, toast } from './util.js';
-import { showErrors, onSubmit, linkBox, wireCopy } from './forms.js';
+import { showErrors, onSubmit, linkBox, wireCopy, options, confirmDialog } from './forms.js';
 import { t } from './i18n.js';
 import { store, onBoardEvent } from './state.js';
 import { openModal } from './ui.js';
@@ -35,31 +35,8 @@ const RESTORE_DEPT = `mutation RestoreDepartment($input: DepartmentIdInput!) { r
 export const ROLES = ['ADMIN', 'MANAGER', 'MEMBER', 'VIEWER'];
 export const roleName = (role) => (t.has(`people.role.${role}`) ? t(`people.role.${role}`) : role);
 
-function options(items, selected) {
-  return items.map(([value, label]) => `<option value="${esc(value)}"${value === selected ? ' selected' : ''}>${esc(label)}</option>`).join('');
-}
 const deptOptions = (depts, key) => options(depts.map((d) => [d.key, d.name]), key);
 const roleOptions = (role) => options(ROLES.map((r) => [r, roleName(r)]), role);
-
-/** A confirmation dialog; `act()` returns userErrors (shown in it) or nothing (then it closes). */
-function confirmDialog({ title, text, action, danger = false, act, returnTo }) {
-  const modal = openModal({ title, testid: 'confirm-dialog', className: 'settings-modal', returnTo });
-  modal.body.innerHTML = `<form class="stack" novalidate>
-    <p>${esc(text)}</p>
-    <p class="form-error" role="alert"></p>
-    <div class="actions"><button type="submit" class="btn ${danger ? 'btn-danger' : 'btn-primary'}" data-testid="confirm-ok">${esc(action)}</button>
-      <button type="button" class="btn" data-cancel>${esc(t('dialog.cancel'))}</button></div>
-  </form>`;
-  const form = $('form', modal.body);
-  $('[data-cancel]', form).addEventListener('click', modal.close);
-  onSubmit(form, async () => {
-    const errors = await act();
-    if (errors?.length) { showErrors(form, errors); return; }
-    modal.close();
-  });
-  $('[data-testid=confirm-ok]', form).focus();
-  return modal;
-}
 
 /** Refresh `load` when another admin (or this one, elsewhere) changes the configuration. */
 function followChanges(load) {
