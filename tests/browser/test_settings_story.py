@@ -258,6 +258,10 @@ async def test_from_an_empty_database_to_a_companys_own_pipeline_followed_live(b
         assert texts.index(pipeline[-1]) < texts.index(accepted[0]) < texts.index(invited[0]), texts
         renamed = log.get_by_test_id("log-entry").filter(has_text="renamed stage Proposal")
         await expect(renamed.get_by_test_id("log-before")).to_have_text("Proposal")
+        # Who joined is named, not shown as an id.
+        _, _, sales_name, sales_email, _, _ = COLLEAGUES[0]
+        joined = log.get_by_test_id("log-entry").filter(has_text=f"accepted the invitation as {sales_email}")
+        await expect(joined.locator('[data-field="user"] [data-testid="log-after"]')).to_have_text(sales_name)
         await expect(renamed.get_by_test_id("log-after")).to_have_text("Proposal & pricing")
         await shoot(admin, "settings-story-log-en-desktop")
 

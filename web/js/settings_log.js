@@ -14,6 +14,8 @@ const FILTER_OF = { user: 'people', invite: 'people', department: 'departments',
 const META = new Set(['subject', 'target', 'action', 'stage']);
 // The filter -> the `subject` configurationLog takes (resolvers/events.py SUBJECT_TYPES, else audit's subjects).
 const SERVER_SUBJECT = { people: 'user', departments: 'department', pipeline: 'pipeline', access: 'accessRules', money: 'money', tokens: 'apiToken', webhooks: 'webhook', channels: 'channel' };
+// Values that are a person's id.
+const PERSON_FIELDS = ['user', 'actsAs', 'admin'];
 // Stage keys -> names (archived stages too), for events that name a stage by its key only.
 const stageNames = new Map();
 const STAGE_NAMES = 'query ConfigurationStages { pipelines { stages { key name } archivedStages { key name } } }';
@@ -37,14 +39,21 @@ function filterOf(evt) {
 
 /** The names of what entries changed (users by email, departments, tokens, webhooks), read once per id. */
 const names = new Map();
+const people = new Map(); // user id -> name
 async function learnNames(events) {
-  const ids = [...new Set(events.filter((e) => e.type === 'CONFIGURATION_CHANGED').map((e) => afterOf(e.changes, 'target'))
-    .filter((id) => id && !names.has(id)))].slice(0, 50);
+  // The entry's target, and the people its values name by id (who joined, whom a token acts as).
+  const ids = [...new Set(events.filter((e) => e.type === 'CONFIGURATION_CHANGED')
+    .flatMap((e) => [afterOf(e.changes, 'target'), ...PERSON_FIELDS.map((k) => afterOf(e.changes, k))])
+    .filter((id) => typeof id === 'string' && id && !names.has(id)))].slice(0, 50);
   if (!ids.length) return;
   const fields = ids.map((id, i) => `n${i}: node(id: ${JSON.stringify(id)}) { ... on User { name email } ... on Invite { email } ... on Department { name } ... on ApiToken { name } ... on Webhook { url } }`);
   try {
     const data = await gql(`query ConfigurationTargets { ${fields.join(' ')} }`);
-    ids.forEach((id, i) => { const n = data[`n${i}`]; names.set(id, n ? (n.email || n.name || n.url || '') : ''); });
+    ids.forEach((id, i) => {
+      const n = data[`n${i}`];
+      names.set(id, n ? (n.email || n.name || n.url || '') : '');
+      if (n?.email && n.name) people.set(id, n.name); // a user: named by their name where a value is them
+    });
   } catch (err) {
     ids.forEach((id) => names.set(id, '')); // gone or not readable: the entry's own values name it
   }
@@ -120,7 +129,7 @@ function valueText(field, v) {
   if (field === 'department' || field === 'departmentKey' || field === 'departmentKeys') return deptName(String(v));
   if (field === 'role' && t.has(`configlog.role.${v}`)) return t(`configlog.role.${v}`);
   if (field === 'status' && t.has(`configlog.status.${v}`)) return t(`configlog.status.${v}`);
-  if (field === 'user' || field === 'actsAs' || field === 'admin') return store.users.find((u) => u.id === v)?.name || names.get(v) || String(v);
+  if (PERSON_FIELDS.includes(field)) return people.get(v) || store.users.find((u) => u.id === v)?.name || String(v);
   return String(v);
 }
 
