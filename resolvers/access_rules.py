@@ -9,6 +9,7 @@ from db.loaders import MAX_DEPARTMENTS
 from resolvers import validate
 from resolvers.context import Ctx
 from resolvers.errors import FORBIDDEN, VALIDATION, fail
+from resolvers.events import sees_configuration
 from resolvers.ids import parse_global
 from resolvers.paging import BadInput
 from resolvers.tokens import Forbidden
@@ -106,7 +107,7 @@ async def access_preview(ctx: Ctx, user_gid: str) -> dict:
     what that user's `opportunities` answers."""
     viewer = ctx.require_viewer()
     # As the configuration log: not through a token scoped to a department (it acts for that department).
-    if not viewer.is_admin or viewer.department_id is not None:
+    if not sees_configuration(viewer):
         raise Forbidden("Only an admin can see this")
     parsed = parse_global(user_gid) if isinstance(user_gid, str) else None
     o = m.Opportunity

@@ -126,7 +126,7 @@ def account_clause(access: Access | None):
     )
 
 
-async def _visible_account(ctx: Ctx, session, gid: str, field: str, *, lock: bool = False) -> m.Account:
+async def visible_account(ctx: Ctx, session, gid: str, field: str, *, lock: bool = False) -> m.Account:
     pk = decode(gid, "Account", field)
     stmt = select(m.Account).where(m.Account.id == pk, m.Account.org_id == ctx.require_viewer().org_id,
                                    *conditions(account_clause(await ensure_access(ctx, session))))
@@ -167,7 +167,7 @@ async def list_accounts(ctx: Ctx, search: str | None, first: int | None, after: 
 async def get_account(ctx: Ctx, gid: str) -> m.Account | None:
     try:
         async with ctx.db.read() as session:
-            return await _visible_account(ctx, session, gid, "id")
+            return await visible_account(ctx, session, gid, "id")
     except UserErrors:
         return None
 
@@ -338,7 +338,7 @@ async def update_account(ctx: Ctx, data: dict) -> tuple[m.Account | None, list, 
 
     async def work(uow: UnitOfWork) -> m.Account:
         ctx.require_writer()
-        account = await _visible_account(ctx, uow.session, data["id"], "id", lock=True)
+        account = await visible_account(ctx, uow.session, data["id"], "id", lock=True)
         if account.version != data["version"]:
             fail(CONFLICT, "Someone else changed this customer (now version {version}); reload and retry", "version",
                  version=account.version)
@@ -390,8 +390,8 @@ async def merge_accounts(ctx: Ctx, data: dict):
             fail(FORBIDDEN, "Only admins and managers can merge customers")
         s = uow.session
         with validate.Checks() as check:
-            source = await check.lookup(_visible_account(ctx, s, data["source_id"], "sourceId", lock=True))
-            target = await check.lookup(_visible_account(ctx, s, data["target_id"], "targetId", lock=True))
+            source = await check.lookup(visible_account(ctx, s, data["source_id"], "sourceId", lock=True))
+            target = await check.lookup(visible_account(ctx, s, data["target_id"], "targetId", lock=True))
         if source.id == target.id:
             fail(VALIDATION, "A customer cannot be merged into itself", "targetId")
         changes = {"mergedFrom": [source.name, None]}
@@ -537,7 +537,7 @@ async def resolve_ownership_conflict(ctx: Ctx, data: dict):
         s = uow.session
         if viewer.role not in ("ADMIN", "MANAGER"):
             fail(FORBIDDEN, "Only a manager or an admin can resolve an ownership conflict")
-        account = await _visible_account(ctx, s, data["account_id"], "accountId")
+        account = await visible_account(ctx, s, data["account_id"], "accountId")
         conflicts = (await s.execute(
             select(m.OwnershipConflict).where(m.OwnershipConflict.account_id == account.id, m.OwnershipConflict.resolved_at.is_(None))
             .with_for_update()

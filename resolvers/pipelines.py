@@ -19,7 +19,7 @@ from resolvers.i18n import translate
 from resolvers.ids import decode, parse_global
 from resolvers.opportunities import enter_stage
 from resolvers.paging import BadInput
-from resolvers.tokens import Forbidden
+from resolvers.tokens import require_admin_query
 from resolvers.uow import UnitOfWork, mutate
 
 KINDS = ("OPEN", "WON", "LOST")
@@ -381,9 +381,7 @@ async def preview_stage_change(ctx: Ctx, data: dict) -> StageChangePreview:
     """What update_stage with `data` would do to the stage's cards, writing nothing: how
     many would fail its gate (required fields and approvals, as a move into it is
     judged: resolvers/gates.py), and how many of those pass it today."""
-    viewer = ctx.require_viewer()
-    if not viewer.is_admin:
-        raise Forbidden("Only an admin can see this")
+    viewer = require_admin_query(ctx)
     async with ctx.db.read() as session:
         view = SimpleNamespace(session=session, org_id=viewer.org_id)
         try:

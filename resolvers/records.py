@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from db import models as m
 from resolvers import validate
-from resolvers.accounts import account_clause
+from resolvers.accounts import account_clause, visible_account
 from resolvers.context import Ctx
 from resolvers.errors import CONFLICT, DUPLICATE, NOT_FOUND, VALIDATION, UserError, fail
 from resolvers.ids import decode, to_global
@@ -97,16 +97,6 @@ def contact_clause(access: Access | None):
     if clause is None:
         return None
     return m.Contact.account_id.in_(select(m.Account.id).where(clause))
-
-
-async def _visible_account(ctx: Ctx, session, gid: str, field: str) -> m.Account:
-    pk = decode(gid, "Account", field)
-    stmt = select(m.Account).where(m.Account.id == pk, m.Account.org_id == ctx.require_viewer().org_id,
-                                   *conditions(account_clause(await ensure_access(ctx, session))))
-    account = (await session.execute(stmt)).scalar_one_or_none()
-    if account is None:
-        fail(NOT_FOUND, "No customer with id {gid!r}", field, gid=gid)
-    return account
 
 
 async def _visible_contact(ctx: Ctx, session, gid: str, field: str, *, lock: bool = False) -> m.Contact:
@@ -220,7 +210,7 @@ async def create_contact(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Contact:
         ctx.require_writer()
         with validate.Checks() as check:
-            account = await check.lookup(_visible_account(ctx, uow.session, data["account_id"], "accountId"))
+            account = await check.lookup(visible_account(ctx, uow.session, data["account_id"], "accountId"))
             name = check(validate.text, data.get("name"), "name", max_len=100, required=True)
             clean = {key: check(cleaner, data.get(key)) for key, cleaner in FIELDS.items()}
         await _check_unique(uow, clean["phone"], clean["email"])

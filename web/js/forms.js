@@ -8,20 +8,23 @@ import { openModal } from './ui.js';
 /** <option>s of [value, label] pairs, `selected` chosen. */
 export const options = (items, selected) => items.map(([v, label]) => `<option value="${esc(v)}"${v === selected ? ' selected' : ''}>${esc(label)}</option>`).join('');
 
-/** userErrors beside `form` (its .form-error, role=alert), the fields they name marked invalid, the first focused. */
-export function showErrors(form, errors) {
-  $('.form-error', form).textContent = errors.map((e) => e.message).join('\n');
+/** userErrors in `box` (by default the .form-error, role=alert, of `scope`: a form or any part
+ * of a page), the fields they name marked invalid (by the last part of their path, e.g.
+ * "owner.userId" → userId), the first focused. */
+export function showErrors(scope, errors, box = $('.form-error', scope)) {
+  box.textContent = errors.map((e) => e.message).join('\n');
   let first = null;
   for (const e of errors) {
-    const input = e.field?.length ? form.elements?.namedItem(e.field[e.field.length - 1]) : null;
-    if (input?.setAttribute) { input.setAttribute('aria-invalid', 'true'); first = first || input; }
+    const name = e.field?.length ? String(e.field[e.field.length - 1]).split('.').pop() : null;
+    const input = name && $(`[name="${CSS.escape(name)}"]`, scope);
+    if (input) { input.setAttribute('aria-invalid', 'true'); first = first || input; }
   }
   first?.focus();
 }
 
-export function clearErrors(form) {
-  $('.form-error', form).textContent = '';
-  $$('[aria-invalid]', form).forEach((el) => el.removeAttribute('aria-invalid'));
+export function clearErrors(scope) {
+  $$('.form-error', scope).forEach((box) => { box.textContent = ''; });
+  $$('[aria-invalid]', scope).forEach((el) => el.removeAttribute('aria-invalid'));
 }
 
 /** Submit `form` through `send`: errors cleared first, the button disabled meanwhile, a failed request said in the form. */

@@ -6,6 +6,7 @@ import { esc, $, $$, toast, debounce, fieldLabel, fieldWords, listWords } from '
 import { t, kindName } from './i18n.js';
 import { onBoardEvent } from './state.js';
 import { openModal } from './ui.js';
+import { showErrors, clearErrors } from './forms.js';
 import { keepFocus, focusFirst } from './focus.js';
 import { announce } from './announce.js';
 
@@ -37,23 +38,6 @@ const PREVIEW = `query PreviewStageChange($i: UpdateStageInput!) { previewStageC
 const opt = (value, label, selected) => `<option value="${esc(value)}"${selected ? ' selected' : ''}>${esc(label)}</option>`;
 const hoursValue = (v) => (v == null ? '' : String(v));
 const intOrNull = (v) => (String(v).trim() === '' ? null : Number(v));
-
-/** The server's userErrors in `box` (role=alert), the fields they name marked invalid and the first focused. */
-function showErrors(scope, box, errors) {
-  box.textContent = errors.map((e) => e.message).join(' ');
-  let first = null;
-  for (const e of errors) {
-    const name = e.field?.length ? String(e.field[e.field.length - 1]).split('.').pop() : null;
-    const input = name && $(`[name="${CSS.escape(name)}"]`, scope);
-    if (input) { input.setAttribute('aria-invalid', 'true'); first = first || input; }
-  }
-  first?.focus();
-}
-
-function clearErrors(scope) {
-  $$('.form-error', scope).forEach((b) => { b.textContent = ''; });
-  $$('[aria-invalid]', scope).forEach((el) => el.removeAttribute('aria-invalid'));
-}
 
 /** Run `send` for a button or form: errors cleared, the button disabled meanwhile, a failed request said in `box`. */
 async function busy(button, box, send) {
@@ -368,7 +352,7 @@ export function mountPipelineSettings(el) {
       const box = $('.form-error', rename);
       busy($('[type=submit]', rename), box, async () => {
         const { updateStage: res } = await gql(UPDATE, { i: { id: s.id, name: rename.name.value.trim() } });
-        if (res.userErrors.length) { showErrors(rename, box, res.userErrors); return; }
+        if (res.userErrors.length) { showErrors(rename, res.userErrors, box); return; }
         toast(t('stages.renamed', { from: s.name, to: res.stage.name }), 'ok');
         openRename.delete(s.id);
         delete rename.dataset.dirty;
@@ -418,7 +402,7 @@ export function mountPipelineSettings(el) {
     yes.focus();
     yes.onclick = () => busy(yes, box, async () => {
       const errors = await save();
-      if (errors?.length) { confirm.hidden = true; $('.form-actions', form).hidden = false; showErrors(form, box, errors); return; }
+      if (errors?.length) { confirm.hidden = true; $('.form-actions', form).hidden = false; showErrors(form, errors, box); return; }
       delete form.closest('.stage-editor').dataset.dirty;
       await load();
       focusFirst(() => $(`.stage-item[data-id="${CSS.escape(stage.id)}"] [data-testid="${form.dataset.testid}"] [type=submit]`, list));
@@ -432,7 +416,7 @@ export function mountPipelineSettings(el) {
       clearErrors(form);
       const box = $('.form-error', form);
       const stale = form.staleAfterHours.value.trim();
-      if (stale && !/^\d+$/.test(stale)) { showErrors(form, box, [{ field: ['staleAfterHours'], message: t('stages.staleNumber') }]); return; }
+      if (stale && !/^\d+$/.test(stale)) { showErrors(form, [{ field: ['staleAfterHours'], message: t('stages.staleNumber') }], box); return; }
       const other = form.otherKinds.value.split(/[,，、\s]+/).map((k) => k.trim().toLowerCase()).filter(Boolean);
       const change = {
         requiredFields: $$('[name=requiredFields]:checked', form).map((c) => c.value),
@@ -489,7 +473,7 @@ export function mountPipelineSettings(el) {
       clearErrors(form);
       busy(e.currentTarget, box, async () => {
         const { setStageApprovalRule: res } = await gql(SET_RULE, { i: { stageId: s.id, rule: null } });
-        if (res.userErrors.length) { showErrors(form, box, res.userErrors); return; }
+        if (res.userErrors.length) { showErrors(form, res.userErrors, box); return; }
         toast(t('rule.removed', { stage: s.name }), 'ok');
         delete form.closest('.stage-editor').dataset.dirty;
         await load();
@@ -503,7 +487,7 @@ export function mountPipelineSettings(el) {
       const kind = form.kind.value.trim().toLowerCase();
       const steps = readSteps(form);
       const bad = steps.findIndex((st) => st.amountAtLeast !== null && !/^\d+(\.\d+)?$/.test(st.amountAtLeast));
-      if (!kind) { showErrors(form, box, [{ field: ['kind'], message: t('rule.kindMissing') }]); return; }
+      if (!kind) { showErrors(form, [{ field: ['kind'], message: t('rule.kindMissing') }], box); return; }
       if (bad >= 0) {
         box.textContent = t('rule.amountNumber', { n: bad + 1 });
         const input = $$('[name=amountAtLeast]', form)[bad];
@@ -573,7 +557,7 @@ export function mountPipelineSettings(el) {
         if (form.target) input.moveCardsToStageId = form.target.value;
         const { archiveStage: res } = await gql(ARCHIVE, { i: input });
         if (res.userErrors.length) {
-          showErrors(form, box, res.userErrors.map((x) => ({ ...x, field: x.field?.includes?.('moveCardsToStageId') ? ['target'] : x.field })));
+          showErrors(form, res.userErrors.map((x) => ({ ...x, field: x.field?.includes?.('moveCardsToStageId') ? ['target'] : x.field })), box);
           return;
         }
         const target = form.target ? byId(form.target.value)?.name : '';
@@ -609,7 +593,7 @@ export function mountPipelineSettings(el) {
     if (addForm.position.value !== '') input.position = Number(addForm.position.value);
     busy($('[type=submit]', addForm), box, async () => {
       const { createStage: res } = await gql(CREATE, { i: input });
-      if (res.userErrors.length) { showErrors(addForm, box, res.userErrors); return; }
+      if (res.userErrors.length) { showErrors(addForm, res.userErrors, box); return; }
       toast(t('stages.added', { stage: res.stage.name }), 'ok');
       addForm.reset();
       await load();
