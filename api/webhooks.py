@@ -24,7 +24,7 @@ from db import models as m
 from resolvers.channel_queue import record_attempt
 from resolvers.context import Ctx
 from resolvers.uow import run_in_transaction
-from resolvers.visibility import visible_among
+from resolvers.visibility import customer_event_withheld, visible_among
 from resolvers.webhooks import event_body, event_id, host_address, is_public, matches, receiver_access
 
 log = logging.getLogger("baton.webhooks")
@@ -87,7 +87,8 @@ async def enqueue(db, now: datetime) -> int:
             access = await receiver_access(session, webhook)
             visible = await visible_among(session, access, webhook.org_id, {e.opportunity_id for e in events})
             for event in events:
-                if matches(webhook, event) and (event.opportunity_id is None or event.opportunity_id in visible):
+                if (matches(webhook, event) and not customer_event_withheld(access.restricted, event)
+                        and (event.opportunity_id is None or event.opportunity_id in visible)):
                     session.add(
                         m.WebhookDelivery(
                             org_id=webhook.org_id, webhook_id=webhook.id, event_seq=event.seq, event_id=event_id(event),

@@ -126,6 +126,16 @@ def account_clause(access: Access | None):
     )
 
 
+async def account_visible(ctx: Ctx, account_id: int) -> bool:
+    """`node(id)`'s check: the account is one `accounts` lists for this viewer."""
+    access = await ensure_access(ctx)
+    clause = account_clause(access)
+    if clause is None:
+        return True
+    stmt = select(m.Account.id).where(m.Account.id == account_id, m.Account.org_id == ctx.require_viewer().org_id, clause)
+    return bool(await ctx.loaders.rows(stmt))
+
+
 async def visible_account(ctx: Ctx, session, gid: str, field: str, *, lock: bool = False) -> m.Account:
     pk = decode(gid, "Account", field)
     stmt = select(m.Account).where(m.Account.id == pk, m.Account.org_id == ctx.require_viewer().org_id,
@@ -435,6 +445,8 @@ async def merge_accounts(ctx: Ctx, data: dict):
         target.version += 1
         target.updated_at = uow.now
         await uow.append_event("ACCOUNT_MERGED", changes=changes)
+        await s.flush()
+        await raise_ownership_conflicts(uow, [opp.id for opp in deals])  # 撞单: the two customers' owners meet
         return target
 
     return await mutate(ctx, work)

@@ -10,7 +10,7 @@ from resolvers.errors import UserErrors
 from resolvers.ids import decode
 from resolvers.paging import BadInput, Page, child_page, decode_cursor, max_key, page_size
 from resolvers.tokens import Forbidden
-from resolvers.visibility import conditions, ensure_access, on_visible_card, redact_event
+from resolvers.visibility import conditions, customer_events_clause, ensure_access, on_visible_card, redact_event
 
 EVENT_TYPES = (
     "OPPORTUNITY_CREATED", "OPPORTUNITY_UPDATED", "OPPORTUNITY_MOVED", "OPPORTUNITY_LOST",
@@ -31,6 +31,7 @@ EVENT_TYPES = (
     "OWNERSHIP_CONFLICT_RAISED", "OWNERSHIP_CONFLICT_RESOLVED",
     # Contacts on cards and follow-ups (resolvers/records.py):
     "CONTACT_LINKED", "CONTACT_UNLINKED", "FOLLOW_UP_LOGGED",
+    "ATTACHMENT_ADDED", "ATTACHMENT_REMOVED",  # files on cards (resolvers/attachments.py)
 )
 
 
@@ -54,7 +55,8 @@ async def list_events(ctx: Ctx, after: int | None, first: int | None, flt: dict 
     size = page_size(first, ctx.max_page_size, default=ctx.max_page_size)
     # Events of cards the viewer does not see are absent; withheld fields are blanked.
     conds = [m.Event.org_id == org_id, m.Event.seq > (after or 0),
-             *conditions(on_visible_card(m.Event.opportunity_id, access, org_id, nullable=True))]
+             *conditions(on_visible_card(m.Event.opportunity_id, access, org_id, nullable=True),
+                         customer_events_clause(access))]
     if not sees_configuration(ctx.viewer):
         conds.append(m.Event.type != CONFIGURATION_CHANGED)
     flt = flt or {}

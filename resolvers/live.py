@@ -24,7 +24,7 @@ from resolvers.events import CONFIGURATION_CHANGED, sees_configuration
 from resolvers.feeds import Batch, Page
 from resolvers.ids import decode
 from resolvers.paging import BadInput
-from resolvers.visibility import conditions, ensure_access, load_access, on_visible_card, redact_event, visible_among
+from resolvers.visibility import conditions, customer_event_withheld, ensure_access, load_access, on_visible_card, redact_event, visible_among
 
 # After this event a subscriber applies its viewer's new access rule (resolvers/access_rules.py).
 ACCESS_CHANGED = "ACCESS_RULES_UPDATED"
@@ -60,6 +60,8 @@ class EventFilter:
 
     def matches(self, event: m.Event) -> bool:
         if event.type == CONFIGURATION_CHANGED and not self.configuration:
+            return False
+        if customer_event_withheld(self.restricted, event):
             return False
         keys = set(event.department_keys or ())
         if self.scope_key is not None and self.scope_key not in keys:

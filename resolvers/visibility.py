@@ -204,21 +204,6 @@ async def visible_among(session_or_loaders, access: Access | None, org_id: int, 
     return set((await session_or_loaders.execute(stmt)).scalars())
 
 
-async def account_visible(ctx, account_id: int) -> bool:
-    """An account is seen by whoever sees a card of it, unless accounts are withheld."""
-    access = await ensure_access(ctx)
-    if access is None:
-        return True
-    if "account" in access.hidden:
-        return False
-    if access.every_card:
-        return True
-    stmt = select(m.Opportunity.id).where(
-        m.Opportunity.org_id == ctx.viewer.org_id, m.Opportunity.account_id == account_id, opportunity_clause(access)
-    ).limit(1)
-    return bool(await ctx.loaders.rows(stmt))
-
-
 # ---------------------------------------------------------------- hidden fields
 
 
@@ -247,6 +232,24 @@ _EVENT_COLUMNS = tuple(c.key for c in m.Event.__table__.columns)
 class EventView(SimpleNamespace):
     """An event with withheld fields blanked in `changes` and `snapshot` (same attributes
     as an Event row, so the schema and the live plans read it the same way)."""
+
+
+# Events about a customer rather than a card (no opportunity_id to judge them by): they
+# name the customer and what changed on it, so only viewers who see every card and every
+# field receive them.
+CUSTOMER_EVENTS = frozenset({"ACCOUNT_CREATED", "ACCOUNT_UPDATED", "ACCOUNT_MERGED", "OWNERSHIP_CONFLICT_RESOLVED"})
+
+
+def customer_event_withheld(restricted: bool, event) -> bool:
+    """Whether `event` is a card-less customer event a viewer (`Access.restricted`) does not receive."""
+    return restricted and event.opportunity_id is None and event.type in CUSTOMER_EVENTS
+
+
+def customer_events_clause(access: Access | None):
+    """The SQL form of `customer_event_withheld` (None: nothing withheld)."""
+    if access is None or not access.restricted:
+        return None
+    return or_(m.Event.opportunity_id.is_not(None), m.Event.type.not_in(sorted(CUSTOMER_EVENTS)))
 
 
 def redact_event(access: Access | None, event):

@@ -3,7 +3,8 @@ import asyncio
 
 import strawberry
 
-from resolvers import visibility
+from resolvers.accounts import account_visible
+from resolvers.attachments import visible_attachment
 from resolvers.ids import parse_global
 from resolvers.visibility import ensure_access
 from resolvers.paging import BadInput
@@ -23,6 +24,7 @@ LOADERS = {
     "Comment": "comment",
     "Handoff": "handoff",
     "Approval": "approval",
+    "Attachment": None,  # resolvers.attachments.visible_attachment
 }
 
 
@@ -35,8 +37,10 @@ async def load_node(ctx, id: str):
         return None
     type_name, pk = parsed
     await ensure_access(ctx)
-    if type_name == "Account" and not await visibility.account_visible(ctx, pk):
-        return None  # a withheld account, or one only on cards the viewer does not see
+    if type_name == "Account" and not await account_visible(ctx, pk):
+        return None  # withheld, or neither the viewer's nor on a card they see
+    if type_name == "Attachment":
+        return await visible_attachment(ctx, pk)  # only on a card the viewer sees
     # Cards outside the viewer's access, and what hangs off them, load as None.
     return await getattr(ctx.loaders, LOADERS[type_name]).load(pk)
 

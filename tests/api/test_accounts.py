@@ -510,3 +510,87 @@ async def test_at_most_five_possible_duplicates_closest_first(gql):
     near = await create_account(gql, name="Omega")
     scores = [d["score"] for d in near["possibleDuplicates"]]
     assert len(scores) == 5 and scores == sorted(scores, reverse=True)
+
+
+# ------------------------------------------------------------------ who hears of customers
+
+EVENT_TYPES_SEEN = "query { events(first: 100) { edges { node { type } } } }"
+
+
+async def event_types_seen(gql, who: str) -> list[str]:
+    return [e["node"]["type"] for e in (await gql.ok(EVENT_TYPES_SEEN, as_=who))["events"]["edges"]]
+
+
+async def test_customer_events_reach_only_viewers_who_see_every_card(gql, org):
+    await gql.ok("""mutation { setAccessRule(input: {role: MEMBER, scope: OWN}) { userErrors { code } } }""", as_="sales_admin")
+    account = (await create_account(gql, name="Quiet Holdings", industry="Mining", ownerId=gid(org, "sales_member")))["account"]
+    updated = (await gql.ok(UPDATE_ACCOUNT, {"input": {"id": account["id"], "version": account["version"], "region": "North"}}))
+    assert updated["updateAccount"]["userErrors"] == []
+    # Customer events name no card: a viewer limited to their own cards (even the one who made
+    # the change: the payload answered them) never reads them, as events or through a webhook.
+    assert "ACCOUNT_CREATED" not in await event_types_seen(gql, "marketing_member")
+    assert "ACCOUNT_UPDATED" not in await event_types_seen(gql, "sales_member")
+    for who in ("sales_admin", "sales_manager"):  # no rule limits managers here
+        assert {"ACCOUNT_CREATED", "ACCOUNT_UPDATED"} <= set(await event_types_seen(gql, who)), who
+    from api.webhooks import enqueue
+    from db.types import utcnow
+    async with org.db.write() as s:
+        for handle in ("marketing_member", "sales_admin"):
+            s.add(m.Webhook(org_id=org.id, url=f"https://example.com/{handle}", secret="s", event_types=[], department_keys=[],
+                            enabled=True, acts_as_id=org.users[handle].id, created_by_id=org.users["sales_admin"].id, cursor_seq=0))
+    await enqueue(org.db, utcnow())
+    async with org.db.read() as s:
+        rows = (await s.execute(select(m.Webhook.url, m.WebhookDelivery.event_type)
+                                .join(m.Webhook, m.Webhook.id == m.WebhookDelivery.webhook_id)
+                                .where(m.WebhookDelivery.org_id == org.id))).all()
+    received = {url.rsplit("/", 1)[1]: {t for u, t in rows if u == url} for url, _ in rows}
+    assert {"ACCOUNT_CREATED", "ACCOUNT_UPDATED", "ACCESS_RULES_UPDATED"} <= received["sales_admin"]
+    assert received.get("marketing_member", set()) & {"ACCOUNT_CREATED", "ACCOUNT_UPDATED"} == set()
+    # boardEvents judges each event with the subscriber's filter: the same rule.
+    from resolvers.live import EventFilter
+    [created] = await events(org, "ACCOUNT_CREATED")
+    assert not EventFilter(restricted=True).matches(created) and EventFilter(restricted=False).matches(created)
+
+
+async def test_node_reads_an_account_as_accounts_lists_it(gql, org):
+    await gql.ok("""mutation { setAccessRule(input: {role: MEMBER, scope: OWN}) { userErrors { code } } }""", as_="sales_admin")
+    owned = (await create_account(gql, name="Owned Without Deals", ownerId=gid(org, "sales_member")))["account"]
+    node = """query($id: ID!) { node(id: $id) { ... on Account { name } } }"""
+    # The viewer owns it (no deal on it yet): `accounts` lists it, so `node` loads it.
+    assert [e["node"]["name"] for e in (await gql.ok(ACCOUNTS))["accounts"]["edges"]] == ["Owned Without Deals"]
+    assert (await gql.ok(node, {"id": owned["id"]}))["node"] == {"name": "Owned Without Deals"}
+    assert (await gql.ok(node, {"id": owned["id"]}, as_="marketing_member"))["node"] is None
+
+
+async def test_a_conflict_also_arises_on_a_new_owner_a_reopened_deal_and_a_merge(gql, org):
+    from tests.api.workflow_helpers import UPDATE
+    ours = await create(gql, title="Ours", accountName="Reassigned Ltd")
+    theirs = await create(gql, as_="legal_member", title="Theirs", accountName="Elsewhere Ltd")
+    assert await events(org, "OWNERSHIP_CONFLICT_RAISED") == []
+    # A new owner: legal_member now owns a second deal on sales_member's customer.
+    second = await create(gql, title="Second", accountName="Reassigned")
+    changed = (await gql.ok(UPDATE, {"input": {"id": second["id"], "version": second["version"],
+                                               "ownerId": gid(org, "legal_member")}}, as_="sales_admin"))["updateOpportunity"]
+    assert changed["userErrors"] == []
+    raised = await events(org, "OWNERSHIP_CONFLICT_RAISED")
+    assert sorted(e.opportunity_id for e in raised) == sorted([pk(ours["id"]), pk(second["id"])])
+    assert (await conflict_notes(org))["legal_member"] == "Second"
+    # A deal reopened from Lost on a customer another owner holds an open deal of.
+    lost = await create(gql, as_="marketing_member", title="Came back", accountName="Comeback Co")
+    lost = (await gql.ok(MOVE, {"input": {"id": lost["id"], "version": lost["version"], "stageKey": "lost", "lostReason": "price"}},
+                         as_="marketing_member"))["moveOpportunity"]["opportunity"]
+    await create(gql, title="Meanwhile", accountName="Comeback Co.")
+    before = len(await events(org, "OWNERSHIP_CONFLICT_RAISED"))
+    reopened = (await gql.ok(MOVE, {"input": {"id": lost["id"], "version": lost["version"], "stageKey": "lead"}},
+                             as_="marketing_member"))["moveOpportunity"]
+    assert reopened["userErrors"] == []
+    after = await events(org, "OWNERSHIP_CONFLICT_RAISED")
+    assert len(after) == before + 2 and pk(lost["id"]) in {e.opportunity_id for e in after[before:]}
+    # Merging two customers whose open deals have different owners.
+    async with org.db.read() as s:
+        ids = dict((await s.execute(select(m.Account.name, m.Account.id).where(m.Account.org_id == org.id))).all())
+    merged = (await gql.ok(MERGE, {"input": {"sourceId": to_global("Account", ids["Elsewhere Ltd"]),
+                                             "targetId": to_global("Account", ids["Reassigned Ltd"])}}, as_="sales_admin"))["mergeAccounts"]
+    assert merged["userErrors"] == []
+    last = (await events(org, "OWNERSHIP_CONFLICT_RAISED"))[-1]
+    assert last.opportunity_id == pk(theirs["id"])  # the conflict was open: only the moved card joins it
