@@ -1,4 +1,5 @@
 """create_app(settings) -> Starlette: /graphql, the board, health and readiness."""
+import asyncio
 import contextlib
 import functools
 import logging
@@ -10,7 +11,7 @@ from cross_web import HTTPException
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
@@ -26,12 +27,14 @@ from api.result_cache import ResultCache
 from api.security import redact_secrets_in_logs
 from api.settings import Settings
 from db.engine import Database
+from db.files import LocalFileStore
 from db.migrate import upgrade
 from db.types import utcnow
 from resolvers.auth import dead_tokens
 from resolvers.live import events_between, log_head, log_heads
 
 log = logging.getLogger("baton")
+UPLOAD_SLACK = 64 * 1024  # multipart framing and the operations/map parts around an uploaded file
 
 
 class BatonGraphQL(GraphQL):
@@ -168,6 +171,32 @@ async def _export(state, fmt, request):
     return await export_opportunities(state, fmt, request)
 
 
+def _read_file(store, sha256: str) -> bytes:
+    with store.open(sha256) as stored:
+        return stored.read()
+
+
+async def _download(state, request):
+    """GET /files/<ticket>: an attachment through its signed link (resolvers/attachments.py).
+    Any refusal is a bare 404: a link that does not work says nothing about why."""
+    from urllib.parse import quote
+
+    from resolvers.attachments import BadTicket, redeem
+
+    try:
+        row = await redeem(state.db, state.secret_key, request.path_params["ticket"], state.clock())
+        data = await asyncio.to_thread(_read_file, state.files, row.sha256)
+    except (BadTicket, FileNotFoundError, ValueError):
+        return PlainTextResponse("Not found", status_code=404, headers={"cache-control": "no-store"})
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\%' else "_" for ch in row.name)
+    return Response(data, headers={
+        "content-type": row.content_type,
+        "content-disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(row.name, safe='')}",
+        "x-content-type-options": "nosniff",
+        "cache-control": "private, no-store",
+    })
+
+
 def hardened_schema(settings: Settings, *root_field_extensions):
     """The schema with the configured query limits and operation timeout (schema/limits.py)."""
     from schema import build_schema
@@ -193,6 +222,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
     state.clock = clock
     # Signs download links; unset, a key of this process's own (`baton serve` shares one with its workers).
     state.secret_key = settings.secret_key or secrets.token_urlsafe(32)
+    state.files = LocalFileStore(settings.files_path)  # attachments (db/files.py)
     redact_secrets_in_logs()
     state.db = Database(
         settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
@@ -257,6 +287,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         *[Route(f"/export/opportunities.{fmt}", functools.partial(_export, state, fmt)) for fmt in ("csv", "xlsx")],
+        Route("/files/{ticket}", functools.partial(_download, state)),
         Route("/readyz", readyz),
         Route("/", index),
         Mount("/static", StaticFiles(directory=settings.web_dir, check_dir=False), name="static"),
@@ -270,7 +301,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
         *([Middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                       allow_headers=["authorization", "content-type"], max_age=600)] if settings.cors_origins else []),
         Middleware(RateLimit, limiter=state.limiter),
-        Middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes),
+        # A multipart request carrying an attachment of the largest size passes (its parts' headers fit the slack).
+        Middleware(RequestGuard, max_body_bytes=settings.max_body_bytes,
+                   max_upload_bytes=max(settings.max_upload_bytes, int(settings.max_attachment_mb * 1024 * 1024) + UPLOAD_SLACK)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.baton = state

@@ -137,6 +137,33 @@ def cmd_migrate(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_prune_events(args, settings: Settings) -> int:
+    from datetime import timedelta
+
+    from api.jobs import log_upkeep
+    from db.engine import Database
+    from db.types import utcnow
+
+    if args.older_than_days < 1:
+        print("--older-than-days must be at least 1", file=sys.stderr)
+        return 2
+
+    now = utcnow()
+
+    async def run() -> dict:
+        db = Database(settings.database_url, pgbouncer=settings.db_pgbouncer)
+        try:
+            return await log_upkeep(db, now, args.older_than_days)
+        finally:
+            await db.dispose()
+
+    pruned = asyncio.run(run())
+    cutoff = now - timedelta(days=args.older_than_days)
+    months = f" ({', '.join(pruned['partitions'])})" if pruned["partitions"] else ""
+    print(f"{pruned['rows']} events before {cutoff:%Y-%m-%d %H:%M} UTC removed{months}.")
+    return 0
+
+
 def cmd_demo(args, settings: Settings) -> int:
     asyncio.run(_prepare(settings, demo=True, locale=args.locale))
     return 0
@@ -312,6 +339,20 @@ def _progress_bar(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
+async def _import_owner(db, ctx, email: str):
+    """The active user `email` of the importer's organization; exits when there is none."""
+    from sqlalchemy import select
+
+    from db import models as m
+
+    async with db.read() as session:
+        user = (await session.execute(select(m.User).where(
+            m.User.org_id == ctx.viewer.org_id, m.User.email == email.lower()))).scalar_one_or_none()
+    if user is None or user.deactivated_at is not None:
+        raise SystemExit(f"baton: --owner {email}: no active user with this email in the organization")
+    return user
+
+
 def cmd_import_opportunities(args, settings: Settings) -> int:
     from pathlib import Path
 
@@ -321,12 +362,18 @@ def cmd_import_opportunities(args, settings: Settings) -> int:
     if not path.is_file():
         print(f"baton: no file {path}", file=sys.stderr)
         return 2
+    sheet = getattr(args, "sheet", "opportunities")
 
     async def run():
         db, ctx = await _org_ctx(settings, args.org, args.as_email)
         try:
+            # Rows without an owner go to --owner, else to the user named by --as; else they are refused.
+            owner_email = args.owner or args.as_email
+            owner = await _import_owner(db, ctx, owner_email) if owner_email else None
             return await import_opportunities(
-                ctx, path.read_bytes(), path.name, dry_run=args.dry_run, partial=args.partial, progress=_progress_bar
+                ctx, path.read_bytes(), path.name, dry_run=args.dry_run, partial=args.partial, progress=_progress_bar,
+                default_owner=owner, allow_duplicates=args.allow_duplicates, sheet=sheet,
+                assign=getattr(args, "assign", False),
             )
         finally:
             await db.dispose()
@@ -337,21 +384,37 @@ def cmd_import_opportunities(args, settings: Settings) -> int:
         print(f"baton: {path.name}: {exc}", file=sys.stderr)
         return 2
     for rejection in report.rejected:
-        print(f"rejected {rejection}", file=sys.stderr)
+        label = "conflict" if rejection.code == "CONFLICT" else "rejected"
+        print(f"{label} {rejection}", file=sys.stderr)
+    for row, _ in report.existing:
+        print(f"already exists: row {row} (pass --allow-duplicates to create it anyway)", file=sys.stderr)
     if report.unknown_columns:
         print(f"ignored columns: {', '.join(report.unknown_columns)}", file=sys.stderr)
     summary = f"{report.rows} rows, {report.valid} valid, {len(report.rejected)} rejected"
+    counts = (f"{report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+              f"{len(report.existing)} already exist, {report.conflicts} conflicts, {report.errors} errors")
     if args.dry_run:
         print(f"Dry run: {summary}; nothing written.")
     elif report.written:
-        print(f"Imported {report.created} opportunities ({report.accounts_created} new accounts); {summary}.")
+        if sheet == "opportunities":
+            print(f"Imported {report.created} opportunities ({report.accounts_created} new accounts); {summary}.")
     else:
         print(f"Nothing imported: {summary}." + (" Fix the rows or pass --partial." if report.rejected else ""))
+    if sheet == "opportunities":
+        print(counts + ".")
+    if report.contacts_created or report.contacts_existing or report.contacts_linked or sheet == "contacts":
+        print(f"Contacts: {report.contacts_created} created, {report.contacts_existing} already there, "
+              f"{report.contacts_linked} put on deals.")
+    if report.follow_ups_created or report.follow_ups_existing or sheet == "follow_ups":
+        print(f"Follow-ups: {report.follow_ups_created} logged, {report.follow_ups_existing} already there.")
+    if report.owner_given and report.written and not args.dry_run:
+        owner = report.default_owner
+        print(f"{report.owner_given} deals without an owner were given to {owner.name} <{owner.email}>.")
     return 1 if report.rejected and not args.partial else 0
 
 
 def cmd_export_opportunities(args, settings: Settings) -> int:
-    from resolvers.spreadsheets import export_rows, to_csv, to_xlsx
+    from resolvers.spreadsheets import export_rows, record_sheets, to_csv, to_xlsx
 
     flt = {}
     if args.stage:
@@ -368,12 +431,15 @@ def cmd_export_opportunities(args, settings: Settings) -> int:
     async def run():
         db, ctx = await _org_ctx(settings, args.org, args.as_email)
         try:
-            return await export_rows(ctx, flt, chinese=args.chinese_headers)
+            header, rows = await export_rows(ctx, flt, chinese=args.chinese_headers)
+            # A workbook carries the deals' contacts and follow-ups too, so it imports back whole.
+            sheets = await record_sheets(ctx, header, rows, chinese=args.chinese_headers) if args.format == "xlsx" else []
+            return header, rows, sheets
         finally:
             await db.dispose()
 
-    header, rows = asyncio.run(run())
-    data = to_xlsx(header, rows) if args.format == "xlsx" else to_csv(header, rows)
+    header, rows, sheets = asyncio.run(run())
+    data = to_xlsx(header, rows, sheets) if args.format == "xlsx" else to_csv(header, rows)
     if args.output:
         with open(args.output, "wb") as fh:
             fh.write(data)
@@ -398,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=cmd_serve)
 
     sub.add_parser("migrate", help="apply pending database migrations").set_defaults(run=cmd_migrate)
+    prune = sub.add_parser("prune-events", help="remove old events from the log (whole months on PostgreSQL)")
+    prune.add_argument("--older-than-days", type=int, required=True, help="events older than this many days go")
+    prune.set_defaults(run=cmd_prune_events)
     demo = sub.add_parser("demo", help="seed the demo organization (once) without serving")
     demo.add_argument("--locale", default="en", choices=DEMO_LOCALES, help="the demo's language")
     demo.set_defaults(run=cmd_demo)
@@ -434,7 +503,21 @@ def build_parser() -> argparse.ArgumentParser:
     iopp.add_argument("--partial", action="store_true", help="import the valid rows even if some are rejected")
     iopp.add_argument("--org", help="organization name (default: the first)")
     iopp.add_argument("--as", dest="as_email", help="email of the importing user (default: the first admin)")
-    iopp.set_defaults(run=cmd_import_opportunities)
+    iopp.add_argument("--owner", help="email of the user who owns rows without an owner (default: the --as user; "
+                                      "without either such rows are refused)")
+    iopp.add_argument("--allow-duplicates", action="store_true",
+                      help="create rows without an ID even when the customer already has a deal with that title")
+    iopp.add_argument("--assign", action="store_true",
+                      help="rows without an owner get one from the assignment rules (else the pool) instead of --owner")
+    iopp.set_defaults(run=cmd_import_opportunities, sheet="opportunities")
+    for kind, what in (("contacts", "contacts (联系人)"), ("follow-ups", "follow-ups (跟进记录)")):
+        irec = imp.add_parser(kind, help=f"import {what} from a .csv file (or a workbook's {kind} sheet)")
+        irec.add_argument("file")
+        irec.add_argument("--dry-run", action="store_true", help="validate and report; write nothing")
+        irec.add_argument("--partial", action="store_true", help="import the valid rows even if some are rejected")
+        irec.add_argument("--org", help="organization name (default: the first)")
+        irec.add_argument("--as", dest="as_email", help="email of the importing user (default: the first admin)")
+        irec.set_defaults(run=cmd_import_opportunities, sheet=kind.replace("-", "_"), owner=None, allow_duplicates=False)
 
     exp = sub.add_parser("export", help="export data to spreadsheets").add_subparsers(dest="what", required=True)
     eopp = exp.add_parser("opportunities", help="export opportunities as CSV (UTF-8 with BOM) or XLSX")

@@ -28,9 +28,13 @@ def new_context(app_state, request: HTTPConnection | None = None) -> Ctx:
         announce_revoked=app_state.revocations.announce,
         webhook_allow_private=getattr(settings, "webhook_allow_private", False),
         secret_key=app_state.secret_key,
+        files=getattr(app_state, "files", None),
+        max_attachment_bytes=int(settings.max_attachment_mb * 1024 * 1024),
         base_url=getattr(settings, "public_url", ""),
         invite_ttl_hours=getattr(settings, "invite_ttl_hours", 168),
         send_mail=mailer(settings),
+        pool_claims_per_day=getattr(settings, "pool_claims_per_day", 10),
+        pool_reclaim_cooldown_hours=getattr(settings, "pool_reclaim_cooldown_hours", 72),
         request=request,
         drop_slow_subscriber=_dropper(request) if request is not None and request.scope["type"] == "websocket" else None,
     )

@@ -7,8 +7,9 @@ from api.demo_texts import DEMO_ACCOUNTS, ENGLISH, TEXTS, DemoTexts
 from api.settings import Settings
 from db import models as m
 from db.engine import Database
+from db.files import LocalFileStore
 from db.types import utcnow
-from resolvers import approvals, comments, handoffs, money, opportunities, stage_work, tasks
+from resolvers import approvals, attachments, comments, handoffs, money, opportunities, records, stage_work, tasks
 from resolvers.alerts import raise_alerts
 from resolvers.context import Ctx, Viewer
 from resolvers.errors import UserErrors
@@ -19,6 +20,10 @@ DEMO_ORG = ENGLISH.org_name
 DEMO_PASSWORD = "baton-demo"
 # (email, name, department, role) of the English demo; every language signs in with the same emails.
 DEMO_USERS = [(email, ENGLISH.names[email], dept, role) for email, dept, role in DEMO_ACCOUNTS]
+# The last call on each open deal from the proposal on (those stages alert after 48 hours
+# without a follow-up): the demo starts with its customers in touch, one call overdue.
+FOLLOW_UP_SUMMARY = {"en": "Call with the customer: they are reviewing the proposal internally",
+                     "zh-CN": "与客户通话：对方正在内部评审方案"}
 PROBABILITY = {"lead": 10, "qualified": 25, "proposal": 40, "negotiation": 60, "contract": 80, "won": 100, "lost": 0}
 
 
@@ -56,10 +61,12 @@ async def seed_demo(db: Database, settings=None, locale: str = "en") -> bool:
                 session, org, email=email, name=texts.names[email], department_key=dept, role=role, password=DEMO_PASSWORD
             )
     clock = StoryClock()
-    ctx = Ctx(db=db, viewer=Viewer(user=users["sales"]), clock=clock)
+    settings = settings or Settings(database_url=db.url)
+    ctx = Ctx(db=db, viewer=Viewer(user=users["sales"]), clock=clock, files=LocalFileStore(settings.files_path))
     say = texts.lines
     stage_order = [key for key, *_ in DEFAULT_STAGES]
     today = date.today()
+    in_touch = []  # open deals from the proposal on
     for n, deal in enumerate(texts.deals):
         stage = deal.stage
         clock.start_deal(days_ago=60 - 4 * n)
@@ -73,6 +80,8 @@ async def seed_demo(db: Database, settings=None, locale: str = "en") -> bool:
         path = stage_order[1:stage_order.index(stage) + 1] if stage != "lost" else ["qualified", "proposal", stage]
         for step, key in enumerate(path):
             clock.advance(hours=20 + 26 * ((n + step) % 4))
+            if key == "proposal":  # Proposal needs the quote (resolvers/setup.py)
+                await _attach_quote(ctx, opp, deal.title)
             if key == "contract":
                 await _contract_approval(db, ctx, users, opp, say["approved"])
             if key == "won":  # legal takes the contract's automatic handoff; then Contract's deliverables
@@ -86,6 +95,10 @@ async def seed_demo(db: Database, settings=None, locale: str = "en") -> bool:
                 "lost_reason": say["lost_reason"] if key == "lost" else None,
             }))
         gid = to_global("Opportunity", opp.id)
+        if stage == "qualified":  # its quote is drafted: the board moves it on with amount and date alone
+            await _attach_quote(ctx, opp, deal.title)
+        if stage in ("proposal", "negotiation", "contract"):
+            in_touch.append(gid)
         clock.advance(hours=6)
         if stage in ("proposal", "negotiation"):
             _ok(await tasks.create_task(ctx, {
@@ -114,11 +127,24 @@ async def seed_demo(db: Database, settings=None, locale: str = "en") -> bool:
             _ok(await approvals.request_approval(ctx, {
                 "opportunity_id": gid, "kind": "discount", "department_keys": ["finance"], "comment": say["discount_request"],
             }))
+    await _last_calls(ctx, clock, in_touch, FOLLOW_UP_SUMMARY.get(texts.locale, FOLLOW_UP_SUMMARY["en"]))
     admin = Ctx(db=db, viewer=Viewer(user=users["admin"]), clock=clock)
     for currency, rate in texts.rates.items():
         _ok(await money.set_exchange_rate(admin, {"currency": currency, "rate": rate, "date": today - timedelta(days=90)}))
     await _story_is_read(db, org, clock, settings)
     return True
+
+
+async def _last_calls(ctx: Ctx, clock: StoryClock, gids: list[str], summary: str) -> None:
+    """A call on each deal within the last day, the next planned two days on; the first
+    deal's was planned for six hours ago, so its follow-up is due."""
+    clock.now = clock.end  # logged at the end of the story, so the log's times stay in order
+    for n, gid in enumerate(gids):
+        at = clock.end - timedelta(hours=30 if n == 0 else 2 + 3 * n)
+        _ok(await records.log_follow_up(ctx, {
+            "opportunity_id": gid, "kind": "CALL", "at": at, "summary": summary,
+            "next_follow_up_at": at + timedelta(hours=24 if n == 0 else 48),
+        }))
 
 
 async def _localize(session, org: m.Organization, texts: DemoTexts) -> None:
@@ -163,6 +189,32 @@ async def _accept_handoffs(db: Database, ctx: Ctx, opp: m.Opportunity, note: str
             m.Handoff.opportunity_id == opp.id, m.Handoff.status == "PENDING"))).scalars().all()
     for handoff_id in pending:
         _ok(await handoffs.respond_handoff(ctx, {"id": to_global("Handoff", handoff_id), "accept": True, "note": note}))
+
+
+def quote_pdf(title: str) -> bytes:
+    """A one-page PDF naming the deal, to stand for its quote."""
+    text = title.encode("ascii", "replace").replace(b"(", b"[").replace(b")", b"]").replace(b"\\", b"/")
+    stream = b"BT /F1 18 Tf 72 720 Td (Quote: " + text + b") Tj ET"
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+               b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for i, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (i, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+async def _attach_quote(ctx: Ctx, opp: m.Opportunity, title: str) -> None:
+    _ok(await attachments.attach_file(ctx, {
+        "opportunity_id": to_global("Opportunity", opp.id), "kind": "quote", "name": f"{title} quote.pdf",
+        "content": quote_pdf(title),
+    }))
 
 
 async def _reloaded(db: Database, opp: m.Opportunity) -> m.Opportunity:

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from api.context import authenticate, new_context
 from resolvers.exports import BadTicket, redeem
 from resolvers.paging import BadInput
-from resolvers.spreadsheets import export_rows, to_csv, to_xlsx
+from resolvers.spreadsheets import export_rows, record_sheets, to_csv, to_xlsx
 
 LIST_PARAMS = {
     "ownerIds": "owner_ids", "departmentKeys": "department_keys", "stageKeys": "stage_keys", "tags": "tags",
@@ -57,11 +57,13 @@ async def export_opportunities(state, fmt: str, request) -> Response:
         flt, chinese = filter_from_query(params), params.get("headers") == "zh"
     try:
         header, rows = await export_rows(ctx, flt, chinese=chinese)
+        # A workbook carries the deals' contacts and follow-ups too, so it imports back whole.
+        sheets = await record_sheets(ctx, header, rows, chinese=chinese) if fmt == "xlsx" else []
     except BadInput as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     stamp = ctx.clock().strftime("%Y%m%d-%H%M")
     return Response(
-        to_xlsx(header, rows) if fmt == "xlsx" else to_csv(header, rows),
+        to_xlsx(header, rows, sheets) if fmt == "xlsx" else to_csv(header, rows),
         media_type=MEDIA_TYPES[fmt],
         headers={
             "Content-Disposition": f'attachment; filename="opportunities-{stamp}.{fmt}"',

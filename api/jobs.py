@@ -1,15 +1,19 @@
-"""Background loops. Alerts (their escalations, and the daily digests) run every `alerts_interval_seconds` on one process at
+"""Background loops. Alerts (their escalations, the daily digests, and the event log's
+monthly partitions and retention) run every `alerts_interval_seconds` on one process at
 a time: on PostgreSQL the leader holds a transaction-scoped advisory lock for the round (a
 session lock would stay behind on a server connection PgBouncer hands to someone else);
 SQLite is single-host, so every round simply runs."""
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from sqlalchemy import text
 
+from db.partitions import ensure_months, prune
 from resolvers.alerts import raise_alerts
 from resolvers.digest import send_digests
+from resolvers.pool import return_idle_deals
 
 log = logging.getLogger("baton.jobs")
 ALERTS_LOCK_KEY = 0x62617400  # "bat\0": an arbitrary, fixed advisory lock id
@@ -33,7 +37,21 @@ async def alerts_round(state) -> int:
             return 0
         raised = await raise_alerts(state.db, state.clock(), state.settings, publish=state.hub.publish)
         await send_digests(state.db, state.clock())  # daily digests due by now (resolvers/digest.py)
+        await return_idle_deals(state.db, state.clock(), publish=state.hub.publish)  # the pool's automatic return (resolvers/pool.py)
+        await log_upkeep(state.db, state.clock(), state.settings.event_retention_days)
         return raised
+
+
+async def log_upkeep(db, now, retention_days: int) -> dict | None:
+    """The event log's coming months (PostgreSQL) and, when set, its retention."""
+    async with db.engine.begin() as conn:
+        await conn.run_sync(ensure_months, now)
+        if retention_days > 0:
+            pruned = await conn.run_sync(prune, now - timedelta(days=retention_days))
+            if pruned["rows"]:
+                log.info("event log retention: %d events removed (%s)", pruned["rows"], ", ".join(pruned["partitions"]) or "rows")
+            return pruned
+    return None
 
 
 async def alerts_loop(state) -> None:

@@ -37,7 +37,8 @@ class _ViewerFields(Visitor):
         self.found = False
 
     def enter_field(self, node, *_):
-        if node.name.value.startswith("viewer"):
+        # A signed download link names the user it was made for (resolvers/attachments.py).
+        if node.name.value.startswith("viewer") or node.name.value == "downloadUrl":
             self.found = True
 
 

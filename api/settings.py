@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     handoff_alert_hours: int = 48
     approval_alert_hours: int = 48
     alerts_interval_seconds: float = 60.0
+    # Events older than this many days leave the log (0: keep every event). On PostgreSQL whole
+    # months go, once all of a month is past it (db/partitions.py); run by the alerts leader.
+    event_retention_days: int = 0
+    # The shared pool (公海, docs/administration.md): claims one user may make in 24 hours, and
+    # hours before one may claim again a deal they released (or that returned to the pool from them).
+    pool_claims_per_day: int = 10
+    pool_reclaim_cooldown_hours: float = 72
 
     # --- Hardening (docs/security.md) ---
     # Query limits: nesting depth, aliases, lexer tokens, estimated cost (nested `first`
@@ -69,6 +76,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 256 * 1024
     # Multipart uploads (spreadsheet imports) may be this large.
     max_upload_bytes: int = 20 * 1024 * 1024
+    # Files attached to deals (attachFile) may be this large, in MB; a multipart request
+    # carrying one that size passes the body limit (create_app raises it as needed).
+    max_attachment_mb: float = 20
+    # Where attachments are stored (content-addressed, ab/cd/<sha256>). Unset: a `files`
+    # directory next to the SQLite database, or ./baton-files with PostgreSQL.
+    files_dir: Path | None = None
     # Origins allowed by CORS (JSON list, e.g. '["https://board.example"]'); none by default.
     cors_origins: list[str] = []
     # Rate limits (token buckets): sustained requests per second and burst, per token and per IP.
@@ -136,6 +149,16 @@ class Settings(BaseSettings):
         """The board's address as people reach it, when the operator set BATON_BASE_URL (the
         default is only a guess): invitation, reset and setup links use it; "" without it."""
         return self.base_url.rstrip("/") if "base_url" in self.model_fields_set else ""
+
+    @property
+    def files_path(self) -> Path:
+        if self.files_dir is not None:
+            return self.files_dir
+        if self.is_sqlite:
+            database = self.database_url.split("///", 1)[-1].split("?", 1)[0]
+            if database and database != ":memory:":
+                return Path(database).parent / "files"
+        return Path("baton-files")
 
     @cached_property
     def is_sqlite(self) -> bool:

@@ -127,7 +127,13 @@ class Stage(Base):
     kind: Mapped[str] = mapped_column(String(10), default="OPEN")  # OPEN, WON, LOST
     required_fields: Mapped[list] = mapped_column(default=list)
     required_approvals: Mapped[list] = mapped_column(default=list)
+    # Attachment kinds a card needs to enter (resolvers/attachments.py), e.g. ["quote"].
+    required_files: Mapped[list] = mapped_column(default=list)
     stale_after_hours: Mapped[int | None]
+    # Customer silence (resolvers/alerts.py): an open card without a follow-up for this long; null: never.
+    silence_after_hours: Mapped[int | None]
+    # The shared pool (resolvers/pool.py): an open card without a follow-up for this many days returns to it; null: never.
+    pool_after_days: Mapped[int | None]
     # The approval a card asking to enter this stage gets (resolvers/approval_rules.py).
     auto_approval: Mapped[dict | None]
     # Who owns the stage (resolvers/stage_work.py): {"departmentKey", "role", "userId",
@@ -201,9 +207,36 @@ class Opportunity(Base):
     # The latest follow-up's time and the next one planned (resolvers/records.py).
     last_contact_at: Mapped[datetime | None]
     next_follow_up_at: Mapped[datetime | None]
+    # The shared pool (公海, resolvers/pool.py): set while the card waits there, held by the
+    # pool department's manager; assigned_at is when a rule or a claim gave it its owner.
+    pooled_at: Mapped[datetime | None]
+    pool_department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
+    assigned_at: Mapped[datetime | None]
+    # The owner's forecast call (resolvers/forecast.py): BEST_CASE or COMMIT; null reads PIPELINE.
+    forecast_category: Mapped[str | None] = mapped_column(String(12))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(default=1)
+
+
+class Target(Base):
+    """A goal for a month ("2026-11") or quarter ("2026-Q4") of an owner, a department or
+    the organization (resolvers/targets.py); attainment is computed from the event log."""
+
+    __tablename__ = "targets"
+    # One target per subject and period: scope_key is "ORGANIZATION", "DEPARTMENT:<id>" or "OWNER:<id>".
+    __table_args__ = (UniqueConstraint("org_id", "scope_key", "period"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id", index=True)
+    scope: Mapped[str] = mapped_column(String(12))  # OWNER | DEPARTMENT | ORGANIZATION
+    scope_key: Mapped[str] = mapped_column(String(40))
+    owner_id: Mapped[int | None] = fk("users.id")
+    department_id: Mapped[int | None] = fk("departments.id")
+    period: Mapped[str] = mapped_column(String(7))
+    won_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))  # in the base currency
+    new_qualified_count: Mapped[int | None]
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Task(Base):
@@ -627,3 +660,38 @@ class FollowUp(Base):
     next_step: Mapped[str | None] = mapped_column(String(500))
     next_follow_up_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Attachment(Base):
+    """A file on a deal (报价单, 合同, ...); its bytes live in the content-addressed file
+    store (db/files.py) under `sha256`, shared by every row with the same content."""
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id")
+    opportunity_id: Mapped[int] = fk("opportunities.id", index=True)
+    kind: Mapped[str] = mapped_column(String(40))  # quote | contract | signed_contract | other | ...
+    name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AssignmentRule(Base):
+    """An ordered rule giving new and returned deals an owner (resolvers/assignment.py).
+    `rr_cursor` is the round-robin position; the row's lock serializes assignments."""
+
+    __tablename__ = "assignment_rules"
+    __table_args__ = (UniqueConstraint("org_id", "position"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = fk("organizations.id", index=True)
+    position: Mapped[int]
+    name: Mapped[str] = mapped_column(String(100))
+    match: Mapped[dict] = mapped_column(default=dict)  # {regions, industries, tags, amountMin, amountMax}
+    target: Mapped[dict] = mapped_column(default=dict)  # {departmentKey} or {userIds}
+    strategy: Mapped[str] = mapped_column(String(12))  # ROUND_ROBIN | CAPACITY
+    capacity: Mapped[int | None]
+    rr_cursor: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

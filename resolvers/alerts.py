@@ -1,4 +1,5 @@
-"""System alerts: stale deals, overdue tasks, slow handoffs and approval steps.
+"""System alerts: stale deals, overdue tasks, slow handoffs and approval steps, follow-ups
+past their planned time and customers gone silent.
 
 Each condition alerts once until it changes: the Alert table remembers
 (subject, fingerprint), and the fingerprint is what would change if the
@@ -27,7 +28,7 @@ ACTIVE_TASKS = ("OPEN", "IN_PROGRESS")
 class Condition:
     subject: str
     fingerprint: str
-    kind: str  # stale | overdue_task | handoff_pending | approval_pending
+    kind: str  # stale | overdue_task | handoff_pending | approval_pending | follow_up_due | customer_silence
     message: Msg  # rendered in each reader's language; events keep the English text
     opportunity_id: int
     user_ids: list[int] = field(default_factory=list)
@@ -39,6 +40,18 @@ class Condition:
     timeout: str | None = None  # an approval step's timeout: remind | escalate | escalate_admins | final
     since: datetime | None = None  # when the condition began (escalation counts from it)
     escalation: str | None = None  # managers | admins: a level of an unanswered alert's climb (resolvers/escalation.py)
+
+
+def silence_since(opp: m.Opportunity) -> datetime:
+    """When the customer's silence began counting: the last follow-up or, with none
+    logged, the card's entering its stage."""
+    return opp.last_contact_at or opp.stage_entered_at
+
+
+def customer_silent(opp: m.Opportunity, stage: m.Stage, now: datetime) -> bool:
+    """An open card without a follow-up for longer than its stage's silenceAfterHours."""
+    hours = stage.silence_after_hours
+    return stage.kind == "OPEN" and hours is not None and silence_since(opp) + timedelta(hours=hours) < now
 
 
 async def find_conditions(session, org_id: int, now: datetime, settings) -> list[Condition]:
@@ -58,6 +71,7 @@ async def find_conditions(session, org_id: int, now: datetime, settings) -> list
                     opp=opp.title, hours=stage.stale_after_hours, stage=stage.name),
                 opp.id, [opp.owner_id], [opp.department_id], since=opp.last_activity_at + timedelta(hours=stage.stale_after_hours),
             ))
+    found += await follow_up_conditions(session, org_id, now)
     rows = await session.execute(
         select(m.Task, m.Opportunity).join(m.Opportunity, m.Opportunity.id == m.Task.opportunity_id)
         .where(m.Task.org_id == org_id, m.Task.status.in_(ACTIVE_TASKS), m.Task.due_at < now)
@@ -96,6 +110,39 @@ async def find_conditions(session, org_id: int, now: datetime, settings) -> list
         ))
     found += await climbing(session, org_id, now, found, rules)
     found += await approval_timeouts(session, org_id, now)
+    return found
+
+
+async def follow_up_conditions(session, org_id: int, now: datetime) -> list[Condition]:
+    """Open cards whose planned follow-up passed with none logged since (fingerprint: the
+    plan, so a new plan alerts again), and cards in customer silence (fingerprint: when
+    the silence began counting, so a follow-up starts it over). Both tell the owner."""
+    found = []
+    rows = await session.execute(
+        select(m.Opportunity, m.Stage).join(m.Stage, m.Stage.id == m.Opportunity.stage_id)
+        .where(m.Opportunity.org_id == org_id, m.Stage.kind == "OPEN", m.Opportunity.next_follow_up_at < now)
+    )
+    for opp, _ in rows:
+        planned = opp.next_follow_up_at
+        if opp.last_contact_at is None or opp.last_contact_at < planned:
+            found.append(Condition(
+                f"follow_up_due:opportunity:{opp.id}", planned.isoformat(), "follow_up_due",
+                msg("Follow-up due on {opp} (planned {time} UTC)", opp=opp.title, time=planned.strftime("%Y-%m-%d %H:%M")),
+                opp.id, [opp.owner_id], since=planned,
+            ))
+    rows = await session.execute(
+        select(m.Opportunity, m.Stage).join(m.Stage, m.Stage.id == m.Opportunity.stage_id)
+        .where(m.Opportunity.org_id == org_id, m.Stage.kind == "OPEN", m.Stage.silence_after_hours.is_not(None))
+    )
+    for opp, stage in rows:
+        if customer_silent(opp, stage, now):
+            since = silence_since(opp)
+            found.append(Condition(
+                f"silence:opportunity:{opp.id}", since.isoformat(), "customer_silence",
+                msg("No follow-up with the customer on {opp} for over {hours} hours in {stage}",
+                    opp=opp.title, hours=stage.silence_after_hours, stage=stage.name),
+                opp.id, [opp.owner_id], since=since + timedelta(hours=stage.silence_after_hours),
+            ))
     return found
 
 

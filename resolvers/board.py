@@ -16,6 +16,7 @@ from resolvers.ids import parse_global
 from resolvers.money import Totals, rate_subqueries, today
 from resolvers.money import totals as money_totals
 from resolvers.paging import BadInput, Page, decode_cursor, page_size, to_page
+from resolvers.stuck import stuck_condition
 from resolvers.tasks import ACTIVE as ACTIVE_TASK
 from resolvers.visibility import ensure_access, opportunity_clause
 
@@ -88,6 +89,20 @@ async def filter_conditions(ctx: Ctx, flt: dict | None) -> list:
             if st.stale_after_hours
         ]
         conds.append(or_(*stale) if stale else false())
+    if flt.get("silent_only"):
+        # Customer silence (resolvers/alerts.customer_silent): from the last follow-up, else from entering the stage.
+        now, since = ctx.clock(), func.coalesce(m.Opportunity.last_contact_at, m.Opportunity.stage_entered_at)
+        silent = [
+            and_(m.Opportunity.stage_id == st.id, since < now - timedelta(hours=st.silence_after_hours))
+            for st in await org_stages(ctx)
+            if st.silence_after_hours and st.kind == "OPEN"
+        ]
+        conds.append(or_(*silent) if silent else false())
+    if flt.get("stuck_for_hours") is not None:
+        # The waits Opportunity.stuckReason tells (resolvers/stuck.py), begun over N hours ago.
+        if flt["stuck_for_hours"] < 0:
+            raise BadInput("stuckForHours must be 0 or more")
+        conds.append(stuck_condition(ctx, flt["stuck_for_hours"], await org_stages(ctx)))
     return conds
 
 
@@ -217,8 +232,9 @@ def _cards_statement(sqlite: bool, conds: list, paged: bool) -> Select:
     active = (m.Task.opportunity_id == m.Opportunity.id, m.Task.status.in_(ACTIVE_TASK))
     open_tasks = select(func.count()).where(*active).correlate(m.Opportunity).scalar_subquery()
     overdue_tasks = select(func.count()).where(*active, m.Task.due_at < bindparam("now")).correlate(m.Opportunity).scalar_subquery()
+    oldest_overdue = select(func.min(m.Task.due_at)).where(*active, m.Task.due_at < bindparam("now")).correlate(m.Opportunity).scalar_subquery()
     return (
-        select(m.Opportunity, m.Account, m.User, _HOLDER, _OWNERS_DEPARTMENT, open_tasks, overdue_tasks)
+        select(m.Opportunity, m.Account, m.User, _HOLDER, _OWNERS_DEPARTMENT, open_tasks, overdue_tasks, oldest_overdue)
         .join(numbered, numbered.c.id == m.Opportunity.id)
         .join(m.Account, m.Account.id == m.Opportunity.account_id)
         .join(m.User, m.User.id == m.Opportunity.owner_id)
@@ -250,9 +266,9 @@ async def _card_pages(
     loaders = ctx.loaders
     grouped: dict[int, list] = {stage_id: [] for stage_id in stage_ids}
     stats, accounts, owners, departments = {}, {}, {}, {}
-    for opp, account, owner, holding, owners_department, open_count, overdue_count in rows:
+    for opp, account, owner, holding, owners_department, open_count, overdue_count, oldest_overdue in rows:
         grouped[opp.stage_id].append(opp)
-        stats[opp.id] = (open_count, overdue_count)
+        stats[opp.id] = (open_count, overdue_count, oldest_overdue)
         accounts[account.id] = account
         owners[owner.id] = owner
         departments[holding.id] = holding
@@ -273,17 +289,18 @@ async def _card_pages(
 
 
 def open_task_stats(ctx: Ctx):
-    """(open tasks, overdue tasks) per opportunity, for the board's badges."""
+    """(open tasks, overdue tasks, the oldest overdue due time) per opportunity, for the
+    board's badges and the stuck reason."""
 
     async def batch(ids):
         now = ctx.clock()
         overdue = case((m.Task.due_at < now, 1), else_=0)
         rows = await ctx.loaders.rows(
-            select(m.Task.opportunity_id, func.count(), func.sum(overdue))
+            select(m.Task.opportunity_id, func.count(), func.sum(overdue), func.min(case((m.Task.due_at < now, m.Task.due_at))))
             .where(m.Task.opportunity_id.in_(ids), m.Task.status.in_(ACTIVE_TASK))
             .group_by(m.Task.opportunity_id)
         )
-        stats = {opp_id: (count, int(late or 0)) for opp_id, count, late in rows}
-        return [stats.get(i, (0, 0)) for i in ids]
+        stats = {opp_id: (count, int(late or 0), oldest) for opp_id, count, late, oldest in rows}
+        return [stats.get(i, (0, 0, None)) for i in ids]
 
     return ctx.loaders.custom("open_task_stats", batch)

@@ -96,12 +96,20 @@ class Ctx:
     webhook_allow_private: bool = False
     # Signs download links (resolvers/exports.py); api/ sets it from BATON_SECRET_KEY.
     secret_key: str = ""
+    # Attachments (resolvers/attachments.py): the content-addressed file store (db/files.py)
+    # and the largest file accepted (BATON_FILES_DIR, BATON_MAX_ATTACHMENT_MB).
+    files: Any = None
+    max_attachment_bytes: int = 20 * 1024 * 1024
     # People (resolvers/people.py): the board's public address for invitation and reset
     # links ("" when BATON_BASE_URL is not set: the links are relative), how long an
     # invitation lasts, and how to send an email when SMTP is configured (None: it is not).
     base_url: str = ""
     invite_ttl_hours: float = 168
     send_mail: Callable[[str, str, str], Awaitable[None]] | None = None
+    # The shared pool (resolvers/pool.py): claims per user in 24 hours, and hours before
+    # one may claim again a deal they gave back (BATON_POOL_CLAIMS_PER_DAY, BATON_POOL_RECLAIM_COOLDOWN_HOURS).
+    pool_claims_per_day: int = 10
+    pool_reclaim_cooldown_hours: float = 72
     # Set by the transport: the Starlette request or websocket, and graphql-ws init params.
     request: Any = None
     response: Any = None

@@ -15,7 +15,10 @@ DUPLICATE = "DUPLICATE"
 LOCKED = "LOCKED"  # a pending approval locks the field
 TOO_SOON = "TOO_SOON"  # an approval step was urged within the hour
 POSSIBLE_DUPLICATE = "POSSIBLE_DUPLICATE"  # a similar customer exists (resolvers/accounts.py)
-CODES = (VALIDATION, NOT_FOUND, FORBIDDEN, CONFLICT, STAGE_GATE, INVALID_TRANSITION, DUPLICATE, LOCKED, TOO_SOON, POSSIBLE_DUPLICATE)
+LIMIT_EXCEEDED = "LIMIT_EXCEEDED"  # a user's pool claims for the day are used up (resolvers/pool.py)
+COOLDOWN = "COOLDOWN"  # claiming back a deal one gave to the pool too soon (resolvers/pool.py)
+CODES = (VALIDATION, NOT_FOUND, FORBIDDEN, CONFLICT, STAGE_GATE, INVALID_TRANSITION, DUPLICATE, LOCKED, TOO_SOON, POSSIBLE_DUPLICATE,
+         LIMIT_EXCEEDED, COOLDOWN)
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,13 @@
 managers, then to the admins.
 
 Admins set the hours per organization and alert kind (`escalation_rules`; a stale
-deal's rule may name a stage, which wins over the kind's general rule): hours after
-the alert's condition began (a deal went stale, a task fell due, a handoff passed its
-alert time) until the managers hear, and until the admins do. Each level is an alert
+deal's or a silent customer's rule may name a stage, which wins over the kind's general
+rule): hours after the alert's condition began (a deal went stale, a task fell due, a
+handoff passed its alert time, a planned follow-up passed, a customer's silence passed
+the stage's hours) until the managers hear, and until the admins do. Each level is an alert
 condition of its own, `<subject>:managers` / `<subject>:admins` with the alert's
 fingerprint, so the alerts table's unique (subject, fingerprint) makes it act once,
-across processes; activity on the deal, a done task or an answered handoff changes
+across processes; activity on the deal, a done task, an answered handoff or a logged follow-up changes
 the fingerprint and the climb starts over. Approval steps climb by their own rule's
 timeouts (resolvers/approval_actions.py) and are not escalated here."""
 import dataclasses
@@ -24,9 +25,11 @@ from resolvers.tokens import require_admin, require_admin_query
 from resolvers.uow import UnitOfWork
 
 # API name -> alert kind (resolvers/alerts.py)
-KINDS = {"STALE_DEAL": "stale", "OVERDUE_TASK": "overdue_task", "PENDING_HANDOFF": "handoff_pending"}
+KINDS = {"STALE_DEAL": "stale", "OVERDUE_TASK": "overdue_task", "PENDING_HANDOFF": "handoff_pending",
+         "FOLLOW_UP_DUE": "follow_up_due", "CUSTOMER_SILENCE": "customer_silence"}
 API_NAMES = {kind: name for name, kind in KINDS.items()}
 LEVELS = ("managers", "admins")
+STAGE_KINDS = ("stale", "customer_silence")  # a rule of these kinds may name a stage (their hours are the stage's)
 MAX_HOURS = 24 * 365
 MAX_RULES = 100
 
@@ -54,16 +57,16 @@ async def climbing(session, org_id: int, now: datetime, conditions: list, rules:
     `since`, the time each began): one per level whose hours have passed."""
     if not rules.rows:
         return []
-    stale_cards = {c.opportunity_id for c in conditions if c.kind == "stale"}
+    staged_cards = {c.opportunity_id for c in conditions if c.kind in STAGE_KINDS}
     stage_keys = dict((await session.execute(
         select(m.Opportunity.id, m.Stage.key).join(m.Stage, m.Stage.id == m.Opportunity.stage_id)
-        .where(m.Opportunity.id.in_(stale_cards))
-    )).all()) if stale_cards else {}
+        .where(m.Opportunity.id.in_(staged_cards))
+    )).all()) if staged_cards else {}
     found = []
     for cond in conditions:
         if cond.kind not in API_NAMES or cond.since is None or cond.escalation:
             continue
-        rule = rules.rule(cond.kind, stage_keys.get(cond.opportunity_id) if cond.kind == "stale" else None)
+        rule = rules.rule(cond.kind, stage_keys.get(cond.opportunity_id) if cond.kind in STAGE_KINDS else None)
         if rule is None:
             continue
         for level, hours in (("managers", rule.managers_after_hours), ("admins", rule.admins_after_hours)):
@@ -110,7 +113,7 @@ def _hours(value, field: str, *, positive: bool = False) -> int | None:
 
 
 async def set_rule(ctx: Ctx, data: dict) -> tuple[m.EscalationRule | None, list[UserError]]:
-    """Create or replace the rule of a kind (and stage, for stale deals)."""
+    """Create or replace the rule of a kind (and stage, for stale deals and silent customers)."""
     try:
         viewer = require_admin(ctx)
         async with ctx.db.write() as session:
@@ -119,8 +122,8 @@ async def set_rule(ctx: Ctx, data: dict) -> tuple[m.EscalationRule | None, list[
                 if kind is None:
                     check.fail(VALIDATION, "kind must be one of {known}", "kind", known=', '.join(KINDS))
                 stage_key = validate.text(data.get("stage_key"), "stageKey", max_len=40) or ""
-                if stage_key and kind != "stale":
-                    check.fail(VALIDATION, "Only STALE_DEAL rules name a stage", "stageKey")
+                if stage_key and kind not in STAGE_KINDS:
+                    check.fail(VALIDATION, "Only STALE_DEAL and CUSTOMER_SILENCE rules name a stage", "stageKey")
                 elif stage_key:
                     found = await session.scalar(
                         select(m.Stage.id).join(m.Pipeline, m.Pipeline.id == m.Stage.pipeline_id)

@@ -32,6 +32,8 @@ EVENT_TYPES = (
     # Contacts on cards and follow-ups (resolvers/records.py):
     "CONTACT_LINKED", "CONTACT_UNLINKED", "FOLLOW_UP_LOGGED",
     "ATTACHMENT_ADDED", "ATTACHMENT_REMOVED",  # files on cards (resolvers/attachments.py)
+    # Assignment rules and the shared pool (resolvers/assignment.py, resolvers/pool.py):
+    "OPPORTUNITY_ASSIGNED", "OPPORTUNITY_POOLED", "OPPORTUNITY_CLAIMED", "OPPORTUNITY_RELEASED",
 )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from db import models as m
 from resolvers import approval_rules as rules
 from resolvers.approvals import has_approval, open_approval
+from resolvers.attachments import kind_words, kinds_on_card
 from resolvers.context import Ctx
 from resolvers.errors import STAGE_GATE, UserError
 from resolvers.i18n import Msg, escape, msg
@@ -57,22 +58,29 @@ async def valid_approval_kinds(session, opp: m.Opportunity) -> set[str]:
     return {a.kind for a in approved if rules.still_valid(a, opp)}
 
 
-async def gate_problems(session, opp: m.Opportunity, path: list[m.Stage]) -> tuple[list[str], list[str]]:
-    """(missing field names, missing approval kinds) for `opp` to pass every stage of `path`."""
+async def gate_problems(session, opp: m.Opportunity, path: list[m.Stage]) -> tuple[list[str], list[str], list[str]]:
+    """(missing field names, missing approval kinds, missing attachment kinds) for `opp`
+    to pass every stage of `path`. A card being created has no files yet and is not held
+    for them: it needs them to move on (a forward move passes the gate it leaves)."""
     required_fields = list(dict.fromkeys(f for st in path for f in st.required_fields or []))
     required_kinds = list(dict.fromkeys(k for st in path for k in st.required_approvals or []))
+    required_files = list(dict.fromkeys(k for st in path for k in getattr(st, "required_files", None) or []))
     missing_fields = [f for f in required_fields if getattr(opp, GATE_FIELDS.get(f, (f,))[0], None) in (None, "")]
     valid = await valid_approval_kinds(session, opp) if required_kinds else set()
-    return missing_fields, [k for k in required_kinds if k not in valid]
+    attached = await kinds_on_card(session, opp.id) if required_files and opp.id is not None else set(required_files)
+    return missing_fields, [k for k in required_kinds if k not in valid], [k for k in required_files if k not in attached]
 
 
-def gate_error(stage: m.Stage, missing_fields: list[str], missing_approvals: list[str]) -> UserError:
+def gate_error(stage: m.Stage, missing_fields: list[str], missing_approvals: list[str], missing_files: list[str] = ()) -> UserError:
+    """STAGE_GATE naming what is missing; `field` lists gate fields, `approval:<kind>` and
+    `file:<kind>` (the attachment kind to upload), so clients can offer the right form."""
     parts = [GATE_FIELDS[f][1] if f in GATE_FIELDS else Msg(escape(f)) for f in missing_fields]
     parts += [msg("an approved {kind} approval", kind=kind) for kind in missing_approvals]
+    parts += [kind_words(kind) for kind in missing_files]
     return UserError(
         STAGE_GATE,
         "{stage} needs {parts} first",
-        missing_fields + [f"approval:{kind}" for kind in missing_approvals],
+        missing_fields + [f"approval:{kind}" for kind in missing_approvals] + [f"file:{kind}" for kind in missing_files],
         {"stage": stage.name, "parts": parts},
     )
 
@@ -81,11 +89,11 @@ async def move_refusal(session, opp: m.Opportunity, stages: list[m.Stage], path:
     """(why `opp` may not pass `path` into its last stage, the automatic approval rule
     to request once the refused move has rolled back); (None, None) when it may.
     Deliverables come after fields and approvals: one answer says what to do next."""
-    missing_fields, missing_approvals = await gate_problems(session, opp, path)
-    if not (missing_fields or missing_approvals):
+    missing_fields, missing_approvals, missing_files = await gate_problems(session, opp, path)
+    if not (missing_fields or missing_approvals or missing_files):
         missing = await missing_deliverables(session, opp, stages, path)
         return (deliverables_error(path[-1], missing) if missing else None), None
-    error = gate_error(path[-1], missing_fields, missing_approvals)
+    error = gate_error(path[-1], missing_fields, missing_approvals, missing_files)
     rule = next((rules.normalized(st.auto_approval) for st in path
                  if st.auto_approval and st.auto_approval.get("kind") in missing_approvals), None)
     if rule is None:

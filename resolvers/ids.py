@@ -6,7 +6,7 @@ from resolvers.errors import NOT_FOUND, fail
 from resolvers.paging import MAX_BIG_KEY, MAX_KEY, parse_key
 
 # Node types kept in 64-bit tables (db/types.BigId).
-BIG_ID_TYPES = frozenset({"Comment", "Notification", "WebhookDelivery", "ChannelDelivery"})
+BIG_ID_TYPES = frozenset({"Comment", "Notification", "WebhookDelivery", "ChannelDelivery", "Attachment"})
 
 
 def to_global(type_name: str, pk: int) -> str:

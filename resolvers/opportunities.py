@@ -3,7 +3,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from db import models as m
-from resolvers import stage_work, validate
+from resolvers import assignment, stage_work, validate
 from resolvers.accounts import account_for, raise_ownership_conflicts
 from resolvers.access import ensure_can_edit, ensure_can_move
 from resolvers.approvals import ensure_unlocked, reopen_superseded, supersede_changed
@@ -54,9 +54,10 @@ async def create_opportunity(ctx: Ctx, data: dict):
             if earlier is not None:
                 return earlier
         now = uow.now
+        account = await account_for(s, uow.org_id, account_name, uow.now)
         opp = m.Opportunity(
             org_id=uow.org_id, pipeline_id=pipeline.id, stage_id=stage.id,
-            account_id=(await account_for(s, uow.org_id, account_name, uow.now)).id,
+            account_id=account.id,
             owner_id=owner.id, department_id=owner.department_id, created_by_id=viewer.id,
             title=title, amount=amount, currency=currency, probability=probability, expected_close_date=close_date,
             priority=data.get("priority") or "MEDIUM", tags=tags, next_step=next_step, client_mutation_id=client_id,
@@ -66,13 +67,20 @@ async def create_opportunity(ctx: Ctx, data: dict):
         error, _ = await move_refusal(s, opp, stages, gated_path(stages, None, stage))
         if error:
             raise UserErrors([error])
+        # Without an owner named, the first matching assignment rule chooses one (or the pool).
+        chosen = None if data.get("owner_id") else await assignment.pick(uow, opp, account)
+        if chosen is not None:
+            opp.owner_id = chosen.owner.id
+            opp.department_id = chosen.user.department_id if chosen.user else chosen.pool_department_id
         s.add(opp)
         await s.flush()
         event = await uow.append_event(
             "OPPORTUNITY_CREATED", opportunity_id=opp.id,
             department_keys=await department_keys(s, opp.department_id),
         )
-        if owner.id != viewer.id:
+        if chosen is not None:
+            await assignment.apply(uow, opp, chosen, None)
+        elif owner.id != viewer.id:
             uow.notify([owner.id], "assigned", "{user} made you owner of {opp}", opportunity_id=opp.id, event=event, user=viewer.user.name, opp=title)
         await raise_ownership_conflicts(uow, [opp.id])  # 撞单
         return opp

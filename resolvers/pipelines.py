@@ -11,6 +11,7 @@ from db import models as m
 from db.loaders import MAX_STAGES
 from resolvers import validate
 from resolvers.approval_rules import clean_rule
+from resolvers.attachments import clean_required_files
 from resolvers.stage_work import clean_deliverables, clean_owner
 from resolvers.context import Ctx
 from resolvers.errors import DUPLICATE, FORBIDDEN, NOT_FOUND, VALIDATION, UserErrors, fail
@@ -54,6 +55,12 @@ def _stale(value: int | None) -> int | None:
     return value
 
 
+def _silence(value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= 24 * 365:
+        fail(VALIDATION, "silenceAfterHours must be between 1 and 8760", "silenceAfterHours")
+    return value
+
+
 async def _stage(uow: UnitOfWork, gid: str, field: str = "id", *, lock: bool = True) -> m.Stage:
     stmt = (select(m.Stage).join(m.Pipeline, m.Pipeline.id == m.Stage.pipeline_id)
             .where(m.Stage.id == decode(gid, "Stage", field), m.Pipeline.org_id == uow.org_id))
@@ -63,7 +70,9 @@ async def _stage(uow: UnitOfWork, gid: str, field: str = "id", *, lock: bool = T
     return stage
 
 
-SETTINGS = {"name": _name, "required_fields": _fields, "required_approvals": _approvals, "stale_after_hours": _stale}
+SETTINGS = {"name": _name, "required_fields": _fields, "required_approvals": _approvals, "required_files": clean_required_files,
+            "stale_after_hours": _stale,
+            "silence_after_hours": _silence}
 
 
 async def _settings(check: validate.Checks, uow: UnitOfWork, data: dict) -> dict:
@@ -98,7 +107,9 @@ def _position(value: int | None, stages: list[m.Stage]) -> int:
 
 
 STAGE_FIELDS = {"name": "name", "required_fields": "requiredFields", "required_approvals": "requiredApprovals",
-                "stale_after_hours": "staleAfterHours", "auto_approval": "autoApproval"}
+                "required_files": "requiredFiles",
+                "stale_after_hours": "staleAfterHours", "silence_after_hours": "silenceAfterHours",
+                "auto_approval": "autoApproval"}
 
 
 async def _announce(uow: UnitOfWork, stage: m.Stage, changes: dict) -> None:
@@ -141,7 +152,7 @@ async def create_stage(ctx: Ctx, data: dict):
         # Make room: later stages shift right.
         await s.execute(update(m.Stage).where(m.Stage.pipeline_id == pipeline.id, m.Stage.position >= position).values(position=m.Stage.position + 1))
         stage = m.Stage(pipeline_id=pipeline.id, key=key, name=key.title(), position=position, kind=kind,
-                        required_fields=[], required_approvals=[], stale_after_hours=None, auto_approval=None)
+                        required_fields=[], required_approvals=[], required_files=[], stale_after_hours=None, auto_approval=None)
         for attr, value in settings.items():
             setattr(stage, attr, value)
         s.add(stage)
@@ -390,8 +401,14 @@ async def preview_stage_change(ctx: Ctx, data: dict) -> StageChangePreview:
                 settings = await _settings(check, view, data)
         except UserErrors as exc:
             raise _refused(ctx, exc) from None
+        # Files count only when the change is to them: a card still waiting for its quote
+        # shows what a new required field would do to it.
+        files = "required_files" in settings
         proposed = SimpleNamespace(required_fields=settings.get("required_fields", stage.required_fields),
-                                   required_approvals=settings.get("required_approvals", stage.required_approvals))
+                                   required_approvals=settings.get("required_approvals", stage.required_approvals),
+                                   required_files=settings["required_files"] if files else [])
+        current = stage if files else SimpleNamespace(required_fields=stage.required_fields,
+                                                      required_approvals=stage.required_approvals, required_files=[])
         cards = list((await session.execute(
             select(m.Opportunity).where(m.Opportunity.org_id == viewer.org_id, m.Opportunity.stage_id == stage.id)
         )).scalars())
@@ -399,7 +416,7 @@ async def preview_stage_change(ctx: Ctx, data: dict) -> StageChangePreview:
         for opp in cards:
             if any(await gate_problems(session, opp, [proposed])):
                 failing += 1
-                if not any(await gate_problems(session, opp, [stage])):
+                if not any(await gate_problems(session, opp, [current])):
                     newly += 1
     return StageChangePreview(len(cards), failing, newly, _summary(ctx, stage, newly))
 

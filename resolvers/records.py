@@ -185,45 +185,63 @@ async def opportunity_follow_ups(ctx: Ctx, opportunity_id: int, first, after) ->
 # ---------------------------------------------------------------- contacts
 
 
-async def _check_unique(uow: UnitOfWork, phone: str | None, email: str | None, *, exclude: int | None = None) -> None:
-    """DUPLICATE, naming the contact, when another contact of the organization has the
-    same phone or email key."""
-    for value, key_of, column, field, template in (
-        (phone, phone_key, m.Contact.phone_key, "phone", "The contact {existing} already has this phone number"),
-        (email, email_key, m.Contact.email_key, "email", "The contact {existing} already has this email address"),
+async def same_contact(session, org_id: int, phone: str | None, email: str | None, *,
+                       exclude: int | None = None) -> tuple[m.Contact, str] | None:
+    """(another contact of the organization with the same phone or email key, "phone" or
+    "email"), or None."""
+    for value, key_of, column, field in (
+        (phone, phone_key, m.Contact.phone_key, "phone"), (email, email_key, m.Contact.email_key, "email"),
     ):
         if value is None:
             continue
-        stmt = select(m.Contact).where(m.Contact.org_id == uow.org_id, column == key_of(value))
+        stmt = select(m.Contact).where(m.Contact.org_id == org_id, column == key_of(value))
         if exclude is not None:
             stmt = stmt.where(m.Contact.id != exclude)
-        same = (await uow.session.execute(stmt)).scalars().first()
+        same = (await session.execute(stmt)).scalars().first()
         if same is not None:
-            fail(DUPLICATE, template, field, existing=same.name)
+            return same, field
+    return None
+
+
+async def _check_unique(uow: UnitOfWork, phone: str | None, email: str | None, *, exclude: int | None = None) -> None:
+    """DUPLICATE, naming the contact, when another contact of the organization has the
+    same phone or email key."""
+    found = await same_contact(uow.session, uow.org_id, phone, email, exclude=exclude)
+    if found is not None:
+        same, field = found
+        if field == "phone":
+            fail(DUPLICATE, "The contact {existing} already has this phone number", field, existing=same.name)
+        fail(DUPLICATE, "The contact {existing} already has this email address", field, existing=same.name)
 
 
 def _duplicate_race() -> UserError:
     return UserError(DUPLICATE, "A contact with this phone number or email address was just added", ["phone"], {})
 
 
+async def add_contact(ctx: Ctx, uow: UnitOfWork, data: dict, account_lookup) -> m.Contact:
+    """createContact's rules inside a unit of work; `account_lookup()` awaits the customer
+    (or raises its UserErrors, reported with the form's other problems)."""
+    ctx.require_writer()
+    with validate.Checks() as check:
+        account = await check.lookup(account_lookup())
+        name = check(validate.text, data.get("name"), "name", max_len=100, required=True)
+        clean = {key: check(cleaner, data.get(key)) for key, cleaner in FIELDS.items()}
+    await _check_unique(uow, clean["phone"], clean["email"])
+    now = uow.now
+    contact = m.Contact(
+        org_id=uow.org_id, account_id=account.id, name=name, title=clean["title"], wechat=clean["wechat"],
+        phone=clean["phone"], phone_key=phone_key(clean["phone"]) if clean["phone"] else None,
+        email=clean["email"], email_key=email_key(clean["email"]) if clean["email"] else None,
+        version=1, created_at=now, updated_at=now,
+    )
+    uow.session.add(contact)
+    await uow.session.flush()
+    return contact
+
+
 async def create_contact(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.Contact:
-        ctx.require_writer()
-        with validate.Checks() as check:
-            account = await check.lookup(visible_account(ctx, uow.session, data["account_id"], "accountId"))
-            name = check(validate.text, data.get("name"), "name", max_len=100, required=True)
-            clean = {key: check(cleaner, data.get(key)) for key, cleaner in FIELDS.items()}
-        await _check_unique(uow, clean["phone"], clean["email"])
-        now = uow.now
-        contact = m.Contact(
-            org_id=uow.org_id, account_id=account.id, name=name, title=clean["title"], wechat=clean["wechat"],
-            phone=clean["phone"], phone_key=phone_key(clean["phone"]) if clean["phone"] else None,
-            email=clean["email"], email_key=email_key(clean["email"]) if clean["email"] else None,
-            version=1, created_at=now, updated_at=now,
-        )
-        uow.session.add(contact)
-        await uow.session.flush()
-        return contact
+        return await add_contact(ctx, uow, data, lambda: visible_account(ctx, uow.session, data["account_id"], "accountId"))
 
     try:
         return await mutate(ctx, work)
@@ -277,26 +295,33 @@ async def link_contact(ctx: Ctx, data: dict):
         s = uow.session
         opp = await locked_opportunity(uow, data["opportunity_id"])
         contact = await _contact_of(ctx, s, opp, data["contact_id"], "contactId")
-        role = data["role"]
-        link = (await s.execute(select(m.OpportunityContact).where(
-            m.OpportunityContact.opportunity_id == opp.id, m.OpportunityContact.contact_id == contact.id,
-        ))).scalar_one_or_none()
-        before = link.role if link else None
-        if link is None:
-            link = m.OpportunityContact(opportunity_id=opp.id, contact_id=contact.id, role=role, created_at=uow.now)
-            s.add(link)
-        elif link.role == role:
-            return opp
-        link.role = role
-        await s.flush()
-        await uow.append_event(
-            "CONTACT_LINKED", opportunity_id=opp.id,
-            changes={"contact": [None if before is None else contact.name, contact.name], "role": [before, role]},
-            department_keys=await department_keys(s, opp.department_id),
-        )
+        await put_on_card(uow, opp, contact, data["role"])
         return opp
 
     return await mutate(ctx, work)
+
+
+async def put_on_card(uow: UnitOfWork, opp: m.Opportunity, contact: m.Contact, role: str) -> bool:
+    """Link a contact of the card's customer (or change its role) with its CONTACT_LINKED
+    event; False when it is already on the card in that role."""
+    s = uow.session
+    link = (await s.execute(select(m.OpportunityContact).where(
+        m.OpportunityContact.opportunity_id == opp.id, m.OpportunityContact.contact_id == contact.id,
+    ))).scalar_one_or_none()
+    before = link.role if link else None
+    if link is None:
+        link = m.OpportunityContact(opportunity_id=opp.id, contact_id=contact.id, role=role, created_at=uow.now)
+        s.add(link)
+    elif link.role == role:
+        return False
+    link.role = role
+    await s.flush()
+    await uow.append_event(
+        "CONTACT_LINKED", opportunity_id=opp.id,
+        changes={"contact": [None if before is None else contact.name, contact.name], "role": [before, role]},
+        department_keys=await department_keys(s, opp.department_id),
+    )
+    return True
 
 
 async def unlink_contact(ctx: Ctx, data: dict):
@@ -331,39 +356,47 @@ def _moment(value: datetime | None, field: str) -> datetime | None:
 
 async def log_follow_up(ctx: Ctx, data: dict):
     async def work(uow: UnitOfWork) -> m.FollowUp:
-        viewer = ctx.require_writer()
-        s = uow.session
+        ctx.require_writer()
         opp = await locked_opportunity(uow, data["opportunity_id"])
-        now = uow.now
-        with validate.Checks() as check:
-            at = check(_moment, data["at"], "at")
-            if at is not None and at > now + FUTURE_SLACK:
-                check.fail(VALIDATION, "at must not be in the future", "at")
-            summary = check(validate.text, data.get("summary"), "summary", max_len=5000, required=True)
-            outcome = check(validate.text, data.get("outcome"), "outcome", max_len=1000)
-            next_step = check(validate.text, data.get("next_step"), "nextStep", max_len=500)
-            next_at = check(_moment, data.get("next_follow_up_at"), "nextFollowUpAt")
-            if at is not None and next_at is not None and next_at <= at:
-                check.fail(VALIDATION, "nextFollowUpAt must be after at", "nextFollowUpAt")
-            contact = await check.lookup(_contact_of(ctx, s, opp, data["contact_id"], "contactId")) if data.get("contact_id") else None
-        follow_up = m.FollowUp(
-            org_id=uow.org_id, opportunity_id=opp.id, author_id=viewer.id, contact_id=contact.id if contact else None,
-            kind=data["kind"], at=at, summary=summary, outcome=outcome, next_step=next_step, next_follow_up_at=next_at,
-            created_at=now,
-        )
-        s.add(follow_up)
-        await s.flush()
-        changes = {"followUp": [None, to_global("FollowUp", follow_up.id)], "kind": [None, follow_up.kind]}
-        if opp.last_contact_at is None or at >= opp.last_contact_at:
-            # The latest contact: the card shows it and its plan.
-            if at != opp.last_contact_at:
-                changes["lastContactAt"] = [jsonable(opp.last_contact_at), jsonable(at)]
-                opp.last_contact_at = at
-            if next_at != opp.next_follow_up_at:
-                changes["nextFollowUpAt"] = [jsonable(opp.next_follow_up_at), jsonable(next_at)]
-                opp.next_follow_up_at = next_at
-        await uow.append_event("FOLLOW_UP_LOGGED", opportunity_id=opp.id, changes=changes,
-                               department_keys=await department_keys(s, opp.department_id))
-        return follow_up
+        contact = (lambda: _contact_of(ctx, uow.session, opp, data["contact_id"], "contactId")) if data.get("contact_id") else None
+        return await add_follow_up(ctx, uow, opp, data, contact)
 
     return await mutate(ctx, work)
+
+
+async def add_follow_up(ctx: Ctx, uow: UnitOfWork, opp: m.Opportunity, data: dict, contact_lookup=None) -> m.FollowUp:
+    """logFollowUp's rules inside a unit of work, on a locked card; `contact_lookup()`
+    awaits the contact (or raises its UserErrors, reported with the form's other problems)."""
+    viewer = ctx.require_writer()
+    s = uow.session
+    now = uow.now
+    with validate.Checks() as check:
+        at = check(_moment, data["at"], "at")
+        if at is not None and at > now + FUTURE_SLACK:
+            check.fail(VALIDATION, "at must not be in the future", "at")
+        summary = check(validate.text, data.get("summary"), "summary", max_len=5000, required=True)
+        outcome = check(validate.text, data.get("outcome"), "outcome", max_len=1000)
+        next_step = check(validate.text, data.get("next_step"), "nextStep", max_len=500)
+        next_at = check(_moment, data.get("next_follow_up_at"), "nextFollowUpAt")
+        if at is not None and next_at is not None and next_at <= at:
+            check.fail(VALIDATION, "nextFollowUpAt must be after at", "nextFollowUpAt")
+        contact = await check.lookup(contact_lookup()) if contact_lookup is not None else None
+    follow_up = m.FollowUp(
+        org_id=uow.org_id, opportunity_id=opp.id, author_id=viewer.id, contact_id=contact.id if contact else None,
+        kind=data["kind"], at=at, summary=summary, outcome=outcome, next_step=next_step, next_follow_up_at=next_at,
+        created_at=now,
+    )
+    s.add(follow_up)
+    await s.flush()
+    changes = {"followUp": [None, to_global("FollowUp", follow_up.id)], "kind": [None, follow_up.kind]}
+    if opp.last_contact_at is None or at >= opp.last_contact_at:
+        # The latest contact: the card shows it and its plan.
+        if at != opp.last_contact_at:
+            changes["lastContactAt"] = [jsonable(opp.last_contact_at), jsonable(at)]
+            opp.last_contact_at = at
+        if next_at != opp.next_follow_up_at:
+            changes["nextFollowUpAt"] = [jsonable(opp.next_follow_up_at), jsonable(next_at)]
+            opp.next_follow_up_at = next_at
+    await uow.append_event("FOLLOW_UP_LOGGED", opportunity_id=opp.id, changes=changes,
+                           department_keys=await department_keys(s, opp.department_id))
+    return follow_up

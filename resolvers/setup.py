@@ -27,6 +27,13 @@ DEFAULT_STAGES = [
     ("lost", "Lost", "LOST", ["lostReason"], [], None, None),
 ]
 
+# Customer silence (resolvers/alerts.py): from the proposal on, an open card without a follow-up
+# for 48 hours alerts its owner; earlier stages never (migration 0017 sets the same on existing stages).
+DEFAULT_SILENCE_HOURS = {"proposal": 48, "negotiation": 48, "contract": 48}
+
+# Attachment kinds a card needs to enter a stage of the default pipeline (resolvers/attachments.py).
+DEFAULT_REQUIRED_FILES = {"proposal": ["quote"]}
+
 # Stage owners and deliverables (resolvers/stage_work.py): stage key -> (owner,
 # deliverables, whether entering needs the previous stage's deliverables ticked).
 DEFAULT_STAGE_WORK = {
@@ -77,6 +84,8 @@ async def create_organization(
             m.Stage(
                 pipeline_id=pipeline.id, key=key, name=names.get("stages", {}).get(key, stage_name), position=position, kind=kind,
                 required_fields=fields, required_approvals=approvals, stale_after_hours=stale,
+                required_files=[] if minimal_pipeline else list(DEFAULT_REQUIRED_FILES.get(key, [])),
+                silence_after_hours=DEFAULT_SILENCE_HOURS.get(key),
                 auto_approval=auto, owner=owner, deliverables=deliverables, require_previous_deliverables=after_previous,
             )
         )

@@ -147,6 +147,7 @@ def involved(access: Access):
     o, dept, uid = m.Opportunity, access.department_id, access.user_id
     return or_(
         o.department_id == dept,  # the department holds the baton
+        o.pool_department_id == dept,  # it waits in the department's pool (resolvers/pool.py)
         exists().where(m.Handoff.opportunity_id == o.id,
                        or_(m.Handoff.from_department_id == dept, m.Handoff.to_department_id == dept)),
         exists(

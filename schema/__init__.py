@@ -13,6 +13,8 @@ from schema import (
     accounts,
     analytics,
     approvals,
+    assignment,
+    attachments,
     channels,
     comments,
     events,
@@ -25,13 +27,14 @@ from schema import (
     opportunities,
     people,
     pipelines,
+    planning,
     records,
     settings_people,
     stage_work,
     tasks,
 )
 
-DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations, exports, access, stage_work, channels, money, accounts, records, settings_people)
+DOMAINS = (nodes, people, opportunities, tasks, comments, handoffs, approvals, notifications, analytics, pipelines, events, integrations, exports, access, stage_work, channels, money, accounts, records, settings_people, attachments, planning, assignment)
 
 
 class _ParserCache(ParserCache):
@@ -77,7 +80,7 @@ def build_schema(extensions: list | None = None, root_field_extensions: list | N
             people.Department, people.User, opportunities.Stage, opportunities.Pipeline, opportunities.Account,
             opportunities.Opportunity, tasks.Task, comments.Comment, handoffs.Handoff, approvals.Approval,
             notifications.Notification, integrations.ApiToken, integrations.Webhook, integrations.WebhookDelivery,
-            channels.NotificationChannel, channels.ChannelDelivery,
+            channels.NotificationChannel, channels.ChannelDelivery, attachments.Attachment,
         ],
         # Parsing and validating the board's document cost more than resolving a
         # third of its fields: both are cached per document text.

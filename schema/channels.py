@@ -37,6 +37,8 @@ class EscalationKind(str, Enum):
     STALE_DEAL = "STALE_DEAL"
     OVERDUE_TASK = "OVERDUE_TASK"
     PENDING_HANDOFF = "PENDING_HANDOFF"
+    FOLLOW_UP_DUE = "FOLLOW_UP_DUE"
+    CUSTOMER_SILENCE = "CUSTOMER_SILENCE"
 
 
 @strawberry.type(description="Where notifications go besides the inbox: a department's or a user's own")
@@ -147,7 +149,7 @@ class EscalationRule:
     def kind(self) -> EscalationKind:
         return EscalationKind(escalation.API_NAMES[self.kind])
 
-    @strawberry.field(description="STALE_DEAL rules may name a stage; null: every stage")
+    @strawberry.field(description="STALE_DEAL and CUSTOMER_SILENCE rules may name a stage; null: every stage")
     def stage_key(self) -> str | None:
         return self.stage_key or None
 

@@ -182,6 +182,8 @@ DESCRIPTIONS: dict[str, str] = {
     "UserErrorCode.LOCKED": "A pending approval locks the field (the message names the approval)",
     "UserErrorCode.TOO_SOON": "An approval step was urged less than an hour ago",
     "UserErrorCode.POSSIBLE_DUPLICATE": "Similar customers exist (the payload's possibleDuplicates): resend with allowSimilar if it is another one",
+    "UserErrorCode.LIMIT_EXCEEDED": "The user has made as many pool claims in the last 24 hours as allowed (BATON_POOL_CLAIMS_PER_DAY)",
+    "UserErrorCode.COOLDOWN": "The user gave this deal back to the pool too recently to claim it again (BATON_POOL_RECLAIM_COOLDOWN_HOURS)",
     # ------------------------------------------------------------ opportunities and the board
     "Priority": "How urgent a card is",
     "Priority.LOW": "Low",
@@ -192,6 +194,15 @@ DESCRIPTIONS: dict[str, str] = {
     "StageKind.OPEN": "The deal is in progress",
     "StageKind.WON": "The deal is won",
     "StageKind.LOST": "The deal is lost (needs a lost reason)",
+    # ------------------------------------------------------------ planning (schema/planning.py)
+    "ForecastCategory.PIPELINE": "In the pipeline, no call made (the default)",
+    "ForecastCategory.BEST_CASE": "Could close in its month if things go well",
+    "ForecastCategory.COMMIT": "The owner commits to closing it in its month",
+    "ForecastCategory.CLOSED": "Won (follows from a won stage; not set by hand)",
+    "PlanningScope.OWNER": "Per owner",
+    "PlanningScope.DEPARTMENT": "Per department (the owners' department)",
+    "PlanningScope.ORGANIZATION": "The whole organization",
+    "SetForecastCategoryInput.version": _VERSION,
     "Stage": "A column of a pipeline, with the gates a card must pass to enter it",
     "Stage.key": "Stable short name used in inputs and filters (e.g. `proposal`)",
     "Stage.name": "Display name",
@@ -199,7 +210,12 @@ DESCRIPTIONS: dict[str, str] = {
     "Stage.kind": "Whether cards here are open, won or lost",
     "Stage.requiredFields": "Card fields that must be filled to enter (e.g. `amount`, `expectedCloseDate`)",
     "Stage.requiredApprovals": "Approval kinds that must be approved (and still match the card) to enter",
+    "Stage.requiredFiles": (
+        "Attachment kinds a card needs to enter (e.g. [\"quote\"]): a move without one answers STAGE_GATE with "
+        "`file:<kind>` in `field`; a card being created is not held for them"
+    ),
     "Stage.staleAfterHours": "A card without activity for this long is stale (alerts, `staleOnly`); null: never",
+    "Stage.silenceAfterHours": "Hours an open card may go without a follow-up before its customer counts as silent (an alert to the owner, `customerSilent`, `silentOnly`); counted from the last follow-up, or from entering the stage when none was logged; null: never",
     "Pipeline": "A sequence of stages cards move through",
     "Pipeline.name": "Display name",
     "Pipeline.stages": "The stages in order (archived stages have left the board and this list)",
@@ -305,6 +321,7 @@ DESCRIPTIONS: dict[str, str] = {
     "Opportunity.followUps": "The card's follow-ups (跟进记录), the last logged first",
     "Opportunity.lastContactAt": "When the customer was last contacted: the latest follow-up's time (null: none logged)",
     "Opportunity.nextFollowUpAt": "The next follow-up planned by the latest follow-up (null: none planned)",
+    "Opportunity.customerSilent": "Customer silence: no follow-up for longer than the stage's `silenceAfterHours` (from `lastContactAt`, or from `stageEnteredAt` when none was logged)",
     "FollowUp": "A call, visit, meeting or message with the customer on a deal (跟进记录)",
     "FollowUp.id": "Opaque global id (follow-ups are read through Opportunity.followUps)",
     "FollowUp.kind": "How the customer was contacted",
@@ -339,6 +356,39 @@ DESCRIPTIONS: dict[str, str] = {
     "Mutation.logFollowUp": (
         "Log a follow-up on a card (the card's writers): the card's lastContactAt moves forward to `at` and, when it is "
         "the latest contact, nextFollowUpAt becomes its plan; the card's version does not change"
+    ),
+    # ---- attachments (schema/attachments.py)
+    "Opportunity.attachments": "Files on the card, newest first (at most 100)",
+    "Attachment": "A file on a deal (报价单, 合同, ...), kept once per content",
+    "Attachment.id": "Opaque global id (`node(id:)` fetches it while its card is visible)",
+    "Attachment.kind": "What the file is for, a lowercase key such as quote, contract, signed_contract or other (Stage.requiredFiles names these)",
+    "Attachment.name": "The file name as shown and downloaded (path parts, control characters and leading dots removed)",
+    "Attachment.contentType": "The media type judged from the file's bytes (not the one the client sent)",
+    "Attachment.size": "Size in bytes",
+    "Attachment.sha256": "SHA-256 of the content, in lowercase hex",
+    "Attachment.uploadedBy": "Who attached it (null when that user is gone)",
+    "Attachment.createdAt": "When it was attached",
+    "Attachment.downloadUrl": (
+        "A signed link to the file (GET, relative to the server), good for 10 minutes and for this viewer only: it "
+        "carries no token, and the download re-checks that the viewer still sees the card"
+    ),
+    "AttachFileInput.opportunityId": "The card (one the viewer sees and may write)",
+    "AttachFileInput.kind": "What the file is for: 1 to 40 of a-z, 0-9, _ (e.g. quote)",
+    "AttachFileInput.file": (
+        "The file, as a GraphQL multipart request part; at most BATON_MAX_ATTACHMENT_MB (20 MB unless configured). "
+        "Programs and web pages (HTML, SVG) are refused"
+    ),
+    "AttachFilePayload.attachment": "The attachment as stored; null when refused",
+    "AttachFilePayload.opportunity": "The card it is on; null when refused",
+    "RemoveAttachmentInput.id": "The attachment to remove",
+    "RemoveAttachmentPayload.opportunity": "The card it was on; null when refused",
+    "Mutation.attachFile": (
+        "Attach a file to a card (the card's writers): an ATTACHMENT_ADDED event; VALIDATION on `file` when it is "
+        "empty, too large, a program or a web page, on `kind` when the kind is malformed"
+    ),
+    "Mutation.removeAttachment": (
+        "Remove a file from its card (whoever uploaded it, the card's owner or an admin; FORBIDDEN otherwise): an "
+        "ATTACHMENT_REMOVED event"
     ),
     "Opportunity": "A deal: a card on the board",
     "Opportunity.title": "What the deal is",
@@ -376,6 +426,7 @@ DESCRIPTIONS: dict[str, str] = {
     "OpportunityFilter.priority": "Cards with any of these priorities",
     "OpportunityFilter.search": "Text in the title or the account name, case-insensitive",
     "OpportunityFilter.staleOnly": "Only cards past their stage's `staleAfterHours`",
+    "OpportunityFilter.silentOnly": "Only cards in customer silence (`customerSilent`)",
     "OpportunityPayload.opportunity": "The card as written; null when refused",
     "Board": "A pipeline's kanban as the viewer sees it",
     "Board.pipeline": "The pipeline shown",
@@ -592,13 +643,17 @@ DESCRIPTIONS: dict[str, str] = {
     "CreateStageInput.position": "Where to insert it (later stages move right); omitted: last",
     "CreateStageInput.requiredFields": "Card fields required to enter",
     "CreateStageInput.requiredApprovals": "Approval kinds required to enter",
+    "CreateStageInput.requiredFiles": "Attachment kinds required to enter: each 1 to 40 of a-z, 0-9, _; at most 10",
     "CreateStageInput.staleAfterHours": "Hours without activity after which a card is stale",
+    "CreateStageInput.silenceAfterHours": "Hours without a follow-up after which the customer counts as silent (1..8760)",
     "CreateStageInput.autoApproval": "The older rule shape {kind, departmentKeys, mode}; prefer setStageApprovalRule",
     "UpdateStageInput.id": "The stage to change",
     "UpdateStageInput.name": "New display name",
     "UpdateStageInput.requiredFields": "Replaces the required fields",
     "UpdateStageInput.requiredApprovals": "Replaces the required approval kinds",
+    "UpdateStageInput.requiredFiles": "Replaces the required attachment kinds (each 1 to 40 of a-z, 0-9, _; at most 10)",
     "UpdateStageInput.staleAfterHours": "New staleness threshold; null: never stale",
+    "UpdateStageInput.silenceAfterHours": "New customer-silence threshold (1..8760); null: never silent",
     "StagePayload.stage": "The stage as written; null when refused",
     # ---- pipeline settings: order, archive, restore, preview (issue 24)
     "Mutation.reorderStages": (
@@ -742,11 +797,13 @@ DESCRIPTIONS: dict[str, str] = {
     "EscalationKind.STALE_DEAL": "Cards past their stage's staleAfterHours",
     "EscalationKind.OVERDUE_TASK": "Tasks past their due time",
     "EscalationKind.PENDING_HANDOFF": "Handoffs left unanswered",
+    "EscalationKind.FOLLOW_UP_DUE": "Cards whose planned follow-up (nextFollowUpAt) passed with none logged since",
+    "EscalationKind.CUSTOMER_SILENCE": "Cards past their stage's silenceAfterHours without a follow-up",
     "EscalationRule.adminsAfterHours": "Hours after the alert began until admins are notified; null: never",
     "EscalationRule.kind": "What it watches",
     "EscalationRulePayload.rule": "The rule as written; null when refused",
     "SetEscalationRuleInput.kind": "What the rule watches (one rule per kind and stage)",
-    "SetEscalationRuleInput.stageKey": "STALE_DEAL only: one stage; omitted: every stage",
+    "SetEscalationRuleInput.stageKey": "STALE_DEAL and CUSTOMER_SILENCE only: one stage; omitted: every stage",
     "SetEscalationRuleInput.alertAfterHours": "PENDING_HANDOFF: hours until the first alert",
     "SetEscalationRuleInput.managersAfterHours": "Hours after the alert until managers are notified; null: never",
     "SetEscalationRuleInput.adminsAfterHours": "Hours after the alert until admins are notified; null: never",
@@ -859,6 +916,20 @@ DESCRIPTIONS: dict[str, str] = {
     "ImportOpportunitiesPayload.rejected": "Rows refused and why (at most the first 1000)",
     "ImportRejection": "A spreadsheet row that was refused",
     "ImportRejection.reasons": "Every problem of the row, in words",
+    "ImportRejection.code": "VALIDATION; CONFLICT: the deal changed since the export; NOT_FOUND: an id or deal you cannot see",
+    "ImportRejection.sheet": "contacts or follow_ups for a workbook's other sheets; null for the deals' sheet",
+    "ImportOpportunitiesInput.owner": "The user who owns new rows without an owner; without it such rows are refused",
+    "ImportOpportunitiesInput.allowDuplicates": "Create rows without an ID even when a deal with the same customer and title exists",
+    "ImportOpportunitiesPayload.updated": "Deals changed by rows with their ID (0 on a dry run)",
+    "ImportOpportunitiesPayload.unchanged": "Rows with an ID whose values all equal the deal's",
+    "ImportOpportunitiesPayload.conflicts": "Rows whose deal changed since the export (Version); rejected, not applied",
+    "ImportOpportunitiesPayload.existingRows": "Rows without an ID skipped because a deal with the same customer (name key) and title exists (at most the first 1000)",
+    "ImportOpportunitiesPayload.ownerGiven": "New rows without an owner given to the input's owner",
+    "ImportOpportunitiesPayload.contactsCreated": "Contacts created from a Contacts/联系人 sheet (0 on a dry run)",
+    "ImportOpportunitiesPayload.contactsExisting": "Contact rows matching a contact already there (phone or email), not created again",
+    "ImportOpportunitiesPayload.contactsLinked": "Contacts put on a deal or given a new role there",
+    "ImportOpportunitiesPayload.followUpsCreated": "Follow-ups logged from a Follow-ups/跟进记录 sheet (0 on a dry run)",
+    "ImportOpportunitiesPayload.followUpsExisting": "Follow-up rows already logged (same deal, time and summary), skipped",
     "ExportFormat": "Spreadsheet format of an export",
     "ExportFormat.CSV": "UTF-8 CSV",
     "ExportFormat.XLSX": "Excel workbook",
@@ -915,6 +986,106 @@ DESCRIPTIONS: dict[str, str] = {
     "BoardEventType.CONTACT_LINKED": "A contact was put on the card or its role changed (`changes`: contact, role)",
     "BoardEventType.CONTACT_UNLINKED": "A contact was taken off the card (`changes`: contact, role)",
     "BoardEventType.FOLLOW_UP_LOGGED": "A follow-up was logged on the card (`changes`: followUp, kind, and lastContactAt, nextFollowUpAt when they changed)",
+    "BoardEventType.ATTACHMENT_ADDED": "A file was attached to the card (`changes`: attachment, kind, name)",
+    "BoardEventType.ATTACHMENT_REMOVED": "A file was removed from the card (`changes`: attachment, kind, name)",
+    "BoardEventType.OPPORTUNITY_ASSIGNED": (
+        "An assignment rule gave the card an owner (`changes`: owner [before, after] user row ids, rule [null, the rule's name])"),
+    "BoardEventType.OPPORTUNITY_POOLED": (
+        "The card went to the shared pool without anyone giving it back (`changes`: owner [before, the pool's holder], "
+        "pool [null, department key], reason [null, NO_MATCH | AT_CAPACITY | NO_FOLLOW_UP])"),
+    "BoardEventType.OPPORTUNITY_CLAIMED": "Someone took the card from the pool (`changes`: owner [the holder, the claimer], pool [department key, null])",
+    "BoardEventType.OPPORTUNITY_RELEASED": (
+        "Its owner (or their manager, or an admin) gave the card back to the pool (`changes`: owner [before, the pool's holder], "
+        "pool [null, department key], reason [null, the reason given]); an OPPORTUNITY_ASSIGNED follows when a rule places it at once"),
+    # Assignment rules, the shared pool (公海) and the fairness report (schema/assignment.py)
+    "Query.assignmentRules": "The organization's assignment rules in the order they are tried (admins and managers; FORBIDDEN otherwise)",
+    "Query.pool": (
+        "Deals waiting in the shared pool (公海), newest first: a member sees their own department's pool, managers and admins every pool"),
+    "Query.pool(departmentKey)": "Only this department's pool",
+    "Query.assignmentReport": (
+        "Fairness of distribution in a period: per owner and per rule, deals offered (assigned by a rule), claimed, won and lost, "
+        "with open loads now and each rule's spread (admins and managers; FORBIDDEN otherwise)"),
+    "Query.assignmentReport(from)": "Start of the period (inclusive, UTC)",
+    "Query.assignmentReport(to)": "End of the period (exclusive, UTC); at most 366 days after `from`",
+    "Mutation.setAssignmentRules": (
+        "Admins: replace the assignment rules (tried in the order given; a rule keeps its round-robin position by name). "
+        "Errors name the rule's index, e.g. field [\"rules\", \"2\", \"amountMin\"]"),
+    "Mutation.claimOpportunity": (
+        "Take a deal from the pool: the caller becomes its owner. LIMIT_EXCEEDED past the day's claims, COOLDOWN for a deal "
+        "the caller gave back recently, INVALID_TRANSITION when it is not in the pool"),
+    "Mutation.releaseOpportunity": (
+        "Give a deal back to the pool with a reason (its owner, their manager or an admin); the first matching assignment rule "
+        "may give it to someone else at once, otherwise it waits in the pool"),
+    "Mutation.setStagePoolAfterDays": "Admins: after how many days without a follow-up a stage's open deals return to the pool",
+    "AssignmentStrategy": "How a rule chooses among its people",
+    "AssignmentStrategy.ROUND_ROBIN": "Each in turn (skipping anyone at the rule's capacity, when it has one)",
+    "AssignmentStrategy.CAPACITY": "The least loaded below the capacity (open deals owned); ties go to whoever is next in turn",
+    "AssignmentRule": "An ordered rule that gives new deals without an owner, imported rows with assign, and released deals an owner",
+    "AssignmentRule.position": "Its place in the order (0 first); the first matching rule decides",
+    "AssignmentRule.name": "Its name, unique in the organization; events and the report name rules by it",
+    "AssignmentRule.strategy": "How it chooses among its people",
+    "AssignmentRule.capacity": "At most this many open deals per person (null: no limit); everyone at it sends the deal to the pool",
+    "AssignmentRule.regions": "Matches customers in one of these regions (case-insensitive); empty: any",
+    "AssignmentRule.industries": "Matches customers in one of these industries (case-insensitive); empty: any",
+    "AssignmentRule.tags": "Matches deals with any of these tags; empty: any",
+    "AssignmentRule.amountMin": "Matches amounts at least this, in the base currency (converted by the newest rate; no rate or no amount: no match)",
+    "AssignmentRule.amountMax": "Matches amounts at most this, in the base currency",
+    "AssignmentRule.departmentKey": "Assigns to this department's active members and managers (by user id order); null when it names users",
+    "AssignmentRule.userIds": "Assigns to these users, in this order; empty when it names a department",
+    "AssignmentRule.users": "The named users who are still active",
+    "AssignmentRuleInput": "One rule of setAssignmentRules: what it matches, whom it assigns to and how",
+    "AssignmentRuleInput.name": "Unique among the rules (1 to 100 characters)",
+    "AssignmentRuleInput.strategy": "How it chooses among its people",
+    "AssignmentRuleInput.regions": "Customer regions it matches (any of them); omitted or empty: any",
+    "AssignmentRuleInput.industries": "Customer industries it matches (any of them); omitted or empty: any",
+    "AssignmentRuleInput.tags": "Deal tags it matches (any of them); omitted or empty: any",
+    "AssignmentRuleInput.amountMin": "Lowest amount it matches, in the base currency",
+    "AssignmentRuleInput.amountMax": "Highest amount it matches, in the base currency (not below amountMin)",
+    "AssignmentRuleInput.departmentKey": "Assign to this department's active members and managers (give this or userIds)",
+    "AssignmentRuleInput.userIds": "Assign to these active users, in this order (give this or departmentKey)",
+    "AssignmentRuleInput.capacity": "At most this many open deals per person (1 to 100000); required for CAPACITY",
+    "SetAssignmentRulesInput": "The whole ordered list of rules (at most 50); an empty list removes them all",
+    "SetAssignmentRulesInput.rules": "The rules in the order they are tried",
+    "SetAssignmentRulesPayload": "The rules as saved",
+    "SetAssignmentRulesPayload.assignmentRules": "The rules as saved, in order; empty when refused",
+    "ClaimOpportunityInput": "The pooled deal to take",
+    "ReleaseOpportunityInput": "The deal to give back and why",
+    "ReleaseOpportunityInput.reason": "Why it is given back (required, up to 500 characters); kept in the event",
+    "ReleaseOpportunityInput.version": "The card's version last read (CONFLICT when stale); omitted: not checked",
+    "PoolPayload": "The deal after the claim or release",
+    "PoolPayload.opportunity": "The deal as it is now; null when refused",
+    "SetStagePoolAfterDaysInput": "A stage's automatic return to the pool",
+    "SetStagePoolAfterDaysInput.stageId": "The stage",
+    "SetStagePoolAfterDaysInput.days": "Days without a follow-up (1 to 3650) after which an open deal returns to the pool; null: never",
+    "SetStagePoolAfterDaysPayload": "The stage after the change",
+    "SetStagePoolAfterDaysPayload.stage": "The stage as it is now; null when refused",
+    "Stage.poolAfterDays": (
+        "An open deal without a follow-up for this many days in the stage returns to the pool (its owner is warned 24 hours before); "
+        "null: never"),
+    "Opportunity.inPool": "Whether the deal waits in the shared pool (公海); its owner is then the pool's holder (the department's manager or an admin)",
+    "Opportunity.poolDepartment": "The department whose pool it waits in; null when not pooled",
+    "AssignmentReport": "How evenly deals were distributed in a period (docs/administration.md explains each figure)",
+    "AssignmentReport.from": "Start of the period (inclusive)",
+    "AssignmentReport.to": "End of the period (exclusive)",
+    "AssignmentReport.owners": "Per owner with any figure in the period or among a rule's people, by user id",
+    "AssignmentReport.rules": "Per rule (current rules in order, then names only the log still has)",
+    "AssignmentOwnerStats": "One person's figures",
+    "AssignmentOwnerStats.user": "The person",
+    "AssignmentOwnerStats.offered": "Deals a rule assigned to them in the period",
+    "AssignmentOwnerStats.claimed": "Deals they claimed from the pool in the period",
+    "AssignmentOwnerStats.won": "Deals won in the period while they owned them",
+    "AssignmentOwnerStats.lost": "Deals lost in the period while they owned them",
+    "AssignmentOwnerStats.openLoad": "Open deals they own now (not counting pooled deals they hold)",
+    "AssignmentRuleStats": "One rule's figures; a deal's claim, win or loss counts for the rule that last assigned it",
+    "AssignmentRuleStats.ruleName": "The rule's name",
+    "AssignmentRuleStats.offered": "Deals the rule assigned in the period",
+    "AssignmentRuleStats.claimed": "Claims in the period of deals the rule had last assigned",
+    "AssignmentRuleStats.won": "Wins in the period of deals the rule had last assigned",
+    "AssignmentRuleStats.lost": "Losses in the period of deals the rule had last assigned",
+    "AssignmentRuleStats.people": "The rule's people now, with their figures under this rule and their open load",
+    "AssignmentRuleStats.maxOpenLoad": "The highest open load among the rule's people; null without people",
+    "AssignmentRuleStats.minOpenLoad": "The lowest open load among the rule's people; null without people",
+    "AssignmentRuleStats.spread": "maxOpenLoad - minOpenLoad: 0 is perfectly even",
     # Settings: people and the first run (schema/settings_people.py)
     "OneTimeLinkKind.SETUP": "The first-run setup (completeSetup)",
     "OneTimeLinkKind.INVITE": "An invitation to join the organization (acceptInvite)",

@@ -210,12 +210,19 @@ class ImportOpportunitiesInput:
     file: Upload
     dry_run: bool = False
     partial: bool = strawberry.field(default=False, description="Import the valid rows even when some are rejected")
+    owner: strawberry.ID | None = strawberry.UNSET
+    allow_duplicates: bool = False
+    assign: bool | None = strawberry.field(default=False, description=(
+        "New rows without an owner get one from the assignment rules (the first matching rule, else the pool) "
+        "instead of `owner`; without rules they go to `owner` or the importer"))
 
 
 @strawberry.type
 class ImportRejection:
     row: int = strawberry.field(description="Spreadsheet row number (the header is row 1)")
     reasons: list[str]
+    code: str
+    sheet: str | None
 
 
 @strawberry.type
@@ -227,6 +234,16 @@ class ImportOpportunitiesPayload:
     dry_run: bool
     rejected: list[ImportRejection] = strawberry.field(metadata=at_most(MAX_IMPORT_REJECTIONS))
     user_errors: list[UserError]
+    updated: int
+    unchanged: int
+    conflicts: int
+    existing_rows: list[int]
+    owner_given: int
+    contacts_created: int
+    contacts_existing: int
+    contacts_linked: int
+    follow_ups_created: int
+    follow_ups_existing: int
 
 
 @strawberry.type
@@ -293,20 +310,31 @@ class Mutation:
             return ImportOpportunitiesPayload(
                 rows=report.rows, valid=report.valid, created=report.created, accounts_created=report.accounts_created,
                 dry_run=report.dry_run,
-                rejected=[ImportRejection(row=r.row, reasons=[t.render(ctx.locale) for t in r.texts] or r.reasons)
+                rejected=[ImportRejection(row=r.row, reasons=[t.render(ctx.locale) for t in r.texts] or r.reasons,
+                                          code=r.code, sheet=r.sheet or None)
                           for r in report.rejected[:MAX_IMPORT_REJECTIONS]],
                 user_errors=list(errors),
+                updated=report.updated, unchanged=report.unchanged, conflicts=report.conflicts,
+                existing_rows=[row for row, _ in report.existing[:MAX_IMPORT_REJECTIONS]],
+                owner_given=report.owner_given, contacts_created=report.contacts_created,
+                contacts_existing=report.contacts_existing, contacts_linked=report.contacts_linked,
+                follow_ups_created=report.follow_ups_created, follow_ups_existing=report.follow_ups_existing,
             )
 
         try:
             require_admin(ctx)
+            # Rows without an owner go to this user; without one they are refused.
+            owner = await spreadsheets.import_owner(ctx, input.owner) if input.owner else None
         except UserErrors as exc:
             return payload(errors=exc.errors)
         upload = input.file
         data = await upload.read() if hasattr(upload, "read") else bytes(upload)
         filename = getattr(upload, "filename", None) or "upload.csv"
         try:
-            report = await spreadsheets.import_opportunities(ctx, data, filename, dry_run=input.dry_run, partial=input.partial)
+            report = await spreadsheets.import_opportunities(
+                ctx, data, filename, dry_run=input.dry_run, partial=input.partial, default_owner=owner,
+                allow_duplicates=input.allow_duplicates, assign=bool(input.assign),
+            )
         except spreadsheets.SpreadsheetError as exc:
             return payload(errors=[RuleError.literal(VALIDATION, str(exc), ["file"])])
         errors = []

@@ -1,6 +1,7 @@
 """Pipelines, stages, accounts, opportunities and the board."""
 import datetime
 import hashlib
+import inspect
 import json
 from decimal import Decimal
 from enum import Enum
@@ -13,13 +14,17 @@ from strawberry.scalars import JSON
 from db import models as m
 from db.loaders import MAX_CARD_APPROVALS, MAX_CARD_HANDOFFS, MAX_PIPELINES, MAX_STAGES, ready
 from resolvers import accounts as account_rules
+from resolvers import attachments as attachment_rules
 from resolvers import board as board_rules
 from resolvers import comments as comment_rules
 from resolvers import events as event_rules
+from resolvers import forecast as forecast_rules
 from resolvers import opportunities as rules
 from resolvers import records as record_rules
+from resolvers import stuck as stuck_rules
 from resolvers import tasks as task_rules
 from resolvers.access import can_edit, can_move, writes
+from resolvers.alerts import customer_silent
 from resolvers.approval_rules import still_valid
 from resolvers.ids import to_global
 from resolvers.stage_work import MAX_DELIVERABLES
@@ -35,6 +40,7 @@ from schema.relay import Connection, Node, global_id
 if TYPE_CHECKING:
     from schema.accounts import OwnershipConflict
     from schema.approvals import Approval, ApprovalRule
+    from schema.attachments import Attachment
     from schema.stage_work import DeliverableState, StageDeliverable, StageOwner, StageTime
     from schema.comments import Comment
     from schema.events import BoardEvent
@@ -50,6 +56,36 @@ def _nth(value, n: int):
 
     async def later():
         return (await value)[n]
+
+    return later()
+
+
+def _stuck(info: strawberry.Info, opp: m.Opportunity, pick):
+    """`pick` of the card's longest wait (resolvers/stuck.py), from rows the board primed:
+    the value itself when they are all loaded, an awaitable otherwise."""
+    ctx = info.context
+    loaders = ctx.loaders
+    parts = [ready(loaders.stage, opp.stage_id), ready(loaders.handoffs_by_opportunity, opp.id),
+             ready(loaders.approvals_by_opportunity, opp.id), ready(board_rules.open_task_stats(ctx), opp.id),
+             ready(stuck_rules.org_departments(ctx), opp.org_id)]
+
+    def answer(stage, handoffs, approvals, stats, departments, steps):
+        waits = stuck_rules.card_waits(opp, stage, handoffs, list(zip(approvals, steps)), departments,
+                                       stats[2], stats[1], ctx.clock())
+        return pick(waits[0]) if waits else None
+
+    def steps_of(approvals):  # the approvals' loader primed them
+        return [ready(loaders.steps_by_approval, a.id) if a.status == "PENDING" else [] for a in approvals]
+
+    if not any(inspect.isawaitable(p) for p in parts):
+        steps = steps_of(parts[2])
+        if not any(inspect.isawaitable(s) for s in steps):
+            return answer(*parts, steps)
+
+    async def later():
+        values = [await p if inspect.isawaitable(p) else p for p in parts]
+        steps = [await s if inspect.isawaitable(s) else s for s in steps_of(values[2])]
+        return answer(*values, steps)
 
     return later()
 
@@ -78,7 +114,11 @@ class Stage(Node):
     kind: StageKind
     required_fields: list[str]
     required_approvals: list[str]
+    required_files: list[str]
     stale_after_hours: int | None
+    silence_after_hours: int | None
+    pool_after_days: int | None
+
     @strawberry.field(description="Approval opened automatically when a card asks to enter this stage: "
                       "{kind, departmentKeys, mode} (approvalRule has the whole rule)",
                       deprecation_reason="Use approvalRule: it has every step, its mode, role and conditions. Removal on 2027-12-31")
@@ -250,6 +290,14 @@ class Opportunity(Node):
         return ready(info.context.loaders.department, self.department_id)
 
     @strawberry.field
+    def in_pool(self) -> bool:
+        return self.pooled_at is not None
+
+    @strawberry.field
+    def pool_department(self, info: strawberry.Info) -> Department | None:
+        return ready(info.context.loaders.department, self.pool_department_id) if self.pool_department_id else None
+
+    @strawberry.field
     async def tasks(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
     ) -> Connection[Annotated["Task", strawberry.lazy("schema.tasks")]]:
@@ -326,11 +374,53 @@ class Opportunity(Node):
 
         return await card_contacts(info, self)
 
+    @strawberry.field(metadata=at_most(attachment_rules.MAX_CARD_ATTACHMENTS))
+    async def attachments(self, info: strawberry.Info) -> list[Annotated["Attachment", strawberry.lazy("schema.attachments")]]:
+        from schema.attachments import card_attachments  # schema.attachments imports this module lazily
+
+        return await card_attachments(info, self)
+
     @strawberry.field
     async def follow_ups(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
     ) -> Connection[Annotated["FollowUp", strawberry.lazy("schema.records")]]:
         return Connection(page=await record_rules.opportunity_follow_ups(info.context, self.id, first, after))
+
+    @strawberry.field
+    def customer_silent(self, info: strawberry.Info) -> bool:
+        stage = ready(info.context.loaders.stage, self.stage_id)
+        if isinstance(stage, m.Stage):  # the board primed it
+            return customer_silent(self, stage, info.context.clock())
+
+        async def later():
+            return customer_silent(self, await stage, info.context.clock())
+
+        return later()
+
+    @strawberry.field(description=(
+        "Why the card is stuck, in the reader's language: its longest current wait (a pending handoff or approval "
+        "step, customer silence, an overdue task) and how long, e.g. \"Waiting for Legal's approval · 31 h · urged once\"; "
+        "null when nothing waits or the card is won or lost"))
+    def stuck_reason(self, info: strawberry.Info) -> str | None:
+        return _stuck(info, self, lambda wait: wait.message.render(info.context.locale))
+
+    @strawberry.field(description="When the wait stuckReason tells began (null with it)")
+    def stuck_since(self, info: strawberry.Info) -> datetime.datetime | None:
+        return _stuck(info, self, lambda wait: wait.since)
+
+    @strawberry.field(description=(
+        "The owner's forecast call (setForecastCategory): PIPELINE unless set; CLOSED for a won card"))
+    def forecast_category(self, info: strawberry.Info) -> Annotated["ForecastCategory", strawberry.lazy("schema.planning")]:
+        from schema.planning import ForecastCategory  # schema.planning imports this module
+
+        stage = ready(info.context.loaders.stage, self.stage_id)
+        if isinstance(stage, m.Stage):
+            return ForecastCategory(forecast_rules.category_of(self, stage))
+
+        async def later():
+            return ForecastCategory(forecast_rules.category_of(self, await stage))
+
+        return later()
 
     @strawberry.field(description="Tasks not yet done or cancelled")
     def open_task_count(self, info: strawberry.Info) -> int:
@@ -413,6 +503,10 @@ class OpportunityFilter:
     priority: list[Priority] | None = strawberry.UNSET
     search: str | None = strawberry.UNSET
     stale_only: bool | None = strawberry.UNSET
+    silent_only: bool | None = strawberry.UNSET
+    stuck_for_hours: int | None = strawberry.field(default=strawberry.UNSET, description=(
+        "Only open cards one of whose current waits (those Opportunity.stuckReason tells: a pending handoff or "
+        "approval step, customer silence past the stage's silenceAfterHours, an overdue task) began more than this many hours ago"))
 
 
 @strawberry.input

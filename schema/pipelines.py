@@ -17,7 +17,9 @@ class UpdateStageInput:
     name: str | None = strawberry.UNSET
     required_fields: list[str] | None = strawberry.UNSET
     required_approvals: list[str] | None = strawberry.UNSET
+    required_files: list[str] | None = strawberry.UNSET
     stale_after_hours: int | None = strawberry.UNSET
+    silence_after_hours: int | None = strawberry.UNSET
     auto_approval: JSON | None = strawberry.field(default=strawberry.UNSET, description="{kind, departmentKeys, mode} or null")
 
 
@@ -30,7 +32,9 @@ class CreateStageInput:
     position: int | None = strawberry.UNSET
     required_fields: list[str] | None = strawberry.UNSET
     required_approvals: list[str] | None = strawberry.UNSET
+    required_files: list[str] | None = strawberry.UNSET
     stale_after_hours: int | None = strawberry.UNSET
+    silence_after_hours: int | None = strawberry.UNSET
     auto_approval: JSON | None = strawberry.UNSET
 
 

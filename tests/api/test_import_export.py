@@ -12,6 +12,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
 from db import models as m
+from resolvers.ids import to_global
 from resolvers.spreadsheets import SpreadsheetError, import_opportunities
 from tests.api.test_cli import baton
 
@@ -170,12 +171,13 @@ async def test_graphql_multipart_import(client, org):
 
     forbidden = await upload(EXAMPLE.read_bytes(), "pipeline.csv", "sales_member")
     assert forbidden["userErrors"][0]["code"] == "FORBIDDEN" and forbidden["created"] == 0
-    dry = await upload(EXAMPLE.read_bytes(), "pipeline.csv", "sales_admin", dryRun=True)
+    owner = to_global("User", org.users["sales_admin"].id)  # the example's rows name no owner
+    dry = await upload(EXAMPLE.read_bytes(), "pipeline.csv", "sales_admin", dryRun=True, owner=owner)
     assert (dry["valid"], dry["created"], dry["dryRun"]) == (5, 0, True)
-    bad = await upload(csv_bytes(BAD_ROWS), "bad.csv", "sales_admin")
+    bad = await upload(csv_bytes(BAD_ROWS), "bad.csv", "sales_admin", owner=owner)
     assert bad["created"] == 0 and [r["row"] for r in bad["rejected"]] == [3, 4, 5]
     assert bad["userErrors"][0]["message"] == "3 row(s) rejected; nothing was imported"
-    ok = await upload(EXAMPLE.read_bytes(), "pipeline.csv", "sales_admin")
+    ok = await upload(EXAMPLE.read_bytes(), "pipeline.csv", "sales_admin", owner=owner)
     assert (ok["created"], ok["accountsCreated"], ok["userErrors"]) == (5, 4, [])
     assert (await counts(org))[0] == 5
 
@@ -183,7 +185,7 @@ async def test_graphql_multipart_import(client, org):
     header, *lines = EXAMPLE.read_bytes().decode("utf-8-sig").splitlines()
     big = "\n".join([header] + lines * 600).encode()
     assert len(big) > 256 * 1024
-    large = await upload(big, "big.csv", "sales_admin", dryRun=True)
+    large = await upload(big, "big.csv", "sales_admin", dryRun=True, owner=owner)
     assert (large["rows"], large["valid"], large["created"]) == (3000, 3000, 0)
 
 
@@ -205,15 +207,14 @@ async def test_export_csv_has_bom_honours_filters_and_round_trips(client, org, c
     searched = await client.get("/export/opportunities.csv", params={"search": "北辰"}, headers=member)
     assert [r[0] for r in list(csv.reader(io.StringIO(searched.content.decode("utf-8-sig"))))[1:]] == ["车队调度试点"]
 
-    # Round trip: importing the export again reproduces the same cards.
+    # Round trip: the export carries each deal's id, so importing it again changes nothing.
     before = await cards(org)
     report = await import_opportunities(org.ctx("sales_admin", clock), response.content, "export.csv")
-    assert report.rejected == [] and report.created == 5 and report.accounts_created == 0
+    assert report.rejected == [] and (report.created, report.updated, report.unchanged) == (0, 0, 5)
     async with org.db.read() as s:
         rows = (await s.execute(select(m.Opportunity).where(m.Opportunity.org_id == org.id).order_by(m.Opportunity.id))).scalars().all()
-    assert len(rows) == 10
-    after = await cards(org)  # titles repeat, so the dict holds the re-imported copies
-    assert after == before
+    assert len(rows) == 5
+    assert await cards(org) == before
 
 
 EXPORT_LINK = """mutation($input: CreateExportLinkInput!) { createExportLink(input: $input) { url expiresAt userErrors { code } } }"""
@@ -263,7 +264,7 @@ async def test_bearer_tokens_are_refused_in_urls(client, org):
 
 def test_cli_import_and_export(tmp_path):
     assert baton(tmp_path, "demo").returncode == 0
-    dry = baton(tmp_path, "import", "opportunities", str(EXAMPLE), "--dry-run")
+    dry = baton(tmp_path, "import", "opportunities", str(EXAMPLE), "--dry-run", "--owner", "sales@demo.baton")
     assert dry.returncode == 0 and "Dry run: 5 rows, 5 valid, 0 rejected" in dry.stdout, dry.stderr
     bad_file = tmp_path / "bad.csv"
     bad_file.write_bytes(csv_bytes(BAD_ROWS))
@@ -272,7 +273,7 @@ def test_cli_import_and_export(tmp_path):
     assert "rejected row 3: accountName is required" in bad.stderr and "rejected row 4: amount is not a number" in bad.stderr
     partial = baton(tmp_path, "import", "opportunities", str(bad_file), "--partial", "--as", "sales@demo.baton")
     assert partial.returncode == 0 and "Imported 2 opportunities" in partial.stdout, partial.stdout + partial.stderr
-    ok = baton(tmp_path, "import", "opportunities", str(EXAMPLE))
+    ok = baton(tmp_path, "import", "opportunities", str(EXAMPLE), "--owner", "sales@demo.baton")
     assert ok.returncode == 0 and "Imported 5 opportunities" in ok.stdout, ok.stderr
 
     out = baton(tmp_path, "export", "opportunities", "--search", "华东")

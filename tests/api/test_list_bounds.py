@@ -5,7 +5,7 @@ import io
 import json
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from graphql import GraphQLList, GraphQLObjectType, get_named_type, get_nullable_type, parse
@@ -16,13 +16,17 @@ from db import loaders as bounds
 from db import models as m
 from resolvers.accounts import MAX_OPEN_DEAL_OWNERS
 from resolvers.approval_rules import LOCKABLE
+from resolvers.assignment import MAX_RULES as MAX_ASSIGNMENT_RULES, MAX_VALUES as MAX_ASSIGNMENT_VALUES
 from resolvers.channels import KINDS
 from resolvers.escalation import MAX_RULES as MAX_ESCALATION_RULES
 from resolvers.money import MAX_CURRENCIES, MAX_RATES
 from resolvers.people import MAX_INVITES
 from resolvers.records import MAX_ACCOUNT_CONTACTS, MAX_CARD_CONTACTS
+from resolvers.attachments import MAX_CARD_ATTACHMENTS
 from resolvers.stage_work import MAX_DELIVERABLES
+from resolvers.targets import MAX_TARGETS
 from schema import schema as plain_schema
+from schema.planning import MAX_FORECAST_ROWS
 from schema.limits import max_items, operation_cost
 from tests.api.workflow_helpers import create
 
@@ -88,6 +92,7 @@ def test_the_board_fits_under_the_default_cost_limit():
 
 # --------------------------------------------------------------------------- the resolvers keep to them
 
+REPORT = '{ assignmentReport(from: "2000-01-01T00:00:00Z", to: "2000-02-01T00:00:00Z") { %s } }'
 # Field -> (the query reading it, path to the list in the answer). Every bounded field is here.
 READS = {
     "Query.departments": ("{ departments { id } }", ["departments"]),
@@ -138,6 +143,16 @@ READS = {
     "Account.contacts": ("query($id: ID!) { node(id: $id) { ... on Opportunity { account { contacts { id } } } } }",
                          ["node", "account", "contacts"]),
     "Opportunity.contacts": ("query($id: ID!) { node(id: $id) { ... on Opportunity { contacts { role } } } }", ["node", "contacts"]),
+    "Opportunity.attachments": ("query($id: ID!) { node(id: $id) { ... on Opportunity { attachments { id } } } }", ["node", "attachments"]),
+    "Query.assignmentRules": ("{ assignmentRules { name } }", ["assignmentRules"]),
+    "AssignmentRule.users": ("{ assignmentRules { users { id } } }", ["assignmentRules", 0, "users"]),
+    "AssignmentReport.rules": (REPORT % "rules { ruleName }", ["assignmentReport", "rules"]),
+    "AssignmentReport.owners": (REPORT % "owners { openLoad }", ["assignmentReport", "owners"]),
+    "AssignmentRuleStats.people": (REPORT % "rules { people { openLoad } }", ["assignmentReport", "rules", 1, "people"]),
+    "Forecast.rows": ("{ forecast(groupBy: OWNER) { rows { month } } }", ["forecast", "rows"]),
+    "Query.targets": ('{ targets(period: "2000-01") { wonCount } }', ["targets"]),
+    "Query.collaboration": ('{ collaboration(from: "2000-01-01T00:00:00Z", to: "2000-02-01T00:00:00Z") { dealCount } }',
+                            ["collaboration"]),
 }
 
 
@@ -227,12 +242,28 @@ async def overfill(org, opp_gid: str) -> None:
         s.add_all(contacts)
         await s.flush()
         s.add_all(m.OpportunityContact(opportunity_id=opp_id, contact_id=c.id, role="USER") for c in contacts[:MAX_CARD_CONTACTS + 1])
+        # More files on the card than it lists.
+        s.add_all(m.Attachment(org_id=org.id, opportunity_id=opp_id, kind="other", name=f"f{i}.txt", content_type="text/plain",
+                               size=1, sha256="0" * 64, uploaded_by_id=admin.id) for i in range(MAX_CARD_ATTACHMENTS + 1))
+        # More assignment rules than listed: the first names more users than a rule lists, the second
+        # a department of more people than a rule considers (and the report lists owners).
+        s.add_all(m.AssignmentRule(org_id=org.id, position=i, name=f"R{i}", match={}, strategy="ROUND_ROBIN",
+                                   target=[{"userIds": users[:MAX_ASSIGNMENT_VALUES + 1]}, {"departmentKey": "sales"}][i] if i < 2
+                                   else {"userIds": users[:1]})
+                  for i in range(MAX_ASSIGNMENT_RULES + 1))
+        # More forecast cells (owner x close month) than a forecast lists; more targets in a period than are listed.
+        s.add_all(m.Opportunity(**{c.key: getattr(card, c.key) for c in m.Opportunity.__table__.columns if c.key != "id"}
+                                | {"owner_id": users[i % len(users)], "amount": 1, "probability": 50, "client_mutation_id": None,
+                                   "expected_close_date": date(2030, 1 + i // len(users), 1)})
+                  for i in range(MAX_FORECAST_ROWS + 1))
+        s.add_all(m.Target(org_id=org.id, scope="OWNER", scope_key=f"OWNER:{u}", owner_id=u, period="2000-01", new_qualified_count=1)
+                  for u in users[:MAX_TARGETS + 1])
 
 
 async def test_no_list_returns_more_than_its_bound(gql, org, client):
     declared = {f"{t}.{f}": max_items(field) for t, f, field in object_lists() if max_items(field) is not None}
     assert set(declared) == set(READS) | {"ImportOpportunitiesPayload.rejected", "OpportunityPayload.columns", "AccountPayload.possibleDuplicates",
-                                          "PipelineStagesPayload.stages"}
+                                          "PipelineStagesPayload.stages", "SetAssignmentRulesPayload.assignmentRules"}
     opp = await create(gql, as_="sales_admin")
     await overfill(org, opp["id"])
     for name, (query, path) in READS.items():

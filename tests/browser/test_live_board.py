@@ -99,7 +99,8 @@ async def test_cards_arriving_together_in_an_empty_column_all_land(baton, browse
     await sales.locator("input[name=search]").fill("Twin harbor")
     await sales.wait_for_timeout(800)
     assert await sales.get_by_test_id("column-qualified").locator(".col-count").text_content() == "0"
-    rows = "Title,Account,Stage\nTwin harbor north,Harbor Co,qualified\nTwin harbor south,Harbor Co,qualified\n"
+    rows = ("Title,Account,Stage,Owner email\nTwin harbor north,Harbor Co,qualified,admin@demo.baton\n"
+            "Twin harbor south,Harbor Co,qualified,admin@demo.baton\n")
     operations = {"query": "mutation($f: Upload!) { importOpportunities(input: {file: $f}) { created rejected { row } userErrors { message } } }",
                   "variables": {"f": None}}
     answer = httpx.post(f"{baton.base}/graphql", data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.f"]})},
