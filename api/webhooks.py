@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 
 from db import models as m
 from resolvers.channel_queue import record_attempt
-from resolvers.context import Ctx
+from resolvers.context import system_ctx
 from resolvers.uow import run_in_transaction
 from resolvers.visibility import customer_event_withheld, visible_among
 from resolvers.webhooks import event_body, event_id, host_address, is_public, matches, receiver_access
@@ -234,9 +234,7 @@ async def deliver_due(db, now: datetime, http_client: httpx.AsyncClient, setting
 
 async def _alert_admins(db, hook: m.Webhook, now: datetime, publish) -> None:
     """An ALERT_RAISED event and an "alert" notification for each admin of the organization."""
-    ctx = Ctx(db=db, clock=lambda: now)
-    if publish is not None:
-        ctx.publish = publish
+    ctx = system_ctx(db, now, publish)
 
     async def work(uow):
         admins = list(

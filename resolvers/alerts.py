@@ -14,10 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from db import models as m
 from db.engine import Database
 from resolvers.approval_actions import on_timeout
-from resolvers.context import Ctx
+from resolvers.context import system_ctx
 from resolvers.escalation import climbing, escalate, load_rules
 from resolvers.i18n import Msg, msg
 from resolvers.notifications import department_member_ids
+from resolvers.rows import organization_ids
 from resolvers.uow import UnitOfWork, run_in_transaction
 
 log = logging.getLogger("baton.alerts")
@@ -209,14 +210,8 @@ async def _raise_one(uow: UnitOfWork, cond: Condition) -> None:
 
 async def raise_alerts(db: Database, now: datetime, settings, *, publish=None, org_id: int | None = None) -> int:
     """Raise every new alert (in every organization, or just `org_id`); returns how many were raised."""
-    ctx = Ctx(db=db, clock=lambda: now)
-    if publish is not None:
-        ctx.publish = publish
-    if org_id is not None:
-        org_ids = [org_id]
-    else:
-        async with db.read() as s:
-            org_ids = list((await s.execute(select(m.Organization.id).order_by(m.Organization.id))).scalars())
+    ctx = system_ctx(db, now, publish)
+    org_ids = await organization_ids(db, org_id)
     raised = 0
     for oid in org_ids:
         async with db.read() as s:

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 
 from db import models as m
 from resolvers.channel_formats import message
-from resolvers.context import Ctx
+from resolvers.context import system_ctx
 from resolvers.i18n import DEFAULT, supported, translate
 from resolvers.ids import to_global
 from resolvers.notifications import message_in
@@ -349,9 +349,7 @@ async def announce_disabled(db, channel: m.NotificationChannel, now: datetime, p
     organization's admins (a department's), as an ALERT_RAISED event (which names the
     channel by id only: events without a card reach everyone) and inbox notifications,
     which their other channels carry as usual."""
-    ctx = Ctx(db=db, clock=lambda: now)
-    if publish is not None:
-        ctx.publish = publish
+    ctx = system_ctx(db, now, publish)
 
     async def work(uow) -> None:
         s = uow.session

@@ -188,3 +188,12 @@ class Ctx:
         if viewer.scope != "write":
             fail(FORBIDDEN, "This token is read-only")
         return viewer
+
+
+def system_ctx(db: Database, now: datetime, publish: Publish | None = None) -> Ctx:
+    """The context of background work (alerts, the pool's returns, deliveries) at `now`:
+    no viewer, so it sees everything; `publish` announces what it commits."""
+    ctx = Ctx(db=db, clock=lambda: now)
+    if publish is not None:
+        ctx.publish = publish
+    return ctx

@@ -13,12 +13,12 @@ from db import models as m
 from db.engine import Database
 from resolvers import assignment, validate
 from resolvers.access import can_move
-from resolvers.context import Ctx
+from resolvers.context import Ctx, system_ctx
 from resolvers.errors import COOLDOWN, FORBIDDEN, INVALID_TRANSITION, LIMIT_EXCEEDED, NOT_FOUND, VALIDATION, UserErrors, fail
 from resolvers.ids import decode
 from resolvers.i18n import msg
 from resolvers.paging import Page, keyset, page_size, to_page
-from resolvers.rows import department_keys, locked_opportunity
+from resolvers.rows import department_keys, locked_opportunity, organization_ids
 from resolvers.uow import UnitOfWork, mutate, run_in_transaction
 from resolvers.visibility import conditions, ensure_access, opportunity_clause
 
@@ -199,14 +199,8 @@ def assignment_fingerprint(opp: m.Opportunity) -> str:
 async def return_idle_deals(db: Database, now: datetime, *, publish=None, org_id: int | None = None) -> int:
     """Warn owners of deals about to return to the pool and return those past their
     stage's pool_after_days (a warning first, each once); returns how many were returned."""
-    ctx = Ctx(db=db, clock=lambda: now)
-    if publish is not None:
-        ctx.publish = publish
-    if org_id is not None:
-        org_ids = [org_id]
-    else:
-        async with db.read() as s:
-            org_ids = list((await s.execute(select(m.Organization.id).order_by(m.Organization.id))).scalars())
+    ctx = system_ctx(db, now, publish)
+    org_ids = await organization_ids(db, org_id)
     returned = 0
     for oid in org_ids:
         for what, opp_id, fingerprint in await _due(db, oid, now):

@@ -55,3 +55,11 @@ async def org_user(session, org_id: int, gid: str, field: str, *, active: bool =
     if active and user.deactivated_at is not None:
         fail(VALIDATION, "{name} is deactivated; reactivate them first", field, name=user.name)
     return user
+
+
+async def organization_ids(db, only: int | None = None) -> list[int]:
+    """The organizations a background job visits: `only`, or every one."""
+    if only is not None:
+        return [only]
+    async with db.read() as s:
+        return list((await s.execute(select(m.Organization.id).order_by(m.Organization.id))).scalars())

@@ -47,8 +47,8 @@ from resolvers.i18n import Msg, msg
 from resolvers.ids import parse_global, to_global
 from resolvers.opportunities import EDITABLE, PRIORITIES
 from resolvers.rows import department_keys, jsonable, org_user
-from resolvers.sheet_reading import (  # noqa: F401 - SpreadsheetError, Rejection, read_rows: this module's API too
-    Rejection, SpreadsheetError, aliases, cell_text, map_columns, non_blank, read_rows, read_sheets, sheet_kind, title_key,
+from resolvers.sheet_reading import (  # noqa: F401 - SpreadsheetError, Rejection: this module's API too
+    Rejection, SpreadsheetError, aliases, cell_text, map_columns, non_blank, read_sheets, sheet_kind, title_key,
 )
 from resolvers.uow import UnitOfWork
 from resolvers.visibility import conditions, ensure_access, hidden, opportunity_clause
