@@ -206,6 +206,7 @@ class Opportunity(Base):
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The latest follow-up's time and the next one planned (resolvers/records.py).
     last_contact_at: Mapped[datetime | None]
+    last_contact_kind: Mapped[str | None] = mapped_column(String(10))  # the latest follow-up's kind
     next_follow_up_at: Mapped[datetime | None]
     # The shared pool (公海, resolvers/pool.py): set while the card waits there, held by the
     # pool department's manager; assigned_at is when a rule or a claim gave it its owner.

@@ -394,6 +394,7 @@ async def add_follow_up(ctx: Ctx, uow: UnitOfWork, opp: m.Opportunity, data: dic
         if at != opp.last_contact_at:
             changes["lastContactAt"] = [jsonable(opp.last_contact_at), jsonable(at)]
             opp.last_contact_at = at
+        opp.last_contact_kind = follow_up.kind
         if next_at != opp.next_follow_up_at:
             changes["nextFollowUpAt"] = [jsonable(opp.next_follow_up_at), jsonable(next_at)]
             opp.next_follow_up_at = next_at

@@ -320,6 +320,7 @@ DESCRIPTIONS: dict[str, str] = {
     "Opportunity.contacts": "The card's contacts (of its customer) with their roles, in the order they were linked; none when accounts are withheld",
     "Opportunity.followUps": "The card's follow-ups (跟进记录), the last logged first",
     "Opportunity.lastContactAt": "When the customer was last contacted: the latest follow-up's time (null: none logged)",
+    "Opportunity.lastContactKind": "How the customer was last contacted: the latest follow-up's kind (null: none logged)",
     "Opportunity.nextFollowUpAt": "The next follow-up planned by the latest follow-up (null: none planned)",
     "Opportunity.customerSilent": "Customer silence: no follow-up for longer than the stage's `silenceAfterHours` (from `lastContactAt`, or from `stageEnteredAt` when none was logged)",
     "FollowUp": "A call, visit, meeting or message with the customer on a deal (跟进记录)",

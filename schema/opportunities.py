@@ -236,6 +236,7 @@ class Opportunity(Node):
     tags: list[str]
     last_activity_at: datetime.datetime
     last_contact_at: datetime.datetime | None
+    last_contact_kind: Annotated["FollowUpKind", strawberry.lazy("schema.records")] | None
     next_follow_up_at: datetime.datetime | None
     stage_entered_at: datetime.datetime
     created_at: datetime.datetime

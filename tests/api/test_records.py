@@ -23,7 +23,7 @@ UNLINK = f"""mutation($input: UnlinkContactInput!) {{ unlinkContact(input: $inpu
   opportunity {{ contacts {{ role contact {{ name }} }} }} {ERRS} }} }}"""
 LOG = f"""mutation($input: LogFollowUpInput!) {{ logFollowUp(input: $input) {{
   followUp {{ id kind at summary outcome nextStep nextFollowUpAt author {{ handle }} contact {{ name }}
-    opportunity {{ lastContactAt nextFollowUpAt version }} }} {ERRS} }} }}"""
+    opportunity {{ lastContactAt lastContactKind nextFollowUpAt version }} }} {ERRS} }} }}"""
 CARD = """query($id: ID!, $first: Int, $after: String) { node(id: $id) { ... on Opportunity { version lastContactAt nextFollowUpAt
   contacts { role contact { name } }
   followUps(first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { summary kind } } }
@@ -200,7 +200,7 @@ async def test_a_follow_up_moves_the_cards_last_and_next_contact(gql, org):
         "id": None, "kind": "CALL", "at": iso(at), "summary": "Walked through the quote", "outcome": "Wants a discount",
         "nextStep": "Send revised quote", "nextFollowUpAt": iso(plan), "author": {"handle": "sales_member"},
         "contact": {"name": "Ann"},
-        "opportunity": {"lastContactAt": iso(at), "nextFollowUpAt": iso(plan), "version": card["version"]},
+        "opportunity": {"lastContactAt": iso(at), "lastContactKind": "CALL", "nextFollowUpAt": iso(plan), "version": card["version"]},
     }
     [event] = await events_of(org, "FOLLOW_UP_LOGGED")
     assert event.opportunity_id == pk(card["id"]) and event.actor_id == org.users["sales_member"].id
@@ -211,13 +211,15 @@ async def test_a_follow_up_moves_the_cards_last_and_next_contact(gql, org):
     # An earlier follow-up logged late: the last contact and the plan stay.
     earlier = (await gql.ok(LOG, {"input": {"opportunityId": card["id"], "kind": "WECHAT", "at": iso(at - timedelta(days=1)),
                                             "summary": "Intro", "nextFollowUpAt": iso(at)}}))["logFollowUp"]
-    assert earlier["followUp"]["opportunity"] == {"lastContactAt": iso(at), "nextFollowUpAt": iso(plan), "version": card["version"]}
+    assert earlier["followUp"]["opportunity"] == {"lastContactAt": iso(at), "lastContactKind": "CALL", "nextFollowUpAt": iso(plan),
+                                                  "version": card["version"]}
     assert (await events_of(org, "FOLLOW_UP_LOGGED"))[-1].changes == {"followUp": [None, earlier["followUp"]["id"]], "kind": [None, "WECHAT"]}
 
     # A later one without a plan: the card's plan is cleared.
     later = at + timedelta(days=1)
     latest = (await gql.ok(LOG, {"input": {"opportunityId": card["id"], "kind": "VISIT", "at": iso(later), "summary": "On site"}}))["logFollowUp"]
-    assert latest["followUp"]["opportunity"] == {"lastContactAt": iso(later), "nextFollowUpAt": None, "version": card["version"]}
+    assert latest["followUp"]["opportunity"] == {"lastContactAt": iso(later), "lastContactKind": "VISIT", "nextFollowUpAt": None,
+                                                "version": card["version"]}
     assert (await events_of(org, "FOLLOW_UP_LOGGED"))[-1].changes == {
         "followUp": [None, latest["followUp"]["id"]], "kind": [None, "VISIT"],
         "lastContactAt": [iso(at), iso(later)], "nextFollowUpAt": [iso(plan), None]}
