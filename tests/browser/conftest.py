@@ -54,7 +54,7 @@ class BatonServer:
                 cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # migrations and the demo's seeding take a while on a busy machine
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"baton serve exited with {proc.returncode}:\n{self.log.read_text()[-3000:]}")

@@ -65,7 +65,7 @@ async def every_state(browser, server, viewport, source) -> dict[str, list[dict]
     await card(page, "Campus-wide licence").locator(".card-title").click()  # tasks, comments, a pending handoff
     drawer = page.get_by_test_id("drawer")
     await expect(drawer.locator("h2")).to_have_text("Campus-wide licence")
-    for name in ("Details", "Tasks", "Comments", "Handoffs & approvals", "History"):
+    for name in ("Details", "Tasks", "Comments", "Customer", "Handoffs & approvals", "History"):
         await drawer.get_by_role("tab", name=name).click()
         await expect(drawer.locator("[data-pane]:not([hidden])")).to_have_count(1)
         await check(page, f"drawer: {name}")
@@ -83,6 +83,8 @@ async def every_state(browser, server, viewport, source) -> dict[str, list[dict]
     await check(page, "inbox")
     await go(page, server, "analytics", '[data-testid="chart-funnel"] svg')
     await check(page, "analytics")
+    await go(page, server, "pool", '[data-testid="pool-list"] > li')
+    await check(page, "pool")
 
     legal = await open_board(browser, server, viewport=viewport)
     await sign_in_here(legal, "legal")  # lands on its own queue, with a handoff to answer
@@ -160,7 +162,7 @@ async def test_touch_targets_are_big_enough(shared_baton, browser, viewport):
     await card(page, "Campus-wide licence").locator(".card-title").click()
     drawer = page.get_by_test_id("drawer")
     await expect(drawer.locator("h2")).to_have_text("Campus-wide licence")
-    for name in ("Details", "Tasks", "Handoffs & approvals"):
+    for name in ("Details", "Tasks", "Customer", "Handoffs & approvals"):
         await drawer.get_by_role("tab", name=name).click()
         assert await undersized(page, 24) == [], name
         if phone:

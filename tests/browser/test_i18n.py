@@ -197,7 +197,7 @@ async def go(page, server, route: str, ready: str):
 
 async def walk(screens: Screens, card_title: str, *, before_sign_in: bool):
     """Every screen of the board, as sales: sign-in (and refused), board, filters, move menu, a refused move,
-    a move's toast, new deal, the drawer's five tabs, a department's queue, inbox, analytics."""
+    a move's toast, new deal, the drawer's six tabs, a department's queue, inbox, analytics."""
     page, server = screens.page, screens.server
     phone = page.viewport_size["width"] < 600
     if before_sign_in:
@@ -246,7 +246,7 @@ async def walk(screens: Screens, card_title: str, *, before_sign_in: bool):
     await subject.locator(".card-title").click()
     drawer = page.get_by_test_id("drawer")
     await expect(drawer.locator("h2")).to_have_text(card_title)
-    for key in ("details", "tasks", "comments", "baton", "history"):
+    for key in ("details", "tasks", "comments", "customer", "baton", "history"):
         await drawer.locator(f'[data-tab="{key}"]').click()
         await expect(drawer.locator(f'[data-pane="{key}"]')).to_be_visible()
         await screens.check(f"drawer {key}")

@@ -128,8 +128,8 @@ async def test_on_a_phone_every_primary_action_is_in_sight(shared_baton, browser
     drawer = page.get_by_test_id("drawer")
     await expect(drawer.locator("h2")).to_have_text("Campus-wide licence")
     tabs = drawer.get_by_role("tab")
-    assert await tabs.count() == 5
-    for i in range(5):
+    assert await tabs.count() == 6
+    for i in range(6):
         assert inside(await tabs.nth(i).bounding_box(), PHONE), await tabs.nth(i).text_content()
     assert await page.evaluate("() => { const t = document.querySelector('.tabs'); return t.scrollWidth <= t.clientWidth; }")
     await drawer.get_by_role("tab", name="History").click()

@@ -6,6 +6,7 @@ import { t, formatNumber } from './i18n.js';
 import { onBoardEvent, store } from './state.js';
 import { locked } from './ui.js';
 import { convertedText, missingText, onlyBase, partsHtml, ratesNote } from './money.js';
+import { mountPlanning } from './analytics_planning.js';
 
 const W = 560;
 
@@ -128,8 +129,11 @@ function hbars(items, { format = (v) => String(v), cls = '', width = 400, label 
 
 export function mountAnalytics(view) {
   let alive = true;
-  view.innerHTML = `<h1 tabindex="-1">${esc(t('nav.analytics'))}</h1><div class="analytics" aria-busy="true"><p class="muted">${esc(t('analytics.loading'))}</p></div>`;
-  const box = view.lastElementChild;
+  view.innerHTML = `<h1 tabindex="-1">${esc(t('nav.analytics'))}</h1><div class="analytics" aria-busy="true"><p class="muted">${esc(t('analytics.loading'))}</p></div>
+    <div class="analytics planning" data-testid="analytics-planning"></div>`;
+  const box = view.querySelector('.analytics');
+  // Departments, forecast, fairness and targets: their own period and refresh (analytics_planning.js).
+  const unmountPlanning = mountPlanning(view.lastElementChild);
   async function load() {
     try {
       const { analytics: a, baseCurrency } = await gql(ANALYTICS);
@@ -175,5 +179,5 @@ export function mountAnalytics(view) {
   let timer = null;
   const off = onBoardEvent(() => { clearTimeout(timer); timer = setTimeout(load, 1500); });
   load();
-  return () => { alive = false; off(); clearTimeout(timer); };
+  return () => { alive = false; off(); clearTimeout(timer); unmountPlanning(); };
 }

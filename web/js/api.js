@@ -14,29 +14,45 @@ export class AuthError extends Error {}
 
 /** Run a query or mutation; resolves with `data`, rejects with a readable Error. */
 export async function gql(query, variables = {}) {
-  const headers = { 'content-type': 'application/json', accept: 'application/json' };
+  return post(JSON.stringify({ query, variables }), { 'content-type': 'application/json' });
+}
+
+/**
+ * A mutation carrying `file`, as the GraphQL multipart request spec sends it: the operation with
+ * `variables.input.file` null, a map naming that path, and the file as part "0".
+ */
+export async function upload(query, variables, file) {
+  const body = new FormData();
+  body.append('operations', JSON.stringify({ query, variables: { ...variables, input: { ...variables.input, file: null } } }));
+  body.append('map', JSON.stringify({ 0: ['variables.input.file'] }));
+  body.append('0', file, file.name);
+  return post(body, {}); // the browser writes the multipart content type with its boundary
+}
+
+async function post(body, extraHeaders) {
+  const headers = { ...extraHeaders, accept: 'application/json' };
   const token = getToken();
   if (token) headers.authorization = `Bearer ${token}`;
   let response;
   try {
-    response = await fetch('/graphql', { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+    response = await fetch('/graphql', { method: 'POST', headers, body });
   } catch (err) {
     throw new Error(t('api.unreachable'));
   }
-  let body;
-  try { body = await response.json(); } catch (err) {
+  let data;
+  try { data = await response.json(); } catch (err) {
     throw new Error(t('api.notData', { status: `${response.status} ${response.statusText}`.trim() }));
   }
-  if (body.errors && body.errors.length) {
-    const messages = body.errors.map((e) => e.message);
-    const unauth = body.errors.some((e) => /auth|sign in|token|not logged/i.test(e.message) || e.extensions?.code === 'UNAUTHENTICATED');
-    const err = unauth && !body.data ? new AuthError(messages.join('; ')) : new Error(messages.join('; '));
-    err.graphQLErrors = body.errors;
-    err.data = body.data;
+  if (data.errors && data.errors.length) {
+    const messages = data.errors.map((e) => e.message);
+    const unauth = data.errors.some((e) => /auth|sign in|token|not logged/i.test(e.message) || e.extensions?.code === 'UNAUTHENTICATED');
+    const err = unauth && !data.data ? new AuthError(messages.join('; ')) : new Error(messages.join('; '));
+    err.graphQLErrors = data.errors;
+    err.data = data.data;
     throw err;
   }
   if (!response.ok) throw new Error(t('api.status', { status: `${response.status} ${response.statusText}`.trim() }));
-  return body.data;
+  return data.data;
 }
 
 /** Format a payload's userErrors as one sentence. */

@@ -8,8 +8,10 @@ import { t, kindName, intlLocale } from './i18n.js';
 import { cardInner, locked, openModal, dataText, priorityLabel } from './ui.js';
 import { focusFirst, keepFocus, tabStops } from './focus.js';
 import { openDrawer, refreshDrawerIfShowing } from './drawer.js';
+import { contactLine, uploadForm, attachFrom, fileKindWord, wireFilePicks } from './drawer_records.js';
 import { scrollHints } from './overflow.js';
 import { onlyBase } from './money.js';
+import { mountTargetsStrip } from './targets.js';
 
 const FILTER_KEY = 'baton.filter';
 const cards = new Map(); // id -> card data
@@ -34,6 +36,7 @@ function filterInput(f) {
   if (f.priority) out.priority = [f.priority];
   if (f.search) out.search = f.search;
   if (f.staleOnly) out.staleOnly = true;
+  if (Number(f.stuckHours) > 0) out.stuckForHours = Math.floor(Number(f.stuckHours));
   return Object.keys(out).length ? out : null;
 }
 
@@ -45,6 +48,7 @@ export function mountBoard(view) {
   const opt = (value, label, selected) => `<option value="${esc(value)}"${selected ? ' selected' : ''}>${esc(label)}</option>`;
   view.innerHTML = `
     <h1 class="sr-only" tabindex="-1">${esc(t('board.heading'))}</h1>
+    <div class="targets-strip" id="targets-strip" data-testid="targets-strip" hidden></div>
     <form class="filters" id="filters" role="search" aria-label="${esc(t('filters.label'))}">
       <input type="search" name="search" placeholder="${esc(t('filters.searchPlaceholder'))}" aria-label="${esc(t('filters.search'))}" value="${esc(f.search || '')}">
       <button type="button" class="btn filter-toggle" id="filter-toggle" aria-expanded="false" aria-controls="filter-more" data-testid="filter-toggle">${esc(t('filters.toggle'))}<span class="filter-count"></span></button>
@@ -56,6 +60,8 @@ export function mountBoard(view) {
       <datalist id="tag-list"></datalist>
       <select name="priority" aria-label="${esc(t('label.priority'))}">${opt('', t('filters.anyPriority'))}${['URGENT', 'HIGH', 'MEDIUM', 'LOW'].map((p) => opt(p, priorityLabel(p), f.priority === p)).join('')}</select>
       <label class="check"><input type="checkbox" name="staleOnly" ${f.staleOnly ? 'checked' : ''}> ${esc(t('filters.stale'))}</label>
+      <span class="filter-stuck"><span aria-hidden="true">${esc(t('filters.stuck'))}</span><input type="number" name="stuckHours" min="1" step="1" inputmode="numeric" data-testid="filter-stuck"
+        aria-label="${esc(t('filters.stuckLabel'))}" value="${esc(f.stuckHours || '')}"><span aria-hidden="true">${esc(t('filters.stuckHours'))}</span></span>
       <button type="button" class="btn btn-ghost" id="clear-filters">${esc(t('filters.clear'))}</button>
       <span class="spacer"></span>
       <button type="button" class="btn btn-ghost" id="export-cards" data-testid="export" title="${esc(t('filters.exportTitle'))}">${esc(t('filters.export'))}</button>
@@ -71,6 +77,7 @@ export function mountBoard(view) {
     const next = {
       mine: form.mine.checked, department: form.department.value, owner: form.owner.value,
       tag: form.tag.value.trim(), priority: form.priority.value, search: form.search.value.trim(), staleOnly: form.staleOnly.checked,
+      stuckHours: form.stuckHours.value.trim(),
     };
     form.owner.disabled = next.mine;
     showFilterCount(form, next);
@@ -92,6 +99,7 @@ export function mountBoard(view) {
 
   const board = $('#board', view);
   const offHints = scrollHints($('#board-frame', view));
+  const offTargets = mountTargetsStrip($('#targets-strip', view));
   board.addEventListener('click', onBoardClick);
   board.addEventListener('keydown', onBoardKey);
 
@@ -111,6 +119,7 @@ export function mountBoard(view) {
   return () => {
     offEvent();
     offHints();
+    offTargets();
     clearInterval(tick);
     sortables.forEach((s) => s.destroy());
     sortables = [];
@@ -120,7 +129,7 @@ export function mountBoard(view) {
 
 /** The folded filters' button says how many are set, so a filtered phone board does not look empty by mistake. */
 function showFilterCount(form, f) {
-  const n = ['mine', 'department', 'owner', 'tag', 'priority', 'staleOnly'].filter((k) => f[k]).length;
+  const n = ['mine', 'department', 'owner', 'tag', 'priority', 'staleOnly', 'stuckHours'].filter((k) => f[k]).length;
   $('.filter-count', form).innerHTML = n ? ` <span class="count-pill">${n}<span class="sr-only">${esc(t('filters.set'))}</span></span>` : '';
 }
 
@@ -170,7 +179,8 @@ function syncStages(board) {
 }
 
 function gateHint(stage) {
-  const needs = [...(stage.requiredFields || []).map(fieldWords), ...(stage.requiredApprovals || []).map((k) => t('gate.approval', { kind: kindName(k) }))];
+  const needs = [...(stage.requiredFields || []).map(fieldWords), ...(stage.requiredApprovals || []).map((k) => t('gate.approval', { kind: kindName(k) })),
+    ...(stage.requiredFiles || []).map((k) => t('gate.fileWords', { kind: fileKindWord(k) }))];
   const previous = stage.requirePreviousDeliverables && store.stages.filter((s) => s.kind !== 'LOST' && s.position < stage.position).pop();
   if (previous?.deliverables?.length) needs.push(t('gate.deliverablesOf', { stage: previous.name }));
   return needs.length ? `<p class="gate-hint" title="${esc(t('gate.hintTitle', { needs: listWords(needs) }))}">${esc(t('gate.hint', { needs: listWords(needs) }))}</p>` : '';
@@ -407,9 +417,15 @@ function upsertCard(card) {
     el.className = `card prio-${card.priority}${card.overdueTaskCount ? ' has-overdue' : ''}${card.viewerCanMove === false ? ' no-move' : ''}`;
     el.setAttribute('aria-label', t('card.label', { title: card.title, account: card.account?.name || '' }));
     if (card.viewerCanMove === false) el.removeAttribute('aria-keyshortcuts'); else el.setAttribute('aria-keyshortcuts', 'M');
-    el.innerHTML = cardInner(card);
+    el.innerHTML = cardInner(card) + contactLine(card) + stuckLine(card);
   }
   return el;
+}
+
+/** Why the card is stuck (Opportunity.stuckReason): its longest wait in one sentence, with an icon and a word, not colour alone. */
+function stuckLine(card) {
+  if (!card.stuckReason) return '';
+  return `<p class="card-stuck" data-testid="card-stuck"><span class="stuck-icon" aria-hidden="true">⚑</span><span class="sr-only">${esc(t('stuck.label'))}: </span>${esc(card.stuckReason)}</p>`;
 }
 
 function refreshBadges(id) {
@@ -570,12 +586,15 @@ function deliverableOf(field) {
 
 function gateDialog(card, stage, err) {
   const isDeliverable = (f) => f.startsWith('deliverable:');
-  const fields = (err.field || []).filter((f) => !f.startsWith('approval:') && !isDeliverable(f));
+  const isFile = (f) => f.startsWith('file:'); // a kind of file the stage needs on the card (Stage.requiredFiles)
+  const files = (err.field || []).filter(isFile).map((f) => f.slice(5));
+  const fields = (err.field || []).filter((f) => !f.startsWith('approval:') && !isDeliverable(f) && !isFile(f));
   const approvals = (err.field || []).filter((f) => f.startsWith('approval:')).map((f) => f.slice(9));
   const deliverables = (err.field || []).filter(isDeliverable).map(deliverableOf);
   const stageName = stage?.name || t('gate.thatStage');
   const ofStages = [...new Set(deliverables.map((d) => d.stageName))];
-  const needs = [...(err.field || []).filter((f) => !isDeliverable(f)).map(fieldWords),
+  const needs = [...(err.field || []).filter((f) => !isDeliverable(f) && !isFile(f)).map(fieldWords),
+    ...files.map((k) => t('gate.fileWords', { kind: fileKindWord(k) })),
     ...(ofStages.length ? [t('gate.deliverablesTicked', { stages: listWords(ofStages) })] : [])];
   const modal = openModal({
     title: t('gate.title', { title: card.title, stage: stageName }), testid: 'gate-dialog', className: 'gate', returnTo: () => cardEls.get(card.id),
@@ -607,6 +626,13 @@ function gateDialog(card, stage, err) {
       <button type="button" class="btn request-approval" data-kind="${esc(kind)}">${esc(t('gate.requestKind', { kind: kindName(kind) }))}</button>
     </div>`;
   }).join('');
+  // A missing file is uploaded right here; once every one is, and nothing else is missing, the move is one click.
+  const fileRows = files.length ? `<div class="gate-files" data-testid="gate-files">
+      <p><strong>${esc(t('gate.files'))}</strong></p>
+      ${files.map((k) => `<div class="gate-file" data-kind="${esc(k)}"><p>${esc(t('gate.fileNeeded', { kind: fileKindWord(k) }))}</p>
+        ${uploadForm(`gate-file-${k}`, k, { nested: true })}</div>`).join('')}
+    </div>` : '';
+  const onlyFiles = files.length && !fields.length && !approvals.length && !deliverables.length;
   // Deliverables are ticked by their departments on the card's checklist, not from here.
   const inThatStage = deliverables.some((d) => d.stageKey === card.stage?.key);
   const deliverableRows = deliverables.length ? `<div class="gate-deliverables" data-testid="gate-deliverables">
@@ -620,11 +646,13 @@ function gateDialog(card, stage, err) {
     <p>${esc(t('gate.needsBefore'))}<strong>${esc(stageName)}</strong>${esc(t('gate.needsAfter', { needs: listWords(needs) }))}</p>
     <form class="stack" id="gate-form">
       ${fieldRows}
+      ${fileRows}
       ${approvalRows}
       ${deliverableRows}
       <p class="form-error" role="alert"></p>
       <div class="actions">
         ${fields.length ? `<button type="submit" class="btn btn-primary">${esc(t('gate.saveMove', { stage: stageName }))}</button>` : ''}
+        ${onlyFiles ? `<button type="button" class="btn btn-primary" id="gate-move" data-testid="gate-move" hidden>${esc(t('gate.moveNow', { stage: stageName }))}</button>` : ''}
         <button type="button" class="btn btn-ghost" id="gate-cancel">${esc(t(fields.length ? 'dialog.cancel' : 'dialog.close'))}</button>
       </div>
     </form>`;
@@ -632,6 +660,22 @@ function gateDialog(card, stage, err) {
   const errorEl = $('.form-error', form);
   $('#gate-cancel', form).addEventListener('click', modal.close);
   $('#gate-checklist', form)?.addEventListener('click', () => { modal.close(); openDrawer(card.id, 'details'); });
+  wireFilePicks(form);
+  $$('[data-upload]', form).forEach((btn) => btn.addEventListener('click', async () => {
+    const box = btn.closest('.gate-file');
+    btn.disabled = true;
+    try {
+      if (!(await attachFrom(box, card.id))) { btn.disabled = false; return; }
+      box.dataset.done = '1';
+      box.innerHTML = `<p role="status"><strong>${esc(t('gate.fileDone', { kind: fileKindWord(box.dataset.kind) }))}</strong></p>`;
+      noteChange(card.id);
+      refreshDrawerIfShowing(card.id);
+      const move = $('#gate-move', form);
+      if (move && $$('.gate-file:not([data-done])', form).length === 0) { move.hidden = false; move.focus(); }
+      else tabStops(form)[0]?.focus(); // the button that had focus is gone
+    } catch (e) { errorEl.textContent = e.message; btn.disabled = false; }
+  }));
+  $('#gate-move', form)?.addEventListener('click', async () => { modal.close(); await moveCard(card.id, stage.key); });
   tabStops(form)[0]?.focus();
   $$('.request-approval', form).forEach((btn) => btn.addEventListener('click', async () => {
     const box = btn.closest('.gate-approval');

@@ -1,4 +1,4 @@
-// The card drawer: details and edit, tasks, comments, handoffs, approvals, history.
+// The card drawer: details and edit, tasks, comments, the customer's records (drawer_records.js), handoffs, approvals, history.
 import { gql, describeUserErrors } from './api.js';
 import {
   DETAIL, UPDATE, CREATE_TASK, UPDATE_TASK, ADD_COMMENT, REQUEST_HANDOFF, RESPOND_HANDOFF, REQUEST_APPROVAL, DECIDE_APPROVAL,
@@ -10,17 +10,20 @@ import { t, kindName } from './i18n.js';
 import { deptChip, priorityLabel, waitBadges, dataText } from './ui.js';
 import { moveCard } from './board.js';
 import { focusFirst, holdFocus, keepFocus, placeOf } from './focus.js';
+import { fetchRecords, recordsPane, wireRecords, keepChosenFile } from './drawer_records.js';
+import { planningMarkup, wirePlanning } from './drawer_planning.js';
 
 let drawer = null;
 let backdrop = null;
 let currentId = null;
 let current = null;
+let records = null; // the customer tab's data, loaded with the card
 let tab = 'details';
 let loadToken = 0;
 let lastFocus = null;
 let release = null; // undoes the drawer's hold on focus
 
-const TABS = ['details', 'tasks', 'comments', 'baton', 'history'];
+const TABS = ['details', 'tasks', 'comments', 'customer', 'baton', 'history'];
 
 let listening = false;
 let viewAddress = 'board'; // the hash of the view under the drawer
@@ -93,10 +96,11 @@ export function closeDrawer({ keepAddress = false } = {}) {
 async function load(id, quiet) {
   const mine = ++loadToken;
   try {
-    const { node } = await gql(DETAIL, { id });
+    const [{ node }, recs] = await Promise.all([gql(DETAIL, { id }), fetchRecords(id)]);
     if (mine !== loadToken || id !== currentId) return;
     if (!node) { drawer.innerHTML = `<div class="drawer-loading">${esc(t('drawer.gone'))}</div>`; return; }
     current = node;
+    records = recs;
     render(quiet);
   } catch (err) {
     if (mine !== loadToken) return;
@@ -119,6 +123,7 @@ function renderCard(quiet) {
   const drafts = quiet ? saveDrafts(drawer) : null;
   const detailsDirty = quiet && $('#details-form', drawer)?.dataset.dirty === '1';
   const scroll = $('.drawer-body', drawer)?.scrollTop || 0;
+  const chosen = keepChosenFile(drawer);
   drawer.innerHTML = `
     <div class="drawer-head">
       <div class="drawer-title">
@@ -141,6 +146,7 @@ function renderCard(quiet) {
   $('[data-close]', drawer).addEventListener('click', () => closeDrawer());
   wireTabs();
   if (drafts) restoreDrafts(drawer, drafts);
+  chosen();
   if (detailsDirty) $('#details-note', drawer).textContent = t('details.changedMeanwhile');
   $('.drawer-body', drawer).scrollTop = scroll;
   wireDetails();
@@ -148,6 +154,8 @@ function renderCard(quiet) {
   wireTasks();
   wireComments();
   wireBaton();
+  wireRecords(drawer, o, records, () => load(o.id, true));
+  wirePlanning(drawer, o, () => load(o.id, true));
 }
 
 /** What the user is typing ([data-draft] fields) and which disclosures ([data-more]) are open inside `root`. */
@@ -167,7 +175,7 @@ export function restoreDrafts(root, { values, open }) {
 }
 
 const PANES = {
-  details: detailsPane, tasks: tasksPane, comments: commentsPane, baton: (o) => handoffsPane(o) + approvalsPane(o), history: historyPane,
+  details: detailsPane, tasks: tasksPane, comments: commentsPane, customer: (o) => recordsPane(o, records), baton: (o) => handoffsPane(o) + approvalsPane(o), history: historyPane,
 };
 
 /** The WAI-ARIA tabs pattern: one tab in the Tab order, arrows/Home/End move between tabs and show their panel. */
@@ -222,6 +230,7 @@ function detailsPane(o) {
       <select id="drawer-move">${store.stages.map((s) => opt(s.key, s.name, s.key === o.stage.key)).join('')}</select>
       <button type="button" class="btn" id="drawer-move-go">${esc(t('details.move'))}</button>
     </div>`}
+    ${planningMarkup(o)}
     <form class="grid-form" id="details-form">
       <label class="wide">${esc(t('label.title'))} <input name="title" value="${esc(o.title)}" required maxlength="200"></label>
       <label>${esc(t('details.amountIn', { currency: o.currency }))} <input name="amount" type="number" min="0" step="any" value="${esc(o.amount ?? '')}"></label>

@@ -8,6 +8,7 @@ import { mountBoard } from './board.js';
 import { mountLens } from './lens.js';
 import { mountInbox, startInbox, stopInbox, showInboxCount } from './inbox.js';
 import { mountAnalytics } from './analytics.js';
+import { mountPool } from './pool.js';
 import { mountRates } from './rates.js';
 import { mountSettings, settingsRoute } from './settings.js';
 import { welcomeRoute, mountWelcome, setupNeededNote } from './welcome.js';
@@ -101,6 +102,7 @@ function renderShell() {
       <nav class="nav" aria-label="${esc(t('shell.nav'))}">
         <a href="#/board" data-route="board">${esc(t('nav.board'))}</a>
         <a href="#/lens/${esc(v.department.key)}" data-route="lens">${esc(t('nav.queues'))}</a>
+        <a href="#/pool" data-route="pool" data-testid="nav-pool">${esc(t('nav.pool'))}</a>
         <a href="#/analytics" data-route="analytics">${esc(t('nav.analytics'))}</a>
         <a href="#/settings" data-route="settings" data-testid="nav-settings">${esc(t('nav.settings'))}</a>
       </nav>
@@ -218,7 +220,7 @@ onWsStatus((status) => {
 
 // ------------------------------------------------------------- routing
 
-const VIEWS = ['board', 'lens', 'inbox', 'analytics', 'rates', 'settings'];
+const VIEWS = ['board', 'lens', 'inbox', 'pool', 'analytics', 'rates', 'settings'];
 
 /** Focus the view's heading (or the view): where a keyboard or screen reader user starts on a new page. */
 function focusView() {
@@ -262,6 +264,7 @@ function mountView(hash) {
   try {
     if (name === 'lens') unmountView = mountLens(view, arg || store.viewer.department.key);
     else if (name === 'inbox') unmountView = mountInbox(view);
+    else if (name === 'pool') unmountView = mountPool(view);
     else if (name === 'analytics') unmountView = mountAnalytics(view);
     else if (name === 'rates') unmountView = mountRates(view);
     else if (name === 'settings') unmountView = mountSettings(view, arg);

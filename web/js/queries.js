@@ -4,7 +4,8 @@ export const CARD = `
 fragment Card on Opportunity {
   id title amount currency priority tags version probability expectedCloseDate nextStep lostReason hiddenFields
   viewerCanMove viewerCanUpdate
-  lastActivityAt stageEnteredAt updatedAt openTaskCount overdueTaskCount
+  lastActivityAt stageEnteredAt updatedAt openTaskCount overdueTaskCount lastContactAt lastContactKind nextFollowUpAt customerSilent
+  inPool stuckReason stuckSince
   account { id name }
   owner { id name handle }
   department { id key name }
@@ -25,7 +26,7 @@ const APPROVAL = `id kind mode status createdAt decidedAt comment urgeCount view
     department { key name } decidedBy { id name } approvers { id name } approvedBy { id name } decisions { ${DECISION} } }`;
 
 // Deliverables name what a refused move lacks (`deliverable:<stage>.<key>`) in the gate dialog.
-const STAGE = `id key name position kind requiredFields requiredApprovals staleAfterHours autoApproval requirePreviousDeliverables
+const STAGE = `id key name position kind requiredFields requiredApprovals requiredFiles staleAfterHours autoApproval requirePreviousDeliverables
   owner { department { key name } } deliverables { key title department { key name } }`;
 
 export const BOOT = `
@@ -74,7 +75,7 @@ query Detail($id: ID!) {
   node(id: $id) {
     ...Card
     ... on Opportunity {
-      createdAt
+      createdAt forecastCategory poolDepartment { key name }
       account { industry region }
       tasks(first: 100) { edges { node { id title description status dueAt completedAt overdue version
         assignee { id name } department { key name } } } }
@@ -89,6 +90,19 @@ query Detail($id: ID!) {
   }
 }
 ${CARD}`;
+
+// The drawer's customer tab (drawer_records.js). Files are asked for apart: an error there leaves the rest shown.
+const CONTACT = 'id name title phone email wechat';
+const FOLLOW_UP = 'id kind at summary outcome nextStep nextFollowUpAt author { id name } contact { id name }';
+export const RECORDS = `
+query Records($id: ID!, $first: Int) {
+  node(id: $id) { ... on Opportunity { id lastContactAt nextFollowUpAt
+    account { id name industry region website tags owner { id name } contacts { ${CONTACT} } }
+    contacts { role contact { ${CONTACT} } }
+    followUps(first: $first) { edges { node { ${FOLLOW_UP} } } pageInfo { hasNextPage } } } }
+}`;
+const ATTACHMENT = 'id kind name contentType size createdAt downloadUrl uploadedBy { id name }';
+export const FILES = `query Files($id: ID!) { node(id: $id) { ... on Opportunity { id attachments { ${ATTACHMENT} } } } }`;
 
 export const LOGIN = `
 mutation Login($input: LoginInput!) {
@@ -115,6 +129,11 @@ export const ADD_APPROVAL_SIGNER = `mutation AddApprovalSigner($input: AddApprov
 export const URGE_APPROVAL = `mutation UrgeApproval($input: UrgeApprovalInput!) { urgeApproval(input: $input) { ${APPROVAL_DONE} } }`;
 export const CANCEL_APPROVAL = `mutation CancelApproval($input: CancelApprovalInput!) { cancelApproval(input: $input) { ${APPROVAL_DONE} } }`;
 export const CHECK_DELIVERABLE = `mutation CheckDeliverable($input: CheckDeliverableInput!) { checkDeliverable(input: $input) { opportunity { ...Card } ${ERR} } } ${CARD}`;
+export const LOG_FOLLOW_UP = `mutation LogFollowUp($input: LogFollowUpInput!) { logFollowUp(input: $input) { followUp { id } ${ERR} } }`;
+export const CREATE_CONTACT = `mutation CreateContact($input: CreateContactInput!) { createContact(input: $input) { contact { id name } ${ERR} } }`;
+export const LINK_CONTACT = `mutation LinkContact($input: LinkContactInput!) { linkContact(input: $input) { opportunity { id } ${ERR} } }`;
+export const ATTACH_FILE = `mutation AttachFile($input: AttachFileInput!) { attachFile(input: $input) { attachment { id name } ${ERR} } }`;
+export const REMOVE_ATTACHMENT = `mutation RemoveAttachment($input: RemoveAttachmentInput!) { removeAttachment(input: $input) { opportunity { id } ${ERR} } }`;
 export const EXPORT_LINK = `mutation ExportLink($input: CreateExportLinkInput!) { createExportLink(input: $input) { url expiresAt ${ERR} } }`;
 export const MARK_READ = `mutation MarkRead($input: MarkNotificationsReadInput!) { markNotificationsRead(input: $input) { unreadCount ${ERR} } }`;
 
@@ -182,3 +201,26 @@ subscription NotificationAdded { notificationAdded { id kind message read create
 // The user's language and the organization's time zone, as the server resolves them.
 export const LOCALE = 'query Locale { localeSettings { locale timeZone supported } }';
 export const SET_LOCALE = `mutation SetMyLocale($locale: String!) { setMyLocale(input: {locale: $locale}) { user { id locale } ${ERR} } }`;
+
+// Planning (docs/api.md "Planning", "Assignment rules and the pool").
+const POOL_CARD = 'id title amount currency version lastContactAt owner { name } poolDepartment { key name } stage { name } account { name }';
+export const POOL = `query Pool($dept: String, $first: Int, $after: String) { pool(departmentKey: $dept, first: $first, after: $after) {
+  totalCount pageInfo { hasNextPage endCursor } edges { node { ${POOL_CARD} } } } }`;
+export const CLAIM = `mutation Claim($input: ClaimOpportunityInput!) { claimOpportunity(input: $input) { opportunity { id owner { name } inPool version } ${ERR} } }`;
+export const RELEASE = `mutation Release($input: ReleaseOpportunityInput!) { releaseOpportunity(input: $input) { opportunity { id inPool version } ${ERR} } }`;
+export const SET_FORECAST_CATEGORY = `mutation SetForecastCategory($input: SetForecastCategoryInput!) {
+  setForecastCategory(input: $input) { opportunity { id version forecastCategory } ${ERR} } }`;
+const TARGET = `scope period wonAmountTarget wonAmount wonCount wonAttainment newQualifiedTarget newQualifiedCount qualifiedAttainment
+  hiddenAmountCount owner { id name } department { key name }`;
+export const TARGETS = `query Targets($period: String!) { baseCurrency targets(period: $period) { ${TARGET} } }`;
+export const SET_TARGET = `mutation SetTarget($input: SetTargetInput!) { setTarget(input: $input) { target { ${TARGET} } ${ERR} } }`;
+const SPREAD = 'count medianHours p90Hours';
+export const PLANNING = `query Planning($from: DateTime!, $to: DateTime!, $fromDay: Date, $toDay: Date) {
+  collaboration(from: $from, to: $to) { department { key name } dealCount batonTotalHours
+    handoffResponse { ${SPREAD} } approvalTurnaround { ${SPREAD} } batonHours { ${SPREAD} } }
+  forecast(groupBy: ORGANIZATION, from: $fromDay, to: $toDay) { baseCurrency weightedAmount weightedAmountWeekAgo movedSinceLastWeek
+    unscheduledCount hiddenAmountCount missingRates
+    rows { month category count amount weightedAmount movedSinceLastWeek } } }`;
+export const ASSIGNMENT_REPORT = `query AssignmentReport($from: DateTime!, $to: DateTime!) { assignmentReport(from: $from, to: $to) {
+  owners { user { id name } offered claimed won lost openLoad }
+  rules { ruleName offered claimed won lost maxOpenLoad minOpenLoad spread } } }`;
