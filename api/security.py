@@ -24,10 +24,12 @@ SECRET_PARAM = re.compile(
     r"(?i)([?&;](?:token|access_token|refresh_token|ticket|password|passwd|key|api_key|apikey|secret|signature)=)[^&;#\s\"']*"
 )
 SECRET_VALUE = re.compile(r"\b(bt|whsec)_[A-Za-z0-9_-]{16,}")
+# An attachment's download link carries its signed ticket in the path (resolvers/attachments.py).
+FILE_LINK = re.compile(r"(/files/)[^/?#\s\"']+")
 
 
 def redact(text: str) -> str:
-    return SECRET_VALUE.sub(r"\1_***", SECRET_PARAM.sub(r"\1***", text))
+    return FILE_LINK.sub(r"\1***", SECRET_VALUE.sub(r"\1_***", SECRET_PARAM.sub(r"\1***", text)))
 
 
 class RedactSecrets(logging.Filter):

@@ -1,5 +1,6 @@
 """No token, download-link signature or password reaches the logs of a real
 `baton serve` (uvicorn's access and error logs and every Python logger, at debug)."""
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,8 @@ PASSWORD = "s3cret-Pa55word"
 WRONG_PASSWORD = "wr0ng-Pa55word"
 LOGIN = "mutation($i: LoginInput!) { login(input: $i) { token userErrors { code } } }"
 EXPORT_LINK = "mutation { createExportLink(input: {filter: {search: \"x\"}}) { url } }"
+CARD = 'mutation { createOpportunity(input: {title: "Pilot", accountName: "Acme"}) { opportunity { id } } }'
+ATTACH = """mutation($input: AttachFileInput!) { attachFile(input: $input) { attachment { downloadUrl } userErrors { code } } }"""
 # Every logger to stderr at DEBUG (Baton's, SQLAlchemy's, ...), then the real `baton serve`.
 SERVE = "import logging, sys; logging.basicConfig(level=logging.DEBUG); from api.cli import main; sys.exit(main(sys.argv[1:]))"
 
@@ -66,6 +69,15 @@ def test_no_secret_reaches_the_logs(tmp_path):
             assert http.get(f"/export/opportunities.csv?token={api_token}").status_code == 401
             assert http.get(f"/export/opportunities.csv?stageKeys=lead&token={session}").status_code == 401
             assert http.get("/graphql", params={"query": "{ viewer { id } }", "access_token": session}).status_code == 200
+            # An attachment's download link: a capability in the path, for ten minutes.
+            card = graphql(CARD, token=session)["createOpportunity"]["opportunity"]["id"]
+            operations = {"query": ATTACH, "variables": {"input": {"opportunityId": card, "kind": "quote", "file": None}}}
+            attached = http.post("/graphql", headers={"authorization": f"Bearer {session}"},
+                                 data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.input.file"]})},
+                                 files={"0": ("quote.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")}).json()["data"]["attachFile"]
+            link = attached["attachment"]["downloadUrl"]
+            secrets += [link.rsplit("/", 1)[1]]
+            assert http.get(link).status_code == 200
     finally:
         server.terminate()
         server.wait(timeout=15)
@@ -73,5 +85,6 @@ def test_no_secret_reaches_the_logs(tmp_path):
     # The requests were logged (with their query strings), the secrets in them masked.
     assert '"GET /export/opportunities.csv?token=*** HTTP/1.1" 401' in output, output[-3000:]
     assert "/export/opportunities.csv?ticket=*** HTTP/1.1\" 200" in output
+    assert '"GET /files/*** HTTP/1.1" 200' in output
     leaks = sum(secret in output for secret in secrets)  # a count: the failure message shows no secret
     assert leaks == 0
