@@ -25,7 +25,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 PASSWORD = "baton-demo"
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
-LIVE_TIMEOUT = 15_000  # ms a live change may take to reach another board
+LIVE_TIMEOUT = 30_000  # ms a live change may take to reach another board (CI machines are slow at times)
 
 
 def free_port() -> int:

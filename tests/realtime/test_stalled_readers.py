@@ -174,7 +174,7 @@ async def test_stalled_reader_is_closed_at_its_budget_and_leaves_nothing_behind(
         del handler, writer
 
         # Gone: no task, page, buffer or count of it is kept.
-        await wait_for(lambda: _true(not _leftovers(refs)), timeout=10)
+        await wait_for(lambda: _true(not _leftovers(refs)), timeout=30)
         assert state.limiter.ws.total == 1 and dict(state.limiter.ws.open) == {org.users["marketing_member"].id: 1}
         assert not state.limiter.ws.unauthenticated
         assert len(server.hub.channels[org.id].feeds) == 1
@@ -194,7 +194,7 @@ async def test_a_reader_that_never_reads_again_is_dropped_after_the_close(databa
         await wait_for(lambda: _true(writer.closed), timeout=30)
         assert watched[id(writer)]["peak"] <= BUDGET + watched[id(writer)]["largest"]
         del handler, writer
-        await wait_for(lambda: _true(not _leftovers(refs)), timeout=10)
+        await wait_for(lambda: _true(not _leftovers(refs)), timeout=30)
         assert state.limiter.ws.total == 0 and not state.limiter.ws.open
         assert org.id not in server.hub.channels
         await stalled.close()
