@@ -445,7 +445,6 @@ async def merge_accounts(ctx: Ctx, data: dict):
         target.version += 1
         target.updated_at = uow.now
         await uow.append_event("ACCOUNT_MERGED", changes=changes)
-        await s.flush()
         await raise_ownership_conflicts(uow, [opp.id for opp in deals])  # 撞单: the two customers' owners meet
         return target
 
@@ -473,13 +472,14 @@ async def _managers(session, department_ids) -> dict[int, list[int]]:
 
 
 async def raise_ownership_conflicts(uow: UnitOfWork, new_ids: list[int]) -> None:
-    """After deals `new_ids` were created (and flushed): each open one on a customer that
+    """After deals `new_ids` were created, given an owner, reopened or merged: each open one on a customer that
     has an open deal of another owner raises the customer's conflict (opening it if none
     is open), with an OWNERSHIP_CONFLICT_RAISED event per card it concerns and an alert
     to the owners and the managers of their departments."""
     if not new_ids:
         return
     s = uow.session
+    await s.flush()  # the deals' owners and stages as they now are
     new_ids = set(new_ids)
     accounts = select(m.Opportunity.account_id).where(m.Opportunity.id.in_(new_ids))
     deals = defaultdict(list)  # account id -> open deals (id, owner id)

@@ -182,7 +182,6 @@ async def update_opportunity(ctx: Ctx, data: dict):
         )
         if new_owner is not None and "owner" in changes:
             uow.notify([new_owner.id], "assigned", "{user} made you owner of {opp}", opportunity_id=opp.id, event=event, user=viewer.user.name, opp=opp.title)
-            await uow.session.flush()
             await raise_ownership_conflicts(uow, [opp.id])  # 撞单: the new owner meets another's open deal
         await reopen_superseded(uow, opp, await supersede_changed(uow, opp))
         return opp
@@ -213,7 +212,6 @@ async def enter_stage(uow: UnitOfWork, viewer, opp: m.Opportunity, current: m.St
     )
     await stage_work.enter(uow, opp, target, viewer.user)
     if current.kind != "OPEN" and target.kind == "OPEN":
-        await uow.session.flush()
         await raise_ownership_conflicts(uow, [opp.id])  # 撞单: a reopened deal meets another owner's open one
 
 
