@@ -25,7 +25,7 @@ from resolvers.context import Ctx
 from resolvers.errors import CONFLICT, DUPLICATE, FORBIDDEN, NOT_FOUND, POSSIBLE_DUPLICATE, VALIDATION, UserError, UserErrors, fail
 from resolvers.ids import decode, to_global
 from resolvers.paging import Page, count_loader, decode_cursor, page_size, to_page, window_pages
-from resolvers.rows import department_keys, jsonable, org_user
+from resolvers.rows import department_keys, jsonable, org_user, visible_row
 from resolvers.uow import UnitOfWork, mutate
 from resolvers.visibility import Access, conditions, ensure_access, opportunity_clause
 
@@ -138,11 +138,7 @@ async def account_visible(ctx: Ctx, account_id: int) -> bool:
 
 async def visible_account(ctx: Ctx, session, gid: str, field: str, *, lock: bool = False) -> m.Account:
     pk = decode(gid, "Account", field)
-    stmt = select(m.Account).where(m.Account.id == pk, m.Account.org_id == ctx.require_viewer().org_id,
-                                   *conditions(account_clause(await ensure_access(ctx, session))))
-    if lock:
-        stmt = stmt.with_for_update(of=m.Account)
-    account = (await session.execute(stmt)).scalar_one_or_none()
+    account = await visible_row(ctx, session, m.Account, pk, account_clause(await ensure_access(ctx, session)), lock=lock)
     if account is None:
         fail(NOT_FOUND, "No customer with id {gid!r}", field, gid=gid)
     return account

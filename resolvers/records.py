@@ -26,9 +26,9 @@ from resolvers.context import Ctx
 from resolvers.errors import CONFLICT, DUPLICATE, NOT_FOUND, VALIDATION, UserError, fail
 from resolvers.ids import decode, to_global
 from resolvers.paging import Page, child_page, page_size
-from resolvers.rows import department_keys, jsonable, locked_opportunity
+from resolvers.rows import department_keys, jsonable, locked_opportunity, visible_row
 from resolvers.uow import UnitOfWork, mutate
-from resolvers.visibility import Access, conditions, ensure_access, hidden
+from resolvers.visibility import Access, ensure_access, hidden
 
 ROLES = ("DECISION_MAKER", "INFLUENCER", "USER", "GATEKEEPER")
 KINDS = ("CALL", "VISIT", "MEETING", "WECHAT", "EMAIL", "OTHER")
@@ -101,11 +101,7 @@ def contact_clause(access: Access | None):
 
 async def _visible_contact(ctx: Ctx, session, gid: str, field: str, *, lock: bool = False) -> m.Contact:
     pk = decode(gid, "Contact", field)
-    stmt = select(m.Contact).where(m.Contact.id == pk, m.Contact.org_id == ctx.require_viewer().org_id,
-                                   *conditions(contact_clause(await ensure_access(ctx, session))))
-    if lock:
-        stmt = stmt.with_for_update(of=m.Contact)
-    contact = (await session.execute(stmt)).scalar_one_or_none()
+    contact = await visible_row(ctx, session, m.Contact, pk, contact_clause(await ensure_access(ctx, session)), lock=lock)
     if contact is None:
         fail(NOT_FOUND, "No contact with id {gid!r}", field, gid=gid)
     return contact

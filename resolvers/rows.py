@@ -63,3 +63,12 @@ async def organization_ids(db, only: int | None = None) -> list[int]:
         return [only]
     async with db.read() as s:
         return list((await s.execute(select(m.Organization.id).order_by(m.Organization.id))).scalars())
+
+
+async def visible_row(ctx, session, model, pk: int, clause, *, lock: bool = False):
+    """The viewer's organization's `model` row `pk` when `clause` (a visibility condition;
+    None: every row) admits it, else None; `lock` takes it FOR UPDATE."""
+    stmt = select(model).where(model.id == pk, model.org_id == ctx.require_viewer().org_id, *conditions(clause))
+    if lock:
+        stmt = stmt.with_for_update(of=model)
+    return (await session.execute(stmt)).scalar_one_or_none()
