@@ -113,6 +113,36 @@ async def test_cards_arriving_together_in_an_empty_column_all_land(baton, browse
     assert not sales.errors, sales.errors
 
 
+async def test_a_card_whose_event_comes_after_the_new_count_still_lands(baton, browser):
+    """Two deals created one after the other reach the board in two batches; the first batch's
+    answer already counts the second deal. Both cards land: the column was held whole."""
+    sales = await sign_in(browser, baton, "sales", route="board")
+    await expect(sales.get_by_test_id("live-status")).to_have_text("live", timeout=LIVE_TIMEOUT)
+    await sales.locator("input[name=search]").fill("Split batch")
+    await sales.wait_for_timeout(800)
+    column = sales.get_by_test_id("column-qualified")
+    assert await column.locator(".col-count").text_content() == "0"
+    token = baton.token("sales@demo.baton")
+
+    def create(title):
+        made = baton.gql(CREATE, {"i": {"title": title, "accountName": "Split Co", "stageKey": "qualified"}}, token=token)
+        assert made["createOpportunity"]["userErrors"] == [], made
+
+    held = []
+
+    async def hold_first_changes(route):
+        if not held and "BoardChanges" in (route.request.post_data or ""):
+            held.append(route)
+            create("Split batch second")  # lands before the first batch's answer is read
+        await route.continue_()
+
+    await sales.route("**/graphql", hold_first_changes)
+    create("Split batch first")
+    await expect(column.locator(".card-title")).to_have_text(["Split batch second", "Split batch first"], timeout=LIVE_TIMEOUT)
+    await expect(column.locator(".col-count")).to_have_text("2")
+    assert held and not sales.errors, sales.errors
+
+
 async def test_the_board_offers_only_moves_and_edits_that_will_succeed(baton, browser):
     """viewerCanMove / viewerCanUpdate: a read-only viewer gets no move button, no drag and a
     read-only drawer; the owner gets all three."""

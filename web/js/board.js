@@ -246,6 +246,7 @@ function renderColumns(board) {
       const col = byStage.get(colEl.dataset.stage);
       const list = $('.cards', colEl);
       const nodes = col ? col.opportunities.edges.map((e) => e.node) : [];
+      if (col && col.totalCount > nodes.length) partColumns.add(colEl.dataset.stage); else partColumns.delete(colEl.dataset.stage);
       renderFigures(colEl, col);
       let prev = null;
       for (const card of nodes) {
@@ -280,6 +281,7 @@ function dropCard(id, el) {
 // ------------------------------------------------------------- live changes, one card at a time
 
 const changed = new Set(); // cards named by events since the last apply
+const partColumns = new Set(); // stage keys of columns the last full load held only the newest page of
 let applying = false;
 
 /** Queue a card an event (or this board's own mutation) changed; a burst costs one request. */
@@ -309,18 +311,7 @@ async function applyChanges() {
     const found = new Map(data.opportunities.edges.map((e) => [e.node.id, e.node]));
     keepFocus(root, () => withFlip(() => {
       for (const colEl of $$('.column', root)) renderFigures(colEl, byStage.get(colEl.dataset.stage));
-      // Cards of this batch not yet in their column: the column's count includes them already.
-      const incoming = new Map();
-      for (const id of ids) {
-        const key = found.get(id)?.stage.key;
-        if (key && cardEls.get(id)?.closest('.cards')?.dataset.stage !== key) incoming.set(key, (incoming.get(key) || 0) + 1);
-      }
-      ids.forEach((id) => {
-        const card = found.get(id);
-        const key = card?.stage.key;
-        if (incoming.get(key)) incoming.set(key, incoming.get(key) - 1);
-        placeCard(id, card, card && byStage.get(key), incoming.get(key) || 0);
-      });
+      ids.forEach((id) => placeCard(id, found.get(id)));
     }));
   } catch (err) {
     scheduleRefetch(); // the whole board, which reports the error
@@ -335,9 +326,10 @@ function numericId(id) {
 
 /** Put `card` where the board shows it: its stage's column, newest first; nowhere when it
  * is gone from view, or older than every card held of a column the board holds only part of
- * (it would be on a later page). `col`: that column's new figures; `coming`: other cards of the
- * same batch still to be placed in it. */
-function placeCard(id, card, col, coming = 0) {
+ * (it would be on a later page). Whether a column is held whole comes from the last full
+ * load, not from the new count: that count may already include cards whose events are
+ * still on their way, and comparing with it would drop them. */
+function placeCard(id, card) {
   const el = cardEls.get(id);
   const list = card && $(`.cards[data-stage="${CSS.escape(card.stage.key)}"]`, root);
   if (!list) {
@@ -347,7 +339,7 @@ function placeCard(id, card, col, coming = 0) {
   const key = numericId(id);
   const others = [...list.children].filter((other) => other !== el && other.dataset.id);
   const after = others.find((other) => numericId(other.dataset.id) < key) || null;
-  if (!after && others.length + coming < (col?.totalCount ?? 0) - 1) {
+  if (!after && partColumns.has(card.stage.key)) {
     if (el) dropCard(id, el);
     return;
   }
