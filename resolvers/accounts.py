@@ -310,12 +310,16 @@ async def create_account(ctx: Ctx, data: dict) -> tuple[m.Account | None, list, 
             name = check(validate.text, data.get("name"), "name", max_len=200, required=True)
             clean = {key: check(cleaner, data.get(key)) for key, (_, cleaner) in FIELDS.items()}
             owner = await _owner(check, uow, data)
+        if owner is ...:
+            # Who creates a customer owns it unless they name another (or null): a restricted
+            # member would otherwise lose sight of a customer with no deal yet.
+            owner = ctx.require_viewer()
         key = account_key(name)
         await _check_name(ctx, uow, key, bool(data.get("allow_similar")), similar)
         now = uow.now
         account = m.Account(
             org_id=uow.org_id, name=name, normalized_name=key, industry=clean["industry"], region=clean["region"],
-            website=clean["website"], tags=clean["tags"] or [], owner_id=owner.id if owner not in (None, ...) else None,
+            website=clean["website"], tags=clean["tags"] or [], owner_id=owner.id if owner is not None else None,
             version=1, created_at=now, updated_at=now,
         )
         uow.session.add(account)

@@ -179,7 +179,7 @@ async def test_update_account_versions_and_duplicate_rules(gql, org):
             renamed["account"]["version"], renamed["account"]["owner"]) == ("ACME Corporation", "Tools", None, ["key"], 2, {"handle": "sales_manager"})
     [updated] = await events(org, "ACCOUNT_UPDATED")
     assert updated.changes == {"name": ["Acme Inc", "ACME Corporation"], "industry": [None, "Tools"], "website": ["acme.example", None],
-                               "tags": [[], ["key"]], "owner": [None, org.users["sales_manager"].id]}
+                               "tags": [[], ["key"]], "owner": [org.users["sales_member"].id, org.users["sales_manager"].id]}
     # A stale version changes nothing.
     stale = (await gql.ok(UPDATE_ACCOUNT, {"input": {"id": acme["id"], "version": 1, "region": "EU"}}))["updateAccount"]
     assert stale["account"] is None and [(e["code"], e["field"]) for e in stale["userErrors"]] == [("CONFLICT", ["version"])]
@@ -560,6 +560,21 @@ async def test_node_reads_an_account_as_accounts_lists_it(gql, org):
     assert [e["node"]["name"] for e in (await gql.ok(ACCOUNTS))["accounts"]["edges"]] == ["Owned Without Deals"]
     assert (await gql.ok(node, {"id": owned["id"]}))["node"] == {"name": "Owned Without Deals"}
     assert (await gql.ok(node, {"id": owned["id"]}, as_="marketing_member"))["node"] is None
+
+
+async def test_who_creates_a_customer_owns_it_unless_they_name_another(gql, org):
+    """A restricted member's new customer has no deal yet: owning it is what keeps it in sight."""
+    await gql.ok("""mutation { setAccessRule(input: {role: MEMBER, scope: OWN}) { userErrors { code } } }""", as_="sales_admin")
+    made = await create_account(gql, name="Fresh Lead Ltd")
+    assert made["userErrors"] == [] and made["account"]["owner"] == {"handle": "sales_member"}
+    [created] = await events(org, "ACCOUNT_CREATED")
+    assert created.changes["owner"] == [None, org.users["sales_member"].id]
+    assert (await gql.ok(ACCOUNT, {"id": made["account"]["id"]}))["account"]["name"] == "Fresh Lead Ltd"
+    # Named otherwise, or explicitly no one: as asked.
+    other = await create_account(gql, name="Handed Over Ltd", ownerId=gid(org, "marketing_member"))
+    assert other["account"]["owner"] == {"handle": "marketing_member"}
+    nobody = await create_account(gql, as_="sales_admin", name="Nobody's Ltd", ownerId=None)
+    assert nobody["userErrors"] == [] and nobody["account"]["owner"] is None
 
 
 async def test_a_conflict_also_arises_on_a_new_owner_a_reopened_deal_and_a_merge(gql, org):
