@@ -143,6 +143,44 @@ async def test_a_card_whose_event_comes_after_the_new_count_still_lands(baton, b
     assert held and not sales.errors, sales.errors
 
 
+async def test_a_column_held_in_part_takes_new_cards_but_not_older_ones(baton, browser):
+    """A column shows its newest page of cards (100, the server's page size). A change to a card beyond them leaves the column as
+    it is (that card would be on a later page); a new deal goes on top; a held card changes in place."""
+    rows = "Title,Account,Stage,Owner email\n" + "".join(f"Bulk deal {i:03},Bulk Co,qualified,sales@demo.baton\n" for i in range(101))
+    operations = {"query": "mutation($f: Upload!) { importOpportunities(input: {file: $f}) { created userErrors { message } } }",
+                  "variables": {"f": None}}
+    token = baton.token("sales@demo.baton")
+    answer = httpx.post(f"{baton.base}/graphql", data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.f"]})},
+                        files={"0": ("deals.csv", rows.encode(), "text/csv")},
+                        headers={"authorization": f"Bearer {baton.token('admin@demo.baton')}"}, timeout=60).json()
+    assert answer["data"]["importOpportunities"] == {"created": 101, "userErrors": []}, answer
+    sales = await sign_in(browser, baton, "sales", route="board")
+    await expect(sales.get_by_test_id("live-status")).to_have_text("live", timeout=LIVE_TIMEOUT)
+    await sales.locator("input[name=search]").fill("Bulk deal")
+    column = sales.get_by_test_id("column-qualified")
+    await expect(column.locator(".col-count")).to_have_text("101", timeout=LIVE_TIMEOUT)
+    titles = column.locator(".card-title")
+    await expect(titles).to_have_count(100)
+    await expect(titles.first).to_have_text("Bulk deal 100")
+    await expect(titles.last).to_have_text("Bulk deal 001")
+
+    update = "mutation($i: UpdateOpportunityInput!){ updateOpportunity(input: $i){ userErrors{ message } } }"
+    for title in ("Bulk deal 000", "Bulk deal 050"):  # the one beyond the page first, then a held one
+        card_ = baton.card_id(title, token)
+        done = baton.gql(update, {"i": {"id": card_["id"], "version": card_["version"], "title": f"{title} renamed"}}, token=token)
+        assert done["updateOpportunity"]["userErrors"] == [], done
+    await expect(column.locator(".card-title", has_text="Bulk deal 050 renamed")).to_have_count(1, timeout=LIVE_TIMEOUT)
+    await expect(column.locator(".card-title", has_text="Bulk deal 000")).to_have_count(0)
+    await expect(titles).to_have_count(100)
+
+    made = baton.gql(CREATE, {"i": {"title": "Bulk deal newest", "accountName": "Bulk Co", "stageKey": "qualified"}}, token=token)
+    assert made["createOpportunity"]["userErrors"] == [], made
+    await expect(titles.first).to_have_text("Bulk deal newest", timeout=LIVE_TIMEOUT)
+    await expect(column.locator(".col-count")).to_have_text("102")
+    await expect(titles).to_have_count(101)
+    assert not sales.errors, sales.errors
+
+
 async def test_the_board_offers_only_moves_and_edits_that_will_succeed(baton, browser):
     """viewerCanMove / viewerCanUpdate: a read-only viewer gets no move button, no drag and a
     read-only drawer; the owner gets all three."""
