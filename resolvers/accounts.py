@@ -23,6 +23,7 @@ from db import models as m
 from resolvers import validate
 from resolvers.context import Ctx
 from resolvers.errors import CONFLICT, DUPLICATE, FORBIDDEN, NOT_FOUND, POSSIBLE_DUPLICATE, VALIDATION, UserError, UserErrors, fail
+from resolvers.i18n import msg
 from resolvers.ids import decode, to_global
 from resolvers.paging import Page, count_loader, decode_cursor, page_size, to_page, window_pages
 from resolvers.rows import department_keys, jsonable, org_user, visible_row
@@ -445,7 +446,7 @@ async def merge_accounts(ctx: Ctx, data: dict):
         target.version += 1
         target.updated_at = uow.now
         await uow.append_event("ACCOUNT_MERGED", changes=changes)
-        await raise_ownership_conflicts(uow, [opp.id for opp in deals])  # 撞单: the two customers' owners meet
+        await raise_ownership_conflicts(uow, [opp.id for opp in deals], "merged")  # 撞单: the two customers' owners meet
         return target
 
     return await mutate(ctx, work)
@@ -471,8 +472,19 @@ async def _managers(session, department_ids) -> dict[int, list[int]]:
     return out
 
 
-async def raise_ownership_conflicts(uow: UnitOfWork, new_ids: list[int]) -> None:
-    """After deals `new_ids` were created, given an owner, reopened or merged: each open one on a customer that
+# What brought the deals onto a customer with another owner's open deal: the alert says it
+# (msg() marks each template for the catalog).
+CONFLICT_TEXTS = {
+    "created": msg("Ownership conflict (撞单) on {account}: {owner} opened {opp} while it has open deals of {others}"),
+    "owner": msg("Ownership conflict (撞单) on {account}: {owner} took over {opp} while it has open deals of {others}"),
+    "reopened": msg("Ownership conflict (撞单) on {account}: {owner} reopened {opp} while it has open deals of {others}"),
+    "merged": msg("Ownership conflict (撞单) on {account}: a merge brought {owner}'s {opp} while it has open deals of {others}"),
+}
+
+
+async def raise_ownership_conflicts(uow: UnitOfWork, new_ids: list[int], cause: str = "created") -> None:
+    """After deals `new_ids` were created, given an owner, reopened or merged (`cause`, a key
+    of CONFLICT_TEXTS): each open one on a customer that
     has an open deal of another owner raises the customer's conflict (opening it if none
     is open), with an OWNERSHIP_CONFLICT_RAISED event per card it concerns and an alert
     to the owners and the managers of their departments."""
@@ -490,10 +502,10 @@ async def raise_ownership_conflicts(uow: UnitOfWork, new_ids: list[int]) -> None
         fresh = [(o, owner) for o, owner in open_deals if o in new_ids]
         if len(owners) < 2 or not any(any(other != owner for _, other in open_deals) for _, owner in fresh):
             continue
-        await _raise(uow, account_id, open_deals, fresh)
+        await _raise(uow, account_id, open_deals, fresh, CONFLICT_TEXTS[cause].template)
 
 
-async def _raise(uow: UnitOfWork, account_id: int, open_deals: list, fresh: list) -> None:
+async def _raise(uow: UnitOfWork, account_id: int, open_deals: list, fresh: list, text: str) -> None:
     s = uow.session
     account = await s.get(m.Account, account_id)
     conflict = await _open_conflict(s, account_id)
@@ -536,8 +548,7 @@ async def _raise(uow: UnitOfWork, account_id: int, open_deals: list, fresh: list
         recipients = by_card[card_id] - told
         told |= recipients
         event = events.get(card_id) or events[first_new.id]
-        uow.notify(recipients, "alert", "Ownership conflict (撞单) on {account}: {owner} opened {opp} while it has open deals of {others}",
-                   opportunity_id=card_id, event=event, **params)
+        uow.notify(recipients, "alert", text, opportunity_id=card_id, event=event, **params)
 
 
 async def resolve_ownership_conflict(ctx: Ctx, data: dict):

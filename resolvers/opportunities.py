@@ -41,6 +41,7 @@ async def create_opportunity(ctx: Ctx, data: dict):
             close_date = check(validate.close_date, data.get("expected_close_date"))
             tags = check(validate.tags, data.get("tags"))
             next_step = check(validate.text, data.get("next_step"), "nextStep", max_len=500)
+            source = check(validate.text, data.get("source"), "source", max_len=validate.MAX_SOURCE)
             owner = viewer.user
             if data.get("owner_id"):
                 owner = await check.lookup(org_user(s, uow.org_id, data["owner_id"], "ownerId"))
@@ -60,7 +61,7 @@ async def create_opportunity(ctx: Ctx, data: dict):
             account_id=account.id,
             owner_id=owner.id, department_id=owner.department_id, created_by_id=viewer.id,
             title=title, amount=amount, currency=currency, probability=probability, expected_close_date=close_date,
-            priority=data.get("priority") or "MEDIUM", tags=tags, next_step=next_step, client_mutation_id=client_id,
+            priority=data.get("priority") or "MEDIUM", tags=tags, next_step=next_step, source=source, client_mutation_id=client_id,
             stage_entered_at=now, last_activity_at=now, created_at=now, updated_at=now,
             version=1,
         )
@@ -145,6 +146,7 @@ EDITABLE = {
     "priority": ("priority", "priority", lambda v: v or "MEDIUM"),
     "tags": ("tags", "tags", validate.tags),
     "next_step": ("next_step", "nextStep", lambda v: validate.text(v, "nextStep", max_len=500)),
+    "source": ("source", "source", lambda v: validate.text(v, "source", max_len=validate.MAX_SOURCE)),
 }
 
 
@@ -182,7 +184,7 @@ async def update_opportunity(ctx: Ctx, data: dict):
         )
         if new_owner is not None and "owner" in changes:
             uow.notify([new_owner.id], "assigned", "{user} made you owner of {opp}", opportunity_id=opp.id, event=event, user=viewer.user.name, opp=opp.title)
-            await raise_ownership_conflicts(uow, [opp.id])  # 撞单: the new owner meets another's open deal
+            await raise_ownership_conflicts(uow, [opp.id], "owner")  # 撞单: the new owner meets another's open deal
         await reopen_superseded(uow, opp, await supersede_changed(uow, opp))
         return opp
 
@@ -212,7 +214,7 @@ async def enter_stage(uow: UnitOfWork, viewer, opp: m.Opportunity, current: m.St
     )
     await stage_work.enter(uow, opp, target, viewer.user)
     if current.kind != "OPEN" and target.kind == "OPEN":
-        await raise_ownership_conflicts(uow, [opp.id])  # 撞单: a reopened deal meets another owner's open one
+        await raise_ownership_conflicts(uow, [opp.id], "reopened")  # 撞单: a reopened deal meets another owner's open one
 
 
 async def move_opportunity(ctx: Ctx, data: dict):

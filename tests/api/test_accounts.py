@@ -309,13 +309,13 @@ async def test_a_restricted_viewer_sees_only_their_deals_of_an_account(gql, org)
 # ------------------------------------------------------------------ 撞单
 
 
-async def conflict_notes(org) -> dict[str, str]:
-    """handle -> title of the card the conflict alert points at."""
+async def conflict_notes(org, template: str = CONFLICT_TEMPLATE) -> dict[str, str]:
+    """handle -> title of the card the conflict alert (with this text) points at."""
     async with org.db.read() as s:
         rows = (await s.execute(
             select(m.User.handle, m.Opportunity.title, m.Notification.kind)
             .join(m.User, m.User.id == m.Notification.user_id).join(m.Opportunity, m.Opportunity.id == m.Notification.opportunity_id)
-            .where(m.Notification.org_id == org.id, m.Notification.template == CONFLICT_TEMPLATE)
+            .where(m.Notification.org_id == org.id, m.Notification.template == template)
         )).all()
     assert {kind for _, _, kind in rows} <= {"alert"}
     return {handle: title for handle, title, _ in rows}
@@ -589,7 +589,9 @@ async def test_a_conflict_also_arises_on_a_new_owner_a_reopened_deal_and_a_merge
     assert changed["userErrors"] == []
     raised = await events(org, "OWNERSHIP_CONFLICT_RAISED")
     assert sorted(e.opportunity_id for e in raised) == sorted([pk(ours["id"]), pk(second["id"])])
-    assert (await conflict_notes(org))["legal_member"] == "Second"
+    took_over = CONFLICT_TEMPLATE.replace("opened", "took over")
+    assert (await conflict_notes(org, took_over))["legal_member"] == "Second"
+    assert "legal_member" not in await conflict_notes(org)  # the alert says what happened: not "opened"
     # A deal reopened from Lost on a customer another owner holds an open deal of.
     lost = await create(gql, as_="marketing_member", title="Came back", accountName="Comeback Co")
     lost = (await gql.ok(MOVE, {"input": {"id": lost["id"], "version": lost["version"], "stageKey": "lost", "lostReason": "price"}},
@@ -601,6 +603,7 @@ async def test_a_conflict_also_arises_on_a_new_owner_a_reopened_deal_and_a_merge
     assert reopened["userErrors"] == []
     after = await events(org, "OWNERSHIP_CONFLICT_RAISED")
     assert len(after) == before + 2 and pk(lost["id"]) in {e.opportunity_id for e in after[before:]}
+    assert (await conflict_notes(org, CONFLICT_TEMPLATE.replace("opened", "reopened")))["sales_member"] == "Meanwhile"
     # Merging two customers whose open deals have different owners.
     async with org.db.read() as s:
         ids = dict((await s.execute(select(m.Account.name, m.Account.id).where(m.Account.org_id == org.id))).all())
@@ -609,3 +612,5 @@ async def test_a_conflict_also_arises_on_a_new_owner_a_reopened_deal_and_a_merge
     assert merged["userErrors"] == []
     last = (await events(org, "OWNERSHIP_CONFLICT_RAISED"))[-1]
     assert last.opportunity_id == pk(theirs["id"])  # the conflict was open: only the moved card joins it
+    merged_text = "Ownership conflict (撞单) on {account}: a merge brought {owner}'s {opp} while it has open deals of {others}"
+    assert (await conflict_notes(org, merged_text))["legal_member"] == "Theirs"
