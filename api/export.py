@@ -4,8 +4,8 @@ a BOM (Excel opens Chinese text correctly).
 Authenticated by a link from the `createExportLink` mutation (`?ticket=...`: good
 once, for a minute; it carries the filter), or, for scripts, by
 `Authorization: Bearer <token>` with query parameters mirroring OpportunityFilter
-(ownerIds, departmentKeys, stageKeys, tags, priority: repeat or comma-separate;
-search; staleOnly=true), plus `headers=zh` for Chinese column names. Bearer tokens
+(ownerIds, departmentKeys, stageKeys, tags, priority, sources: repeat or comma-separate;
+search; staleOnly=true, silentOnly=true, stuckForHours=N), plus `headers=zh` for Chinese column names. Bearer tokens
 are never read from the URL: URLs end up in access logs, histories and proxies."""
 from starlette.responses import JSONResponse, Response
 
@@ -16,7 +16,7 @@ from resolvers.spreadsheets import export_rows, record_sheets, to_csv, to_xlsx
 
 LIST_PARAMS = {
     "ownerIds": "owner_ids", "departmentKeys": "department_keys", "stageKeys": "stage_keys", "tags": "tags",
-    "priority": "priority",
+    "priority": "priority", "sources": "sources",
 }
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 SIGN_IN = "send Authorization: Bearer <token>, or use a link from the createExportLink mutation"
@@ -30,8 +30,14 @@ def filter_from_query(params) -> dict:
             flt[key] = [v.upper() for v in values] if key == "priority" else values
     if params.get("search"):
         flt["search"] = params["search"]
-    if params.get("staleOnly", "").lower() in ("1", "true", "yes"):
-        flt["stale_only"] = True
+    for name, key in (("staleOnly", "stale_only"), ("silentOnly", "silent_only")):
+        if params.get(name, "").lower() in ("1", "true", "yes"):
+            flt[key] = True
+    if params.get("stuckForHours"):
+        try:
+            flt["stuck_for_hours"] = int(params["stuckForHours"])
+        except ValueError:
+            raise BadInput("stuckForHours must be a whole number of hours") from None
     return flt
 
 
@@ -54,7 +60,11 @@ async def export_opportunities(state, fmt: str, request) -> Response:
         await authenticate(ctx, request.headers.get("authorization"))
         if ctx.viewer is None:
             return refused(f"Sign in first: {SIGN_IN}")
-        flt, chinese = filter_from_query(params), params.get("headers") == "zh"
+        chinese = params.get("headers") == "zh"
+        try:
+            flt = filter_from_query(params)
+        except BadInput as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
     try:
         header, rows = await export_rows(ctx, flt, chinese=chinese)
         # A workbook carries the deals' contacts and follow-ups too, so it imports back whole.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from db import models as m
 from resolvers.ids import to_global
@@ -215,6 +215,32 @@ async def test_export_csv_has_bom_honours_filters_and_round_trips(client, org, c
         rows = (await s.execute(select(m.Opportunity).where(m.Opportunity.org_id == org.id).order_by(m.Opportunity.id))).scalars().all()
     assert len(rows) == 5
     assert await cards(org) == before
+
+
+async def test_export_query_parameters_mirror_the_silent_and_stuck_filters(client, gql, org, clock):
+    """A script's bearer-token download takes silentOnly and stuckForHours as the board's filter does."""
+    await import_opportunities(org.ctx("sales_admin", clock), EXAMPLE.read_bytes(), "pipeline.csv")
+    async with org.db.write() as s:  # in their stages for 50 hours: past the silence limit (48 h from proposal on)
+        await s.execute(update(m.Opportunity).where(m.Opportunity.org_id == org.id)
+                        .values(stage_entered_at=clock.now - timedelta(hours=50)))
+    member = {"authorization": f"Bearer {org.tokens['sales_member']}"}
+    titles_query = "query($f: OpportunityFilter){ opportunities(filter: $f, first: 100){ edges{ node{ title } } } }"
+
+    async def listed(flt):
+        return sorted(e["node"]["title"] for e in (await gql.ok(titles_query, {"f": flt}))["opportunities"]["edges"])
+
+    async def exported(params):
+        response = await client.get("/export/opportunities.csv", params=params, headers=member)
+        assert response.status_code == 200, response.text
+        return sorted(r[0] for r in list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))[1:])
+
+    silent = await listed({"silentOnly": True})
+    assert 0 < len(silent) < len(await listed({})), silent
+    assert await exported({"silentOnly": "true"}) == silent
+    assert await exported({"stuckForHours": "49"}) == await listed({"stuckForHours": 49})
+    assert await exported({"stuckForHours": "100"}) == await listed({"stuckForHours": 100}) == []
+    bad = await client.get("/export/opportunities.csv", params={"stuckForHours": "soon"}, headers=member)
+    assert bad.status_code == 400 and bad.json() == {"error": "stuckForHours must be a whole number of hours"}
 
 
 EXPORT_LINK = """mutation($input: CreateExportLinkInput!) { createExportLink(input: $input) { url expiresAt userErrors { code } } }"""
