@@ -342,6 +342,19 @@ async def test_every_screen_in_english(browser, artifacts, viewport):
         screens.verdict()
 
 
+async def header_rows(page) -> dict:
+    """The top of each item on the header's first line: the brand, live status, inbox, language and sign-out
+    share one line on a phone (the navigation goes below), at 390 and at 360 px."""
+    tops = {}
+    for width in (PHONE["width"], 360):
+        await page.set_viewport_size({"width": width, "height": PHONE["height"]})
+        tops[width] = await page.evaluate("""() => [...document.querySelectorAll('.topbar > :not(.nav):not(.spacer)')]
+            .filter((e) => e.offsetWidth).map((e) => Math.round(e.getBoundingClientRect().top + e.offsetHeight / 2))""")
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width
+    await page.set_viewport_size(PHONE)
+    return tops
+
+
 async def test_the_language_switch_keeps_the_choice(baton, browser):
     """中文 on the sign-in page turns the page Chinese and, once signed in, is stored as the user's locale;
     English in the header stores that and redraws the board in place (no reload, focus kept on the switch)."""
@@ -361,6 +374,8 @@ async def test_the_language_switch_keeps_the_choice(baton, browser):
     await expect(page.locator("#new-card")).to_have_text("+ 新建商机")
     # The English demo's zone is UTC; the words and number words are Chinese.
     assert await page.evaluate(FORMATS) == ["1月31日 20:05", "2026年2月1日", "¥12,345.60", "¥99", "¥1.5亿", "US$240万"]
+    for width, middles in (await header_rows(page)).items():
+        assert len(middles) == 5 and max(middles) - min(middles) <= 2, (width, middles)
     token = baton.token("sales@demo.baton")
     assert baton.gql("{ viewer { locale } localeSettings { locale } }", token=token) == {"viewer": {"locale": "zh-CN"}, "localeSettings": {"locale": "zh-CN"}}
 
@@ -376,6 +391,8 @@ async def test_the_language_switch_keeps_the_choice(baton, browser):
     await expect(page.get_by_test_id("live-status")).to_have_text("live", timeout=LIVE_TIMEOUT)
     assert await page.evaluate("window.notReloaded") is True
     assert baton.gql("{ viewer { locale } }", token=token)["viewer"]["locale"] == "en"
+    for width, middles in (await header_rows(page)).items():
+        assert len(middles) == 5 and max(middles) - min(middles) <= 2, (width, middles)
     assert not page.errors, page.errors
 
 

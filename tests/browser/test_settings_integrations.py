@@ -44,7 +44,7 @@ async def test_access_rules_view_as_tokens_and_webhooks(webhook_baton, browser):
     page = await sign_in(browser, baton, "admin", viewport=DESKTOP, route="settings/access")
     await expect(page.get_by_test_id("settings-tab-access")).to_have_attribute("aria-selected", "true")
     tabs = await page.get_by_test_id("settings-tabs").locator("[role=tab]").evaluate_all("els => els.map((a) => a.dataset.tab)")
-    assert tabs == ["people", "departments", "pipeline", "access", "integrations", "log", "profile"]
+    assert tabs == ["people", "departments", "pipeline", "assignment", "access", "integrations", "log", "profile"]
     await expect(page.get_by_test_id("access-rules-empty")).to_be_visible()
     # Before any rule: legal sees every card.
     await page.get_by_test_id("access-view-user").select_option(legal["id"])

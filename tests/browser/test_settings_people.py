@@ -182,7 +182,7 @@ async def test_first_run_from_an_empty_database_in_chinese(browser, axe_source):
         # The admin's settings: every tab, in Chinese.
         await page.get_by_test_id("nav-settings").click()
         await expect(page.get_by_test_id("settings-tab-people")).to_have_attribute("aria-selected", "true")
-        await expect(page.get_by_test_id("settings-tabs").get_by_role("tab")).to_have_text(["成员", "部门", "销售流程", "访问权限", "集成", "变更日志", "个人资料"])
+        await expect(page.get_by_test_id("settings-tabs").get_by_role("tab")).to_have_text(["成员", "部门", "销售流程", "分配", "访问权限", "集成", "变更日志", "个人资料"])
         await expect(page.get_by_test_id("user-row")).to_have_count(1)
 
         # The link worked once: now it says so, and leads to the sign-in page.

@@ -1,5 +1,5 @@
 // Settings (#/settings/<tab>): the shell with its tabs. Admins see People, Departments, Pipeline,
-// Access, Integrations, Log and Profile; everyone else only Profile. Each tab has its own address; changing tab keeps
+// Assignment, Access, Integrations, Log and Profile; everyone else only Profile. Each tab has its own address; changing tab keeps
 // the shell (and focus on the tab), main.js hands the new address to settingsRoute().
 import { esc, $, $$ } from './util.js';
 import { t } from './i18n.js';
@@ -13,9 +13,10 @@ const LAZY = {
   log: () => import('./settings_log.js').then((m) => m.mountConfigLog),
   access: () => import('./settings_access.js').then((m) => m.mountAccessSettings),
   integrations: () => import('./settings_integrations.js').then((m) => m.mountIntegrationsSettings),
+  assignment: () => import('./settings_assignment.js').then((m) => m.mountAssignmentSettings),
 };
 const MOUNT = { people: mountPeople, departments: mountDepartments, profile: mountProfile };
-const ADMIN_TABS = ['people', 'departments', 'pipeline', 'access', 'integrations', 'log', 'profile'];
+const ADMIN_TABS = ['people', 'departments', 'pipeline', 'assignment', 'access', 'integrations', 'log', 'profile'];
 
 let shell = null; // the mounted shell: { show(tab) }
 
