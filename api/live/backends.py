@@ -105,9 +105,20 @@ class SubscribedRedisBackend(RedisBackend):
     was silently dropped, leaving only the periodic catch-up (none with
     BATON_CATCH_UP_SECONDS=0: events never arrived). So, like the Postgres backend
     above: keep reading, reconnect with backoff (redis-py SUBSCRIBEs its channels
-    again on connect), and on every reconnection, ours or redis-py's own retry,
-    tell the hub, whose subscribers then catch up from the log
-    (tests/faults/test_redis_broadcast_outage.py)."""
+    again on connect), and tell the hub, whose subscribers then catch up from the log
+    (tests/faults/test_redis_broadcast_outage.py).
+
+    Subscribed means confirmed. redis-py's subscribe() only sends SUBSCRIBE; Redis
+    delivers a channel's messages from when it has processed it, which the reader
+    learns from the reply. So `subscribe` returns (and the hub calls the channel
+    ready) once the reply has been read, and after a reconnection the hub is told
+    only once every wanted channel's reply has been read: its catch-up then reads the
+    log after the point from which every announcement reaches us. A channel
+    subscribed while Redis is down (or whose reply is not read in
+    SUBSCRIBE_CONFIRM_SECONDS) does not wait: its subscriber is told to catch up
+    once it is confirmed."""
+
+    SUBSCRIBE_CONFIRM_SECONDS = 5.0
 
     def __init__(self, url: str, on_reconnect: Callable[[], None] | None = None):
         super().__init__(url)
@@ -118,6 +129,9 @@ class SubscribedRedisBackend(RedisBackend):
         self._pubsub = self._conn.pubsub()
         self._on_reconnect = on_reconnect
         self._wanted: set[str] = set()
+        self._confirmed: set[str] = set()  # SUBSCRIBE replies read on the current connection
+        self._waiters: dict[str, asyncio.Future] = {}  # subscribe() waiting for its reply
+        self._owed = False  # tell the hub once every wanted channel is confirmed
         self._lost = False
         self.reconnects = 0
 
@@ -130,26 +144,64 @@ class SubscribedRedisBackend(RedisBackend):
             self._pubsub.connection.register_connect_callback(self._reconnected)
 
     def _reconnected(self, _connection) -> None:
+        # A new connection (the only thing that undoes a confirmed SUBSCRIBE):
+        # redis-py has only just sent its SUBSCRIBEs again (channels added while Redis
+        # was down are not among them; the reader sends those). The hub is told once
+        # the reader has read every wanted channel's reply (_confirm, _settle).
         self.reconnects += 1
+        self._confirmed.clear()
+        self._owed = True
         log.info("redis broadcast connection re-established (%d channels)", len(self._wanted))
-        if self._on_reconnect is not None:
-            self._on_reconnect()
+
+    def _confirm(self, channel: str) -> None:
+        self._confirmed.add(channel)
+        waiter = self._waiters.pop(channel, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self._settle()
+
+    def _settle(self) -> None:
+        if self._owed and self._wanted <= self._confirmed:
+            self._owed = False
+            log.info("redis broadcast subscribed again (%d channels); catching up from the log", len(self._wanted))
+            if self._on_reconnect is not None:
+                self._on_reconnect()
 
     async def subscribe(self, channel: str) -> None:
         self._wanted.add(channel)
+        self._confirmed.discard(channel)
+        waiter = self._waiters.get(channel)
+        if waiter is None or waiter.done():
+            waiter = self._waiters[channel] = asyncio.get_running_loop().create_future()
         try:
             await self._pubsub.subscribe(channel)
         except (RedisError, OSError) as exc:
-            # Redis is down: the reader subscribes it when it reconnects.
+            # Redis is down: the reader subscribes it when it reconnects, and the hub
+            # catches up once that is confirmed.
             log.warning("redis SUBSCRIBE %s failed (%s); will retry", channel, exc)
             self._lost = True
+            self._owed = True
+            self._watch()
+            self._ready.set()
+            return
         self._watch()
         self._ready.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), self.SUBSCRIBE_CONFIRM_SECONDS)
+        except asyncio.TimeoutError:
+            log.warning("redis SUBSCRIBE %s not confirmed in %.0f s; catching up once it is",
+                        channel, self.SUBSCRIBE_CONFIRM_SECONDS)
+            self._owed = True
 
     async def unsubscribe(self, channel: str) -> None:
         self._wanted.discard(channel)
+        self._confirmed.discard(channel)
+        waiter = self._waiters.pop(channel, None)
+        if waiter is not None and not waiter.done():
+            waiter.cancel()
         with contextlib.suppress(RedisError, OSError):
             await self._pubsub.unsubscribe(channel)
+        self._settle()
 
     async def _pubsub_listener(self) -> None:
         delay = 0.1
@@ -163,9 +215,14 @@ class SubscribedRedisBackend(RedisBackend):
                     if self._wanted - have:
                         await self._pubsub.subscribe(*(self._wanted - have))
                     self._lost, delay = False, 0.1
+                self._settle()  # nothing wanted: nothing to confirm
                 async for message in self._pubsub.listen():
-                    if message["type"] == "message":
+                    kind = message["type"]
+                    if kind == "message":
                         await self._queue.put(Event(channel=message["channel"].decode(), message=message["data"].decode()))
+                    elif kind == "subscribe":
+                        name = message["channel"]
+                        self._confirm(name.decode() if isinstance(name, bytes) else name)
             except (RedisError, OSError) as exc:
                 if not self._lost:
                     log.warning("redis broadcast connection lost (%s); reconnecting", exc)
