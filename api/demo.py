@@ -11,6 +11,7 @@ from db.files import LocalFileStore
 from db.types import utcnow
 from resolvers import approvals, attachments, comments, handoffs, money, opportunities, records, stage_work, tasks
 from resolvers.alerts import raise_alerts
+from resolvers.auth import hash_password
 from resolvers.context import Ctx, Viewer
 from resolvers.errors import UserErrors
 from resolvers.ids import to_global
@@ -24,6 +25,8 @@ DEMO_USERS = [(email, ENGLISH.names[email], dept, role) for email, dept, role in
 # without a follow-up): the demo starts with its customers in touch, one call overdue.
 FOLLOW_UP_SUMMARY = {"en": "Call with the customer: they are reviewing the proposal internally",
                      "zh-CN": "与客户通话：对方正在内部评审方案"}
+# Where the demo's leads came from (线索来源), in turn: assignment rules and the filter can match on them.
+SOURCES = {"en": ["Trade show", "Website", "Referral", "Ads"], "zh-CN": ["展会", "官网", "转介绍", "广告"]}
 PROBABILITY = {"lead": 10, "qualified": 25, "proposal": 40, "negotiation": 60, "contract": 80, "won": 100, "lost": 0}
 
 
@@ -56,10 +59,13 @@ async def seed_demo(db: Database, settings=None, locale: str = "en") -> bool:
         org = await create_organization(session, texts.org_name, locale=texts.locale)
         await _localize(session, org, texts)
         users = {}
+        # Every demo account has the same published password: hash it once (argon2 is slow
+        # on purpose, and every demo start and every browser test's server seeds these).
+        shared_hash = hash_password(DEMO_PASSWORD)
         for email, dept, role in DEMO_ACCOUNTS:
-            users[email.split("@")[0]] = await create_user(
-                session, org, email=email, name=texts.names[email], department_key=dept, role=role, password=DEMO_PASSWORD
-            )
+            user = await create_user(session, org, email=email, name=texts.names[email], department_key=dept, role=role)
+            user.password_hash = shared_hash
+            users[email.split("@")[0]] = user
     clock = StoryClock()
     settings = settings or Settings(database_url=db.url)
     ctx = Ctx(db=db, viewer=Viewer(user=users["sales"]), clock=clock, files=LocalFileStore(settings.files_path))
@@ -67,6 +73,7 @@ async def seed_demo(db: Database, settings=None, locale: str = "en") -> bool:
     stage_order = [key for key, *_ in DEFAULT_STAGES]
     today = date.today()
     in_touch = []  # open deals from the proposal on
+    sources = SOURCES.get(texts.locale, SOURCES["en"])
     for n, deal in enumerate(texts.deals):
         stage = deal.stage
         clock.start_deal(days_ago=60 - 4 * n)
@@ -75,6 +82,7 @@ async def seed_demo(db: Database, settings=None, locale: str = "en") -> bool:
             "tags": deal.tags, "currency": deal.currency,
             "expected_close_date": today + timedelta(days=deal.days_to_close) if deal.days_to_close is not None else None,
             "probability": PROBABILITY[stage],
+            "source": sources[n % len(sources)],
         }))
         # Walk the card through the stages so its history reads like a real deal's.
         path = stage_order[1:stage_order.index(stage) + 1] if stage != "lost" else ["qualified", "proposal", stage]
