@@ -201,6 +201,7 @@ class Opportunity(Base):
     tags: Mapped[list] = mapped_column(default=list)
     next_step: Mapped[str | None] = mapped_column(String(500))
     lost_reason: Mapped[str | None] = mapped_column(String(500))
+    source: Mapped[str | None] = mapped_column(String(100))  # where the lead came from (线索来源): 展会, 官网, ...
     client_mutation_id: Mapped[str | None] = mapped_column(String(100))
     stage_entered_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -23,7 +23,7 @@ from resolvers.uow import UnitOfWork, mutate
 STRATEGIES = ("ROUND_ROBIN", "CAPACITY")
 TARGET_ROLES = ("MEMBER", "MANAGER")  # who of a department takes deals
 MAX_RULES = 50
-MAX_VALUES = 50  # regions, industries, tags, users per rule
+MAX_VALUES = 50  # regions, industries, tags, sources, users per rule
 MAX_TARGET_USERS = 1000  # a department's people considered per assignment
 # Why a deal entered the pool (OPPORTUNITY_POOLED changes.reason).
 NO_MATCH, AT_CAPACITY, NO_FOLLOW_UP = "NO_MATCH", "AT_CAPACITY", "NO_FOLLOW_UP"
@@ -153,6 +153,7 @@ async def set_assignment_rules(ctx: Ctx, data: dict):
                     "regions": _values(check, rule.get("regions"), i, "regions"),
                     "industries": _values(check, rule.get("industries"), i, "industries"),
                     "tags": _values(check, rule.get("tags"), i, "tags"),
+                    "sources": _values(check, rule.get("sources"), i, "sources"),
                     "amountMin": str(amount_min) if amount_min is not None else None,
                     "amountMax": str(amount_max) if amount_max is not None else None,
                 }
@@ -223,8 +224,10 @@ async def in_base(s, org_id: int, amount: Decimal | None, currency: str, day) ->
     return None if rate is None else Decimal(amount) * Decimal(rate)
 
 
-def matches(match: dict, account: m.Account | None, amount: Decimal | None, tags: list[str]) -> bool:
-    """Every condition the rule sets holds (an empty list or null bound sets none)."""
+def matches(match: dict, account: m.Account | None, amount: Decimal | None, tags: list[str],
+            source: str | None = None) -> bool:
+    """Every condition the rule sets holds (an empty list or null bound sets none; a deal
+    without a source matches no rule that names sources)."""
     def one_of(values, value):
         return not values or (value or "").strip().casefold() in {v.casefold() for v in values}
 
@@ -233,6 +236,8 @@ def matches(match: dict, account: m.Account | None, amount: Decimal | None, tags
     if not one_of(match.get("industries"), account.industry if account else None):
         return False
     if match.get("tags") and not {t.casefold() for t in tags or []} & {t.casefold() for t in match["tags"]}:
+        return False
+    if not one_of(match.get("sources"), source):
         return False
     low, high = match.get("amountMin"), match.get("amountMax")
     if low is not None or high is not None:
@@ -315,7 +320,7 @@ async def pick(uow: UnitOfWork, opp: m.Opportunity, account: m.Account | None, *
         return None
     amount = await in_base(s, uow.org_id, opp.amount, opp.currency, uow.now.date())
     for rule in rules:
-        if matches(rule.match, account, amount, opp.tags):
+        if matches(rule.match, account, amount, opp.tags, opp.source):
             user = await choose(s, rule, await candidates(s, uow.org_id, rule.target), exclude)
             if user is not None:
                 return Pick(rule, user)

@@ -69,6 +69,10 @@ async def filter_conditions(ctx: Ctx, flt: dict | None) -> list:
         conds.append(m.Opportunity.priority.in_(flt["priority"]))
     if flt.get("tags"):
         conds.append(tags_match_any(ctx, [t.lower() for t in flt["tags"]]))
+    if flt.get("sources"):
+        # Case-insensitive; lower() on both sides (SQLite's folds ASCII only: 展会 has no case).
+        sources = sorted({v.strip().lower() for v in flt["sources"] if v and v.strip()})
+        conds.append(func.lower(m.Opportunity.source).in_(sources) if sources else false())
     if flt.get("search"):
         term = flt["search"].strip()
         by_title = m.Opportunity.title.icontains(term, autoescape=True)

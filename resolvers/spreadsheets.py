@@ -69,12 +69,13 @@ HEADERS = {
     "lost_reason": ["输单原因", "丢单原因", "lost reason"],
     "id": ["编号", "id", "商机编号", "opportunity id", "deal id"],
     "version": ["版本", "version"],
+    "source": ["来源", "线索来源", "客户来源", "商机来源", "source", "lead source"],
 }
 API_NAMES = {
     "account_name": "accountName", "title": "title", "amount": "amount", "stage": "stageKey",
     "owner_email": "ownerEmail", "expected_close_date": "expectedCloseDate", "tags": "tags",
     "currency": "currency", "priority": "priority", "probability": "probability", "next_step": "nextStep",
-    "lost_reason": "lostReason",
+    "lost_reason": "lostReason", "source": "source",
 }
 CHINESE_STAGES = {
     "线索获取": "lead", "线索": "lead", "需求分析": "qualified", "方案报价": "proposal", "商务谈判": "negotiation",
@@ -89,7 +90,7 @@ EXPORT_COLUMNS = [
     ("title", "Title", "商机名称"), ("account_name", "Account", "客户"), ("amount", "Amount", "金额"),
     ("currency", "Currency", "币种"), ("stage", "Stage", "阶段"), ("owner_email", "Owner email", "负责人"),
     ("expected_close_date", "Expected close date", "预计成交日期"), ("probability", "Probability", "概率"),
-    ("priority", "Priority", "优先级"), ("tags", "Tags", "标签"), ("next_step", "Next step", "下一步"),
+    ("priority", "Priority", "优先级"), ("tags", "Tags", "标签"), ("source", "Source", "来源"), ("next_step", "Next step", "下一步"),
     ("lost_reason", "Lost reason", "输单原因"), ("department", "Department", "部门"), ("id", "ID", "编号"),
     ("version", "Version", "版本"),
 ]
@@ -100,7 +101,7 @@ EXPORT_WITHHOLDABLE = {
     "next_step": "nextStep", "lost_reason": "lostReason", "account_name": "account",
 }
 # Row field -> opportunities.EDITABLE key an update writes through (same name).
-UPDATABLE = ("title", "amount", "currency", "probability", "expected_close_date", "priority", "tags", "next_step")
+UPDATABLE = ("title", "amount", "currency", "probability", "expected_close_date", "priority", "tags", "next_step", "source")
 
 _ALIASES = aliases(HEADERS)
 _cell_text = cell_text  # the cleaners below predate sheet_reading
@@ -272,6 +273,7 @@ def clean_row(cells: list, columns: dict[str, int], lookups: Lookups) -> tuple[d
     check("tags", _tags)
     check("next_step", lambda v: validate.text(_cell_text(v), "nextStep", max_len=500))
     check("lost_reason", lambda v: validate.text(_cell_text(v), "lostReason", max_len=500))
+    check("source", lambda v: validate.text(_cell_text(v), "source", max_len=validate.MAX_SOURCE))
     reasons = [Msg(e.template, e.params) for e in checks.errors]
     out["id"] = _cell_text(cell("id"))
     version = _cell_text(cell("version"))
@@ -596,7 +598,7 @@ async def _create(ctx: Ctx, session, viewer: Viewer, lookups: Lookups, good: lis
             owner_id=owner.id, department_id=owner.department_id, created_by_id=viewer.id,
             title=row["title"], amount=row["amount"], currency=row["currency"], probability=row["probability"],
             expected_close_date=row["expected_close_date"], priority=row["priority"], tags=row["tags"],
-            next_step=row["next_step"], lost_reason=row["lost_reason"] if stage.kind == "LOST" else None,
+            next_step=row["next_step"], lost_reason=row["lost_reason"] if stage.kind == "LOST" else None, source=row["source"],
             client_mutation_id=None, stage_entered_at=now, last_activity_at=now, created_at=now, updated_at=now,
             version=1,
         ))
@@ -642,6 +644,7 @@ def _snapshot(row: dict, department_key: str) -> dict:
         "title": row["title"], "stage": row["stage"].key, "department": department_key, "account": row["account_name"],
         "amount": str(amount) if amount is not None else None, "currency": row["currency"],
         "probability": row["probability"], "expectedCloseDate": close.isoformat() if close else None,
+        "source": row["source"],
     }
 
 
@@ -671,7 +674,7 @@ async def export_rows(ctx: Ctx, flt: dict | None, *, chinese: bool = False) -> t
                 "stage": CHINESE_STAGE_NAMES.get(stage_key, stage) if chinese else stage, "owner_email": email,
                 "expected_close_date": opp.expected_close_date, "probability": opp.probability,
                 "priority": CHINESE_PRIORITIES.get(opp.priority, opp.priority) if chinese else opp.priority,
-                "tags": ", ".join(opp.tags or []),
+                "tags": ", ".join(opp.tags or []), "source": opp.source,
                 "next_step": opp.next_step, "lost_reason": opp.lost_reason, "department": department,
                 "id": to_global("Opportunity", opp.id), "version": opp.version,
             }

@@ -13,6 +13,7 @@ T = TypeVar("T")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_AMOUNT = Decimal("1e16")
 MAX_TAGS = 20
+MAX_SOURCE = 100  # an opportunity's source (线索来源)
 
 
 def text(value: str | None, field: str, *, max_len: int, required: bool = False) -> str | None:

@@ -308,6 +308,7 @@ async def card_snapshot(session, opp: m.Opportunity) -> dict:
         "amount": str(amount) if isinstance(amount, Decimal) else amount, "currency": opp.currency,
         "probability": opp.probability,
         "expectedCloseDate": opp.expected_close_date.isoformat() if opp.expected_close_date else None,
+        "source": opp.source,
     }
 
 

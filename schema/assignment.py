@@ -47,6 +47,10 @@ class AssignmentRule:
         return self.match.get("tags") or []
 
     @strawberry.field
+    def sources(self) -> list[str]:
+        return self.match.get("sources") or []
+
+    @strawberry.field
     def amount_min(self) -> Decimal | None:
         value = self.match.get("amountMin")
         return Decimal(value) if value is not None else None
@@ -84,6 +88,7 @@ class AssignmentRuleInput:
     regions: list[str] | None = strawberry.UNSET
     industries: list[str] | None = strawberry.UNSET
     tags: list[str] | None = strawberry.UNSET
+    sources: list[str] | None = strawberry.UNSET
     amount_min: Decimal | None = strawberry.UNSET
     amount_max: Decimal | None = strawberry.UNSET
     department_key: str | None = strawberry.UNSET

@@ -234,6 +234,7 @@ class Opportunity(Node):
     currency: str
     priority: Priority
     tags: list[str]
+    source: str | None
     last_activity_at: datetime.datetime
     last_contact_at: datetime.datetime | None
     last_contact_kind: Annotated["FollowUpKind", strawberry.lazy("schema.records")] | None
@@ -503,6 +504,7 @@ class OpportunityFilter:
     tags: list[str] | None = strawberry.UNSET
     priority: list[Priority] | None = strawberry.UNSET
     search: str | None = strawberry.UNSET
+    sources: list[str] | None = strawberry.UNSET
     stale_only: bool | None = strawberry.UNSET
     silent_only: bool | None = strawberry.UNSET
     stuck_for_hours: int | None = strawberry.field(default=strawberry.UNSET, description=(
@@ -525,6 +527,7 @@ class CreateOpportunityInput:
     pipeline_id: strawberry.ID | None = strawberry.UNSET
     stage_key: str | None = strawberry.UNSET
     client_mutation_id: str | None = strawberry.UNSET
+    source: str | None = strawberry.UNSET
 
 
 @strawberry.input
@@ -540,6 +543,7 @@ class UpdateOpportunityInput:
     next_step: str | None = strawberry.UNSET
     owner_id: strawberry.ID | None = strawberry.UNSET
     currency: str | None = strawberry.field(default=strawberry.UNSET, description="ISO code, e.g. CNY; locked while an approval is pending")
+    source: str | None = strawberry.UNSET
 
 
 @strawberry.input
