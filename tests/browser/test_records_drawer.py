@@ -206,3 +206,38 @@ async def test_follow_up_form_on_a_phone(shared_baton, browser, who, lang):
     await drawer.get_by_test_id("follow-up").first.scroll_into_view_if_needed()
     await shot(page, f"follow-ups-list-phone-{lang}")
     assert page.errors == []
+
+
+async def test_a_new_deals_source_is_set_in_the_dialog_and_changed_in_the_drawer(shared_baton, browser):
+    """The lead source (线索来源) assignment rules match on: typed in the new-deal dialog, edited in the drawer's details."""
+    baton = shared_baton
+    token = baton.token("sales@demo.baton")
+    sales = await sign_in(browser, baton, "sales", route="board")
+    await sales.locator("#new-card").click()
+    dialog = sales.get_by_test_id("new-card-dialog")
+    await dialog.locator("input[name=title]").fill("Expo booth lead")
+    await dialog.locator("input[name=accountName]").fill("Expo Visitors Ltd")
+    await dialog.locator("input[name=source]").fill("  Trade show ")
+    await dialog.locator("button[type=submit]").click()
+    await expect(dialog).to_have_count(0)
+    source = "query($s: String){ opportunities(filter: {search: $s}){ edges{ node{ id source } } } }"
+    [made] = baton.gql(source, {"s": "Expo booth lead"}, token=token)["opportunities"]["edges"]
+    assert made["node"]["source"] == "Trade show"
+
+    async def saved_source():
+        """The source once the drawer's save has gone through (its "Saved." toast)."""
+        saved = sales.locator(".toast-ok", has_text="Saved.")
+        await expect(saved).to_have_count(1, timeout=LIVE_TIMEOUT)
+        await saved.evaluate("(el) => el.remove()")
+        return baton.gql(source, {"s": "Expo booth lead"}, token=token)["opportunities"]["edges"][0]["node"]["source"]
+
+    await card(sales, made["node"]["id"]).locator(".card-title").click()
+    form = sales.get_by_test_id("drawer").locator("#details-form")
+    await expect(form.locator("input[name=source]")).to_have_value("Trade show")
+    await form.locator("input[name=source]").fill("Referral")
+    await form.locator("button[type=submit]").click()
+    assert await saved_source() == "Referral"
+    await form.locator("input[name=source]").fill("")
+    await form.locator("button[type=submit]").click()
+    assert await saved_source() is None
+    assert not sales.errors, sales.errors

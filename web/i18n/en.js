@@ -97,6 +97,7 @@ export default {
   'field.lostReason': 'a reason for losing',
   'field.probability': 'a probability',
   'field.nextStep': 'a next step',
+  'field.source': 'a source',
   'field.ownerId': 'an owner',
   'field.title': 'a title',
   'field.account': 'an account',
@@ -111,6 +112,7 @@ export default {
   'label.owner': 'Owner',
   'label.ownerId': 'Owner',
   'label.tags': 'Tags',
+  'label.source': 'Source',
   'label.nextStep': 'Next step',
   'label.probability': 'Probability (%)',
   'label.expectedCloseDate': 'Expected close date',
@@ -241,6 +243,7 @@ export default {
   // new deal
   'newDeal.title': 'New deal',
   'newDeal.create': 'Create',
+  'newDeal.sourcePlaceholder': 'Trade show, website, referral…',
   'newDeal.missing': 'A deal needs a title and an account.',
   'newDeal.created': 'Created “{title}”.',
 

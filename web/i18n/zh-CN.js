@@ -97,6 +97,7 @@ export default {
   'field.lostReason': '丢单原因',
   'field.probability': '赢单概率',
   'field.nextStep': '下一步',
+  'field.source': '来源',
   'field.ownerId': '负责人',
   'field.title': '标题',
   'field.account': '客户',
@@ -111,6 +112,7 @@ export default {
   'label.owner': '负责人',
   'label.ownerId': '负责人',
   'label.tags': '标签',
+  'label.source': '来源',
   'label.nextStep': '下一步',
   'label.probability': '赢单概率（%）',
   'label.expectedCloseDate': '预计成交日期',
@@ -241,6 +243,7 @@ export default {
   // new deal
   'newDeal.title': '新建商机',
   'newDeal.create': '创建',
+  'newDeal.sourcePlaceholder': '展会、官网、转介绍…',
   'newDeal.missing': '商机需要标题和客户。',
   'newDeal.created': '已创建“{title}”。',
 

@@ -725,6 +725,7 @@ function newCardDialog() {
       <label>${esc(t('label.account'))} <input name="accountName" required maxlength="200"></label>
       <label>${esc(t('label.amount'))} <input name="amount" type="number" min="0" step="0.01" inputmode="decimal"></label>
       <label>${esc(t('label.currency'))} <select name="currency" data-testid="new-card-currency">${currencyOptions(store.baseCurrency)}</select></label>
+      <label>${esc(t('label.source'))} <input name="source" maxlength="100" placeholder="${esc(t('newDeal.sourcePlaceholder'))}"></label>
       <label>${esc(t('label.priority'))} <select name="priority">${['MEDIUM', 'LOW', 'HIGH', 'URGENT'].map((p) => `<option value="${p}">${esc(priorityLabel(p))}</option>`).join('')}</select></label>
       <p class="form-error" role="alert"></p>
       <div class="actions"><button class="btn btn-primary" type="submit">${esc(t('newDeal.create'))}</button></div>
@@ -736,6 +737,7 @@ function newCardDialog() {
     const input = { title: form.title.value.trim(), accountName: form.accountName.value.trim(), priority: form.priority.value, clientMutationId: crypto.randomUUID?.() || String(Date.now()) };
     if (form.amount.value) input.amount = form.amount.value;
     input.currency = form.currency.value;
+    if (form.source.value.trim()) input.source = form.source.value.trim();
     if (!input.title || !input.accountName) { $('.form-error', form).textContent = t('newDeal.missing'); return; }
     try {
       const { createOpportunity: res } = await gql(CREATE_OPP, { input });

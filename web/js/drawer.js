@@ -239,6 +239,7 @@ function detailsPane(o) {
       <label>${esc(t('label.priority'))} <select name="priority">${['LOW', 'MEDIUM', 'HIGH', 'URGENT'].map((p) => opt(p, priorityLabel(p), o.priority === p)).join('')}</select></label>
       <label>${esc(t('label.owner'))} <select name="ownerId">${store.users.map((u) => opt(u.id, t('details.ownerOption', { name: u.name, department: u.department.name }), u.id === o.owner.id)).join('')}</select></label>
       <label>${esc(t('label.tags'))} <input name="tags" value="${esc((o.tags || []).join(', '))}" placeholder="${esc(t('details.tagsPlaceholder'))}"></label>
+      <label>${esc(t('label.source'))} <input name="source" value="${esc(o.source ?? '')}" maxlength="100" placeholder="${esc(t('newDeal.sourcePlaceholder'))}"></label>
       <label class="wide">${esc(t('label.nextStep'))} <input name="nextStep" value="${esc(o.nextStep ?? '')}" maxlength="500"></label>
       <p class="form-note wide" id="details-note" role="status"></p>
       <div class="actions wide"><button type="submit" class="btn btn-primary">${esc(t('details.save'))}</button></div>
@@ -347,6 +348,7 @@ function wireDetails() {
     const tags = form.tags.value.split(',').map((t) => t.trim().replace(/^#/, '')).filter(Boolean);
     if (tags.join(',') !== (o.tags || []).join(',')) input.tags = tags;
     if (form.nextStep.value.trim() !== (o.nextStep ?? '')) input.nextStep = form.nextStep.value.trim();
+    if (form.source.value.trim() !== (o.source ?? '')) input.source = form.source.value.trim() || null;
     if (Object.keys(input).length === 2) { note.textContent = t('details.nothing'); return; }
     try {
       const { updateOpportunity: res } = await gql(UPDATE, { input });

@@ -75,7 +75,7 @@ query Detail($id: ID!) {
   node(id: $id) {
     ...Card
     ... on Opportunity {
-      createdAt forecastCategory poolDepartment { key name }
+      createdAt forecastCategory source poolDepartment { key name }
       account { industry region }
       tasks(first: 100) { edges { node { id title description status dueAt completedAt overdue version
         assignee { id name } department { key name } } } }
