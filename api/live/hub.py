@@ -191,6 +191,11 @@ class _Channel:
                 self._pump_task.cancel()
             raise
         except Exception:  # noqa: BLE001 - subscribers still poll the log via catch-up
+            if asyncio.current_task().cancelling():
+                # Cancelled while broadcaster was still subscribing (waiting for Redis to
+                # confirm): its cleanup raises for the channel it had not recorded yet.
+                # Stop as asked; a pump started here would wait forever.
+                raise asyncio.CancelledError from None
             log.exception("broadcast subscription for %s failed", channel(self.org_id))
             if self._pump_task is None:
                 self._pump_task = asyncio.create_task(self._pump(), name=f"hub-pump:{channel(self.org_id)}")

@@ -91,3 +91,37 @@ async def test_dropped_listen_connection_reconnects_and_catches_up(pg_url):
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_subscriber_gone_while_redis_is_still_subscribing_leaves_nothing_behind(caplog):
+    """CLIENT PAUSE holds Redis's answer to the channel's SUBSCRIBE while its only subscriber
+    leaves: the channel stops as cancelled. (broadcaster's cleanup then raises KeyError for the
+    channel it had not recorded yet; taken for a failed subscription, it left a pump task
+    waiting forever per such subscriber.)"""
+    import redis.asyncio as aioredis
+    from api.live.hub import Hub
+
+    hub = Hub("redis://127.0.0.1:6379/0", catch_up_seconds=0)
+    await hub.connect()
+    admin = aioredis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        async def subscriber():
+            async with hub.subscribe(424242):
+                pass
+
+        await admin.execute_command("CLIENT", "PAUSE", "1500", "ALL")  # ends by itself
+        task = asyncio.create_task(subscriber())
+        await wait_for(lambda: _true(424242 in hub.channels), timeout=5)
+        chan = hub.channels[424242]
+        await asyncio.sleep(0.3)  # the channel's SUBSCRIBE is sent; Redis does not answer yet
+        assert not chan.ready.is_set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(chan.task, return_exceptions=True)
+        assert chan.task.cancelled()
+        assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("hub-pump:")]
+        assert "broadcast subscription" not in caplog.text
+    finally:
+        await admin.execute_command("CLIENT", "UNPAUSE")
+        await admin.aclose()
+        await hub.disconnect()
