@@ -1,4 +1,4 @@
-"""`baton serve | migrate | demo | schema | user | token | import | export`."""
+"""`baton serve | migrate | demo | schema | user | token | import | export | prune-events | prune-files`."""
 import argparse
 import asyncio
 import os
@@ -161,6 +161,37 @@ def cmd_prune_events(args, settings: Settings) -> int:
     cutoff = now - timedelta(days=args.older_than_days)
     months = f" ({', '.join(pruned['partitions'])})" if pruned["partitions"] else ""
     print(f"{pruned['rows']} events before {cutoff:%Y-%m-%d %H:%M} UTC removed{months}.")
+    return 0
+
+
+def cmd_prune_files(args, settings: Settings) -> int:
+    from datetime import timedelta
+
+    from db.engine import Database
+    from db.files import LocalFileStore
+    from db.types import utcnow
+    from resolvers.attachments import unreferenced_files
+
+    if args.older_than_hours < 1:
+        print("--older-than-hours must be at least 1", file=sys.stderr)
+        return 2
+    store = LocalFileStore(settings.files_path)
+
+    async def run() -> list:
+        db = Database(settings.database_url, pgbouncer=settings.db_pgbouncer)
+        try:
+            return await unreferenced_files(db, store, utcnow(), timedelta(hours=args.older_than_hours))
+        finally:
+            await db.dispose()
+
+    unused = asyncio.run(run())
+    size = sum(f.size for f in unused) / 1024 / 1024
+    if args.dry_run:
+        print(f"{len(unused)} files ({size:.1f} MB) in {store.root} are named by no attachment; --dry-run: none removed.")
+        return 0
+    for f in unused:
+        store.remove(f.sha256)
+    print(f"{len(unused)} files ({size:.1f} MB) named by no attachment removed from {store.root}.")
     return 0
 
 
@@ -467,6 +498,11 @@ def build_parser() -> argparse.ArgumentParser:
     prune = sub.add_parser("prune-events", help="remove old events from the log (whole months on PostgreSQL)")
     prune.add_argument("--older-than-days", type=int, required=True, help="events older than this many days go")
     prune.set_defaults(run=cmd_prune_events)
+    prune_files = sub.add_parser("prune-files", help="delete stored files no attachment names any more")
+    prune_files.add_argument("--older-than-hours", type=int, default=24,
+                             help="spare files written more recently (default 24: an upload may be under way)")
+    prune_files.add_argument("--dry-run", action="store_true", help="count them, remove nothing")
+    prune_files.set_defaults(run=cmd_prune_files)
     demo = sub.add_parser("demo", help="seed the demo organization (once) without serving")
     demo.add_argument("--locale", default="en", choices=DEMO_LOCALES, help="the demo's language")
     demo.set_defaults(run=cmd_demo)

@@ -6,9 +6,19 @@ under its root, written to a temporary file and renamed into place: a reader nev
 sees half a file, and identical content is stored once."""
 import hashlib
 import os
+import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, NamedTuple, Protocol
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class Stored(NamedTuple):
+    sha256: str
+    size: int
+    mtime: float  # seconds since the epoch
 
 
 class FileStore(Protocol):
@@ -46,6 +56,7 @@ class LocalFileStore:
         sha256 = hashlib.sha256(data).hexdigest()
         target = self.path(sha256)
         if target.is_file():
+            os.utime(target)  # fresh again: `baton prune-files` spares recent files (a new row may be about to name it)
             return sha256
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
@@ -59,3 +70,15 @@ class LocalFileStore:
             Path(temp).unlink(missing_ok=True)
             raise
         return sha256
+
+    def stored(self) -> Iterator[Stored]:
+        """Every stored file (not the temporary files of writes under way)."""
+        if not self.root.is_dir():
+            return
+        for path in self.root.glob("??/??/*"):
+            if SHA256.fullmatch(path.name) and path.is_file():
+                info = path.stat()
+                yield Stored(path.name, info.st_size, info.st_mtime)
+
+    def remove(self, sha256: str) -> None:
+        self.path(sha256).unlink(missing_ok=True)

@@ -179,6 +179,20 @@ async def remove_attachment(ctx: Ctx, data: dict):
     return await mutate(ctx, work)
 
 
+# ---------------------------------------------------------------- stored bytes no row names
+
+
+async def unreferenced_files(db: Database, store, now: datetime, grace: timedelta) -> list:
+    """The store's files that no attachment of any organization names and that were last
+    written more than `grace` ago (an upload stores its bytes before its row commits, and
+    storing known content again freshens the file). Removing an attachment deletes its row
+    only: the same bytes may be another row's."""
+    async with db.read() as s:
+        named = set((await s.execute(select(m.Attachment.sha256).distinct())).scalars())
+    cutoff = (now - grace).timestamp()
+    return [f for f in store.stored() if f.sha256 not in named and f.mtime < cutoff]
+
+
 # ---------------------------------------------------------------- download links
 
 

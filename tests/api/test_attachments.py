@@ -5,8 +5,9 @@ import base64
 import hashlib
 import io
 import json
+import os
 import zipfile
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 import httpx
@@ -17,10 +18,12 @@ from api.app import create_app
 from api.demo import quote_pdf
 from api.settings import Settings
 from db import models as m
+from db.files import LocalFileStore
 from resolvers import attachments as rules
 from resolvers.file_types import clean_name, sniff
 from resolvers.ids import to_global
 from resolvers.setup import create_organization
+from tests.api.test_cli import baton
 from tests.api.workflow_helpers import create, events, move, pk
 
 LIMIT = 512 * 1024  # BATON_MAX_ATTACHMENT_MB=0.5 below, over twice the JSON body limit
@@ -317,6 +320,41 @@ async def test_the_uploader_the_owner_or_an_admin_removes_a_file(client, gql, or
     again = (await gql.ok(REMOVE, {"input": {"id": a["id"]}}, as_="sales_admin"))["removeAttachment"]
     assert [e["code"] for e in again["userErrors"]] == ["NOT_FOUND"]
     assert len(stored(files_dir)) == 3  # rows go; the content-addressed bytes stay
+
+
+async def test_prune_files_deletes_only_old_bytes_no_attachment_names(client, gql, org, files_dir, database_url, tmp_path):
+    first, second = await create(gql, title="First"), await create(gql, title="Second")
+    shared = [(await upload(client, org, card["id"], PDF, "quote.pdf"))["attachment"] for card in (first, second)]
+    notes = (await upload(client, org, first["id"], b"Meeting notes\n", "notes.txt", kind="other", client_type="text/plain"))["attachment"]
+    for item in (shared[0], notes):
+        assert (await gql.ok(REMOVE, {"input": {"id": item["id"]}}))["removeAttachment"]["userErrors"] == []
+    store = LocalFileStore(files_dir)
+    assert sorted(f.sha256 for f in store.stored()) == sorted([shared[0]["sha256"], notes["sha256"]])
+    now = datetime.now(timezone.utc)
+    # The quote is still the second card's; the notes are no one's, but were written just now.
+    assert await rules.unreferenced_files(org.db, store, now, timedelta(hours=24)) == []
+    [unused] = await rules.unreferenced_files(org.db, store, now + timedelta(hours=25), timedelta(hours=24))
+    assert (unused.sha256, unused.size) == (notes["sha256"], len(b"Meeting notes\n"))
+    # Storing known bytes again makes them recent: a new row may be about to name them.
+    old = (now - timedelta(hours=30)).timestamp()
+    os.utime(store.path(notes["sha256"]), (old, old))
+    assert [f.sha256 for f in await rules.unreferenced_files(org.db, store, now, timedelta(hours=24))] == [notes["sha256"]]
+    store.put(b"Meeting notes\n")
+    assert await rules.unreferenced_files(org.db, store, now, timedelta(hours=24)) == []
+
+    os.utime(store.path(notes["sha256"]), (old, old))
+    env = {"BATON_DATABASE_URL": database_url, "BATON_FILES_DIR": str(files_dir)}
+    dry = baton(tmp_path, "prune-files", "--dry-run", env_extra=env)
+    assert dry.returncode == 0 and dry.stdout.startswith("1 files (0.0 MB) in ") and "none removed" in dry.stdout, dry
+    assert store.exists(notes["sha256"])
+    done = baton(tmp_path, "prune-files", env_extra=env)
+    assert done.returncode == 0 and done.stdout.startswith("1 files (0.0 MB) named by no attachment removed"), done
+    assert [f.sha256 for f in store.stored()] == [shared[0]["sha256"]]
+    # The second card's quote still downloads.
+    [kept] = (await gql.ok(CARD_FILES, {"id": second["id"]}))["node"]["attachments"]
+    assert (await client.get(kept["downloadUrl"])).content == PDF
+    refused = baton(tmp_path, "prune-files", "--older-than-hours", "0", env_extra=env)
+    assert refused.returncode == 2 and "at least 1" in refused.stderr
 
 
 # ------------------------------------------------------------------ the stage gate
