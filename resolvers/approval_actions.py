@@ -108,14 +108,15 @@ async def resubmit_approval(ctx: Ctx, data: dict):
         comment = _comment(data.get("comment"))
         approval.status = "PENDING"
         evaluate_conditions(flow)
+        approved = finish_if_approved(uow, flow)  # no step applies to the edited card any more
         record(uow, flow, "RESUBMITTED", comment=comment)
         # The locked fields edited while it was returned, at the top: redacted per viewer like any change.
-        changes = {"status": ["RETURNED", "PENDING"], **{
+        changes = {"status": ["RETURNED", approval.status], **{
             k: [v, now] for k, v in (approval.snapshot_requested or {}).items()
             if (now := snapshot(flow.opp, [k]).get(k)) != v
         }}
         event = await _event(uow, flow, "APPROVAL_RESUBMITTED", changes)
-        if not finish_if_approved(uow, flow):
+        if not approved:
             open_steps(uow, flow, first_to_open(flow), event, msg("Resubmitted for your approval"))
         return approval
 

@@ -152,15 +152,17 @@ async def open_approval(uow: UnitOfWork, opp: m.Opportunity, rule: dict, comment
         s.add_all(approvers[step.id])
     flow = Flow(opp, approval, [st for st, _ in steps], approvers)
     evaluate_conditions(flow)
+    approved = finish_if_approved(uow, flow)  # every step's condition skips it: nothing to ask
     keys = await department_keys_of(s, flow.steps)
     live_keys = list(dict.fromkeys(keys[st.department_id] for st in flow.steps if st.status == "PENDING"))
     event = await uow.append_event(
         "APPROVAL_REQUESTED", opportunity_id=opp.id, approval_id=approval.id,
         department_keys=live_keys,
         changes={"kind": kind, "mode": approval.mode, "departmentKeys": live_keys,
-                 **({"skipped": skipped} if (skipped := [st.position for st in flow.steps if st.status == "SKIPPED"]) else {})},
+                 **({"skipped": skipped} if (skipped := [st.position for st in flow.steps if st.status == "SKIPPED"]) else {}),
+                 **({"status": [None, "APPROVED"]} if approved else {})},
     )
-    if not finish_if_approved(uow, flow):
+    if not approved:
         open_steps(uow, flow, first_to_open(flow), event)
     await s.flush()
     return approval

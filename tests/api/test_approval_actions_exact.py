@@ -136,8 +136,18 @@ async def test_a_resubmission_nothing_applies_to_any_more_is_approved_at_once(gq
     assert (done["approval"]["status"], steps_of(done["approval"])) == ("APPROVED", [(0, "SKIPPED", False, [])])
     [event] = await events(org, "APPROVAL_RESUBMITTED")
     assert (event.changes, event.actor_id) == (
-        {"status": ["RETURNED", "PENDING"], "amount": ["2000000.00", "10.00"]}, org.users["sales_admin"].id)
+        {"status": ["RETURNED", "APPROVED"], "amount": ["2000000.00", "10.00"]}, org.users["sales_admin"].id)
     assert await notes(org, event) == []  # no step to open, nobody to ask
+
+
+async def test_a_request_no_step_applies_to_is_approved_at_once_and_its_event_says_so(gql, people):
+    org = people
+    deal, a = await _open(gql, org, {"kind": "memo", "steps": [
+        {"departmentKey": "finance", "role": "MANAGER", "amountAtLeast": "1000000"}]}, amount="10")
+    assert (a["status"], steps_of(a)) == ("APPROVED", [(0, "SKIPPED", False, [])])
+    [event] = await events(org, "APPROVAL_REQUESTED")
+    assert event.changes == {"kind": "memo", "mode": "SEQUENTIAL", "departmentKeys": [], "skipped": [0], "status": [None, "APPROVED"]}
+    assert await notes(org, event) == []
 
 
 # ---------------------------------------------------------------- 转交 transfer
