@@ -39,12 +39,14 @@ bench: install-test
 	$(VENV)/bin/python -m bench all --quick
 
 # Mutation testing of the rules on SQLite (docs/testing.md); not part of `make test`.
-# Mutates approvals (with their rules and actions), handoffs, gates and the moves of opportunities, then prints the
+# Mutates approvals (with their rules and actions), handoffs, gates, the moves of opportunities, assignment, the
+# pool and stuck reasons, then prints the
 # kill rate per module. MUTATION_CHILDREN workers (the machine has two cores).
 MUTATION_CHILDREN ?= 2
 MUTANTS ?= 'resolvers.approvals.*' 'resolvers.approval_rules.*' 'resolvers.approval_actions.*' \
 	'resolvers.handoffs.*' 'resolvers.gates.*' 'resolvers.stage_work.*' \
-	'resolvers.opportunities.x_move_opportunity*' 'resolvers.opportunities.x__stage*'
+	'resolvers.opportunities.x_move_opportunity*' 'resolvers.opportunities.x__stage*' \
+	'resolvers.assignment.*' 'resolvers.pool.*' 'resolvers.stuck.*'
 
 mutation: install-test
 	$(VENV)/bin/pip install -q -e '.[test,mutation]'
