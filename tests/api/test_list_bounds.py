@@ -179,7 +179,9 @@ async def overfill(org, opp_gid: str) -> None:
                          handle=f"u{i}_{tag}", role="MANAGER") for i in range(bounds.MAX_USERS + 1))
         s.add_all(m.Pipeline(org_id=org.id, name=f"P{i}", position=i + 1) for i in range(bounds.MAX_PIPELINES))
         pipeline = (await s.execute(select(m.Pipeline).where(m.Pipeline.org_id == org.id).order_by(m.Pipeline.id))).scalars().first()
-        stages = (await s.execute(select(m.Stage).where(m.Stage.pipeline_id == pipeline.id))).scalars().all()
+        # In position order: stages[0] is the card's (Lead). Without ORDER BY PostgreSQL may return
+        # an updated row last (make_org updates the Proposal stage), and the checklist read came back empty.
+        stages = (await s.execute(select(m.Stage).where(m.Stage.pipeline_id == pipeline.id).order_by(m.Stage.position))).scalars().all()
         s.add_all(m.Stage(pipeline_id=pipeline.id, key=f"s{i}", name=f"S{i}", position=i, kind="OPEN", required_fields=[],
                           required_approvals=[]) for i in range(len(stages), bounds.MAX_STAGES + 1))
         # A second pipeline whose stages are all archived: more than a pipeline may hold.

@@ -91,21 +91,29 @@ export function mountPipelineSettings(el) {
   const active = () => stages.filter((s) => !s.archived);
   const byId = (id) => stages.find((s) => s.id === id);
 
+  let newest = Promise.resolve(); // the latest read: only it draws the page
+  /** Read and draw the pipeline. Resolves once the page shows the newest read: a live reload
+   * started meanwhile supersedes this one, and a caller that focuses a row afterwards must find
+   * the row that read drew (not the one it is about to replace). */
   async function load() {
     const seq = ++loads;
-    try {
-      const data = await gql(LOAD);
-      if (!alive || seq !== loads) return;
-      departments = data.departments;
-      pipeline = data.pipelines[0] || null;
-      stages = [...(pipeline?.stages || []), ...(pipeline?.archivedStages || [])].sort((a, b) => a.position - b.position);
-      counts = new Map((data.board?.columns || []).map((c) => [c.stage.id, c.totalCount]));
-      render();
-    } catch (err) {
-      if (!alive || seq !== loads) return;
-      listError.textContent = t('stages.loadFailed', { message: err.message });
-    }
-    list.removeAttribute('aria-busy');
+    newest = (async () => {
+      try {
+        const data = await gql(LOAD);
+        if (!alive || seq !== loads) return;
+        departments = data.departments;
+        pipeline = data.pipelines[0] || null;
+        stages = [...(pipeline?.stages || []), ...(pipeline?.archivedStages || [])].sort((a, b) => a.position - b.position);
+        counts = new Map((data.board?.columns || []).map((c) => [c.stage.id, c.totalCount]));
+        render();
+      } catch (err) {
+        if (!alive || seq !== loads) return;
+        listError.textContent = t('stages.loadFailed', { message: err.message });
+      }
+      list.removeAttribute('aria-busy');
+    })();
+    let read;
+    do { read = newest; await read; } while (read !== newest);
   }
 
   function render() {
