@@ -144,8 +144,12 @@ def cmd_prune_events(args, settings: Settings) -> int:
     from db.engine import Database
     from db.types import utcnow
 
-    if args.older_than_days < 1:
-        print("--older-than-days must be at least 1", file=sys.stderr)
+    days, keep = args.older_than_days or 0, args.keep_events or 0
+    if args.older_than_days is None and args.keep_events is None:
+        print("say what goes: --older-than-days N and/or --keep-events N", file=sys.stderr)
+        return 2
+    if (args.older_than_days is not None and days < 1) or (args.keep_events is not None and keep < 1):
+        print("--older-than-days and --keep-events must be at least 1", file=sys.stderr)
         return 2
 
     now = utcnow()
@@ -153,14 +157,15 @@ def cmd_prune_events(args, settings: Settings) -> int:
     async def run() -> dict:
         db = Database(settings.database_url, pgbouncer=settings.db_pgbouncer)
         try:
-            return await log_upkeep(db, now, args.older_than_days)
+            return await log_upkeep(db, now, days, keep)
         finally:
             await db.dispose()
 
     pruned = asyncio.run(run())
-    cutoff = now - timedelta(days=args.older_than_days)
+    which = [f"before {now - timedelta(days=days):%Y-%m-%d %H:%M} UTC"] if days else []
+    which += [f"beyond each organization's newest {keep}"] if keep else []
     months = f" ({', '.join(pruned['partitions'])})" if pruned["partitions"] else ""
-    print(f"{pruned['rows']} events before {cutoff:%Y-%m-%d %H:%M} UTC removed{months}.")
+    print(f"{pruned['rows']} events {' and '.join(which)} removed{months}.")
     return 0
 
 
@@ -495,8 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=cmd_serve)
 
     sub.add_parser("migrate", help="apply pending database migrations").set_defaults(run=cmd_migrate)
-    prune = sub.add_parser("prune-events", help="remove old events from the log (whole months on PostgreSQL)")
-    prune.add_argument("--older-than-days", type=int, required=True, help="events older than this many days go")
+    prune = sub.add_parser("prune-events", help="remove old events from the log (by age: whole months on PostgreSQL)")
+    prune.add_argument("--older-than-days", type=int, help="events older than this many days go")
+    prune.add_argument("--keep-events", type=int, help="each organization keeps only its newest this many events")
     prune.set_defaults(run=cmd_prune_events)
     prune_files = sub.add_parser("prune-files", help="delete stored files no attachment names any more")
     prune_files.add_argument("--older-than-hours", type=int, default=24,

@@ -6,11 +6,11 @@ SQLite is single-host, so every round simply runs."""
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
 
 from sqlalchemy import text
 
-from db.partitions import ensure_months, prune
+from db.partitions import ensure_months
+from db.retention import prune
 from resolvers.alerts import raise_alerts
 from resolvers.digest import send_digests
 from resolvers.pool import return_idle_deals
@@ -38,20 +38,21 @@ async def alerts_round(state) -> int:
         raised = await raise_alerts(state.db, state.clock(), state.settings, publish=state.hub.publish)
         await send_digests(state.db, state.clock())  # daily digests due by now (resolvers/digest.py)
         await return_idle_deals(state.db, state.clock(), publish=state.hub.publish)  # the pool's automatic return (resolvers/pool.py)
-        await log_upkeep(state.db, state.clock(), state.settings.event_retention_days)
+        await log_upkeep(state.db, state.clock(), state.settings.event_retention_days, state.settings.event_retention_events)
         return raised
 
 
-async def log_upkeep(db, now, retention_days: int) -> dict | None:
-    """The event log's coming months (PostgreSQL) and, when set, its retention."""
+async def log_upkeep(db, now, retention_days: int, retention_events: int = 0) -> dict | None:
+    """The event log's coming months (PostgreSQL) and, when set, its retention: by age
+    and/or by each organization's newest `retention_events` (db/retention.py)."""
     async with db.engine.begin() as conn:
         await conn.run_sync(ensure_months, now)
-        if retention_days > 0:
-            pruned = await conn.run_sync(prune, now - timedelta(days=retention_days))
-            if pruned["rows"]:
-                log.info("event log retention: %d events removed (%s)", pruned["rows"], ", ".join(pruned["partitions"]) or "rows")
-            return pruned
-    return None
+    if retention_days <= 0 and retention_events <= 0:
+        return None
+    pruned = await prune(db, now, days=retention_days, keep=retention_events)
+    if pruned["rows"]:
+        log.info("event log retention: %d events removed (%s)", pruned["rows"], ", ".join(pruned["partitions"]) or "rows")
+    return pruned
 
 
 async def alerts_loop(state) -> None:

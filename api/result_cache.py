@@ -83,7 +83,7 @@ class ResultCache:
             access = (access, "viewer", viewer.id)
         extensions = json.dumps(request_data.extensions or {}, sort_keys=True, default=str)  # e.g. {"cost": true}
         # Texts in a result (messages, errors) are in the request's language.
-        return (viewer.org_id, viewer.org_seq, minute, access, ctx.locale, request_data.query, variables,
+        return (viewer.org_id, viewer.org_seq, minute, viewer.log_floor, access, ctx.locale, request_data.query, variables,
                 request_data.operation_name, extensions)
 
     async def get_or_compute(self, key: tuple | None, compute):

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # Events older than this many days leave the log (0: keep every event). On PostgreSQL whole
     # months go, once all of a month is past it (db/partitions.py); run by the alerts leader.
     event_retention_days: int = 0
+    # Each organization keeps at most its newest this many events (0: no limit by count);
+    # older ones are deleted in batches (db/retention.py). A cursor older than what is kept
+    # answers RESYNC_REQUIRED.
+    event_retention_events: int = 0
     # The shared pool (公海, docs/administration.md): claims one user may make in 24 hours, and
     # hours before one may claim again a deal they released (or that returned to the pool from them).
     pool_claims_per_day: int = 10

@@ -32,6 +32,8 @@ class Organization(Base):
     # Last event seq handed out; updated in each writing transaction, its row
     # lock serializes the organization's writers so seqs commit in order.
     event_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The highest seq retention removed (db/retention.py): a cursor below it has missed events.
+    events_removed_through: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Totals are converted into this currency; new cards default to it (resolvers/money.py).
     base_currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")

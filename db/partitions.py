@@ -3,9 +3,9 @@
 On PostgreSQL `events` is partitioned by RANGE (occurred_at): one partition per calendar
 month (`events_pYYYYMM`, UTC) and `events_default` for any time no month partition covers
 (a clock far off, a month not created yet), so an insert never fails. The alerts leader
-keeps the current month and the next `MONTHS_AHEAD` created; retention detaches and drops
-whole months older than the cutoff instead of deleting rows. SQLite has one table: there
-retention deletes rows.
+keeps the current month and the next `MONTHS_AHEAD` created; retention (db/retention.py)
+detaches and drops whole months older than its cutoff instead of deleting rows. SQLite
+has one table.
 
 Partition maintenance takes a transaction-scoped advisory lock, so processes starting
 together do not create the same month twice. The functions take a synchronous connection
@@ -96,23 +96,3 @@ def ensure_months(conn, now: datetime, *, since: datetime | None = None) -> list
             created.append(partition_name(start))
         start = next_month(start)
     return created
-
-
-def prune(conn, cutoff: datetime) -> dict:
-    """Remove the events that occurred before `cutoff`: on a partitioned log, every month
-    partition that ends at or before it (detached, then dropped) and the default
-    partition's older rows; elsewhere, the rows. Returns what went."""
-    cutoff = cutoff.replace(tzinfo=None)
-    if not is_partitioned(conn):
-        result = conn.execute(text(f"DELETE FROM events WHERE occurred_at < {_bound(cutoff)}"))
-        return {"partitions": [], "rows": result.rowcount}
-    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PARTITION_LOCK_KEY})
-    dropped, rows = [], 0
-    for name, start in month_partitions(conn):
-        if next_month(start) <= cutoff:
-            rows += conn.scalar(text(f"SELECT count(*) FROM {name}"))
-            conn.execute(text(f"ALTER TABLE events DETACH PARTITION {name}"))
-            conn.execute(text(f"DROP TABLE {name}"))
-            dropped.append(name)
-    result = conn.execute(text(f"DELETE FROM {DEFAULT_PARTITION} WHERE occurred_at < {_bound(cutoff)}"))
-    return {"partitions": dropped, "rows": rows + result.rowcount}

@@ -84,7 +84,7 @@ async def start_session(ctx: Ctx, session, user: m.User):
 _DEPARTMENT_RULE, _ROLE_RULE = aliased(m.AccessRule), aliased(m.AccessRule)
 _SIGN_IN = (
     select(
-        m.ApiToken, m.User, m.Organization.event_seq, m.Organization.locale, m.Department.key,
+        m.ApiToken, m.User, m.Organization.event_seq, m.Organization.events_removed_through, m.Organization.locale, m.Department.key,
         _DEPARTMENT_RULE.scope, _DEPARTMENT_RULE.hidden_fields, _ROLE_RULE.scope, _ROLE_RULE.hidden_fields,
     )
     .join(m.User, m.User.id == m.ApiToken.user_id)
@@ -115,7 +115,7 @@ async def viewer_for_token(ctx: Ctx, token: str) -> Viewer | None:
         row = (await session.execute(_SIGN_IN, {"token_hash": token_hash(token)})).first()
     if row is None:
         return None
-    api_token, user, org_seq, org_locale, department_key, department_scope, department_hidden, role_scope, role_hidden = row
+    api_token, user, org_seq, log_floor, org_locale, department_key, department_scope, department_hidden, role_scope, role_hidden = row
     if api_token.expires_at is not None and api_token.expires_at <= now:
         return None
     # A session counts as used when it is issued; an API token shows "never used" until it is.
@@ -129,7 +129,7 @@ async def viewer_for_token(ctx: Ctx, token: str) -> Viewer | None:
         (department_key, department_scope, department_hidden), ("", role_scope, role_hidden)) if scope is not None]
     return Viewer(
         user=user, scope=api_token.scope, department_id=api_token.department_id, token_id=api_token.id,
-        kind=api_token.kind, expires_at=api_token.expires_at, org_seq=org_seq, org_locale=org_locale,
+        kind=api_token.kind, expires_at=api_token.expires_at, org_seq=org_seq, log_floor=log_floor, org_locale=org_locale,
         access=access_of(user, department_key, rules),
     )
 

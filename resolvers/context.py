@@ -42,6 +42,8 @@ class Viewer:
     # The organization's event seq when this request was authenticated: every
     # committed change bumps it, so it versions whatever the request reads.
     org_seq: int | None = None
+    # ...and how far back its log reaches (db/retention.py): retention changes results too.
+    log_floor: int = 0
     # The user's access rule (resolvers/visibility.py): loaded with the sign-in, or by
     # visibility.ensure_access before anything is read.
     access: Access | None = None

@@ -1,14 +1,17 @@
 """Reading the event log: polling (`events`), a card's timeline (`history`) and the
 administrators' configuration log (`configurationLog`)."""
+from dataclasses import dataclass
+
 from sqlalchemy import false, func, select
 
 from db import models as m
+from db.retention import bounds_of
 from resolvers.audit import CONFIGURATION_CHANGED, CONFIGURATION_TYPES
 from resolvers.board import json_has_any
 from resolvers.context import Ctx
 from resolvers.errors import UserErrors
 from resolvers.ids import decode
-from resolvers.paging import BadInput, Page, child_page, decode_cursor, max_key, page_size
+from resolvers.paging import BadInput, Page, ResyncRequired, child_page, decode_cursor, max_key, page_size
 from resolvers.tokens import Forbidden
 from resolvers.visibility import conditions, customer_events_clause, ensure_access, on_visible_card, redact_event
 
@@ -47,9 +50,22 @@ def _seq(event: m.Event) -> int:
     return event.seq
 
 
-async def list_events(ctx: Ctx, after: int | None, first: int | None, flt: dict | None = None) -> Page:
+async def log_bounds(ctx: Ctx) -> tuple[int, int]:
+    """(the highest seq retention removed, the newest seq) of the viewer's organization's log."""
+    rows = await ctx.loaders.rows(bounds_of(ctx.require_viewer().org_id))
+    return (rows[0][0] or 0, rows[0][1] or 0) if rows else (0, 0)
+
+
+@dataclass
+class EventsPage(Page):
+    bounds: tuple[int, int] | None = None  # log_bounds, when they were read
+
+
+async def list_events(ctx: Ctx, after: int | None, first: int | None, flt: dict | None = None) -> EventsPage:
     """Events with seq > after, oldest first; the cursor of each edge is its seq. `flt`
-    narrows as the boardEvents subscription does: departmentKeys (any), types, opportunityId."""
+    narrows as the boardEvents subscription does: departmentKeys (any), types, opportunityId.
+    A cursor below what retention kept answers RESYNC_REQUIRED (the bounds are read after
+    the rows: retention records what it removes before removing it, db/retention.py)."""
     org_id = ctx.require_viewer().org_id
     if after is not None and after < 0:
         raise BadInput("after must not be negative")
@@ -76,8 +92,13 @@ async def list_events(ctx: Ctx, after: int | None, first: int | None, flt: dict 
     async def count() -> int:
         return (await ctx.loaders.rows(select(func.count()).select_from(m.Event).where(*conds)))[0][0]
 
-    page = Page(items=rows[:size], has_next=len(rows) > size, has_previous=bool(after), key=_seq, count=count)
-    return page
+    bounds = None
+    if after is not None:
+        bounds = await log_bounds(ctx)
+        if after < bounds[0]:
+            raise ResyncRequired(after, bounds[0] + 1)
+    return EventsPage(items=rows[:size], has_next=len(rows) > size, has_previous=bool(after), key=_seq, count=count,
+                      bounds=bounds)
 
 
 async def opportunity_history(ctx: Ctx, opportunity_id: int, first: int | None, after: str | None) -> Page:

@@ -18,12 +18,13 @@ from sqlalchemy import select
 
 from db import models as m
 from db.engine import Database
+from db.retention import log_bounds
 from resolvers.context import Ctx
 from resolvers.errors import UserErrors
 from resolvers.events import CONFIGURATION_CHANGED, sees_configuration
 from resolvers.feeds import Batch, Page
 from resolvers.ids import decode
-from resolvers.paging import BadInput
+from resolvers.paging import BadInput, ResyncRequired
 from resolvers.visibility import conditions, customer_event_withheld, ensure_access, load_access, on_visible_card, redact_event, visible_among
 
 # After this event a subscriber applies its viewer's new access rule (resolvers/access_rules.py).
@@ -163,6 +164,14 @@ async def _target(ctx: Ctx, org_id: int, batch: Batch) -> int:
     return upto
 
 
+async def _still_kept(db: Database, org_id: int, after: int) -> None:
+    """RESYNC_REQUIRED when retention removed events after `after` (db/retention.py). The log
+    is gapless per organization, so a replay asks only when its rows skip a seq."""
+    floor, _ = await log_bounds(db, org_id)
+    if after < floor:
+        raise ResyncRequired(after, floor + 1)
+
+
 async def events_between(db: Database, org_id: int, after: int, upto: int) -> list[m.Event]:
     """Every event with after < seq <= upto, oldest first (the Hub's one shared read)."""
     rows: list[m.Event] = []
@@ -279,13 +288,19 @@ async def board_events(
         last = await log_head(ctx.db, org_id)
         if after is not None:
             # Replay to the end of the log (it may have grown since the head was read).
+            expected = after + 1
             async with _own_pages(ctx, org_id, after, None) as pages:
                 async for rows in pages:
+                    if rows[0].seq != expected:
+                        await _still_kept(ctx.db, org_id, expected - 1)
+                    expected = rows[-1].seq + 1
                     flt, visible = await _judge(ctx, flt, rows)
                     ctx.fresh_loaders()  # nested fields resolve current data
                     for item in _own_reads(ctx, rows, flt.matches, visible):
                         yield item
                     after = rows[-1].seq
+            if after < last:  # the head's events are gone
+                await _still_kept(ctx.db, org_id, after)
             last = max(last, after)
         while True:
             # While it waits, the Hub may write pages that start where it is straight to

@@ -15,6 +15,16 @@ class BadInput(Exception):
     extensions = {"code": "BAD_USER_INPUT"}
 
 
+class ResyncRequired(BadInput):
+    """An event cursor older than what the log keeps (db/retention.py): the events after it
+    are not all there, so the client reloads its view and resumes from the newest seq."""
+
+    def __init__(self, after: int, oldest: int):
+        super().__init__(f"Events up to seq {oldest - 1} are no longer kept, so not every event after {after} can be "
+                         "sent: reload, then resume from the newest seq")
+        self.extensions = {"code": "RESYNC_REQUIRED", "oldestSeq": oldest}
+
+
 @dataclass
 class Page:
     items: list[Any]

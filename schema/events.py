@@ -94,6 +94,29 @@ class BoardEvent:
         return await info.context.loaders.approval.load(self.approval_id) if self.approval_id else None
 
 
+@strawberry.type(name="BoardEventConnection")
+class EventConnection(Connection[BoardEvent]):
+    """A page of events, and how far the organization's log reaches: resume a client from
+    `headSeq`; a cursor below `oldestSeq - 1` answers RESYNC_REQUIRED."""
+
+    async def _bounds(self, info: strawberry.Info) -> tuple[int, int]:
+        if getattr(self.page, "bounds", None) is None:
+            self.page.bounds = await rules.log_bounds(info.context)
+        return self.page.bounds
+
+    @strawberry.field(description=(
+        "The newest seq in the organization's log (0 before any event), whatever the page holds: "
+        "a client starts `boardEvents(after: headSeq)` after loading its view"))
+    async def head_seq(self, info: strawberry.Info) -> int:
+        return (await self._bounds(info))[1]
+
+    @strawberry.field(description=(
+        "The oldest seq the log may still hold (retention removed those below it; 1 when nothing was "
+        "removed): `after` below oldestSeq - 1 answers RESYNC_REQUIRED"))
+    async def oldest_seq(self, info: strawberry.Info) -> int:
+        return (await self._bounds(info))[0] + 1
+
+
 @strawberry.type
 class Query:
     @strawberry.field(**SIGNED_IN, description=(
@@ -103,16 +126,16 @@ class Query:
         self, info: strawberry.Info, after: int | None = None, first: int | None = None,
         department_keys: list[str] | None = None, types: list[BoardEventType] | None = None,
         opportunity_id: strawberry.ID | None = None,
-    ) -> Connection[BoardEvent]:
+    ) -> EventConnection:
         flt = {"department_keys": department_keys, "types": [t.value for t in types] if types is not None else None,
                "opportunity_id": opportunity_id}
-        return Connection(page=await rules.list_events(info.context, after, first, flt))
+        return EventConnection(page=await rules.list_events(info.context, after, first, flt))
 
     @strawberry.field(**SIGNED_IN)
     async def configuration_log(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None, subject: str | None = None,
-    ) -> Connection[BoardEvent]:
-        return Connection(page=await rules.configuration_log(info.context, first, after, subject))
+    ) -> EventConnection:
+        return EventConnection(page=await rules.configuration_log(info.context, first, after, subject))
 
 
 @strawberry.type

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from schema.attachments import Attachment
     from schema.stage_work import DeliverableState, StageDeliverable, StageOwner, StageTime
     from schema.comments import Comment
-    from schema.events import BoardEvent
+    from schema.events import EventConnection
     from schema.handoffs import Handoff
     from schema.records import Contact, FollowUp, OpportunityContact
     from schema.tasks import Task
@@ -361,8 +361,10 @@ class Opportunity(Node):
     @strawberry.field(description="The card's timeline from the event log, newest first")
     async def history(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Annotated["BoardEvent", strawberry.lazy("schema.events")]]:
-        return Connection(page=await event_rules.opportunity_history(info.context, self.id, first, after))
+    ) -> Annotated["EventConnection", strawberry.lazy("schema.events")]:
+        from schema.events import EventConnection  # schema.events imports this module
+
+        return EventConnection(page=await event_rules.opportunity_history(info.context, self.id, first, after))
 
     @strawberry.field
     async def ownership_conflict(self, info: strawberry.Info) -> Annotated["OwnershipConflict", strawberry.lazy("schema.accounts")] | None:

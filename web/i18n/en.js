@@ -1208,6 +1208,7 @@ export default {
   'announce.DELIVERABLE_CHECKED': '{who} ticked a deliverable on {card}.',
   'announce.MONEY_SETTINGS_UPDATED': '{who} changed the exchange rates or the base currency.',
   'announce.live': 'Live updates are back: the board is up to date.',
+  'announce.resynced': 'Some changes were older than the server keeps: the board reloaded and is up to date.',
   'announce.reconnecting': 'Connection lost. Reconnecting…',
   'announce.offline': 'Live updates are not available; the board refreshes when you act.',
 

@@ -1208,6 +1208,7 @@ export default {
   'announce.DELIVERABLE_CHECKED': '{who}勾选了{card}的交付物。',
   'announce.MONEY_SETTINGS_UPDATED': '{who}更改了汇率或本位币。',
   'announce.live': '实时更新已恢复：看板是最新的。',
+  'announce.resynced': '部分变更早于服务器保留的记录：看板已重新加载，现在是最新的。',
   'announce.reconnecting': '连接已断开，正在重新连接…',
   'announce.offline': '实时更新不可用；你操作时看板会刷新。',
 

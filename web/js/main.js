@@ -1,6 +1,6 @@
 // Baton browser board: sign-in, app shell, routing, live connection.
 import { gql, getToken, setToken, AuthError, closeWs, onWsStatus, subscribe, describeUserErrors, ws } from './api.js';
-import { BOOT, LOGIN, LAST_EVENTS, BOARD_EVENTS, LOCALE, SET_LOCALE } from './queries.js';
+import { BOOT, LOGIN, LOG_HEAD, BOARD_EVENTS, LOCALE, SET_LOCALE } from './queries.js';
 import { store, emitBoardEvent } from './state.js';
 import { esc, $, toast, backoff } from './util.js';
 import { focusFirst } from './focus.js';
@@ -13,7 +13,7 @@ import { mountRates } from './rates.js';
 import { mountSettings, settingsRoute } from './settings.js';
 import { welcomeRoute, mountWelcome, setupNeededNote } from './welcome.js';
 import { initDrawer, closeDrawer, openDrawer, drawerCardId, setViewAddress } from './drawer.js';
-import { announceChange, announceConnection, forgetConnection } from './announce.js';
+import { announce, announceChange, announceConnection, forgetConnection } from './announce.js';
 import { t, setLocale, browserLocale, rememberChoice, chosenOnSignIn, getLocale, matchLocale } from './i18n.js';
 
 const app = document.getElementById('app');
@@ -147,16 +147,22 @@ function renderLiveStatus() {
 // ------------------------------------------------------------- live
 
 async function lastSeq() {
-  // The newest seq: page through `events` from the start (only seq is fetched).
-  let after = 0;
-  for (let i = 0; i < 200; i += 1) {
-    const { events } = await gql(LAST_EVENTS, { after, first: 500 });
-    const edges = events.edges;
-    if (edges.length) after = edges[edges.length - 1].node.seq;
-    if (!events.pageInfo.hasNextPage || !edges.length) break;
-  }
-  return after;
+  // Where the log stands now: a view loaded after this read misses nothing the subscription then replays.
+  const { events } = await gql(LOG_HEAD);
+  return events.headSeq;
 }
+
+/** The server no longer keeps every event since `store.lastSeq` (retention): read the head again,
+ * have every view reload what it shows, and listen from there. */
+async function resync() {
+  stopLive();
+  try { store.lastSeq = await lastSeq(); } catch (err) { store.lastSeq = null; }
+  emitBoardEvent({ type: 'RECONNECTED' });
+  announce(t('announce.resynced'));
+  startLive();
+}
+
+const needsResync = (errors) => Array.isArray(errors) && errors.some((e) => e?.extensions?.code === 'RESYNC_REQUIRED');
 
 let resubscribes = 0; // failed subscriptions in a row (jittered exponential back-off)
 
@@ -167,6 +173,7 @@ function startLive() {
   let cancelled = false;
   const dispose = subscribe(payload, {
     next(result) {
+      if (needsResync(result.errors)) { resync(); return; }
       if (result.errors?.length) { toast(t('live.error', { message: result.errors.map((e) => e.message).join('; ') }), 'error'); return; }
       const evt = result.data?.boardEvents;
       if (!evt) return;
@@ -180,6 +187,7 @@ function startLive() {
     },
     error(err) {
       if (cancelled) return;
+      if (needsResync(err)) { resync(); return; }
       const message = Array.isArray(err) ? err.map((e) => e.message).join('; ') : (err?.reason || err?.message || 'closed');
       if (err?.code === 4403 || err?.code === 4401) { signOut(t('session.ended')); return; }
       subState = 'unavailable';

@@ -137,7 +137,7 @@ export const REMOVE_ATTACHMENT = `mutation RemoveAttachment($input: RemoveAttach
 export const EXPORT_LINK = `mutation ExportLink($input: CreateExportLinkInput!) { createExportLink(input: $input) { url expiresAt ${ERR} } }`;
 export const MARK_READ = `mutation MarkRead($input: MarkNotificationsReadInput!) { markNotificationsRead(input: $input) { unreadCount ${ERR} } }`;
 
-export const LAST_EVENTS = `query LastEvents($after: Int, $first: Int) { events(after: $after, first: $first) { edges { node { seq } } pageInfo { hasNextPage } } }`;
+export const LOG_HEAD = `query LogHead { events(first: 1) { headSeq } }`;
 
 // What a queue lists; the approvals it shows are then read in full (lensApprovals): all of them in full would
 // exceed the query cost limit. `viewer` keeps this query out of the shared result cache: viewerCanDecide differs per person.
