@@ -1,4 +1,7 @@
 """The browser board against a real `baton serve --demo`, in headless Chromium."""
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -195,6 +198,54 @@ async def test_board_reconnects_after_restart_and_catches_up(baton, browser, art
         {"i": {"id": later["id"], "version": later["version"], "stageKey": "qualified"}}, token=token,
     )
     await expect(card(sales, later["id"], "qualified")).to_be_visible(timeout=LIVE_TIMEOUT)
+
+
+async def test_board_away_longer_than_the_log_keeps_reloads_and_goes_live(baton, browser):
+    """While the board is cut off, retention removes events it has not seen: resuming from its
+    seq answers RESYNC_REQUIRED, and the board reloads instead of retrying for ever."""
+    token = baton.token("sales@demo.baton")
+    opp = baton.card_id("Data platform renewal", token)
+    sales = await sign_in(browser, baton, "sales", route="board")
+    status = sales.get_by_test_id("live-status")
+    await expect(status).to_have_text("live", timeout=LIVE_TIMEOUT)
+
+    baton.stop()
+    await expect(status).to_have_text("reconnecting", timeout=LIVE_TIMEOUT)
+    from tests.browser.conftest import free_port
+    side_port = free_port()
+    side = baton.start(port=side_port)
+    try:
+        moved = baton.gql(
+            "mutation($i: MoveOpportunityInput!){ moveOpportunity(input: $i){ userErrors{ message } } }",
+            {"i": {"id": opp["id"], "version": opp["version"], "stageKey": "qualified"}},
+            token=token, base=f"http://127.0.0.1:{side_port}",
+        )
+        assert moved["moveOpportunity"]["userErrors"] == []
+        commented = baton.gql(
+            "mutation($i: AddCommentInput!){ addComment(input: $i){ userErrors{ message } } }",
+            {"i": {"opportunityId": opp["id"], "body": "Qualified on the phone"}}, token=token, base=f"http://127.0.0.1:{side_port}",
+        )
+        assert commented["addComment"]["userErrors"] == []
+    finally:
+        baton.stop(side)
+    # Only the comment's event is kept: the move the board has not seen is gone from the log.
+    env = {k: v for k, v in os.environ.items() if k != "BATON_DATABASE_URL"}
+    pruned = subprocess.run([sys.executable, "-m", "api.cli", "prune-events", "--keep-events", "1"], cwd=baton.workdir,
+                            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}, capture_output=True, text=True, timeout=60)
+    assert pruned.returncode == 0 and "removed" in pruned.stdout, pruned.stderr
+
+    baton.start()
+    await expect(status).to_have_text("live", timeout=30_000)
+    await expect(card(sales, opp["id"], "qualified")).to_be_visible(timeout=LIVE_TIMEOUT)
+    await expect(sales.get_by_test_id("announcer")).to_contain_text("the board reloaded and is up to date")
+    # Listening again from the head: a later change arrives live.
+    later = baton.card_id("Shop-floor IoT", token)
+    baton.gql(
+        "mutation($i: MoveOpportunityInput!){ moveOpportunity(input: $i){ userErrors{ message } } }",
+        {"i": {"id": later["id"], "version": later["version"], "stageKey": "qualified"}}, token=token,
+    )
+    await expect(card(sales, later["id"], "qualified")).to_be_visible(timeout=LIVE_TIMEOUT)
+    assert not sales.errors, sales.errors
 
 
 async def test_analytics_and_phone_layout(baton, browser, artifacts):

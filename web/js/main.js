@@ -160,6 +160,7 @@ async function resync() {
   emitBoardEvent({ type: 'RECONNECTED' });
   announce(t('announce.resynced'));
   startLive();
+  if (wsState === 'connected') { subState = 'live'; renderLiveStatus(); } // the socket stayed open: no new 'connected'
 }
 
 const needsResync = (errors) => Array.isArray(errors) && errors.some((e) => e?.extensions?.code === 'RESYNC_REQUIRED');
