@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from api.jobs import log_upkeep
 from api.settings import Settings
@@ -77,8 +77,19 @@ async def test_keeping_n_events_leaves_each_organization_its_newest_run(own):
     _, head = await log_bounds(db, busy.id)
     assert head >= 7 and await seqs(db, quiet.id) == [1, 2]
 
-    pruned = await prune(db, datetime.now(timezone.utc), keep=3, batch=2)
+    deleted = []  # rows each DELETE took: the batches
+
+    def count(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("DELETE"):
+            deleted.append(cursor.rowcount)
+
+    event.listen(db.engine.sync_engine, "after_cursor_execute", count)
+    try:
+        pruned = await prune(db, datetime.now(timezone.utc), keep=3, batch=2)
+    finally:
+        event.remove(db.engine.sync_engine, "after_cursor_execute", count)
     assert pruned == {"partitions": [], "rows": head - 3}
+    assert sum(deleted) == head - 3 and max(deleted) <= 2 and len(deleted) >= (head - 3) // 2
     assert await seqs(db, busy.id) == [head - 2, head - 1, head]
     assert await log_bounds(db, busy.id) == (head - 3, head)
     assert await seqs(db, quiet.id) == [1, 2] and await log_bounds(db, quiet.id) == (0, 2)
