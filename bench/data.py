@@ -3,7 +3,8 @@
 Full: 10,000 opportunities, 30,000 tasks, 50,000 comments, 2,000 approvals (two
 steps each), 1,000 handoffs, 200 users in 5 departments and the event log that
 would have produced them (created / moved / task / comment / approval events).
-Quick: a tenth of the cards, tasks, comments and approvals (same 200 users)."""
+Quick: a tenth of the cards, tasks, comments and approvals (same 200 users). Large: 100,000
+opportunities and ~1,000,000 events, 1,000 users (bench/history.py)."""
 import asyncio
 import json
 import random
@@ -18,6 +19,9 @@ from bench.common import create_database, db_url, drop_database
 SCALES = {
     "full": dict(opportunities=10_000, tasks=30_000, comments=50_000, approvals=2_000, handoffs=1_000, users=200, accounts=2_000),
     "quick": dict(opportunities=1_000, tasks=3_000, comments=5_000, approvals=200, handoffs=100, users=200, accounts=400),
+    # History at scale (bench/history.py): ~1,000,000 events.
+    "large": dict(opportunities=100_000, tasks=200_000, comments=400_000, approvals=10_000, handoffs=5_000, users=1_000,
+                  accounts=20_000),
 }
 STAGE_WEIGHTS = {"lead": 25, "qualified": 20, "proposal": 15, "negotiation": 12, "contract": 6, "won": 14, "lost": 8}
 WRITERS = 20
@@ -95,7 +99,8 @@ async def generate(db_name: str, scale: str = "quick", seed: int = 7) -> Dataset
     sales_users = [u[0] for u in users if u[2] == dept_ids["sales"]]
 
     accounts = [
-        (i + 1, org_id, f"Account {i + 1} Ltd", f"account {i + 1} ltd", rnd.choice(["SaaS", "Retail", "Health", "Energy"]), rnd.choice(["EMEA", "NA", "APAC"]))
+        (i + 1, org_id, f"Account {i + 1} Ltd", f"account {i + 1} ltd", rnd.choice(["SaaS", "Retail", "Health", "Energy"]), rnd.choice(["EMEA", "NA", "APAC"]),
+         _naive(start), _naive(start))
         for i in range(n["accounts"])
     ]
 
@@ -212,7 +217,7 @@ async def generate(db_name: str, scale: str = "quick", seed: int = 7) -> Dataset
                     await conn.copy_records_to_table(table, records=rows, columns=columns)
 
             await copy("users", ["id", "org_id", "department_id", "name", "email", "handle", "role", "password_hash", "created_at"], users)
-            await copy("accounts", ["id", "org_id", "name", "normalized_name", "industry", "region"], accounts)
+            await copy("accounts", ["id", "org_id", "name", "normalized_name", "industry", "region", "created_at", "updated_at"], accounts)
             await copy("opportunities", [
                 "id", "org_id", "pipeline_id", "stage_id", "account_id", "owner_id", "department_id", "created_by_id", "title",
                 "amount", "currency", "probability", "expected_close_date", "priority", "tags", "next_step", "lost_reason",

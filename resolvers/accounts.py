@@ -26,7 +26,7 @@ from resolvers.errors import CONFLICT, DUPLICATE, FORBIDDEN, NOT_FOUND, POSSIBLE
 from resolvers.i18n import msg
 from resolvers.ids import decode, to_global
 from resolvers.paging import Page, count_loader, decode_cursor, page_size, to_page, window_pages
-from resolvers.rows import department_keys, jsonable, org_user, visible_row
+from resolvers.rows import jsonable, org_user, visible_row
 from resolvers.uow import UnitOfWork, mutate
 from resolvers.visibility import Access, conditions, ensure_access, opportunity_clause
 
@@ -426,7 +426,7 @@ async def merge_accounts(ctx: Ctx, data: dict):
         for opp in deals:
             await uow.append_event(
                 "OPPORTUNITY_UPDATED", opportunity_id=opp.id, changes={"account": [source.name, target.name]},
-                department_keys=await department_keys(s, opp.department_id),
+                department_ids=(opp.department_id,),
             )
         # Conflicts: the target's open one stays; the source's history moves along.
         open_on_target = await _open_conflict(s, target.id)
@@ -525,7 +525,7 @@ async def _raise(uow: UnitOfWork, account_id: int, open_deals: list, fresh: list
         events[opp_id] = await uow.append_event(
             "OWNERSHIP_CONFLICT_RAISED", opportunity_id=opp_id,
             changes={"ownershipConflict": [None, "open"], "owners": [None, sorted({users[o].name for _, o in open_deals})]},
-            department_keys=await department_keys(s, card.department_id),
+            department_ids=(card.department_id,),
         )
     new_owners = {owner for _, owner in fresh}
     others = sorted({users[o].name for _, o in open_deals if o not in new_owners})
@@ -590,7 +590,7 @@ async def resolve_ownership_conflict(ctx: Ctx, data: dict):
             changes["note"] = [None, note]
         for _, opp_id, _ in open_deals:
             await uow.append_event("OWNERSHIP_CONFLICT_RESOLVED", opportunity_id=opp_id, changes=changes,
-                                   department_keys=await department_keys(s, cards[opp_id].department_id))
+                                   department_ids=(cards[opp_id].department_id,))
         if not open_deals:
             await uow.append_event("OWNERSHIP_CONFLICT_RESOLVED", changes=changes)
         return account

@@ -362,7 +362,7 @@ async def enter_pool(uow: UnitOfWork, opp: m.Opportunity, department_id: int | N
     opp.owner_id, opp.pooled_at, opp.pool_department_id = holder_id, uow.now, department_id
     pool_key = (await department_keys(uow.session, department_id) or [None])[0]
     return await uow.append_event(
-        event_type, opportunity_id=opp.id, department_keys=await department_keys(uow.session, opp.department_id, department_id),
+        event_type, opportunity_id=opp.id, department_ids=(opp.department_id, department_id),
         changes={"owner": [old_owner_id, holder_id], "pool": [None, pool_key], **extra})
 
 

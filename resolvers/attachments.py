@@ -30,7 +30,7 @@ from resolvers.errors import FORBIDDEN, NOT_FOUND, VALIDATION, UserErrors, fail
 from resolvers.file_types import RISKY_EXTENSIONS, Refused, clean_name, extension, sniff
 from resolvers.i18n import msg
 from resolvers.ids import decode, to_global
-from resolvers.rows import department_keys, locked_opportunity
+from resolvers.rows import locked_opportunity
 from resolvers.uow import UnitOfWork, mutate
 from resolvers.visibility import conditions, ensure_access, opportunity_clause
 
@@ -151,7 +151,7 @@ async def attach_file(ctx: Ctx, data: dict):
         await s.flush()
         await uow.append_event("ATTACHMENT_ADDED", opportunity_id=opp.id, changes={
             "attachment": [None, to_global("Attachment", row.id)], "kind": [None, kind], "name": [None, name],
-        }, department_keys=await department_keys(s, opp.department_id))
+        }, department_ids=(opp.department_id,))
         return row
 
     return await mutate(ctx, work)
@@ -173,7 +173,7 @@ async def remove_attachment(ctx: Ctx, data: dict):
         await s.delete(row)
         await uow.append_event("ATTACHMENT_REMOVED", opportunity_id=opp.id, changes={
             "attachment": [to_global("Attachment", row.id), None], "kind": [row.kind, None], "name": [row.name, None],
-        }, department_keys=await department_keys(s, opp.department_id))
+        }, department_ids=(opp.department_id,))
         return opp
 
     return await mutate(ctx, work)

@@ -9,7 +9,7 @@ from resolvers.context import Ctx
 from resolvers.errors import NOT_FOUND, fail
 from resolvers.ids import decode
 from resolvers.paging import Page, child_page, page_size
-from resolvers.rows import department_keys, locked_opportunity
+from resolvers.rows import locked_opportunity
 from resolvers.uow import UnitOfWork, mutate
 
 MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_][A-Za-z0-9_.-]*)")
@@ -57,7 +57,7 @@ async def add_comment(ctx: Ctx, data: dict):
         await uow.session.flush()
         event = await uow.append_event(
             "COMMENT_ADDED", opportunity_id=opp.id, task_id=task_id, comment_id=comment.id,
-            department_keys=await department_keys(uow.session, opp.department_id, *(d.id for d in departments)),
+            department_ids=(opp.department_id, *(d.id for d in departments)),
         )
         excerpt = body if len(body) <= 140 else body[:139] + "…"
         uow.notify([u.id for u in users], "mention", "{user} mentioned you on {opp}: {excerpt}", opportunity_id=opp.id, event=event, user=viewer.user.name, opp=opp.title, excerpt=excerpt)

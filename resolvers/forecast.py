@@ -20,7 +20,7 @@ from resolvers.errors import VALIDATION, fail
 from resolvers.money import CENT, base_currency, rates_for
 from resolvers.money import totals as money_totals
 from resolvers.paging import BadInput
-from resolvers.rows import department_keys, locked_opportunity
+from resolvers.rows import locked_opportunity
 from resolvers.uow import UnitOfWork, mutate
 from resolvers.visibility import conditions, ensure_access, opportunity_clause
 
@@ -57,7 +57,7 @@ async def set_forecast_category(ctx: Ctx, data: dict):
         opp.updated_at = uow.now
         await uow.append_event(
             "OPPORTUNITY_UPDATED", opportunity_id=opp.id, changes={"forecastCategory": [old, category]},
-            department_keys=await department_keys(uow.session, opp.department_id, owner.department_id),
+            department_ids=(opp.department_id, owner.department_id),
         )
         return opp
 

@@ -14,7 +14,7 @@ from resolvers.gates import auto_request, gated_path, move_refusal
 from resolvers.ids import decode
 from resolvers.money import base_currency
 from resolvers.paging import Page, keyset, page_size, to_page
-from resolvers.rows import department_keys, jsonable, locked_opportunity, org_user
+from resolvers.rows import jsonable, locked_opportunity, org_user
 from resolvers.uow import UnitOfWork, mutate
 from resolvers.visibility import conditions, ensure_access, opportunity_clause, refuse_hidden_writes
 
@@ -77,7 +77,7 @@ async def create_opportunity(ctx: Ctx, data: dict):
         await s.flush()
         event = await uow.append_event(
             "OPPORTUNITY_CREATED", opportunity_id=opp.id,
-            department_keys=await department_keys(s, opp.department_id),
+            department_ids=(opp.department_id,),
         )
         if chosen is not None:
             await assignment.apply(uow, opp, chosen, None)
@@ -180,7 +180,7 @@ async def update_opportunity(ctx: Ctx, data: dict):
         opp.updated_at = uow.now
         event = await uow.append_event(
             "OPPORTUNITY_UPDATED", opportunity_id=opp.id, changes=changes,
-            department_keys=await department_keys(uow.session, opp.department_id, owner.department_id),
+            department_ids=(opp.department_id, owner.department_id),
         )
         if new_owner is not None and "owner" in changes:
             uow.notify([new_owner.id], "assigned", "{user} made you owner of {opp}", opportunity_id=opp.id, event=event, user=viewer.user.name, opp=opp.title)
@@ -210,7 +210,7 @@ async def enter_stage(uow: UnitOfWork, viewer, opp: m.Opportunity, current: m.St
     await uow.append_event(
         "OPPORTUNITY_LOST" if target.kind == "LOST" else "OPPORTUNITY_MOVED",
         opportunity_id=opp.id, changes=changes,
-        department_keys=await department_keys(uow.session, opp.department_id, owner.department_id),
+        department_ids=(opp.department_id, owner.department_id),
     )
     await stage_work.enter(uow, opp, target, viewer.user)
     if current.kind != "OPEN" and target.kind == "OPEN":

@@ -88,7 +88,7 @@ async def claim_opportunity(ctx: Ctx, data: dict):
         opp.version += 1
         opp.updated_at = uow.now
         await uow.append_event("OPPORTUNITY_CLAIMED", opportunity_id=opp.id,
-                               department_keys=await department_keys(s, opp.department_id),
+                               department_ids=(opp.department_id,),
                                changes={"owner": [old, viewer.id], "pool": [pool_key, None]})
         return opp
 
@@ -181,7 +181,7 @@ async def _act(uow: UnitOfWork, what: str, opp_id: int, fingerprint: str) -> Non
         text = msg("{opp} has had no follow-up for a while: it returns to the pool in {hours} hours unless it is followed up",
                    opp=opp.title, hours=WARNING_HOURS)
         last_activity = opp.last_activity_at
-        event = await uow.append_event("ALERT_RAISED", opportunity_id=opp.id, department_keys=await department_keys(s, opp.department_id),
+        event = await uow.append_event("ALERT_RAISED", opportunity_id=opp.id, department_ids=(opp.department_id,),
                                        changes={"alert": "pool_warning", "message": str(text)})
         opp.last_activity_at = last_activity  # a warning is not activity on the deal
         uow.notify([owner_id], "alert", text, opportunity_id=opp.id, event=event)

@@ -26,7 +26,7 @@ from resolvers.context import Ctx
 from resolvers.errors import CONFLICT, DUPLICATE, NOT_FOUND, VALIDATION, UserError, fail
 from resolvers.ids import decode, to_global
 from resolvers.paging import Page, child_page, page_size
-from resolvers.rows import department_keys, jsonable, locked_opportunity, visible_row
+from resolvers.rows import jsonable, locked_opportunity, visible_row
 from resolvers.uow import UnitOfWork, mutate
 from resolvers.visibility import Access, ensure_access, hidden
 
@@ -315,7 +315,7 @@ async def put_on_card(uow: UnitOfWork, opp: m.Opportunity, contact: m.Contact, r
     await uow.append_event(
         "CONTACT_LINKED", opportunity_id=opp.id,
         changes={"contact": [None if before is None else contact.name, contact.name], "role": [before, role]},
-        department_keys=await department_keys(s, opp.department_id),
+        department_ids=(opp.department_id,),
     )
     return True
 
@@ -334,7 +334,7 @@ async def unlink_contact(ctx: Ctx, data: dict):
         await s.delete(link)
         await uow.append_event(
             "CONTACT_UNLINKED", opportunity_id=opp.id, changes={"contact": [contact.name, None], "role": [link.role, None]},
-            department_keys=await department_keys(s, opp.department_id),
+            department_ids=(opp.department_id,),
         )
         return opp
 
@@ -395,5 +395,5 @@ async def add_follow_up(ctx: Ctx, uow: UnitOfWork, opp: m.Opportunity, data: dic
             changes["nextFollowUpAt"] = [jsonable(opp.next_follow_up_at), jsonable(next_at)]
             opp.next_follow_up_at = next_at
     await uow.append_event("FOLLOW_UP_LOGGED", opportunity_id=opp.id, changes=changes,
-                           department_keys=await department_keys(s, opp.department_id))
+                           department_ids=(opp.department_id,))
     return follow_up

@@ -31,15 +31,20 @@ async def locked_opportunity(uow: UnitOfWork, gid: str, version: int | None = No
     outside it does not exist for them); NOT_FOUND or CONFLICT as user errors."""
     pk = decode(gid, "Opportunity", "id")
     visible = opportunity_clause(await ensure_access(uow.ctx, uow.session))
-    opp = (
+    # The owner comes along (into the session's identity map), for the edit rights every
+    # caller checks next: `session.get(m.User, opp.owner_id)` then costs no statement.
+    row = (
         await uow.session.execute(
-            select(m.Opportunity)
+            select(m.Opportunity, m.User)
+            .outerjoin(m.User, m.User.id == m.Opportunity.owner_id)
             .where(m.Opportunity.id == pk, m.Opportunity.org_id == uow.org_id, *conditions(visible))
             .with_for_update(of=m.Opportunity)
         )
-    ).scalar_one_or_none()
-    if opp is None:
+    ).one_or_none()
+    if row is None:
         fail(NOT_FOUND, "No opportunity with id {gid!r}", "id", gid=gid)
+    opp, owner = row
+    uow.held.append(owner)  # the identity map holds objects weakly
     if version is not None and opp.version != version:
         fail(CONFLICT, "Someone else changed this opportunity (now version {version}); reload and retry", "version", version=opp.version)
     return opp

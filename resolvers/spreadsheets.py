@@ -46,7 +46,7 @@ from resolvers.errors import CONFLICT, NOT_FOUND, VALIDATION, UserErrors, fail
 from resolvers.i18n import Msg, msg
 from resolvers.ids import parse_global, to_global
 from resolvers.opportunities import EDITABLE, PRIORITIES
-from resolvers.rows import department_keys, jsonable, org_user
+from resolvers.rows import jsonable, org_user
 from resolvers.sheet_reading import (  # noqa: F401 - SpreadsheetError, Rejection: this module's API too
     Rejection, SpreadsheetError, aliases, cell_text, map_columns, non_blank, read_sheets, sheet_kind, title_key,
 )
@@ -548,7 +548,6 @@ async def _changes(session, viewer: Viewer, opp: m.Opportunity, account: str, ro
 
 async def _update(uow: UnitOfWork, viewer: Viewer, lookups: Lookups, updates: list, report: ImportReport) -> None:
     """Each changed card as updateOpportunity writes it: its fields, version, one event."""
-    s = uow.session
     users_by_id = {u.id: u for u in lookups.users.values()}
     for _, opp, changes, values, new_owner in updates:
         old_owner = users_by_id[opp.owner_id]
@@ -560,7 +559,7 @@ async def _update(uow: UnitOfWork, viewer: Viewer, lookups: Lookups, updates: li
         opp.updated_at = uow.now
         event = await uow.append_event(
             "OPPORTUNITY_UPDATED", opportunity_id=opp.id, changes=changes,
-            department_keys=await department_keys(s, opp.department_id, old_owner.department_id),
+            department_ids=(opp.department_id, old_owner.department_id),
         )
         if new_owner is not None:
             uow.notify([new_owner.id], "assigned", "{user} made you owner of {opp}", opportunity_id=opp.id, event=event,
@@ -638,7 +637,7 @@ async def _create(ctx: Ctx, session, viewer: Viewer, lookups: Lookups, good: lis
 
 
 def _snapshot(row: dict, department_key: str) -> dict:
-    """What visibility.card_snapshot records for a card, for an imported row."""
+    """What the snapshot of visibility.card_context records for a card, for an imported row."""
     amount, close = row["amount"], row["expected_close_date"]
     return {
         "title": row["title"], "stage": row["stage"].key, "department": department_key, "account": row["account_name"],

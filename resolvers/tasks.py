@@ -7,7 +7,7 @@ from resolvers.context import Ctx
 from resolvers.errors import CONFLICT, NOT_FOUND, VALIDATION, fail
 from resolvers.ids import decode, parse_global
 from resolvers.paging import Page, child_page, keyset, page_size, to_page
-from resolvers.rows import department_keys, jsonable, locked_opportunity, org_user
+from resolvers.rows import jsonable, locked_opportunity, org_user
 from resolvers.uow import UnitOfWork, mutate
 from resolvers.visibility import conditions, ensure_access, on_visible_card
 
@@ -54,7 +54,7 @@ async def create_task(ctx: Ctx, data: dict):
         await uow.session.flush()
         event = await uow.append_event(
             "TASK_CREATED", opportunity_id=opp.id, task_id=task.id,
-            department_keys=await department_keys(uow.session, department_id, opp.department_id),
+            department_ids=(department_id, opp.department_id),
         )
         if assignee:
             uow.notify([assignee.id], "assigned", "{user} assigned you “{task}” on {opp}", opportunity_id=opp.id, event=event, user=viewer.user.name, task=title, opp=opp.title)
@@ -108,7 +108,7 @@ async def update_task(ctx: Ctx, data: dict):
         opp = await uow.session.get(m.Opportunity, task.opportunity_id)
         event = await uow.append_event(
             "TASK_UPDATED", opportunity_id=task.opportunity_id, task_id=task.id, changes=changes,
-            department_keys=await department_keys(uow.session, task.department_id, opp.department_id),
+            department_ids=(task.department_id, opp.department_id),
         )
         if assignee is not None and "assignee" in changes:
             uow.notify([assignee.id], "assigned", "{user} assigned you “{task}” on {opp}", opportunity_id=opp.id, event=event, user=viewer.user.name, task=task.title, opp=opp.title)

@@ -6,14 +6,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models as m
 from resolvers.context import Ctx
 from resolvers.errors import UserError, UserErrors
 from resolvers.i18n import DEFAULT, Msg, jsonable, translate
-from resolvers.visibility import card_snapshot, involved_department_keys
+from resolvers.visibility import card_context
 
 log = logging.getLogger("baton.events")
 T = TypeVar("T")
@@ -28,6 +28,9 @@ class UnitOfWork:
     events: list[m.Event] = field(default_factory=list)
     notifications: list[tuple[m.Event, m.Notification]] = field(default_factory=list)
     notified: set[int] = field(default_factory=set)
+    # Rows read alongside others and wanted again by `session.get` (which finds them only
+    # while something holds them: the identity map's references are weak).
+    held: list = field(default_factory=list)
 
     @property
     def now(self):
@@ -43,6 +46,7 @@ class UnitOfWork:
         handoff_id: int | None = None,
         approval_id: int | None = None,
         department_keys: list[str] | tuple[str, ...] = (),
+        department_ids: tuple[int | None, ...] = (),  # more departments to name, by id (read with the card)
         changes: dict | None = None,
         actor_id=...,  # default: the unit of work's actor; None for system events
     ) -> m.Event:
@@ -52,10 +56,16 @@ class UnitOfWork:
         snapshot of the card (redacted per receiver when read)."""
         snapshot = None
         if opportunity_id is not None:
-            card = await self.session.get(m.Opportunity, opportunity_id)
+            card = await self.session.get(m.Opportunity, opportunity_id)  # the work's own copy when it loaded it
             if card is not None:
-                department_keys = set(department_keys) | await involved_department_keys(self.session, card)
-                snapshot = await card_snapshot(self.session, card)
+                # Set before anything is read: the change's own UPDATE (autoflushed) carries it.
+                card.last_activity_at = self.now
+                involved, snapshot = await card_context(self.session, card, department_ids)
+                department_keys = set(department_keys) | involved
+        if department_ids and snapshot is None:
+            ids = {i for i in department_ids if i is not None}
+            named = await self.session.execute(select(m.Department.key).where(m.Department.id.in_(ids)))
+            department_keys = set(department_keys) | set(named.scalars())
         event = m.Event(
             org_id=self.org_id,
             type=type,
@@ -71,16 +81,6 @@ class UnitOfWork:
             snapshot=snapshot,
         )
         self.events.append(event)
-        if opportunity_id is not None:
-            loaded = self.session.identity_map.get(self.session.identity_key(m.Opportunity, opportunity_id))
-            if loaded is not None:
-                loaded.last_activity_at = self.now  # written with the change's own UPDATE
-            else:
-                await self.session.execute(
-                    update(m.Opportunity)
-                    .where(m.Opportunity.id == opportunity_id)
-                    .values(last_activity_at=self.now)
-                )
         return event
 
     def notify(self, user_ids, kind: str, message: str | Msg, *, opportunity_id: int | None, event: m.Event, **params) -> None:

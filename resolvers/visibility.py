@@ -23,7 +23,7 @@ from functools import cached_property
 from decimal import Decimal
 from types import SimpleNamespace
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, literal, or_, select, union_all
 
 from db import models as m
 from resolvers.errors import FORBIDDEN, UserError, UserErrors
@@ -295,27 +295,13 @@ def refuse_hidden_writes(access: Access | None, data: dict) -> None:
 # ---------------------------------------------------------------- what events carry
 
 
-async def card_snapshot(session, opp: m.Opportunity) -> dict:
-    """The card's fields a receiver wants with an event (redacted per receiver on read)."""
-    stage, account, department = (await session.execute(select(
-        select(m.Stage.key).where(m.Stage.id == opp.stage_id).scalar_subquery(),
-        select(m.Account.name).where(m.Account.id == opp.account_id).scalar_subquery(),
-        select(m.Department.key).where(m.Department.id == opp.department_id).scalar_subquery(),
-    ))).one()
-    amount = opp.amount
-    return {
-        "title": opp.title, "stage": stage, "department": department, "account": account,
-        "amount": str(amount) if isinstance(amount, Decimal) else amount, "currency": opp.currency,
-        "probability": opp.probability,
-        "expectedCloseDate": opp.expected_close_date.isoformat() if opp.expected_close_date else None,
-        "source": opp.source,
-    }
-
-
-async def involved_department_keys(session, opp: m.Opportunity) -> set[str]:
-    """Every department involved in a card: its holder, handoffs' both ends, approval steps."""
+async def card_context(session, opp: m.Opportunity, department_ids=()) -> tuple[set[str], dict]:
+    """What an event about a card carries, read in one statement: the keys of every
+    department involved in it (its holder, handoffs' both ends, approval steps) and of
+    `department_ids`, and the card's fields a receiver wants with it (its snapshot,
+    redacted per receiver on read)."""
     o = opp.id
-    ids = (
+    involved = (
         select(m.Handoff.from_department_id.label("d")).where(m.Handoff.opportunity_id == o)
         .union(
             select(m.Handoff.to_department_id).where(m.Handoff.opportunity_id == o),
@@ -323,8 +309,22 @@ async def involved_department_keys(session, opp: m.Opportunity) -> set[str]:
             .where(m.Approval.opportunity_id == o),
         ).subquery()
     )
-    keys = (await session.execute(
-        select(m.Department.key).where(or_(m.Department.id == opp.department_id, m.Department.id.in_(select(ids.c.d))))
-    )).scalars()
-    return set(keys)
+    named = {opp.department_id, *(i for i in department_ids if i is not None)}
+    rows = (await session.execute(union_all(
+        select(literal("department").label("tag"), m.Department.key.label("value"))
+        .where(or_(m.Department.id.in_(named), m.Department.id.in_(select(involved.c.d)))),
+        select(literal("holder"), m.Department.key).where(m.Department.id == opp.department_id),
+        select(literal("stage"), m.Stage.key).where(m.Stage.id == opp.stage_id),
+        select(literal("account"), m.Account.name).where(m.Account.id == opp.account_id),
+    ))).all()
+    keys = {value for tag, value in rows if tag == "department"}
+    one = {tag: value for tag, value in rows if tag != "department"}
+    amount = opp.amount
+    return keys, {
+        "title": opp.title, "stage": one.get("stage"), "department": one.get("holder"), "account": one.get("account"),
+        "amount": str(amount) if isinstance(amount, Decimal) else amount, "currency": opp.currency,
+        "probability": opp.probability,
+        "expectedCloseDate": opp.expected_close_date.isoformat() if opp.expected_close_date else None,
+        "source": opp.source,
+    }
 
