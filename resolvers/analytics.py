@@ -78,13 +78,15 @@ async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end:
     if end:
         conds.append(m.Opportunity.created_at < datetime.combine(end + timedelta(days=1), time(), timezone.utc))
     opps = {o.id: o for o in await ctx.loaders.all(select(m.Opportunity).where(*conds))}
-    ids = list(opps)
+    # The same cards as a subquery, not a list of their ids: the statements keep a few
+    # parameters however many cards there are (PostgreSQL takes at most 32,767).
+    ids = select(m.Opportunity.id).where(*conds)
     moves = await ctx.loaders.all(
         select(m.Event).where(m.Event.org_id == org_id, m.Event.opportunity_id.in_(ids),
                               m.Event.type.in_(("OPPORTUNITY_MOVED", "OPPORTUNITY_LOST"))).order_by(m.Event.seq)
-    ) if ids else []
-    handoffs = await ctx.loaders.all(select(m.Handoff).where(m.Handoff.opportunity_id.in_(ids), m.Handoff.status.in_(("ACCEPTED", "DECLINED")))) if ids else []
-    approvals = await ctx.loaders.all(select(m.Approval).where(m.Approval.opportunity_id.in_(ids), m.Approval.status.in_(("APPROVED", "REJECTED")))) if ids else []
+    ) if opps else []
+    handoffs = await ctx.loaders.all(select(m.Handoff).where(m.Handoff.opportunity_id.in_(ids), m.Handoff.status.in_(("ACCEPTED", "DECLINED")))) if opps else []
+    approvals = await ctx.loaders.all(select(m.Approval).where(m.Approval.opportunity_id.in_(ids), m.Approval.status.in_(("APPROVED", "REJECTED")))) if opps else []
 
     # Timeline per card: [(stage key, entered at)], oldest first.
     timelines: dict[int, list[tuple[str, datetime]]] = {}

@@ -163,3 +163,30 @@ async def test_analytics_totals_per_currency_and_in_the_base(gql, org, clock):
     hidden = (await gql.ok(TOTALS, as_="marketing_member"))["analytics"]
     assert hidden["totals"] == [] and hidden["wonTotals"] == []
     assert hidden["baseTotal"] == {"amount": "0.00", "currency": "CNY", "rateDate": None, "missingRates": []}
+
+
+async def test_analytics_statements_take_a_few_parameters_however_many_cards(org):
+    """PostgreSQL takes at most 32,767 parameters per statement: an organization with more
+    cards than that must not have their ids listed one by one."""
+    from sqlalchemy import event
+
+    ctx = org.ctx("sales_member")
+    largest: list[int] = []  # parameters of the largest statement, per run
+
+    def hit(conn, cursor, statement, parameters, *args):
+        largest[-1] = max(largest[-1], len(parameters) if isinstance(parameters, (list, tuple, dict)) else 0)
+
+    engine = org.db.engine.sync_engine
+    made = 0
+    for cards in (3, 30):
+        for i in range(made, cards):
+            await ok(opportunities.create_opportunity(ctx, {"title": f"Deal {i}", "account_name": "Acme"}))
+        made = cards
+        largest.append(0)
+        event.listen(engine, "before_cursor_execute", hit)
+        try:
+            data = await analytics.analytics(org.ctx("sales_member"), None, None, None)
+        finally:
+            event.remove(engine, "before_cursor_execute", hit)
+        assert sum(row.current for row in data.funnel) == cards
+    assert largest[0] == largest[1], largest
