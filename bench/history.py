@@ -6,7 +6,8 @@ events, 1,000 users; a few minutes of COPY) — and measures on each, in this pr
 through the ASGI app with the result cache off, one request at a time:
 
 - the uncached board (bench.board.BOARD as a sales member): wall time per request, p50;
-- `analytics` (the board's Analytics view query): wall time per request, p50;
+- `analytics` (the board's Analytics view query): wall time per request, p50 of 3 (past the
+  15 s operation limit on the large set, which is lifted here to get a figure);
 - `events(after:)` pages of 100 over the newest 10,000 events: events per second.
 
 Prints each figure for both sets, the ratio large/quick and the targets' verdicts
@@ -38,7 +39,8 @@ async def measure(ds, repeats: int) -> dict:
     from api.settings import Settings
 
     app = create_app(Settings(database_url=sa_url(ds.db_name), broadcast_url="memory://", result_cache_size=0,
-                              rate_limit_enabled=False, max_query_cost=10**9), migrate=False)
+                              rate_limit_enabled=False, max_query_cost=10**9,
+                              operation_timeout_seconds=3600), migrate=False)  # a figure even past the 15 s limit
     headers = {"authorization": f"Bearer {ds.reader_token}", "content-type": "application/json"}
     out = {}
     async with app.router.lifespan_context(app), httpx.AsyncClient(
@@ -52,14 +54,15 @@ async def measure(ds, repeats: int) -> dict:
                 raise SystemExit(f"request failed: {r.status_code} {r.text[:300]}")
             return body["data"]
 
-        for name, query in (("board", BOARD), ("analytics", ANALYTICS)):
+        for name, query, times_asked in (("board", BOARD, repeats), ("analytics", ANALYTICS, 3)):
             await ask(query)  # warm up
             times = []
-            for _ in range(repeats):
+            for _ in range(times_asked):
                 t0 = time.perf_counter()
                 await ask(query)
                 times.append((time.perf_counter() - t0) * 1000)
             out[name] = statistics.median(times)
+            print(f"  {name}: p50 {out[name]:.1f} ms", flush=True)
         after, read, t0 = max(0, ds.event_head - 10_000), 0, time.perf_counter()
         while True:
             page = (await ask(EVENTS, {"after": after}))["events"]

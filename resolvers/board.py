@@ -5,8 +5,8 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import Select, and_, bindparam, case, exists, false, func, or_, select
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy import Integer, Select, and_, bindparam, case, exists, false, func, or_, select, true
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.orm import aliased
 
 from db import models as m
@@ -225,14 +225,22 @@ def _cards_statement(sqlite: bool, conds: list, paged: bool) -> Select:
     """Every column's cards (numbered per stage, newest first) with account, owner,
     both departments and open/overdue task counts. Parameters: stage_ids, limit,
     now and, when paged, after_id."""
-    in_stages = any_of(m.Opportunity.stage_id, sqlite, name="stage_ids")
-    # Number only the ids (a narrow subquery), then join the rows each card shows.
-    numbered = select(
-        m.Opportunity.id, func.row_number().over(partition_by=m.Opportunity.stage_id, order_by=m.Opportunity.id.desc()).label("rn")
-    ).where(in_stages, *conds)
-    if paged:
-        numbered = numbered.where(m.Opportunity.id < bindparam("after_id"))
-    numbered = numbered.subquery()
+    page = [m.Opportunity.id < bindparam("after_id")] if paged else []
+    if sqlite:
+        # Number only the ids (a narrow subquery), then join the rows each card shows.
+        in_stages = any_of(m.Opportunity.stage_id, sqlite, name="stage_ids")
+        numbered = select(
+            m.Opportunity.id, func.row_number().over(partition_by=m.Opportunity.stage_id, order_by=m.Opportunity.id.desc()).label("rn")
+        ).where(in_stages, *conds, *page).subquery()
+        in_page = [numbered.c.rn <= bindparam("limit")]
+    else:
+        # Each stage's newest ids straight from the (org_id, stage_id, id) index: numbering
+        # every card of a stage costs as much as the stage is large (100,000 cards: 0.65 s).
+        stage = func.unnest(bindparam("stage_ids", type_=ARRAY(Integer))).table_valued("id").render_derived(name="stage")
+        newest = (select(m.Opportunity.id).where(m.Opportunity.stage_id == stage.c.id, *conds, *page)
+                  .order_by(m.Opportunity.id.desc()).limit(bindparam("limit")).lateral("newest"))
+        numbered = select(newest.c.id).select_from(stage).join(newest, true()).subquery()
+        in_page = []
     active = (m.Task.opportunity_id == m.Opportunity.id, m.Task.status.in_(ACTIVE_TASK))
     open_tasks = select(func.count()).where(*active).correlate(m.Opportunity).scalar_subquery()
     overdue_tasks = select(func.count()).where(*active, m.Task.due_at < bindparam("now")).correlate(m.Opportunity).scalar_subquery()
@@ -244,7 +252,7 @@ def _cards_statement(sqlite: bool, conds: list, paged: bool) -> Select:
         .join(m.User, m.User.id == m.Opportunity.owner_id)
         .join(_HOLDER, _HOLDER.id == m.Opportunity.department_id)
         .join(_OWNERS_DEPARTMENT, _OWNERS_DEPARTMENT.id == m.User.department_id)
-        .where(numbered.c.rn <= bindparam("limit"))
+        .where(*in_page)
         .order_by(m.Opportunity.stage_id, m.Opportunity.id.desc())
     )
 

@@ -158,6 +158,21 @@ async def test_gated_move_is_refused_and_explained(baton, browser, artifacts):
     assert not sales.errors, sales.errors
 
 
+MOVE = "mutation($i: MoveOpportunityInput!){ moveOpportunity(input: $i){ userErrors{ message } } }"
+
+
+def while_cut_off(baton, change) -> None:
+    """Run `change(base_url)` against a second server on the same db file while the board's
+    own server is stopped: what someone else does while the board is cut off."""
+    from tests.browser.conftest import free_port
+    side_port = free_port()
+    side = baton.start(port=side_port)
+    try:
+        change(f"http://127.0.0.1:{side_port}")
+    finally:
+        baton.stop(side)
+
+
 async def test_board_reconnects_after_restart_and_catches_up(baton, browser, artifacts):
     token = baton.token("sales@demo.baton")
     opp = baton.card_id("Data platform renewal", token)
@@ -170,20 +185,12 @@ async def test_board_reconnects_after_restart_and_catches_up(baton, browser, art
     announcer = sales.get_by_test_id("announcer")  # screen readers hear it too
     await expect(announcer).to_contain_text("Connection lost. Reconnecting…")
 
-    # While the board is cut off, someone moves a card (a second server on the same db file).
-    from tests.browser.conftest import free_port
-    side_port = free_port()
-    side = baton.start(port=side_port)
-    try:
-        side_base = f"http://127.0.0.1:{side_port}"
-        moved = baton.gql(
-            "mutation($i: MoveOpportunityInput!){ moveOpportunity(input: $i){ userErrors{ message } } }",
-            {"i": {"id": opp["id"], "version": opp["version"], "stageKey": "qualified"}},
-            token=token, base=side_base,
-        )
+    # While the board is cut off, someone moves a card.
+    def move(base):
+        moved = baton.gql(MOVE, {"i": {"id": opp["id"], "version": opp["version"], "stageKey": "qualified"}}, token=token, base=base)
         assert moved["moveOpportunity"]["userErrors"] == []
-    finally:
-        baton.stop(side)
+
+    while_cut_off(baton, move)
     await expect(card(sales, opp["id"], "lead")).to_be_visible()  # not seen yet
 
     baton.start()  # same port, same db file
@@ -193,10 +200,7 @@ async def test_board_reconnects_after_restart_and_catches_up(baton, browser, art
 
     # And it is live again for changes after the reconnect.
     later = baton.card_id("Shop-floor IoT", token)
-    baton.gql(
-        "mutation($i: MoveOpportunityInput!){ moveOpportunity(input: $i){ userErrors{ message } } }",
-        {"i": {"id": later["id"], "version": later["version"], "stageKey": "qualified"}}, token=token,
-    )
+    baton.gql(MOVE, {"i": {"id": later["id"], "version": later["version"], "stageKey": "qualified"}}, token=token)
     await expect(card(sales, later["id"], "qualified")).to_be_visible(timeout=LIVE_TIMEOUT)
 
 
@@ -211,23 +215,17 @@ async def test_board_away_longer_than_the_log_keeps_reloads_and_goes_live(baton,
 
     baton.stop()
     await expect(status).to_have_text("reconnecting", timeout=LIVE_TIMEOUT)
-    from tests.browser.conftest import free_port
-    side_port = free_port()
-    side = baton.start(port=side_port)
-    try:
-        moved = baton.gql(
-            "mutation($i: MoveOpportunityInput!){ moveOpportunity(input: $i){ userErrors{ message } } }",
-            {"i": {"id": opp["id"], "version": opp["version"], "stageKey": "qualified"}},
-            token=token, base=f"http://127.0.0.1:{side_port}",
-        )
+
+    def move_and_comment(base):
+        moved = baton.gql(MOVE, {"i": {"id": opp["id"], "version": opp["version"], "stageKey": "qualified"}}, token=token, base=base)
         assert moved["moveOpportunity"]["userErrors"] == []
         commented = baton.gql(
             "mutation($i: AddCommentInput!){ addComment(input: $i){ userErrors{ message } } }",
-            {"i": {"opportunityId": opp["id"], "body": "Qualified on the phone"}}, token=token, base=f"http://127.0.0.1:{side_port}",
+            {"i": {"opportunityId": opp["id"], "body": "Qualified on the phone"}}, token=token, base=base,
         )
         assert commented["addComment"]["userErrors"] == []
-    finally:
-        baton.stop(side)
+
+    while_cut_off(baton, move_and_comment)
     # Only the comment's event is kept: the move the board has not seen is gone from the log.
     env = {k: v for k, v in os.environ.items() if k != "BATON_DATABASE_URL"}
     pruned = subprocess.run([sys.executable, "-m", "api.cli", "prune-events", "--keep-events", "1"], cwd=baton.workdir,
@@ -240,10 +238,7 @@ async def test_board_away_longer_than_the_log_keeps_reloads_and_goes_live(baton,
     await expect(sales.get_by_test_id("announcer")).to_contain_text("the board reloaded and is up to date")
     # Listening again from the head: a later change arrives live.
     later = baton.card_id("Shop-floor IoT", token)
-    baton.gql(
-        "mutation($i: MoveOpportunityInput!){ moveOpportunity(input: $i){ userErrors{ message } } }",
-        {"i": {"id": later["id"], "version": later["version"], "stageKey": "qualified"}}, token=token,
-    )
+    baton.gql(MOVE, {"i": {"id": later["id"], "version": later["version"], "stageKey": "qualified"}}, token=token)
     await expect(card(sales, later["id"], "qualified")).to_be_visible(timeout=LIVE_TIMEOUT)
     assert not sales.errors, sales.errors
 
