@@ -208,6 +208,9 @@ async def _raise_one(uow: UnitOfWork, cond: Condition) -> None:
     uow.notify([*cond.user_ids, *members], "alert", cond.message, opportunity_id=cond.opportunity_id, event=event)
 
 
+LOOKUP_SLICE = 500  # (subject, fingerprint) pairs per statement
+
+
 async def raise_alerts(db: Database, now: datetime, settings, *, publish=None, org_id: int | None = None) -> int:
     """Raise every new alert (in every organization, or just `org_id`); returns how many were raised."""
     ctx = system_ctx(db, now, publish)
@@ -218,12 +221,16 @@ async def raise_alerts(db: Database, now: datetime, settings, *, publish=None, o
             conditions = await find_conditions(s, oid, now, settings)
             if not conditions:
                 continue
-            seen = set(await s.execute(
-                select(m.Alert.subject, m.Alert.fingerprint).where(
-                    m.Alert.org_id == oid,
-                    tuple_(m.Alert.subject, m.Alert.fingerprint).in_([(c.subject, c.fingerprint) for c in conditions]),
-                )
-            ))
+            keys = [(c.subject, c.fingerprint) for c in conditions]
+            seen = set()
+            # In slices: a large organization's first round finds tens of thousands of
+            # conditions, more than one statement may carry (PostgreSQL: "stack depth limit exceeded").
+            for start in range(0, len(keys), LOOKUP_SLICE):
+                seen.update(await s.execute(
+                    select(m.Alert.subject, m.Alert.fingerprint).where(
+                        m.Alert.org_id == oid, tuple_(m.Alert.subject, m.Alert.fingerprint).in_(keys[start:start + LOOKUP_SLICE]),
+                    )
+                ))
         for cond in conditions:
             if (cond.subject, cond.fingerprint) in seen:
                 continue

@@ -101,3 +101,20 @@ async def test_leadership_is_exclusive(db):
         async with leadership(db) as second:
             # SQLite runs on one host: every round leads. PostgreSQL: one holder at a time.
             assert second is db.is_sqlite
+
+
+async def test_alerts_already_raised_are_looked_up_in_slices(org, clock, monkeypatch):
+    """A large organization's conditions are checked against raised alerts a slice at a
+    time (one statement with them all is refused by PostgreSQL past a few thousand)."""
+    from resolvers import alerts
+
+    monkeypatch.setattr(alerts, "LOOKUP_SLICE", 2)
+    for _ in range(5):
+        await deal(org, clock)
+    clock.advance(hours=73)
+    assert await run(org, clock) == 5
+    tried = []
+    monkeypatch.setattr(alerts, "_raise_one", lambda uow, cond: tried.append(cond.subject))
+    assert await run(org, clock) == 0
+    assert tried == []  # every slice found its raised alerts: none was even tried again
+    assert len(await events(org, "ALERT_RAISED")) == 5
