@@ -77,13 +77,18 @@ async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end:
         conds.append(m.Opportunity.created_at >= datetime.combine(start, time(), timezone.utc))
     if end:
         conds.append(m.Opportunity.created_at < datetime.combine(end + timedelta(days=1), time(), timezone.utc))
-    opps = {o.id: o for o in await ctx.loaders.all(select(m.Opportunity).where(*conds))}
+    # Plain rows of the columns used (no ORM object per card or event: a large organization
+    # has 100,000 cards and their moves), and of each move only its stage pair.
+    opps = {o.id: o for o in await ctx.loaders.rows(select(
+        m.Opportunity.id, m.Opportunity.stage_id, m.Opportunity.created_at, m.Opportunity.amount,
+        m.Opportunity.currency, m.Opportunity.lost_reason).where(*conds))}
     # The same cards as a subquery, not a list of their ids: the statements keep a few
     # parameters however many cards there are (PostgreSQL takes at most 32,767).
     ids = select(m.Opportunity.id).where(*conds)
-    moves = await ctx.loaders.all(
-        select(m.Event).where(m.Event.org_id == org_id, m.Event.opportunity_id.in_(ids),
-                              m.Event.type.in_(("OPPORTUNITY_MOVED", "OPPORTUNITY_LOST"))).order_by(m.Event.seq)
+    moves = await ctx.loaders.rows(
+        select(m.Event.opportunity_id, m.Event.occurred_at, m.Event.changes["stage"].label("stage"))
+        .where(m.Event.org_id == org_id, m.Event.opportunity_id.in_(ids),
+               m.Event.type.in_(("OPPORTUNITY_MOVED", "OPPORTUNITY_LOST"))).order_by(m.Event.seq)
     ) if opps else []
     handoffs = await ctx.loaders.all(select(m.Handoff).where(m.Handoff.opportunity_id.in_(ids), m.Handoff.status.in_(("ACCEPTED", "DECLINED")))) if opps else []
     approvals = await ctx.loaders.all(select(m.Approval).where(m.Approval.opportunity_id.in_(ids), m.Approval.status.in_(("APPROVED", "REJECTED")))) if opps else []
@@ -96,8 +101,31 @@ async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end:
     current_key = {st.id: st.key for st in stages}
     for oid, opp in opps.items():
         evs = moves_by_opp.get(oid, [])
-        first = evs[0].changes["stage"][0] if evs else current_key[opp.stage_id]
-        timelines[oid] = [(first, opp.created_at)] + [(ev.changes["stage"][1], ev.occurred_at) for ev in evs]
+        first = evs[0].stage[0] if evs else current_key[opp.stage_id]
+        timelines[oid] = [(first, opp.created_at)] + [(ev.stage[1], ev.occurred_at) for ev in evs]
+
+    # Per stage, in one pass over each timeline: cards that entered it, those that went on
+    # to a later open or won stage after first entering it, and each completed stay's hours.
+    entered, converted, durations = Counter(), Counter(), defaultdict(list)
+    onward = {key: st.position for key, st in by_key.items() if st.kind in ("OPEN", "WON")}
+    for tl in timelines.values():
+        first_at: dict[str, int] = {}
+        for i, (key, at) in enumerate(tl):
+            first_at.setdefault(key, i)
+            if i + 1 < len(tl):
+                durations[key].append((tl[i + 1][1] - at).total_seconds() / HOUR)
+        furthest, after = [], -1  # furthest[i]: the highest onward position after entry i
+        for key, _ in reversed(tl):
+            furthest.append(after)
+            after = max(after, onward.get(key, -1))
+        furthest.reverse()
+        for key, i in first_at.items():
+            entered[key] += 1
+            if key in by_key and furthest[i] > by_key[key].position:
+                converted[key] += 1
+    by_stage = defaultdict(list)
+    for o in opps.values():
+        by_stage[o.stage_id].append(o)
 
     amounts_shown = "amount" not in access.hidden
     async with ctx.db.read() as s:
@@ -108,18 +136,7 @@ async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end:
     for st in stages:
         if st.archived_at is not None:
             continue  # an archived stage left the funnel (its cards were moved out)
-        entered, converted, durations = 0, 0, []
-        for tl in timelines.values():
-            entries = [i for i, (key, _) in enumerate(tl) if key == st.key]
-            if not entries:
-                continue
-            entered += 1
-            later = tl[entries[0] + 1:]
-            if any(by_key[k].position > st.position and by_key[k].kind in ("OPEN", "WON") for k, _ in later if k in by_key):
-                converted += 1
-            # Completed stays only: a card still in the stage has no duration yet.
-            durations += [(tl[i + 1][1] - tl[i][1]).total_seconds() / HOUR for i in entries if i + 1 < len(tl)]
-        here = [o for o in opps.values() if o.stage_id == st.id]
+        here = by_stage[st.id]
         shown = here if amounts_shown else []
         sums: dict[str, Decimal] = {}
         for o in shown:
@@ -128,11 +145,11 @@ async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end:
         _add(by_kind[st.kind], sums)
         money = money_totals(base, sums, rates)
         funnel.append(FunnelRow(
-            stage=st, entered=entered, current=len(here), amount=money.base.converted,
+            stage=st, entered=entered[st.key], current=len(here), amount=money.base.converted,
             totals=money.per_currency, base_total=money.base,
             hidden_amount_count=sum(1 for o in here if o.amount is not None) - sum(1 for o in shown if o.amount is not None),
-            conversion_to_next=round(converted / entered, 4) if entered and st.kind == "OPEN" else None,
-            median_hours_in_stage=_median(durations),
+            conversion_to_next=round(converted[st.key] / entered[st.key], 4) if entered[st.key] and st.kind == "OPEN" else None,
+            median_hours_in_stage=_median(durations[st.key]),
         ))
 
     kind_of = {st.id: st.kind for st in stages}
