@@ -46,7 +46,7 @@ MUTATION_CHILDREN ?= 2
 MUTANTS ?= 'resolvers.approvals.*' 'resolvers.approval_rules.*' 'resolvers.approval_actions.*' \
 	'resolvers.handoffs.*' 'resolvers.gates.*' 'resolvers.stage_work.*' \
 	'resolvers.opportunities.x_move_opportunity*' 'resolvers.opportunities.x__stage*' \
-	'resolvers.assignment.*' 'resolvers.pool.*' 'resolvers.stuck.*'
+	'resolvers.assignment.*' 'resolvers.pool.*' 'resolvers.stuck.*' 'resolvers.visibility.*'
 
 mutation: install-test
 	$(VENV)/bin/pip install -q -e '.[test,mutation]'

@@ -216,11 +216,6 @@ def hidden(access: Access | None) -> frozenset[str]:
 HIDDEN_ACCOUNT = m.Account(id=0, org_id=0, name="", normalized_name="", industry=None, region=None)
 
 
-def field_value(access: Access | None, api_name: str, value):
-    """`value`, or None when the viewer may not see the field."""
-    return None if access is not None and api_name in access.hidden else value
-
-
 def _redacted(mapping: dict | None, withheld: frozenset[str], *, pairs: bool) -> dict | None:
     if not mapping or not withheld.intersection(mapping):
         return mapping
