@@ -173,15 +173,20 @@ def while_cut_off(baton, change) -> None:
         baton.stop(side)
 
 
-async def test_board_reconnects_after_restart_and_catches_up(baton, browser, artifacts):
+async def board_cut_off(baton, browser):
+    """Sales' live board, then its server stopped: (token, a lead card, the page, the live pill)."""
     token = baton.token("sales@demo.baton")
     opp = baton.card_id("Data platform renewal", token)
     sales = await sign_in(browser, baton, "sales", route="board")
     status = sales.get_by_test_id("live-status")
     await expect(status).to_have_text("live", timeout=LIVE_TIMEOUT)
-
     baton.stop()
     await expect(status).to_have_text("reconnecting", timeout=LIVE_TIMEOUT)
+    return token, opp, sales, status
+
+
+async def test_board_reconnects_after_restart_and_catches_up(baton, browser, artifacts):
+    token, opp, sales, status = await board_cut_off(baton, browser)
     announcer = sales.get_by_test_id("announcer")  # screen readers hear it too
     await expect(announcer).to_contain_text("Connection lost. Reconnecting…")
 
@@ -207,14 +212,7 @@ async def test_board_reconnects_after_restart_and_catches_up(baton, browser, art
 async def test_board_away_longer_than_the_log_keeps_reloads_and_goes_live(baton, browser):
     """While the board is cut off, retention removes events it has not seen: resuming from its
     seq answers RESYNC_REQUIRED, and the board reloads instead of retrying for ever."""
-    token = baton.token("sales@demo.baton")
-    opp = baton.card_id("Data platform renewal", token)
-    sales = await sign_in(browser, baton, "sales", route="board")
-    status = sales.get_by_test_id("live-status")
-    await expect(status).to_have_text("live", timeout=LIVE_TIMEOUT)
-
-    baton.stop()
-    await expect(status).to_have_text("reconnecting", timeout=LIVE_TIMEOUT)
+    token, opp, sales, status = await board_cut_off(baton, browser)
 
     def move_and_comment(base):
         moved = baton.gql(MOVE, {"i": {"id": opp["id"], "version": opp["version"], "stageKey": "qualified"}}, token=token, base=base)
