@@ -23,7 +23,7 @@ from resolvers.approvals import (
 )
 from resolvers.approval_rules import MAX_STEPS, snapshot
 from resolvers.context import Ctx
-from resolvers.errors import DUPLICATE, FORBIDDEN, INVALID_TRANSITION, TOO_SOON, VALIDATION, fail
+from resolvers.errors import DUPLICATE, FORBIDDEN, TOO_SOON, VALIDATION, fail
 from resolvers.i18n import Msg, msg
 from resolvers.ids import to_global
 from resolvers.rows import org_user

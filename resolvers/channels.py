@@ -21,7 +21,7 @@ from resolvers.errors import FORBIDDEN, NOT_FOUND, VALIDATION, UserError, UserEr
 from resolvers.i18n import DEFAULT, supported, translate
 from resolvers.ids import decode, to_global
 from resolvers.paging import BadInput, Page, keyset, page_size, to_page
-from resolvers.tokens import Forbidden, department_by_key, require_admin
+from resolvers.tokens import Forbidden, department_by_key
 from resolvers.uow import UnitOfWork, publish_events
 from resolvers.webhooks import check_url
 
