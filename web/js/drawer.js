@@ -40,9 +40,14 @@ export function initDrawer() {
   listening = true;
   onBoardEvent((evt) => {
     if (!currentId) return;
+    // The echo of the details form's own save: the save reloads the card itself, and a second
+    // reload would redraw the form under the user's next edit.
+    if (evt.type === 'OPPORTUNITY_UPDATED' && evt.opportunity?.id === currentId && ownSaves > 0) { ownSaves -= 1; return; }
     if (evt.type === 'RECONNECTED' || evt.opportunity?.id === currentId) refreshSoon();
   });
 }
+
+let ownSaves = 0; // details saves whose OPPORTUNITY_UPDATED has not come back yet
 
 const refreshSoon = debounce(() => { if (currentId) load(currentId, true); }, 150);
 
@@ -350,9 +355,12 @@ function wireDetails() {
     if (form.nextStep.value.trim() !== (o.nextStep ?? '')) input.nextStep = form.nextStep.value.trim();
     if (form.source.value.trim() !== (o.source ?? '')) input.source = form.source.value.trim() || null;
     if (Object.keys(input).length === 2) { note.textContent = t('details.nothing'); return; }
+    ownSaves += 1;
     try {
       const { updateOpportunity: res } = await gql(UPDATE, { input });
       const err = res.userErrors?.[0];
+      // Refused, or nothing changed on the server after all: no event comes back.
+      if (err || res.opportunity?.version === o.version) ownSaves = Math.max(0, ownSaves - 1);
       if (err?.code === 'CONFLICT') {
         form.dataset.dirty = '';
         toast(t('details.conflict'), 'warn', 8000);
@@ -363,7 +371,7 @@ function wireDetails() {
       form.dataset.dirty = '';
       toast(t('details.saved'), 'ok', 2000);
       await load(o.id, false);
-    } catch (err2) { note.textContent = err2.message; }
+    } catch (err2) { ownSaves = Math.max(0, ownSaves - 1); note.textContent = err2.message; }
   });
 }
 
