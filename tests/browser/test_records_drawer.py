@@ -237,6 +237,7 @@ async def test_a_new_deals_source_is_set_in_the_dialog_and_changed_in_the_drawer
     await form.locator("input[name=source]").fill("Referral")
     await form.locator("button[type=submit]").click()
     assert await saved_source() == "Referral"
+    await sales.wait_for_load_state("networkidle")  # any redraw the save set off is done before the next edit
     await form.locator("input[name=source]").fill("")
     await form.locator("button[type=submit]").click()
     assert await saved_source() is None

@@ -369,8 +369,10 @@ function wireDetails() {
       }
       if (err) { note.textContent = describeUserErrors(res.userErrors); return; }
       form.dataset.dirty = '';
-      toast(t('details.saved'), 'ok', 2000);
+      // Said once the drawer shows what was saved: the reload redraws the form, and what the
+      // user types after seeing "Saved." must not be redrawn away.
       await load(o.id, false);
+      toast(t('details.saved'), 'ok', 2000);
     } catch (err2) { ownSaves = Math.max(0, ownSaves - 1); note.textContent = err2.message; }
   });
 }
