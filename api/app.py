@@ -197,16 +197,27 @@ async def _download(state, request):
     })
 
 
-def hardened_schema(settings: Settings, *root_field_extensions):
+def hardened_schema(settings: Settings):
     """The schema with the configured query limits and operation timeout (schema/limits.py)."""
+    return _hardened_schema(
+        settings.max_query_depth, settings.max_aliases, settings.max_tokens, settings.max_query_cost,
+        settings.max_page_size, settings.introspection, settings.operation_timeout_seconds,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _hardened_schema(max_depth, max_aliases, max_tokens, max_cost, max_page, introspection, operation_timeout):
+    """Built once per set of limits: apps in one process share the schema and, with it,
+    the cache of validated documents (building it takes longer than a hundred requests)."""
+    from api.ratelimit import LoginAttempts
     from schema import build_schema
     from schema.limits import limit_extensions
 
     built = build_schema(extensions=[*limit_extensions(
-        max_depth=settings.max_query_depth, max_aliases=settings.max_aliases, max_tokens=settings.max_tokens,
-        max_cost=settings.max_query_cost, max_page=settings.max_page_size, introspection=settings.introspection,
-    )], root_field_extensions=list(root_field_extensions))
-    built.operation_timeout = settings.operation_timeout_seconds
+        max_depth=max_depth, max_aliases=max_aliases, max_tokens=max_tokens,
+        max_cost=max_cost, max_page=max_page, introspection=introspection,
+    )], root_field_extensions=[LoginAttempts()])
+    built.operation_timeout = operation_timeout
     install_shared_execution(built)  # live events: one execution per distinct subscription
     return built
 
@@ -240,11 +251,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True, clock=
         state.hub.broadcast, lambda token_ids: dead_tokens(state.db, token_ids, state.clock()), settings.catch_up_seconds
     )
     # Limits (schema/limits.py) and sign-in attempts (api/ratelimit.py): docs/security.md.
-    from api.ratelimit import Limiter, LoginAttempts, RateLimit
+    from api.ratelimit import Limiter, RateLimit
     from api.security import RequestGuard, SecurityHeaders
 
     state.limiter = Limiter(settings)
-    graphql = BatonGraphQL(state, hardened_schema(settings, LoginAttempts(state.limiter)))
+    graphql = BatonGraphQL(state, hardened_schema(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(app):

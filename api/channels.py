@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from api.security import redact
-from api.webhooks import GIVE_UP_AFTER, Refused, checked_addresses, retry_delay
+from api.webhooks import GIVE_UP_AFTER, Refused, checked_addresses, retry_delay, tls_context
 from db import models as m
 from resolvers import channel_queue
 from resolvers.channel_formats import accepted, bot_request, email
@@ -199,7 +199,7 @@ async def run_loop(state) -> None:
     # An engine of its own: slow receivers never hold the request pool's connections.
     db = Database(state.db.url, pool_size=2, max_overflow=2, pgbouncer=state.db.pgbouncer)
     try:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=tls_context()) as client:
             while True:
                 await asyncio.sleep(interval)
                 try:

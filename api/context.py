@@ -35,6 +35,7 @@ def new_context(app_state, request: HTTPConnection | None = None) -> Ctx:
         send_mail=mailer(settings),
         pool_claims_per_day=getattr(settings, "pool_claims_per_day", 10),
         pool_reclaim_cooldown_hours=getattr(settings, "pool_reclaim_cooldown_hours", 72),
+        login_limiter=getattr(app_state, "limiter", None),
         request=request,
         drop_slow_subscriber=_dropper(request) if request is not None and request.scope["type"] == "websocket" else None,
     )

@@ -281,17 +281,18 @@ class LoginAttempts(RootFieldExtension):
 
     only = frozenset({"login"})
 
-    def __init__(self, limiter: Limiter):
-        self.limiter = limiter
-
     async def resolve_async(self, next_, source, info, **kwargs):
-        s = self.limiter.settings
+        # The app's limiter comes with the request: one schema serves every app in a process.
+        limiter = info.context.login_limiter
+        if limiter is None:
+            return await next_(source, info, **kwargs)
+        s = limiter.settings
         data = kwargs.get("input")
         email = data.get("email") if isinstance(data, dict) else getattr(data, "email", None)
         request = getattr(info.context, "request", None)
         ip = client_ip(request.scope) if request is not None else "unknown"
         digest = hashlib.sha256(f"{str(email).strip().lower()}|{ip}".encode("utf-8", "replace")).hexdigest()[:24]
-        allowed, wait = await self.limiter.take("login:" + digest, 1.0 / s.login_refill_seconds, s.login_attempts)
+        allowed, wait = await limiter.take("login:" + digest, 1.0 / s.login_refill_seconds, s.login_attempts)
         if not allowed:
             response = getattr(info.context, "response", None)
             if response is not None:

@@ -15,7 +15,9 @@ import hashlib
 import hmac
 import logging
 import socket
+import ssl
 from datetime import datetime, timedelta
+from functools import cache
 
 import httpx
 from sqlalchemy import select, update
@@ -257,6 +259,13 @@ async def _alert_admins(db, hook: m.Webhook, now: datetime, publish) -> None:
         log.exception("alerting admins about disabled webhook %s failed", hook.id)
 
 
+@cache
+def tls_context() -> ssl.SSLContext:
+    """The certificates outgoing deliveries verify against (httpx's own default, certifi),
+    loaded once per process: loading them takes longer than a delivery."""
+    return httpx.create_ssl_context()
+
+
 async def run_loop(state) -> None:
     """The background task: one pass every `webhook_interval_seconds` (0 or less: off)."""
     settings = state.settings
@@ -268,7 +277,7 @@ async def run_loop(state) -> None:
     # An engine of its own: slow receivers never hold the request pool's connections.
     db = Database(state.db.url, pool_size=2, max_overflow=2, pgbouncer=state.db.pgbouncer)
     try:
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(verify=tls_context()) as client:
             while True:
                 await asyncio.sleep(interval)
                 try:

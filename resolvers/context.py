@@ -112,6 +112,8 @@ class Ctx:
     # one may claim again a deal they gave back (BATON_POOL_CLAIMS_PER_DAY, BATON_POOL_RECLAIM_COOLDOWN_HOURS).
     pool_claims_per_day: int = 10
     pool_reclaim_cooldown_hours: float = 72
+    # Sign-in attempts per email+IP (api/ratelimit.py LoginAttempts; None: not limited).
+    login_limiter: Any = None
     # Set by the transport: the Starlette request or websocket, and graphql-ws init params.
     request: Any = None
     response: Any = None

@@ -2,11 +2,16 @@
 own uniquely named PostgreSQL database and drops it at the end. Every test gets a
 fresh organization, so tests never see each other's data or event seqs."""
 import asyncio
+import hashlib
 import itertools
 import os
+import shutil
+import sqlite3
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -18,7 +23,7 @@ from api.settings import Settings
 from db import models as m
 from db.engine import Database
 from db.migrate import upgrade
-from resolvers.auth import issue_token
+from resolvers.auth import hash_password, issue_token
 from resolvers.context import Ctx, Viewer
 from resolvers.setup import create_organization, create_user
 
@@ -26,6 +31,7 @@ PG_ADMIN_DSN = os.environ.get("BATON_TEST_PG", "postgresql://postgres@127.0.0.1:
 # Set (with BATON_TEST_PG pointing at PgBouncer) to run the PostgreSQL tests through it (tests/realtime/test_pgbouncer.py).
 PGBOUNCER = Settings(_env_file=None).db_pgbouncer
 PASSWORD = "correct horse battery"
+PASSWORD_HASH = hash_password(PASSWORD)  # argon2 is slow on purpose: hashed once per run
 _counter = itertools.count(1)
 
 
@@ -84,11 +90,28 @@ async def pg_url():
     await admin.close()
 
 
+async def migrated_sqlite() -> Path:
+    """A SQLite database at the migrations' head, made once per version of the migrations and
+    kept in the temporary directory: sessions copy it instead of migrating (mutation testing
+    starts a session per mutant, and migrating takes a second)."""
+    sources = sorted(Path(__file__).parent.parent.joinpath("db", "migrations").rglob("*.py"))
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:16]
+    template = Path(tempfile.gettempdir()) / f"baton-test-sqlite-{digest}.db"
+    if not template.exists():
+        building = template.with_suffix(f".{uuid.uuid4().hex[:8]}.tmp")
+        await upgrade(f"sqlite+aiosqlite:///{building}")
+        conn = sqlite3.connect(building)
+        conn.execute("PRAGMA journal_mode=DELETE")  # one file: the WAL folded in (apps set WAL again)
+        conn.close()
+        os.replace(building, template)  # whole or not at all, when two sessions race
+    return template
+
+
 @pytest.fixture(scope="session")
 async def sqlite_url(tmp_path_factory):
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'baton.db'}"
-    await upgrade(url)
-    return url
+    path = tmp_path_factory.mktemp("db") / "baton.db"
+    shutil.copyfile(await migrated_sqlite(), path)
+    return f"sqlite+aiosqlite:///{path}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"], scope="session")
@@ -156,9 +179,9 @@ async def make_org(db: Database) -> Org:
             user = await create_user(
                 session, org_row, email=f"{key}.{tag}.{n}@example.test", name=f"{dept.title()} {role.title()}",
                 department_key=dept, role=role, handle=key,
-                # argon2 is slow on purpose: only the user the sign-in tests use gets a password.
-                password=PASSWORD if key == "sales_member" else None,
             )
+            if key == "sales_member":  # the user the sign-in tests use
+                user.password_hash = PASSWORD_HASH
             org.users[key] = user
             org.tokens[key], _ = await issue_token(session, user, kind="session", now=datetime.now(timezone.utc), hours=24)
     return org
