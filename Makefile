@@ -39,20 +39,24 @@ bench: install-test
 	$(VENV)/bin/python -m bench all --quick
 
 # Mutation testing of the rules on SQLite (docs/testing.md); not part of `make test`.
-# Mutates approvals (with their rules and actions), handoffs, gates, the moves of opportunities, assignment, the
-# pool and stuck reasons, then prints the
-# kill rate per module. MUTATION_CHILDREN workers (the machine has two cores).
+# Mutates approvals (with their rules and actions), handoffs, gates, the moves of opportunities,
+# assignment, the pool, stuck reasons, visibility, records and accounts; each mutant is judged by
+# its module's suites (tests/mutation_suites.py). Prints the kill rate per module.
+# MUTATION_CHILDREN workers (the machine has two cores).
 MUTATION_CHILDREN ?= 2
 MUTANTS ?= 'resolvers.approvals.*' 'resolvers.approval_rules.*' 'resolvers.approval_actions.*' \
 	'resolvers.handoffs.*' 'resolvers.gates.*' 'resolvers.stage_work.*' \
 	'resolvers.opportunities.x_move_opportunity*' 'resolvers.opportunities.x__stage*' \
-	'resolvers.assignment.*' 'resolvers.pool.*' 'resolvers.stuck.*' 'resolvers.visibility.*'
+	'resolvers.assignment.*' 'resolvers.pool.*' 'resolvers.stuck.*' 'resolvers.visibility.*' \
+	'resolvers.records.*' 'resolvers.accounts.*'
 
 mutation: install-test
 	$(VENV)/bin/pip install -q -e '.[test,mutation]'
 	rm -rf mutants && mkdir mutants
+	@start=$$(date +%s); \
 	$(VENV)/bin/mutmut run --max-children $(MUTATION_CHILDREN) $(MUTANTS) > mutants/run.log 2>&1 \
-		|| { tail -c 3000 mutants/run.log; exit 1; }
+		|| { tail -c 3000 mutants/run.log; exit 1; }; \
+	echo "mutmut run: $$(( ($$(date +%s) - start) / 60 )) min"
 	$(VENV)/bin/python -m tests.mutation_report
 
 # Server texts' catalog (resolvers/i18n.py): extract the English templates from the calls

@@ -48,6 +48,12 @@ class Clock:
         self.now += timedelta(**kw)
 
 
+def pytest_collection_modifyitems(config, items):
+    from tests.mutation_suites import narrow
+
+    narrow(config, items)  # under `make mutation` only: a mutant is judged by its module's suites
+
+
 async def pg_reachable() -> bool:
     try:
         conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)

@@ -1,0 +1,312 @@
+"""Customers (accounts), outcome by outcome: each mutation's exact userErrors (code, field
+and message), the events it writes with their `changes`, and every row it leaves behind.
+Pins what `node(id)` shows of an account, how updateAccount validates, clears and renames
+(a customer is never its own possible duplicate), how a customer created meanwhile by
+someone else is reported, how a merge fills the target's empty fields, joins the tags,
+moves the deals in order and carries the source's conflict history (its open conflict
+only where the target has none), and how resolving a conflict leaves every other
+customer's conflict open, even when no open deal is left."""
+from sqlalchemy import select
+
+from db import models as m
+from resolvers import accounts
+from resolvers.ids import to_global
+from resolvers.paging import encode_cursor
+from tests.api.test_accounts import CONFLICT, CREATE_ACCOUNT, RESOLVE, UPDATE_ACCOUNT, create_account, events, gid
+from tests.api.workflow_helpers import MOVE, UPDATE, create, pk
+from tests.conftest import make_org
+
+ERRS = "userErrors { field code message }"
+MERGE = f"""mutation($input: MergeAccountsInput!) {{ mergeAccounts(input: $input) {{
+  account {{ id name industry region website tags version owner {{ handle }} }} {ERRS} }} }}"""
+NODE = """query($id: ID!) { node(id: $id) { ... on Account { name } } }"""
+PAGE = """query($first: Int, $after: String) { accounts(first: $first, after: $after) {
+  pageInfo { hasNextPage hasPreviousPage } edges { node { name } } } }"""
+OWN = """mutation { setAccessRule(input: {role: MEMBER, scope: OWN}) { userErrors { code } } }"""
+
+
+async def account_ids(org) -> dict[str, int]:
+    async with org.db.read() as s:
+        return dict((await s.execute(select(m.Account.name, m.Account.id).where(m.Account.org_id == org.id))).all())
+
+
+async def account_row(org, account_id: int) -> tuple | None:
+    async with org.db.read() as s:
+        a = await s.get(m.Account, account_id)
+        return None if a is None else (a.name, a.industry, a.region, a.website, a.tags, a.owner_id, a.version)
+
+
+async def conflicts(org) -> list[tuple]:
+    """(id, account id, resolved?, resolved by, kept deal, note) of the organization's conflicts."""
+    async with org.db.read() as s:
+        rows = (await s.execute(select(m.OwnershipConflict).where(m.OwnershipConflict.org_id == org.id)
+                                .order_by(m.OwnershipConflict.id))).scalars()
+        return [(c.id, c.account_id, c.resolved_at is not None, c.resolved_by_id, c.kept_opportunity_id, c.note) for c in rows]
+
+
+async def update(gql, as_="sales_member", **data) -> dict:
+    return (await gql.ok(UPDATE_ACCOUNT, {"input": data}, as_=as_))["updateAccount"]
+
+
+async def merge(gql, source: str, target: str, as_="sales_admin") -> dict:
+    return (await gql.ok(MERGE, {"input": {"sourceId": source, "targetId": target}}, as_=as_))["mergeAccounts"]
+
+
+async def resolve(gql, as_="sales_admin", **data) -> dict:
+    return (await gql.ok(RESOLVE, {"input": data}, as_=as_))["resolveOwnershipConflict"]
+
+
+async def contested(gql, name: str, *owners: str) -> list[dict]:
+    """One open deal per owner on the customer `name` (two owners or more: a conflict)."""
+    return [await create(gql, as_=owner, title=f"{name} {owner}", accountName=name) for owner in owners]
+
+
+# ------------------------------------------------------------------ accounts, node(id)
+
+
+async def test_a_page_asked_for_after_a_cursor_has_a_previous_page(gql, org):
+    for name in ("Alpha", "Beta", "Gamma"):
+        await create_account(gql, name=name, allowSimilar=True)
+    first = (await gql.ok(PAGE, {"first": 2}))["accounts"]
+    assert first == {"pageInfo": {"hasNextPage": True, "hasPreviousPage": False},
+                     "edges": [{"node": {"name": "Alpha"}}, {"node": {"name": "Beta"}}]}
+    after = encode_cursor((await account_ids(org))["Beta"])
+    assert (await gql.ok(PAGE, {"first": 2, "after": after}))["accounts"] == {
+        "pageInfo": {"hasNextPage": False, "hasPreviousPage": True}, "edges": [{"node": {"name": "Gamma"}}]}
+
+
+async def test_another_organizations_account_is_no_place_in_the_list(gql, org, db):
+    for name in ("Beta", "Gamma"):
+        await create_account(gql, name=name)
+    elsewhere = await make_org(db)
+    async with db.write() as s:
+        foreign = m.Account(org_id=elsewhere.id, name="Alpha", normalized_name="alpha", tags=[], version=1)
+        s.add(foreign)
+        await s.flush()
+        after = encode_cursor(foreign.id)
+    assert (await gql.ok(PAGE, {"first": 10, "after": after}))["accounts"] == {
+        "pageInfo": {"hasNextPage": False, "hasPreviousPage": True}, "edges": []}
+
+
+async def test_node_shows_any_account_to_who_sees_every_card(gql, org):
+    made = (await create_account(gql, name="Open Books Ltd", ownerId=None, as_="sales_admin"))["account"]
+    for who in ("sales_admin", "sales_member", "sales_viewer"):
+        assert (await gql.ok(NODE, {"id": made["id"]}, as_=who))["node"] == {"name": "Open Books Ltd"}, who
+
+
+async def test_node_withholds_from_a_restricted_viewer_the_account_they_cannot_see(gql, org):
+    await gql.ok(OWN, as_="sales_admin")
+    mine = (await create_account(gql, name="Mine Ltd"))["account"]
+    theirs = (await create_account(gql, as_="marketing_member", name="Theirs Ltd"))["account"]
+    assert (await gql.ok(NODE, {"id": mine["id"]}))["node"] == {"name": "Mine Ltd"}
+    assert (await gql.ok(NODE, {"id": theirs["id"]}))["node"] is None
+    assert (await gql.ok(NODE, {"id": theirs["id"]}, as_="marketing_member"))["node"] == {"name": "Theirs Ltd"}
+
+
+# ------------------------------------------------------------------ updateAccount
+
+
+async def test_update_refusals_name_the_field_and_change_nothing(gql, org):
+    acme = (await create_account(gql, name="Acme", industry="Tools"))["account"]
+    unknown = to_global("Account", 10**8)
+    assert (await update(gql, id=unknown, version=1, region="EU"))["userErrors"] == [
+        {"field": ["id"], "code": "NOT_FOUND", "message": f"No customer with id {unknown!r}"}]
+    assert (await update(gql, id=acme["id"], version=1, region="EU"))["userErrors"] == []
+    assert (await update(gql, id=acme["id"], version=1, region="US"))["userErrors"] == [
+        {"field": ["version"], "code": "CONFLICT", "message": "Someone else changed this customer (now version 2); reload and retry"}]
+    for name, message in (("   ", "name must not be blank"), (None, "name is required"),
+                          ("x" * 201, "name is longer than 200 characters")):
+        refused = await update(gql, id=acme["id"], version=2, name=name)
+        assert refused == {"account": None, "possibleDuplicates": [],
+                           "userErrors": [{"field": ["name"], "code": "VALIDATION", "message": message}]}, name
+    assert await account_row(org, pk(acme["id"])) == ("Acme", "Tools", "EU", None, [], org.users["sales_member"].id, 2)
+    assert len(await events(org, "ACCOUNT_UPDATED")) == 1
+
+
+async def test_update_clears_the_owner(gql, org):
+    acme = (await create_account(gql, name="Acme", tags=["key"]))["account"]
+    cleared = await update(gql, id=acme["id"], version=1, ownerId=None)
+    assert cleared["userErrors"] == [] and cleared["account"]["owner"] is None and cleared["account"]["version"] == 2
+    [updated] = await events(org, "ACCOUNT_UPDATED")
+    assert updated.changes == {"owner": [org.users["sales_member"].id, None]}
+    assert await account_row(org, pk(acme["id"])) == ("Acme", None, None, None, ["key"], None, 2)
+
+
+async def test_a_customer_is_not_its_own_possible_duplicate(gql, org):
+    acme = (await create_account(gql, name="Acme"))["account"]
+    renamed = await update(gql, id=acme["id"], version=1, name="Acmee")
+    assert renamed["userErrors"] == [] and renamed["possibleDuplicates"] == []
+    assert (renamed["account"]["name"], renamed["account"]["version"]) == ("Acmee", 2)
+    [updated] = await events(org, "ACCOUNT_UPDATED")
+    assert updated.changes == {"name": ["Acme", "Acmee"]}
+
+
+async def test_a_customer_created_meanwhile_is_reported_as_a_duplicate(gql, org, monkeypatch):
+    """Another user's customer of the same key committed between the check and the write:
+    the unique key refuses it, answered as DUPLICATE naming the name asked for."""
+    await create_account(gql, name="Acme Inc")
+    globex = (await create_account(gql, name="Globex"))["account"]
+
+    async def checked_before_it_was_committed(*args, **kwargs):
+        return None
+
+    monkeypatch.setattr(accounts, "_check_name", checked_before_it_was_committed)
+    created = await create_account(gql, name="  ACME  ")
+    assert created == {"account": None, "possibleDuplicates": [],
+                       "userErrors": [{"field": ["name"], "code": "DUPLICATE", "message": "The customer ACME already exists"}]}
+    renamed = await update(gql, id=globex["id"], version=1, name=" acme ltd ")
+    assert renamed == {"account": None, "possibleDuplicates": [],
+                       "userErrors": [{"field": ["name"], "code": "DUPLICATE", "message": "The customer acme ltd already exists"}]}
+    assert sorted(await account_ids(org)) == ["Acme Inc", "Globex"]
+    assert await account_row(org, pk(globex["id"])) == ("Globex", None, None, None, [], org.users["sales_member"].id, 1)
+    assert [e.type for e in await events(org)] == ["ACCOUNT_CREATED", "ACCOUNT_CREATED"]
+
+
+# ------------------------------------------------------------------ mergeAccounts
+
+
+async def test_merge_refusals_name_the_field(gql, org):
+    acme = (await create_account(gql, name="Acme"))["account"]
+    unknown, other = to_global("Account", 10**8), to_global("Account", 10**8 + 1)
+    assert (await merge(gql, unknown, other))["userErrors"] == [
+        {"field": ["sourceId"], "code": "NOT_FOUND", "message": f"No customer with id {unknown!r}"},
+        {"field": ["targetId"], "code": "NOT_FOUND", "message": f"No customer with id {other!r}"}]
+    assert await merge(gql, acme["id"], acme["id"]) == {"account": None, "userErrors": [
+        {"field": ["targetId"], "code": "VALIDATION", "message": "A customer cannot be merged into itself"}]}
+    assert await account_ids(org) == {"Acme": pk(acme["id"])} and await events(org, "ACCOUNT_MERGED") == []
+
+
+async def test_merge_fills_the_targets_empty_fields_and_joins_tags(gql, org):
+    target = (await create_account(gql, as_="sales_admin", name="Target Co", ownerId=None, tags=["a", "b"]))["account"]
+    source = (await create_account(gql, as_="sales_admin", name="Source Co", industry="Software", region="华东",
+                                   website="source.example", ownerId=gid(org, "sales_member"), tags=["b", "c"]))["account"]
+    merged = await merge(gql, source["id"], target["id"])
+    assert merged == {"userErrors": [], "account": {
+        "id": target["id"], "name": "Target Co", "industry": "Software", "region": "华东", "website": "source.example",
+        "tags": ["a", "b", "c"], "version": 2, "owner": {"handle": "sales_member"}}}
+    [event] = await events(org, "ACCOUNT_MERGED")
+    assert event.changes == {
+        "mergedFrom": ["Source Co", None], "industry": [None, "Software"], "region": [None, "华东"],
+        "website": [None, "source.example"], "owner": [None, org.users["sales_member"].id],
+        "tags": [["a", "b"], ["a", "b", "c"]], "opportunities": [None, 0]}
+    assert await account_ids(org) == {"Target Co": pk(target["id"])}
+
+
+async def test_merge_keeps_the_targets_own_values(gql, org):
+    target = (await create_account(gql, as_="sales_admin", name="Target Co", industry="Retail", region="华北",
+                                   website="target.example", ownerId=gid(org, "sales_manager"), tags=["a", "b"]))["account"]
+    source = (await create_account(gql, as_="sales_admin", name="Source Co", industry="Software", region="华东",
+                                   website="source.example", ownerId=gid(org, "sales_member"), tags=["b"]))["account"]
+    merged = await merge(gql, source["id"], target["id"])
+    assert merged == {"userErrors": [], "account": {
+        "id": target["id"], "name": "Target Co", "industry": "Retail", "region": "华北", "website": "target.example",
+        "tags": ["a", "b"], "version": 2, "owner": {"handle": "sales_manager"}}}
+    [event] = await events(org, "ACCOUNT_MERGED")
+    assert event.changes == {"mergedFrom": ["Source Co", None], "opportunities": [None, 0]}
+
+
+async def test_merge_moves_the_deals_in_their_order(gql, org):
+    first = await create(gql, title="First", accountName="Source Co")
+    second = await create(gql, title="Second", accountName="Source Co")
+    later = (await gql.ok(UPDATE, {"input": {"id": first["id"], "version": first["version"], "title": "First, renamed"}}))
+    assert later["updateOpportunity"]["userErrors"] == []
+    await create(gql, title="Own", accountName="Target Co")
+    ids = await account_ids(org)
+    merged = await merge(gql, to_global("Account", ids["Source Co"]), to_global("Account", ids["Target Co"]))
+    assert merged["userErrors"] == []
+    [event] = await events(org, "ACCOUNT_MERGED")
+    assert event.changes == {"mergedFrom": ["Source Co", None], "opportunities": [None, 2]}
+    moved = [(e.opportunity_id, e.changes) for e in await events(org, "OPPORTUNITY_UPDATED") if e.seq < event.seq]
+    assert moved[-2:] == [(pk(first["id"]), {"account": ["Source Co", "Target Co"]}),
+                          (pk(second["id"]), {"account": ["Source Co", "Target Co"]})]
+    async with org.db.read() as s:
+        deals = (await s.execute(select(m.Opportunity.title, m.Opportunity.account_id, m.Opportunity.version)
+                                 .where(m.Opportunity.org_id == org.id).order_by(m.Opportunity.id))).all()
+    assert deals == [("First, renamed", ids["Target Co"], 3), ("Second", ids["Target Co"], 2), ("Own", ids["Target Co"], 1)]
+
+
+async def test_merge_carries_the_sources_history_and_drops_its_open_conflict_where_the_target_has_one(gql, org):
+    await contested(gql, "Source Co", "sales_member", "marketing_member")
+    ids = await account_ids(org)
+    source, target_name = ids["Source Co"], "Target Co"
+    assert (await resolve(gql, accountId=to_global("Account", source)))["userErrors"] == []
+    await contested(gql, "Source Co", "legal_member")
+    await contested(gql, target_name, "sales_member", "product_member")
+    await contested(gql, "Other Co", "sales_member", "marketing_member")
+    ids = await account_ids(org)
+    target, other = ids[target_name], ids["Other Co"]
+    admin = org.users["sales_admin"].id
+    [history, source_open, target_open, other_open] = before = await conflicts(org)
+    assert [c[1:3] for c in before] == [(source, True), (source, False), (target, False), (other, False)]
+    merged = await merge(gql, to_global("Account", source), to_global("Account", target))
+    assert merged["userErrors"] == []
+    assert await conflicts(org) == [
+        (history[0], target, True, admin, None, None), (target_open[0], target, False, None, None, None),
+        (other_open[0], other, False, None, None, None)]
+    assert source_open[0] not in {c[0] for c in await conflicts(org)}
+
+
+async def test_merge_moves_the_sources_open_conflict_to_a_target_without_one(gql, org):
+    await contested(gql, "Source Co", "sales_member", "marketing_member")
+    await contested(gql, "Target Co", "sales_member")
+    ids = await account_ids(org)
+    [(conflict_id, *_)] = await conflicts(org)
+    raised = len(await events(org, "OWNERSHIP_CONFLICT_RAISED"))
+    merged = await merge(gql, to_global("Account", ids["Source Co"]), to_global("Account", ids["Target Co"]))
+    assert merged["userErrors"] == []
+    assert await conflicts(org) == [(conflict_id, ids["Target Co"], False, None, None, None)]
+    assert len(await events(org, "OWNERSHIP_CONFLICT_RAISED")) == raised + 2  # the two moved cards join it
+
+
+# ------------------------------------------------------------------ resolveOwnershipConflict
+
+
+async def test_resolve_refusals_name_the_field(gql, org):
+    deals = await contested(gql, "Contested", "sales_member", "marketing_member")
+    await create_account(gql, name="Quiet Ltd")
+    ids = await account_ids(org)
+    contested_id, unknown = to_global("Account", ids["Contested"]), to_global("Account", 10**8)
+    assert await resolve(gql, accountId=unknown) == {"account": None, "userErrors": [
+        {"field": ["accountId"], "code": "NOT_FOUND", "message": f"No customer with id {unknown!r}"}]}
+    assert await resolve(gql, accountId=to_global("Account", ids["Quiet Ltd"])) == {"account": None, "userErrors": [
+        {"field": ["accountId"], "code": "NOT_FOUND", "message": "Quiet Ltd has no open ownership conflict"}]}
+    assert await resolve(gql, as_="legal_manager", accountId=contested_id) == {"account": None, "userErrors": [
+        {"field": None, "code": "FORBIDDEN", "message": "Only a manager of an owner's department or an admin can resolve this conflict"}]}
+    assert (await resolve(gql, accountId=contested_id, note="x" * 501, keepOpportunityId="nope"))["userErrors"] == [
+        {"field": ["note"], "code": "VALIDATION", "message": "note is longer than 500 characters"},
+        {"field": ["keepOpportunityId"], "code": "NOT_FOUND", "message": "No Opportunity with id 'nope'"}]
+    assert [c[2] for c in await conflicts(org)] == [False] and await events(org, "OWNERSHIP_CONFLICT_RESOLVED") == []
+    assert deals
+
+
+async def test_resolving_one_customers_conflict_leaves_the_others_open(gql, org):
+    ours = await contested(gql, "Contested", "sales_member", "marketing_member")
+    theirs = await contested(gql, "Elsewhere", "sales_member", "legal_member")
+    ids = await account_ids(org)
+    [(first, *_), (second, *_)] = await conflicts(org)
+    done = await resolve(gql, as_="sales_manager", accountId=to_global("Account", ids["Contested"]))
+    assert done == {"account": {"name": "Contested"}, "userErrors": []}
+    assert await conflicts(org) == [(first, ids["Contested"], True, org.users["sales_manager"].id, None, None),
+                                    (second, ids["Elsewhere"], False, None, None, None)]
+    resolved = await events(org, "OWNERSHIP_CONFLICT_RESOLVED")
+    assert [(e.opportunity_id, e.changes) for e in resolved] == [
+        (pk(card["id"]), {"ownershipConflict": ["open", "resolved"]}) for card in ours]
+    shown = (await gql.ok(CONFLICT, {"id": theirs[0]["id"]}, as_="sales_admin"))["node"]["ownershipConflict"]
+    assert [o["title"] for o in shown["opportunities"]] == ["Elsewhere legal_member"]
+
+
+async def test_a_conflict_without_open_deals_is_resolved_by_an_admin_with_one_event(gql, org):
+    deals = await contested(gql, "Gone Co", "sales_member", "marketing_member")
+    for card, owner in zip(deals, ("sales_member", "marketing_member")):
+        lost = (await gql.ok(MOVE, {"input": {"id": card["id"], "version": card["version"], "stageKey": "lost",
+                                              "lostReason": "price"}}, as_=owner))["moveOpportunity"]
+        assert lost["userErrors"] == []
+    account = to_global("Account", (await account_ids(org))["Gone Co"])
+    assert (await resolve(gql, as_="sales_manager", accountId=account))["userErrors"] == [
+        {"field": None, "code": "FORBIDDEN", "message": "Only a manager of an owner's department or an admin can resolve this conflict"}]
+    assert await resolve(gql, accountId=account, note="Both lost") == {"account": {"name": "Gone Co"}, "userErrors": []}
+    resolved = await events(org, "OWNERSHIP_CONFLICT_RESOLVED")
+    assert [(e.opportunity_id, e.changes) for e in resolved] == [
+        (None, {"ownershipConflict": ["open", "resolved"], "note": [None, "Both lost"]})]
+    [(_, _, closed, by, kept, note)] = await conflicts(org)
+    assert (closed, by, kept, note) == (True, org.users["sales_admin"].id, None, "Both lost")

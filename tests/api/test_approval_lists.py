@@ -1,0 +1,76 @@
+"""The approvals lists (`approvals`, `approvalsConnection`) and `approvalKinds`, exactly:
+only approvals of cards the viewer sees, a department's work queue, statuses, newest
+first, pages, and the kinds this organization configures."""
+from tests.api.test_access_rules import set_rule
+from tests.api.test_workflow_approvals import decide, request
+from tests.api.test_workflow_gates import _set_stage
+from tests.api.workflow_helpers import create
+from tests.conftest import GQL, make_org
+
+LIST = "query($d: String, $s: [ApprovalStatus!]) { approvals(departmentKey: $d, status: $s) { kind } }"
+PAGE = """query($d: String, $s: [ApprovalStatus!], $first: Int, $after: String) {
+  approvalsConnection(departmentKey: $d, status: $s, first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor } edges { node { kind } } } }"""
+
+
+async def listed(gql, as_="sales_member", **filters) -> list[str]:
+    return [a["kind"] for a in (await gql.ok(LIST, filters, as_=as_))["approvals"]]
+
+
+async def paged(gql, as_="sales_member", first=None, **filters) -> list[list[str]]:
+    """Every page's kinds, following endCursor to the end."""
+    pages, after = [], None
+    while True:
+        box = (await gql.ok(PAGE, {**filters, "first": first, "after": after}, as_=as_))["approvalsConnection"]
+        pages.append([e["node"]["kind"] for e in box["edges"]])
+        if not box["pageInfo"]["hasNextPage"]:
+            return pages
+        after = box["pageInfo"]["endCursor"]
+
+
+async def test_a_restricted_viewer_lists_only_approvals_of_cards_they_see(gql):
+    mine = await create(gql, title="Mine")
+    theirs = await create(gql, title="Theirs", as_="marketing_member")  # held by marketing, not by the viewer's sales
+    await request(gql, mine["id"], kind="mine", depts=("legal",))
+    await request(gql, theirs["id"], kind="theirs", depts=("legal",), as_="marketing_member")
+    await set_rule(gql, role="MEMBER", scope="OWN")
+    assert await listed(gql) == ["mine"]
+    assert await paged(gql) == [["mine"]]
+    assert await listed(gql, as_="sales_manager") == ["theirs", "mine"]  # no rule for managers
+    assert await paged(gql, as_="sales_manager") == [["theirs", "mine"]]
+
+
+async def test_a_departments_queue_and_statuses_page_newest_first(gql):
+    deal = await create(gql)
+    legal_only = (await request(gql, deal["id"], kind="one", depts=("legal",)))["approval"]
+    await request(gql, deal["id"], kind="two", depts=("finance",))
+    await request(gql, deal["id"], kind="three", depts=("legal", "finance"))
+    await decide(gql, legal_only["id"], "legal_member")
+    assert await paged(gql, first=2) == [["three", "two"], ["one"]]
+    assert await paged(gql, first=1, d="legal") == [["three"], ["one"]]
+    assert await paged(gql, d="finance") == [["three", "two"]]
+    assert await paged(gql, s=["PENDING"]) == [["three", "two"]]
+    assert await paged(gql, d="legal", s=["APPROVED"]) == [["one"]]
+    assert await listed(gql, d="legal", s=["PENDING"]) == ["three"]
+    assert await listed(gql, d="product") == []
+
+
+async def test_another_organizations_approvals_stay_out_of_every_list(gql, client, org):
+    other = await make_org(org.db)
+    other_gql = GQL(client, other)
+    await request(other_gql, (await create(other_gql))["id"], kind="elsewhere", depts=("legal",))
+    await request(gql, (await create(gql))["id"], kind="here", depts=("legal",))
+    assert await listed(gql, d="legal") == ["here"]
+    assert await paged(gql, d="legal") == [["here"]]
+    assert await listed(other_gql, d="legal") == ["elsewhere"]
+
+
+async def test_approval_kinds_are_this_organizations_stage_kinds_sorted(gql, client, org):
+    kinds = "{ approvalKinds }"
+    before = (await gql.ok(kinds))["approvalKinds"]
+    assert before == sorted(before) and "contract" in before
+    await _set_stage(gql, "qualified", requiredApprovals=["Pricing", "legal"])
+    after = (await gql.ok(kinds))["approvalKinds"]
+    assert after == sorted({*before, "pricing", "legal"})
+    other = GQL(client, await make_org(org.db))
+    assert (await other.ok(kinds))["approvalKinds"] == before  # the change stays in this organization
