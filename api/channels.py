@@ -13,6 +13,7 @@ token) and secrets sign: they are pinned to checked addresses like webhooks (no
 private targets unless BATON_WEBHOOK_ALLOW_PRIVATE), masked in the HTTP client's
 log lines, and scrubbed from the errors the delivery log keeps."""
 import asyncio
+import contextlib
 import functools
 import logging
 import re
@@ -199,10 +200,12 @@ async def run_loop(state) -> None:
     # An engine of its own: slow receivers never hold the request pool's connections.
     db = Database(state.db.url, pool_size=2, max_overflow=2, pgbouncer=state.db.pgbouncer)
     try:
-        async with httpx.AsyncClient(verify=tls_context()) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            client = None  # made at the first pass, not at startup (loading certificates is slow)
             while True:
                 await asyncio.sleep(interval)
                 try:
+                    client = client or await stack.enter_async_context(httpx.AsyncClient(verify=tls_context()))
                     await deliver_due(db, state.clock(), client, settings, publish=state.hub.publish)
                 except asyncio.CancelledError:
                     raise

@@ -11,6 +11,7 @@ still failing 24 h after it was enqueued is marked FAILED; an endpoint failing f
 24 h without a single success is disabled and the organization's admins get an
 "alert" notification."""
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -277,10 +278,12 @@ async def run_loop(state) -> None:
     # An engine of its own: slow receivers never hold the request pool's connections.
     db = Database(state.db.url, pool_size=2, max_overflow=2, pgbouncer=state.db.pgbouncer)
     try:
-        async with httpx.AsyncClient(verify=tls_context()) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            client = None  # made at the first pass, not at startup (loading certificates is slow)
             while True:
                 await asyncio.sleep(interval)
                 try:
+                    client = client or await stack.enter_async_context(httpx.AsyncClient(verify=tls_context()))
                     await deliver_due(db, state.clock(), client, settings, publish=state.hub.publish)
                 except asyncio.CancelledError:
                     raise

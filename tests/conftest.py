@@ -48,6 +48,14 @@ class Clock:
         self.now += timedelta(**kw)
 
 
+def pytest_configure(config):
+    # The apps' schema, built before any test: one app per test then costs no build, and
+    # processes forked from this one (mutation testing runs one per mutant) inherit it.
+    from api.app import hardened_schema
+
+    hardened_schema(Settings())
+
+
 def pytest_collection_modifyitems(config, items):
     from tests.mutation_suites import narrow
 

@@ -1,19 +1,20 @@
 """Customers (accounts), outcome by outcome: each mutation's exact userErrors (code, field
 and message), the events it writes with their `changes`, and every row it leaves behind.
-Pins what `node(id)` shows of an account, how updateAccount validates, clears and renames
-(a customer is never its own possible duplicate), how a customer created meanwhile by
-someone else is reported, how a merge fills the target's empty fields, joins the tags,
-moves the deals in order and carries the source's conflict history (its open conflict
-only where the target has none), and how resolving a conflict leaves every other
-customer's conflict open, even when no open deal is left."""
+Pins how `accounts` and an account's deals page (cursors, previous pages, totals, another
+organization's ids), what `node(id)` shows of an account, how updateAccount validates,
+clears and renames (a customer is never its own possible duplicate), how a customer
+created meanwhile by someone else is reported, how a merge fills the target's empty
+fields, joins the tags, moves the deals in order and carries the source's conflict
+history (its open conflict only where the target has none), and how resolving a
+conflict leaves every other customer's conflict open, even when no open deal is left."""
 from sqlalchemy import select
 
 from db import models as m
 from resolvers import accounts
 from resolvers.ids import to_global
 from resolvers.paging import encode_cursor
-from tests.api.test_accounts import CONFLICT, CREATE_ACCOUNT, RESOLVE, UPDATE_ACCOUNT, create_account, events, gid
-from tests.api.workflow_helpers import MOVE, UPDATE, create, pk
+from tests.api.test_accounts import CONFLICT, RESOLVE, UPDATE_ACCOUNT, create_account, events, gid
+from tests.api.workflow_helpers import MOVE, create, pk
 from tests.conftest import make_org
 
 ERRS = "userErrors { field code message }"
@@ -22,6 +23,8 @@ MERGE = f"""mutation($input: MergeAccountsInput!) {{ mergeAccounts(input: $input
 NODE = """query($id: ID!) { node(id: $id) { ... on Account { name } } }"""
 PAGE = """query($first: Int, $after: String) { accounts(first: $first, after: $after) {
   pageInfo { hasNextPage hasPreviousPage } edges { node { name } } } }"""
+DEALS = """query($id: ID!, $first: Int, $after: String) { account(id: $id) { opportunities(first: $first, after: $after) {
+  totalCount pageInfo { hasNextPage endCursor } edges { node { title } } } } }"""
 OWN = """mutation { setAccessRule(input: {role: MEMBER, scope: OWN}) { userErrors { code } } }"""
 
 
@@ -101,6 +104,29 @@ async def test_node_withholds_from_a_restricted_viewer_the_account_they_cannot_s
     assert (await gql.ok(NODE, {"id": mine["id"]}))["node"] == {"name": "Mine Ltd"}
     assert (await gql.ok(NODE, {"id": theirs["id"]}))["node"] is None
     assert (await gql.ok(NODE, {"id": theirs["id"]}, as_="marketing_member"))["node"] == {"name": "Theirs Ltd"}
+
+
+async def test_an_accounts_deals_come_newest_first_a_page_at_a_time(gql, org):
+    old = await create(gql, title="Old", accountName="Paged Co")
+    new = await create(gql, title="New", accountName="Paged Co")
+    account = to_global("Account", (await account_ids(org))["Paged Co"])
+    first = (await gql.ok(DEALS, {"id": account, "first": 1}))["account"]["opportunities"]
+    assert first == {"totalCount": 2, "pageInfo": {"hasNextPage": True, "endCursor": encode_cursor(pk(new["id"]))},
+                     "edges": [{"node": {"title": "New"}}]}
+    rest = (await gql.ok(DEALS, {"id": account, "first": 1, "after": first["pageInfo"]["endCursor"]}))["account"]["opportunities"]
+    assert rest == {"totalCount": 2, "pageInfo": {"hasNextPage": False, "endCursor": encode_cursor(pk(old["id"]))},
+                    "edges": [{"node": {"title": "Old"}}]}
+
+
+async def test_a_bad_cursor_fails_only_the_field_it_was_sent_with(gql, org):
+    await create(gql, title="Good deal", accountName="Good Co")
+    account = to_global("Account", (await account_ids(org))["Good Co"])
+    both = """query($id: ID!) { account(id: $id) { name good: opportunities(first: 5) { totalCount }
+      bad: opportunities(after: "nope") { totalCount } } }"""
+    body = await gql(both, {"id": account})
+    assert body["data"] == {"account": None}
+    assert [(e["path"], e["extensions"]["code"], e["message"]) for e in body["errors"]] == [
+        (["account", "bad"], "BAD_USER_INPUT", "Invalid cursor 'nope'")]
 
 
 # ------------------------------------------------------------------ updateAccount
@@ -208,8 +234,8 @@ async def test_merge_keeps_the_targets_own_values(gql, org):
 async def test_merge_moves_the_deals_in_their_order(gql, org):
     first = await create(gql, title="First", accountName="Source Co")
     second = await create(gql, title="Second", accountName="Source Co")
-    later = (await gql.ok(UPDATE, {"input": {"id": first["id"], "version": first["version"], "title": "First, renamed"}}))
-    assert later["updateOpportunity"]["userErrors"] == []
+    later = (await gql.ok(MOVE, {"input": {"id": first["id"], "version": first["version"], "stageKey": "qualified"}}))
+    assert later["moveOpportunity"]["userErrors"] == []
     await create(gql, title="Own", accountName="Target Co")
     ids = await account_ids(org)
     merged = await merge(gql, to_global("Account", ids["Source Co"]), to_global("Account", ids["Target Co"]))
@@ -222,19 +248,18 @@ async def test_merge_moves_the_deals_in_their_order(gql, org):
     async with org.db.read() as s:
         deals = (await s.execute(select(m.Opportunity.title, m.Opportunity.account_id, m.Opportunity.version)
                                  .where(m.Opportunity.org_id == org.id).order_by(m.Opportunity.id))).all()
-    assert deals == [("First, renamed", ids["Target Co"], 3), ("Second", ids["Target Co"], 2), ("Own", ids["Target Co"], 1)]
+    assert deals == [("First", ids["Target Co"], 3), ("Second", ids["Target Co"], 2), ("Own", ids["Target Co"], 1)]
 
 
 async def test_merge_carries_the_sources_history_and_drops_its_open_conflict_where_the_target_has_one(gql, org):
     await contested(gql, "Source Co", "sales_member", "marketing_member")
-    ids = await account_ids(org)
-    source, target_name = ids["Source Co"], "Target Co"
+    source = (await account_ids(org))["Source Co"]
     assert (await resolve(gql, accountId=to_global("Account", source)))["userErrors"] == []
     await contested(gql, "Source Co", "legal_member")
-    await contested(gql, target_name, "sales_member", "product_member")
+    await contested(gql, "Target Co", "sales_member", "product_member")
     await contested(gql, "Other Co", "sales_member", "marketing_member")
     ids = await account_ids(org)
-    target, other = ids[target_name], ids["Other Co"]
+    target, other = ids["Target Co"], ids["Other Co"]
     admin = org.users["sales_admin"].id
     [history, source_open, target_open, other_open] = before = await conflicts(org)
     assert [c[1:3] for c in before] == [(source, True), (source, False), (target, False), (other, False)]
@@ -262,7 +287,7 @@ async def test_merge_moves_the_sources_open_conflict_to_a_target_without_one(gql
 
 
 async def test_resolve_refusals_name_the_field(gql, org):
-    deals = await contested(gql, "Contested", "sales_member", "marketing_member")
+    await contested(gql, "Contested", "sales_member", "marketing_member")
     await create_account(gql, name="Quiet Ltd")
     ids = await account_ids(org)
     contested_id, unknown = to_global("Account", ids["Contested"]), to_global("Account", 10**8)
@@ -276,7 +301,6 @@ async def test_resolve_refusals_name_the_field(gql, org):
         {"field": ["note"], "code": "VALIDATION", "message": "note is longer than 500 characters"},
         {"field": ["keepOpportunityId"], "code": "NOT_FOUND", "message": "No Opportunity with id 'nope'"}]
     assert [c[2] for c in await conflicts(org)] == [False] and await events(org, "OWNERSHIP_CONFLICT_RESOLVED") == []
-    assert deals
 
 
 async def test_resolving_one_customers_conflict_leaves_the_others_open(gql, org):

@@ -1,10 +1,13 @@
 """Stage owners and deliverables, exactly: every refusal of a stage's owner and
 deliverable settings (code, field path, message) with nothing changed, the settings
 kept as stored rows, and the moves, ticks and clock readings that follow from them."""
+from datetime import datetime, timedelta, timezone
+
 from sqlalchemy import select
 
 from db import models as m
 from resolvers import pipelines
+from resolvers.stage_work import time_in_stages
 from resolvers.ids import to_global
 from tests.api.test_stage_work import check
 from tests.api.workflow_helpers import REQUEST_HANDOFF, RESPOND_HANDOFF, create, events, inbox, move, mutate, pk
@@ -358,6 +361,11 @@ async def test_unknown_stage_or_deliverable_is_not_found(gql, org):
 
 async def test_earlier_stages_and_a_lost_card_s_stages_can_be_ticked(gql, org):
     await lead_work(gql)
+    pipeline = (await gql.ok("{ pipelines { id } }"))["pipelines"][0]["id"]
+    made = (await gql.ok("""mutation($input: CreateStageInput!) { createStage(input: $input) { stage { id position } } }""",
+                         {"input": {"pipelineId": pipeline, "key": "aftercare", "kind": "OPEN"}}, as_="sales_admin"))["createStage"]["stage"]
+    assert made["position"] == 7  # after Lost
+    await set_work(gql, made["id"], deliverables=[item("Survey", key="survey")])
     card = await deal(gql)
     await check(gql, card["id"], "brief", "legal_member", stage="lead")
     await gql.ok("""mutation($input: UpdateOpportunityInput!) { updateOpportunity(input: $input) { userErrors { code } } }""",
@@ -366,7 +374,7 @@ async def test_earlier_stages_and_a_lost_card_s_stages_can_be_ticked(gql, org):
     assert (await move(gql, card["id"], "qualified"))["userErrors"] == []
     assert (await check(gql, card["id"], "budget", "sales_member", done=False, stage="lead"))["userErrors"] == []
     assert (await move(gql, card["id"], "lost", lostReason="Budget"))["userErrors"] == []
-    assert (await check(gql, card["id"], "legal-review", "legal_member"))["userErrors"] == []
+    assert (await check(gql, card["id"], "survey", "legal_member", stage="aftercare"))["userErrors"] == []
 
 
 # ------------------------------------------------------------------ time in stage
@@ -397,3 +405,28 @@ async def test_a_baton_passed_on_entry_leaves_no_empty_span(gql, org, clock):
     await move(gql, card["id"], "negotiation")
     clock.advance(hours=2)
     assert await times(gql, card["id"]) == {"lead": (1.0, {"sales": 1.0}), "negotiation": (2.0, {"finance": 2.0})}
+
+
+T0 = datetime(2031, 1, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def event(type_, hours, **changes) -> m.Event:
+    return m.Event(type=type_, occurred_at=T0 + timedelta(hours=hours), changes=changes)
+
+
+def test_a_card_that_never_moved_spent_its_time_where_it_is():
+    assert time_in_stages(T0, T0 + timedelta(hours=2), "lead", "sales", []) == {"lead": {"sales": 7200.0}}
+
+
+def test_time_follows_moves_and_passes_in_time_order():
+    events = [
+        event("HANDOFF_RESOLVED", 1, status=["PENDING", "ACCEPTED"], department=["sales", "product"]),
+        event("OPPORTUNITY_MOVED", 2, stage=["lead", "qualified"]),
+        event("HANDOFF_RESOLVED", 2.5, status=["PENDING", "DECLINED"]),
+        event("OPPORTUNITY_MOVED", 3, stage=["qualified", "lead"]),
+        event("OPPORTUNITY_MOVED", 3, stage=["lead", "negotiation"]),
+        event("HANDOFF_RESOLVED", 3.5, status=["PENDING", "ACCEPTED"], department=["product", "finance"]),
+    ]
+    assert time_in_stages(T0, T0 + timedelta(hours=4), "negotiation", "finance", events) == {
+        "lead": {"sales": 3600.0, "product": 3600.0}, "qualified": {"product": 3600.0},
+        "negotiation": {"product": 1800.0, "finance": 1800.0}}
