@@ -18,7 +18,7 @@ SUITES = {
     "approvals": APPROVALS,
     "approval_rules": APPROVALS,
     "approval_actions": APPROVALS,
-    "stage_work": ("test_stage_work.py", "test_analytics.py"),
+    "stage_work": ("test_stage_work.py", "test_stage_work_exact.py", "test_analytics.py"),
     "handoffs": ("test_workflow_handoffs.py",),
     "gates": ("test_workflow_gates.py", "test_opportunities.py", "test_attachments.py", "test_stage_work.py"),
     "opportunities": ("test_opportunities.py", "test_workflow_gates.py", "test_concurrency.py"),
@@ -26,8 +26,8 @@ SUITES = {
     "pool": ASSIGNMENT,
     "stuck": ("test_stuck.py", "test_stuck_rules.py"),
     "visibility": ("test_access_rules.py", "test_access_preview.py", "test_visibility_exact.py"),
-    "records": ("test_records.py",),
-    "accounts": ("test_accounts.py",),
+    "records": ("test_records.py", "test_records_exact.py"),
+    "accounts": ("test_accounts.py", "test_accounts_exact.py"),
 }
 
 # The test files mutmut's stats run collects from (pyproject.toml's selection lists the same).

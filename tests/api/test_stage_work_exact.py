@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from db import models as m
 from resolvers import pipelines
-from resolvers.stage_work import time_in_stages
 from resolvers.ids import to_global
+from resolvers.stage_work import time_in_stages
 from tests.api.test_stage_work import check
 from tests.api.workflow_helpers import REQUEST_HANDOFF, RESPOND_HANDOFF, create, events, inbox, move, mutate, pk
 
@@ -301,6 +301,33 @@ async def test_a_card_created_past_a_gate_needs_every_deliverable(gql, org):
                                    "message": "Qualified needs these deliverables ticked first (Lead: Brief, Budget)"}]
 
 
+async def test_the_first_stage_has_no_previous_stage_to_wait_for(gql, org):
+    ids = await stage_ids(gql)
+    await set_work(gql, ids["lead"], requirePreviousDeliverables=True)
+    await set_work(gql, ids["won"], deliverables=[item("Handover", key="handover")])
+    card = await deal(gql)
+    assert (await move(gql, card["id"], "qualified"))["userErrors"] == []
+    assert (await move(gql, card["id"], "lead"))["userErrors"] == []
+
+
+async def test_a_stage_after_lost_needs_won_s_deliverables(gql, org):
+    ids = await stage_ids(gql)
+    pipeline = (await gql.ok("{ pipelines { id } }"))["pipelines"][0]["id"]
+    made = (await gql.ok("""mutation($input: CreateStageInput!) { createStage(input: $input) { stage { id } } }""",
+                         {"input": {"pipelineId": pipeline, "key": "aftercare", "kind": "OPEN"}}, as_="sales_admin"))["createStage"]["stage"]
+    await set_work(gql, made["id"], requirePreviousDeliverables=True)
+    await set_work(gql, ids["lost"], deliverables=[item("Exit note", key="exit-note")])
+    await set_work(gql, ids["won"], deliverables=[item("Handover", key="handover")], requirePreviousDeliverables=False)
+    await set_work(gql, ids["contract"], deliverables=[])
+    await gql.ok("""mutation($input: UpdateStageInput!) { updateStage(input: $input) { userErrors { code } } }""",
+                 {"input": {"id": ids["contract"], "requiredApprovals": [], "autoApproval": None}}, as_="sales_admin")
+    card = await deal(gql)
+    assert (await move(gql, card["id"], "lost", lostReason="Budget"))["userErrors"] == []
+    refused = await move(gql, card["id"], "aftercare", as_="sales_admin")
+    assert refused["userErrors"] == [{"field": ["deliverable:won.handover"], "code": "STAGE_GATE",
+                                      "message": "Aftercare needs these deliverables ticked first (Won: Handover)"}]
+
+
 async def create_in(gql, stage) -> dict:
     doc = """mutation($input: CreateOpportunityInput!) { createOpportunity(input: $input) { opportunity { id } userErrors { field code message } } }"""
     return (await gql.ok(doc, {"input": {"title": "Direct", "accountName": "Northwind", "stageKey": stage}}))["createOpportunity"]
@@ -342,12 +369,17 @@ async def test_tick_and_untick_record_the_row_the_event_and_the_owner_s_inbox(gq
     async with org.db.read() as s:
         assert (await s.execute(select(m.DeliverableCheck).where(m.DeliverableCheck.opportunity_id == pk(card["id"])))).all() == []
     assert [e.changes["done"] for e in await events(org, "DELIVERABLE_CHECKED")] == [[False, True], [True, False]]
-    messages = [e["node"]["message"] for e in (await inbox(gql, "sales_member"))["edges"]]
-    assert messages[:2] == ["Legal Member unticked “Brief” on Fleet pilot", "Legal Member ticked “Brief” on Fleet pilot"]
+    notes = [(e["node"]["kind"], e["node"]["message"], e["node"]["opportunity"]["id"]) for e in (await inbox(gql, "sales_member"))["edges"]]
+    assert notes[:2] == [("deliverable", "Legal Member unticked “Brief” on Fleet pilot", card["id"]),
+                         ("deliverable", "Legal Member ticked “Brief” on Fleet pilot", card["id"])]
     assert (await inbox(gql, "legal_member"))["edges"] == []
-    # Unticking what is not ticked records nothing.
+    # Unticking what is not ticked records nothing; another card's tick is its own.
     await check(gql, card["id"], "brief", "legal_member", done=False, stage="lead")
     assert len(await events(org, "DELIVERABLE_CHECKED")) == 2
+    other = await deal(gql, title="Other")
+    await check(gql, card["id"], "brief", "legal_member", stage="lead")
+    assert (await check(gql, other["id"], "brief", "legal_member", stage="lead"))["opportunity"]["checklist"][0]["done"] is True
+    assert [e.opportunity_id for e in await events(org, "DELIVERABLE_CHECKED")][2:] == [pk(card["id"]), pk(other["id"])]
 
 
 async def test_unknown_stage_or_deliverable_is_not_found(gql, org):
@@ -365,7 +397,7 @@ async def test_earlier_stages_and_a_lost_card_s_stages_can_be_ticked(gql, org):
     made = (await gql.ok("""mutation($input: CreateStageInput!) { createStage(input: $input) { stage { id position } } }""",
                          {"input": {"pipelineId": pipeline, "key": "aftercare", "kind": "OPEN"}}, as_="sales_admin"))["createStage"]["stage"]
     assert made["position"] == 7  # after Lost
-    await set_work(gql, made["id"], deliverables=[item("Survey", key="survey")])
+    await set_work(gql, made["id"], deliverables=[item("Survey", key="brief")])
     card = await deal(gql)
     await check(gql, card["id"], "brief", "legal_member", stage="lead")
     await gql.ok("""mutation($input: UpdateOpportunityInput!) { updateOpportunity(input: $input) { userErrors { code } } }""",
@@ -374,7 +406,9 @@ async def test_earlier_stages_and_a_lost_card_s_stages_can_be_ticked(gql, org):
     assert (await move(gql, card["id"], "qualified"))["userErrors"] == []
     assert (await check(gql, card["id"], "budget", "sales_member", done=False, stage="lead"))["userErrors"] == []
     assert (await move(gql, card["id"], "lost", lostReason="Budget"))["userErrors"] == []
-    assert (await check(gql, card["id"], "survey", "legal_member", stage="aftercare"))["userErrors"] == []
+    assert (await check(gql, card["id"], "brief", "legal_member", stage="aftercare"))["userErrors"] == []
+    assert (await events(org, "DELIVERABLE_CHECKED"))[-1].changes == {
+        "stage": "aftercare", "deliverable": "brief", "title": "Survey", "done": [False, True]}
 
 
 # ------------------------------------------------------------------ time in stage
@@ -396,6 +430,12 @@ async def test_time_counts_lost_and_revisited_stages(gql, org, clock):
     clock.advance(hours=1)
     assert await times(gql, card["id"]) == {"lead": (3.0, {"sales": 3.0}), "qualified": (1.0, {"sales": 1.0}), "lost": (0.5, {"sales": 0.5})}
     assert list(await times(gql, card["id"])) == ["lead", "qualified", "lost"]
+
+
+async def test_a_card_that_never_moved_shows_its_first_stage(gql, org, clock):
+    card = await deal(gql)
+    clock.advance(hours=2)
+    assert await times(gql, card["id"]) == {"lead": (2.0, {"sales": 2.0})}
 
 
 async def test_a_baton_passed_on_entry_leaves_no_empty_span(gql, org, clock):
