@@ -210,8 +210,11 @@ async def _check_unique(uow: UnitOfWork, phone: str | None, email: str | None, *
         fail(DUPLICATE, "The contact {existing} already has this email address", field, existing=same.name)
 
 
-def _duplicate_race() -> UserError:
-    return UserError(DUPLICATE, "A contact with this phone number or email address was just added", ["phone"], {})
+def _duplicate_race(exc: IntegrityError) -> UserError:
+    """Another writer saved the same phone or email first: the unique key that refused names
+    the field (both databases name the constraint's columns in the error)."""
+    field = "email" if "email_key" in str(exc.orig) else "phone"
+    return UserError(DUPLICATE, "A contact with this phone number or email address was just added", [field], {})
 
 
 async def add_contact(ctx: Ctx, uow: UnitOfWork, data: dict, account_lookup) -> m.Contact:
@@ -241,8 +244,8 @@ async def create_contact(ctx: Ctx, data: dict):
 
     try:
         return await mutate(ctx, work)
-    except IntegrityError:
-        return None, [_duplicate_race()]
+    except IntegrityError as exc:
+        return None, [_duplicate_race(exc)]
 
 
 async def update_contact(ctx: Ctx, data: dict):
@@ -275,8 +278,8 @@ async def update_contact(ctx: Ctx, data: dict):
 
     try:
         return await mutate(ctx, work)
-    except IntegrityError:
-        return None, [_duplicate_race()]
+    except IntegrityError as exc:
+        return None, [_duplicate_race(exc)]
 
 
 # ---------------------------------------------------------------- contacts on cards

@@ -304,7 +304,7 @@ async def test_an_email_taken_while_updating_is_a_duplicate(gql, org, backend):
         await waiting_on_a_lock(org)
     answer = await racing
     assert answer["contact"] is None
-    assert errors(answer) == [(["phone"], "DUPLICATE", "A contact with this phone number or email address was just added")]
+    assert errors(answer) == [(["email"], "DUPLICATE", "A contact with this phone number or email address was just added")]
     row = await contact_row(org, bob["id"])
     assert (row.email, row.version) == ("Bob@Example.com", 1)
 
