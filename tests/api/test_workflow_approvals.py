@@ -372,3 +372,19 @@ async def test_an_unknown_mode_is_refused_by_the_rule_itself(gql, org):
     })
     assert approval is None
     assert [(e.code, e.field, e.message) for e in errors] == [("VALIDATION", ["mode"], "mode must be SEQUENTIAL or PARALLEL")]
+
+
+async def test_a_returned_approval_is_withdrawn_and_the_withdrawal_recorded(gql, org):
+    from tests.api.test_approval_flows import RETURN, run
+
+    deal = await create(gql)
+    a = (await request(gql, deal["id"], depts=("legal",)))["approval"]
+    assert (await run(gql, RETURN, "returnApproval", "legal_member", id=a["id"], comment="金额有误"))["userErrors"] == []
+    done = await mutate(gql, CANCEL_APPROVAL, "cancelApproval", id=a["id"])
+    assert (done["userErrors"], done["approval"]["status"]) == ([], "CANCELLED")
+    assert (await events(org, "APPROVAL_DECIDED"))[-1].changes == {"status": ["RETURNED", "CANCELLED"]}
+    q = "query($id: ID!) { node(id: $id) { ... on Approval { decisions { action user { handle } comment } } } }"
+    assert (await gql.ok(q, {"id": a["id"]}))["node"]["decisions"] == [
+        {"action": "RETURNED", "user": {"handle": "legal_member"}, "comment": "金额有误"},
+        {"action": "CANCELLED", "user": {"handle": "sales_member"}, "comment": None},
+    ]
