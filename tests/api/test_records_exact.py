@@ -278,15 +278,24 @@ async def waiting_on_a_lock(org):
     await wait_for(blocked)
 
 
+async def behind_a_transaction(org, statements, request):
+    """`request`'s answer when it runs while another transaction holds what `statements(session)`
+    wrote: that transaction commits once the request waits on its lock."""
+    async with org.db.sessionmaker() as held, held.begin():
+        await statements(held)
+        racing = asyncio.create_task(request)
+        await waiting_on_a_lock(org)
+    return await racing
+
+
 async def test_a_phone_taken_while_creating_is_a_duplicate(gql, org, backend):
     postgres_only(backend)
     account = await account_gid(org, await create(gql))
-    async with org.db.sessionmaker() as held, held.begin():
+    async def racer(held):
         held.add(m.Contact(org_id=org.id, account_id=pk(account), name="Racer", phone="13800138000", phone_key="13800138000"))
         await held.flush()
-        racing = asyncio.create_task(create_contact(gql, accountId=account, name="Ann", phone="+86 138 0013 8000"))
-        await waiting_on_a_lock(org)
-    answer = await racing
+
+    answer = await behind_a_transaction(org, racer, create_contact(gql, accountId=account, name="Ann", phone="+86 138 0013 8000"))
     assert answer["contact"] is None
     assert errors(answer) == [(["phone"], "DUPLICATE", "A contact with this phone number or email address was just added")]
     async with org.db.read() as s:
@@ -296,13 +305,13 @@ async def test_a_phone_taken_while_creating_is_a_duplicate(gql, org, backend):
 async def test_an_email_taken_while_updating_is_a_duplicate(gql, org, backend):
     postgres_only(backend)
     _, bob = await ann_and_bob(gql, org)
-    async with org.db.sessionmaker() as held, held.begin():
-        held.add(m.Contact(org_id=org.id, account_id=(await contact_row(org, bob["id"])).account_id, name="Racer",
-                           email="racer@example.com", email_key="racer@example.com"))
+    account_id = (await contact_row(org, bob["id"])).account_id
+
+    async def racer(held):
+        held.add(m.Contact(org_id=org.id, account_id=account_id, name="Racer", email="racer@example.com", email_key="racer@example.com"))
         await held.flush()
-        racing = asyncio.create_task(update(gql, id=bob["id"], version=1, email="Racer@example.com"))
-        await waiting_on_a_lock(org)
-    answer = await racing
+
+    answer = await behind_a_transaction(org, racer, update(gql, id=bob["id"], version=1, email="Racer@example.com"))
     assert answer["contact"] is None
     assert errors(answer) == [(["email"], "DUPLICATE", "A contact with this phone number or email address was just added")]
     row = await contact_row(org, bob["id"])
@@ -312,11 +321,10 @@ async def test_an_email_taken_while_updating_is_a_duplicate(gql, org, backend):
 async def test_an_update_waits_for_a_concurrent_one_and_sees_its_version(gql, org, backend):
     postgres_only(backend)
     _, bob = await ann_and_bob(gql, org)
-    async with org.db.sessionmaker() as held, held.begin():
+    async def concurrent_edit(held):
         await held.execute(text("UPDATE contacts SET version = 2, title = 'Held' WHERE id = :id"), {"id": pk(bob["id"])})
-        racing = asyncio.create_task(update(gql, id=bob["id"], version=1, title="Buyer"))
-        await waiting_on_a_lock(org)
-    answer = await racing
+
+    answer = await behind_a_transaction(org, concurrent_edit, update(gql, id=bob["id"], version=1, title="Buyer"))
     assert answer["contact"] is None
     assert errors(answer) == [(["version"], "CONFLICT", "Someone else changed this contact (now version 2); reload and retry")]
     row = await contact_row(org, bob["id"])
