@@ -26,6 +26,7 @@ from db.migrate import upgrade
 from resolvers.auth import hash_password, issue_token
 from resolvers.context import Ctx, Viewer
 from resolvers.setup import create_organization, create_user
+from tests import mutation_suites
 
 PG_ADMIN_DSN = os.environ.get("BATON_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 # Set (with BATON_TEST_PG pointing at PgBouncer) to run the PostgreSQL tests through it (tests/realtime/test_pgbouncer.py).
@@ -55,11 +56,13 @@ def pytest_configure(config):
 
     hardened_schema(Settings())
 
+    # Under `make mutation` only: a mutant is judged by its module's suites, killers first.
+    config.args[:] = mutation_suites.plan(config.args)
 
-def pytest_collection_modifyitems(config, items):
-    from tests.mutation_suites import narrow
 
-    narrow(config, items)  # under `make mutation` only: a mutant is judged by its module's suites
+def pytest_runtest_logreport(report):
+    if report.failed:
+        mutation_suites.record_kill(report.nodeid)
 
 
 async def pg_reachable() -> bool:

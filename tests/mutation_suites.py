@@ -3,11 +3,14 @@
 mutmut runs, per mutant, the tests that called the mutated function. Every read path
 reaches visibility, the gates and the stuck reasons, so for most functions that is
 hundreds of tests, and a surviving mutant would run them all. Each rules module has
-suites that pin its outcomes exactly; a mutant is judged by those. `narrow` (called from
-tests/conftest.py) keeps, of the tests mutmut asked for, the ones in the mutated module's
-suites, and leaves the list alone when none of them called it.
+suites that pin its outcomes exactly; a mutant is judged by those. `plan` (called from
+tests/conftest.py before collection, so other files are not even collected) keeps, of the
+tests mutmut asked for, the ones in the mutated module's suites, and runs first the tests
+that killed the function's other mutants.
 """
 import os
+from collections import Counter
+from pathlib import Path
 
 APPROVALS = ("test_workflow_approvals.py", "test_approval_flows.py", "test_approval_actions_exact.py",
              "test_approval_lists.py", "test_workflow_gates.py", "test_alerts.py")
@@ -30,22 +33,50 @@ SUITES = {
     "accounts": ("test_accounts.py", "test_accounts_exact.py"),
 }
 
+KILLS = Path("kills")
+
 # The test files mutmut's stats run collects from (pyproject.toml's selection lists the same).
 ALL = sorted({name for suite in SUITES.values() for name in suite})
 
 
-def module_under_test() -> str | None:
-    """'gates' while mutmut runs a mutant of resolvers/gates.py; None otherwise (stats, clean runs)."""
+def mutant_under_test() -> str | None:
+    """'resolvers.gates.x_gated_path__mutmut_3' while mutmut runs that mutant; None otherwise
+    (stats, clean and forced-fail runs, ordinary test runs)."""
     name = os.environ.get("MUTANT_UNDER_TEST", "")
     parts = name.split(".")
-    return parts[1] if len(parts) > 2 and parts[0] == "resolvers" else None
+    return name if len(parts) > 2 and parts[0] == "resolvers" and "__mutmut_" in parts[-1] else None
 
 
-def narrow(config, items: list) -> None:
-    module = module_under_test()
-    if module not in SUITES:
-        return
-    keep = [item for item in items if item.path.name in SUITES[module]]
-    if keep and len(keep) < len(items):
-        config.hook.pytest_deselected(items=[item for item in items if item.path.name not in SUITES[module]])
-        items[:] = keep
+def _file(test: str) -> str:
+    return Path(test.split("::")[0]).name
+
+
+def _kills(mutant: str) -> Path:
+    # Beside the mutated code (mutmut runs tests in mutants/): one file per function.
+    return KILLS / mutant.rsplit("__mutmut_", 1)[0]
+
+
+def plan(tests: list[str]) -> list[str]:
+    """The tests (node ids, fastest first as mutmut orders them) a mutant is judged by, in the
+    order to run them: of those in its module's suites (all, when none of them called the
+    function), first the ones that killed other mutants of the same function, most kills
+    first. mutmut stops at the first failure, so a killed mutant usually runs one test."""
+    mutant = mutant_under_test()
+    if mutant is None:
+        return tests
+    suites = SUITES.get(mutant.split(".")[1], ())
+    own = [test for test in tests if _file(test) in suites] or tests
+    try:
+        killed = Counter(_kills(mutant).read_text().splitlines())
+    except FileNotFoundError:
+        return own
+    return sorted(own, key=lambda test: -killed[test])  # stable: fastest first among equals
+
+
+def record_kill(nodeid: str) -> None:
+    """Remember the test that failed on the running mutant (see `plan`)."""
+    mutant = mutant_under_test()
+    if mutant is not None:
+        KILLS.mkdir(exist_ok=True)
+        with _kills(mutant).open("a") as out:  # one short append per kill: safe beside other workers
+            out.write(nodeid + "\n")

@@ -4,7 +4,6 @@ their union, and a mutant is judged by its own module's suites only."""
 import re
 import tomllib
 from pathlib import Path
-from types import SimpleNamespace
 
 from tests import mutation_suites
 
@@ -30,39 +29,46 @@ def test_make_mutation_names_every_mutated_module():
     assert named == set(mutation_suites.SUITES)
 
 
-class Deselected:
-    def __init__(self):
-        self.items = []
-
-    def pytest_deselected(self, items):
-        self.items += items
-
-
-def _items(*names):
-    return [SimpleNamespace(path=Path("tests/api") / name, name=name) for name in names]
-
-
-def _narrow(monkeypatch, mutant, names):
+def _plan(monkeypatch, mutant, tests):
     monkeypatch.setenv("MUTANT_UNDER_TEST", mutant)
-    hook = Deselected()
-    items = _items(*names)
-    mutation_suites.narrow(SimpleNamespace(hook=hook), items)
-    return [i.name for i in items], [i.name for i in hook.items]
+    return mutation_suites.plan([f"tests/api/{test}" for test in tests])
 
 
-def test_a_mutant_runs_its_modules_suites_only(monkeypatch):
-    kept, dropped = _narrow(monkeypatch, "resolvers.gates.x_gated_path__mutmut_10",
-                            ["test_workflow_gates.py", "test_visibility_exact.py", "test_opportunities.py"])
-    assert kept == ["test_workflow_gates.py", "test_opportunities.py"]
-    assert dropped == ["test_visibility_exact.py"]
+def test_a_mutant_runs_its_modules_suites_only(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    tests = ["test_workflow_gates.py::test_a[sqlite]", "test_visibility_exact.py::test_b[sqlite]",
+             "test_opportunities.py::test_c[sqlite]"]
+    assert _plan(monkeypatch, "resolvers.gates.x_gated_path__mutmut_10", tests) == [
+        "tests/api/test_workflow_gates.py::test_a[sqlite]", "tests/api/test_opportunities.py::test_c[sqlite]"]
 
 
-def test_a_mutant_its_suites_never_reach_keeps_the_tests_mutmut_chose(monkeypatch):
-    assert _narrow(monkeypatch, "resolvers.records.x_clean__mutmut_1", ["test_workflow_gates.py"]) == (
-        ["test_workflow_gates.py"], [])
+def test_a_mutant_its_suites_never_reach_keeps_the_tests_mutmut_chose(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert _plan(monkeypatch, "resolvers.records.x_clean__mutmut_1", ["test_workflow_gates.py::test_a"]) == [
+        "tests/api/test_workflow_gates.py::test_a"]
 
 
-def test_stats_clean_and_ordinary_runs_are_left_alone(monkeypatch):
-    for value in ("stats", "", "fail"):
-        assert _narrow(monkeypatch, value, ["test_records.py", "test_workflow_gates.py"]) == (
-            ["test_records.py", "test_workflow_gates.py"], [])
+def test_stats_clean_and_ordinary_runs_are_left_alone(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    tests = ["test_workflow_gates.py::test_a", "test_records.py::test_b"]
+    for value in ("stats", "", "fail", "resolvers.records"):
+        assert _plan(monkeypatch, value, tests) == [f"tests/api/{test}" for test in tests]
+        mutation_suites.record_kill("tests/api/test_records.py::test_b")
+    assert not (tmp_path / "kills").exists()
+
+
+def test_the_tests_that_killed_a_functions_mutants_run_first(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    tests = ["test_records.py::fast", "test_records.py::slow[a b]", "test_records_exact.py::slower",
+             "test_records_exact.py::slowest"]
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "resolvers.records.x_clean__mutmut_1")
+    mutation_suites.record_kill("tests/api/test_records_exact.py::slowest")
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "resolvers.records.x_clean__mutmut_2")
+    mutation_suites.record_kill("tests/api/test_records.py::slow[a b]")
+    mutation_suites.record_kill("tests/api/test_records_exact.py::slowest")
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "resolvers.records.x_other__mutmut_1")
+    mutation_suites.record_kill("tests/api/test_records.py::fast")  # another function's kill: no say
+
+    assert _plan(monkeypatch, "resolvers.records.x_clean__mutmut_3", tests) == [
+        "tests/api/test_records_exact.py::slowest", "tests/api/test_records.py::slow[a b]",
+        "tests/api/test_records.py::fast", "tests/api/test_records_exact.py::slower"]
