@@ -1,15 +1,19 @@
 """Kill rate per rules module from the last `mutmut run` (`make mutation`, docs/testing.md).
 
-Reads mutants/<module>.py.meta and counts the mutants that were run. A *message*
-mutant only rewrites prose inside a string literal (a user error's or a log line's
-words); those are counted apart, and the kill rate is that of the other mutants.
+Reads mutants/<module>.py.meta for the results and mutants/<module>.py, where mutmut
+keeps each mutant beside the original as a function of its own, for what each changed.
+A *message* mutant only rewrites prose inside string literals (a user error's or a log
+line's words); those are counted apart, and the kill rate is that of the other mutants.
 `--survivors` prints the diff of every surviving non-message mutant.
 
     python -m tests.mutation_report [--survivors]
 """
+import ast
+import difflib
 import io
 import json
 import sys
+import textwrap
 import tokenize
 from pathlib import Path
 
@@ -17,52 +21,68 @@ KILLED = {1, 3, 24, -24, 152, 255, 36}  # a failing test, pytest's internal erro
 STATUS = {0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", -11: "segfault", -9: "segfault"}
 
 
+def functions(source: str) -> dict[str, list[str]]:
+    """Every function of a mutated file (module level and in classes) -> its lines."""
+    lines = source.splitlines()
+    found = {}
+    for node in ast.parse(source).body:
+        for inner in [node, *(node.body if isinstance(node, ast.ClassDef) else [])]:
+            if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found[inner.name] = lines[inner.lineno - 1:inner.end_lineno]
+    return found
+
+
+def original_and_mutant(found: dict[str, list[str]], mutant: str) -> tuple[list[str], list[str]]:
+    """The original function and the mutant ('x_clean__mutmut_3'), both under the original's name."""
+    name = mutant.rsplit("__mutmut_", 1)[0]
+    original = found[f"{name}__mutmut_orig"]
+    return ([original[0].replace(f"{name}__mutmut_orig", name, 1), *original[1:]],
+            [found[mutant][0].replace(mutant, name, 1), *found[mutant][1:]])
+
+
 def _tokens(lines: list[str]) -> list[tuple[int, str]]:
-    out = []
+    skip = (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.COMMENT)
+    readline = io.StringIO(textwrap.dedent("\n".join(lines)) + "\n").readline
     try:
-        for tok in tokenize.generate_tokens(io.StringIO("\n".join(lines) + "\n").readline):
-            if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.COMMENT):
-                out.append((tok.type, tok.string))
-    except (tokenize.TokenError, IndentationError):
-        pass  # a diff hunk may end inside brackets: the tokens so far are enough
-    return out
+        return [(t.type, t.string) for t in tokenize.generate_tokens(readline) if t.type not in skip]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return []
 
 
-def is_message(diff: str) -> bool:
+def is_message(original: list[str], mutant: list[str]) -> bool:
     """True when the mutant changes only the text of string literals holding prose."""
-    lines = [line for line in diff.splitlines() if not line.startswith(("---", "+++", "@@"))]
-    old = _tokens([line[1:] for line in lines if line[:1] in ("-", " ")])
-    new = _tokens([line[1:] for line in lines if line[:1] in ("+", " ")])
+    old, new = _tokens(original), _tokens(mutant)
     if len(old) != len(new):
         return False
     changed = [(a, b) for a, b in zip(old, new) if a != b]
-    return bool(changed) and all(
-        a[0] == b[0] == tokenize.STRING and " " in a[1] for a, b in changed
-    )
+    return bool(changed) and all(a[0] == b[0] == tokenize.STRING and " " in a[1] for a, b in changed)
+
+
+def diff(original: list[str], mutant: list[str]) -> str:
+    return "\n".join(difflib.unified_diff(original, mutant, "original", "mutant", lineterm="", n=1))
 
 
 def main(argv: list[str]) -> int:
-    from mutmut.mutation.diff_apply import get_diff_for_mutant
-
     show = "--survivors" in argv
     rows, survivors = [], []
     for meta in sorted(Path("mutants").glob("resolvers/*.py.meta")):
-        source = Path(str(meta.relative_to("mutants"))[: -len(".meta")])
         codes = {k: v for k, v in json.loads(meta.read_text())["exit_code_by_key"].items() if v is not None}
         if not codes:
             continue
+        found = functions(meta.with_suffix("").read_text())
         counts = {"messages": 0, "killed": 0, "other": 0}
         for name, code in sorted(codes.items()):
-            diff = get_diff_for_mutant(name, path=source)
-            if is_message(diff):
+            original, mutant = original_and_mutant(found, name.rsplit(".", 1)[1])
+            if is_message(original, mutant):
                 counts["messages"] += 1
             elif code in KILLED:
                 counts["killed"] += 1
             else:
                 counts["other"] += 1
-                survivors.append((name, STATUS.get(code, f"exit {code}"), diff))
+                survivors.append((name, STATUS.get(code, f"exit {code}"), diff(original, mutant)))
         run = counts["killed"] + counts["other"]
-        rows.append((source.stem, len(codes), counts["messages"], run, counts["killed"], 100 * counts["killed"] / run if run else 100.0))
+        rows.append((meta.name.split(".")[0], len(codes), counts["messages"], run, counts["killed"],
+                     100 * counts["killed"] / run if run else 100.0))
 
     if not rows:
         print("No mutation results: run `make mutation` first.")
@@ -75,8 +95,8 @@ def main(argv: list[str]) -> int:
     print(f"{'all':<16}{sum(r[1] for r in rows):>8}{sum(r[2] for r in rows):>9}{run:>8}{killed:>8}{100 * killed / max(run, 1):>10.1f}%")
     print(f"\n{len(survivors)} non-message mutants not killed" + (":" if survivors and show else " (--survivors shows them)"))
     if show:
-        for name, status, diff in survivors:
-            print(f"\n# {name}: {status}\n{diff}")
+        for name, status, text in survivors:
+            print(f"\n# {name}: {status}\n{text}")
     return 0
 
 

@@ -5,7 +5,7 @@ the automatic return's events, notifications and bookkeeping."""
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from db import models as m
 from resolvers import access_rules, pool
@@ -359,6 +359,31 @@ async def test_another_organizations_idle_deals_are_left_to_its_own_run(org, clo
     assert await events_of(other, "ALERT_RAISED") == []
     assert await pool.return_idle_deals(org.db, t0 + timedelta(days=1), org_id=other.id) == 0
     assert len(await events_of(other, "ALERT_RAISED")) == 1
+
+
+async def test_the_job_without_an_organization_visits_every_one(org, clock):
+    # The alerts job calls return_idle_deals without org_id: every organization in the
+    # database, each deal in its own organization's log. The database is shared with the
+    # other tests, so the count is checked against the returns this run logged.
+    other = await make_org(org.db)
+    for each in (org, other):
+        await set_pool_days(each, "lead", 1)
+    t0 = clock.now
+    ours, theirs = await new_deal(org, clock=clock, title="Ours"), await new_deal(other, clock=clock, title="Theirs")
+    await pool.return_idle_deals(org.db, t0)
+    for each, deal in ((org, ours), (other, theirs)):
+        assert [(e.opportunity_id, e.actor_id, e.changes["alert"]) for e in await events_of(each, "ALERT_RAISED")] == [
+            (deal.id, None, "pool_warning")]
+    async with org.db.read() as s:
+        last = await s.scalar(select(func.max(m.Event.id)))
+    returned = await pool.return_idle_deals(org.db, t0 + timedelta(days=1))
+    for each, deal in ((org, ours), (other, theirs)):
+        assert [(e.opportunity_id, e.actor_id) for e in await events_of(each, "OPPORTUNITY_POOLED")] == [(deal.id, None)]
+        assert (await row(each, deal)).pooled_at == t0 + timedelta(days=1)
+    async with org.db.read() as s:
+        logged = await s.scalar(select(func.count()).select_from(m.Event).where(
+            m.Event.id > last, m.Event.type == "OPPORTUNITY_POOLED"))
+    assert returned == logged >= 2
 
 
 async def test_the_run_publishes_what_it_commits(org, clock):

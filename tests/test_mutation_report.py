@@ -1,0 +1,68 @@
+"""`python -m tests.mutation_report` reads mutmut's results and mutated files as mutmut writes
+them (each mutant a function beside the original) and tells message mutants from the others."""
+import json
+
+from tests import mutation_report
+
+MUTATED = '''
+def x_check__mutmut_orig(value):
+    if value > 3:
+        fail("TOO_BIG", "The value is too big", field="value")
+    return value
+def x_check__mutmut_1(value):
+    if value > 3:
+        fail("TOO_BIG", "XXThe value is too bigXX", field="value")
+    return value
+def x_check__mutmut_2(value):
+    if value > 3:
+        fail("TOO_BIG", "The value is too big", field="XXvalueXX")
+    return value
+def x_check__mutmut_3(value):
+    if value >= 3:
+        fail("TOO_BIG", "The value is too big", field="value")
+    return value
+class Flow:
+    def xǁFlowǁopen__mutmut_orig(self, step):
+        """Open steps, in order."""
+        return [s for s in step if s.status == "PENDING"]
+    def xǁFlowǁopen__mutmut_1(self, step):
+        """Open steps, in order."""
+        return [s for s in step if s.status != "PENDING"]
+'''
+
+
+def _pair(name):
+    return mutation_report.original_and_mutant(mutation_report.functions(MUTATED), name)
+
+
+def test_a_mutant_is_compared_with_its_original_under_one_name():
+    original, mutant = _pair("x_check__mutmut_3")
+    assert original[0] == mutant[0] == "def x_check(value):"
+    assert mutation_report.diff(original, mutant).splitlines()[2:] == [
+        "@@ -1,3 +1,3 @@", " def x_check(value):", "-    if value > 3:", "+    if value >= 3:",
+        '         fail("TOO_BIG", "The value is too big", field="value")']
+    original, mutant = _pair("xǁFlowǁopen__mutmut_1")  # a method, indented in its class
+    assert original[0].strip() == mutant[0].strip() == "def xǁFlowǁopen(self, step):"
+
+
+def test_only_prose_in_a_string_is_a_message():
+    assert mutation_report.is_message(*_pair("x_check__mutmut_1"))
+    assert not mutation_report.is_message(*_pair("x_check__mutmut_2"))  # a field name: a rule
+    assert not mutation_report.is_message(*_pair("x_check__mutmut_3"))
+    assert not mutation_report.is_message(*_pair("xǁFlowǁopen__mutmut_1"))
+
+
+def test_the_table_counts_messages_apart_and_lists_survivors(tmp_path, monkeypatch, capsys):
+    (tmp_path / "mutants" / "resolvers").mkdir(parents=True)
+    (tmp_path / "mutants" / "resolvers" / "rules.py").write_text(MUTATED)
+    results = {"resolvers.rules.x_check__mutmut_1": 0, "resolvers.rules.x_check__mutmut_2": 0,
+               "resolvers.rules.x_check__mutmut_3": 1, "resolvers.rules.xǁFlowǁopen__mutmut_1": 1}
+    (tmp_path / "mutants" / "resolvers" / "rules.py.meta").write_text(json.dumps({"exit_code_by_key": results}))
+    monkeypatch.chdir(tmp_path)
+
+    assert mutation_report.main(["--survivors"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split() == ["rules", "4", "1", "3", "2", "66.7%"]
+    assert "1 non-message mutants not killed:" in out
+    assert "# resolvers.rules.x_check__mutmut_2: survived" in out
+    assert '+        fail("TOO_BIG", "The value is too big", field="XXvalueXX")' in out
