@@ -23,7 +23,7 @@ from resolvers.approvals import (
 )
 from resolvers.approval_rules import MAX_STEPS, snapshot
 from resolvers.context import Ctx
-from resolvers.errors import DUPLICATE, FORBIDDEN, TOO_SOON, VALIDATION, fail
+from resolvers.errors import DUPLICATE, FORBIDDEN, TOO_SOON, VALIDATION, UserErrors, fail
 from resolvers.i18n import Msg, msg
 from resolvers.ids import to_global
 from resolvers.rows import org_user
@@ -256,7 +256,10 @@ async def on_timeout(uow: UnitOfWork, approval_id: int, step_id: int, opened_at:
     return or approve it. Nothing happens if the step has moved on meanwhile.
     The record keeps the English text; the notification is read in each reader's language."""
     message = str(alert)
-    flow = await load_flow(uow, to_global("Approval", approval_id))
+    try:
+        flow = await load_flow(uow, to_global("Approval", approval_id))
+    except UserErrors:  # decided, returned or cancelled meanwhile: its steps have moved on
+        return
     step = next((st for st in flow.steps if st.id == step_id), None)
     if step is None or step.status != "PENDING" or step.opened_at is None or step.opened_at.isoformat() != opened_at:
         return
