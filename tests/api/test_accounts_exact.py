@@ -6,7 +6,9 @@ clears and renames (a customer is never its own possible duplicate), how a custo
 created meanwhile by someone else is reported, how a merge fills the target's empty
 fields, joins the tags, moves the deals in order and carries the source's conflict
 history (its open conflict only where the target has none), and how resolving a
-conflict leaves every other customer's conflict open, even when no open deal is left."""
+conflict leaves every other customer's conflict open, even when no open deal is left; a
+website's bounds, possible duplicates only among the customers the viewer sees (scored to a
+tenth), and which deals a card's conflict lists."""
 from sqlalchemy import select
 
 from db import models as m
@@ -14,7 +16,7 @@ from resolvers import accounts
 from resolvers.ids import to_global
 from resolvers.paging import encode_cursor
 from tests.api.test_accounts import CONFLICT, RESOLVE, UPDATE_ACCOUNT, create_account, events, gid
-from tests.api.workflow_helpers import MOVE, create, pk
+from tests.api.workflow_helpers import MOVE, create, move, pk
 from tests.conftest import make_org
 
 ERRS = "userErrors { field code message }"
@@ -188,6 +190,35 @@ async def test_a_customer_created_meanwhile_is_reported_as_a_duplicate(gql, org,
     assert [e.type for e in await events(org)] == ["ACCOUNT_CREATED", "ACCOUNT_CREATED"]
 
 
+async def test_a_website_is_one_address_of_at_most_300_characters(gql, org):
+    acme = (await create_account(gql, name="Acme", website="acme.example"))["account"]
+    too_long = "w" * 301
+    assert await create_account(gql, name="Globex", website=too_long) == {"account": None, "possibleDuplicates": [],
+        "userErrors": [{"field": ["website"], "code": "VALIDATION", "message": "website is longer than 300 characters"}]}
+    for website, message in ((too_long, "website is longer than 300 characters"),
+                             ("acme .example", "website must be a web address without spaces")):
+        assert await update(gql, id=acme["id"], version=1, website=website) == {"account": None, "possibleDuplicates": [],
+            "userErrors": [{"field": ["website"], "code": "VALIDATION", "message": message}]}, website
+    done = await update(gql, id=acme["id"], version=1, website=f" {'w' * 300} ")
+    assert done["userErrors"] == [] and done["account"]["website"] == "w" * 300
+    [updated] = await events(org, "ACCOUNT_UPDATED")
+    assert updated.changes == {"website": ["acme.example", "w" * 300]}
+    assert sorted(await account_ids(org)) == ["Acme"]
+
+
+async def test_possible_duplicates_are_customers_the_viewer_sees_scored_to_a_tenth(gql, org):
+    await gql.ok(OWN, as_="sales_admin")
+    await create_account(gql, as_="marketing_member", name="Acme Trading")  # a customer sales_member does not see
+    await create_account(gql, name="Northwind")
+    near = await create_account(gql, name="Northwinds")
+    assert near == {"account": None, "possibleDuplicates": [{"account": {"name": "Northwind"}, "score": 94.7}], "userErrors": [
+        {"field": ["name"], "code": "POSSIBLE_DUPLICATE",
+         "message": "Similar customers exist: Northwind. Send allowSimilar: true if this is another one"}]}
+    unseen = await create_account(gql, name="Acme Tradin")
+    assert (unseen["userErrors"], unseen["possibleDuplicates"], unseen["account"]["name"]) == ([], [], "Acme Tradin")
+    assert sorted(await account_ids(org)) == ["Acme Tradin", "Acme Trading", "Northwind"]
+
+
 # ------------------------------------------------------------------ mergeAccounts
 
 
@@ -334,3 +365,23 @@ async def test_a_conflict_without_open_deals_is_resolved_by_an_admin_with_one_ev
         (None, {"ownershipConflict": ["open", "resolved"], "note": [None, "Both lost"]})]
     [(_, _, closed, by, kept, note)] = await conflicts(org)
     assert (closed, by, kept, note) == (True, org.users["sales_admin"].id, None, "Both lost")
+
+
+async def test_a_cards_conflict_lists_the_other_owners_open_deals_in_their_order(gql, org):
+    """A card shows the open deals of the customer's other owners, by id (on PostgreSQL the
+    moved deal's row now lies behind the others), not its owner's other deals nor closed ones;
+    a closed card shows no conflict."""
+    first = await create(gql, title="First", accountName="Contested")
+    theirs = await create(gql, as_="marketing_member", title="Theirs", accountName="Contested")
+    second = await create(gql, title="Second", accountName="Contested")
+    lost = await create(gql, as_="legal_member", title="Lost", accountName="Contested")
+    assert (await move(gql, lost["id"], "lost", as_="legal_member", lostReason="price"))["userErrors"] == []
+    assert (await move(gql, first["id"], "qualified"))["userErrors"] == []
+
+    async def shown(card):
+        node = (await gql.ok(CONFLICT, {"id": card["id"]}, as_="sales_admin"))["node"]
+        return node["ownershipConflict"] and [(o["title"], o["owner"]["handle"]) for o in node["ownershipConflict"]["opportunities"]]
+
+    assert await shown(theirs) == [("First", "sales_member"), ("Second", "sales_member")]
+    assert await shown(second) == [("Theirs", "marketing_member")]
+    assert await shown(lost) is None

@@ -2,7 +2,9 @@
 the stored keys (with the row after each answer), links and unlinks that touch only their
 own card with their events, the import's count of links, logFollowUp's bounds on times
 and texts (code, field, message) and the card's last contact, and the answers to two
-writers racing on PostgreSQL (a unique key taken meanwhile, a row changed meanwhile)."""
+writers racing on PostgreSQL (a unique key taken meanwhile, a row changed meanwhile, a link
+that does not wait for an edit); which contacts a restricted member reaches, and the order
+of a customer's contacts and a card's links."""
 import asyncio
 import json
 from datetime import datetime, timedelta, timezone
@@ -14,11 +16,12 @@ from db import models as m
 from resolvers.ids import to_global
 from tests.api.test_import_roundtrip import CONTACTS, workbook
 from tests.api.test_records import (
-    CARD, LINK, LOG, UNLINK, UPDATE_CONTACT, account_gid, card_row, counts, create_contact, events_of,
+    ACCOUNT_CONTACTS, CARD, LINK, LOG, UNLINK, UPDATE_CONTACT, account_gid, card_row, counts, create_contact, events_of,
 )
 from tests.api.workflow_helpers import create, pk
 from tests.conftest import wait_for
 
+OWN = """mutation { setAccessRule(input: {role: MEMBER, scope: OWN}) { userErrors { code } } }"""
 IMPORT = """mutation($input: ImportOpportunitiesInput!) { importOpportunities(input: $input) {
   created contactsCreated contactsExisting contactsLinked userErrors { code field } } }"""
 
@@ -103,6 +106,34 @@ async def test_other_changes_keep_the_keys(gql, org):
     assert (row.title, row.phone, row.phone_key, row.email_key) == ("Buyer", None, None, "bob@example.com")
 
 
+async def test_a_malformed_id_is_not_found_at_its_field(gql, org):
+    assert errors(await update(gql, id="nope", version=1, title="Buyer")) == [(["id"], "NOT_FOUND", "No Contact with id 'nope'")]
+
+
+async def test_a_restricted_member_edits_only_contacts_of_customers_they_see(gql, org):
+    await gql.ok(OWN, as_="sales_admin")
+    mine = await account_gid(org, await create(gql, accountName="Mine Ltd"))
+    theirs = await account_gid(org, await create(gql, as_="marketing_member", accountName="Theirs Ltd"))
+    ann = (await create_contact(gql, accountId=mine, name="Ann"))["contact"]
+    bob = (await create_contact(gql, as_="marketing_member", accountId=theirs, name="Bob"))["contact"]
+    done = await update(gql, id=ann["id"], version=1, title="Buyer")
+    assert done["userErrors"] == [] and (done["contact"]["title"], done["contact"]["version"]) == ("Buyer", 2)
+    assert errors(await update(gql, id=bob["id"], version=1, title="Buyer")) == [
+        (["id"], "NOT_FOUND", f"No contact with id {bob['id']!r}")]
+    row = await contact_row(org, bob["id"])
+    assert (row.title, row.version) == (None, 1)
+
+
+async def test_a_customers_contacts_come_oldest_first_after_an_edit(gql, org):
+    """On PostgreSQL the edited contact's row (a new email: a new index entry too) now lies
+    behind the other: the id orders them."""
+    account = await account_gid(org, await create(gql))
+    ann = (await create_contact(gql, accountId=account, name="Ann", email="ann@example.com"))["contact"]
+    await create_contact(gql, accountId=account, name="Bob")
+    assert (await update(gql, id=ann["id"], version=1, email="annie@example.com"))["userErrors"] == []
+    assert (await gql.ok(ACCOUNT_CONTACTS, {"id": account}))["account"]["contacts"] == [{"name": "Ann"}, {"name": "Bob"}]
+
+
 # ------------------------------------------------------------------ contacts on cards
 
 
@@ -183,6 +214,18 @@ async def test_a_card_lists_its_contacts_in_the_order_they_were_linked(gql, org)
         await gql.ok(LINK, {"input": {"opportunityId": card["id"], "contactId": contact["id"], "role": role}})
     node = (await gql.ok(CARD, {"id": card["id"]}))["node"]
     assert node["contacts"] == [{"role": "USER", "contact": {"name": "Bob"}}, {"role": "GATEKEEPER", "contact": {"name": "Ann"}}]
+
+
+async def test_a_card_lists_no_link_to_another_customers_contact(gql, org):
+    """Such a link no write path makes (a card keeps its customer; a merge moves the deals and
+    the contacts together): written here directly, it is not listed."""
+    card = await create(gql, accountName="Initech")
+    ann = (await create_contact(gql, accountId=await account_gid(org, card), name="Ann"))["contact"]
+    zed = (await create_contact(gql, accountId=await account_gid(org, await create(gql, accountName="Globex")), name="Zed"))["contact"]
+    async with org.db.write() as s:
+        s.add(m.OpportunityContact(opportunity_id=pk(card["id"]), contact_id=pk(zed["id"]), role="USER"))
+    await gql.ok(LINK, {"input": {"opportunityId": card["id"], "contactId": ann["id"], "role": "GATEKEEPER"}})
+    assert (await gql.ok(CARD, {"id": card["id"]}))["node"]["contacts"] == [{"role": "GATEKEEPER", "contact": {"name": "Ann"}}]
 
 
 # ------------------------------------------------------------------ follow-ups
@@ -329,3 +372,17 @@ async def test_an_update_waits_for_a_concurrent_one_and_sees_its_version(gql, or
     assert errors(answer) == [(["version"], "CONFLICT", "Someone else changed this contact (now version 2); reload and retry")]
     row = await contact_row(org, bob["id"])
     assert (row.title, row.version) == ("Held", 2)
+
+
+async def test_linking_does_not_wait_for_an_edit_of_the_contact(gql, org, backend):
+    """Only updateContact locks the contact's row: a link reads it as committed (the link's
+    foreign key takes a KEY SHARE lock, which a title edit does not block)."""
+    postgres_only(backend)
+    card = await create(gql)
+    ann = (await create_contact(gql, accountId=await account_gid(org, card), name="Ann"))["contact"]
+    async with org.db.sessionmaker() as held, held.begin():
+        await held.execute(text("UPDATE contacts SET title = 'Held' WHERE id = :id"), {"id": pk(ann["id"])})
+        linked = (await asyncio.wait_for(
+            gql.ok(LINK, {"input": {"opportunityId": card["id"], "contactId": ann["id"], "role": "USER"}}), timeout=10))["linkContact"]
+        await held.rollback()
+    assert linked["userErrors"] == [] and linked["opportunity"]["contacts"] == [{"role": "USER", "contact": {"name": "Ann"}}]
