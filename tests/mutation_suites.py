@@ -73,10 +73,15 @@ def plan(tests: list[str]) -> list[str]:
     return sorted(own, key=lambda test: -killed[test])  # stable: fastest first among equals
 
 
+_recorded: set[str] = set()
+
+
 def record_kill(nodeid: str) -> None:
-    """Remember the test that failed on the running mutant (see `plan`)."""
+    """Remember the test that failed on the running mutant (see `plan`): the first failure
+    only (a failed test may also fail its teardown)."""
     mutant = mutant_under_test()
-    if mutant is not None:
+    if mutant is not None and mutant not in _recorded:
+        _recorded.add(mutant)
         KILLS.mkdir(exist_ok=True)
         with _kills(mutant).open("a") as out:  # one short append per kill: safe beside other workers
             out.write(nodeid + "\n")

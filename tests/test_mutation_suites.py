@@ -59,13 +59,16 @@ def test_stats_clean_and_ordinary_runs_are_left_alone(monkeypatch, tmp_path):
 
 def test_the_tests_that_killed_a_functions_mutants_run_first(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(mutation_suites, "_recorded", set())
     tests = ["test_records.py::fast", "test_records.py::slow[a b]", "test_records_exact.py::slower",
              "test_records_exact.py::slowest"]
     monkeypatch.setenv("MUTANT_UNDER_TEST", "resolvers.records.x_clean__mutmut_1")
     mutation_suites.record_kill("tests/api/test_records_exact.py::slowest")
     monkeypatch.setenv("MUTANT_UNDER_TEST", "resolvers.records.x_clean__mutmut_2")
-    mutation_suites.record_kill("tests/api/test_records.py::slow[a b]")
     mutation_suites.record_kill("tests/api/test_records_exact.py::slowest")
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "resolvers.records.x_clean__mutmut_4")
+    mutation_suites.record_kill("tests/api/test_records.py::slow[a b]")
+    mutation_suites.record_kill("tests/api/test_records.py::slow[a b]")  # its teardown failed too: one kill
     monkeypatch.setenv("MUTANT_UNDER_TEST", "resolvers.records.x_other__mutmut_1")
     mutation_suites.record_kill("tests/api/test_records.py::fast")  # another function's kill: no say
 
