@@ -1,4 +1,7 @@
 """Handoffs pass the baton between departments."""
+import asyncio
+
+from resolvers import handoffs
 from tests.api.workflow_helpers import (
     CANCEL_HANDOFF, REQUEST_HANDOFF, RESPOND_HANDOFF, create, event_count, events, inbox, mutate, opp, pk,
 )
@@ -185,3 +188,73 @@ async def test_responder_and_canceller_are_recorded(gql, org):
         ("DECLINED", org.users["legal_member"].id, org.users["sales_member"].id),
         ("CANCELLED", org.users["sales_admin"].id, org.users["sales_member"].id),
     ]
+
+
+# ---------------------------------------------------------------- exact (mutants mutmut left alive)
+
+
+async def test_refusals_name_the_department_the_key_and_the_handoff(gql, org):
+    deal = await create(gql)
+    same = await request(gql, deal["id"], to="sales")
+    assert same["userErrors"] == [{"field": ["toDepartmentKey"], "code": "VALIDATION", "message": "Sales already holds this opportunity"}]
+    unknown = await request(gql, deal["id"], to="nope")
+    assert unknown["userErrors"] == [{"field": ["toDepartmentKey"], "code": "VALIDATION", "message": "Unknown department 'nope'"}]
+    wrong = await request(gql, deal["id"], to="finance", assigneeId=_uid(org, "legal_member"))
+    assert wrong["userErrors"] == [{"field": ["assigneeId"], "code": "VALIDATION", "message": "The assignee must belong to Finance"}]
+    from resolvers.ids import to_global
+
+    gid = to_global("Handoff", 999999)
+    missing = await mutate(gql, RESPOND_HANDOFF, "respondHandoff", as_="sales_admin", id=gid, accept=True)
+    assert missing["userErrors"] == [{"field": ["id"], "code": "NOT_FOUND", "message": f"No handoff with id {gid!r}"}]
+
+
+async def test_a_response_note_is_checked_by_its_name_and_length(gql, org):
+    deal = await create(gql)
+    h = (await request(gql, deal["id"]))["handoff"]
+    long = await mutate(gql, RESPOND_HANDOFF, "respondHandoff", as_="legal_member", id=h["id"], accept=True, note="n" * 5001)
+    assert long["handoff"] is None
+    assert [(e["field"], e["code"]) for e in long["userErrors"]] == [(["note"], "VALIDATION")]
+    assert "note" in long["userErrors"][0]["message"] and "5000" in long["userErrors"][0]["message"]
+    done = await mutate(gql, RESPOND_HANDOFF, "respondHandoff", as_="legal_member", id=h["id"], accept=True, note="n" * 5000)
+    assert (done["userErrors"], done["handoff"]["responseNote"]) == ([], "n" * 5000)
+
+
+async def test_a_handoff_is_dated_by_the_clock(gql, org, clock):
+    deal = await create(gql)
+    clock.advance(hours=5)  # sessions last a day
+    h = (await request(gql, deal["id"]))["handoff"]
+    q = "query($id: ID!) { node(id: $id) { ... on Handoff { status createdAt } } }"
+    node = (await gql.ok(q, {"id": h["id"]}))["node"]
+    assert node["status"] == "PENDING"
+    assert node["createdAt"].replace("Z", "+00:00").startswith(clock().isoformat()[:19])
+
+
+async def test_an_automatic_handoff_records_its_stage(gql, org):
+    from sqlalchemy import select, update
+
+    from db import models as m
+
+    async with org.db.write() as s:
+        pipelines = select(m.Pipeline.id).where(m.Pipeline.org_id == org.id)
+        await s.execute(update(m.Stage).where(m.Stage.pipeline_id.in_(pipelines), m.Stage.key == "qualified")
+                        .values(owner={"departmentKey": "legal"}))
+    from tests.api.workflow_helpers import move
+
+    deal = await create(gql)
+    assert (await move(gql, deal["id"], "qualified"))["userErrors"] == []
+    [requested] = await events(org, "HANDOFF_REQUESTED")
+    assert (requested.changes, sorted(requested.department_keys)) == ({"stage": "qualified", "automatic": True}, ["legal", "sales"])
+    assert (await opp(gql, deal["id"]))["handoffs"] == [{"status": "PENDING"}]
+
+
+async def test_concurrent_responses_have_one_outcome(gql, org):
+    deal = await create(gql)
+    h = (await request(gql, deal["id"]))["handoff"]
+    results = await asyncio.gather(
+        handoffs.respond_handoff(org.ctx("legal_member"), {"id": h["id"], "accept": True}),
+        handoffs.respond_handoff(org.ctx("legal_manager"), {"id": h["id"], "accept": False}),
+    )
+    assert sorted(bool(errors) for _, errors in results) == [False, True]
+    [loser] = [errors for _, errors in results if errors]
+    assert loser[0].code == "INVALID_TRANSITION"
+    assert len(await events(org, "HANDOFF_RESOLVED")) == 1
