@@ -5,12 +5,9 @@ refusal's code, field and message. Written against the mutants mutmut left alive
 (docs/testing.md); on both databases."""
 from datetime import datetime, timezone
 
-from sqlalchemy import select, update
-
-from db import models as m
 from tests.api.test_approval_actions_exact import decisions_of, notes, steps_of
-from tests.api.test_approval_flows import DECIDE, MOVE, REQUEST, RETURN, _stage_id, card, edit, new_deal, run, users
-from tests.api.workflow_helpers import events, pk
+from tests.api.test_approval_flows import DECIDE, REQUEST, RETURN, _stage_id, card, edit, new_deal, run, users
+from tests.api.workflow_helpers import events, move, pk, set_stage
 
 SET_RULE = """mutation($input: SetStageApprovalRuleInput!) { setStageApprovalRule(input: $input) {
     userErrors { code message } } }"""
@@ -25,16 +22,8 @@ async def set_rule(gql, stage_key: str, rule: dict) -> None:
     assert done["setStageApprovalRule"]["userErrors"] == []
 
 
-async def set_stage(org, stage_key: str, **values) -> None:
-    """Set a stage's columns directly (required approvals, archived_at)."""
-    async with org.db.write() as s:
-        pipelines = select(m.Pipeline.id).where(m.Pipeline.org_id == org.id)
-        await s.execute(update(m.Stage).where(m.Stage.pipeline_id.in_(pipelines), m.Stage.key == stage_key).values(**values))
-
-
 async def to_stage(gql, gid: str, stage: str, **extra) -> None:
-    version = (await card(gql, gid))["version"]
-    moved = (await gql.ok(MOVE, {"input": {"id": gid, "version": version, "stageKey": stage, **extra}}))["moveOpportunity"]
+    moved = await move(gql, gid, stage, **extra)
     assert moved["userErrors"] == [], moved
 
 

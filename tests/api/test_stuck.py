@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from db import models as m
 from resolvers.auth import issue_token
 from tests.api.test_board_queries import BOARD, add_cards
-from tests.api.workflow_helpers import REQUEST_APPROVAL, REQUEST_HANDOFF, create, move, mutate, pk
+from tests.api.workflow_helpers import REQUEST_APPROVAL, REQUEST_HANDOFF, create, move, mutate, pk, set_stage
 from tests.sqlcount import StatementCounter
 
 CARD = """query($id: ID!) { node(id: $id) { ... on Opportunity { stuckReason stuckSince } } }"""
@@ -92,9 +92,7 @@ async def test_customer_silence_from_the_stage_setting(gql, org, clock):
     assert await stuck(gql, card["id"]) == (None, None)
     clock.advance(hours=2)
     assert await stuck(gql, card["id"]) == ("No follow-up with the customer for 2 days", iso(entered))
-    async with org.db.write() as s:  # a stage silent after a day
-        await s.execute(update(m.Stage).where(m.Stage.key == "proposal", m.Stage.pipeline_id.in_(
-            select(m.Pipeline.id).where(m.Pipeline.org_id == org.id))).values(silence_after_hours=24))
+    await set_stage(org, "proposal", silence_after_hours=24)  # a stage silent after a day
     clock.advance(hours=-24)
     assert await stuck(gql, card["id"]) == ("No follow-up with the customer for a day", iso(entered))
     clock.advance(days=4)

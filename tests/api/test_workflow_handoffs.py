@@ -2,8 +2,10 @@
 import asyncio
 
 from resolvers import handoffs
+from resolvers.ids import to_global
 from tests.api.workflow_helpers import (
-    CANCEL_HANDOFF, REQUEST_HANDOFF, RESPOND_HANDOFF, create, event_count, events, inbox, mutate, opp, pk,
+    CANCEL_HANDOFF, REQUEST_HANDOFF, RESPOND_HANDOFF, create, event_count, events, inbox, move, mutate, opp, pk,
+    set_stage,
 )
 
 
@@ -201,8 +203,6 @@ async def test_refusals_name_the_department_the_key_and_the_handoff(gql, org):
     assert unknown["userErrors"] == [{"field": ["toDepartmentKey"], "code": "VALIDATION", "message": "Unknown department 'nope'"}]
     wrong = await request(gql, deal["id"], to="finance", assigneeId=_uid(org, "legal_member"))
     assert wrong["userErrors"] == [{"field": ["assigneeId"], "code": "VALIDATION", "message": "The assignee must belong to Finance"}]
-    from resolvers.ids import to_global
-
     gid = to_global("Handoff", 999999)
     missing = await mutate(gql, RESPOND_HANDOFF, "respondHandoff", as_="sales_admin", id=gid, accept=True)
     assert missing["userErrors"] == [{"field": ["id"], "code": "NOT_FOUND", "message": f"No handoff with id {gid!r}"}]
@@ -230,16 +230,7 @@ async def test_a_handoff_is_dated_by_the_clock(gql, org, clock):
 
 
 async def test_an_automatic_handoff_records_its_stage(gql, org):
-    from sqlalchemy import select, update
-
-    from db import models as m
-
-    async with org.db.write() as s:
-        pipelines = select(m.Pipeline.id).where(m.Pipeline.org_id == org.id)
-        await s.execute(update(m.Stage).where(m.Stage.pipeline_id.in_(pipelines), m.Stage.key == "qualified")
-                        .values(owner={"departmentKey": "legal"}))
-    from tests.api.workflow_helpers import move
-
+    await set_stage(org, "qualified", owner={"departmentKey": "legal"})
     deal = await create(gql)
     assert (await move(gql, deal["id"], "qualified"))["userErrors"] == []
     [requested] = await events(org, "HANDOFF_REQUESTED")

@@ -1,5 +1,5 @@
 """GraphQL documents and helpers shared by the workflow tests."""
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from db import models as m
 from resolvers.ids import parse_global
@@ -44,6 +44,13 @@ async def opp(gql, gid: str) -> dict:
 async def move(gql, gid: str, stage: str, as_="sales_member", **extra) -> dict:
     current = await opp(gql, gid)
     return (await gql.ok(MOVE, {"input": {"id": gid, "version": current["version"], "stageKey": stage, **extra}}, as_=as_))["moveOpportunity"]
+
+
+async def set_stage(org, stage_key: str, **values) -> None:
+    """Set a stage's columns directly (an owner, required approvals, timings, archived_at)."""
+    async with org.db.write() as s:
+        pipelines = select(m.Pipeline.id).where(m.Pipeline.org_id == org.id)
+        await s.execute(update(m.Stage).where(m.Stage.pipeline_id.in_(pipelines), m.Stage.key == stage_key).values(**values))
 
 
 async def mutate(gql, doc: str, name: str, as_="sales_member", **data) -> dict:
