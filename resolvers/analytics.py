@@ -1,5 +1,7 @@
-"""Pipeline analytics from the event log, computed in Python over a few statements
-so SQLite and PostgreSQL agree (no dialect-specific percentile functions).
+"""Pipeline analytics from the event log. Counts and amounts per stage are summed by the
+database (as for the board's columns); the figures of each card's stage timeline (entries,
+conversions, time in stage, cycle) are computed in Python over plain rows, so SQLite and
+PostgreSQL agree (no dialect-specific percentile functions).
 
 The cohort is the pipeline's opportunities created within [from, to] (UTC dates,
 inclusive). A card's stage timeline starts at its creation stage (the first
@@ -11,12 +13,13 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from statistics import median
 
-from sqlalchemy import select
+from sqlalchemy import DateTime, func, select, type_coerce
 
 from db import models as m
 from resolvers.context import Ctx
 from resolvers.ids import parse_global
-from resolvers.money import ConvertedTotal, Money, Totals, base_currency, rates_for
+from resolvers.board import stage_totals
+from resolvers.money import ConvertedTotal, Money, Totals, base_currency
 from resolvers.money import totals as money_totals
 from resolvers.paging import BadInput
 from resolvers.visibility import conditions, ensure_access, opportunity_clause
@@ -77,32 +80,38 @@ async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end:
         conds.append(m.Opportunity.created_at >= datetime.combine(start, time(), timezone.utc))
     if end:
         conds.append(m.Opportunity.created_at < datetime.combine(end + timedelta(days=1), time(), timezone.utc))
-    # Plain rows of the columns used (no ORM object per card or event: a large organization
-    # has 100,000 cards and their moves), and of each move only its stage pair.
+    # Plain rows of the columns used, with plain (naive UTC) times: a large organization has
+    # 100,000 cards and 200,000 moves, and an ORM object, an aware datetime or a decoded JSON
+    # document per row cost more than everything else here (only differences of times are
+    # used). Counts and amounts per stage are summed by the database, as for the board.
     opps = {o.id: o for o in await ctx.loaders.rows(select(
-        m.Opportunity.id, m.Opportunity.stage_id, m.Opportunity.created_at, m.Opportunity.amount,
-        m.Opportunity.currency, m.Opportunity.lost_reason).where(*conds))}
+        m.Opportunity.id, m.Opportunity.stage_id, _naive(m.Opportunity.created_at)).where(*conds))}
     # The same cards as a subquery, not a list of their ids: the statements keep a few
     # parameters however many cards there are (PostgreSQL takes at most 32,767).
     ids = select(m.Opportunity.id).where(*conds)
+    # Each move's stage pair as two strings, taken out of `changes` by the database.
     moves = await ctx.loaders.rows(
-        select(m.Event.opportunity_id, m.Event.occurred_at, m.Event.changes["stage"].label("stage"))
+        select(m.Event.opportunity_id, _naive(m.Event.occurred_at),
+               m.Event.changes[("stage", 0)].as_string(), m.Event.changes[("stage", 1)].as_string())
         .where(m.Event.org_id == org_id, m.Event.opportunity_id.in_(ids),
                m.Event.type.in_(("OPPORTUNITY_MOVED", "OPPORTUNITY_LOST"))).order_by(m.Event.seq)
     ) if opps else []
-    handoffs = await ctx.loaders.all(select(m.Handoff).where(m.Handoff.opportunity_id.in_(ids), m.Handoff.status.in_(("ACCEPTED", "DECLINED")))) if opps else []
-    approvals = await ctx.loaders.all(select(m.Approval).where(m.Approval.opportunity_id.in_(ids), m.Approval.status.in_(("APPROVED", "REJECTED")))) if opps else []
+    handoff_hours = await _hours_between(ctx, m.Handoff.created_at, m.Handoff.responded_at, m.Handoff.opportunity_id.in_(ids),
+                                         m.Handoff.status.in_(("ACCEPTED", "DECLINED"))) if opps else []
+    approval_hours = await _hours_between(ctx, m.Approval.created_at, m.Approval.decided_at, m.Approval.opportunity_id.in_(ids),
+                                          m.Approval.status.in_(("APPROVED", "REJECTED"))) if opps else []
 
     # Timeline per card: [(stage key, entered at)], oldest first.
-    timelines: dict[int, list[tuple[str, datetime]]] = {}
-    moves_by_opp = defaultdict(list)
-    for ev in moves:
-        moves_by_opp[ev.opportunity_id].append(ev)
     current_key = {st.id: st.key for st in stages}
+    timelines: dict[int, list[tuple[str, datetime]]] = {}
+    for oid, at, from_key, to_key in moves:
+        timeline = timelines.get(oid)
+        if timeline is None:
+            timeline = timelines[oid] = [(from_key, opps[oid].created_at)]
+        timeline.append((to_key, at))
     for oid, opp in opps.items():
-        evs = moves_by_opp.get(oid, [])
-        first = evs[0].stage[0] if evs else current_key[opp.stage_id]
-        timelines[oid] = [(first, opp.created_at)] + [(ev.stage[1], ev.occurred_at) for ev in evs]
+        if oid not in timelines:
+            timelines[oid] = [(current_key[opp.stage_id], opp.created_at)]
 
     # Per stage, in one pass over each timeline: cards that entered it, those that went on
     # to a later open or won stage after first entering it, and each completed stay's hours.
@@ -123,56 +132,65 @@ async def analytics(ctx: Ctx, pipeline_gid: str | None, start: date | None, end:
             entered[key] += 1
             if key in by_key and furthest[i] > by_key[key].position:
                 converted[key] += 1
-    by_stage = defaultdict(list)
-    for o in opps.values():
-        by_stage[o.stage_id].append(o)
-
-    amounts_shown = "amount" not in access.hidden
-    async with ctx.db.read() as s:
-        base = await base_currency(s, org_id)
-    rates = await rates_for(ctx, base, {o.currency for o in opps.values() if o.amount is not None}) if amounts_shown else {}
+    async with ctx.db.read() as session:
+        base = await base_currency(session, org_id)
+    counts, sums, rates = await stage_totals(ctx, base, conds) if opps else ({}, {}, {})
     funnel = []
     by_kind: dict[str, dict[str, Decimal]] = defaultdict(dict)  # stage kind -> currency -> sum
     for st in stages:
         if st.archived_at is not None:
             continue  # an archived stage left the funnel (its cards were moved out)
-        here = by_stage[st.id]
-        shown = here if amounts_shown else []
-        sums: dict[str, Decimal] = {}
-        for o in shown:
-            if o.amount is not None:
-                sums[o.currency] = sums.get(o.currency, Decimal(0)) + o.amount
-        _add(by_kind[st.kind], sums)
-        money = money_totals(base, sums, rates)
+        here, hidden_amounts = counts.get(st.id, (0, 0))
+        _add(by_kind[st.kind], sums.get(st.id, {}))
+        money = money_totals(base, sums.get(st.id, {}), rates)
         funnel.append(FunnelRow(
-            stage=st, entered=entered[st.key], current=len(here), amount=money.base.converted,
-            totals=money.per_currency, base_total=money.base,
-            hidden_amount_count=sum(1 for o in here if o.amount is not None) - sum(1 for o in shown if o.amount is not None),
+            stage=st, entered=entered[st.key], current=here, amount=money.base.converted,
+            totals=money.per_currency, base_total=money.base, hidden_amount_count=hidden_amounts,
             conversion_to_next=round(converted[st.key] / entered[st.key], 4) if entered[st.key] and st.kind == "OPEN" else None,
             median_hours_in_stage=_median(durations[st.key]),
         ))
 
     kind_of = {st.id: st.kind for st in stages}
-    won = [o for o in opps.values() if kind_of[o.stage_id] == "WON"]
-    lost = [o for o in opps.values() if kind_of[o.stage_id] == "LOST"]
+    won_count = sum(counts.get(st.id, (0, 0))[0] for st in stages if st.kind == "WON")
+    lost_count = sum(counts.get(st.id, (0, 0))[0] for st in stages if st.kind == "LOST")
     cycle_days = []
-    for o in won:
-        won_at = [at for key, at in timelines[o.id] if by_key.get(key) is not None and by_key[key].kind == "WON"]
-        if won_at:
-            cycle_days.append((won_at[-1] - o.created_at).total_seconds() / 86400)
+    for oid, opp in opps.items():
+        if kind_of[opp.stage_id] == "WON":
+            won_at = [at for key, at in timelines[oid] if key in by_key and by_key[key].kind == "WON"]
+            if won_at:
+                cycle_days.append((won_at[-1] - opp.created_at).total_seconds() / 86400)
     return AnalyticsData(
         funnel=funnel,
-        win_rate=round(len(won) / (len(won) + len(lost)), 4) if won or lost else None,
+        win_rate=round(won_count / (won_count + lost_count), 4) if won_count or lost_count else None,
         median_cycle_days=_median(cycle_days),
-        loss_reasons=dict(Counter(
-            "hidden" if "lostReason" in access.hidden else o.lost_reason or "unspecified" for o in lost
-        )),
-        median_handoff_response_hours=_median([(h.responded_at - h.created_at).total_seconds() / HOUR for h in handoffs]),
-        median_approval_hours=_median([(a.decided_at - a.created_at).total_seconds() / HOUR for a in approvals]),
+        loss_reasons=await _loss_reasons(ctx, access, conds, [st.id for st in stages if st.kind == "LOST"]) if lost_count else {},
+        median_handoff_response_hours=_median(handoff_hours),
+        median_approval_hours=_median(approval_hours),
         everything=money_totals(base, functools.reduce(_add, by_kind.values(), {}), rates),
         open=money_totals(base, by_kind["OPEN"], rates),
         won=money_totals(base, by_kind["WON"], rates),
     )
+
+
+async def _loss_reasons(ctx: Ctx, access, conds: list, lost_stage_ids: list[int]) -> dict[str, int]:
+    """Lost cards per reason ("unspecified" without one, "hidden" where a rule withholds it)."""
+    reason = m.Opportunity.lost_reason
+    found: Counter = Counter()
+    for text, count in await ctx.loaders.rows(
+        select(reason, func.count()).where(*conds, m.Opportunity.stage_id.in_(lost_stage_ids)).group_by(reason)
+    ):
+        found["hidden" if "lostReason" in access.hidden else text or "unspecified"] += count
+    return dict(sorted(found.items(), key=lambda rc: (-rc[1], rc[0])))  # most frequent first, as lossReasonCounts
+
+
+def _naive(column):
+    """A UTC time column read as the naive datetime stored (no aware copy per row)."""
+    return type_coerce(column, DateTime()).label(column.key)
+
+
+async def _hours_between(ctx: Ctx, start, end, *conds) -> list[float]:
+    """Hours from `start` to `end` of each row matching `conds`."""
+    return [(done - began).total_seconds() / HOUR for began, done in await ctx.loaders.rows(select(_naive(start), _naive(end)).where(*conds))]
 
 
 def _add(into: dict[str, Decimal], sums: dict[str, Decimal]) -> dict[str, Decimal]:

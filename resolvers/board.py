@@ -148,13 +148,26 @@ async def board(ctx: Ctx, pipeline_gid: str | None, flt: dict | None):
     ctx.loaders.stages_by_pipeline.prime(pipeline.id, stages)
     ctx.loaders.prime("stage", stages)
     conds = await filter_conditions(ctx, flt)
+    counts, sums, rates = await stage_totals(ctx, base, [m.Opportunity.pipeline_id == pipeline.id, *conds])
+    filter_key = json.dumps(flt or {}, sort_keys=True, default=str)
+    columns = [
+        BoardColumnData(stage, *counts.get(stage.id, (0, 0)), money_totals(base, sums.get(stage.id, {}), rates), filter_key=filter_key)
+        for stage in stages
+    ]
+    return pipeline, columns
+
+
+async def stage_totals(ctx: Ctx, base: str, conds: list) -> tuple[dict, dict, dict]:
+    """Per stage of the cards matching `conds` (one grouped statement): stage id -> (cards,
+    amounts the viewer may not see), stage id -> currency -> the visible amounts' sum, and
+    currency -> (rate into `base`, its day)."""
     amounts_hidden = "amount" in ctx.access.hidden
-    rate, rate_day = rate_subqueries(viewer.org_id, base, m.Opportunity.currency, today(ctx))
+    rate, rate_day = rate_subqueries(ctx.require_viewer().org_id, base, m.Opportunity.currency, today(ctx))
     counts, sums, rates = {}, {}, {}
     for stage_id, currency, count, amount, with_amount, rate_now, rate_on in await ctx.loaders.rows(
         select(m.Opportunity.stage_id, m.Opportunity.currency, func.count(), func.coalesce(func.sum(m.Opportunity.amount), 0),
                func.count(m.Opportunity.amount), rate, rate_day)
-        .where(m.Opportunity.pipeline_id == pipeline.id, *conds)
+        .where(*conds)
         .group_by(m.Opportunity.stage_id, m.Opportunity.currency)
     ):
         seen, hidden_amounts = counts.get(stage_id, (0, 0))
@@ -164,12 +177,7 @@ async def board(ctx: Ctx, pipeline_gid: str | None, flt: dict | None):
             sums.setdefault(stage_id, {})[currency] = Decimal(amount)
         if rate_now is not None:
             rates[currency] = (Decimal(rate_now), rate_on)
-    filter_key = json.dumps(flt or {}, sort_keys=True, default=str)
-    columns = [
-        BoardColumnData(stage, *counts.get(stage.id, (0, 0)), money_totals(base, sums.get(stage.id, {}), rates), filter_key=filter_key)
-        for stage in stages
-    ]
-    return pipeline, columns
+    return counts, sums, rates
 
 
 class BoardColumnData:
