@@ -1,5 +1,5 @@
-"""Background loops. Alerts (their escalations, the daily digests, and the event log's
-monthly partitions and retention) run every `alerts_interval_seconds` on one process at
+"""Background loops. Alerts (their escalations, the daily digests, the event log's
+monthly partitions and retention, and folding the stages' card tallies) run every `alerts_interval_seconds` on one process at
 a time: on PostgreSQL the leader holds a transaction-scoped advisory lock for the round (a
 session lock would stay behind on a server connection PgBouncer hands to someone else);
 SQLite is single-host, so every round simply runs."""
@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from db.partitions import ensure_months
 from db.retention import prune
+from db.tallies import fold as fold_tallies
 from resolvers.alerts import raise_alerts
 from resolvers.digest import send_digests
 from resolvers.pool import return_idle_deals
@@ -39,6 +40,7 @@ async def alerts_round(state) -> int:
         await send_digests(state.db, state.clock())  # daily digests due by now (resolvers/digest.py)
         await return_idle_deals(state.db, state.clock(), publish=state.hub.publish)  # the pool's automatic return (resolvers/pool.py)
         await log_upkeep(state.db, state.clock(), state.settings.event_retention_days, state.settings.event_retention_events)
+        await fold_tallies(state.db)  # the stages' card tallies, one row each again (db/tallies.py)
         return raised
 
 

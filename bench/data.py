@@ -72,6 +72,17 @@ async def _create_org(url: str) -> tuple[int, int, dict[str, int], dict[str, int
         await db.dispose()
 
 
+async def fold_tallies(url: str) -> None:
+    from db.engine import Database
+    from db.tallies import fold
+
+    db = Database(url)
+    try:
+        await fold(db)
+    finally:
+        await db.engine.dispose()
+
+
 async def generate(db_name: str, scale: str = "quick", seed: int = 7) -> Dataset:
     from resolvers.auth import new_token
 
@@ -239,6 +250,7 @@ async def generate(db_name: str, scale: str = "quick", seed: int = 7) -> Dataset
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
+    await fold_tallies(url)  # the COPY's one tally row per card, folded as the alerts round would
 
     # writers update disjoint cards of the open stages
     open_ids = [o[0] for o in opps if opp_meta[o[0]][2] in ("lead", "qualified", "proposal", "negotiation")]

@@ -223,6 +223,21 @@ class Opportunity(Base):
     version: Mapped[int] = mapped_column(default=1)
 
 
+class StageTally(Base):
+    """Cards and amounts per stage and currency as rows to add up: triggers on `opportunities`
+    append +1/-1 rows as cards come, go and change stage, currency or amount, and the alerts
+    round folds them (db/tallies.py, migration 0024)."""
+
+    __tablename__ = "stage_tallies"
+    __table_args__ = (Index("ix_stage_tallies_stage", "stage_id", "currency"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    stage_id: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    cards: Mapped[int]
+    amount: Mapped[Decimal] = mapped_column(Numeric(24, 2))
+    with_amount: Mapped[int]
+
+
 class Target(Base):
     """A goal for a month ("2026-11") or quarter ("2026-Q4") of an owner, a department or
     the organization (resolvers/targets.py); attainment is computed from the event log."""

@@ -148,7 +148,8 @@ async def board(ctx: Ctx, pipeline_gid: str | None, flt: dict | None):
     ctx.loaders.stages_by_pipeline.prime(pipeline.id, stages)
     ctx.loaders.prime("stage", stages)
     conds = await filter_conditions(ctx, flt)
-    counts, sums, rates = await stage_totals(ctx, base, [m.Opportunity.pipeline_id == pipeline.id, *conds])
+    every_card = not flt and ctx.access.every_card  # the column totals are the stages' tallies
+    counts, sums, rates = await stage_totals(ctx, base, [stage.id for stage in stages], None if every_card else conds)
     filter_key = json.dumps(flt or {}, sort_keys=True, default=str)
     columns = [
         BoardColumnData(stage, *counts.get(stage.id, (0, 0)), money_totals(base, sums.get(stage.id, {}), rates), filter_key=filter_key)
@@ -157,18 +158,25 @@ async def board(ctx: Ctx, pipeline_gid: str | None, flt: dict | None):
     return pipeline, columns
 
 
-async def stage_totals(ctx: Ctx, base: str, conds: list) -> tuple[dict, dict, dict]:
-    """Per stage of the cards matching `conds` (one grouped statement): stage id -> (cards,
-    amounts the viewer may not see), stage id -> currency -> the visible amounts' sum, and
-    currency -> (rate into `base`, its day)."""
+async def stage_totals(ctx: Ctx, base: str, stage_ids: list[int], conds: list | None) -> tuple[dict, dict, dict]:
+    """Per stage of the cards matching `conds` (None: every card of the stages, added up from
+    their tallies, db/tallies.py, instead of read), in one grouped statement: stage id ->
+    (cards, amounts the viewer may not see), stage id -> currency -> the visible amounts'
+    sum, and currency -> (rate into `base`, its day)."""
+    if conds is None:
+        t = m.StageTally
+        grouped = (select(t.stage_id, t.currency, func.sum(t.cards), func.sum(t.amount), func.sum(t.with_amount))
+                   .where(t.stage_id.in_(stage_ids)).group_by(t.stage_id, t.currency).having(func.sum(t.cards) > 0))
+        currency_column = t.currency
+    else:
+        o = m.Opportunity
+        grouped = (select(o.stage_id, o.currency, func.count(), func.coalesce(func.sum(o.amount), 0), func.count(o.amount))
+                   .where(o.stage_id.in_(stage_ids), *conds).group_by(o.stage_id, o.currency))
+        currency_column = o.currency
     amounts_hidden = "amount" in ctx.access.hidden
-    rate, rate_day = rate_subqueries(ctx.require_viewer().org_id, base, m.Opportunity.currency, today(ctx))
     counts, sums, rates = {}, {}, {}
     for stage_id, currency, count, amount, with_amount, rate_now, rate_on in await ctx.loaders.rows(
-        select(m.Opportunity.stage_id, m.Opportunity.currency, func.count(), func.coalesce(func.sum(m.Opportunity.amount), 0),
-               func.count(m.Opportunity.amount), rate, rate_day)
-        .where(*conds)
-        .group_by(m.Opportunity.stage_id, m.Opportunity.currency)
+        grouped.add_columns(*rate_subqueries(ctx.require_viewer().org_id, base, currency_column, today(ctx)))
     ):
         seen, hidden_amounts = counts.get(stage_id, (0, 0))
         # Only amounts the viewer may see are summed; the rest are counted as hidden.
