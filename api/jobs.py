@@ -1,8 +1,8 @@
 """Background loops. Alerts (their escalations, the daily digests, the event log's
-monthly partitions and retention, and folding the stages' card tallies) run every `alerts_interval_seconds` on one process at
-a time: on PostgreSQL the leader holds a transaction-scoped advisory lock for the round (a
-session lock would stay behind on a server connection PgBouncer hands to someone else);
-SQLite is single-host, so every round simply runs."""
+monthly partitions and retention, and folding the stages' card tallies) run every
+`alerts_interval_seconds` on one process at a time: on PostgreSQL the leader holds a
+transaction-scoped advisory lock for the round (a session lock would stay behind on a server
+connection PgBouncer hands to someone else); SQLite is single-host, so every round simply runs."""
 import asyncio
 import contextlib
 import logging

@@ -8,6 +8,7 @@ from decimal import Decimal
 from alembic import command
 from sqlalchemy import delete, func, select, update
 
+from api.jobs import alerts_round
 from db import models as m
 from db.migrate import alembic_config, upgrade
 from db.tallies import fold
@@ -112,6 +113,16 @@ async def test_the_board_and_analytics_add_up_tallies_only_for_viewers_who_see_e
     assert (funnel["current"], funnel["totals"]) == (2, [{"amount": "101.00", "currency": "USD"}])
     dated = await gql.ok("""{ analytics(from: "2000-01-01") { funnel { current totals { amount currency } } } }""", as_="sales_admin")
     assert dated["analytics"]["funnel"][0] == {"current": 1, "totals": [{"amount": "100.00", "currency": "USD"}]}
+
+
+async def test_the_alerts_round_folds_the_tallies(gql, org, app):
+    for amount in ("1", "2", "3"):
+        await create(gql, amount=amount, currency="USD")
+    assert await tally_rows(org) == 3
+    await alerts_round(app.state.baton)
+    assert await tally_rows(org) == 1
+    tallied, counted = await tallied_and_counted(org)
+    assert tallied == counted and counted[0][(await org_stages(org))[0].id] == (3, 0)
 
 
 async def test_folding_beside_writers_loses_no_change(gql, org):
