@@ -203,24 +203,28 @@ def applies(step: dict, opp: m.Opportunity) -> bool:
 
 
 async def approver_ids(session, org_id: int, step: dict) -> tuple[int | None, list[int]]:
-    """(the step's department id, its approvers' user ids) as of now. A step that
-    names nobody who may decide (a role no one holds) falls to the admins."""
+    """(the step's department id, its approvers' user ids) as of now: active users who
+    may decide (not read-only, not deactivated). A step that names nobody who may decide
+    (a role no one holds, everyone deactivated) falls to the admins."""
     department_id, ids = None, []
     if step["userIds"]:
         users = list((await session.execute(select(m.User).where(m.User.id.in_(step["userIds"])))).scalars())
         by_id = {u.id: u for u in users}
-        ids = [i for i in step["userIds"] if i in by_id and by_id[i].org_id == org_id and by_id[i].role != "VIEWER"]
+        ids = [i for i in step["userIds"]
+               if i in by_id and by_id[i].org_id == org_id and by_id[i].role != "VIEWER" and by_id[i].deactivated_at is None]
         department_id = by_id[ids[0]].department_id if ids else None
     else:
         department_id = await session.scalar(
             select(m.Department.id).where(m.Department.org_id == org_id, m.Department.key == step["departmentKey"])
         )
-        stmt = select(m.User.id).where(m.User.department_id == department_id, m.User.role != "VIEWER").order_by(m.User.id)
+        stmt = (select(m.User.id).where(m.User.department_id == department_id, m.User.role != "VIEWER", m.User.deactivated_at.is_(None))
+                .order_by(m.User.id))
         if step["role"]:
             stmt = stmt.where(m.User.role == step["role"])
         ids = list((await session.execute(stmt)).scalars()) if department_id is not None else []
     if not ids and department_id is not None:
-        admins = (await session.execute(select(m.User).where(m.User.org_id == org_id, m.User.role == "ADMIN").order_by(m.User.id))).scalars()
+        admins = (await session.execute(select(m.User).where(
+            m.User.org_id == org_id, m.User.role == "ADMIN", m.User.deactivated_at.is_(None)).order_by(m.User.id))).scalars()
         admins = list(admins)
         ids = [a.id for a in admins]
         department_id = department_id or (admins[0].department_id if admins else None)

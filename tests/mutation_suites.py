@@ -14,7 +14,7 @@ from pathlib import Path
 
 APPROVALS = ("test_workflow_approvals.py", "test_approval_flows.py", "test_approval_actions_exact.py",
              "test_approval_signers_exact.py", "test_approval_lists.py", "test_workflow_gates.py", "test_alerts.py",
-             "test_approval_supersede_exact.py")
+             "test_approval_supersede_exact.py", "test_approval_rules_exact.py")
 ASSIGNMENT = ("test_assignment.py", "test_assignment_rules.py", "test_opportunity_source.py", "test_pool.py",
               "test_pool_rules.py")
 
