@@ -373,3 +373,70 @@ async def close_head_conns():
     for conn in _conn.values():
         await conn.close()
     _conn.clear()
+
+
+async def at_count(count: int, mutations: int = 5, keep_db: bool = False) -> dict:
+    """Fan-out and memory at one size only (e.g. 10,000: `python -m bench.fanout --count
+    10000`), Baton vs the floor, on the quick data set. `python -m bench fanout` stops at
+    5,000 (--full)."""
+    from bench import data
+    from bench.common import drop_database, free_port, raise_fd_limit, start_baton, wait_http
+
+    # Both servers inherit this process's limit; it holds the client end of every socket.
+    limit = raise_fd_limit(65536)
+    if limit < count + WARM + 1024:
+        raise SystemExit(f"open files are limited to {limit} (ulimit -n): too few for {count} sockets")
+    db_name = f"baton_bench_fanout{count}_{int(time.time())}"
+    ds = await data.generate(db_name, "quick")
+    procs = []
+    try:
+        port = free_port()
+        baton = start_baton(db_name, port)
+        procs.append(baton)
+        await wait_http(f"http://127.0.0.1:{port}/healthz", baton, 60)
+        fport = free_port()
+        floor = start_floor(fport)
+        procs.append(floor)
+        furl = f"http://127.0.0.1:{fport}/healthz"
+        await wait_http(furl, floor, 30)
+        # A generous wait per event: thousands of sockets on a small machine.
+        results = await run(ds, f"http://127.0.0.1:{port}/graphql", baton.pid, furl, floor.pid, [count], mutations,
+                            timeout=60.0)
+    finally:
+        for p in procs:
+            p.stop()
+        await close_head_conns()
+        if not keep_db:
+            await drop_database(db_name)
+    return results[0]
+
+
+def _cli() -> int:
+    import argparse
+    import sys
+
+    from bench.common import BENCH
+
+    parser = argparse.ArgumentParser(prog="python -m bench.fanout", description=at_count.__doc__.split(".")[0])
+    parser.add_argument("--count", type=int, required=True, help="subscribers (e.g. 10000)")
+    parser.add_argument("--mutations", type=int, default=5)
+    parser.add_argument("--keep-db", action="store_true")
+    args = parser.parse_args()
+    r = asyncio.run(at_count(args.count, args.mutations, args.keep_db))
+    b, f = r["baton"], r["floor"]
+    ratio = (b["p99_ms"] / f["p99_ms"]) if b["p99_ms"] and f["p99_ms"] and f["p99_ms"] > 0 else None
+    mem = b["rss_kib_per_1000"] / f["rss_kib_per_1000"] if f["rss_kib_per_1000"] else None
+    print(f"\n{args.count} subscribers: undelivered {b['missing']} (warm-up {b['missing_warmup']}); p99 {b['p99_ms']} vs floor "
+          f"{f['p99_ms']} ms ({ratio and round(ratio, 2)}x); CPU per delivery {b['cpu_us_per_delivery']} vs "
+          f"{f['cpu_us_per_delivery']} us; memory per 1,000 {b['rss_kib_per_1000']} vs {f['rss_kib_per_1000']} KiB "
+          f"({mem and round(mem, 2)}x); connect {b['connect_s']} vs {f['connect_s']} s", flush=True)
+    out = BENCH / "results" / f"fanout-count{args.count}-{int(time.time())}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"command": "python -m bench.fanout " + " ".join(sys.argv[1:]), "result": r}, indent=2,
+                              default=str))
+    print(f"wrote {out.relative_to(BENCH.parent)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_cli())

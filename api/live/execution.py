@@ -31,14 +31,16 @@ of a live event a dictionary lookup and a websocket send:
   SharedData dict that remembers its JSON text, so the `next` message is the
   operation id spliced into the same text for every socket. The bytes are what the
   view's encode_json would produce for the message."""
+import ast
 import asyncio
 import contextlib
 import functools
 import inspect
+import textwrap
 
 from graphql import ExecutionResult, print_ast
 from strawberry.extensions.base_extension import SchemaExtension
-from strawberry.extensions.context import OperationContextManager, WrappedHook
+from strawberry.extensions.context import ExecutingContextManager, OperationContextManager, WrappedHook
 from strawberry.extensions.runner import SchemaExtensionsRunner
 
 from api.live.hub import CURRENT_TAP
@@ -176,6 +178,11 @@ class SharedEventExecutor(PlainCompletionExecutor):
         tap = CURRENT_TAP.get(None)
         if tap is not None and tap.executor is None:
             tap.executor = self
+        # From here on this executor is the template of the per-event ones for as long
+        # as the subscription lives. Its ~35 attributes were set one by one (too many
+        # for a shared-key dict, so it grew in steps to ~1.6 KB); a copy made at once
+        # holds them in about half.
+        self.__dict__ = dict(self.__dict__)
         return super().cancellable_iterable(iterable)
 
     def build_per_event_executor(self, payload):
@@ -244,17 +251,56 @@ class _GeneratorHook:
     __exit__ = contextlib._GeneratorContextManager.__exit__
 
 
-class _Operation(OperationContextManager):
-    """Strawberry's on_operation hooks around an operation, kept lighter for as long
-    as it runs (a live subscription: its whole life): generator hooks as
-    _GeneratorHook, on a _ListExitStack, and the hook list dropped once entered."""
+@functools.cache
+def _ends_at_yield(fn) -> bool:
+    """True for a generator hook whose one `yield` is its last statement (outside any
+    try or with): nothing of it runs after the yield, so it need not be kept until the
+    operation ends. Strawberry's MaxTokensLimiter and AddValidationRules, and our
+    on_execute hooks, are such; MaskErrors' and SchemaDisclosure's on_operation are not."""
+    try:
+        func = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
+    except (OSError, TypeError, SyntaxError, IndexError):
+        return False
+    yields = [node for node in ast.walk(func) if isinstance(node, (ast.Yield, ast.YieldFrom))]
+    last = func.body[-1] if isinstance(func, ast.FunctionDef) else None
+    return len(yields) == 1 and isinstance(last, ast.Expr) and last.value is yields[0] and yields[0].value is None
+
+
+class _UpToYield:
+    """A hook that ends at its yield (_ends_at_yield): entering runs it to the yield
+    and finishes it there; there is nothing to exit (the hooks' managers below do not
+    keep it)."""
+
+    __slots__ = ("fn", "extension")
+
+    def __init__(self, fn, extension):
+        self.fn, self.extension = fn, extension
+
+    def __enter__(self):
+        gen = self.fn(self.extension)
+        try:
+            next(gen)
+        except StopIteration:
+            raise RuntimeError("generator didn't yield") from None
+        gen.close()  # (at its last statement: closing it runs nothing)
+
+    def __exit__(self, *exc):
+        return None
+
+
+class _LighterHooks:
+    """Strawberry's hooks of one kind around an operation, kept lighter for as long as
+    it runs (a live subscription: its whole life): generator hooks as _GeneratorHook,
+    on a _ListExitStack, those that end at their yield not kept at all, and the hook
+    list dropped once entered."""
 
     __slots__ = ()
 
     def get_hook(self, extension):
         fn = getattr(type(extension), self.HOOK_NAME)
         if fn is not self.default_hook and inspect.isgeneratorfunction(fn):
-            return WrappedHook(extension, functools.partial(_GeneratorHook, fn, extension), False)
+            cls = _UpToYield if _ends_at_yield(fn) else _GeneratorHook
+            return WrappedHook(extension, functools.partial(cls, fn, extension), False)
         return super().get_hook(extension)
 
     async def __aenter__(self) -> None:
@@ -263,9 +309,21 @@ class _Operation(OperationContextManager):
         for hook in self.hooks:
             if hook.is_async:
                 await stack.enter_async_context(hook.hook())
+                continue
+            manager = hook.hook()
+            if type(manager) is _UpToYield:
+                manager.__enter__()
             else:
-                stack.enter_context(hook.hook())
+                stack.enter_context(manager)
         self.hooks = ()
+
+
+class _Operation(_LighterHooks, OperationContextManager):
+    __slots__ = ()
+
+
+class _Executing(_LighterHooks, ExecutingContextManager):
+    __slots__ = ()
 
 
 class LiveResultsRunner(SchemaExtensionsRunner):
@@ -273,7 +331,7 @@ class LiveResultsRunner(SchemaExtensionsRunner):
     - results of extensions none of which defines `get_results` are `{}`;
     - `on_stream_result` for a result without errors whose data is shared or a
       replay batch: the only stream hook in use (MaskErrors) acts on errors only;
-    - the operation's hooks are kept on a lighter stack (`_Operation`), and
+    - the operation's and execution's hooks are kept lighter (`_LighterHooks`), and
       extensions with no hook left to run are let go once execution starts."""
 
     def __init__(self, execution_context, extensions=None):
@@ -294,7 +352,7 @@ class LiveResultsRunner(SchemaExtensionsRunner):
         return _Operation(self.extensions)
 
     def executing(self):
-        manager = super().executing()
+        manager = _Executing(self.extensions)
         # After execution starts only stream and result hooks run: extensions with
         # neither (parser and validation caches, cost check) need not live on for
         # as long as a subscription does.
@@ -302,6 +360,9 @@ class LiveResultsRunner(SchemaExtensionsRunner):
             e for e in self.extensions
             if type(e).on_stream_result is not _PLAIN_STREAM or type(e).get_results is not _PLAIN_RESULTS
         ]
+        # Validation is over: the operation's own copy of the rules (AddValidationRules
+        # makes one per operation, ~300 bytes) need not live on either.
+        self.execution_context.validation_rules = ()
         return manager
 
 

@@ -15,11 +15,10 @@ message (failed publish, dropped LISTEN connection) costs nothing but latency: t
 Hub periodically compares each channel with the log's head and reads up to it, and
 does so for every channel after reconnecting."""
 import asyncio
-import contextlib
 import contextvars
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from broadcaster import Broadcast
@@ -323,39 +322,12 @@ class Hub:
     async def publish(self, org_id: int, message: dict) -> None:
         await self.broadcast.publish(channel(org_id), json.dumps(message))
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self, org_id: int, on_overflow: OnOverflow | None = None) -> AsyncIterator[BoundedFeed]:
-        """A bounded feed of the organization's log, in pages (see `Page`). Once this
-        returns, the channel is listened to: anything committed afterwards reaches
-        the feed (a page may start after where the subscriber is; it fills that gap
-        from the log itself)."""
-        # A graphql-transport-ws subscription being set up in this task may take pages
-        # straight to its socket (see BoundedFeed and api/live/tap.py).
-        tap = CURRENT_TAP.get(None)
-        if tap is not None and (tap.executor is None or tap.feed is not None):
-            tap = None
-        # Taken: this task's context (and what it creates or registers from here on:
-        # the channel's tasks, a pooled database connection's reader) must not keep the
-        # tap, and so the socket's handler, alive after the socket has gone.
-        CURRENT_TAP.set(None)
-        feed = BoundedFeed(self.subscriber_buffer, on_overflow, tap)
-        if tap is not None:
-            tap.feed = feed
-        chan = self.channels.get(org_id)
-        if chan is None or chan.task.done():
-            chan = self.channels[org_id] = _Channel(self, org_id)
-        chan.feeds.add(feed)
-        try:
-            await chan.ready.wait()
-            yield feed
-        finally:
-            feed.tap, feed.parked = None, False
-            chan.feeds.discard(feed)
-            if not chan.feeds:
-                # The last local subscriber left: stop listening to the channel.
-                if self.channels.get(org_id) is chan:
-                    del self.channels[org_id]
-                chan.cancel()
+    def subscribe(self, org_id: int, on_overflow: OnOverflow | None = None) -> "_Subscription":
+        """`async with hub.subscribe(org_id, on_overflow) as feed`: a bounded feed of the
+        organization's log, in pages (see `Page`). Once entered, the channel is
+        listened to: anything committed afterwards reaches the feed (a page may start
+        after where the subscriber is; it fills that gap from the log itself)."""
+        return _Subscription(self, org_id, on_overflow)
 
     def catch_up_all(self) -> None:
         for chan in list(self.channels.values()):
@@ -383,3 +355,56 @@ class Hub:
             heads = {c.org_id: await self.log_head(c.org_id) for c in chans}
         for chan in chans:
             chan.check_head(heads.get(chan.org_id, 0))
+
+
+class _Subscription:
+    """Hub.subscribe's context manager. A class, not @asynccontextmanager: a live
+    subscription keeps it for as long as it runs, and a generator-based one costs a
+    suspended generator (its frame and the loop's weak reference to it) and a
+    context-manager object with a dict of its own (~900 bytes in all)."""
+
+    __slots__ = ("hub", "org_id", "on_overflow", "feed", "chan")
+
+    def __init__(self, hub: Hub, org_id: int, on_overflow: OnOverflow | None):
+        self.hub, self.org_id, self.on_overflow = hub, org_id, on_overflow
+        self.feed: BoundedFeed | None = None
+        self.chan: _Channel | None = None
+
+    async def __aenter__(self) -> BoundedFeed:
+        hub, org_id = self.hub, self.org_id
+        # A graphql-transport-ws subscription being set up in this task may take pages
+        # straight to its socket (see BoundedFeed and api/live/tap.py).
+        tap = CURRENT_TAP.get(None)
+        if tap is not None and (tap.executor is None or tap.feed is not None):
+            tap = None
+        # Taken: this task's context (and what it creates or registers from here on:
+        # the channel's tasks, a pooled database connection's reader) must not keep the
+        # tap, and so the socket's handler, alive after the socket has gone.
+        CURRENT_TAP.set(None)
+        feed = self.feed = BoundedFeed(hub.subscriber_buffer, self.on_overflow, tap)
+        if tap is not None:
+            tap.feed = feed
+        chan = hub.channels.get(org_id)
+        if chan is None or chan.task.done():
+            chan = hub.channels[org_id] = _Channel(hub, org_id)
+        self.chan = chan
+        chan.feeds.add(feed)
+        try:
+            await chan.ready.wait()
+        except BaseException:
+            self._leave()
+            raise
+        return feed
+
+    async def __aexit__(self, *exc) -> None:
+        self._leave()
+
+    def _leave(self) -> None:
+        feed, chan, hub = self.feed, self.chan, self.hub
+        feed.tap, feed.parked = None, False
+        chan.feeds.discard(feed)
+        if not chan.feeds:
+            # The last local subscriber left: stop listening to the channel.
+            if hub.channels.get(self.org_id) is chan:
+                del hub.channels[self.org_id]
+            chan.cancel()

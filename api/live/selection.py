@@ -57,23 +57,31 @@ def plain_plan(executor):
     return plan
 
 
+class _Variables(Visitor):
+    """Collects the names of the variables a document part uses. Defined once: a class
+    made per call (per subscription) is a reference cycle, left for the garbage
+    collector, which Baton runs rarely (api/cli.py)."""
+
+    def __init__(self):
+        super().__init__()
+        self.names: set[str] = set()
+
+    def enter_variable(self, node, *_):
+        self.names.add(node.name.value)
+
+
 def data_variables(op, fragments) -> frozenset:
     """The variables a subscription's per-event execution can depend on: all but those
     used only in the root field's arguments (`after`, filters), which choose events."""
-    names: set[str] = set()
-
-    class Collect(Visitor):
-        def enter_variable(self, node, *_):
-            names.add(node.name.value)
-
+    collect = _Variables()
     roots = op.selection_set.selections
     if len(roots) == 1 and isinstance(roots[0], FieldNode):
         for directive in roots[0].directives or ():
-            visit(directive, Collect())
+            visit(directive, collect)
         if roots[0].selection_set is not None:
-            visit(roots[0].selection_set, Collect())
+            visit(roots[0].selection_set, collect)
     else:
-        visit(op.selection_set, Collect())
+        visit(op.selection_set, collect)
     for fragment in fragments.values():
-        visit(fragment, Collect())
-    return frozenset(names)
+        visit(fragment, collect)
+    return frozenset(collect.names)

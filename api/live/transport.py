@@ -182,6 +182,9 @@ class SharedResultsTransportWS(_LiveSocket, BaseGraphQLTransportWSHandler):
             await super().handle_subscribe(message)
         finally:
             CURRENT_TAP.reset(token)
+        # handle()'s loop holds the message until the next one, which on a live socket
+        # may never come: what the operation needs of it (query, variables) it took.
+        message.clear()
         if tap is not None:
             if op_id in self.operations:
                 if self._taps is None:
