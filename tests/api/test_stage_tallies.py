@@ -24,9 +24,14 @@ def columns(data: dict) -> dict:
     return {c["stage"]["key"]: c for c in data["board"]["columns"]}
 
 
-async def stage_ids(org) -> list[int]:
+async def org_stages(org) -> list[m.Stage]:
     async with org.db.read() as s:
-        return list((await s.execute(select(m.Stage.id).join(m.Pipeline).where(m.Pipeline.org_id == org.id))).scalars())
+        return list((await s.execute(
+            select(m.Stage).join(m.Pipeline).where(m.Pipeline.org_id == org.id).order_by(m.Stage.position))).scalars())
+
+
+async def stage_ids(org) -> list[int]:
+    return [stage.id for stage in await org_stages(org)]
 
 
 async def tallied_and_counted(org) -> tuple:
@@ -155,9 +160,3 @@ async def test_the_migration_tallies_the_cards_already_there(gql, org):
     await upgrade(url)
     assert await tallied_and_counted(org) == before
     assert before[0] == before[1]
-
-
-async def org_stages(org) -> list[m.Stage]:
-    async with org.db.read() as s:
-        return list((await s.execute(
-            select(m.Stage).join(m.Pipeline).where(m.Pipeline.org_id == org.id).order_by(m.Stage.position))).scalars())
