@@ -232,8 +232,8 @@ def table(report: dict) -> tuple[str, list[dict]]:
                             verdict(cpu_r is not None and p99_r is not None and cpu_r <= 3 and p99_r <= 3 and (b["last_ms"] or 1e9) <= 250 and not b["missing"])))
         if n == 1000:
             mr = b["rss_kib_per_1000"] / f["rss_kib_per_1000"] if f["rss_kib_per_1000"] > 0 else None
-            targets.append(("memory per idle subscription <= 2x raw websocket", f"{b['rss_kib_per_1000']} vs {f['rss_kib_per_1000']} KiB/1000 ({fmt(mr, 'x')})",
-                            verdict(mr is not None and mr <= 2)))
+            targets.append(("memory per idle subscription <= 1.5x raw websocket", f"{b['rss_kib_per_1000']} vs {f['rss_kib_per_1000']} KiB/1000 ({fmt(mr, 'x')})",
+                            verdict(mr is not None and mr <= 1.5)))
     wb, wp = R.get("write_baton"), R.get("write_pgbench")
     if wb and wp:
         share = wb["requests_per_s"] / wp["tps"] if wp.get("tps") else None
