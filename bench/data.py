@@ -80,7 +80,7 @@ async def fold_tallies(url: str) -> None:
     try:
         await fold(db)
     finally:
-        await db.engine.dispose()
+        await db.dispose()
 
 
 async def generate(db_name: str, scale: str = "quick", seed: int = 7) -> Dataset:

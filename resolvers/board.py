@@ -122,6 +122,12 @@ def tags_match_any(ctx: Ctx, tags: list[str]):
     return json_has_any(ctx, m.Opportunity.tags, tags)
 
 
+def every_card(ctx: Ctx, flt: dict | None) -> bool:
+    """An unfiltered board of a viewer who sees every card: its columns are the same for
+    all such viewers (shared statements, the stages' tallies)."""
+    return not flt and ctx.access.every_card
+
+
 async def board(ctx: Ctx, pipeline_gid: str | None, flt: dict | None):
     """The pipeline with its stages and the organization's base currency (one
     statement) and, per stage, its card count and totals per currency with each
@@ -148,8 +154,8 @@ async def board(ctx: Ctx, pipeline_gid: str | None, flt: dict | None):
     ctx.loaders.stages_by_pipeline.prime(pipeline.id, stages)
     ctx.loaders.prime("stage", stages)
     conds = await filter_conditions(ctx, flt)
-    every_card = not flt and ctx.access.every_card  # the column totals are the stages' tallies
-    counts, sums, rates = await stage_totals(ctx, base, [stage.id for stage in stages], None if every_card else conds)
+    counts, sums, rates = await stage_totals(ctx, base, [stage.id for stage in stages],
+                                             None if every_card(ctx, flt) else conds)  # None: the stages' tallies
     filter_key = json.dumps(flt or {}, sort_keys=True, default=str)
     columns = [
         BoardColumnData(stage, *counts.get(stage.id, (0, 0)), money_totals(base, sums.get(stage.id, {}), rates), filter_key=filter_key)
@@ -212,7 +218,7 @@ async def column_cards(ctx: Ctx, column: BoardColumnData, first: int | None, aft
         for filter_key, page_first, page_after in {k[1:] for k in keys}:
             flt = json.loads(filter_key)
             # The shared unfiltered statement only serves viewers who see every card.
-            conds = await filter_conditions(ctx, flt) if flt or not ctx.access.every_card else None
+            conds = None if every_card(ctx, flt) else await filter_conditions(ctx, flt)
             stage_ids = [k[0] for k in keys if k[1:] == (filter_key, page_first, page_after)]
             pages = await _card_pages(ctx, stage_ids, conds, page_first, page_after)
             for stage_id, page in pages.items():

@@ -15,6 +15,7 @@ from resolvers.ids import to_global
 from resolvers.setup import create_user
 from tests.api.test_approval_flows import (  # noqa: F401 (people: a fixture)
     DECIDE, REQUEST, card, edit, new_deal, people, run, users)
+from tests.api.test_people import DEACTIVATE
 from tests.api.workflow_helpers import create, events, move, pk, set_stage
 from tests.conftest import make_org
 
@@ -410,9 +411,6 @@ async def test_a_department_step_no_one_may_decide_falls_to_the_admins(gql, peop
     made = await request(gql, org, memo({"departmentKey": "product"}, {"departmentKey": "finance", "role": "ADMIN"}, mode="PARALLEL"))
     assert shape(made["approval"]) == [("PENDING", "product", ["sales_admin", "legal_manager"], True),
                                        ("PENDING", "finance", ["sales_admin", "legal_manager"], True)]
-
-
-DEACTIVATE = "mutation($id: ID!) { deactivateUser(input: {id: $id}) { userErrors { code message } } }"
 
 
 async def deactivate(gql, org, who: str) -> None:
