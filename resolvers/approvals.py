@@ -9,7 +9,7 @@ Returning, transferring, adding signers and urging live in `approval_actions`.""
 import difflib
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from db import models as m
 from resolvers import approval_rules as rules
@@ -385,11 +385,18 @@ async def cancel_approval(ctx: Ctx, data: dict):
 # ---------------------------------------------------------------- integrity
 
 
+# Built once (docs/performance.md, "Statements built once"): every edit of a card reads both.
+_PENDING_OF_CARD = select(m.Approval).where(
+    m.Approval.opportunity_id == bindparam("opportunity_id"), m.Approval.status == "PENDING",
+).order_by(m.Approval.id)
+_APPROVED_OF_CARD = select(m.Approval).where(
+    m.Approval.opportunity_id == bindparam("opportunity_id"), m.Approval.status == "APPROVED",
+).with_for_update()
+
+
 async def ensure_unlocked(session, opp: m.Opportunity, changed: list[str]) -> None:
     """Refuse a change to a field a pending approval locks."""
-    pending = (await session.execute(select(m.Approval).where(
-        m.Approval.opportunity_id == opp.id, m.Approval.status == "PENDING",
-    ).order_by(m.Approval.id))).scalars()
+    pending = (await session.execute(_PENDING_OF_CARD, {"opportunity_id": opp.id})).scalars()
     for approval in pending:
         locked = [f for f in changed if f in (approval.locks or [])]
         if locked:
@@ -399,9 +406,7 @@ async def ensure_unlocked(session, opp: m.Opportunity, changed: list[str]) -> No
 async def supersede_changed(uow: UnitOfWork, opp: m.Opportunity) -> list[m.Approval]:
     """After an edit: every APPROVED approval whose locked fields moved is SUPERSEDED.
     Returns them, for the caller to reopen where the card already passed the gate."""
-    approved = (await uow.session.execute(select(m.Approval).where(
-        m.Approval.opportunity_id == opp.id, m.Approval.status == "APPROVED",
-    ).with_for_update())).scalars()
+    approved = (await uow.session.execute(_APPROVED_OF_CARD, {"opportunity_id": opp.id})).scalars()
     superseded = []
     for approval in approved:
         moved = rules.differences(approval.snapshot_approved, opp)

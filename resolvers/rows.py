@@ -2,7 +2,7 @@
 department keys for events, JSON-ready values for event changes."""
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from db import models as m
 from resolvers.errors import CONFLICT, NOT_FOUND, VALIDATION, fail
@@ -26,6 +26,15 @@ async def department_keys(session, *department_ids: int | None) -> list[str]:
     return list((await session.execute(select(m.Department.key).where(m.Department.id.in_(ids)))).scalars())
 
 
+# Built once (docs/performance.md, "Statements built once"); a visibility rule adds its condition.
+_LOCKED_CARD = (
+    select(m.Opportunity, m.User)
+    .outerjoin(m.User, m.User.id == m.Opportunity.owner_id)
+    .where(m.Opportunity.id == bindparam("id"), m.Opportunity.org_id == bindparam("org_id"))
+    .with_for_update(of=m.Opportunity)
+)
+
+
 async def locked_opportunity(uow: UnitOfWork, gid: str, version: int | None = None) -> m.Opportunity:
     """Load for update within the organization and what the viewer may see (a card
     outside it does not exist for them); NOT_FOUND or CONFLICT as user errors."""
@@ -33,14 +42,8 @@ async def locked_opportunity(uow: UnitOfWork, gid: str, version: int | None = No
     visible = opportunity_clause(await ensure_access(uow.ctx, uow.session))
     # The owner comes along (into the session's identity map), for the edit rights every
     # caller checks next: `session.get(m.User, opp.owner_id)` then costs no statement.
-    row = (
-        await uow.session.execute(
-            select(m.Opportunity, m.User)
-            .outerjoin(m.User, m.User.id == m.Opportunity.owner_id)
-            .where(m.Opportunity.id == pk, m.Opportunity.org_id == uow.org_id, *conditions(visible))
-            .with_for_update(of=m.Opportunity)
-        )
-    ).one_or_none()
+    stmt = _LOCKED_CARD if visible is None else _LOCKED_CARD.where(visible)
+    row = (await uow.session.execute(stmt, {"id": pk, "org_id": uow.org_id})).one_or_none()
     if row is None:
         fail(NOT_FOUND, "No opportunity with id {gid!r}", "id", gid=gid)
     opp, owner = row

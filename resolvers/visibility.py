@@ -23,7 +23,7 @@ from functools import cached_property
 from decimal import Decimal
 from types import SimpleNamespace
 
-from sqlalchemy import exists, literal, or_, select, union_all
+from sqlalchemy import bindparam, exists, literal, or_, select, union_all
 
 from db import models as m
 from resolvers.errors import FORBIDDEN, UserError, UserErrors
@@ -290,12 +290,8 @@ def refuse_hidden_writes(access: Access | None, data: dict) -> None:
 # ---------------------------------------------------------------- what events carry
 
 
-async def card_context(session, opp: m.Opportunity, department_ids=()) -> tuple[set[str], dict]:
-    """What an event about a card carries, read in one statement: the keys of every
-    department involved in it (its holder, handoffs' both ends, approval steps) and of
-    `department_ids`, and the card's fields a receiver wants with it (its snapshot,
-    redacted per receiver on read)."""
-    o = opp.id
+def _card_context_statement():
+    o = bindparam("opportunity_id")
     involved = (
         select(m.Handoff.from_department_id.label("d")).where(m.Handoff.opportunity_id == o)
         .union(
@@ -304,14 +300,30 @@ async def card_context(session, opp: m.Opportunity, department_ids=()) -> tuple[
             .where(m.Approval.opportunity_id == o),
         ).subquery()
     )
-    named = {opp.department_id, *(i for i in department_ids if i is not None)}
-    rows = (await session.execute(union_all(
+    return union_all(
         select(literal("department").label("tag"), m.Department.key.label("value"))
-        .where(or_(m.Department.id.in_(named), m.Department.id.in_(select(involved.c.d)))),
-        select(literal("holder"), m.Department.key).where(m.Department.id == opp.department_id),
-        select(literal("stage"), m.Stage.key).where(m.Stage.id == opp.stage_id),
-        select(literal("account"), m.Account.name).where(m.Account.id == opp.account_id),
-    ))).all()
+        .where(or_(m.Department.id.in_(bindparam("named", expanding=True)), m.Department.id.in_(select(involved.c.d)))),
+        select(literal("holder"), m.Department.key).where(m.Department.id == bindparam("department_id")),
+        select(literal("stage"), m.Stage.key).where(m.Stage.id == bindparam("stage_id")),
+        select(literal("account"), m.Account.name).where(m.Account.id == bindparam("account_id")),
+    )
+
+
+# Built once, with parameters: building and keying this statement cost four times what
+# running it does, on every write (docs/performance.md, "Statements built once").
+_CARD_CONTEXT = _card_context_statement()
+
+
+async def card_context(session, opp: m.Opportunity, department_ids=()) -> tuple[set[str], dict]:
+    """What an event about a card carries, read in one statement: the keys of every
+    department involved in it (its holder, handoffs' both ends, approval steps) and of
+    `department_ids`, and the card's fields a receiver wants with it (its snapshot,
+    redacted per receiver on read)."""
+    named = {opp.department_id, *(i for i in department_ids if i is not None)}
+    rows = (await session.execute(_CARD_CONTEXT, {
+        "opportunity_id": opp.id, "named": sorted(named), "department_id": opp.department_id,
+        "stage_id": opp.stage_id, "account_id": opp.account_id,
+    })).all()
     keys = {value for tag, value in rows if tag == "department"}
     one = {tag: value for tag, value in rows if tag != "department"}
     amount = opp.amount
