@@ -56,7 +56,10 @@ def pytest_configure(config):
 
     hardened_schema(Settings())
 
-    # Under `make mutation` only: a mutant is judged by its module's suites, killers first.
+    # Under `make mutation` only: a recorded equivalent is not run again (mutmut counts exit
+    # code 34 as skipped), and a mutant is judged by its module's suites, killers first.
+    if mutation_suites.recorded_equivalent():
+        pytest.exit("a recorded equivalent mutant (tests/mutation_equivalents.toml)", returncode=34)
     config.args[:] = mutation_suites.plan(config.args)
 
 

@@ -6,19 +6,31 @@ A *message* mutant only rewrites prose inside string literals (a user error's or
 line's words); those are counted apart, and the kill rate is that of the other mutants.
 `--survivors` prints the diff of every surviving non-message mutant.
 
-    python -m tests.mutation_report [--survivors]
+A mutant judged equivalent is recorded in tests/mutation_equivalents.toml with why, and
+with a digest of its diff: while the mutated function and the mutant are what was judged,
+`make mutation` does not run it again (mutmut's "skipped", exit code 34) and it is counted
+as equivalent here; once either changes it runs, and shows up to be judged anew.
+`--record NAME WHY` adds a surviving mutant to the file; with `--killed-by TEST`, one that
+only a PostgreSQL test kills (counted as killed: the run is SQLite).
+
+    python -m tests.mutation_report [--survivors] [--record NAME WHY [--killed-by TEST]]
 """
 import ast
+import contextlib
 import difflib
+import hashlib
 import io
 import json
 import sys
 import textwrap
 import tokenize
+import tomllib
 from pathlib import Path
 
 KILLED = {1, 3, 24, -24, 152, 255, 36}  # a failing test, pytest's internal error, a timeout
-STATUS = {0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", -11: "segfault", -9: "segfault"}
+RECORDED = 34  # mutmut's "skipped": a recorded equivalent (tests/conftest.py ends its session with it)
+STATUS = {0: "survived", 5: "no tests", 33: "no tests", -11: "segfault", -9: "segfault"}
+EQUIVALENTS = Path(__file__).with_name("mutation_equivalents.toml")
 
 
 def functions(source: str) -> dict[str, list[str]]:
@@ -38,6 +50,62 @@ def original_and_mutant(found: dict[str, list[str]], mutant: str) -> tuple[list[
     original = found[f"{name}__mutmut_orig"]
     return ([original[0].replace(f"{name}__mutmut_orig", name, 1), *original[1:]],
             [found[mutant][0].replace(mutant, name, 1), *found[mutant][1:]])
+
+
+def digest(original: list[str], mutant: list[str]) -> str:
+    """What a recorded equivalent was judged on: the original function and the mutant."""
+    return hashlib.sha256("\n".join([*original, "\0", *mutant]).encode()).hexdigest()[:16]
+
+
+def recorded() -> dict[str, dict]:
+    """Mutant name -> {"diff": digest, "why": reason} from tests/mutation_equivalents.toml."""
+    return {entry["name"]: entry for entry in tomllib.loads(EQUIVALENTS.read_text()).get("mutant", [])}
+
+
+def mutated_file(mutant: str) -> Path:
+    """Where mutmut keeps 'resolvers.gates.x_f__mutmut_3' (relative to mutants/)."""
+    return Path(*mutant.split(".")[:-1]).with_suffix(".py")
+
+
+def function_lines(lines: list[str], name: str) -> list[str] | None:
+    """The lines of function `name` in a mutated file, as `functions` finds them, without
+    parsing the whole file (a mutant's test session checks its record before any test)."""
+    for i, line in enumerate(lines):
+        stripped = line.lstrip()
+        if stripped.startswith((f"def {name}(", f"async def {name}(")):
+            indent = len(line) - len(stripped)
+            end = next((j for j in range(i + 1, len(lines)) if lines[j].strip()
+                        and len(lines[j]) - len(lines[j].lstrip()) <= indent), len(lines))
+            node = ast.parse(textwrap.dedent("\n".join(lines[i:end]))).body[0]
+            return lines[i:i + node.end_lineno]
+    return None
+
+
+def current_digest(mutant: str) -> str | None:
+    """The digest of the mutant as mutmut generated it now (run from mutants/); None if gone."""
+    path = mutated_file(mutant)
+    if not path.is_file():
+        return None
+    lines = path.read_text().splitlines()
+    function = mutant.rsplit(".", 1)[1]
+    name = function.rsplit("__mutmut_", 1)[0]
+    found = {key: function_lines(lines, key) for key in (function, f"{name}__mutmut_orig")}
+    if None in found.values():
+        return None
+    return digest(*original_and_mutant(found, function))
+
+
+def record(name: str, why: str, killed_by: str | None = None) -> None:
+    """Append a judged mutant to tests/mutation_equivalents.toml (run from the project root)."""
+    with contextlib.chdir("mutants"):
+        judged = current_digest(name)
+    if judged is None:
+        raise SystemExit(f"{name}: no such mutant in mutants/")
+    entry = f'\n[[mutant]]\nname = "{name}"\ndiff = "{judged}"\nwhy = {json.dumps(why, ensure_ascii=False)}\n'
+    if killed_by:
+        entry += f"killed_by = {json.dumps(killed_by)}\n"
+    with EQUIVALENTS.open("a") as out:
+        out.write(entry)
 
 
 def _tokens(lines: list[str]) -> list[tuple[int, str]]:
@@ -63,36 +131,47 @@ def diff(original: list[str], mutant: list[str]) -> str:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--record"] and len(argv) in (3, 5) and argv[3:4] in ([], ["--killed-by"]):
+        record(argv[1], argv[2], *argv[4:])
+        return 0
     show = "--survivors" in argv
-    rows, survivors = [], []
+    equivalents = recorded()
+    rows, survivors, stale = [], [], []
     for meta in sorted(Path("mutants").glob("resolvers/*.py.meta")):
         codes = {k: v for k, v in json.loads(meta.read_text())["exit_code_by_key"].items() if v is not None}
         if not codes:
             continue
         found = functions(meta.with_suffix("").read_text())
-        counts = {"messages": 0, "killed": 0, "other": 0}
+        counts = {"messages": 0, "killed": 0, "equivalent": 0, "other": 0}
         for name, code in sorted(codes.items()):
             original, mutant = original_and_mutant(found, name.rsplit(".", 1)[1])
             if is_message(original, mutant):
                 counts["messages"] += 1
             elif code in KILLED:
                 counts["killed"] += 1
+            elif code == RECORDED:  # killed only on PostgreSQL (`killed_by`), or equivalent
+                counts["killed" if equivalents.get(name, {}).get("killed_by") else "equivalent"] += 1
             else:
                 counts["other"] += 1
                 survivors.append((name, STATUS.get(code, f"exit {code}"), diff(original, mutant)))
-        run = counts["killed"] + counts["other"]
-        rows.append((meta.name.split(".")[0], len(codes), counts["messages"], run, counts["killed"],
-                     100 * counts["killed"] / run if run else 100.0))
+            if name in equivalents and code != RECORDED and equivalents[name]["diff"] != digest(original, mutant):
+                stale.append(name)
+        judged = counts["killed"] + counts["other"]
+        rows.append((meta.name.split(".")[0], len(codes), counts["messages"], judged + counts["equivalent"],
+                     counts["equivalent"], counts["killed"], 100 * counts["killed"] / judged if judged else 100.0))
 
     if not rows:
         print("No mutation results: run `make mutation` first.")
         return 1
-    print(f"{'module':<16}{'mutants':>8}{'message':>9}{'others':>8}{'killed':>8}{'kill rate':>11}")
-    for module, total, messages, run, killed, rate in rows:
-        print(f"{module:<16}{total:>8}{messages:>9}{run:>8}{killed:>8}{rate:>10.1f}%")
-    run = sum(r[3] for r in rows)
-    killed = sum(r[4] for r in rows)
-    print(f"{'all':<16}{sum(r[1] for r in rows):>8}{sum(r[2] for r in rows):>9}{run:>8}{killed:>8}{100 * killed / max(run, 1):>10.1f}%")
+    print(f"{'module':<16}{'mutants':>8}{'message':>9}{'others':>8}{'equivalent':>12}{'killed':>8}{'kill rate':>11}")
+    for module, total, messages, others, equivalent, killed, rate in rows:
+        print(f"{module:<16}{total:>8}{messages:>9}{others:>8}{equivalent:>12}{killed:>8}{rate:>10.1f}%")
+    others, equivalent, killed = (sum(r[i] for r in rows) for i in (3, 4, 5))
+    print(f"{'all':<16}{sum(r[1] for r in rows):>8}{sum(r[2] for r in rows):>9}{others:>8}{equivalent:>12}{killed:>8}"
+          f"{100 * killed / max(others - equivalent, 1):>10.1f}%")
+    print("\nkill rate: killed / (others - equivalent); recorded in tests/mutation_equivalents.toml and not run: the equivalents, and those killed on PostgreSQL only (counted killed)")
+    if stale:
+        print(f"\n{len(stale)} recorded equivalents changed since they were judged (they ran again): " + ", ".join(stale))
     print(f"\n{len(survivors)} non-message mutants not killed" + (":" if survivors and show else " (--survivors shows them)"))
     if show:
         for name, status, text in survivors:

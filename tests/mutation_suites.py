@@ -48,6 +48,18 @@ def mutant_under_test() -> str | None:
     return name if len(parts) > 2 and parts[0] == "resolvers" and "__mutmut_" in parts[-1] else None
 
 
+def recorded_equivalent() -> bool:
+    """Whether the running mutant is a recorded equivalent, unchanged since it was judged
+    (tests/mutation_equivalents.toml; `MUTATION_RECHECK=1` runs them all the same)."""
+    mutant = mutant_under_test()
+    if mutant is None or os.environ.get("MUTATION_RECHECK"):
+        return False
+    from tests import mutation_report
+
+    entry = mutation_report.recorded().get(mutant)
+    return entry is not None and entry["diff"] == mutation_report.current_digest(mutant)
+
+
 def _file(test: str) -> str:
     return Path(test.split("::")[0]).name
 

@@ -1,11 +1,13 @@
 """`make mutation`'s configuration agrees with itself (tests/mutation_suites.py, pyproject.toml,
 the Makefile): every mutated module has suites that exist, the stats run collects exactly
-their union, and a mutant is judged by its own module's suites only."""
+their union, a mutant is judged by its own module's suites only, and a recorded equivalent is
+not run again while it is what was judged."""
+import json
 import re
 import tomllib
 from pathlib import Path
 
-from tests import mutation_suites
+from tests import mutation_report, mutation_suites
 
 ROOT = Path(__file__).resolve().parent.parent
 MUTMUT = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
@@ -75,3 +77,73 @@ def test_the_tests_that_killed_a_functions_mutants_run_first(monkeypatch, tmp_pa
     assert _plan(monkeypatch, "resolvers.records.x_clean__mutmut_3", tests) == [
         "tests/api/test_records_exact.py::slowest", "tests/api/test_records.py::slow[a b]",
         "tests/api/test_records.py::fast", "tests/api/test_records_exact.py::slower"]
+
+
+MUTATED = '''def x_clean__mutmut_orig(value):
+    return value + 1
+
+
+def x_clean__mutmut_1(value):
+    return value - 1
+
+
+def x_clean__mutmut_2(value):
+    return value + 2
+'''
+
+
+def _equivalents(monkeypatch, tmp_path, text: str) -> None:
+    path = tmp_path / "equivalents.toml"
+    path.write_text(text)
+    monkeypatch.setattr(mutation_report, "EQUIVALENTS", path)
+
+
+def test_a_recorded_equivalent_is_not_run_while_it_is_what_was_judged(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # mutmut runs the tests from mutants/
+    (tmp_path / "resolvers").mkdir()
+    (tmp_path / "resolvers" / "records.py").write_text(MUTATED)
+    judged = mutation_report.current_digest("resolvers.records.x_clean__mutmut_1")
+    _equivalents(monkeypatch, tmp_path, f'[[mutant]]\nname = "resolvers.records.x_clean__mutmut_1"\ndiff = "{judged}"\nwhy = "w"\n')
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "resolvers.records.x_clean__mutmut_1")
+    assert mutation_suites.recorded_equivalent()
+    monkeypatch.setenv("MUTATION_RECHECK", "1")
+    assert not mutation_suites.recorded_equivalent()
+    monkeypatch.delenv("MUTATION_RECHECK")
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "resolvers.records.x_clean__mutmut_2")  # not recorded
+    assert not mutation_suites.recorded_equivalent()
+    # The function changed since: the same name is another mutant now, and runs.
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "resolvers.records.x_clean__mutmut_1")
+    (tmp_path / "resolvers" / "records.py").write_text(MUTATED.replace("value + 1", "value + 3"))
+    assert not mutation_suites.recorded_equivalent()
+    # Ordinary test runs never skip.
+    monkeypatch.delenv("MUTANT_UNDER_TEST")
+    assert not mutation_suites.recorded_equivalent()
+
+
+def test_the_report_counts_recorded_mutants_apart_from_the_survivors(monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)  # the report runs from the project root, beside mutants/
+    (tmp_path / "mutants" / "resolvers").mkdir(parents=True)
+    source = MUTATED + "\n\ndef x_other__mutmut_orig():\n    return 1\n\n\ndef x_other__mutmut_1():\n    return 2\n"
+    (tmp_path / "mutants" / "resolvers" / "records.py").write_text(source)
+    (tmp_path / "mutants" / "resolvers" / "records.py.meta").write_text(json.dumps({"exit_code_by_key": {
+        "resolvers.records.x_clean__mutmut_1": 34, "resolvers.records.x_clean__mutmut_2": 0,
+        "resolvers.records.x_other__mutmut_1": 34}}))
+    _equivalents(monkeypatch, tmp_path, '[[mutant]]\nname = "resolvers.records.x_clean__mutmut_1"\ndiff = "d"\nwhy = "w"\n'
+                 '[[mutant]]\nname = "resolvers.records.x_other__mutmut_1"\ndiff = "d"\nwhy = "w"\nkilled_by = "t[postgres]"\n')
+    assert mutation_report.main([]) == 0
+    table = capsys.readouterr().out.splitlines()
+    # 3 others, 1 equivalent, 1 killed (on PostgreSQL only), 1 survivor: 1 of the 2 judged killed.
+    assert table[1].split() == ["records", "3", "0", "3", "1", "1", "50.0%"]
+    assert "1 non-message mutants not killed" in "\n".join(table)
+
+
+def test_every_recorded_mutant_says_why():
+    entries = tomllib.loads(mutation_report.EQUIVALENTS.read_text()).get("mutant", [])
+    assert entries, "tests/mutation_equivalents.toml records no mutant"
+    for entry in entries:
+        assert set(entry) <= {"name", "diff", "why", "killed_by"}, entry
+        module = entry["name"].split(".")[1]
+        assert re.fullmatch(r"resolvers\.\w+\.x[_ǁ]\w+__mutmut_\d+", entry["name"]) and module in mutation_suites.SUITES, entry
+        assert re.fullmatch(r"[0-9a-f]{16}", entry["diff"]) and len(entry["why"]) > 20, entry
+        assert "killed_by" not in entry or entry["killed_by"].endswith("[postgres]"), entry
+    assert len({entry["name"] for entry in entries}) == len(entries)

@@ -59,6 +59,18 @@ async def test_only_receiving_department_or_admin_responds(gql, org):
     assert ok["userErrors"] == [] and ok["handoff"]["opportunity"]["department"]["key"] == "legal"
 
 
+async def test_the_owners_manager_hands_on_a_card_another_department_holds(gql, org):
+    deal = await create(gql)  # sales_member owns it
+    h = (await request(gql, deal["id"]))["handoff"]
+    await mutate(gql, RESPOND_HANDOFF, "respondHandoff", as_="legal_manager", id=h["id"], accept=True)
+    # Legal holds it now: a marketing member is no one to it, the owner's manager still is.
+    refused = await request(gql, deal["id"], to="finance", as_="marketing_member")
+    assert refused["handoff"] is None and refused["userErrors"][0]["code"] == "FORBIDDEN"
+    onward = await request(gql, deal["id"], to="finance", as_="sales_manager")
+    assert onward["userErrors"] == []
+    assert (onward["handoff"]["fromDepartment"]["key"], onward["handoff"]["toDepartment"]["key"]) == ("legal", "finance")
+
+
 async def test_duplicate_pending_and_same_department_are_refused(gql, org):
     deal = await create(gql)
     assert (await request(gql, deal["id"]))["userErrors"] == []
