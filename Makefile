@@ -41,7 +41,8 @@ bench: install-test
 # Mutation testing of the rules on SQLite (docs/testing.md); not part of `make test`.
 # Mutates approvals (with their rules and actions), handoffs, gates, the moves of opportunities,
 # assignment, the pool, stuck reasons, visibility, records and accounts; each mutant is judged by
-# its module's suites (tests/mutation_suites.py). Prints the kill rate per module.
+# its module's suites (tests/mutation_suites.py); recorded equivalents (tests/mutation_equivalents.toml)
+# are not run again while unchanged (MUTATION_RECHECK=1 runs them). Prints the kill rate per module.
 # MUTATION_CHILDREN workers (the machine has two cores).
 MUTATION_CHILDREN ?= 2
 MUTANTS ?= 'resolvers.approvals.*' 'resolvers.approval_rules.*' 'resolvers.approval_actions.*' \

@@ -62,7 +62,32 @@ def test_the_table_counts_messages_apart_and_lists_survivors(tmp_path, monkeypat
 
     assert mutation_report.main(["--survivors"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[1].split() == ["rules", "4", "1", "3", "2", "66.7%"]
+    assert out[1].split() == ["rules", "4", "1", "3", "0", "2", "66.7%"]
     assert "1 non-message mutants not killed:" in out
     assert "# resolvers.rules.x_check__mutmut_2: survived" in out
     assert '+        fail("TOO_BIG", "The value is too big", field="XXvalueXX")' in out
+
+
+def test_a_function_is_read_alone_as_the_whole_file_reads_it():
+    lines, found = MUTATED.splitlines(), mutation_report.functions(MUTATED)
+    assert found and all(mutation_report.function_lines(lines, name) == body for name, body in found.items())
+    assert mutation_report.function_lines(lines, "x_check__mutmut_9") is None
+
+
+def test_recorded_mutants_are_counted_apart_from_the_survivors(tmp_path, monkeypatch, capsys):
+    (tmp_path / "mutants" / "resolvers").mkdir(parents=True)
+    (tmp_path / "mutants" / "resolvers" / "rules.py").write_text(MUTATED)
+    results = {"resolvers.rules.x_check__mutmut_1": 0, "resolvers.rules.x_check__mutmut_2": 34,
+               "resolvers.rules.x_check__mutmut_3": 0, "resolvers.rules.xǁFlowǁopen__mutmut_1": 34}
+    (tmp_path / "mutants" / "resolvers" / "rules.py.meta").write_text(json.dumps({"exit_code_by_key": results}))
+    records = tmp_path / "equivalents.toml"
+    records.write_text('[[mutant]]\nname = "resolvers.rules.x_check__mutmut_2"\ndiff = "d"\nwhy = "w"\n'
+                       '[[mutant]]\nname = "resolvers.rules.xǁFlowǁopen__mutmut_1"\ndiff = "d"\nwhy = "w"\nkilled_by = "t[postgres]"\n')
+    monkeypatch.setattr(mutation_report, "EQUIVALENTS", records)
+    monkeypatch.chdir(tmp_path)
+
+    assert mutation_report.main([]) == 0
+    out = capsys.readouterr().out.splitlines()
+    # 3 others: 1 equivalent (out of the rate), 1 killed on PostgreSQL only, 1 survivor.
+    assert out[1].split() == ["rules", "4", "1", "3", "1", "1", "50.0%"]
+    assert "1 non-message mutants not killed (--survivors shows them)" in out

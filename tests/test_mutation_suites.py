@@ -2,7 +2,6 @@
 the Makefile): every mutated module has suites that exist, the stats run collects exactly
 their union, a mutant is judged by its own module's suites only, and a recorded equivalent is
 not run again while it is what was judged."""
-import json
 import re
 import tomllib
 from pathlib import Path
@@ -118,23 +117,6 @@ def test_a_recorded_equivalent_is_not_run_while_it_is_what_was_judged(monkeypatc
     # Ordinary test runs never skip.
     monkeypatch.delenv("MUTANT_UNDER_TEST")
     assert not mutation_suites.recorded_equivalent()
-
-
-def test_the_report_counts_recorded_mutants_apart_from_the_survivors(monkeypatch, tmp_path, capsys):
-    monkeypatch.chdir(tmp_path)  # the report runs from the project root, beside mutants/
-    (tmp_path / "mutants" / "resolvers").mkdir(parents=True)
-    source = MUTATED + "\n\ndef x_other__mutmut_orig():\n    return 1\n\n\ndef x_other__mutmut_1():\n    return 2\n"
-    (tmp_path / "mutants" / "resolvers" / "records.py").write_text(source)
-    (tmp_path / "mutants" / "resolvers" / "records.py.meta").write_text(json.dumps({"exit_code_by_key": {
-        "resolvers.records.x_clean__mutmut_1": 34, "resolvers.records.x_clean__mutmut_2": 0,
-        "resolvers.records.x_other__mutmut_1": 34}}))
-    _equivalents(monkeypatch, tmp_path, '[[mutant]]\nname = "resolvers.records.x_clean__mutmut_1"\ndiff = "d"\nwhy = "w"\n'
-                 '[[mutant]]\nname = "resolvers.records.x_other__mutmut_1"\ndiff = "d"\nwhy = "w"\nkilled_by = "t[postgres]"\n')
-    assert mutation_report.main([]) == 0
-    table = capsys.readouterr().out.splitlines()
-    # 3 others, 1 equivalent, 1 killed (on PostgreSQL only), 1 survivor: 1 of the 2 judged killed.
-    assert table[1].split() == ["records", "3", "0", "3", "1", "1", "50.0%"]
-    assert "1 non-message mutants not killed" in "\n".join(table)
 
 
 def test_every_recorded_mutant_says_why():
