@@ -52,13 +52,18 @@ def test_only_prose_in_a_string_is_a_message():
     assert not mutation_report.is_message(*_pair("xǁFlowǁopen__mutmut_1"))
 
 
-def test_the_table_counts_messages_apart_and_lists_survivors(tmp_path, monkeypatch, capsys):
+def _results(tmp_path, monkeypatch, exit_codes: list[int]) -> None:
+    """A run's results as mutmut leaves them, for MUTATED's four mutants in order."""
     (tmp_path / "mutants" / "resolvers").mkdir(parents=True)
     (tmp_path / "mutants" / "resolvers" / "rules.py").write_text(MUTATED)
-    results = {"resolvers.rules.x_check__mutmut_1": 0, "resolvers.rules.x_check__mutmut_2": 0,
-               "resolvers.rules.x_check__mutmut_3": 1, "resolvers.rules.xǁFlowǁopen__mutmut_1": 1}
+    names = ["x_check__mutmut_1", "x_check__mutmut_2", "x_check__mutmut_3", "xǁFlowǁopen__mutmut_1"]
+    results = {f"resolvers.rules.{name}": code for name, code in zip(names, exit_codes, strict=True)}
     (tmp_path / "mutants" / "resolvers" / "rules.py.meta").write_text(json.dumps({"exit_code_by_key": results}))
     monkeypatch.chdir(tmp_path)
+
+
+def test_the_table_counts_messages_apart_and_lists_survivors(tmp_path, monkeypatch, capsys):
+    _results(tmp_path, monkeypatch, [0, 0, 1, 1])
 
     assert mutation_report.main(["--survivors"]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -75,16 +80,11 @@ def test_a_function_is_read_alone_as_the_whole_file_reads_it():
 
 
 def test_recorded_mutants_are_counted_apart_from_the_survivors(tmp_path, monkeypatch, capsys):
-    (tmp_path / "mutants" / "resolvers").mkdir(parents=True)
-    (tmp_path / "mutants" / "resolvers" / "rules.py").write_text(MUTATED)
-    results = {"resolvers.rules.x_check__mutmut_1": 0, "resolvers.rules.x_check__mutmut_2": 34,
-               "resolvers.rules.x_check__mutmut_3": 0, "resolvers.rules.xǁFlowǁopen__mutmut_1": 34}
-    (tmp_path / "mutants" / "resolvers" / "rules.py.meta").write_text(json.dumps({"exit_code_by_key": results}))
+    _results(tmp_path, monkeypatch, [0, 34, 0, 34])
     records = tmp_path / "equivalents.toml"
     records.write_text('[[mutant]]\nname = "resolvers.rules.x_check__mutmut_2"\ndiff = "d"\nwhy = "w"\n'
                        '[[mutant]]\nname = "resolvers.rules.xǁFlowǁopen__mutmut_1"\ndiff = "d"\nwhy = "w"\nkilled_by = "t[postgres]"\n')
     monkeypatch.setattr(mutation_report, "EQUIVALENTS", records)
-    monkeypatch.chdir(tmp_path)
 
     assert mutation_report.main([]) == 0
     out = capsys.readouterr().out.splitlines()
