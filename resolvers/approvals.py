@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 
 from db import models as m
+from db.statements import built_once
 from resolvers import approval_rules as rules
 from resolvers import validate
 from resolvers.access import ensure_can_edit
@@ -385,18 +386,22 @@ async def cancel_approval(ctx: Ctx, data: dict):
 # ---------------------------------------------------------------- integrity
 
 
-# Built once (docs/performance.md, "Statements built once"): every edit of a card reads both.
-_PENDING_OF_CARD = select(m.Approval).where(
-    m.Approval.opportunity_id == bindparam("opportunity_id"), m.Approval.status == "PENDING",
-).order_by(m.Approval.id)
-_APPROVED_OF_CARD = select(m.Approval).where(
-    m.Approval.opportunity_id == bindparam("opportunity_id"), m.Approval.status == "APPROVED",
-).with_for_update()
+# Every edit of a card reads both: built once (db/statements.py).
+def _pending_of_card():
+    return select(m.Approval).where(
+        m.Approval.opportunity_id == bindparam("opportunity_id"), m.Approval.status == "PENDING",
+    ).order_by(m.Approval.id)
+
+
+def _approved_of_card():
+    return select(m.Approval).where(
+        m.Approval.opportunity_id == bindparam("opportunity_id"), m.Approval.status == "APPROVED",
+    ).with_for_update()
 
 
 async def ensure_unlocked(session, opp: m.Opportunity, changed: list[str]) -> None:
     """Refuse a change to a field a pending approval locks."""
-    pending = (await session.execute(_PENDING_OF_CARD, {"opportunity_id": opp.id})).scalars()
+    pending = (await session.execute(built_once(_pending_of_card), {"opportunity_id": opp.id})).scalars()
     for approval in pending:
         locked = [f for f in changed if f in (approval.locks or [])]
         if locked:
@@ -406,7 +411,7 @@ async def ensure_unlocked(session, opp: m.Opportunity, changed: list[str]) -> No
 async def supersede_changed(uow: UnitOfWork, opp: m.Opportunity) -> list[m.Approval]:
     """After an edit: every APPROVED approval whose locked fields moved is SUPERSEDED.
     Returns them, for the caller to reopen where the card already passed the gate."""
-    approved = (await uow.session.execute(_APPROVED_OF_CARD, {"opportunity_id": opp.id})).scalars()
+    approved = (await uow.session.execute(built_once(_approved_of_card), {"opportunity_id": opp.id})).scalars()
     superseded = []
     for approval in approved:
         moved = rules.differences(approval.snapshot_approved, opp)

@@ -5,6 +5,7 @@ from decimal import Decimal
 from sqlalchemy import bindparam, select
 
 from db import models as m
+from db.statements import built_once
 from resolvers.errors import CONFLICT, NOT_FOUND, VALIDATION, fail
 from resolvers.ids import decode
 from resolvers.uow import UnitOfWork
@@ -26,13 +27,13 @@ async def department_keys(session, *department_ids: int | None) -> list[str]:
     return list((await session.execute(select(m.Department.key).where(m.Department.id.in_(ids)))).scalars())
 
 
-# Built once (docs/performance.md, "Statements built once"); a visibility rule adds its condition.
-_LOCKED_CARD = (
-    select(m.Opportunity, m.User)
-    .outerjoin(m.User, m.User.id == m.Opportunity.owner_id)
-    .where(m.Opportunity.id == bindparam("id"), m.Opportunity.org_id == bindparam("org_id"))
-    .with_for_update(of=m.Opportunity)
-)
+def _locked_card():
+    return (
+        select(m.Opportunity, m.User)
+        .outerjoin(m.User, m.User.id == m.Opportunity.owner_id)
+        .where(m.Opportunity.id == bindparam("id"), m.Opportunity.org_id == bindparam("org_id"))
+        .with_for_update(of=m.Opportunity)
+    )
 
 
 async def locked_opportunity(uow: UnitOfWork, gid: str, version: int | None = None) -> m.Opportunity:
@@ -42,7 +43,9 @@ async def locked_opportunity(uow: UnitOfWork, gid: str, version: int | None = No
     visible = opportunity_clause(await ensure_access(uow.ctx, uow.session))
     # The owner comes along (into the session's identity map), for the edit rights every
     # caller checks next: `session.get(m.User, opp.owner_id)` then costs no statement.
-    stmt = _LOCKED_CARD if visible is None else _LOCKED_CARD.where(visible)
+    stmt = built_once(_locked_card)  # db/statements.py; a visibility rule adds its condition
+    if visible is not None:
+        stmt = stmt.where(visible)
     row = (await uow.session.execute(stmt, {"id": pk, "org_id": uow.org_id})).one_or_none()
     if row is None:
         fail(NOT_FOUND, "No opportunity with id {gid!r}", "id", gid=gid)

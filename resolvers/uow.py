@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import models as m
+from db.statements import built_once
 from resolvers.context import Ctx
 from resolvers.errors import UserError, UserErrors
 from resolvers.i18n import DEFAULT, Msg, jsonable, translate
@@ -116,8 +117,8 @@ class UnitOfWork:
         if not self.events:
             return
         await self.session.flush()  # the change itself, before the counter's lock
-        last = (await self.session.execute(
-            _TAKE_SEQS, {"org_id": self.org_id, "count": len(self.events)})).scalar_one()
+        last = (await self.session.execute(  # every write takes its seqs here: built once (db/statements.py)
+            built_once(_take_seqs), {"org_id": self.org_id, "count": len(self.events)})).scalar_one()
         for i, event in enumerate(self.events):
             event.seq = last - len(self.events) + 1 + i
         for event, note in self.notifications:
@@ -126,13 +127,13 @@ class UnitOfWork:
         self.session.add_all(note for _, note in self.notifications)
 
 
-# Built once (docs/performance.md, "Statements built once"): every write takes its seqs here.
-_TAKE_SEQS = (
-    update(m.Organization)
-    .where(m.Organization.id == bindparam("org_id"))
-    .values(event_seq=m.Organization.event_seq + bindparam("count", type_=m.Organization.event_seq.type))
-    .returning(m.Organization.event_seq)
-)
+def _take_seqs():
+    return (
+        update(m.Organization)
+        .where(m.Organization.id == bindparam("org_id"))
+        .values(event_seq=m.Organization.event_seq + bindparam("count", type_=m.Organization.event_seq.type))
+        .returning(m.Organization.event_seq)
+    )
 
 
 async def run_in_transaction(

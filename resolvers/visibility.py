@@ -26,6 +26,7 @@ from types import SimpleNamespace
 from sqlalchemy import bindparam, exists, literal, or_, select, union_all
 
 from db import models as m
+from db.statements import built_once
 from resolvers.errors import FORBIDDEN, UserError, UserErrors
 
 SCOPES = ("OWN", "DEPARTMENT", "ALL")
@@ -309,18 +310,14 @@ def _card_context_statement():
     )
 
 
-# Built once, with parameters: building and keying this statement cost four times what
-# running it does, on every write (docs/performance.md, "Statements built once").
-_CARD_CONTEXT = _card_context_statement()
-
-
 async def card_context(session, opp: m.Opportunity, department_ids=()) -> tuple[set[str], dict]:
     """What an event about a card carries, read in one statement: the keys of every
     department involved in it (its holder, handoffs' both ends, approval steps) and of
     `department_ids`, and the card's fields a receiver wants with it (its snapshot,
     redacted per receiver on read)."""
     named = {opp.department_id, *(i for i in department_ids if i is not None)}
-    rows = (await session.execute(_CARD_CONTEXT, {
+    # Built once: building and keying it cost four times what running it does, on every write.
+    rows = (await session.execute(built_once(_card_context_statement), {
         "opportunity_id": opp.id, "named": sorted(named), "department_id": opp.department_id,
         "stage_id": opp.stage_id, "account_id": opp.account_id,
     })).all()

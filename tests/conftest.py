@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from api.app import create_app
 from api.settings import Settings
 from db import models as m
+from db import statements
 from db.engine import Database
 from db.migrate import upgrade
 from resolvers.auth import hash_password, issue_token
@@ -56,8 +57,11 @@ def pytest_configure(config):
 
     hardened_schema(Settings())
 
-    # Under `make mutation` only: a recorded equivalent is not run again (mutmut counts exit
-    # code 34 as skipped), and a mutant is judged by its module's suites, killers first.
+    # Under `make mutation` only (stats, clean and mutant runs): statements are built on every
+    # call, so the tests run a builder's mutants; a recorded equivalent is not run again (mutmut
+    # counts exit code 34 as skipped); a mutant is judged by its module's suites, killers first.
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        statements.BUILD_EACH_TIME = True
     if mutation_suites.recorded_equivalent():
         pytest.exit("a recorded equivalent mutant (tests/mutation_equivalents.toml)", returncode=34)
     config.args[:] = mutation_suites.plan(config.args)

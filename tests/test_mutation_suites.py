@@ -1,11 +1,17 @@
 """`make mutation`'s configuration agrees with itself (tests/mutation_suites.py, pyproject.toml,
 the Makefile): every mutated module has suites that exist, the stats run collects exactly
 their union, a mutant is judged by its own module's suites only, and a recorded equivalent is
-not run again while it is what was judged."""
+not run again while it is what was judged, and statements built once are built on every call
+under mutmut."""
+import os
 import re
 import tomllib
 from pathlib import Path
 
+from sqlalchemy import literal, select
+
+from db import statements
+from db.statements import built_once
 from tests import mutation_report, mutation_suites
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,3 +135,18 @@ def test_every_recorded_mutant_says_why():
         assert re.fullmatch(r"[0-9a-f]{16}", entry["diff"]) and len(entry["why"]) > 20, entry
         assert "killed_by" not in entry or entry["killed_by"].endswith("[postgres]"), entry
     assert len({entry["name"] for entry in entries}) == len(entries)
+
+
+def test_statements_are_built_once_except_under_mutation_testing(monkeypatch):
+    calls = []
+
+    def build():
+        calls.append(1)
+        return select(literal(len(calls)))
+
+    first = built_once(build)
+    assert built_once(build) is first and len(calls) == 1
+    # Under mutmut every call builds again: a builder's mutant is what the tests run.
+    assert statements.BUILD_EACH_TIME is bool(os.environ.get("MUTANT_UNDER_TEST"))
+    monkeypatch.setattr(statements, "BUILD_EACH_TIME", True)
+    assert built_once(build) is not built_once(build) and len(calls) == 3
