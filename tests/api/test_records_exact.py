@@ -11,8 +11,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
 from db import models as m
+from resolvers import records
 from resolvers.ids import to_global
 from tests.api.test_import_roundtrip import CONTACTS, workbook
 from tests.api.test_records import (
@@ -305,6 +307,23 @@ async def test_a_follow_up_at_the_same_time_as_the_last_contact_takes_its_place(
 
 
 # ------------------------------------------------------------------ two writers at once (PostgreSQL)
+
+
+@pytest.mark.parametrize("field", ["phone", "email"])
+async def test_the_unique_key_that_refused_a_racing_contact_names_its_field(gql, org, field):
+    """What the API answers when the database, not the check before it, refuses a duplicate:
+    each database names the refusing key's column in its error, on both."""
+    account = pk(await account_gid(org, await create(gql)))
+    key = {"phone": "13800138000", "email": "racer@example.com"}[field]
+    async with org.db.read() as s:
+        for name in ("First", "Second"):
+            s.add(m.Contact(org_id=org.id, account_id=account, name=name, version=1, **{field: key, f"{field}_key": key}))
+        with pytest.raises(IntegrityError) as refused:
+            await s.flush()
+    error = records._duplicate_race(refused.value)
+    assert (error.code, error.field, error.params) == ("DUPLICATE", [field], {})
+    assert error.message == "A contact with this phone number or email address was just added"
+
 
 
 def postgres_only(backend):
