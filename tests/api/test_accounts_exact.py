@@ -10,12 +10,14 @@ conflict leaves every other customer's conflict open, even when no open deal is 
 website's bounds, possible duplicates only among the customers the viewer sees (scored to a
 tenth), and which deals a card's conflict lists."""
 from sqlalchemy import select
+from sqlalchemy import update as sa_update
 
 from db import models as m
 from resolvers import accounts
 from resolvers.ids import to_global
 from resolvers.paging import encode_cursor
 from tests.api.test_accounts import CONFLICT, RESOLVE, UPDATE_ACCOUNT, create_account, events, gid
+from tests.api.test_records_exact import behind_a_transaction, postgres_only
 from tests.api.workflow_helpers import MOVE, create, move, pk
 from tests.conftest import make_org
 
@@ -385,3 +387,23 @@ async def test_a_cards_conflict_lists_the_other_owners_open_deals_in_their_order
     assert await shown(theirs) == [("First", "sales_member"), ("Second", "sales_member")]
     assert await shown(second) == [("Theirs", "marketing_member")]
     assert await shown(lost) is None
+
+
+# ------------------------------------------------------------------ two writers at once (PostgreSQL)
+
+
+async def test_an_update_waits_for_a_concurrent_one_and_sees_its_version(gql, org, backend):
+    """updateAccount reads the customer under its row lock: sent with the version a
+    committing writer is replacing, it waits, then answers CONFLICT and overwrites nothing."""
+    postgres_only(backend)
+    made = (await create_account(gql, name="Raced Ltd"))["account"]
+
+    async def racer(held):
+        await held.execute(sa_update(m.Account).where(m.Account.id == pk(made["id"])).values(industry="Mining", version=2))
+
+    answer = await behind_a_transaction(org, racer, update(gql, id=made["id"], version=1, region="华东"))
+    assert answer["account"] is None
+    assert answer["userErrors"] == [{"field": ["version"], "code": "CONFLICT",
+                                     "message": "Someone else changed this customer (now version 2); reload and retry"}]
+    name, industry, region, *_, version = await account_row(org, pk(made["id"]))
+    assert (industry, region, version) == ("Mining", None, 2)

@@ -83,6 +83,40 @@ async def test_name_longer_than_100_is_refused(gql, org):
     assert (await update(gql, id=ann["id"], version=1, name="n" * 100))["contact"]["name"] == "n" * 100
 
 
+PHONE_TEXT = "phone must be a phone number: digits, spaces, dashes and an optional leading +"
+EMAIL_TEXT = "email must be an address such as name@example.com"
+
+
+@pytest.mark.parametrize("phone, stored, problem", [
+    ("12345" + "-" * 35, "12345" + "-" * 35, None),  # 40 characters, 5 digits: both at their bounds
+    ("12345" + "-" * 36, None, "phone is longer than 40 characters"),
+    ("1234", None, PHONE_TEXT),  # 4 digits
+    ("1" * 20, "1" * 20, None),
+    ("1" * 21, None, PHONE_TEXT),
+    ("+86 1234", None, PHONE_TEXT),  # 4 digits once +86 is taken off
+    ("＋８６ １３９ ０００ ０", "+86 139 000 0", None),  # full-width: kept as half-width
+    (" 139 0000 0000 ", "139 0000 0000", None),
+])
+async def test_a_contacts_phone_at_its_bounds(gql, org, phone, stored, problem):
+    account = await account_gid(org, await create(gql))
+    answer = await create_contact(gql, accountId=account, name="Ann", phone=phone)
+    assert errors(answer) == ([(["phone"], "VALIDATION", problem)] if problem else [])
+    assert (answer["contact"] and answer["contact"]["phone"]) == stored
+
+
+@pytest.mark.parametrize("email, problem", [
+    ("a" * 242 + "@example.com", None),  # 254 characters
+    ("a" * 243 + "@example.com", "email is longer than 254 characters"),
+    ("ann@example", EMAIL_TEXT),
+    ("ann@@example.com", EMAIL_TEXT),
+])
+async def test_a_contacts_email_at_its_bounds(gql, org, email, problem):
+    account = await account_gid(org, await create(gql))
+    answer = await create_contact(gql, accountId=account, name="Ann", email=email)
+    assert errors(answer) == ([(["email"], "VALIDATION", problem)] if problem else [])
+    assert (answer["contact"] and answer["contact"]["email"]) == (None if problem else email)
+
+
 async def test_email_of_another_contact_is_a_duplicate(gql, org):
     ann, bob = await ann_and_bob(gql, org)
     answer = await update(gql, id=bob["id"], version=1, email=" ANN@example.com ")
