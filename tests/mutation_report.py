@@ -137,14 +137,18 @@ def main(argv: list[str]) -> int:
     show = "--survivors" in argv
     equivalents = recorded()
     rows, survivors, stale = [], [], []
+    seconds = {verdict: [0, 0.0] for verdict in ("killed", "message", "not killed", "recorded")}  # mutants, their time
     for meta in sorted(Path("mutants").glob("resolvers/*.py.meta")):
-        codes = {k: v for k, v in json.loads(meta.read_text())["exit_code_by_key"].items() if v is not None}
+        results = json.loads(meta.read_text())
+        codes = {k: v for k, v in results["exit_code_by_key"].items() if v is not None}
+        durations = results.get("durations_by_key") or {}
         if not codes:
             continue
         found = functions(meta.with_suffix("").read_text())
         counts = {"messages": 0, "killed": 0, "equivalent": 0, "other": 0}
         for name, code in sorted(codes.items()):
             original, mutant = original_and_mutant(found, name.rsplit(".", 1)[1])
+            took = durations.get(name) or 0.0
             if is_message(original, mutant):
                 counts["messages"] += 1
             elif code in KILLED:
@@ -153,7 +157,11 @@ def main(argv: list[str]) -> int:
                 counts["killed" if equivalents.get(name, {}).get("killed_by") else "equivalent"] += 1
             else:
                 counts["other"] += 1
-                survivors.append((name, STATUS.get(code, f"exit {code}"), diff(original, mutant)))
+                survivors.append((name, f"{STATUS.get(code, f'exit {code}')}, {took:.1f} s", diff(original, mutant)))
+            verdict = "message" if is_message(original, mutant) else "killed" if code in KILLED else \
+                "recorded" if code == RECORDED else "not killed"
+            seconds[verdict][0] += 1
+            seconds[verdict][1] += took
             if name in equivalents and code != RECORDED and equivalents[name]["diff"] != digest(original, mutant):
                 stale.append(name)
         judged = counts["killed"] + counts["other"]
@@ -170,6 +178,9 @@ def main(argv: list[str]) -> int:
     print(f"{'all':<16}{sum(r[1] for r in rows):>8}{sum(r[2] for r in rows):>9}{others:>8}{equivalent:>12}{killed:>8}"
           f"{100 * killed / max(others - equivalent, 1):>10.1f}%")
     print("\nkill rate: killed / (others - equivalent); recorded in tests/mutation_equivalents.toml and not run: the equivalents, and those killed on PostgreSQL only (counted killed)")
+    total = sum(t for _, t in seconds.values())
+    print(f"\nmutant time (both children together): {total:,.1f} s; " + ", ".join(
+        f"{verdict} {n:,} mutants {t:,.1f} s ({t / n:.2f} s each)" for verdict, (n, t) in seconds.items() if n))
     if stale:
         print(f"\n{len(stale)} recorded equivalents changed since they were judged (they ran again): " + ", ".join(stale))
     print(f"\n{len(survivors)} non-message mutants not killed" + (":" if survivors and show else " (--survivors shows them)"))

@@ -52,13 +52,13 @@ def test_only_prose_in_a_string_is_a_message():
     assert not mutation_report.is_message(*_pair("xǁFlowǁopen__mutmut_1"))
 
 
-def _results(tmp_path, monkeypatch, exit_codes: list[int]) -> None:
+def _results(tmp_path, monkeypatch, exit_codes: list[int], durations=(0.5, 2.5, 0.25, 0.75)) -> None:
     """A run's results as mutmut leaves them, for MUTATED's four mutants in order."""
     (tmp_path / "mutants" / "resolvers").mkdir(parents=True)
     (tmp_path / "mutants" / "resolvers" / "rules.py").write_text(MUTATED)
-    names = ["x_check__mutmut_1", "x_check__mutmut_2", "x_check__mutmut_3", "xǁFlowǁopen__mutmut_1"]
-    results = {f"resolvers.rules.{name}": code for name, code in zip(names, exit_codes, strict=True)}
-    (tmp_path / "mutants" / "resolvers" / "rules.py.meta").write_text(json.dumps({"exit_code_by_key": results}))
+    names = [f"resolvers.rules.{name}" for name in ("x_check__mutmut_1", "x_check__mutmut_2", "x_check__mutmut_3", "xǁFlowǁopen__mutmut_1")]
+    (tmp_path / "mutants" / "resolvers" / "rules.py.meta").write_text(json.dumps({
+        "exit_code_by_key": dict(zip(names, exit_codes, strict=True)), "durations_by_key": dict(zip(names, durations))}))
     monkeypatch.chdir(tmp_path)
 
 
@@ -69,7 +69,10 @@ def test_the_table_counts_messages_apart_and_lists_survivors(tmp_path, monkeypat
     out = capsys.readouterr().out.splitlines()
     assert out[1].split() == ["rules", "4", "1", "3", "0", "2", "66.7%"]
     assert "1 non-message mutants not killed:" in out
-    assert "# resolvers.rules.x_check__mutmut_2: survived" in out
+    assert "# resolvers.rules.x_check__mutmut_2: survived, 2.5 s" in out
+    # Where the run's time went: a survivor runs every test it has, a killed mutant stops at the first failure.
+    assert "mutant time (both children together): 4.0 s; killed 2 mutants 1.0 s (0.50 s each), message 1 mutants 0.5 s " \
+        "(0.50 s each), not killed 1 mutants 2.5 s (2.50 s each)" in out
     assert '+        fail("TOO_BIG", "The value is too big", field="XXvalueXX")' in out
 
 

@@ -407,3 +407,22 @@ async def test_an_update_waits_for_a_concurrent_one_and_sees_its_version(gql, or
                                      "message": "Someone else changed this customer (now version 2); reload and retry"}]
     name, industry, region, *_, version = await account_row(org, pk(made["id"]))
     assert (industry, region, version) == ("Mining", None, 2)
+
+
+async def test_a_merge_waits_for_a_concurrent_edit_of_either_customer(gql, org, backend):
+    """mergeAccounts reads both customers under their row locks: an edit committing
+    meanwhile is merged, not lost. The source's new industry fills the target's empty
+    one; the target's new region is kept over the source's, and its version follows on."""
+    postgres_only(backend)
+    for held, changes in (("source", {"industry": "Mining"}), ("target", {"region": "华东"})):
+        source = (await create_account(gql, name=f"Source {held} Co", region="华北"))["account"]
+        target = (await create_account(gql, name=f"Target {held} Co"))["account"]
+        edited = pk({"source": source, "target": target}[held]["id"])
+
+        async def racer(session):
+            await session.execute(sa_update(m.Account).where(m.Account.id == edited).values(version=2, **changes))
+
+        answer = await behind_a_transaction(org, racer, merge(gql, source["id"], target["id"]))
+        assert answer["userErrors"] == [], held
+        _, industry, region, *_, version = await account_row(org, pk(target["id"]))
+        assert (industry, region, version) == (("Mining", "华北", 2) if held == "source" else (None, "华东", 3)), held
