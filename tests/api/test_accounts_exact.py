@@ -9,6 +9,8 @@ history (its open conflict only where the target has none), and how resolving a
 conflict leaves every other customer's conflict open, even when no open deal is left; a
 website's bounds, possible duplicates only among the customers the viewer sees (scored to a
 tenth), and which deals a card's conflict lists."""
+from datetime import datetime, timezone
+
 from sqlalchemy import select
 from sqlalchemy import update as sa_update
 
@@ -151,6 +153,27 @@ async def test_update_refusals_name_the_field_and_change_nothing(gql, org):
                            "userErrors": [{"field": ["name"], "code": "VALIDATION", "message": message}]}, name
     assert await account_row(org, pk(acme["id"])) == ("Acme", "Tools", "EU", None, [], org.users["sales_member"].id, 2)
     assert len(await events(org, "ACCOUNT_UPDATED")) == 1
+
+
+async def test_create_refusals_name_the_field_and_write_nothing(gql, org, db):
+    """createAccount's name at its bound and an owner who is no one here (unknown, another
+    organization's, deactivated): each refusal names its field, and no customer is made."""
+    elsewhere = (await make_org(db)).users["sales_member"]
+    unknown, foreign = to_global("User", 10**8), to_global("User", elsewhere.id)
+    async with org.db.write() as s:
+        (await s.get(m.User, org.users["finance_member"].id)).deactivated_at = datetime.now(timezone.utc)
+    refusals = [
+        ({"name": "x" * 201}, ["name"], "VALIDATION", "name is longer than 200 characters"),
+        ({"ownerId": unknown}, ["ownerId"], "NOT_FOUND", f"No user with id {unknown!r}"),
+        ({"ownerId": foreign}, ["ownerId"], "NOT_FOUND", f"No user with id {foreign!r}"),
+        ({"ownerId": gid(org, "finance_member")}, ["ownerId"], "VALIDATION", "Finance Member is deactivated; reactivate them first"),
+    ]
+    for fields, field, code, message in refusals:
+        refused = await create_account(gql, **{"name": "Refused Ltd", **fields})
+        assert (refused["account"], refused["userErrors"]) == (None, [{"field": field, "code": code, "message": message}]), fields
+    assert await account_ids(org) == {}
+    made = (await create_account(gql, name="y" * 200))["account"]
+    assert (made["name"], made["version"]) == ("y" * 200, 1)
 
 
 async def test_update_clears_the_owner(gql, org):
