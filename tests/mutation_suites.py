@@ -73,19 +73,17 @@ def plan(tests: list[str]) -> list[str]:
     """The tests (node ids, fastest first as mutmut orders them) a mutant is judged by, in the
     order to run them: of those in its module's suites (all, when none of them called the
     function), first the ones that killed other mutants of the same function, most kills
-    first, then the ones that killed mutants of the module's other functions. mutmut stops at
-    the first failure, so a killed mutant usually runs one test; a function's first mutants
-    start from the tests that catch its neighbours instead of the fastest."""
+    first. mutmut stops at the first failure, so a killed mutant usually runs one test."""
     mutant = mutant_under_test()
     if mutant is None:
         return tests
     suites = SUITES.get(mutant.split(".")[1], ())
     own = [test for test in tests if _file(test) in suites] or tests
-    function = _kills(mutant).name
-    by_function, by_module = Counter(), Counter()
-    for path in KILLS.glob(function.rsplit(".", 1)[0] + ".*"):
-        (by_function if path.name == function else by_module).update(path.read_text().splitlines())
-    return sorted(own, key=lambda test: (-by_function[test], -by_module[test]))  # stable: fastest first among equals
+    try:
+        killed = Counter(_kills(mutant).read_text().splitlines())
+    except FileNotFoundError:
+        return own
+    return sorted(own, key=lambda test: -killed[test])  # stable: fastest first among equals
 
 
 _recorded: set[str] = set()

@@ -77,19 +77,11 @@ def test_the_tests_that_killed_a_functions_mutants_run_first(monkeypatch, tmp_pa
     mutation_suites.record_kill("tests/api/test_records.py::slow[a b]")
     mutation_suites.record_kill("tests/api/test_records.py::slow[a b]")  # its teardown failed too: one kill
     monkeypatch.setenv("MUTANT_UNDER_TEST", "resolvers.records.x_other__mutmut_1")
-    mutation_suites.record_kill("tests/api/test_records_exact.py::slower")  # the module's: after the function's
-    monkeypatch.setenv("MUTANT_UNDER_TEST", "resolvers.records.x_clean_more__mutmut_1")
-    mutation_suites.record_kill("tests/api/test_records.py::slow[a b]")
-    monkeypatch.setenv("MUTANT_UNDER_TEST", "resolvers.accounts.x_clean__mutmut_1")
-    mutation_suites.record_kill("tests/api/test_records.py::fast")  # another module's kill: no say
+    mutation_suites.record_kill("tests/api/test_records.py::fast")  # another function's kill: no say
 
     assert _plan(monkeypatch, "resolvers.records.x_clean__mutmut_3", tests) == [
         "tests/api/test_records_exact.py::slowest", "tests/api/test_records.py::slow[a b]",
-        "tests/api/test_records_exact.py::slower", "tests/api/test_records.py::fast"]
-    # A function none of whose mutants was killed yet starts from its module's killers.
-    assert _plan(monkeypatch, "resolvers.records.x_new__mutmut_1", tests) == [
-        "tests/api/test_records.py::slow[a b]", "tests/api/test_records_exact.py::slowest",
-        "tests/api/test_records_exact.py::slower", "tests/api/test_records.py::fast"]
+        "tests/api/test_records.py::fast", "tests/api/test_records_exact.py::slower"]
 
 
 MUTATED = '''def x_clean__mutmut_orig(value):
