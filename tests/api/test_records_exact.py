@@ -117,6 +117,16 @@ async def test_a_contacts_email_at_its_bounds(gql, org, email, problem):
     assert (answer["contact"] and answer["contact"]["email"]) == (None if problem else email)
 
 
+async def test_a_new_contact_is_stamped_with_the_requests_time_and_a_name_of_at_most_100(gql, org, clock):
+    account = await account_gid(org, await create(gql))
+    clock.advance(hours=3)  # the request's clock, not the database's or the machine's
+    refused = await create_contact(gql, accountId=account, name="n" * 101)
+    assert (refused["contact"], errors(refused)) == (None, [(["name"], "VALIDATION", "name is longer than 100 characters")])
+    made = (await create_contact(gql, accountId=account, name="n" * 100))["contact"]
+    row = await contact_row(org, made["id"])
+    assert (row.name, row.version, row.created_at, row.updated_at) == ("n" * 100, 1, clock.now, clock.now)
+
+
 async def test_email_of_another_contact_is_a_duplicate(gql, org):
     ann, bob = await ann_and_bob(gql, org)
     answer = await update(gql, id=bob["id"], version=1, email=" ANN@example.com ")
