@@ -11,7 +11,8 @@ with a digest of its diff: while the mutated function and the mutant are what wa
 `make mutation` does not run it again (mutmut's "skipped", exit code 34) and it is counted
 as equivalent here; once either changes it runs, and shows up to be judged anew.
 `--record NAME WHY` adds a surviving mutant to the file; with `--killed-by TEST`, one that
-only a PostgreSQL test kills (counted as killed: the run is SQLite).
+only a test outside the run kills: a PostgreSQL test (the run is SQLite) or one outside
+the module's suites (counted as killed).
 
     python -m tests.mutation_report [--survivors] [--record NAME WHY [--killed-by TEST]]
 """
@@ -153,7 +154,7 @@ def main(argv: list[str]) -> int:
                 counts["messages"] += 1
             elif code in KILLED:
                 counts["killed"] += 1
-            elif code == RECORDED:  # killed only on PostgreSQL (`killed_by`), or equivalent
+            elif code == RECORDED:  # killed only outside the run (`killed_by`), or equivalent
                 counts["killed" if equivalents.get(name, {}).get("killed_by") else "equivalent"] += 1
             else:
                 counts["other"] += 1
@@ -177,7 +178,7 @@ def main(argv: list[str]) -> int:
     others, equivalent, killed = (sum(r[i] for r in rows) for i in (3, 4, 5))
     print(f"{'all':<16}{sum(r[1] for r in rows):>8}{sum(r[2] for r in rows):>9}{others:>8}{equivalent:>12}{killed:>8}"
           f"{100 * killed / max(others - equivalent, 1):>10.1f}%")
-    print("\nkill rate: killed / (others - equivalent); recorded in tests/mutation_equivalents.toml and not run: the equivalents, and those killed on PostgreSQL only (counted killed)")
+    print("\nkill rate: killed / (others - equivalent); recorded in tests/mutation_equivalents.toml and not run: the equivalents, and those killed only outside the run (counted killed)")
     total = sum(t for _, t in seconds.values())
     print(f"\nmutant time (both children together): {total:,.1f} s; " + ", ".join(
         f"{verdict} {n:,} mutants {t:,.1f} s ({t / n:.2f} s each)" for verdict, (n, t) in seconds.items() if n))

@@ -18,7 +18,7 @@ from db import models as m
 from resolvers import accounts
 from resolvers.ids import to_global
 from resolvers.paging import encode_cursor
-from tests.api.test_accounts import CONFLICT, RESOLVE, UPDATE_ACCOUNT, create_account, events, gid
+from tests.api.test_accounts import CONFLICT, RESOLVE, UPDATE_ACCOUNT, conflict_notes, create_account, events, gid
 from tests.api.test_records_exact import behind_a_transaction, postgres_only
 from tests.api.workflow_helpers import MOVE, create, move, pk
 from tests.conftest import make_org
@@ -449,3 +449,12 @@ async def test_a_merge_waits_for_a_concurrent_edit_of_either_customer(gql, org, 
         assert answer["userErrors"] == [], held
         _, industry, region, *_, version = await account_row(org, pk(target["id"]))
         assert (industry, region, version) == (("Mining", "华北", 2) if held == "source" else (None, "华东", 3)), held
+
+
+async def test_a_deactivated_manager_is_not_told_of_a_conflict(gql, org):
+    """The owners' departments' active managers are told; one who has left is not."""
+    async with org.db.write() as s:
+        (await s.get(m.User, org.users["legal_manager"].id)).deactivated_at = datetime.now(timezone.utc)
+    await create(gql, as_="legal_member", title="Legal deal", accountName="Contested Ltd")
+    await create(gql, as_="sales_admin", title="Sales deal", accountName="Contested Ltd", ownerId=gid(org, "sales_member"))
+    assert await conflict_notes(org) == {"sales_member": "Sales deal", "sales_manager": "Sales deal", "legal_member": "Legal deal"}

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from db import models as m
-from resolvers import pool
+from resolvers import assignment, pool
 from resolvers.assignment import list_assignment_rules, set_assignment_rules
 from resolvers.ids import to_global
 from resolvers.tokens import Forbidden
@@ -506,3 +506,11 @@ async def test_a_released_deal_nobody_can_take_goes_to_the_rules_departments_poo
     [event] = await events_of(org, "OPPORTUNITY_RELEASED")
     assert event.changes == {"owner": [org.users["sales_member"].id, admin], "pool": [None, "finance"], "reason": [None, "busy"]}
     assert sorted(event.department_keys) == ["finance", "sales"]
+
+
+def test_a_rule_naming_values_matches_no_deal_without_one():
+    """A customer without a region (or industry), or a deal without a source, matches no
+    rule that names some, whatever they are called."""
+    for key in ("regions", "industries", "sources"):
+        assert not assignment.matches({key: ["XXXX"]}, m.Account(name="No facts Ltd"), None, [], None), key
+    assert assignment.matches({}, m.Account(name="No facts Ltd"), None, [], None)
