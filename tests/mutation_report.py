@@ -138,7 +138,7 @@ def main(argv: list[str]) -> int:
     show = "--survivors" in argv
     equivalents = recorded()
     rows, survivors, stale = [], [], []
-    seconds = {verdict: [0, 0.0] for verdict in ("killed", "message", "not killed", "recorded")}  # mutants, their time
+    seconds = {verdict: [0, 0.0] for verdict in ("killed", "message", "not killed", "recorded, not run")}  # mutants, their time
     for meta in sorted(Path("mutants").glob("resolvers/*.py.meta")):
         results = json.loads(meta.read_text())
         codes = {k: v for k, v in results["exit_code_by_key"].items() if v is not None}
@@ -154,13 +154,14 @@ def main(argv: list[str]) -> int:
                 counts["messages"] += 1
             elif code in KILLED:
                 counts["killed"] += 1
-            elif code == RECORDED:  # killed only outside the run (`killed_by`), or equivalent
+            elif code == RECORDED or name in equivalents and equivalents[name]["diff"] == digest(original, mutant):
+                # Killed only outside the run (`killed_by`), or equivalent; or recorded after it ran.
                 counts["killed" if equivalents.get(name, {}).get("killed_by") else "equivalent"] += 1
             else:
                 counts["other"] += 1
                 survivors.append((name, f"{STATUS.get(code, f'exit {code}')}, {took:.1f} s", diff(original, mutant)))
             verdict = "message" if is_message(original, mutant) else "killed" if code in KILLED else \
-                "recorded" if code == RECORDED else "not killed"
+                "recorded, not run" if code == RECORDED else "not killed"
             seconds[verdict][0] += 1
             seconds[verdict][1] += took
             if name in equivalents and code != RECORDED and equivalents[name]["diff"] != digest(original, mutant):

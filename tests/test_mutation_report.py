@@ -94,3 +94,19 @@ def test_recorded_mutants_are_counted_apart_from_the_survivors(tmp_path, monkeyp
     # 3 others: 1 equivalent (out of the rate), 1 killed on PostgreSQL only, 1 survivor.
     assert out[1].split() == ["rules", "4", "1", "3", "1", "1", "50.0%"]
     assert "1 non-message mutants not killed (--survivors shows them)" in out
+
+
+def test_a_survivor_recorded_after_its_run_counts_as_recorded_while_it_matches(tmp_path, monkeypatch, capsys):
+    _results(tmp_path, monkeypatch, [1, 0, 0, 1])  # x_check 2 and 3 survived
+    judged = mutation_report.digest(*_pair("x_check__mutmut_3"))
+    records = tmp_path / "equivalents.toml"
+    records.write_text(f'[[mutant]]\nname = "resolvers.rules.x_check__mutmut_3"\ndiff = "{judged}"\nwhy = "w"\n'
+                       '[[mutant]]\nname = "resolvers.rules.x_check__mutmut_2"\ndiff = "0000000000000000"\nwhy = "w"\n')
+    monkeypatch.setattr(mutation_report, "EQUIVALENTS", records)
+
+    assert mutation_report.main([]) == 0
+    out = capsys.readouterr().out.splitlines()
+    # x_check 3 is what was judged: equivalent. x_check 2's record is of another mutant: a survivor, listed as changed.
+    assert out[1].split() == ["rules", "4", "1", "3", "1", "1", "50.0%"]
+    assert "1 non-message mutants not killed (--survivors shows them)" in out
+    assert any(line.endswith("resolvers.rules.x_check__mutmut_2") and "changed" in line for line in out)

@@ -11,14 +11,15 @@ website's bounds, possible duplicates only among the customers the viewer sees (
 tenth), and which deals a card's conflict lists."""
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy import update as sa_update
 
 from db import models as m
 from resolvers import accounts
 from resolvers.ids import to_global
 from resolvers.paging import encode_cursor
-from tests.api.test_accounts import CONFLICT, RESOLVE, UPDATE_ACCOUNT, conflict_notes, create_account, events, gid
+from resolvers.setup import create_user
+from tests.api.test_accounts import CONFLICT, CONFLICT_TEMPLATE, RESOLVE, UPDATE_ACCOUNT, conflict_notes, create_account, events, gid
 from tests.api.test_records_exact import behind_a_transaction, postgres_only
 from tests.api.workflow_helpers import MOVE, create, move, pk
 from tests.conftest import make_org
@@ -458,3 +459,50 @@ async def test_a_deactivated_manager_is_not_told_of_a_conflict(gql, org):
     await create(gql, as_="legal_member", title="Legal deal", accountName="Contested Ltd")
     await create(gql, as_="sales_admin", title="Sales deal", accountName="Contested Ltd", ownerId=gid(org, "sales_member"))
     assert await conflict_notes(org) == {"sales_member": "Sales deal", "sales_manager": "Sales deal", "legal_member": "Legal deal"}
+
+
+async def alerts_told(org) -> list[tuple]:
+    """(who, card, the card its event is about) of every conflict alert, by who; then clears them."""
+    async with org.db.read() as s:
+        rows = (await s.execute(
+            select(m.User.handle, m.Opportunity.title, m.Event.opportunity_id).select_from(m.Notification)
+            .join(m.User, m.User.id == m.Notification.user_id).join(m.Opportunity, m.Opportunity.id == m.Notification.opportunity_id)
+            .join(m.Event, m.Event.seq == m.Notification.event_seq)
+            .where(m.Notification.org_id == org.id, m.Notification.template == CONFLICT_TEMPLATE))).all()
+        titles = dict((await s.execute(select(m.Opportunity.id, m.Opportunity.title).where(m.Opportunity.org_id == org.id))).all())
+    async with org.db.write() as s:  # the next card's alerts alone
+        await s.execute(delete(m.Notification).where(m.Notification.org_id == org.id))
+    return sorted((who, title, titles[about]) for who, title, about in rows)
+
+
+async def test_a_conflict_tells_each_person_once_pointing_at_their_own_card(gql, org, clock):
+    """Three owners of one department on one customer: each owner is told on their own card,
+    their manager once, on the new card; opening ties each alert to its card's event, a
+    later card ties them all to its own. The conflict opens at the request's time."""
+    async with org.db.write() as s:
+        org_row = await s.get(m.Organization, org.id)
+        for key in ("sales2", "sales3"):
+            org.users[key] = await create_user(s, org_row, email=f"{key}.{org.id}@example.test", name=key.title(),
+                                               department_key="sales", role="MEMBER", handle=key)
+    clock.advance(hours=2)
+    await create(gql, title="First", accountName="Contested Ltd")
+    await create(gql, as_="sales_admin", title="Second", accountName="Contested Ltd", ownerId=gid(org, "sales3"))
+    assert await alerts_told(org) == [("sales3", "Second", "Second"), ("sales_manager", "Second", "Second"),
+                                      ("sales_member", "First", "First")]
+    async with org.db.read() as s:
+        opened = await s.scalar(select(m.OwnershipConflict.opened_at).where(m.OwnershipConflict.org_id == org.id))
+    assert opened == clock.now
+    await create(gql, as_="sales_admin", title="Third", accountName="Contested Ltd", ownerId=gid(org, "sales2"))
+    assert await alerts_told(org) == [("sales2", "Third", "Third"), ("sales3", "Second", "Third"),
+                                      ("sales_manager", "Third", "Third"), ("sales_member", "First", "Third")]
+    raised = [(e.opportunity_id, e.changes) for e in await events(org, "OWNERSHIP_CONFLICT_RAISED")]
+    ids = await card_ids(org)
+    assert raised == [
+        (ids["First"], {"ownershipConflict": [None, "open"], "owners": [None, ["Sales Member", "Sales3"]]}),
+        (ids["Second"], {"ownershipConflict": [None, "open"], "owners": [None, ["Sales Member", "Sales3"]]}),
+        (ids["Third"], {"ownershipConflict": [None, "open"], "owners": [None, ["Sales Member", "Sales2", "Sales3"]]})]
+
+
+async def card_ids(org) -> dict[str, int]:
+    async with org.db.read() as s:
+        return dict((await s.execute(select(m.Opportunity.title, m.Opportunity.id).where(m.Opportunity.org_id == org.id))).all())
