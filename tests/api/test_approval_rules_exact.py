@@ -27,6 +27,7 @@ UPDATE_STAGE = "mutation($input: UpdateStageInput!) { updateStage(input: $input)
 APPROVAL = """query($id: ID!) { node(id: $id) { ... on Approval { status snapshotRequested snapshotApproved
   changes { field before after }
   steps { position status mode openedAt dueAt department { key } approvers { handle } } } } }"""
+CREATE_STAGE = "mutation($input: CreateStageInput!) { createStage(input: $input) { userErrors { code field message } } }"
 RULE_STAGE = "won"  # the cards never enter it: its rule is only read by requestApproval
 DEFAULT_LOCKS = ["amount", "currency", "account", "expectedCloseDate"]
 NO_TIMEOUTS = {"remindAfterHours": None, "escalateAfterHours": None, "finalAfterHours": None, "finalAction": None}
@@ -525,3 +526,15 @@ async def test_an_approval_stops_counting_when_a_merge_moves_the_cards_customer(
     assert (await gql.ok(q, {"id": deal}, as_="sales_manager"))["node"]["approvalsNeeded"] == ["memo"]
     refused = await move(gql, deal, "proposal")
     assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [("STAGE_GATE", ["approval:memo"])]
+
+
+async def test_the_first_stage_in_the_pipeline_with_a_rule_for_the_kind_sets_it(gql, org):
+    """Two stages set a memo rule: the one earlier in the pipeline decides, also when it was
+    added last (inserted before the others, its row comes after theirs)."""
+    assert (await set_typed(gql, memo({"departmentKey": "finance"})))["userErrors"] == []  # Won's
+    pipeline = (await gql.ok("{ pipelines { id } }"))["pipelines"][0]["id"]
+    made = await gql.ok(CREATE_STAGE, {"input": {"pipelineId": pipeline, "key": "screening", "position": 1,
+                                                  "autoApproval": {"kind": "memo", "departmentKeys": ["legal"]}}}, as_="sales_admin")
+    assert made["createStage"]["userErrors"] == []
+    answer = await request(gql, org, None)
+    assert shape(answer["approval"]) == [("PENDING", "legal", ["legal_member", "legal_manager"], True)]

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from tests.api.test_approval_actions_exact import decisions_of, notes, steps_of
 from tests.api.test_approval_flows import DECIDE, REQUEST, RETURN, _stage_id, card, edit, new_deal, run, users
+from tests.api.test_approval_rules_exact import CREATE_STAGE
 from tests.api.workflow_helpers import events, move, pk, set_stage
 
 SET_RULE = """mutation($input: SetStageApprovalRuleInput!) { setStageApprovalRule(input: $input) {
@@ -112,6 +113,23 @@ async def test_an_ungated_superseded_approval_does_not_stop_the_gated_one_reopen
     await approved(gql, deal, "memo")
     assert (await edit(gql, deal, amount="20"))["userErrors"] == []
     assert await statuses(gql, deal) == [("pricing", "SUPERSEDED"), ("memo", "SUPERSEDED"), ("memo", "PENDING")]
+
+
+async def test_the_first_stage_requiring_the_kind_is_its_gate(gql, org):
+    """Two stages require the kind, one before the card's stage and one after: the approval
+    reopens, gated by the earlier one, also when that stage was added last (inserted before
+    the others, its row comes after theirs)."""
+    await set_rule(gql, RULE_STAGE, memo_rule(org))
+    deal = await new_deal(gql, "10", TITLE)
+    await to_stage(gql, deal, "qualified")
+    pipeline = (await gql.ok("{ pipelines { id } }"))["pipelines"][0]["id"]
+    made = await gql.ok(CREATE_STAGE, {"input": {"pipelineId": pipeline, "key": "screening", "position": 1,
+                                                  "requiredApprovals": ["memo"]}}, as_="sales_admin")
+    assert made["createStage"]["userErrors"] == []
+    await set_stage(org, "negotiation", required_approvals=["memo"])
+    await approved(gql, deal, "memo")
+    assert (await edit(gql, deal, amount="20"))["userErrors"] == []
+    assert await statuses(gql, deal) == [("memo", "SUPERSEDED"), ("memo", "PENDING")]
 
 
 async def test_a_returned_approval_of_the_kind_is_not_doubled_and_others_still_reopen(gql, org):
