@@ -20,7 +20,8 @@ from resolvers.ids import to_global
 from resolvers.paging import encode_cursor
 from resolvers.setup import create_user
 from tests.api.test_accounts import CONFLICT, CONFLICT_TEMPLATE, RESOLVE, UPDATE_ACCOUNT, conflict_notes, create_account, events, gid
-from tests.api.test_records_exact import behind_a_transaction, postgres_only
+from tests.api.test_import_roundtrip import CONTACTS, workbook
+from tests.api.test_records_exact import behind_a_transaction, postgres_only, upload
 from tests.api.workflow_helpers import MOVE, create, move, pk
 from tests.conftest import make_org
 
@@ -506,3 +507,16 @@ async def test_a_conflict_tells_each_person_once_pointing_at_their_own_card(gql,
 async def card_ids(org) -> dict[str, int]:
     async with org.db.read() as s:
         return dict((await s.execute(select(m.Opportunity.title, m.Opportunity.id).where(m.Opportunity.org_id == org.id))).all())
+
+
+async def test_an_import_onto_a_contested_customer_names_its_new_deals_in_200_characters(gql, client, org):
+    """An import brings two deals onto a customer another owner has an open deal with: the
+    alert names the new deals, in the order they were made, cut to 200 characters."""
+    await create(gql, as_="legal_member", title="Legal deal", accountName="Contested Ltd")
+    owner = org.users["sales_member"].email
+    rows = [["客户", "商机名称", "负责人"], ["Contested Ltd", "A" * 150, owner], ["Contested Ltd", "B" * 150, owner]]
+    assert (await upload(client, org, workbook({"商机": rows, "联系人": CONTACTS[:1]})))["created"] == 2
+    async with org.db.read() as s:
+        told = (await s.execute(select(m.Notification.params).where(
+            m.Notification.user_id == org.users["legal_member"].id, m.Notification.template == CONFLICT_TEMPLATE))).scalars().all()
+    assert [p["opp"] for p in told] == ["A" * 150 + ", " + "B" * 48]
