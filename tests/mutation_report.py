@@ -150,20 +150,18 @@ def main(argv: list[str]) -> int:
         for name, code in sorted(codes.items()):
             original, mutant = original_and_mutant(found, name.rsplit(".", 1)[1])
             took = durations.get(name) or 0.0
-            if is_message(original, mutant):
-                counts["messages"] += 1
-            elif code in KILLED:
-                counts["killed"] += 1
+            spent = "message" if is_message(original, mutant) else "killed" if code in KILLED else \
+                "recorded, not run" if code == RECORDED else "not killed"
+            seconds[spent][0] += 1
+            seconds[spent][1] += took
+            if spent in ("message", "killed"):
+                counts["messages" if spent == "message" else "killed"] += 1
             elif code == RECORDED or name in equivalents and equivalents[name]["diff"] == digest(original, mutant):
                 # Killed only outside the run (`killed_by`), or equivalent; or recorded after it ran.
                 counts["killed" if equivalents.get(name, {}).get("killed_by") else "equivalent"] += 1
             else:
                 counts["other"] += 1
                 survivors.append((name, f"{STATUS.get(code, f'exit {code}')}, {took:.1f} s", diff(original, mutant)))
-            verdict = "message" if is_message(original, mutant) else "killed" if code in KILLED else \
-                "recorded, not run" if code == RECORDED else "not killed"
-            seconds[verdict][0] += 1
-            seconds[verdict][1] += took
             if name in equivalents and code != RECORDED and equivalents[name]["diff"] != digest(original, mutant):
                 stale.append(name)
         judged = counts["killed"] + counts["other"]
