@@ -1,7 +1,10 @@
 """Opportunities through the real HTTP API on SQLite and PostgreSQL."""
+from datetime import datetime, timezone
+
 from sqlalchemy import func, select
 
 from db import models as m
+from tests.api.workflow_helpers import move, set_stage
 
 CREATE = """
 mutation($input: CreateOpportunityInput!) {
@@ -255,3 +258,22 @@ async def test_a_move_stamps_the_stage_entry_and_checks_the_lost_reason(gql, org
     too_long = await _move(gql, opp["id"], 2, "lost", lostReason="x" * 501)
     assert [(e["code"], e["field"]) for e in too_long["userErrors"]] == [("VALIDATION", ["lostReason"])]
     assert (await _move(gql, opp["id"], 2, "lost", lostReason="x" * 500))["opportunity"]["lostReason"] == "x" * 500
+
+
+async def test_a_move_forward_checks_the_stage_it_leaves_and_those_ahead_not_those_behind(gql, org):
+    """Lead asks for a next step only after the card left it: moving on from Qualified
+    does not ask again."""
+    deal = (await create(gql, amount="10", expectedCloseDate="2030-01-31"))["opportunity"]
+    assert (await move(gql, deal["id"], "qualified"))["userErrors"] == []
+    await set_stage(org, "lead", required_fields=["nextStep"])
+    moved = await move(gql, deal["id"], "proposal")
+    assert (moved["userErrors"], moved["opportunity"]["stage"]) == ([], {"key": "proposal"})
+
+
+async def test_a_card_left_in_an_archived_stage_may_still_leave_it(gql, org):
+    """A move racing the archiving of the card's stage: the card may still move out."""
+    deal = (await create(gql))["opportunity"]
+    assert (await move(gql, deal["id"], "qualified"))["userErrors"] == []
+    await set_stage(org, "qualified", archived_at=datetime.now(timezone.utc))
+    moved = await move(gql, deal["id"], "lead")
+    assert (moved["userErrors"], moved["opportunity"]["stage"]) == ([], {"key": "lead"})
