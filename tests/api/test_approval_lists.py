@@ -1,6 +1,9 @@
 """The approvals lists (`approvals`, `approvalsConnection`) and `approvalKinds`, exactly:
 only approvals of cards the viewer sees, a department's work queue, statuses, newest
 first, pages, and the kinds this organization configures."""
+from sqlalchemy import select, update
+
+from db import models as m
 from tests.api.test_access_rules import set_rule
 from tests.api.test_workflow_approvals import decide, request
 from tests.api.test_workflow_gates import _set_stage
@@ -74,3 +77,30 @@ async def test_approval_kinds_are_this_organizations_stage_kinds_sorted(gql, cli
     assert after == sorted({*before, "pricing", "legal"})
     other = GQL(client, await make_org(org.db))
     assert (await other.ok(kinds))["approvalKinds"] == before  # the change stays in this organization
+
+
+async def test_a_near_miss_of_a_configured_kind_is_refused_and_another_kind_is_ad_hoc(gql, org):
+    """requestApproval refuses a kind within a typo of one this organization configures,
+    naming it; a kind further off opens an ad-hoc approval; the configured one opens."""
+    deal = await create(gql)
+    refused = await request(gql, deal["id"], kind="contrct")
+    assert (refused["approval"], refused["userErrors"]) == (None, [
+        {"field": ["kind"], "code": "VALIDATION", "message": "Unknown approval kind 'contrct': did you mean 'contract'?"}])
+    for kind in ("contract-review", "contract"):  # 0.70 alike: a kind of its own
+        made = await request(gql, deal["id"], kind=kind)
+        assert made["userErrors"] == [] and made["approval"]["kind"] == kind, kind
+    async with org.db.read() as s:
+        kinds = (await s.execute(select(m.Approval.kind).where(m.Approval.org_id == org.id).order_by(m.Approval.id))).scalars().all()
+    assert kinds == ["contract-review", "contract"]
+
+
+async def test_the_owners_manager_requests_an_approval_on_a_card_another_department_holds(gql, org):
+    deal = await create(gql)  # sales_member owns it
+    async with org.db.write() as s:
+        legal = await s.scalar(select(m.Department.id).where(m.Department.org_id == org.id, m.Department.key == "legal"))
+        await s.execute(update(m.Opportunity).where(m.Opportunity.org_id == org.id).values(department_id=legal))
+    # Legal holds it: a marketing member is no one to it, the owner's manager still is.
+    refused = await request(gql, deal["id"], as_="marketing_member")
+    assert refused["approval"] is None and [e["code"] for e in refused["userErrors"]] == ["FORBIDDEN"]
+    made = await request(gql, deal["id"], as_="sales_manager")
+    assert made["userErrors"] == [] and made["approval"]["kind"] == "discount"
