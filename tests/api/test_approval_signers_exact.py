@@ -4,7 +4,7 @@ outcome by outcome: every step and approver row as stored, the record, the event
 its `changes` and actor, the notification (kind, card, text) and each refusal's code,
 field and message. Written against the mutants mutmut left alive in
 resolvers/approval_actions.py (issue 23, docs/testing.md); on both databases."""
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -18,6 +18,7 @@ from tests.api.workflow_helpers import events, pk
 from tests.conftest import make_org
 
 SETTINGS = Settings(database_url="sqlite://", broadcast_url="memory://")
+DECIDED_AT = """query($id: ID!) { node(id: $id) { ... on Approval { steps { decisions { action at } } } } }"""
 DECISIONS = """query($id: ID!) { node(id: $id) { ... on Approval {
   steps { decisions { action user { handle } targetUser { handle } comment } } } } }"""
 
@@ -276,3 +277,13 @@ async def test_a_timeout_found_before_its_approval_was_approved_does_nothing(gql
 
     assert await stale_round(org, monkeypatch, clock() + timedelta(hours=2), approve) == 1
     assert await events(org, "ALERT_RAISED") == []
+
+
+async def test_a_decision_is_recorded_at_the_requests_time(gql, people, clock):
+    org = people
+    _, a = await _open(gql, org, {"kind": "memo", "steps": [{"userIds": users(org, "legal_member")}]})
+    clock.advance(hours=2)  # the request's clock, not the database's or the machine's
+    assert (await run(gql, DECIDE, "decideApproval", "legal_member", id=a["id"], approve=True))["userErrors"] == []
+    node = (await gql.ok(DECIDED_AT, {"id": a["id"]}))["node"]
+    assert [(d["action"], datetime.fromisoformat(d["at"])) for st in node["steps"] for d in st["decisions"]] == [
+        ("APPROVED", clock.now)]
