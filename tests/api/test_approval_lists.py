@@ -6,6 +6,7 @@ from sqlalchemy import select, update
 from db import models as m
 from tests.api.test_access_rules import set_rule
 from tests.api.test_workflow_approvals import decide, request
+from tests.api.test_approval_flows import _stage_id
 from tests.api.test_workflow_gates import _set_stage
 from tests.api.workflow_helpers import create
 from tests.conftest import GQL, make_org
@@ -104,3 +105,13 @@ async def test_the_owners_manager_requests_an_approval_on_a_card_another_departm
     assert refused["approval"] is None and [e["code"] for e in refused["userErrors"]] == ["FORBIDDEN"]
     made = await request(gql, deal["id"], as_="sales_manager")
     assert made["userErrors"] == [] and made["approval"]["kind"] == "discount"
+
+
+async def test_a_stage_approval_rules_kind_is_a_configured_kind(gql, org):
+    """A kind a stage's approval rule defines, lowercased, is offered like the kinds stages require."""
+    before = (await gql.ok("{ approvalKinds }"))["approvalKinds"]
+    done = await gql.ok("""mutation($input: SetStageApprovalRuleInput!) { setStageApprovalRule(input: $input) { userErrors { code } } }""",
+                        {"input": {"stageId": await _stage_id(gql, "won"), "rule": {"kind": "Audit", "steps": [{"departmentKey": "legal"}]}}},
+                        as_="sales_admin")
+    assert done["setStageApprovalRule"]["userErrors"] == []
+    assert (await gql.ok("{ approvalKinds }"))["approvalKinds"] == sorted({*before, "audit"})
