@@ -468,7 +468,7 @@ async def alerts_told(org) -> list[tuple]:
         rows = (await s.execute(
             select(m.User.handle, m.Opportunity.title, m.Event.opportunity_id).select_from(m.Notification)
             .join(m.User, m.User.id == m.Notification.user_id).join(m.Opportunity, m.Opportunity.id == m.Notification.opportunity_id)
-            .join(m.Event, m.Event.seq == m.Notification.event_seq)
+            .join(m.Event, (m.Event.org_id == m.Notification.org_id) & (m.Event.seq == m.Notification.event_seq))
             .where(m.Notification.org_id == org.id, m.Notification.template == CONFLICT_TEMPLATE))).all()
         titles = dict((await s.execute(select(m.Opportunity.id, m.Opportunity.title).where(m.Opportunity.org_id == org.id))).all())
     async with org.db.write() as s:  # the next card's alerts alone
