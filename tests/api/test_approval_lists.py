@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 from db import models as m
 from tests.api.test_access_rules import set_rule
 from tests.api.test_workflow_approvals import decide, request
-from tests.api.test_approval_flows import _stage_id
+from tests.api.test_approval_rules_exact import set_typed
 from tests.api.test_workflow_gates import _set_stage
 from tests.api.workflow_helpers import create
 from tests.conftest import GQL, make_org
@@ -110,8 +110,5 @@ async def test_the_owners_manager_requests_an_approval_on_a_card_another_departm
 async def test_a_stage_approval_rules_kind_is_a_configured_kind(gql, org):
     """A kind a stage's approval rule defines, lowercased, is offered like the kinds stages require."""
     before = (await gql.ok("{ approvalKinds }"))["approvalKinds"]
-    done = await gql.ok("""mutation($input: SetStageApprovalRuleInput!) { setStageApprovalRule(input: $input) { userErrors { code } } }""",
-                        {"input": {"stageId": await _stage_id(gql, "won"), "rule": {"kind": "Audit", "steps": [{"departmentKey": "legal"}]}}},
-                        as_="sales_admin")
-    assert done["setStageApprovalRule"]["userErrors"] == []
+    assert (await set_typed(gql, {"kind": "Audit", "steps": [{"departmentKey": "legal"}]}))["userErrors"] == []
     assert (await gql.ok("{ approvalKinds }"))["approvalKinds"] == sorted({*before, "audit"})
