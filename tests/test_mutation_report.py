@@ -82,15 +82,20 @@ def test_a_function_is_read_alone_as_the_whole_file_reads_it():
     assert mutation_report.function_lines(lines, "x_check__mutmut_9") is None
 
 
+def _report(tmp_path, monkeypatch, capsys, records: str) -> list[str]:
+    """The report's lines with `records` as tests/mutation_equivalents.toml."""
+    path = tmp_path / "equivalents.toml"
+    path.write_text(records)
+    monkeypatch.setattr(mutation_report, "EQUIVALENTS", path)
+    assert mutation_report.main([]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
 def test_recorded_mutants_are_counted_apart_from_the_survivors(tmp_path, monkeypatch, capsys):
     _results(tmp_path, monkeypatch, [0, 34, 0, 34])
-    records = tmp_path / "equivalents.toml"
-    records.write_text('[[mutant]]\nname = "resolvers.rules.x_check__mutmut_2"\ndiff = "d"\nwhy = "w"\n'
-                       '[[mutant]]\nname = "resolvers.rules.xǁFlowǁopen__mutmut_1"\ndiff = "d"\nwhy = "w"\nkilled_by = "t[postgres]"\n')
-    monkeypatch.setattr(mutation_report, "EQUIVALENTS", records)
-
-    assert mutation_report.main([]) == 0
-    out = capsys.readouterr().out.splitlines()
+    out = _report(tmp_path, monkeypatch, capsys,
+                  '[[mutant]]\nname = "resolvers.rules.x_check__mutmut_2"\ndiff = "d"\nwhy = "w"\n'
+                  '[[mutant]]\nname = "resolvers.rules.xǁFlowǁopen__mutmut_1"\ndiff = "d"\nwhy = "w"\nkilled_by = "t[postgres]"\n')
     # 3 others: 1 equivalent (out of the rate), 1 killed on PostgreSQL only, 1 survivor.
     assert out[1].split() == ["rules", "4", "1", "3", "1", "1", "50.0%"]
     assert "1 non-message mutants not killed (--survivors shows them)" in out
@@ -99,13 +104,9 @@ def test_recorded_mutants_are_counted_apart_from_the_survivors(tmp_path, monkeyp
 def test_a_survivor_recorded_after_its_run_counts_as_recorded_while_it_matches(tmp_path, monkeypatch, capsys):
     _results(tmp_path, monkeypatch, [1, 0, 0, 1])  # x_check 2 and 3 survived
     judged = mutation_report.digest(*_pair("x_check__mutmut_3"))
-    records = tmp_path / "equivalents.toml"
-    records.write_text(f'[[mutant]]\nname = "resolvers.rules.x_check__mutmut_3"\ndiff = "{judged}"\nwhy = "w"\n'
-                       '[[mutant]]\nname = "resolvers.rules.x_check__mutmut_2"\ndiff = "0000000000000000"\nwhy = "w"\n')
-    monkeypatch.setattr(mutation_report, "EQUIVALENTS", records)
-
-    assert mutation_report.main([]) == 0
-    out = capsys.readouterr().out.splitlines()
+    out = _report(tmp_path, monkeypatch, capsys,
+                  f'[[mutant]]\nname = "resolvers.rules.x_check__mutmut_3"\ndiff = "{judged}"\nwhy = "w"\n'
+                  '[[mutant]]\nname = "resolvers.rules.x_check__mutmut_2"\ndiff = "0000000000000000"\nwhy = "w"\n')
     # x_check 3 is what was judged: equivalent. x_check 2's record is of another mutant: a survivor, listed as changed.
     assert out[1].split() == ["rules", "4", "1", "3", "1", "1", "50.0%"]
     assert "1 non-message mutants not killed (--survivors shows them)" in out
