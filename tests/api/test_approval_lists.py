@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 from db import models as m
 from tests.api.test_access_rules import set_rule
 from tests.api.test_workflow_approvals import decide, request
-from tests.api.test_approval_rules_exact import set_typed
+from tests.api.test_approval_rules_exact import read_stage, set_raw, set_typed
 from tests.api.test_workflow_gates import _set_stage
 from tests.api.workflow_helpers import create
 from tests.conftest import GQL, make_org
@@ -111,4 +111,13 @@ async def test_a_stage_approval_rules_kind_is_a_configured_kind(gql, org):
     """A kind a stage's approval rule defines, lowercased, is offered like the kinds stages require."""
     before = (await gql.ok("{ approvalKinds }"))["approvalKinds"]
     assert (await set_typed(gql, {"kind": "Audit", "steps": [{"departmentKey": "legal"}]}))["userErrors"] == []
+    assert (await gql.ok("{ approvalKinds }"))["approvalKinds"] == sorted({*before, "audit"})
+
+
+async def test_a_rule_whose_stage_does_not_require_its_kind_still_names_a_configured_kind(gql, org):
+    """updateStage's autoApproval stores the rule without making the stage require its kind
+    (setStageApprovalRule does both): the rule alone makes the kind one requestApproval knows."""
+    before = (await gql.ok("{ approvalKinds }"))["approvalKinds"]
+    assert (await set_raw(gql, {"kind": "Audit", "steps": [{"departmentKey": "legal"}]}))["userErrors"] == []
+    assert "audit" not in (await read_stage(gql, "requiredApprovals", "after"))["requiredApprovals"]
     assert (await gql.ok("{ approvalKinds }"))["approvalKinds"] == sorted({*before, "audit"})
