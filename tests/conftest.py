@@ -62,14 +62,31 @@ def pytest_configure(config):
     # counts exit code 34 as skipped); a mutant is judged by its module's suites, killers first.
     if os.environ.get("MUTANT_UNDER_TEST"):
         statements.BUILD_EACH_TIME = True
-    if mutation_suites.recorded_equivalent():
-        pytest.exit("a recorded equivalent mutant (tests/mutation_equivalents.toml)", returncode=34)
-    config.args[:] = mutation_suites.plan(config.args)
+    if mutation_suites.mutant_under_test():
+        if mutation_suites.recorded_equivalent():
+            pytest.exit("a recorded equivalent mutant (tests/mutation_equivalents.toml)", returncode=34)
+        config.args[:] = mutation_suites.plan(config.args)
+        _mutant_session["functions"] = mutation_suites.functions(config.args)
+
+
+# Set in a session mutmut runs for one mutant (a forked process, discarded after it).
+_mutant_session: dict = {}
+
+
+def pytest_pycollect_makeitem(collector, name, obj):
+    functions = _mutant_session.get("functions")
+    if functions is not None and isinstance(collector, pytest.Module) and (collector.path.name, name) not in functions:
+        # Only the tests the mutant runs: pytest otherwise builds every test of a named file
+        # (each parametrized, with its fixture closure) to pick those asked for.
+        return []
 
 
 def pytest_runtest_logreport(report):
-    if report.failed:
+    if report.failed and _mutant_session:
+        # Killed: the session ends here, without teardown or summary (mutmut counts exit
+        # code 1 as killed and discards the process).
         mutation_suites.record_kill(report.nodeid)
+        os._exit(1)
 
 
 async def pg_reachable() -> bool:

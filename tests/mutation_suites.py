@@ -86,6 +86,13 @@ def plan(tests: list[str]) -> list[str]:
     return sorted(own, key=lambda test: -killed[test])  # stable: fastest first among equals
 
 
+def functions(tests: list[str]) -> set[tuple[str, str]] | None:
+    """(file, test function) of each node id in `tests`; None when one names a whole file."""
+    if not all("::" in test for test in tests):
+        return None
+    return {(_file(test), test.split("::")[1].split("[")[0]) for test in tests}
+
+
 _recorded: set[str] = set()
 
 

@@ -5,6 +5,8 @@ not run again while it is what was judged, and statements built once are built o
 under mutmut."""
 import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -153,3 +155,51 @@ def test_statements_are_built_once_except_under_mutation_testing(monkeypatch):
     assert statements.BUILD_EACH_TIME is bool(os.environ.get("MUTANT_UNDER_TEST"))
     monkeypatch.setattr(statements, "BUILD_EACH_TIME", True)
     assert built_once(build) is not built_once(build) and len(calls) == 3
+
+
+def test_node_ids_name_their_file_and_test_function():
+    assert mutation_suites.functions(["tests/api/test_a.py::test_x[sqlite]", "tests/api/test_a.py::test_y",
+                                      "tests/api/test_b.py::test_x[postgres]"]) == {
+        ("test_a.py", "test_x"), ("test_a.py", "test_y"), ("test_b.py", "test_x")}
+    assert mutation_suites.functions(["tests/api/test_a.py::test_x", "tests/api/test_b.py"]) is None
+
+
+MUTANT_SESSION = '''import pathlib
+
+import pytest
+
+def test_builds(): pass
+
+def test_fails(): assert False
+
+def test_after_the_failure(): pathlib.Path("ran").touch()
+
+def _built(value):  # pytest calls it when it builds the test's items
+    pathlib.Path("built").touch()
+    return str(value)
+
+@pytest.mark.parametrize("n", [1], ids=_built)
+def test_not_named(n): pass
+'''
+
+
+def _mutant_session(tmp_path, *args) -> subprocess.CompletedProcess:
+    """pytest with tests/conftest.py, as mutmut runs one mutant (a function no suite calls,
+    so mutmut's tests stand), on the tests of MUTANT_SESSION it names."""
+    (tmp_path / "test_session.py").write_text(MUTANT_SESSION)
+    env = {**os.environ, "MUTANT_UNDER_TEST": "resolvers.stuck.x_nothing__mutmut_1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider", "-q",
+                           "--rootdir", str(tmp_path), *args], cwd=tmp_path, env=env, capture_output=True, text=True)
+
+
+def test_a_mutants_session_builds_only_its_tests_and_ends_at_the_first_failure(tmp_path):
+    named = ["test_session.py::test_builds", "test_session.py::test_fails", "test_session.py::test_after_the_failure"]
+    collected = _mutant_session(tmp_path, "--collect-only", *named)
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    assert re.findall(r"test_session\.py::(\w+)", collected.stdout) == ["test_builds", "test_fails", "test_after_the_failure"]
+    assert not (tmp_path / "built").exists()
+    # No -x: the session stops at the failure itself, records the kill and exits 1 without a summary.
+    ran = _mutant_session(tmp_path, *named)
+    assert ran.returncode == 1 and "failed" not in ran.stdout, ran.stdout + ran.stderr
+    assert (tmp_path / "kills" / "resolvers.stuck.x_nothing").read_text() == "test_session.py::test_fails\n"
+    assert not (tmp_path / "ran").exists()
