@@ -1,7 +1,12 @@
 """Stage gates: what a card needs to enter a stage, and the stage's automatic approval."""
+from sqlalchemy import select, update
+
+from db import models as m
 from resolvers import gates
 from tests.api.test_workflow_approvals import decide, request
-from tests.api.workflow_helpers import create, event_count, events, move, opp
+from tests.api.workflow_helpers import create, event_count, events, move, opp, pk, set_stage
+
+CREATE_STAGE = "mutation($input: CreateStageInput!) { createStage(input: $input) { userErrors { code field message } } }"
 
 UPDATE_STAGE = "mutation($input: UpdateStageInput!) { updateStage(input: $input) { userErrors { code field } } }"
 
@@ -73,17 +78,37 @@ async def test_a_returned_approval_is_not_requested_again(gql, org):
     returned = await run(gql, RETURN, "returnApproval", "legal_member", id=contract["id"], comment="金额有误")
     assert returned["userErrors"] == []
     again = await move(gql, deal["id"], "contract")
-    assert again["userErrors"][0]["code"] == "STAGE_GATE"
+    assert again["userErrors"] == [{
+        "field": ["approval:contract"], "code": "STAGE_GATE",
+        "message": "Contract needs an approved contract approval first (the contract approval was returned: edit and resubmit it)",
+    }]
     assert [a["status"] for a in (await opp(gql, deal["id"]))["approvals"]] == ["RETURNED"]
 
 
 async def test_a_card_reopened_from_lost_passes_every_gate_on_its_way(gql, org):
-    """Lost sits after Won: reopening a lost card into Negotiation still needs what Proposal asks."""
+    """Lost sits after Won: reopening a lost card into Negotiation still needs what Proposal
+    asks, and what the first stage asks."""
     deal = await create(gql)  # no amount, no expected close date
     assert (await move(gql, deal["id"], "lost", lostReason="预算取消"))["userErrors"] == []
+    await _set_stage(gql, "lead", requiredFields=["probability"])
     refused = await move(gql, deal["id"], "negotiation")
     assert refused["userErrors"][0]["code"] == "STAGE_GATE"
-    assert {"amount", "expectedCloseDate"} <= set(refused["userErrors"][0]["field"])
+    assert refused["userErrors"][0]["field"] == ["probability", "amount", "expectedCloseDate"]
+
+
+async def test_a_move_past_lost_does_not_ask_for_a_lost_reason(gql, org):
+    """A stage added after Lost: a won card moving on to it passes Won's gate, not Lost's."""
+    deal = await create(gql, amount="10")
+    async with org.db.write() as s:
+        won = select(m.Stage.id).join(m.Pipeline).where(m.Pipeline.org_id == org.id, m.Stage.key == "won")
+        await s.execute(update(m.Opportunity).where(m.Opportunity.id == pk(deal["id"])).values(stage_id=won.scalar_subquery()))
+    pipeline = (await gql.ok("{ pipelines { id } }"))["pipelines"][0]["id"]
+    made = await gql.ok(CREATE_STAGE, {"input": {"pipelineId": pipeline, "key": "renewal", "name": "Renewal"}}, as_="sales_admin")
+    assert made["createStage"]["userErrors"] == []
+    await set_stage(org, "contract", deliverables=[])  # Won asks for Contract's: not this test's
+    moved = await move(gql, deal["id"], "renewal")
+    assert moved["userErrors"] == [], moved
+    assert moved["opportunity"]["stage"] == {"key": "renewal"}
 
 
 async def test_gates_list_every_missing_field_and_approval(gql, org):
