@@ -11,6 +11,7 @@ from db import models as m
 from db.engine import Database
 from db.migrate import alembic_config, upgrade
 from resolvers import opportunities as rules
+from resolvers import accounts
 from resolvers.accounts import normalize_account_name
 from resolvers.ids import to_global
 from resolvers.spreadsheets import import_opportunities
@@ -70,9 +71,15 @@ def test_one_customer(a, b):
     ("Co., Ltd.", "coltd"),
     ("Company Limited", "companylimited"),
     ("Costco", "costco"),  # "co" goes only as a word of its own
+    ("Acme L.L.C.", "acme"),  # a company form of three one-letter words
 ])
 def test_keys(name, key):
     assert normalize_account_name(name) == key
+
+
+def test_a_key_is_cut_to_200_characters_after_normalizing():
+    """NFKC may lengthen a name of 200 characters (a ligature is two letters): the key is cut."""
+    assert accounts.account_key("ﬁ" * 200) == "fi" * 100
 
 
 @pytest.mark.parametrize("a,b", [

@@ -511,12 +511,47 @@ async def card_ids(org) -> dict[str, int]:
 
 async def test_an_import_onto_a_contested_customer_names_its_new_deals_in_200_characters(gql, client, org):
     """An import brings two deals onto a customer another owner has an open deal with: the
-    alert names the new deals, in the order they were made, cut to 200 characters."""
+    alert names the new deals, in the order they were made, cut to 200 characters. A customer
+    of the same import that nobody contests, ahead of it, does not stop the check."""
+    await create(gql, title="Quiet deal", accountName="Quiet Co")  # the first customer checked
     await create(gql, as_="legal_member", title="Legal deal", accountName="Contested Ltd")
     owner = org.users["sales_member"].email
-    rows = [["客户", "商机名称", "负责人"], ["Contested Ltd", "A" * 150, owner], ["Contested Ltd", "B" * 150, owner]]
-    assert (await upload(client, org, workbook({"商机": rows, "联系人": CONTACTS[:1]})))["created"] == 2
+    rows = [["客户", "商机名称", "负责人"], ["Quiet Co", "Quiet renewal", owner],
+            ["Contested Ltd", "A" * 150, owner], ["Contested Ltd", "B" * 150, owner]]
+    assert (await upload(client, org, workbook({"商机": rows, "联系人": CONTACTS[:1]})))["created"] == 3
     async with org.db.read() as s:
         told = (await s.execute(select(m.Notification.params).where(
             m.Notification.user_id == org.users["legal_member"].id, m.Notification.template == CONFLICT_TEMPLATE))).scalars().all()
     assert [p["opp"] for p in told] == ["A" * 150 + ", " + "B" * 48]
+
+
+async def test_a_new_customer_is_created_at_the_requests_time(gql, org, clock):
+    clock.advance(hours=5)
+    deal = await create(gql, accountName="Brand New Trading")
+    query = "query($id: ID!) { node(id: $id) { ... on Opportunity { account { name tags version createdAt } } } }"
+    account = (await gql.ok(query, {"id": deal["id"]}))["node"]["account"]
+    assert (account["name"], account["tags"], account["version"]) == ("Brand New Trading", [], 1)
+    assert datetime.fromisoformat(account["createdAt"]) == clock.now
+
+
+async def test_a_customer_created_meanwhile_is_the_new_deals_customer(gql, org, backend):
+    """Another transaction creates the same customer while a deal names it: the deal joins that
+    customer (the unique key refuses a second one)."""
+    postgres_only(backend)
+
+    async def racer(held):
+        held.add(m.Account(org_id=org.id, name="Racer Co", normalized_name=accounts.account_key("Racer Co"), tags=[], version=1))
+        await held.flush()
+
+    deal = await behind_a_transaction(org, racer, create(gql, accountName="Racer Co."))
+    ids = await account_ids(org)
+    assert list(ids) == ["Racer Co"]
+    async with org.db.read() as s:
+        assert (await s.get(m.Opportunity, pk(deal["id"]))).account_id == ids["Racer Co"]
+
+
+async def test_an_id_that_names_no_customer_is_refused_on_its_field(gql, org):
+    deal = await create(gql)  # an opportunity's id is no customer's
+    for bogus in ("bogus", deal["id"]):
+        answer = await update(gql, id=bogus, version=1, region="华东")
+        assert answer["userErrors"] == [{"field": ["id"], "code": "NOT_FOUND", "message": f"No Account with id {bogus!r}"}]

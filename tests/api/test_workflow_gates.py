@@ -18,6 +18,13 @@ async def _set_stage(gql, key: str, **settings) -> None:
     assert result["userErrors"] == []
 
 
+async def _place(org, gid: str, key: str) -> None:
+    """Put a card in a stage directly, past the gates on its way (not what the test is about)."""
+    async with org.db.write() as s:
+        stage = select(m.Stage.id).join(m.Pipeline).where(m.Pipeline.org_id == org.id, m.Stage.key == key)
+        await s.execute(update(m.Opportunity).where(m.Opportunity.id == pk(gid)).values(stage_id=stage.scalar_subquery()))
+
+
 async def test_only_an_approved_approval_of_the_gates_own_kind_opens_it(gql, org):
     deal = await create(gql, amount="10", expectedCloseDate="2030-01-31")
     # A discount approval signed by legal alone is not a contract approval.
@@ -99,9 +106,7 @@ async def test_a_card_reopened_from_lost_passes_every_gate_on_its_way(gql, org):
 async def test_a_move_past_lost_does_not_ask_for_a_lost_reason(gql, org):
     """A stage added after Lost: a won card moving on to it passes Won's gate, not Lost's."""
     deal = await create(gql, amount="10")
-    async with org.db.write() as s:
-        won = select(m.Stage.id).join(m.Pipeline).where(m.Pipeline.org_id == org.id, m.Stage.key == "won")
-        await s.execute(update(m.Opportunity).where(m.Opportunity.id == pk(deal["id"])).values(stage_id=won.scalar_subquery()))
+    await _place(org, deal["id"], "won")
     pipeline = (await gql.ok("{ pipelines { id } }"))["pipelines"][0]["id"]
     made = await gql.ok(CREATE_STAGE, {"input": {"pipelineId": pipeline, "key": "renewal", "name": "Renewal"}}, as_="sales_admin")
     assert made["createStage"]["userErrors"] == []
@@ -181,3 +186,15 @@ def test_gate_errors_name_fields_in_words():
     error = gates.gate_error(Stage(), ["amount", "expectedCloseDate", "lostReason", "colour"], ["legal"])
     assert (error.code, error.field) == ("STAGE_GATE", ["amount", "expectedCloseDate", "lostReason", "colour", "approval:legal"])
     assert error.message == "Won needs amount, expected close date, lost reason, colour, an approved legal approval first"
+
+
+async def test_missing_deliverables_are_asked_for_by_the_stage_the_card_moves_into(gql, org):
+    """Negotiation to Won passes Contract: Won, the move's target, names what it still needs."""
+    deal = await create(gql, amount="10")
+    await set_stage(org, "contract", required_approvals=[], auto_approval=None)
+    await _place(org, deal["id"], "negotiation")
+    refused = await move(gql, deal["id"], "won")
+    assert refused["userErrors"] == [{
+        "field": ["deliverable:contract.legal-review", "deliverable:contract.payment-terms"], "code": "STAGE_GATE",
+        "message": "Won needs these deliverables ticked first (Contract: 合同审核意见, 付款条款确认)",
+    }]
