@@ -198,3 +198,38 @@ async def test_urging_names_the_steps_due_and_tells_their_approvers_only(gql, pe
     assert (event2.changes, event2.actor_id) == ({"steps": [1], "count": 2}, org.users["sales_member"].id)
     assert await notes(org, event2) == [
         ("finance_member", "approval", pk(deal), "Sales Member is waiting for your memo approval on 规则: 今天要")]
+
+
+async def test_a_comment_is_at_most_5000_characters(gql, people):
+    org = people
+    deal, a = await _open(gql, org, {"kind": "memo", "steps": [{"departmentKey": "legal"}]})
+    too_long = await run(gql, URGE, "urgeApproval", "sales_member", id=a["id"], comment="长" * 5001)
+    assert too_long["userErrors"] == [{"field": ["comment"], "code": "VALIDATION", "message": "comment is longer than 5000 characters"}]
+    assert (await run(gql, URGE, "urgeApproval", "sales_member", id=a["id"], comment="长" * 5000))["userErrors"] == []
+
+
+async def test_an_actions_event_names_the_departments_of_the_approvals_steps(gql, people):
+    org = people
+    deal, a = await _open(gql, org, {"kind": "memo", "steps": [{"departmentKey": "legal"}, {"departmentKey": "finance"}]})
+    assert (await run(gql, URGE, "urgeApproval", "sales_member", id=a["id"]))["userErrors"] == []
+    [urged] = await events(org, "APPROVAL_URGED")
+    assert (sorted(urged.department_keys), urged.actor_id) == (["finance", "legal", "sales"], org.users["sales_member"].id)
+
+
+async def test_an_approval_of_another_organization_is_not_found(gql, people):
+    from resolvers.ids import to_global
+
+    other = to_global("Approval", 10**9)
+    answer = await run(gql, URGE, "urgeApproval", "sales_member", id=other)
+    assert answer["userErrors"] == [{"field": ["id"], "code": "NOT_FOUND", "message": f"No approval with id {other!r}"}]
+
+
+async def test_a_returned_approval_is_still_open_to_a_second_request_of_its_kind(gql, people):
+    """Sent back to the requester, it waits for a resubmission: no second one of the kind."""
+    from tests.api.test_approval_flows import REQUEST
+
+    org = people
+    deal, a = await _open(gql, org, {"kind": "memo", "steps": [{"departmentKey": "legal"}]})
+    assert (await run(gql, RETURN, "returnApproval", "legal_member", id=a["id"], comment="补充材料"))["userErrors"] == []
+    again = await run(gql, REQUEST, "requestApproval", "sales_member", opportunityId=deal, kind="memo", departmentKeys=[])
+    assert again["userErrors"] == [{"field": ["kind"], "code": "DUPLICATE", "message": "A memo approval is already open for this opportunity"}]

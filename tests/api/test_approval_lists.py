@@ -1,6 +1,8 @@
 """The approvals lists (`approvals`, `approvalsConnection`) and `approvalKinds`, exactly:
 only approvals of cards the viewer sees, a department's work queue, statuses, newest
 first, pages, and the kinds this organization configures."""
+from datetime import datetime, timezone
+
 from sqlalchemy import select, update
 
 from db import models as m
@@ -121,3 +123,12 @@ async def test_a_rule_whose_stage_does_not_require_its_kind_still_names_a_config
     assert (await set_raw(gql, {"kind": "Audit", "steps": [{"departmentKey": "legal"}]}))["userErrors"] == []
     assert "audit" not in (await read_stage(gql, "requiredApprovals", "after"))["requiredApprovals"]
     assert (await gql.ok("{ approvalKinds }"))["approvalKinds"] == sorted({*before, "audit"})
+
+
+async def test_an_approval_is_requested_at_the_requests_time(gql, org, clock):
+    deal = await create(gql)
+    clock.advance(hours=3)
+    made = (await request(gql, deal["id"], depts=("legal",)))["approval"]
+    query = "query($id: ID!) { node(id: $id) { ... on Approval { createdAt } } }"
+    assert datetime.fromisoformat((await gql.ok(query, {"id": made["id"]}))["node"]["createdAt"]) == clock.now
+
