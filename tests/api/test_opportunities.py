@@ -1,10 +1,10 @@
 """Opportunities through the real HTTP API on SQLite and PostgreSQL."""
 from datetime import datetime, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from db import models as m
-from tests.api.workflow_helpers import move, set_stage
+from tests.api.workflow_helpers import move, pk, set_stage
 
 CREATE = """
 mutation($input: CreateOpportunityInput!) {
@@ -277,3 +277,27 @@ async def test_a_card_left_in_an_archived_stage_may_still_leave_it(gql, org):
     await set_stage(org, "qualified", archived_at=datetime.now(timezone.utc))
     moved = await move(gql, deal["id"], "lead")
     assert (moved["userErrors"], moved["opportunity"]["stage"]) == ([], {"key": "lead"})
+
+
+async def test_an_archived_stage_is_unknown_to_moves(gql, org):
+    deal = (await create(gql))["opportunity"]
+    await set_stage(org, "qualified", archived_at=datetime.now(timezone.utc))
+    refused = await move(gql, deal["id"], "qualified")
+    assert refused["userErrors"] == [{"field": ["stageKey"], "code": "VALIDATION", "message":
+                                      "Unknown stage 'qualified'; the stages are lead, proposal, negotiation, contract, won, lost"}]
+
+
+async def test_the_stage_before_a_target_is_the_one_before_it_in_the_pipelines_order(gql, org):
+    """A stage inserted between Contract and Won: a card there moves on to Won, which asks for
+    the deliverables of the stage before it, the inserted one (it has none), not Contract's."""
+    deal = (await create(gql, amount="10"))["opportunity"]
+    pipeline = (await gql.ok("{ pipelines { id } }"))["pipelines"][0]["id"]
+    doc = "mutation($input: CreateStageInput!) { createStage(input: $input) { userErrors { code field message } } }"
+    made = await gql.ok(doc, {"input": {"pipelineId": pipeline, "key": "signing", "name": "Signing", "position": 5}}, as_="sales_admin")
+    assert made["createStage"]["userErrors"] == []
+    async with org.db.write() as s:
+        signing = select(m.Stage.id).join(m.Pipeline).where(m.Pipeline.org_id == org.id, m.Stage.key == "signing")
+        await s.execute(update(m.Opportunity).where(m.Opportunity.id == pk(deal["id"])).values(stage_id=signing.scalar_subquery()))
+    moved = await move(gql, deal["id"], "won")
+    assert moved["userErrors"] == [], moved
+    assert moved["opportunity"]["stage"] == {"key": "won"}
