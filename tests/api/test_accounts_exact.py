@@ -555,3 +555,20 @@ async def test_an_id_that_names_no_customer_is_refused_on_its_field(gql, org):
     for bogus in ("bogus", deal["id"]):
         answer = await update(gql, id=bogus, version=1, region="华东")
         assert answer["userErrors"] == [{"field": ["id"], "code": "NOT_FOUND", "message": f"No Account with id {bogus!r}"}]
+
+
+async def test_a_closed_deal_given_a_new_owner_raises_nothing(gql, org):
+    """A lost deal changes hands on a customer two owners already share: no new deal is open
+    there, so nothing is raised again."""
+    from tests.api.workflow_helpers import UPDATE
+
+    await create(gql, title="Ours", accountName="Split Co")
+    await create(gql, as_="legal_member", title="Theirs", accountName="Split Co")
+    closed = await create(gql, title="Lost one", accountName="Split Co")
+    assert (await move(gql, closed["id"], "lost", lostReason="预算取消"))["userErrors"] == []
+    before = [e.seq for e in await events(org, "OWNERSHIP_CONFLICT_RAISED")]
+    version = (await gql.ok("query($id: ID!) { node(id: $id) { ... on Opportunity { version } } }", {"id": closed["id"]}))["node"]["version"]
+    changed = (await gql.ok(UPDATE, {"input": {"id": closed["id"], "version": version,
+                                               "ownerId": to_global("User", org.users["marketing_member"].id)}}, as_="sales_admin"))
+    assert changed["updateOpportunity"]["userErrors"] == []
+    assert [e.seq for e in await events(org, "OWNERSHIP_CONFLICT_RAISED")] == before

@@ -233,3 +233,21 @@ async def test_a_returned_approval_is_still_open_to_a_second_request_of_its_kind
     assert (await run(gql, RETURN, "returnApproval", "legal_member", id=a["id"], comment="补充材料"))["userErrors"] == []
     again = await run(gql, REQUEST, "requestApproval", "sales_member", opportunityId=deal, kind="memo", departmentKeys=[])
     assert again["userErrors"] == [{"field": ["kind"], "code": "DUPLICATE", "message": "A memo approval is already open for this opportunity"}]
+
+
+async def test_a_decision_waiting_on_a_concurrent_cancel_sees_it(gql, people, backend):
+    """The approval is read before the card's lock is taken: once the lock is had, the
+    approval is read again, so a cancel committed meanwhile refuses the decision."""
+    from tests.api.test_records_exact import behind_a_transaction, postgres_only
+    from tests.api.test_workflow_approvals import decide
+
+    postgres_only(backend)
+    org = people
+    deal, a = await _open(gql, org, {"kind": "memo", "steps": [{"departmentKey": "legal"}]})
+
+    async def racer(held):  # what a cancel does first: lock the card, then end the approval
+        await held.execute(select(m.Opportunity.id).where(m.Opportunity.id == pk(deal)).with_for_update())
+        await held.execute(update(m.Approval).where(m.Approval.id == pk(a["id"])).values(status="CANCELLED"))
+
+    answer = await behind_a_transaction(org, racer, decide(gql, a["id"], "legal_member"))
+    assert answer["userErrors"] == [{"field": ["id"], "code": "INVALID_TRANSITION", "message": "This approval is already cancelled"}]
