@@ -1,7 +1,7 @@
 """The approvals lists (`approvals`, `approvalsConnection`) and `approvalKinds`, exactly:
 only approvals of cards the viewer sees, a department's work queue, statuses, newest
 first, pages, and the kinds this organization configures."""
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import select, update
 
