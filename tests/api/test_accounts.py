@@ -11,8 +11,7 @@ from db import models as m
 from db.engine import Database
 from db.migrate import alembic_config, upgrade
 from resolvers import opportunities as rules
-from resolvers import accounts
-from resolvers.accounts import normalize_account_name
+from resolvers.accounts import account_key, normalize_account_name
 from resolvers.ids import to_global
 from resolvers.spreadsheets import import_opportunities
 from tests.api.test_import_export import csv_bytes
@@ -79,7 +78,7 @@ def test_keys(name, key):
 
 def test_a_key_is_cut_to_200_characters_after_normalizing():
     """NFKC may lengthen a name of 200 characters (a ligature is two letters): the key is cut."""
-    assert accounts.account_key("ﬁ" * 200) == "fi" * 100
+    assert account_key("ﬁ" * 200) == "fi" * 100
 
 
 @pytest.mark.parametrize("a,b", [

@@ -22,7 +22,7 @@ from resolvers.setup import create_user
 from tests.api.test_accounts import CONFLICT, CONFLICT_TEMPLATE, RESOLVE, UPDATE_ACCOUNT, conflict_notes, create_account, events, gid
 from tests.api.test_import_roundtrip import CONTACTS, workbook
 from tests.api.test_records_exact import behind_a_transaction, postgres_only, upload
-from tests.api.workflow_helpers import MOVE, create, move, pk
+from tests.api.workflow_helpers import MOVE, UPDATE, create, move, opp, pk
 from tests.conftest import make_org
 
 ERRS = "userErrors { field code message }"
@@ -560,15 +560,12 @@ async def test_an_id_that_names_no_customer_is_refused_on_its_field(gql, org):
 async def test_a_closed_deal_given_a_new_owner_raises_nothing(gql, org):
     """A lost deal changes hands on a customer two owners already share: no new deal is open
     there, so nothing is raised again."""
-    from tests.api.workflow_helpers import UPDATE
-
     await create(gql, title="Ours", accountName="Split Co")
     await create(gql, as_="legal_member", title="Theirs", accountName="Split Co")
     closed = await create(gql, title="Lost one", accountName="Split Co")
     assert (await move(gql, closed["id"], "lost", lostReason="预算取消"))["userErrors"] == []
     before = [e.seq for e in await events(org, "OWNERSHIP_CONFLICT_RAISED")]
-    version = (await gql.ok("query($id: ID!) { node(id: $id) { ... on Opportunity { version } } }", {"id": closed["id"]}))["node"]["version"]
-    changed = (await gql.ok(UPDATE, {"input": {"id": closed["id"], "version": version,
+    changed = (await gql.ok(UPDATE, {"input": {"id": closed["id"], "version": (await opp(gql, closed["id"]))["version"],
                                                "ownerId": to_global("User", org.users["marketing_member"].id)}}, as_="sales_admin"))
     assert changed["updateOpportunity"]["userErrors"] == []
     assert [e.seq for e in await events(org, "OWNERSHIP_CONFLICT_RAISED")] == before

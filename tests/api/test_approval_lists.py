@@ -131,4 +131,3 @@ async def test_an_approval_is_requested_at_the_requests_time(gql, org, clock):
     made = (await request(gql, deal["id"], depts=("legal",)))["approval"]
     query = "query($id: ID!) { node(id: $id) { ... on Approval { createdAt } } }"
     assert datetime.fromisoformat((await gql.ok(query, {"id": made["id"]}))["node"]["createdAt"]) == clock.now
-

@@ -16,7 +16,7 @@ from resolvers.setup import create_user
 from tests.api.test_approval_flows import (  # noqa: F401 (people: a fixture)
     DECIDE, REQUEST, card, edit, new_deal, people, run, users)
 from tests.api.test_people import DEACTIVATE
-from tests.api.workflow_helpers import create, events, move, pk, set_stage
+from tests.api.workflow_helpers import add_stage, create, events, move, pk, set_stage
 from tests.conftest import make_org
 
 RULE_FIELDS = """stage { autoApproval approvalRule { kind mode locks steps { departmentKey role mode minApprovals
@@ -27,7 +27,6 @@ UPDATE_STAGE = "mutation($input: UpdateStageInput!) { updateStage(input: $input)
 APPROVAL = """query($id: ID!) { node(id: $id) { ... on Approval { status snapshotRequested snapshotApproved
   changes { field before after }
   steps { position status mode openedAt dueAt department { key } approvers { handle } } } } }"""
-CREATE_STAGE = "mutation($input: CreateStageInput!) { createStage(input: $input) { userErrors { code field message } } }"
 RULE_STAGE = "won"  # the cards never enter it: its rule is only read by requestApproval
 DEFAULT_LOCKS = ["amount", "currency", "account", "expectedCloseDate"]
 NO_TIMEOUTS = {"remindAfterHours": None, "escalateAfterHours": None, "finalAfterHours": None, "finalAction": None}
@@ -532,9 +531,6 @@ async def test_the_first_stage_in_the_pipeline_with_a_rule_for_the_kind_sets_it(
     """Two stages set a memo rule: the one earlier in the pipeline decides, also when it was
     added last (inserted before the others, its row comes after theirs)."""
     assert (await set_typed(gql, memo({"departmentKey": "finance"})))["userErrors"] == []  # Won's
-    pipeline = (await gql.ok("{ pipelines { id } }"))["pipelines"][0]["id"]
-    made = await gql.ok(CREATE_STAGE, {"input": {"pipelineId": pipeline, "key": "screening", "position": 1,
-                                                  "autoApproval": {"kind": "memo", "departmentKeys": ["legal"]}}}, as_="sales_admin")
-    assert made["createStage"]["userErrors"] == []
+    await add_stage(gql, "screening", position=1, autoApproval={"kind": "memo", "departmentKeys": ["legal"]})
     answer = await request(gql, org, None)
     assert shape(answer["approval"]) == [("PENDING", "legal", ["legal_member", "legal_manager"], True)]

@@ -7,8 +7,7 @@ from datetime import datetime, timezone
 
 from tests.api.test_approval_actions_exact import decisions_of, notes, steps_of
 from tests.api.test_approval_flows import DECIDE, REQUEST, RETURN, _stage_id, card, edit, new_deal, run, users
-from tests.api.test_approval_rules_exact import CREATE_STAGE
-from tests.api.workflow_helpers import events, move, pk, set_stage
+from tests.api.workflow_helpers import add_stage, events, move, pk, set_stage
 
 SET_RULE = """mutation($input: SetStageApprovalRuleInput!) { setStageApprovalRule(input: $input) {
     userErrors { code message } } }"""
@@ -122,10 +121,7 @@ async def test_the_first_stage_requiring_the_kind_is_its_gate(gql, org):
     await set_rule(gql, RULE_STAGE, memo_rule(org))
     deal = await new_deal(gql, "10", TITLE)
     await to_stage(gql, deal, "qualified")
-    pipeline = (await gql.ok("{ pipelines { id } }"))["pipelines"][0]["id"]
-    made = await gql.ok(CREATE_STAGE, {"input": {"pipelineId": pipeline, "key": "screening", "position": 1,
-                                                  "requiredApprovals": ["memo"]}}, as_="sales_admin")
-    assert made["createStage"]["userErrors"] == []
+    await add_stage(gql, "screening", position=1, requiredApprovals=["memo"])
     await set_stage(org, "negotiation", required_approvals=["memo"])
     await approved(gql, deal, "memo")
     assert (await edit(gql, deal, amount="20"))["userErrors"] == []

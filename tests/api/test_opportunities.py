@@ -1,10 +1,10 @@
 """Opportunities through the real HTTP API on SQLite and PostgreSQL."""
 from datetime import datetime, timezone
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from db import models as m
-from tests.api.workflow_helpers import move, pk, set_stage
+from tests.api.workflow_helpers import add_stage, move, place, set_stage
 
 CREATE = """
 mutation($input: CreateOpportunityInput!) {
@@ -291,13 +291,8 @@ async def test_the_stage_before_a_target_is_the_one_before_it_in_the_pipelines_o
     """A stage inserted between Contract and Won: a card there moves on to Won, which asks for
     the deliverables of the stage before it, the inserted one (it has none), not Contract's."""
     deal = (await create(gql, amount="10"))["opportunity"]
-    pipeline = (await gql.ok("{ pipelines { id } }"))["pipelines"][0]["id"]
-    doc = "mutation($input: CreateStageInput!) { createStage(input: $input) { userErrors { code field message } } }"
-    made = await gql.ok(doc, {"input": {"pipelineId": pipeline, "key": "signing", "name": "Signing", "position": 5}}, as_="sales_admin")
-    assert made["createStage"]["userErrors"] == []
-    async with org.db.write() as s:
-        signing = select(m.Stage.id).join(m.Pipeline).where(m.Pipeline.org_id == org.id, m.Stage.key == "signing")
-        await s.execute(update(m.Opportunity).where(m.Opportunity.id == pk(deal["id"])).values(stage_id=signing.scalar_subquery()))
+    await add_stage(gql, "signing", name="Signing", position=5)
+    await place(org, deal["id"], "signing")
     moved = await move(gql, deal["id"], "won")
     assert moved["userErrors"] == [], moved
     assert moved["opportunity"]["stage"] == {"key": "won"}

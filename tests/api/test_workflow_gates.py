@@ -1,12 +1,7 @@
 """Stage gates: what a card needs to enter a stage, and the stage's automatic approval."""
-from sqlalchemy import select, update
-
-from db import models as m
 from resolvers import gates
 from tests.api.test_workflow_approvals import decide, request
-from tests.api.workflow_helpers import create, event_count, events, move, opp, pk, set_stage
-
-CREATE_STAGE = "mutation($input: CreateStageInput!) { createStage(input: $input) { userErrors { code field message } } }"
+from tests.api.workflow_helpers import add_stage, create, event_count, events, move, opp, place, set_stage
 
 UPDATE_STAGE = "mutation($input: UpdateStageInput!) { updateStage(input: $input) { userErrors { code field } } }"
 
@@ -16,13 +11,6 @@ async def _set_stage(gql, key: str, **settings) -> None:
     gid = next(st["id"] for st in stages if st["key"] == key)
     result = (await gql.ok(UPDATE_STAGE, {"input": {"id": gid, **settings}}, as_="sales_admin"))["updateStage"]
     assert result["userErrors"] == []
-
-
-async def _place(org, gid: str, key: str) -> None:
-    """Put a card in a stage directly, past the gates on its way (not what the test is about)."""
-    async with org.db.write() as s:
-        stage = select(m.Stage.id).join(m.Pipeline).where(m.Pipeline.org_id == org.id, m.Stage.key == key)
-        await s.execute(update(m.Opportunity).where(m.Opportunity.id == pk(gid)).values(stage_id=stage.scalar_subquery()))
 
 
 async def test_only_an_approved_approval_of_the_gates_own_kind_opens_it(gql, org):
@@ -106,10 +94,8 @@ async def test_a_card_reopened_from_lost_passes_every_gate_on_its_way(gql, org):
 async def test_a_move_past_lost_does_not_ask_for_a_lost_reason(gql, org):
     """A stage added after Lost: a won card moving on to it passes Won's gate, not Lost's."""
     deal = await create(gql, amount="10")
-    await _place(org, deal["id"], "won")
-    pipeline = (await gql.ok("{ pipelines { id } }"))["pipelines"][0]["id"]
-    made = await gql.ok(CREATE_STAGE, {"input": {"pipelineId": pipeline, "key": "renewal", "name": "Renewal"}}, as_="sales_admin")
-    assert made["createStage"]["userErrors"] == []
+    await place(org, deal["id"], "won")
+    await add_stage(gql, "renewal", name="Renewal")
     await set_stage(org, "contract", deliverables=[])  # Won asks for Contract's: not this test's
     moved = await move(gql, deal["id"], "renewal")
     assert moved["userErrors"] == [], moved
@@ -192,7 +178,7 @@ async def test_missing_deliverables_are_asked_for_by_the_stage_the_card_moves_in
     """Negotiation to Won passes Contract: Won, the move's target, names what it still needs."""
     deal = await create(gql, amount="10")
     await set_stage(org, "contract", required_approvals=[], auto_approval=None)
-    await _place(org, deal["id"], "negotiation")
+    await place(org, deal["id"], "negotiation")
     refused = await move(gql, deal["id"], "won")
     assert refused["userErrors"] == [{
         "field": ["deliverable:contract.legal-review", "deliverable:contract.payment-terms"], "code": "STAGE_GATE",

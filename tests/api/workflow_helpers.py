@@ -22,6 +22,7 @@ DECIDE = "mutation($input: DecideApprovalInput!) { decideApproval(input: $input)
 CANCEL_APPROVAL = "mutation($input: CancelApprovalInput!) { cancelApproval(input: $input) { %s } }" % APPROVAL_FIELDS
 INBOX = """query($unread: Boolean, $first: Int, $after: String) { notifications(unreadOnly: $unread, first: $first, after: $after) {
   totalCount unreadCount pageInfo { hasNextPage endCursor } edges { cursor node { id kind message read opportunity { id } } } } }"""
+CREATE_STAGE = "mutation($input: CreateStageInput!) { createStage(input: $input) { userErrors { code field message } } }"
 MARK_READ = "mutation($input: MarkNotificationsReadInput!) { markNotificationsRead(input: $input) { unreadCount userErrors { code field } } }"
 
 
@@ -51,6 +52,20 @@ async def set_stage(org, stage_key: str, **values) -> None:
     async with org.db.write() as s:
         pipelines = select(m.Pipeline.id).where(m.Pipeline.org_id == org.id)
         await s.execute(update(m.Stage).where(m.Stage.pipeline_id.in_(pipelines), m.Stage.key == stage_key).values(**values))
+
+
+async def add_stage(gql, key: str, **fields) -> None:
+    """A stage added to the organization's pipeline by an admin (createStage; last unless `position`)."""
+    pipeline = (await gql.ok("{ pipelines { id } }"))["pipelines"][0]["id"]
+    made = await gql.ok(CREATE_STAGE, {"input": {"pipelineId": pipeline, "key": key, **fields}}, as_="sales_admin")
+    assert made["createStage"]["userErrors"] == []
+
+
+async def place(org, gid: str, key: str) -> None:
+    """Put a card in a stage directly, past the gates on its way (not what the test is about)."""
+    async with org.db.write() as s:
+        stage = select(m.Stage.id).join(m.Pipeline).where(m.Pipeline.org_id == org.id, m.Stage.key == key)
+        await s.execute(update(m.Opportunity).where(m.Opportunity.id == pk(gid)).values(stage_id=stage.scalar_subquery()))
 
 
 async def mutate(gql, doc: str, name: str, as_="sales_member", **data) -> dict:
