@@ -109,6 +109,9 @@ async def test_claim_from_the_pool_and_release_back_with_a_reason(shared_baton, 
     await expect(item).to_have_count(1, timeout=LIVE_TIMEOUT)
     await expect(page.get_by_test_id("pool-count")).to_have_text("1 deal in the pool")
     await expect(item.locator(".pool-title")).to_have_attribute("href", f"#/opportunity/{card_id}")
+    # Others' changes are announced a second after they arrive: heard before going on, so the
+    # announcement cannot take the place of the forecast's confirmation below.
+    await expect(page.locator("#announcer")).to_contain_text("Ada Admin changed “Depot scanners”.", timeout=LIVE_TIMEOUT)
 
     await item.get_by_test_id("pool-claim").click()
     await expect(item).to_have_count(0)
